@@ -1,0 +1,65 @@
+"""High-level inference helpers (demo, curve tool, notebooks)."""
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.runner import load_checkpoint
+
+
+def init_model(config, checkpoint=None, device='cpu', cfg_options=None):
+    """Builds a model from a config file/Config and optionally loads a checkpoint.
+
+    Returns the model in eval mode with ``model.cfg`` attached.
+    """
+    from clustseg.registry import MODELS
+    from clustseg.utils import register_all_modules
+    if isinstance(config, str):
+        config = Config.fromfile(config)
+    elif not isinstance(config, Config):
+        raise TypeError(f'config must be a path or a Config, got {type(config)}')
+    if cfg_options:
+        config.merge_from_dict(cfg_options)
+    register_all_modules(scope=config.get('default_scope', 'mmseg'))
+    model = MODELS.build(config.model)
+    if checkpoint is not None:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    model.cfg = config
+    return model.to(device).eval()
+
+
+def _test_pipeline(cfg):
+    """The config's test pipeline without annotation loading (for raw images)."""
+    steps = []
+    for t in cfg.test_dataloader.dataset.pipeline:
+        if 'Annotations' in t['type']:
+            continue
+        steps.append(t)
+    return Compose(steps)
+
+
+@torch.no_grad()
+def inference_superpixel(model, img, num_superpixels=None):
+    """Superpixels of one image.
+
+    Args:
+        model: a :class:`SuperpixelSegmentor` from :func:`init_model`.
+        img (str | np.ndarray): path or H x W x 3 BGR uint8 array.
+        num_superpixels (int, optional): K (default ``model.test_cfg.num_superpixels``).
+
+    Returns:
+        np.ndarray: H x W int64 labels 0..n-1 (after the connectivity step).
+    """
+    if isinstance(img, str):
+        results = dict(img_path=img)
+    elif isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3:
+        results = dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+    else:
+        raise ValueError('img must be a file path or an H x W x 3 BGR uint8 array')
+    pipeline = _test_pipeline(model.cfg)
+    if 'img' in results:  # skip file loading for arrays
+        pipeline = Compose([t for t in model.cfg.test_dataloader.dataset.pipeline
+                            if 'Load' not in t['type']])
+    data = pipeline(results)
+    batch = model.data_preprocessor(dict(inputs=[data['inputs']],
+                                         data_samples=[data['data_samples']]), False)
+    return model.superpixels(batch['inputs'], num_superpixels)[0]

@@ -1,0 +1,1 @@
+"""Backbones come from mmdet/mmseg/timm registries (e.g. mmdet ``ResNet``, ``SwinTransformer``)."""

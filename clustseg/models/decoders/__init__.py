@@ -1,0 +1,4 @@
+from .cluster_decoder import ClusterDecoder
+from .cluster_decoder_layer import ClusterDecoderLayer
+
+__all__ = ["ClusterDecoder", "ClusterDecoderLayer"]

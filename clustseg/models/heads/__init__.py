@@ -1,0 +1,3 @@
+from .superpixel_embedding_head import SuperpixelEmbeddingHead
+
+__all__ = ["SuperpixelEmbeddingHead"]

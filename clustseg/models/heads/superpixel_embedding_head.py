@@ -1,0 +1,65 @@
+"""Full-resolution pixel embedding for superpixels: learned features + colour + position."""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from clustseg.registry import MODELS
+
+
+@MODELS.register_module()
+class SuperpixelEmbeddingHead(BaseModule):
+    """Builds the pixel embedding ``I`` on which the final, full-resolution E-steps run.
+
+    ``I = [g * learned(x), c * Lab, p * xy / S]`` per pixel (B x (E + 5) x H x W) where
+
+    * ``learned`` fuses the stride-4 pixel-decoder map (upsampled) with a light 3x3 conv stem on
+      the full-resolution image (boundary detail); its last conv is zero-initialised, so an
+      untrained model clusters on colour and position only, like SLIC;
+    * ``Lab`` is the input colour in CIE Lab scaled by (1/100, 1/110, 1/110);
+    * ``xy / S`` are pixel coordinates in units of the grid interval ``S = sqrt(HW / K)``;
+    * ``g``, ``c``, ``p`` are learned positive scales (stored as logs), initialised so that a
+      colour difference of 10 Lab units weighs as much as a distance of one grid interval (SLIC
+      with compactness m = 10) and the Gaussian E-step is sharp (``init_sharpness``).
+    """
+
+    def __init__(self, in_channels, embed_dims=32, stem_dims=16, color_weight=10.0,
+                 init_sharpness=2.0, init_cfg=None):
+        super().__init__(init_cfg)
+        self.embed_dims = embed_dims
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, stem_dims, 3, padding=1, bias=False), nn.BatchNorm2d(stem_dims),
+            nn.GELU(), nn.Conv2d(stem_dims, stem_dims, 3, padding=1, bias=False),
+            nn.BatchNorm2d(stem_dims), nn.GELU())
+        self.lateral = nn.Sequential(nn.Conv2d(in_channels, embed_dims, 1, bias=False),
+                                     nn.BatchNorm2d(embed_dims), nn.GELU())
+        self.fuse = nn.Sequential(
+            nn.Conv2d(embed_dims + stem_dims, embed_dims, 3, padding=1, bias=False),
+            nn.BatchNorm2d(embed_dims), nn.GELU(), nn.Conv2d(embed_dims, embed_dims, 1))
+        nn.init.zeros_(self.fuse[-1].weight)
+        nn.init.zeros_(self.fuse[-1].bias)
+        # colour in Lab/100 units: 10 Lab units = 0.1 -> x color_weight -> 1.0 = one interval S
+        s = math.sqrt(init_sharpness)
+        self.log_learned_scale = nn.Parameter(torch.tensor(math.log(s)))
+        self.log_color_scale = nn.Parameter(torch.tensor(math.log(color_weight * s)))
+        self.log_pos_scale = nn.Parameter(torch.tensor(math.log(s)))
+
+    @property
+    def out_channels(self):
+        return self.embed_dims + 5
+
+    def forward(self, img, lab, feat4, interval):
+        """img: B x 3 x H x W normalised input; lab: B x 3 x H x W scaled Lab; feat4: stride-4
+        map; interval: S in pixels -> B x (E + 5) x H x W."""
+        b, _, h, w = img.shape
+        up = F.interpolate(self.lateral(feat4), size=(h, w), mode='bilinear',
+                           align_corners=False)
+        learned = self.fuse(torch.cat([up, self.stem(img)], dim=1))
+        ys = (torch.arange(h, device=img.device, dtype=torch.float32) + 0.5) / interval
+        xs = (torch.arange(w, device=img.device, dtype=torch.float32) + 0.5) / interval
+        xy = torch.stack(torch.meshgrid(xs, ys, indexing='xy'), 0)[None].expand(b, -1, -1, -1)
+        return torch.cat([learned.float() * self.log_learned_scale.exp(),
+                          lab.float() * self.log_color_scale.exp(),
+                          xy * self.log_pos_scale.exp()], dim=1)

@@ -1,0 +1,47 @@
+"""Instance/thing dreamy start (Eq. 8): K image-adaptive centers from FFN(PE(I))."""
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from clustseg.registry import MODELS
+from ..layers.positional_encoding import sine_position_encoding
+from ..layers.recurrent_cross_attention import check_positive
+from ._ffn import build_ffn
+
+
+@MODELS.register_module()
+class ImageAdaptiveInitializer(BaseModule):
+    """``C0 = FFN(PE(I))`` restricted to K tokens chosen from the image itself.
+
+    How the K tokens are formed: a 1x1 conv scores every position-embedded pixel; the K
+    highest-scoring pixels are taken (top-K), and their position-embedded features, multiplied
+    by ``sigmoid(score)`` (which gives the scorer a gradient), go through the FFN. K is fixed
+    per config (``num_queries``; 100 for instances, 75 for panoptic things) and must not
+    exceed the number of pixels of the feature map.
+    """
+
+    def __init__(self, in_channels, embed_dims, num_queries=100, pos_dims=64, init_cfg=None):
+        super().__init__(init_cfg)
+        check_positive('num_queries', num_queries)
+        self.num_queries, self.pos_dims = num_queries, pos_dims
+        self.score = nn.Conv2d(in_channels + pos_dims, 1, 1)
+        self.ffn = build_ffn(in_channels + pos_dims, embed_dims)
+
+    def forward(self, feats, pad_mask=None):
+        """feats: B x C x H x W -> dict(centers B x K x D, indices B x K (flat pixel index))."""
+        b, _, h, w = feats.shape
+        if self.num_queries > h * w:
+            raise ValueError(f'num_queries K={self.num_queries} is larger than the number of '
+                             f'pixels ({h}x{w}) of the feature map')
+        pe = sine_position_encoding(h, w, self.pos_dims, unit=max(h, w) / 8.0,
+                                    device=feats.device, dtype=feats.dtype)
+        x = torch.cat([feats, pe[None].expand(b, -1, -1, -1)], 1)  # B x (C+P) x H x W
+        score = self.score(x).flatten(1)  # B x HW
+        if pad_mask is not None:
+            pm = nn.functional.interpolate(pad_mask[:, None].float(), size=(h, w))[:, 0] > 0.5
+            score = score.masked_fill(pm.flatten(1), float('-inf'))
+        idx = score.topk(self.num_queries, dim=1).indices  # B x K
+        tokens = x.flatten(2).transpose(1, 2).gather(
+            1, idx[..., None].expand(-1, -1, x.shape[1]))  # B x K x (C+P)
+        tokens = tokens * score.gather(1, idx).sigmoid()[..., None]
+        return dict(centers=self.ffn(tokens), indices=idx)

@@ -1,0 +1,6 @@
+from .axial_block import AxialAttention1d, AxialBlock, ConvBlock
+from .positional_encoding import sine_encode_points, sine_position_encoding
+from .recurrent_cross_attention import RecurrentCrossAttention
+
+__all__ = ['AxialAttention1d', 'AxialBlock', 'ConvBlock', 'sine_encode_points',
+           'sine_position_encoding', 'RecurrentCrossAttention']

@@ -1,0 +1,150 @@
+"""Recurrent cross-attention: T rounds of EM clustering with shared projections (Eq. 10)."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from clustseg.registry import MODELS
+
+VARIANTS = ('recurrent', 'vanilla', 'kmeans')
+M_STEPS = ('mean', 'sum')
+
+
+def check_choice(key, value, allowed):
+    if value not in allowed:
+        raise ValueError(f'{key}={value!r} is not supported; allowed values: {list(allowed)}')
+
+
+def check_positive(key, value):
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f'{key} must be an integer >= 1, got {value!r}')
+
+
+@MODELS.register_module()
+class RecurrentCrossAttention(BaseModule):
+    """Cluster centers attend to pixels; the E/M steps are repeated ``num_iters`` times.
+
+    K and V are projected once from the pixel features; Q is re-projected from the centers at
+    every iteration with the same weights, so the parameter count does not depend on T.
+
+    * E-step (Eq. 10): ``M = softmax_K(scale * Q(C) K^T)`` per head (``variant='recurrent'``).
+      ``'vanilla'`` is standard cross-attention, softmax over pixels (Eq. 5); ``'kmeans'`` is
+      kMaX-DeepLab's hard assignment, one-hot of the argmax over K (no gradient through it).
+    * M-step: ``C = normalise(M) V``. With ``m_step='mean'`` (default) each center becomes the
+      assignment-weighted *mean* of the values, ``C_k = sum_i M_ki V_i / (sum_i M_ki + eps)``,
+      i.e. the EM update of Eq. 4 for soft memberships, whose scale does not grow with H x W.
+      ``m_step='sum'`` is the literal ``M V`` of Eq. 10. The vanilla variant's rows already sum
+      to 1 over pixels, so both options coincide for it.
+    * ``center_norm_bias=True`` adds ``-||q_k||^2 / 2`` to the logits, turning the dot product
+      into a negative squared distance (the softmax over K ignores the per-pixel ``||k_i||^2``):
+      a Gaussian-mixture E-step.
+
+    Args:
+        embed_dims (int): D, channels of centers and pixel features.
+        num_heads (int): heads; D must be divisible by it.
+        num_iters (int): T >= 1.
+        variant (str): 'recurrent' | 'vanilla' | 'kmeans'.
+        m_step (str): 'mean' | 'sum'.
+        kv_dims (int, optional): channels of the pixel features (default D).
+        identity_kv (bool): use the pixel features themselves as K and V (no projection).
+        center_norm_bias (bool): see above.
+        scale (float, optional): logit scale, default 1/sqrt(D/num_heads).
+    """
+
+    def __init__(self, embed_dims, num_heads=8, num_iters=3, variant='recurrent', m_step='mean',
+                 kv_dims=None, identity_kv=False, center_norm_bias=False, scale=None,
+                 eps=1e-6, init_cfg=None):
+        super().__init__(init_cfg)
+        check_positive('num_iters', num_iters)
+        check_positive('num_heads', num_heads)
+        check_positive('embed_dims', embed_dims)
+        check_choice('variant', variant, VARIANTS)
+        check_choice('m_step', m_step, M_STEPS)
+        if embed_dims % num_heads != 0:
+            raise ValueError(f'embed_dims={embed_dims} must be divisible by num_heads={num_heads}')
+        kv_dims = kv_dims or embed_dims
+        if identity_kv and kv_dims != embed_dims:
+            raise ValueError('identity_kv=True needs kv_dims == embed_dims')
+        self.embed_dims, self.num_heads, self.num_iters = embed_dims, num_heads, num_iters
+        self.variant, self.m_step, self.eps = variant, m_step, eps
+        self.center_norm_bias = center_norm_bias
+        self.head_dims = embed_dims // num_heads
+        self.scale = scale if scale is not None else self.head_dims ** -0.5
+        self.identity_kv = identity_kv
+        self.q_proj = nn.Linear(embed_dims, embed_dims)
+        if identity_kv:
+            self.k_proj = self.v_proj = nn.Identity()
+        else:
+            self.k_proj = nn.Linear(kv_dims, embed_dims)
+            self.v_proj = nn.Linear(kv_dims, embed_dims)
+
+    def _split(self, x):  # B x L x D -> B x h x L x d
+        b, n, _ = x.shape
+        return x.view(b, n, self.num_heads, self.head_dims).transpose(1, 2)
+
+    def e_step(self, q, k, key_padding_mask=None):
+        """q: B x h x K x d, k: B x h x N x d -> (logits, assignment), both B x h x K x N."""
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            q, k = q.float(), k.float()
+            logits = torch.einsum('bhkd,bhnd->bhkn', q, k) * self.scale
+            if self.center_norm_bias:
+                logits = logits - 0.5 * self.scale * q.pow(2).sum(-1, keepdim=True)
+            if self.variant == 'vanilla':
+                if key_padding_mask is not None:
+                    logits = logits.masked_fill(key_padding_mask[:, None, None], float('-inf'))
+                assign = logits.softmax(dim=-1)  # over pixels
+            elif self.variant == 'recurrent':
+                assign = logits.softmax(dim=-2)  # over clusters
+            else:  # kmeans: hard cluster-wise argmax
+                idx = logits.detach().argmax(dim=-2, keepdim=True)
+                assign = torch.zeros_like(logits).scatter_(-2, idx, 1.0)
+            if key_padding_mask is not None and self.variant != 'vanilla':
+                assign = assign.masked_fill(key_padding_mask[:, None, None], 0.0)
+        return logits, assign
+
+    def m_step_update(self, assign, v):
+        """assign: B x h x K x N, v: B x h x N x d -> centers B x h x K x d (fp32)."""
+        with torch.autocast(device_type=v.device.type, enabled=False):
+            out = torch.einsum('bhkn,bhnd->bhkd', assign, v.float())
+            if self.m_step == 'mean' and self.variant != 'vanilla':
+                out = out / (assign.sum(-1, keepdim=True) + self.eps)
+        return out
+
+    def forward(self, centers, feats, key_padding_mask=None, center_pos=None, feat_pos=None,
+                return_logits=True):
+        """Runs T EM rounds.
+
+        Args:
+            centers: B x K x D initial centers C^(0).
+            feats: B x N x D_kv pixel features I (flattened).
+            key_padding_mask: B x N bool, True = padded pixel (excluded).
+            center_pos, feat_pos: optional position embeddings added to the inputs of the Q and
+                K projections (B x K x D, B x N x D_kv).
+            return_logits: keep the logits/assignments of every iteration; if False only those
+                of the last iteration are kept (memory: T vs 1 maps of B x K x N).
+
+        Returns:
+            dict(centers=B x K x D final M-step output (heads merged),
+                 iter_centers=[T x (B x K x D)], logits=[T (or 1) x (B x K x N)] head-averaged
+                 E-step logits, assigns=[T (or 1) x (B x K x N)] head-averaged assignments).
+        """
+        b, k_num, _ = centers.shape
+        n = feats.shape[1]
+        if self.variant != 'vanilla' and k_num < 1:
+            raise ValueError('need at least one cluster center')
+        key_in = feats if feat_pos is None else feats + feat_pos
+        k = self._split(self.k_proj(key_in))  # B x h x N x d
+        v = self._split(self.v_proj(feats))  # B x h x N x d
+        c = centers
+        iter_centers, logits_all, assigns = [], [], []
+        for _ in range(self.num_iters):
+            q_in = c if center_pos is None else c + center_pos
+            q = self._split(self.q_proj(q_in))  # B x h x K x d
+            logits, assign = self.e_step(q, k, key_padding_mask)
+            c = self.m_step_update(assign, v)  # B x h x K x d
+            c = c.transpose(1, 2).reshape(b, k_num, self.embed_dims).to(centers.dtype)
+            iter_centers.append(c)
+            if return_logits or len(iter_centers) == self.num_iters:
+                logits_all.append(logits.mean(1))  # B x K x N
+                assigns.append(assign.mean(1))
+        return dict(centers=c, iter_centers=iter_centers, logits=logits_all, assigns=assigns)

@@ -1,0 +1,66 @@
+"""Registered wrapper of the dense SSFCN SLIC loss."""
+from typing import Dict, Optional, Union
+
+from torch import Tensor, nn
+
+from clustseg.registry import MODELS
+from .superpixel_losses import pixel_coords, slic_loss
+
+
+@MODELS.register_module()
+class SLICLoss(nn.Module):
+    """SLIC loss (label cross-entropy + position term) on a dense soft assignment.
+
+    See :func:`clustseg.models.losses.superpixel_losses.slic_loss` for the maths and the
+    reasoning behind the defaults (``pos_weight=0.003`` with ``S = sqrt(N_valid / K)`` pixels,
+    as in SSFCN).
+
+    Args:
+        loss_weight: multiplies both terms.
+        pos_weight: ``m`` of the position term ``(m / S) * ||p_hat - p||_2``.
+        label_weight: extra weight of the label (semantic) term.
+        ignore_index: label value excluded from the loss (padding is -1).
+        eps: added inside the log and to cluster masses.
+
+    Forward returns ``{'loss_slic_sem': loss_weight * label_weight * sem,
+    'loss_slic_pos': loss_weight * pos}`` (fp32 scalars; mmengine sums ``loss*`` keys).
+    """
+
+    def __init__(self,
+                 loss_weight: float = 1.0,
+                 pos_weight: float = 0.003,
+                 label_weight: float = 1.0,
+                 ignore_index: int = -1,
+                 eps: float = 1e-8):
+        super().__init__()
+        self.loss_weight = loss_weight
+        self.pos_weight = pos_weight
+        self.label_weight = label_weight
+        self.ignore_index = ignore_index
+        self.eps = eps
+
+    def forward(self,
+                assign: Tensor,
+                labels: Tensor,
+                valid: Optional[Tensor] = None,
+                S: Optional[Union[float, Tensor]] = None) -> Dict[str, Tensor]:
+        """
+        Args:
+            assign: ``B x K x N`` soft assignment, ``N = H * W`` (row-major).
+            labels: ``B x H x W`` int64 region ids (``ignore_index`` = ignored).
+            valid: optional ``B x H x W`` or ``B x N`` boolean mask.
+            S: grid interval in pixels (scalar or ``B``); None = ``sqrt(N_valid / K)``.
+        """
+        if labels.dim() != 3:
+            raise ValueError(f'labels must be B x H x W, got shape {tuple(labels.shape)}')
+        h, w = labels.shape[-2:]
+        coords = pixel_coords(h, w, device=assign.device)  # N x 2
+        out = slic_loss(assign, labels, coords, valid=valid, m=self.pos_weight, S=S,
+                        ignore_index=self.ignore_index, eps=self.eps)
+        return dict(
+            loss_slic_sem=self.loss_weight * self.label_weight * out['sem'],
+            loss_slic_pos=self.loss_weight * out['pos'])
+
+    def extra_repr(self) -> str:
+        return (f'loss_weight={self.loss_weight}, pos_weight={self.pos_weight}, '
+                f'label_weight={self.label_weight}, ignore_index={self.ignore_index}')

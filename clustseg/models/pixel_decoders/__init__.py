@@ -1,0 +1,3 @@
+from .axial_pixel_decoder import AxialPixelDecoder
+
+__all__ = ["AxialPixelDecoder"]

@@ -1,0 +1,191 @@
+"""ClustSeg for superpixels: grid dreamy start + recurrent cross-attention decoder + full-res EM."""
+import math
+import random
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmengine.structures import PixelData
+
+from clustseg.registry import MODELS
+from ..layers.recurrent_cross_attention import RecurrentCrossAttention
+from ..losses.superpixel_losses import lab_target
+from ..utils.connectivity import enforce_connectivity
+
+
+@MODELS.register_module()
+class SuperpixelSegmentor(BaseModel):
+    """backbone -> pixel decoder -> GridInitializer(K) -> ClusterDecoder -> final EM at full size.
+
+    Pipeline of one forward pass (B images, K superpixels chosen per call):
+
+    1. ``backbone`` gives strides 4..32; ``pixel_decoder`` returns maps at strides 32, 16, 8, 4.
+    2. ``initializer`` (GridInitializer) samples K centers from the stride-8 map (Eq. 9).
+    3. ``decoder`` (ClusterDecoder) refines them with recurrent cross-attention layers at
+       strides 32/16/8 (Eq. 10-11); each of its E-steps is a soft assignment B x K x N_l.
+    4. ``embed_head`` builds the full-resolution pixel embedding (learned + Lab + xy/S); the
+       centers are mapped into that space (grid-sampled embedding at the K grid points plus a
+       zero-initialised projection of the decoder centers) and ``final_iters`` Gaussian E/M
+       rounds run at full resolution (a :class:`RecurrentCrossAttention` with identity K/V and
+       identity-initialised Q).
+    5. Hard superpixels = argmax over K of the last full-resolution E-step, then
+       :func:`enforce_connectivity` with ``min_size = round(min_size_ratio * HW / K)``.
+
+    Losses (deep supervision, every E-step): SLIC loss (weight 1) + smooth-L1 Lab
+    reconstruction (weight 10) on each full-resolution E-step, and the same on each decoder
+    E-step at its own resolution (labels nearest-downsampled, Lab area-downsampled), scaled
+    by ``train_cfg.decoder_loss_weight``.
+
+    ``train_cfg``: ``num_superpixels_range=(50, 2500)`` (K drawn uniformly per batch),
+    ``decoder_loss_weight=1.0``. ``test_cfg``: ``num_superpixels=600``,
+    ``min_size_ratio=0.25``.
+    """
+
+    def __init__(self, backbone, pixel_decoder, initializer, decoder, embed_head,
+                 loss_slic=dict(type='SLICLoss', loss_weight=1.0),
+                 loss_recon=dict(type='SuperpixelReconstructionLoss', loss_weight=10.0),
+                 final_iters=3, init_level=2, data_preprocessor=None, train_cfg=None,
+                 test_cfg=None, init_cfg=None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.pixel_decoder = MODELS.build(pixel_decoder)
+        self.initializer = MODELS.build(initializer)
+        self.decoder = MODELS.build(decoder)
+        self.embed_head = MODELS.build(embed_head)
+        self.loss_slic = MODELS.build(loss_slic)
+        self.loss_recon = MODELS.build(loss_recon)
+        self.init_level = init_level
+        e = self.embed_head.out_channels
+        self.center_proj = nn.Linear(self.decoder.embed_dims, e)
+        nn.init.zeros_(self.center_proj.weight)
+        nn.init.zeros_(self.center_proj.bias)
+        self.final_em = RecurrentCrossAttention(
+            e, num_heads=1, num_iters=final_iters, identity_kv=True, center_norm_bias=True,
+            scale=1.0)
+        with torch.no_grad():
+            self.final_em.q_proj.weight.copy_(torch.eye(e))
+            self.final_em.q_proj.bias.zero_()
+        self.train_cfg = dict(num_superpixels_range=(50, 2500), decoder_loss_weight=1.0)
+        self.train_cfg.update(train_cfg or {})
+        self.test_cfg = dict(num_superpixels=600, min_size_ratio=0.25)
+        self.test_cfg.update(test_cfg or {})
+        lo, hi = self.train_cfg['num_superpixels_range']
+        if not 1 <= lo <= hi:
+            raise ValueError('train_cfg.num_superpixels_range must be (low, high) with '
+                             f'1 <= low <= high, got {(lo, hi)}')
+
+    # ------------------------------------------------------------------ core
+    def _raw_image(self, inputs):
+        """Undo the preprocessor's normalisation -> B x 3 x H x W RGB in [0, 255]."""
+        dp = self.data_preprocessor
+        img = inputs
+        if getattr(dp, '_enable_normalize', False):
+            img = img * dp.std + dp.mean
+        return img
+
+    def cluster(self, inputs, num_clusters, valid=None, return_all=True):
+        """Runs the network.
+
+        Args:
+            inputs: B x 3 x H x W normalised RGB. num_clusters: K.
+            valid: B x H x W bool, False = padded pixel.
+
+        Returns:
+            dict(final=[T x (B x K x HW)] assignments of the full-resolution E-steps (only the
+            last one unless ``return_all``), final_logits (same, logits), e_steps=decoder
+            E-steps, hw=(H, W), lab=B x 3 x H x W scaled Lab).
+        """
+        b, _, h, w = inputs.shape
+        if num_clusters < 1:
+            raise ValueError(f'num_superpixels must be >= 1, got {num_clusters}')
+        if num_clusters > h * w:
+            raise ValueError(f'num_superpixels={num_clusters} exceeds the {h}x{w} pixels')
+        pad_mask = None if valid is None else ~valid
+        feats = self.pixel_decoder(self.backbone(inputs))  # strides 32, 16, 8, 4
+        init = self.initializer(feats[self.init_level], num_clusters, pad_mask)
+        dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
+                           return_logits=return_all)
+        interval = math.sqrt(h * w / num_clusters)
+        lab = lab_target(self._raw_image(inputs), bgr=False)  # B x 3 x H x W
+        emb = self.embed_head(inputs, lab, feats[3], interval)  # B x E x H x W
+        # grid points of the init level -> full-resolution coordinates
+        fh, fw = feats[self.init_level].shape[-2:]
+        pts = init['points'] * torch.tensor([w / fw, h / fh], device=inputs.device)
+        grid = torch.stack([pts[:, 0] / w * 2 - 1, pts[:, 1] / h * 2 - 1], -1)
+        seeds = F.grid_sample(emb, grid.view(1, 1, -1, 2).expand(b, -1, -1, -1),
+                              mode='bilinear', align_corners=False)[:, :, 0].transpose(1, 2)
+        centers = seeds + self.center_proj(dec['centers']).float()  # B x K x E
+        kpm = None if valid is None else ~valid.flatten(1)
+        out = self.final_em(centers, emb.flatten(2).transpose(1, 2), key_padding_mask=kpm,
+                            return_logits=return_all)
+        return dict(final=out['assigns'], final_logits=out['logits'], e_steps=dec['e_steps'],
+                    hw=(h, w), lab=lab)
+
+    # ------------------------------------------------------------------ API
+    def _sample_k(self, h, w, fh, fw):
+        lo, hi = self.train_cfg['num_superpixels_range']
+        hi = min(hi, fh * fw)
+        return random.randint(min(lo, hi), hi)
+
+    def loss(self, inputs, data_samples):
+        labels = torch.stack([ds.gt_sem_seg.data[0] for ds in data_samples]).long()  # B x H x W
+        valid = labels >= 0
+        b, _, h, w = inputs.shape
+        stride8 = (math.ceil(h / 8), math.ceil(w / 8))
+        k = self._sample_k(h, w, *stride8)
+        out = self.cluster(inputs, k, valid)
+        losses = {}
+        lab = out['lab']
+        for t, assign in enumerate(out['final']):
+            self._add(losses, f'full.i{t}', assign, labels, lab, valid, 1.0)
+        wd = self.train_cfg['decoder_loss_weight']
+        if wd > 0:
+            for es in out['e_steps']:
+                lh, lw = es['hw']
+                lbl = F.interpolate(labels[:, None].float(), size=(lh, lw), mode='nearest')
+                lbl = lbl[:, 0].long()
+                lab_l = F.adaptive_avg_pool2d(lab, (lh, lw))
+                self._add(losses, f"d{es['layer']}.i{es['iter']}", es['assigns'], lbl, lab_l,
+                          lbl >= 0, wd)
+        return losses
+
+    def _add(self, losses, prefix, assign, labels, lab, valid, weight):
+        for name, val in self.loss_slic(assign, labels, valid).items():
+            losses[f'{prefix}.{name}'] = val * weight
+        target = lab.flatten(2).transpose(1, 2)  # B x N x 3
+        losses[f'{prefix}.loss_recon'] = self.loss_recon(
+            assign, target.transpose(1, 2).reshape(lab.shape), valid) * weight
+
+    @torch.no_grad()
+    def superpixels(self, inputs, num_superpixels=None):
+        """inputs: B x 3 x H x W normalised -> list of B label maps (H x W int64 numpy),
+        after the connectivity step."""
+        k = int(num_superpixels or self.test_cfg['num_superpixels'])
+        out = self.cluster(inputs, k, return_all=False)
+        h, w = out['hw']
+        hard = out['final_logits'][-1].argmax(1).view(-1, h, w).cpu().numpy()  # last E-step
+        min_size = int(round(self.test_cfg['min_size_ratio'] * h * w / k))
+        return [enforce_connectivity(x, min_size) for x in hard]
+
+    def predict(self, inputs, data_samples):
+        k = self.test_cfg['num_superpixels']
+        labels = self.superpixels(inputs, k)
+        for ds, lbl in zip(data_samples, labels):
+            ih, iw = ds.metainfo.get('img_shape', lbl.shape)
+            t = torch.from_numpy(lbl[:ih, :iw])[None]
+            oh, ow = ds.metainfo.get('ori_shape', (ih, iw))
+            if (oh, ow) != (ih, iw):
+                t = F.interpolate(t[None].float(), size=(oh, ow), mode='nearest')[0].long()
+            ds.pred_superpixels = PixelData(data=t)
+        return data_samples
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.cluster(inputs, self.test_cfg['num_superpixels'], return_all=False)
+        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")

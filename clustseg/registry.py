@@ -1,0 +1,44 @@
+"""Registration helpers.
+
+ClustSeg modules are registered directly into the OpenMMLab registries so that a config only
+needs ``custom_imports=dict(imports=['clustseg'])``. Task-agnostic models are registered into
+*both* ``mmdet.registry.MODELS`` and ``mmseg.registry.MODELS`` so that they build under either
+``default_scope`` (mmdet for panoptic/instance, mmseg for semantic/superpixel).
+"""
+from mmdet.registry import DATASETS as DET_DATASETS
+from mmdet.registry import METRICS as DET_METRICS
+from mmdet.registry import MODELS as DET_MODELS
+from mmdet.registry import TRANSFORMS as DET_TRANSFORMS
+from mmseg.registry import DATASETS as SEG_DATASETS
+from mmseg.registry import METRICS as SEG_METRICS
+from mmseg.registry import MODELS as SEG_MODELS
+from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
+
+
+class _MultiRegistry:
+    """Registers a class into several registries at once; builds from the first."""
+
+    def __init__(self, *registries):
+        self.registries = registries
+
+    def register_module(self, name=None, force=False, module=None):
+        def _register(cls):
+            for reg in self.registries:
+                reg.register_module(name=name, force=force, module=cls)
+            return cls
+
+        if module is not None:
+            return _register(module)
+        return _register
+
+    def build(self, cfg, *args, **kwargs):
+        return self.registries[0].build(cfg, *args, **kwargs)
+
+    def get(self, key):
+        return self.registries[0].get(key)
+
+
+MODELS = _MultiRegistry(DET_MODELS, SEG_MODELS)
+DATASETS = _MultiRegistry(SEG_DATASETS, DET_DATASETS)
+TRANSFORMS = _MultiRegistry(SEG_TRANSFORMS, DET_TRANSFORMS)
+METRICS = _MultiRegistry(SEG_METRICS, DET_METRICS)

@@ -1,0 +1,4 @@
+from .superpixel_visualizer import (SuperpixelVisualizer, mean_colour_image, resize_labels,
+                                    superpixel_boundaries)
+
+__all__ = ['SuperpixelVisualizer', 'superpixel_boundaries', 'mean_colour_image', 'resize_labels']

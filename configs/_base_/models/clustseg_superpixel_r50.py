@@ -1,0 +1,50 @@
+# ClustSeg superpixel model (paper §4.4 / App. A.4) on a ResNet-50 trained from scratch.
+# To start from ImageNet weights you have locally, set
+# model.backbone.init_cfg=dict(type='Pretrained', checkpoint='/path/resnet50.pth').
+norm_cfg = dict(type='BN', requires_grad=True)
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    size_divisor=1,  # batch = pad to the largest image; labels padded with -1 (ignored)
+    pad_val=0,
+    seg_pad_val=-1)
+embed_dims = 256
+model = dict(
+    type='SuperpixelSegmentor',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        style='pytorch',
+        init_cfg=None),
+    pixel_decoder=dict(
+        type='AxialPixelDecoder',
+        in_channels=[256, 512, 1024, 2048],
+        channels=[512, 256, 256, 128],
+        num_heads=8,
+        num_blocks=(1, 5)),
+    initializer=dict(type='GridInitializer', in_channels=256, embed_dims=embed_dims,
+                     pos_dims=32),
+    decoder=dict(
+        type='ClusterDecoder',
+        in_channels=[512, 256, 256],
+        embed_dims=embed_dims,
+        num_heads=8,
+        num_iters=3,
+        ffn_dims=2048,
+        layer_levels=(0, 0, 1, 1, 2, 2),
+        variant='recurrent'),
+    embed_head=dict(type='SuperpixelEmbeddingHead', in_channels=128, embed_dims=32,
+                    stem_dims=32),
+    loss_slic=dict(type='SLICLoss', loss_weight=1.0, pos_weight=0.003),
+    loss_recon=dict(type='SuperpixelReconstructionLoss', loss_weight=10.0),
+    final_iters=3,
+    init_level=2,
+    train_cfg=dict(num_superpixels_range=(50, 2500), decoder_loss_weight=1.0),
+    test_cfg=dict(num_superpixels=600, min_size_ratio=0.25))

@@ -1,0 +1,107 @@
+import pytest
+import torch
+
+from clustseg.models.initializers import (GridInitializer, ImageAdaptiveInitializer,
+                                          LearnedInitializer, MemoryBankInitializer,
+                                          PanopticInitializer, grid_points)
+
+
+@pytest.mark.parametrize('k', [50, 200, 1000])
+def test_grid_initializer_exact_k_on_bsds_size(k):
+    init = GridInitializer(in_channels=8, embed_dims=16, pos_dims=8)
+    feats = torch.randn(2, 8, 321, 481)
+    out = init(feats, k)
+    assert out['centers'].shape == (2, k, 16)
+    pts = out['points']
+    assert pts.shape == (k, 2)
+    assert (pts[:, 0] > 0).all() and (pts[:, 0] < 481).all()
+    assert (pts[:, 1] > 0).all() and (pts[:, 1] < 321).all()
+    assert torch.unique(pts, dim=0).shape[0] == k  # no two seeds at the same place
+
+
+def test_grid_points_are_near_regular_on_portrait_images():
+    pts = grid_points(600, 481, 321)
+    rows = torch.unique(pts[:, 1])
+    counts = torch.stack([(pts[:, 1] == r).sum() for r in rows])
+    assert counts.max() - counts.min() <= 1
+    # rows/cols ratio follows the aspect ratio: spacing in x ~ spacing in y
+    dy = 481 / len(rows)
+    dx = 321 / counts.float().mean()
+    assert 0.8 < dx / dy < 1.25
+
+
+def test_grid_initializer_rejects_k_above_pixels_and_below_one():
+    init = GridInitializer(4, 8, pos_dims=4)
+    with pytest.raises(ValueError, match='num_superpixels'):
+        init(torch.randn(1, 4, 5, 5), 26)
+    with pytest.raises(ValueError, match='num_superpixels'):
+        init(torch.randn(1, 4, 5, 5), 0)
+
+
+def test_image_adaptive_initializer_is_image_dependent():
+    init = ImageAdaptiveInitializer(8, 16, num_queries=10, pos_dims=8)
+    a = init(torch.randn(1, 8, 12, 12))['centers']
+    b = init(torch.randn(1, 8, 12, 12))['centers']
+    assert a.shape == (1, 10, 16)
+    assert not torch.allclose(a, b)
+    with pytest.raises(ValueError, match='num_queries'):
+        ImageAdaptiveInitializer(8, 16, num_queries=200)(torch.randn(1, 8, 10, 10))
+    with pytest.raises(ValueError, match='num_queries'):
+        ImageAdaptiveInitializer(8, 16, num_queries=0)
+
+
+def test_learned_initializer_is_image_independent():
+    init = LearnedInitializer(5, 8)
+    a = init(torch.randn(2, 3, 4, 4))['centers']
+    assert a.shape == (2, 5, 8)
+    torch.testing.assert_close(a[0], a[1])
+
+
+def test_memory_bank_fifo_order_and_capacity():
+    bank = MemoryBankInitializer(num_classes=2, feat_dims=1, embed_dims=4, queue_size=3)
+    for v in [1.0, 2.0]:
+        bank.push(0, torch.tensor([[v]]))
+    assert bank.count[0] == 2
+    torch.testing.assert_close(bank.class_means()[0], torch.tensor([1.5]))
+    bank.push(0, torch.tensor([[3.0], [4.0]]))  # 1.0 is the oldest: overwritten
+    assert sorted(bank.queue[0, :, 0].tolist()) == [2.0, 3.0, 4.0]
+    torch.testing.assert_close(bank.class_means()[0], torch.tensor([3.0]))
+    bank.push(0, torch.tensor([[5.0], [6.0], [7.0], [8.0]]))  # more than the capacity
+    assert sorted(bank.queue[0, :, 0].tolist()) == [6.0, 7.0, 8.0]
+    # class 1 never filled -> fallback vector
+    torch.testing.assert_close(bank.class_means()[1], bank.fallback[1].detach())
+
+
+def test_memory_bank_update_from_gt_and_frozen_in_eval():
+    torch.manual_seed(0)
+    bank = MemoryBankInitializer(num_classes=3, feat_dims=2, embed_dims=4, queue_size=8,
+                                 samples_per_class=4)
+    feats = torch.zeros(1, 2, 4, 4)
+    feats[:, 0, :, :2] = 5.0  # class 0 pixels carry (5, 0)
+    feats[:, 1, :, 2:] = 7.0  # class 2 pixels carry (0, 7)
+    gt = torch.zeros(1, 4, 4, dtype=torch.long)
+    gt[:, :, 2:] = 2
+    gt[0, 0, 0] = 255  # ignored
+    bank.train()
+    bank.update(feats, gt)
+    assert bank.count.tolist() == [4, 0, 4]
+    torch.testing.assert_close(bank.class_means()[0], torch.tensor([5.0, 0.0]))
+    torch.testing.assert_close(bank.class_means()[2], torch.tensor([0.0, 7.0]))
+    state = {k: v.clone() for k, v in bank.state_dict().items()}
+    assert {'queue', 'ptr', 'count'} <= set(state)  # saved in checkpoints
+    bank.eval()
+    bank.update(feats * 3, gt)
+    for k, v in bank.state_dict().items():
+        torch.testing.assert_close(v, state[k])
+    assert bank(feats)['centers'].shape == (1, 3, 4)
+
+
+def test_panoptic_initializer_things_then_stuff():
+    init = PanopticInitializer(
+        thing_initializer=dict(type='ImageAdaptiveInitializer', in_channels=8, embed_dims=16,
+                               num_queries=75, pos_dims=8),
+        stuff_initializer=dict(type='MemoryBankInitializer', num_classes=53, feat_dims=8,
+                               embed_dims=16))
+    out = init(torch.randn(2, 8, 10, 10))
+    assert out['centers'].shape == (2, 128, 16)
+    assert out['num_things'] == 75

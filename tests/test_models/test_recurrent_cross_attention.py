@@ -1,0 +1,133 @@
+import numpy as np
+import pytest
+import torch
+
+from clustseg.models.layers import RecurrentCrossAttention
+
+
+def numpy_soft_em(c, x, iters, scale):
+    """Plain soft EM: M = softmax_K(scale C X^T); C = M X / sum_i M (Eq. 3-4, mean M-step)."""
+    assigns = []
+    for _ in range(iters):
+        logits = scale * c @ x.T  # K x N
+        logits -= logits.max(0, keepdims=True)
+        m = np.exp(logits)
+        m /= m.sum(0, keepdims=True)
+        assigns.append(m)
+        c = (m @ x) / (m.sum(1, keepdims=True) + 1e-6)
+    return c, assigns
+
+
+def identity_rca(dims, iters, **kw):
+    rca = RecurrentCrossAttention(dims, num_heads=1, num_iters=iters, identity_kv=True, **kw)
+    with torch.no_grad():
+        rca.q_proj.weight.copy_(torch.eye(dims))
+        rca.q_proj.bias.zero_()
+    return rca
+
+
+@pytest.mark.parametrize('iters', [1, 3, 5])
+def test_identity_projection_matches_numpy_soft_em(iters):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 8)).astype(np.float64)
+    c0 = x[rng.choice(50, 6, replace=False)] + 0.1 * rng.normal(size=(6, 8))
+    rca = identity_rca(8, iters, scale=0.7).double()
+    with torch.no_grad():
+        out = rca(torch.from_numpy(c0)[None], torch.from_numpy(x)[None])
+    ref_c, ref_m = numpy_soft_em(c0, x, iters, 0.7)
+    assert len(out['assigns']) == iters
+    for got, want in zip(out['assigns'], ref_m):
+        np.testing.assert_allclose(got[0].numpy(), want, atol=1e-6)
+    np.testing.assert_allclose(out['centers'][0].numpy(), ref_c, atol=1e-6)
+
+
+def test_assignments_sum_to_one_over_clusters():
+    rca = RecurrentCrossAttention(32, num_heads=4, num_iters=3)
+    out = rca(torch.randn(2, 10, 32), torch.randn(2, 70, 32))
+    for a in out['assigns']:
+        assert a.shape == (2, 10, 70)
+        torch.testing.assert_close(a.sum(1), torch.ones(2, 70))
+
+
+def test_mean_m_step_is_weighted_mean_and_sum_is_literal():
+    torch.manual_seed(0)
+    c, x = torch.randn(1, 4, 8), torch.randn(1, 30, 8)
+    mean = identity_rca(8, 1, m_step='mean')(c, x)
+    summ = identity_rca(8, 1, m_step='sum')(c, x)
+    m = mean['assigns'][0][0]  # K x N
+    torch.testing.assert_close(summ['centers'][0], m @ x[0])
+    torch.testing.assert_close(mean['centers'][0], (m @ x[0]) / (m.sum(1, keepdim=True) + 1e-6))
+
+
+def test_parameter_count_independent_of_iterations():
+    n1 = sum(p.numel() for p in RecurrentCrossAttention(64, 8, num_iters=1).parameters())
+    n6 = sum(p.numel() for p in RecurrentCrossAttention(64, 8, num_iters=6).parameters())
+    assert n1 == n6 == 3 * (64 * 64 + 64)
+
+
+def test_gradients_reach_every_iteration():
+    torch.manual_seed(0)
+    rca = RecurrentCrossAttention(16, num_heads=2, num_iters=4)
+    c = torch.randn(1, 5, 16, requires_grad=True)
+    out = rca(c, torch.randn(1, 40, 16))
+    for t, a in enumerate(out['assigns']):
+        g_c, g_q = torch.autograd.grad((a * torch.randn_like(a)).sum(), [c, rca.q_proj.weight],
+                                       retain_graph=True)
+        assert g_c.abs().sum() > 0, f'no gradient from E-step {t} to the initial centers'
+        assert g_q.abs().sum() > 0, f'no gradient from E-step {t} to the shared Q weights'
+    # the last E-step depends on every earlier M-step: its grad w.r.t. C0 goes through them
+    assert len(out['iter_centers']) == 4
+
+
+@pytest.mark.parametrize('variant', ['recurrent', 'vanilla', 'kmeans'])
+def test_variant_shapes_and_normalisation(variant):
+    rca = RecurrentCrossAttention(32, num_heads=4, num_iters=2, variant=variant)
+    out = rca(torch.randn(3, 7, 32), torch.randn(3, 25, 32))
+    assert out['centers'].shape == (3, 7, 32)
+    assert [a.shape for a in out['assigns']] == [(3, 7, 25)] * 2
+    a = out['assigns'][-1]
+    if variant == 'vanilla':  # softmax over pixels
+        torch.testing.assert_close(a.sum(2), torch.ones(3, 7))
+    else:  # over clusters
+        torch.testing.assert_close(a.sum(1), torch.ones(3, 25))
+    if variant == 'kmeans':  # one-hot per head, averaged over heads
+        per_head = rca.e_step(torch.randn(3, 4, 7, 8), torch.randn(3, 4, 25, 8))[1]
+        assert set(per_head.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_key_padding_mask_excludes_pixels():
+    torch.manual_seed(0)
+    rca = RecurrentCrossAttention(8, num_heads=2, num_iters=2)
+    c, x = torch.randn(1, 3, 8), torch.randn(1, 20, 8)
+    mask = torch.zeros(1, 20, dtype=torch.bool)
+    mask[0, 10:] = True
+    a = rca(c, x, key_padding_mask=mask)
+    b = rca(c, x[:, :10])
+    torch.testing.assert_close(a['centers'], b['centers'])
+    assert a['assigns'][0][0, :, 10:].abs().max() == 0
+
+
+def test_fp32_island_under_autocast():
+    rca = RecurrentCrossAttention(16, num_heads=2, num_iters=2)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = rca(torch.randn(1, 4, 16), torch.randn(1, 30, 16))
+    assert out['assigns'][0].dtype == torch.float32
+    torch.testing.assert_close(out['assigns'][0].sum(1), torch.ones(1, 30))
+
+
+@pytest.mark.parametrize('kwargs,key', [
+    (dict(num_iters=0), 'num_iters'),
+    (dict(variant='hard'), 'variant'),
+    (dict(embed_dims=30, num_heads=4), 'num_heads'),
+    (dict(m_step='median'), 'm_step'),
+])
+def test_bad_arguments_name_the_key(kwargs, key):
+    args = dict(embed_dims=32, num_heads=4)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=key):
+        RecurrentCrossAttention(**args)
+
+
+def test_unknown_variant_lists_allowed_values():
+    with pytest.raises(ValueError, match="recurrent.*vanilla.*kmeans"):
+        RecurrentCrossAttention(32, 4, variant='em')

@@ -1,0 +1,88 @@
+"""Evaluate a ClustSeg checkpoint: python tools/test.py CONFIG CHECKPOINT [--out m.json] [--show-dir D]"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
+from mmengine.fileio import dump
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import clustseg  # noqa: F401  (applies the checkpoint fixes)
+from clustseg.utils import register_all_modules
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Test (evaluate) a ClustSeg model')
+    p.add_argument('config', help='config file')
+    p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('--work-dir', help='where the evaluation logs go')
+    p.add_argument('--out', help='write the metrics to this JSON file')
+    p.add_argument('--show-dir', help='draw every test image with its prediction into this dir')
+    p.add_argument('--show', action='store_true', help='show the drawn results in a window')
+    p.add_argument('--wait-time', type=float, default=2, help='seconds per shown image')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                   help='override config entries, e.g. test_dataloader.batch_size=1')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def enable_visualization(cfg, config_path, show_dir=None, show=False, wait_time=2):
+    """Turn on ``default_hooks.visualization`` and point the visualizer at ``show_dir``.
+
+    Each test image is then written as ``<show_dir>/vis_image/test_<name>_<index>.png``.
+    """
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None:
+        sys.exit(f'error: --show/--show-dir need `default_hooks.visualization` in {config_path}')
+    if cfg.get('visualizer') is None:
+        sys.exit(f'error: --show/--show-dir need `visualizer` in {config_path}')
+    hook.draw = True
+    hook.show = show
+    hook.wait_time = wait_time
+    if show_dir is not None:
+        cfg.visualizer.save_dir = show_dir
+        backends = cfg.visualizer.get('vis_backends') or []
+        if not any(b.get('type') == 'LocalVisBackend' for b in backends):
+            backends = list(backends) + [dict(type='LocalVisBackend')]
+        cfg.visualizer.vis_backends = backends
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.config):
+        sys.exit(f'error: config file not found: {args.config}')
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+        sys.exit(f'error: checkpoint file not found: {args.checkpoint}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    # The Runner switches to cfg.default_scope; mmseg is the fallback for configs without one.
+    register_all_modules(init_default_scope='default_scope' not in cfg)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.show or args.show_dir:
+        enable_visualization(cfg, args.config, args.show_dir, args.show, args.wait_time)
+
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if args.out and is_main_process():
+        dump(metrics, args.out, file_format='json', indent=2)
+        runner.logger.info(f'metrics written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()

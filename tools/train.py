@@ -1,0 +1,84 @@
+"""Train a ClustSeg model: python tools/train.py CONFIG [--work-dir DIR] [--resume [PATH]] [--amp]"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import clustseg
+from clustseg.utils import register_all_modules
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Train a ClustSeg model')
+    p.add_argument('config', help='config file')
+    p.add_argument('--work-dir', help='where logs and checkpoints go '
+                   '(default: cfg.work_dir or ./work_dirs/<config name>)')
+    p.add_argument('--resume', nargs='?', const='auto', default=None, metavar='auto|PATH',
+                   help='resume training: from the latest checkpoint in the work dir '
+                   '(no value or "auto") or from PATH')
+    p.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                   help='override config entries, e.g. train_cfg.max_iters=100')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def load_config(path, cfg_options=None):
+    """Read a config file with a clear error for a missing file."""
+    if not osp.isfile(path):
+        sys.exit(f'error: config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    # The Runner switches to cfg.default_scope; mmseg is the fallback for configs without one.
+    register_all_modules(init_default_scope='default_scope' not in cfg)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        optim_wrapper = cfg.get('optim_wrapper')
+        if optim_wrapper is None:
+            sys.exit(f'error: --amp needs `optim_wrapper` in {args.config}')
+        if optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+            print_log('AmpOptimWrapper is already set in the config', logger='current')
+        elif optim_wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
+            sys.exit(f'error: --amp works with optim_wrapper.type=OptimWrapper, got '
+                     f'{optim_wrapper.type!r} in {args.config}')
+        else:
+            optim_wrapper.type = 'AmpOptimWrapper'
+            optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        if '://' not in args.resume and not osp.isfile(args.resume):
+            sys.exit(f'error: --resume checkpoint not found: {args.resume}')
+        cfg.resume, cfg.load_from = True, args.resume
+
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    print_log(f'clustseg {clustseg.__version__}', logger='current')
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
