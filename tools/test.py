@@ -1,4 +1,4 @@
-"""Evaluate a ClustSeg checkpoint: python tools/test.py CONFIG CHECKPOINT [--out m.json] [--show-dir D]"""
+"""Evaluate a checkpoint: python tools/test.py CONFIG CHECKPOINT [--out m.json] [--show-dir D]"""
 import argparse
 import os
 import os.path as osp
@@ -33,9 +33,10 @@ def parse_args(argv=None):
 
 
 def enable_visualization(cfg, config_path, show_dir=None, show=False, wait_time=2):
-    """Turn on ``default_hooks.visualization`` and point the visualizer at ``show_dir``.
+    """Turn on ``default_hooks.visualization`` for every test image.
 
-    Each test image is then written as ``<show_dir>/vis_image/test_<name>_<index>.png``.
+    With ``show_dir`` each image is written as ``<show_dir>/test_<image name>_0.png`` by a
+    ``LocalVisBackend`` (replacing any local backend of the config; other backends stay).
     """
     hook = cfg.get('default_hooks', {}).get('visualization')
     if hook is None:
@@ -43,13 +44,13 @@ def enable_visualization(cfg, config_path, show_dir=None, show=False, wait_time=
     if cfg.get('visualizer') is None:
         sys.exit(f'error: --show/--show-dir need `visualizer` in {config_path}')
     hook.draw = True
+    hook.interval = 1
     hook.show = show
     hook.wait_time = wait_time
     if show_dir is not None:
-        cfg.visualizer.save_dir = show_dir
-        backends = cfg.visualizer.get('vis_backends') or []
-        if not any(b.get('type') == 'LocalVisBackend' for b in backends):
-            backends = list(backends) + [dict(type='LocalVisBackend')]
+        backends = [b for b in cfg.visualizer.get('vis_backends') or []
+                    if b.get('type') != 'LocalVisBackend']
+        backends.append(dict(type='LocalVisBackend', save_dir=show_dir, img_save_dir='.'))
         cfg.visualizer.vis_backends = backends
 
 

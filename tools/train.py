@@ -1,4 +1,4 @@
-"""Train a ClustSeg model: python tools/train.py CONFIG [--work-dir DIR] [--resume [PATH]] [--amp]"""
+"""Train a ClustSeg model: python tools/train.py CONFIG [--work-dir D] [--resume [PATH]] [--amp]"""
 import argparse
 import os
 import os.path as osp
@@ -20,7 +20,7 @@ def parse_args(argv=None):
                    '(default: cfg.work_dir or ./work_dirs/<config name>)')
     p.add_argument('--resume', nargs='?', const='auto', default=None, metavar='auto|PATH',
                    help='resume training: from the latest checkpoint in the work dir '
-                   '(no value or "auto") or from PATH')
+                   '(no value or "auto") or from PATH; give it after CONFIG')
     p.add_argument('--amp', action='store_true', help='automatic mixed precision')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                    help='override config entries, e.g. train_cfg.max_iters=100')

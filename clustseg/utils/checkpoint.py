@@ -18,6 +18,7 @@
 """
 import os
 import os.path as osp
+import pickle
 import tempfile
 from typing import List, Union
 
@@ -27,19 +28,70 @@ from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging.history_buffer import HistoryBuffer
 
 
-def _numpy_globals() -> List:
-    """numpy objects that pickles of arrays, scalars and dtypes refer to."""
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj, name):
+    """Stand-in for ``builtins.getattr`` during weights-only loading.
+
+    Pickle protocol 2 stores ``HistoryBuffer.min`` (kept in every buffer's
+    ``statistics_methods``) as ``getattr(HistoryBuffer, 'min')``. Only that pattern is allowed:
+    a statistics method of ``HistoryBuffer``; allowing the real ``getattr`` would be much wider.
+    """
+    allowed = set(_HISTORY_BUFFER_STATISTICS) | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'weights-only load: getattr({obj!r}, {name!r}) is not allowed (only statistics methods '
+        'of mmengine HistoryBuffer are)')
+
+
+def _numpy_dtype_classes() -> List[type]:
+    """Concrete dtype classes (``numpy.dtypes.Float64DType``, ...).
+
+    A pickled dtype is rebuilt as ``numpy.dtype(...)`` followed by BUILD on the result, and
+    weights-only BUILD requires the *type* of the instance (the concrete class) to be allowed.
+    """
+    classes = {type(np.dtype(code)) for code in np.typecodes['All']}
+    dtypes_module = getattr(np, 'dtypes', None)  # numpy >= 1.25
+    for name in getattr(dtypes_module, '__all__', ()):
+        obj = getattr(dtypes_module, name)
+        if isinstance(obj, type) and issubclass(obj, np.dtype) and obj is not np.dtype:
+            classes.add(obj)
+    classes.discard(np.dtype)
+    return sorted(classes, key=lambda c: c.__qualname__)
+
+
+def _mmengine_checkpoint_globals() -> List:
     try:  # numpy >= 2
         from numpy._core.multiarray import _reconstruct, scalar
     except ImportError:  # numpy 1.x
         from numpy.core.multiarray import _reconstruct, scalar
-    # A dtype is pickled by its class in numpy >= 1.25 (e.g. numpy.dtypes.Float64DType).
-    dtype_classes = [type(np.dtype(c)) for c in '?bBhHiIlLqQefdgFDGSUVOMm']
-    return [_reconstruct, scalar, np.ndarray, np.dtype, *sorted(set(dtype_classes), key=str)]
+    return [
+        # message_hub.log_scalars: HistoryBuffer objects holding numpy arrays
+        HistoryBuffer,
+        (_history_buffer_getattr, 'builtins.getattr'),
+        # numpy arrays, numpy scalars (e.g. seeds or metrics in meta) and their dtypes; the
+        # module was renamed numpy.core -> numpy._core in numpy 2, so both spellings are listed
+        np.ndarray,
+        np.dtype,
+        (_reconstruct, 'numpy._core.multiarray._reconstruct'),
+        (_reconstruct, 'numpy.core.multiarray._reconstruct'),
+        (scalar, 'numpy._core.multiarray.scalar'),
+        (scalar, 'numpy.core.multiarray.scalar'),
+        *_numpy_dtype_classes(),
+    ]
 
 
-#: Globals (besides torch's built-in weights-only set) found in mmengine Runner checkpoints.
-MMENGINE_CHECKPOINT_GLOBALS = [HistoryBuffer, *_numpy_globals()]
+#: Globals, beyond torch's built-in weights-only set, that mmengine Runner checkpoints need
+#: (found with ``torch.serialization.get_unsafe_globals_in_checkpoint`` on a Runner checkpoint
+#: with message hub, optimizer and param-scheduler state and numpy values in ``meta``):
+#: ``numpy.ndarray``, ``numpy.dtype``, ``numpy._core.multiarray._reconstruct``,
+#: ``numpy._core.multiarray.scalar``, ``mmengine.logging.history_buffer.HistoryBuffer`` and
+#: ``builtins.getattr`` (narrowed, see :func:`_history_buffer_getattr`) as GLOBALs, plus the
+#: concrete ``numpy.dtypes.*DType`` classes, which are never named in the pickle but are the
+#: types of the rebuilt dtype objects that the unpickler's BUILD step checks.
+MMENGINE_CHECKPOINT_GLOBALS = _mmengine_checkpoint_globals()
 
 _applied = {'globals': False, 'atomic': False}
 
@@ -55,6 +107,15 @@ def allow_mmengine_checkpoint_globals() -> List:
     return list(MMENGINE_CHECKPOINT_GLOBALS)
 
 
+def _umask_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _umask_file_mode()
+
+
 def atomic_write_bytes(data: Union[bytes, bytearray, memoryview],
                        filepath: Union[str, os.PathLike]) -> None:
     """Write ``data`` to ``filepath`` atomically (temp file in the same dir + ``os.replace``)."""
@@ -63,6 +124,8 @@ def atomic_write_bytes(data: Union[bytes, bytearray, memoryview],
     os.makedirs(dirname, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.', suffix='.tmp', dir=dirname)
     try:
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+        os.chmod(tmp, _FILE_MODE)
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()

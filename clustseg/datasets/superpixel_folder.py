@@ -1,0 +1,119 @@
+"""Folder of images + label maps (e.g. the NYUv2 superpixel benchmark)."""
+import os
+import os.path as osp
+import re
+from typing import Dict, List, Optional
+
+from mmengine.dataset import BaseDataset
+
+from clustseg.registry import DATASETS
+from .bsds500 import _list_ids, _read_id_list
+
+
+@DATASETS.register_module()
+class SuperpixelFolderDataset(BaseDataset):
+    """Images ``<img_path>/<id><img_suffix>`` with label maps in ``<seg_map_path>``.
+
+    Annotator rule, per image id:
+
+    - ``<id><seg_map_suffix>`` exists: it is the only annotation of that image;
+    - otherwise every ``<id>_<k><seg_map_suffix>`` (``k`` a non-negative integer) is one
+      annotator, ordered by ``k`` (numerically), so ``k=0`` (or the smallest) is the "first";
+    - a label file whose stem is itself an image id always belongs to that image.
+
+    An image with no label file is an error. Label PNGs are single-channel (8 or 16 bit) region
+    ids; see :class:`LoadSuperpixelAnnotations`. ``seg_map_path`` in a sample is a ``str`` for
+    one annotator and a ``list`` of ``str`` for several.
+
+    Args:
+        data_root: dataset root (``data_prefix`` paths are relative to it).
+        data_prefix: ``img_path`` and ``seg_map_path`` folders.
+        img_suffix: image file ending. Defaults to ``'.jpg'``.
+        seg_map_suffix: label file ending. Defaults to ``'.png'``.
+        ann_file: optional text file of image ids (one a line) instead of listing the folder.
+        pipeline, test_mode, **kwargs: as in :class:`mmengine.dataset.BaseDataset`.
+    """
+
+    METAINFO = dict(
+        dataset_name='SuperpixelFolder',
+        label_type='region_ids',
+        label_description='instance-free region ids: regions numbered arbitrarily per label '
+        'map; ids carry no class, and -1 marks padding')
+
+    def __init__(self,
+                 data_root: str = '',
+                 data_prefix: dict = dict(img_path='images', seg_map_path='labels'),
+                 img_suffix: str = '.jpg',
+                 seg_map_suffix: str = '.png',
+                 ann_file: str = '',
+                 pipeline: list = [],
+                 test_mode: bool = False,
+                 metainfo: Optional[dict] = None,
+                 **kwargs) -> None:
+        for key in ('img_path', 'seg_map_path'):
+            if key not in data_prefix:
+                raise KeyError(f'{type(self).__name__}: data_prefix needs the key {key!r}, '
+                               f'got {data_prefix}')
+        self.img_suffix = img_suffix
+        self.seg_map_suffix = seg_map_suffix
+        super().__init__(
+            ann_file=ann_file,
+            metainfo=metainfo,
+            data_root=data_root,
+            data_prefix=data_prefix,
+            pipeline=pipeline,
+            test_mode=test_mode,
+            **kwargs)
+
+    def _group_label_files(self, seg_dir: str, img_ids: List[str]) -> Dict[str, List[str]]:
+        """Map each image id to its label file names, following the annotator rule."""
+        if not osp.isdir(seg_dir):
+            raise FileNotFoundError(f'label folder not found: {seg_dir}')
+        suffix = self.seg_map_suffix
+        stems = [f[:-len(suffix)] for f in os.listdir(seg_dir)
+                 if f.endswith(suffix) and not f.startswith('.')]
+        id_set, stem_set = set(img_ids), set(stems)
+        groups: Dict[str, List[tuple]] = {}
+        pattern = re.compile(r'^(.*)_(\d+)$')
+        for stem in stems:
+            if stem in id_set:
+                continue  # an exact match, handled below
+            m = pattern.match(stem)
+            if m and m.group(1) in id_set:
+                groups.setdefault(m.group(1), []).append((int(m.group(2)), stem))
+        out = {}
+        for img_id in img_ids:
+            if img_id in stem_set:
+                out[img_id] = [img_id + suffix]
+            elif img_id in groups:
+                out[img_id] = [s + suffix for _, s in sorted(groups[img_id])]
+        return out
+
+    def load_data_list(self) -> List[dict]:
+        """One dict per image: ``img_path``, ``seg_map_path``, ``img_id``, ``seg_fields``."""
+        img_dir = self.data_prefix['img_path']
+        seg_dir = self.data_prefix['seg_map_path']
+        if self.ann_file:
+            ids = _read_id_list(self.ann_file)
+        else:
+            ids = _list_ids(img_dir, self.img_suffix, 'image')
+            if not ids:
+                raise FileNotFoundError(f'no *{self.img_suffix} images in folder {img_dir}')
+        labels = self._group_label_files(seg_dir, ids)
+        data_list = []
+        for img_id in ids:
+            img_path = osp.join(img_dir, img_id + self.img_suffix)
+            if not osp.isfile(img_path):
+                raise FileNotFoundError(f'image not found: {img_path} (listed in {self.ann_file})')
+            if img_id not in labels:
+                raise FileNotFoundError(
+                    f'no label map for image {img_path}: expected '
+                    f'{osp.join(seg_dir, img_id + self.seg_map_suffix)} or '
+                    f'{osp.join(seg_dir, img_id + "_<k>" + self.seg_map_suffix)}')
+            paths = [osp.join(seg_dir, name) for name in labels[img_id]]
+            data_list.append(
+                dict(img_path=img_path,
+                     seg_map_path=paths[0] if len(paths) == 1 else paths,
+                     img_id=img_id,
+                     seg_fields=[]))
+        return data_list

@@ -1,0 +1,119 @@
+"""Loading of superpixel (region) annotations: BSDS ``.mat`` files or label images."""
+import os.path as osp
+from typing import List, Sequence, Union
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from clustseg.registry import TRANSFORMS
+from ..bsds_io import load_bsds_segmentations
+
+
+def read_label_image(path: str) -> np.ndarray:
+    """Read a label image (PNG etc.) as ``H x W`` int64 region ids.
+
+    Single-channel 8/16-bit images are taken as is. A 3-channel image is a colour-coded label
+    map: each colour is one region, id ``R + 256 * G + 65536 * B``.
+    """
+    label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if label is None:
+        raise FileNotFoundError(f'cannot read label image: {path}')
+    if label.ndim == 3 and label.shape[2] == 1:
+        label = label[..., 0]
+    if label.ndim == 3:
+        if label.shape[2] != 3:
+            raise ValueError(f'label image {path} has {label.shape[2]} channels; expected a '
+                             'single-channel label map or a 3-channel colour-coded one')
+        b, g, r = (label[..., i].astype(np.int64) for i in range(3))
+        scale = np.iinfo(label.dtype).max + 1 if label.dtype.kind == 'u' else 256
+        return r + scale * g + scale * scale * b
+    if label.dtype.kind == 'f':
+        raise ValueError(f'label image {path} has float pixels ({label.dtype}); expected '
+                         'integer region ids')
+    return label.astype(np.int64)
+
+
+def load_segmentations(seg_map_path: Union[str, Sequence[str]]) -> np.ndarray:
+    """All annotators of one image as ``A x H x W`` int64.
+
+    ``seg_map_path``: a BSDS ``.mat`` file (all its annotators), one label image, or a list
+    of label images (one per annotator, all of the same size).
+    """
+    if isinstance(seg_map_path, (list, tuple)):
+        if len(seg_map_path) == 0:
+            raise ValueError('seg_map_path is an empty list')
+        maps = [load_segmentations(p) for p in seg_map_path]
+        for p, m in zip(seg_map_path[1:], maps[1:]):
+            if m.shape[1:] != maps[0].shape[1:]:
+                raise ValueError(f'label map {p} is {m.shape[1:]} but {seg_map_path[0]} is '
+                                 f'{maps[0].shape[1:]}; annotators of one image must match')
+        return np.concatenate(maps, axis=0)
+    if not isinstance(seg_map_path, str):
+        raise TypeError(f'seg_map_path must be a str or a list of str, got {seg_map_path!r}')
+    if osp.splitext(seg_map_path)[1].lower() == '.mat':
+        segs = np.asarray(load_bsds_segmentations(seg_map_path), dtype=np.int64)
+    else:
+        segs = read_label_image(seg_map_path)[None]
+    return segs
+
+
+@TRANSFORMS.register_module()
+class LoadSuperpixelAnnotations(BaseTransform):
+    """Load the region annotation(s) of ``results['seg_map_path']``.
+
+    Adds ``gt_seg_map`` (``H x W`` int64, one annotator; registered in ``seg_fields`` so that
+    mmcv/mmseg geometric transforms move it) and, when ``with_all``, ``gt_seg_maps``
+    (``A x H x W`` int64, every annotator; *not* in ``seg_fields``, so keep it out of
+    pipelines with geometric transforms). Also adds ``num_annotators`` and ``annotator_idx``.
+
+    Args:
+        annotator: which annotator becomes ``gt_seg_map``: ``'random'`` (numpy's global RNG,
+            so mmengine seeding makes it reproducible), ``'first'``, ``'all'`` (the first, and
+            requires ``with_all``) or an index (negative counts from the end).
+        with_all: also store ``gt_seg_maps``.
+    """
+
+    def __init__(self, annotator: Union[str, int] = 'random', with_all: bool = True) -> None:
+        if isinstance(annotator, bool) or not (
+                isinstance(annotator, int) or annotator in ('random', 'first', 'all')):
+            raise ValueError("LoadSuperpixelAnnotations: annotator must be 'random', 'first', "
+                             f"'all' or an int, got {annotator!r}")
+        if annotator == 'all' and not with_all:
+            raise ValueError("LoadSuperpixelAnnotations: annotator='all' needs with_all=True")
+        self.annotator = annotator
+        self.with_all = with_all
+
+    def _choose(self, num: int, path) -> int:
+        if self.annotator == 'random':
+            return int(np.random.randint(num))
+        if self.annotator in ('first', 'all'):
+            return 0
+        if not -num <= self.annotator < num:
+            raise IndexError(f'LoadSuperpixelAnnotations: annotator={self.annotator} but '
+                             f'{path} has {num} annotator(s)')
+        return self.annotator % num
+
+    def transform(self, results: dict) -> dict:
+        path = results.get('seg_map_path')
+        if path is None:
+            raise KeyError('LoadSuperpixelAnnotations: results has no "seg_map_path" '
+                           f'(image {results.get("img_path")})')
+        segs = load_segmentations(path)
+        if 'img' in results and segs.shape[1:] != results['img'].shape[:2]:
+            raise ValueError(f'label map {path} is {segs.shape[1:]} but image '
+                             f'{results.get("img_path")} is {results["img"].shape[:2]}')
+        idx = self._choose(segs.shape[0], path)
+        results['gt_seg_map'] = segs[idx].copy()  # independent of gt_seg_maps
+        if self.with_all:
+            results['gt_seg_maps'] = segs
+        results['num_annotators'] = int(segs.shape[0])
+        results['annotator_idx'] = idx
+        seg_fields: List[str] = results.setdefault('seg_fields', [])
+        if 'gt_seg_map' not in seg_fields:
+            seg_fields.append('gt_seg_map')
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(annotator={self.annotator!r}, '
+                f'with_all={self.with_all})')

@@ -1,0 +1,10 @@
+from .superpixel import (achievable_segmentation_accuracy, boundary_map, boundary_precision,
+                         boundary_recall, boundary_tolerance, compactness, contingency_table,
+                         evaluate_superpixels, grid_superpixels, num_superpixels,
+                         slic_superpixels, undersegmentation_error)
+
+__all__ = [
+    'achievable_segmentation_accuracy', 'boundary_map', 'boundary_precision', 'boundary_recall',
+    'boundary_tolerance', 'compactness', 'contingency_table', 'evaluate_superpixels',
+    'grid_superpixels', 'num_superpixels', 'slic_superpixels', 'undersegmentation_error'
+]

@@ -1,0 +1,3 @@
+from .connectivity import enforce_connectivity
+
+__all__ = ['enforce_connectivity']

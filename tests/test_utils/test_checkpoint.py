@@ -1,0 +1,262 @@
+"""Checkpoint fixes: weights-only loading of mmengine Runner checkpoints and atomic saving."""
+import copy
+import hashlib
+import pickle
+import uuid
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.fileio import get_file_backend
+from mmengine.hooks import Hook
+from mmengine.logging import HistoryBuffer
+from mmengine.model import BaseModel
+from mmengine.runner import Runner, load_checkpoint
+from torch.utils.data import Dataset
+
+from clustseg.utils import (MMENGINE_CHECKPOINT_GLOBALS, AtomicLocalBackend,
+                            allow_mmengine_checkpoint_globals)
+
+# GLOBAL names in a Runner checkpoint that torch's default weights-only set lacks.
+EXPECTED_UNSAFE = {
+    'builtins.getattr', 'mmengine.logging.history_buffer.HistoryBuffer', 'numpy.dtype',
+    'numpy.ndarray', 'numpy._core.multiarray._reconstruct', 'numpy._core.multiarray.scalar'
+}
+
+
+class ToyModel(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 2)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        logits = self.linear(inputs)
+        if mode == 'loss':
+            return dict(loss=F.cross_entropy(logits, data_samples))
+        return logits
+
+
+class ToyData(Dataset):
+    # numpy in the dataset meta ends up in checkpoint['meta']['dataset_meta']
+    metainfo = dict(classes=('a', 'b'), palette=np.array([[0, 0, 0], [255, 0, 0]], np.uint8))
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        return dict(inputs=torch.randn(4, generator=g), data_samples=torch.tensor(i % 2))
+
+
+class RecordBeforeTrain(Hook):
+    """Records the runner state right after load/resume."""
+
+    def __init__(self):
+        self.seen = {}
+
+    def before_train(self, runner):
+        self.seen = dict(
+            iter=runner.iter,
+            optimizer=copy.deepcopy(runner.optim_wrapper.state_dict()),
+            schedulers=copy.deepcopy([s.state_dict() for s in runner.param_schedulers]),
+            loss=runner.message_hub.get_scalar('train/loss').data[0].copy(),
+            weight=runner.model.linear.weight.detach().clone())
+
+
+def make_runner(work_dir, max_iters=4, custom_hooks=None, **kwargs):
+    return Runner(
+        model=ToyModel(),
+        work_dir=str(work_dir),
+        experiment_name=f'ckpt_{uuid.uuid4().hex}',
+        train_dataloader=dict(
+            dataset=ToyData(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=2,
+            num_workers=0,
+            collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
+        param_scheduler=[
+            dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=2),
+            dict(type='MultiStepLR', milestones=[3], by_epoch=False)
+        ],
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+            logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=custom_hooks,
+        randomness=dict(seed=0),
+        default_scope='mmseg',
+        log_level='WARNING',
+        **kwargs)
+
+
+def _assert_tree_equal(a, b, path='root'):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for k in a:
+            _assert_tree_equal(a[k], b[k], f'{path}.{k}')
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_tree_equal(x, y, f'{path}[{i}]')
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a.cpu(), b.cpu()), path
+    else:
+        assert a == b, path
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A 4-iteration run with checkpoints at iters 2 and 4."""
+    work_dir = tmp_path_factory.mktemp('ckpt_run')
+    runner = make_runner(work_dir)
+    runner.train()
+    return runner, work_dir
+
+
+def test_runner_checkpoints_written(trained):
+    _, work_dir = trained
+    assert (work_dir / 'iter_2.pth').is_file() and (work_dir / 'iter_4.pth').is_file()
+    assert not list(work_dir.glob('.*.tmp')), 'temporary files left behind'
+    assert isinstance(get_file_backend(str(work_dir / 'iter_4.pth')), AtomicLocalBackend)
+
+
+def test_weights_only_load_needs_exactly_the_allow_list(trained):
+    _, work_dir = trained
+    path = str(work_dir / 'iter_4.pth')
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    assert {'meta', 'state_dict', 'message_hub', 'optimizer', 'param_schedulers'} <= ckpt.keys()
+    assert isinstance(ckpt['message_hub']['log_scalars']['train/loss'], HistoryBuffer)
+    assert ckpt['meta']['iter'] == 4
+    np.testing.assert_array_equal(ckpt['meta']['dataset_meta']['palette'],
+                                  ToyData.metainfo['palette'])
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == []
+
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:
+        assert set(torch.serialization.get_unsafe_globals_in_checkpoint(path)) == EXPECTED_UNSAFE
+        with pytest.raises(pickle.UnpicklingError):
+            torch.load(path, map_location='cpu')  # the default is weights_only=True
+    finally:
+        torch.serialization.add_safe_globals(saved)
+    assert allow_mmengine_checkpoint_globals() == MMENGINE_CHECKPOINT_GLOBALS
+
+
+def test_numpy_meta_roundtrip(trained, tmp_path):
+    runner, _ = trained
+    rng_state = np.random.RandomState(3).get_state()
+    meta = dict(np_seed=np.int64(1234), rng_state=rng_state, score=np.float32(0.5),
+                hist=np.arange(6, dtype=np.int32).reshape(2, 3))
+    runner.save_checkpoint(str(tmp_path), 'np_meta.pth', meta=meta, by_epoch=False)
+    ckpt = torch.load(tmp_path / 'np_meta.pth', map_location='cpu', weights_only=True)
+    assert ckpt['meta']['np_seed'] == 1234 and ckpt['meta']['np_seed'].dtype == np.int64
+    assert ckpt['meta']['score'] == np.float32(0.5)
+    np.testing.assert_array_equal(ckpt['meta']['hist'], meta['hist'])
+    np.testing.assert_array_equal(ckpt['meta']['rng_state'][1], rng_state[1])
+
+
+def test_load_from(trained, tmp_path):
+    runner, work_dir = trained
+    fresh = make_runner(tmp_path, load_from=str(work_dir / 'iter_4.pth'))
+    fresh.load_or_resume()
+    for key, value in runner.model.state_dict().items():
+        assert torch.equal(fresh.model.state_dict()[key], value), key
+
+
+def test_resume_continues_from_iter_4(trained):
+    runner, work_dir = trained
+    ckpt = torch.load(work_dir / 'iter_4.pth', map_location='cpu')
+    # the file holds the final state of the first run
+    _assert_tree_equal(runner.optim_wrapper.state_dict(), ckpt['optimizer'])
+
+    recorder = RecordBeforeTrain()
+    resumed = make_runner(work_dir, max_iters=6, resume=True, custom_hooks=[recorder])
+    resumed.train()
+    seen = recorder.seen
+    assert seen['iter'] == 4
+    _assert_tree_equal(seen['optimizer'], ckpt['optimizer'], 'optimizer')
+    assert seen['optimizer']['state'][0]['step'].item() == 4
+    _assert_tree_equal(seen['schedulers'], ckpt['param_schedulers'], 'param_schedulers')
+    np.testing.assert_array_equal(seen['loss'],
+                                  ckpt['message_hub']['log_scalars']['train/loss'].data[0])
+    assert len(seen['loss']) == 4
+    assert torch.equal(seen['weight'], ckpt['state_dict']['linear.weight'])
+    assert resumed.iter == 6 and (work_dir / 'iter_6.pth').is_file()
+
+
+class Disallowed:
+
+    def __init__(self):
+        self.payload = 'anything'
+
+
+def test_disallowed_object_still_rejected(tmp_path):
+    path = tmp_path / 'evil.pth'
+    torch.save(dict(state_dict=dict(w=torch.ones(1)), extra=Disallowed()), path)
+    with pytest.raises(pickle.UnpicklingError, match='Disallowed'):
+        torch.load(path)
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(nn.Linear(1, 1), str(path))
+
+
+def test_narrowed_getattr_rejects_other_attributes(tmp_path):
+
+    class Evil:
+
+        def __reduce__(self):
+            return getattr, (np.ndarray, 'tofile')
+
+    path = tmp_path / 'getattr.pth'
+    torch.save(dict(x=Evil()), path)
+    with pytest.raises(pickle.UnpicklingError, match='not allowed'):
+        torch.load(path)
+
+
+def test_failed_save_keeps_previous_checkpoint(trained, tmp_path, monkeypatch):
+    runner, _ = trained
+    runner.save_checkpoint(str(tmp_path), 'ckpt.pth', by_epoch=False)
+    target = tmp_path / 'ckpt.pth'
+    before = _sha(target)
+
+    real_save = torch.save
+
+    def exploding_save(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        f.seek(0)
+        f.truncate()
+        f.write(b'partial checkpoint bytes')
+        raise RuntimeError('simulated crash while serialising')
+
+    monkeypatch.setattr(torch, 'save', exploding_save)
+    with pytest.raises(RuntimeError, match='simulated crash'):
+        runner.save_checkpoint(str(tmp_path), 'ckpt.pth', by_epoch=False)
+    monkeypatch.undo()
+    assert _sha(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['ckpt.pth']
+
+
+def test_failed_disk_write_keeps_previous_checkpoint(trained, tmp_path, monkeypatch):
+    """The bytes reach the disk but the write fails before completion (e.g. disk full)."""
+    runner, _ = trained
+    runner.save_checkpoint(str(tmp_path), 'ckpt.pth', by_epoch=False)
+    target = tmp_path / 'ckpt.pth'
+    before = _sha(target)
+
+    def failing_fsync(fd):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr('os.fsync', failing_fsync)
+    with pytest.raises(OSError, match='No space left'):
+        runner.save_checkpoint(str(tmp_path), 'ckpt.pth', by_epoch=False)
+    monkeypatch.undo()
+    assert _sha(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['ckpt.pth']
+    torch.load(target, map_location='cpu')  # still a complete, loadable checkpoint

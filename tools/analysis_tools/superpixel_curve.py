@@ -1,0 +1,202 @@
+"""Superpixel quality vs. number of superpixels on BSDS500 (cf. Fig. 4 of the ClustSeg paper).
+
+For every requested K this runs a ClustSeg superpixel model (unless ``--slic-only``),
+skimage SLIC and a regular grid on the same images, evaluates ASA / UE / BR / BP / CO against
+all annotators and writes ``curve.csv`` and ``curve.png`` to ``--out-dir``.
+
+Example::
+
+    python tools/analysis_tools/superpixel_curve.py CONFIG CHECKPOINT \
+        --data-root data/bsds500 --split val --ks 200 400 600 800 1000 --out-dir work_dirs/curve
+    python tools/analysis_tools/superpixel_curve.py --slic-only \
+        --data-root data/bsds500 --out-dir work_dirs/curve_slic --max-images 20
+"""
+import argparse
+import csv
+import glob
+import os
+import os.path as osp
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from clustseg.datasets.bsds_io import load_bsds_segmentations
+from clustseg.evaluation.functional import (evaluate_superpixels, grid_superpixels,
+                                            slic_superpixels)
+
+MEASURES = ('ASA', 'UE', 'BR', 'BP', 'CO')
+CSV_FIELDS = ('method', 'K', 'num_superpixels') + MEASURES + ('sec_per_image', 'num_images')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Superpixel ASA/UE/BR/BP/CO vs. number of superpixels on BSDS500 '
+        '(model, SLIC and regular grid).')
+    parser.add_argument('config', nargs='?', help='model config (omit with --slic-only)')
+    parser.add_argument('checkpoint', nargs='?', help='model checkpoint (omit with --slic-only)')
+    parser.add_argument('--data-root', required=True,
+                        help='BSDS500 root with images/<split>/*.jpg and '
+                        'groundTruth/<split>/*.mat')
+    parser.add_argument('--split', default='val', help='split folder name (default: val)')
+    parser.add_argument('--ks', type=int, nargs='+', default=[200, 400, 600, 800, 1000],
+                        help='requested numbers of superpixels')
+    parser.add_argument('--out-dir', required=True, help='where curve.csv/curve.png go')
+    parser.add_argument('--max-images', type=int, default=None,
+                        help='use only the first N images (sorted by name)')
+    parser.add_argument('--slic-only', action='store_true',
+                        help='evaluate only the SLIC and grid baselines')
+    parser.add_argument('--slic-compactness', type=float, default=10.0,
+                        help='SLIC compactness (default: 10)')
+    parser.add_argument('--no-grid', action='store_true', help='skip the regular-grid baseline')
+    parser.add_argument('--device', default='cpu', help='device for the model (default: cpu)')
+    args = parser.parse_args(argv)
+    if not args.slic_only and (args.config is None or args.checkpoint is None):
+        parser.error('CONFIG and CHECKPOINT are required unless --slic-only is given')
+    if any(k < 1 for k in args.ks):
+        parser.error(f'--ks must be positive, got {args.ks}')
+    if args.max_images is not None and args.max_images < 1:
+        parser.error(f'--max-images must be >= 1, got {args.max_images}')
+    return args
+
+
+def list_bsds_samples(data_root: str, split: str,
+                      max_images: Optional[int] = None) -> List[Tuple[str, str]]:
+    """``(image_path, gt_mat_path)`` pairs of a BSDS500 split, sorted by image name."""
+    img_dir = osp.join(data_root, 'images', split)
+    gt_dir = osp.join(data_root, 'groundTruth', split)
+    images = sorted(glob.glob(osp.join(img_dir, '*.jpg')))
+    if not images:
+        raise FileNotFoundError(f'no *.jpg images in {img_dir} (expected the BSDS500 layout '
+                                'images/<split>/*.jpg + groundTruth/<split>/*.mat)')
+    if max_images is not None:
+        images = images[:max_images]
+    pairs = []
+    for img in images:
+        gt = osp.join(gt_dir, osp.splitext(osp.basename(img))[0] + '.mat')
+        if not osp.isfile(gt):
+            raise FileNotFoundError(f'ground truth {gt} of image {img} not found')
+        pairs.append((img, gt))
+    return pairs
+
+
+def load_samples(pairs: Sequence[Tuple[str, str]]) -> List[Dict]:
+    """Read images (H x W x 3 uint8, BGR) and GT stacks (A x H x W int64)."""
+    import cv2
+
+    samples = []
+    for img_path, gt_path in pairs:
+        img = cv2.imread(img_path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise FileNotFoundError(f'cannot read image {img_path}')
+        gts = load_bsds_segmentations(gt_path)
+        if gts.shape[1:] != img.shape[:2]:
+            raise ValueError(f'{gt_path} is {gts.shape[1:]} but image {img_path} is '
+                             f'{img.shape[:2]}')
+        samples.append(dict(img=img, gts=gts, name=osp.basename(img_path)))
+    return samples
+
+
+def evaluate_method(name: str, fn: Callable[[np.ndarray, int], np.ndarray],
+                    samples: Sequence[Dict], ks: Sequence[int]) -> List[Dict]:
+    """Run ``fn(img_bgr, K) -> H x W labels`` for every K and image; mean measures per K.
+
+    ``sec_per_image`` times ``fn`` only (not the evaluation).
+    """
+    rows = []
+    for k in ks:
+        per_image, seconds = [], 0.0
+        for s in samples:
+            t0 = time.perf_counter()
+            labels = fn(s['img'], k)
+            seconds += time.perf_counter() - t0
+            per_image.append(evaluate_superpixels(labels, s['gts']))
+        row = dict(method=name, K=int(k), num_images=len(samples),
+                   sec_per_image=seconds / len(samples),
+                   num_superpixels=float(np.mean([r['num_superpixels'] for r in per_image])))
+        for m in MEASURES:
+            row[m] = float(np.mean([r[m] for r in per_image]))
+        rows.append(row)
+        print(f'{name:>10s} K={k:<5d} count={row["num_superpixels"]:8.1f} '
+              f'ASA={row["ASA"]:.4f} BR={row["BR"]:.4f} CO={row["CO"]:.4f} '
+              f'({row["sec_per_image"]:.3f} s/img)', flush=True)
+    return rows
+
+
+def write_csv(rows: Sequence[Dict], path: str) -> None:
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({
+                k: (f'{row[k]:.6f}' if isinstance(row[k], float) else row[k])
+                for k in CSV_FIELDS
+            })
+
+
+def plot_curve(rows: Sequence[Dict], path: str) -> None:
+    """Three panels (ASA, BR, CO) vs. actual mean superpixel count, one line per method."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    methods = list(dict.fromkeys(r['method'] for r in rows))
+    for ax, measure in zip(axes, ('ASA', 'BR', 'CO')):
+        for method in methods:
+            pts = sorted((r['num_superpixels'], r[measure]) for r in rows
+                         if r['method'] == method)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', ms=4, label=method)
+        ax.set_xlabel('number of superpixels')
+        ax.set_title(measure)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def format_table(rows: Sequence[Dict]) -> str:
+    head = f'{"method":>10} {"K":>6} {"count":>8} ' + ' '.join(f'{m:>7}' for m in MEASURES) \
+        + f' {"s/img":>8}'
+    lines = [head, '-' * len(head)]
+    for r in rows:
+        lines.append(f'{r["method"]:>10} {r["K"]:>6d} {r["num_superpixels"]:>8.1f} ' +
+                     ' '.join(f'{r[m]:>7.4f}' for m in MEASURES) +
+                     f' {r["sec_per_image"]:>8.4f}')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> List[Dict]:
+    args = parse_args(argv)
+    pairs = list_bsds_samples(args.data_root, args.split, args.max_images)
+    samples = load_samples(pairs)
+    print(f'{len(samples)} images from {osp.join(args.data_root, "images", args.split)}')
+    methods = []
+    if not args.slic_only:
+        from clustseg.apis import inference_superpixel, init_model
+
+        model = init_model(args.config, args.checkpoint, device=args.device)
+        methods.append(('ClustSeg', lambda img, k: inference_superpixel(
+            model, img, num_superpixels=k)))
+    compactness = args.slic_compactness
+    methods.append(('SLIC', lambda img, k: slic_superpixels(
+        img, k, compactness=compactness, channel_order='bgr')))
+    if not args.no_grid:
+        methods.append(('Grid', lambda img, k: grid_superpixels(img.shape[0], img.shape[1], k)))
+
+    rows = []
+    for name, fn in methods:
+        rows += evaluate_method(name, fn, samples, args.ks)
+    os.makedirs(args.out_dir, exist_ok=True)
+    csv_path = osp.join(args.out_dir, 'curve.csv')
+    png_path = osp.join(args.out_dir, 'curve.png')
+    write_csv(rows, csv_path)
+    plot_curve(rows, png_path)
+    print(format_table(rows))
+    print(f'wrote {csv_path} and {png_path}')
+    return rows
+
+
+if __name__ == '__main__':
+    main()
