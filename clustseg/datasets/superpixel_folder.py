@@ -2,16 +2,14 @@
 import os
 import os.path as osp
 import re
-from typing import Dict, List, Optional
-
-from mmengine.dataset import BaseDataset
+from typing import Dict, List
 
 from clustseg.registry import DATASETS
-from .bsds500 import _list_ids, _read_id_list
+from .base_superpixel_dataset import BaseSuperpixelDataset
 
 
 @DATASETS.register_module()
-class SuperpixelFolderDataset(BaseDataset):
+class SuperpixelFolderDataset(BaseSuperpixelDataset):
     """Images ``<img_path>/<id><img_suffix>`` with label maps in ``<seg_map_path>``.
 
     Annotator rule, per image id:
@@ -40,31 +38,6 @@ class SuperpixelFolderDataset(BaseDataset):
         label_description='instance-free region ids: regions numbered arbitrarily per label '
         'map; ids carry no class, and -1 marks padding')
 
-    def __init__(self,
-                 data_root: str = '',
-                 data_prefix: dict = dict(img_path='images', seg_map_path='labels'),
-                 img_suffix: str = '.jpg',
-                 seg_map_suffix: str = '.png',
-                 ann_file: str = '',
-                 pipeline: list = [],
-                 test_mode: bool = False,
-                 metainfo: Optional[dict] = None,
-                 **kwargs) -> None:
-        for key in ('img_path', 'seg_map_path'):
-            if key not in data_prefix:
-                raise KeyError(f'{type(self).__name__}: data_prefix needs the key {key!r}, '
-                               f'got {data_prefix}')
-        self.img_suffix = img_suffix
-        self.seg_map_suffix = seg_map_suffix
-        super().__init__(
-            ann_file=ann_file,
-            metainfo=metainfo,
-            data_root=data_root,
-            data_prefix=data_prefix,
-            pipeline=pipeline,
-            test_mode=test_mode,
-            **kwargs)
-
     def _group_label_files(self, seg_dir: str, img_ids: List[str]) -> Dict[str, List[str]]:
         """Map each image id to its label file names, following the annotator rule."""
         if not osp.isdir(seg_dir):
@@ -91,20 +64,12 @@ class SuperpixelFolderDataset(BaseDataset):
 
     def load_data_list(self) -> List[dict]:
         """One dict per image: ``img_path``, ``seg_map_path``, ``img_id``, ``seg_fields``."""
-        img_dir = self.data_prefix['img_path']
         seg_dir = self.data_prefix['seg_map_path']
-        if self.ann_file:
-            ids = _read_id_list(self.ann_file)
-        else:
-            ids = _list_ids(img_dir, self.img_suffix, 'image')
-            if not ids:
-                raise FileNotFoundError(f'no *{self.img_suffix} images in folder {img_dir}')
+        ids = self.image_ids()
         labels = self._group_label_files(seg_dir, ids)
         data_list = []
         for img_id in ids:
-            img_path = osp.join(img_dir, img_id + self.img_suffix)
-            if not osp.isfile(img_path):
-                raise FileNotFoundError(f'image not found: {img_path} (listed in {self.ann_file})')
+            img_path = self.image_path(img_id)
             if img_id not in labels:
                 raise FileNotFoundError(
                     f'no label map for image {img_path}: expected '

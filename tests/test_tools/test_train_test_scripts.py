@@ -158,6 +158,18 @@ def test_train_resume_and_test(toy_setup, repo_root):
     metrics = json.loads(out.read_text())
     assert metrics['mean_superpixels'] == 20.0  # 16 x 20 image, 4 x 4 cells
 
+    # publishing keeps the weights, drops the training state, and still loads weights-only
+    published = tmp_path / 'published.pth'
+    log = _run([str(repo_root / 'tools' / 'model_converters' / 'publish_model.py'),
+                str(work_dir / 'iter_4.pth'), str(published)], env, tmp_path)
+    assert 'sha256' in log
+    full = torch.load(work_dir / 'iter_4.pth', map_location='cpu', weights_only=True)
+    small = torch.load(published, map_location='cpu', weights_only=True)
+    assert set(small) == {'state_dict', 'meta'} and 'optimizer' in full
+    for k, v in full['state_dict'].items():
+        torch.testing.assert_close(small['state_dict'][k], v)
+    assert small['meta']['iter'] == 4
+
 
 def test_clear_errors(toy_setup, repo_root, tmp_path):
     _, cfg, env = toy_setup
