@@ -130,8 +130,8 @@ class RecurrentCrossAttention(BaseModule):
         """
         b, k_num, _ = centers.shape
         n = feats.shape[1]
-        if self.variant != 'vanilla' and k_num < 1:
-            raise ValueError('need at least one cluster center')
+        if k_num < 1:
+            raise ValueError('need at least one cluster center (K >= 1)')
         key_in = feats if feat_pos is None else feats + feat_pos
         k = self._split(self.k_proj(key_in))  # B x h x N x d
         v = self._split(self.v_proj(feats))  # B x h x N x d

@@ -2,7 +2,6 @@
 import math
 import random
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -124,17 +123,18 @@ class SuperpixelSegmentor(BaseModel):
                     hw=(h, w), lab=lab)
 
     # ------------------------------------------------------------------ API
-    def _sample_k(self, h, w, fh, fw):
+    def _sample_k(self, h, w):
+        """K for this batch: uniform in ``train_cfg.num_superpixels_range``, capped at the pixel
+        count of the feature map the seeds are sampled from."""
         lo, hi = self.train_cfg['num_superpixels_range']
-        hi = min(hi, fh * fw)
+        stride = 32 // 2 ** self.init_level  # levels: 32, 16, 8, 4
+        hi = min(hi, math.ceil(h / stride) * math.ceil(w / stride))
         return random.randint(min(lo, hi), hi)
 
     def loss(self, inputs, data_samples):
         labels = torch.stack([ds.gt_sem_seg.data[0] for ds in data_samples]).long()  # B x H x W
         valid = labels >= 0
-        b, _, h, w = inputs.shape
-        stride8 = (math.ceil(h / 8), math.ceil(w / 8))
-        k = self._sample_k(h, w, *stride8)
+        k = self._sample_k(*inputs.shape[-2:])
         out = self.cluster(inputs, k, valid)
         losses = {}
         lab = out['lab']
@@ -152,11 +152,11 @@ class SuperpixelSegmentor(BaseModel):
         return losses
 
     def _add(self, losses, prefix, assign, labels, lab, valid, weight):
+        """SLIC + Lab reconstruction losses of one E-step (assign B x K x N, labels/lab at the
+        same H x W) into ``losses`` under ``prefix``."""
         for name, val in self.loss_slic(assign, labels, valid).items():
             losses[f'{prefix}.{name}'] = val * weight
-        target = lab.flatten(2).transpose(1, 2)  # B x N x 3
-        losses[f'{prefix}.loss_recon'] = self.loss_recon(
-            assign, target.transpose(1, 2).reshape(lab.shape), valid) * weight
+        losses[f'{prefix}.loss_recon'] = self.loss_recon(assign, lab, valid) * weight
 
     @torch.no_grad()
     def superpixels(self, inputs, num_superpixels=None):
