@@ -16,8 +16,11 @@ class SuperpixelEmbeddingHead(BaseModule):
     ``I = [g * learned(x), c * Lab, p * xy / S]`` per pixel (B x (E + 5) x H x W) where
 
     * ``learned`` fuses the stride-4 pixel-decoder map (upsampled) with a light 3x3 conv stem on
-      the full-resolution image (boundary detail); its last conv is zero-initialised, so an
-      untrained model clusters on colour and position only, like SLIC;
+      the full-resolution image (boundary detail). Its scale ``g`` starts small
+      (``init_learned_scale``), so an untrained model clusters mostly on colour and position,
+      like SLIC. It must not start at exactly zero: the centers' learned channels are sampled
+      from the same embedding, and with both sides of the E-step's dot product at zero their
+      gradients vanish (a saddle the training never leaves);
     * ``Lab`` is the input colour in CIE Lab scaled by (1/100, 1/110, 1/110);
     * ``xy / S`` are pixel coordinates in units of the grid interval ``S = sqrt(HW / K)``;
     * ``g``, ``c``, ``p`` are learned positive scales (stored as logs), initialised so that a
@@ -26,7 +29,7 @@ class SuperpixelEmbeddingHead(BaseModule):
     """
 
     def __init__(self, in_channels, embed_dims=32, stem_dims=16, color_weight=10.0,
-                 init_sharpness=2.0, init_cfg=None):
+                 init_sharpness=2.0, init_learned_scale=0.1, init_cfg=None):
         super().__init__(init_cfg)
         self.embed_dims = embed_dims
         self.stem = nn.Sequential(
@@ -38,11 +41,9 @@ class SuperpixelEmbeddingHead(BaseModule):
         self.fuse = nn.Sequential(
             nn.Conv2d(embed_dims + stem_dims, embed_dims, 3, padding=1, bias=False),
             nn.BatchNorm2d(embed_dims), nn.GELU(), nn.Conv2d(embed_dims, embed_dims, 1))
-        nn.init.zeros_(self.fuse[-1].weight)
-        nn.init.zeros_(self.fuse[-1].bias)
         # colour in Lab/100 units: 10 Lab units = 0.1 -> x color_weight -> 1.0 = one interval S
         s = math.sqrt(init_sharpness)
-        self.log_learned_scale = nn.Parameter(torch.tensor(math.log(s)))
+        self.log_learned_scale = nn.Parameter(torch.tensor(math.log(init_learned_scale * s)))
         self.log_color_scale = nn.Parameter(torch.tensor(math.log(color_weight * s)))
         self.log_pos_scale = nn.Parameter(torch.tensor(math.log(s)))
 
