@@ -43,6 +43,10 @@ def test_loss_every_e_step_supervised_and_padding_ignored(model):
     total.backward()
     grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    # the learned pixel-embedding channels must train from the initial state (regression: with
+    # both sides of the E-step zero-initialised there, their gradient was exactly zero)
+    assert model.embed_head.fuse[-1].weight.grad.abs().sum() > 0
+    assert model.embed_head.log_learned_scale.grad.abs() > 0
     model.zero_grad()
 
 
