@@ -27,14 +27,11 @@ def init_model(config, checkpoint=None, device='cpu', cfg_options=None):
     return model.to(device).eval()
 
 
-def _test_pipeline(cfg):
-    """The config's test pipeline without annotation loading (for raw images)."""
-    steps = []
-    for t in cfg.test_dataloader.dataset.pipeline:
-        if 'Annotations' in t['type']:
-            continue
-        steps.append(t)
-    return Compose(steps)
+def _test_pipeline(cfg, from_array=False):
+    """The config's test pipeline without annotation loading (and, for an in-memory image,
+    without any loading step)."""
+    skip = 'Load' if from_array else 'Annotations'
+    return Compose([t for t in cfg.test_dataloader.dataset.pipeline if skip not in t['type']])
 
 
 @torch.no_grad()
@@ -55,11 +52,7 @@ def inference_superpixel(model, img, num_superpixels=None):
         results = dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
     else:
         raise ValueError('img must be a file path or an H x W x 3 BGR uint8 array')
-    pipeline = _test_pipeline(model.cfg)
-    if 'img' in results:  # skip file loading for arrays
-        pipeline = Compose([t for t in model.cfg.test_dataloader.dataset.pipeline
-                            if 'Load' not in t['type']])
-    data = pipeline(results)
+    data = _test_pipeline(model.cfg, from_array='img' in results)(results)
     batch = model.data_preprocessor(dict(inputs=[data['inputs']],
                                          data_samples=[data['data_samples']]), False)
     return model.superpixels(batch['inputs'], num_superpixels)[0]
