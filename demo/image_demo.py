@@ -6,13 +6,13 @@ import argparse
 import os.path as osp
 import sys
 
-import mmcv
 import numpy as np
 import torch
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from clustseg.apis import inference_superpixel, init_model
+from clustseg.datasets import BadInputError, read_image
 from clustseg.visualization import SuperpixelVisualizer
 
 
@@ -40,15 +40,21 @@ def main(argv=None):
     if args.num_superpixels is not None and args.num_superpixels < 1:
         sys.exit(f'error: --num-superpixels must be >= 1, got {args.num_superpixels}')
 
+    try:  # read as the dataset pipeline does (LoadImageChecked); a bad file names itself
+        img = read_image(args.img)
+    except BadInputError as err:
+        sys.exit(f'error: bad input image: {err}')
+
     model = init_model(args.config, args.checkpoint, device=args.device)
-    labels = inference_superpixel(model, args.img, num_superpixels=args.num_superpixels)
+    labels = inference_superpixel(model, img, num_superpixels=args.num_superpixels,
+                                  img_path=args.img)
 
     sample = SegDataSample()
     sample.pred_superpixels = PixelData(data=torch.from_numpy(np.asarray(labels))[None])
     visualizer = SuperpixelVisualizer(name='clustseg_demo', boundary_color=args.boundary_color,
                                       fill_mean_color=args.mean_color)
-    image = mmcv.imread(args.img, channel_order='rgb')
-    visualizer.add_datasample('demo', image, sample, draw_gt=False, out_file=args.out_file)
+    visualizer.add_datasample('demo', np.ascontiguousarray(img[..., ::-1]), sample,
+                              draw_gt=False, out_file=args.out_file)
     print(f'{len(np.unique(labels))} superpixels -> {args.out_file}')
 
 

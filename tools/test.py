@@ -25,6 +25,9 @@ def parse_args(argv=None):
     p.add_argument('--wait-time', type=float, default=2, help='seconds per shown image')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                    help='override config entries, e.g. test_dataloader.batch_size=1')
+    p.add_argument('--skip-bad', action='store_true',
+                   help='skip unreadable test samples with a warning naming the file and count '
+                   'them in the metrics (sets test_dataloader.dataset.skip_bad=True)')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = p.parse_args(argv)
@@ -72,6 +75,8 @@ def main(argv=None):
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    if args.skip_bad:
+        cfg.test_dataloader.dataset.skip_bad = True
     if args.show or args.show_dir:
         enable_visualization(cfg, args.config, args.show_dir, args.show, args.wait_time)
 

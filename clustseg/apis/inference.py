@@ -29,19 +29,30 @@ def init_model(config, checkpoint=None, device='cpu', cfg_options=None):
 
 def _test_pipeline(cfg, from_array=False):
     """The config's test pipeline without annotation loading (and, for an in-memory image,
-    without any loading step)."""
-    skip = 'Load' if from_array else 'Annotations'
-    return Compose([t for t in cfg.test_dataloader.dataset.pipeline if skip not in t['type']])
+    without any loading step). mmcv's ``LoadImageFromFile`` becomes ``LoadImageChecked``, so
+    that files are read as by the dataset pipeline (:func:`clustseg.datasets.read_image`)."""
+    steps = []
+    for t in cfg.test_dataloader.dataset.pipeline:
+        if 'Annotations' in t['type'] or (from_array and 'Load' in t['type']):
+            continue
+        if t['type'].split('.')[-1] == 'LoadImageFromFile':
+            t = dict(type='LoadImageChecked', to_float32=t.get('to_float32', False))
+        steps.append(t)
+    return Compose(steps)
 
 
 @torch.no_grad()
-def inference_superpixel(model, img, num_superpixels=None):
+def inference_superpixel(model, img, num_superpixels=None, img_path=None):
     """Superpixels of one image.
 
     Args:
         model: a :class:`SuperpixelSegmentor` from :func:`init_model`.
-        img (str | np.ndarray): path or H x W x 3 BGR uint8 array.
+        img (str | np.ndarray): path (read checked, see :class:`LoadImageChecked`; a bad file
+            raises :class:`~clustseg.datasets.BadInputError` naming it) or H x W x 3 BGR
+            uint8 array.
         num_superpixels (int, optional): K (default ``model.test_cfg.num_superpixels``).
+        img_path (str, optional): the file an array came from; it goes into the sample's
+            metainfo (``img_path``) so that errors can name it.
 
     Returns:
         np.ndarray: H x W int64 labels 0..n-1 (after the connectivity step).
@@ -50,6 +61,8 @@ def inference_superpixel(model, img, num_superpixels=None):
         results = dict(img_path=img)
     elif isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3:
         results = dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+        if img_path is not None:
+            results['img_path'] = str(img_path)
     else:
         raise ValueError('img must be a file path or an H x W x 3 BGR uint8 array')
     data = _test_pipeline(model.cfg, from_array='img' in results)(results)

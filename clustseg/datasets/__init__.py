@@ -1,6 +1,11 @@
 from .bsds500 import BSDS500Dataset
 from .bsds_io import load_bsds_segmentations
+from .image_io import BadInputError, MissingInputError, read_image
+from .skip_bad import SkipBadSamplesMixin
 from .superpixel_folder import SuperpixelFolderDataset
 from .transforms import *  # noqa: F401,F403
 
-__all__ = ['BSDS500Dataset', 'SuperpixelFolderDataset', 'load_bsds_segmentations']
+__all__ = [
+    'BSDS500Dataset', 'BadInputError', 'MissingInputError', 'SkipBadSamplesMixin',
+    'SuperpixelFolderDataset', 'load_bsds_segmentations', 'read_image'
+]

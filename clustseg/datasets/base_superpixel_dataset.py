@@ -5,6 +5,9 @@ from typing import List, Optional
 
 from mmengine.dataset import BaseDataset
 
+from .image_io import MissingInputError
+from .skip_bad import SkipBadSamplesMixin
+
 
 def _id_sort_key(img_id: str):
     """Numeric ids in numeric order (BSDS ids are integers), others after, by name."""
@@ -32,11 +35,12 @@ def _read_id_list(ann_file: str) -> List[str]:
     return ids
 
 
-class BaseSuperpixelDataset(BaseDataset):
+class BaseSuperpixelDataset(SkipBadSamplesMixin, BaseDataset):
     """Images ``<img_path>/<id><img_suffix>`` with annotations under ``<seg_map_path>``.
 
     Subclasses set the defaults (``DEFAULT_PREFIX``, ``DEFAULT_SUFFIXES``, ``WHAT``) and build
-    ``load_data_list`` on :meth:`image_ids` and :meth:`image_path`.
+    ``load_data_list`` on :meth:`image_ids` and :meth:`image_path`. ``skip_bad=True`` (a
+    keyword argument, see :class:`SkipBadSamplesMixin`) drops and counts unreadable samples.
     """
 
     DEFAULT_PREFIX = dict(img_path='images', seg_map_path='labels')
@@ -80,10 +84,14 @@ class BaseSuperpixelDataset(BaseDataset):
                 f'no *{self.img_suffix} images in {self.WHAT} image folder {img_dir}')
         return ids
 
-    def image_path(self, img_id: str) -> str:
-        """Path of image ``img_id``; an error names it (and ``ann_file``) if it is missing."""
+    def image_path(self, img_id: str) -> Optional[str]:
+        """Path of image ``img_id``; an error names it (and ``ann_file``) if it is missing.
+
+        With ``skip_bad`` a missing image is recorded instead and None returned.
+        """
         img_path = osp.join(self.data_prefix['img_path'], img_id + self.img_suffix)
         if not osp.isfile(img_path):
-            raise FileNotFoundError(f'{self.WHAT} image not found: {img_path} '
-                                    f'(listed in {self.ann_file})')
+            self.bad_input(MissingInputError(
+                img_path, f'{self.WHAT} image not found (listed in {self.ann_file})'))
+            return None
         return img_path

@@ -4,6 +4,7 @@ from typing import List
 
 from clustseg.registry import DATASETS
 from .base_superpixel_dataset import BaseSuperpixelDataset
+from .image_io import MissingInputError
 
 
 @DATASETS.register_module()
@@ -12,7 +13,8 @@ class BSDS500Dataset(BaseSuperpixelDataset):
 
     ``data_root/images/<split>/<id>.jpg`` with ``data_root/groundTruth/<split>/<id>.mat``
     (4-9 human segmentations each), ``<split>`` in ``train``/``val``/``test``. Select the split
-    with ``data_prefix``. Each sample is paired with its ``.mat``; a missing one is an error.
+    with ``data_prefix``. Each sample is paired with its ``.mat``; a missing one is an error
+    (with ``skip_bad=True``: a warning, and the image is skipped and counted).
 
     Args:
         data_root: dataset root (``data_prefix`` paths are relative to it).
@@ -21,6 +23,8 @@ class BSDS500Dataset(BaseSuperpixelDataset):
         seg_map_suffix: annotation file ending. Defaults to ``'.mat'``.
         ann_file: optional text file of image ids (one a line) to use instead of listing the
             image folder, e.g. the standard ``train.txt``/``val.txt``/``test.txt`` lists.
+        skip_bad: drop (with a warning) and count unreadable samples, see
+            :class:`~clustseg.datasets.skip_bad.SkipBadSamplesMixin`. Defaults to False.
         pipeline, test_mode, **kwargs: as in :class:`mmengine.dataset.BaseDataset`.
     """
 
@@ -40,10 +44,13 @@ class BSDS500Dataset(BaseSuperpixelDataset):
         data_list = []
         for img_id in self.image_ids():
             img_path = self.image_path(img_id)
+            if img_path is None:
+                continue
             seg_path = osp.join(seg_dir, img_id + self.seg_map_suffix)
             if not osp.isfile(seg_path):
-                raise FileNotFoundError(
-                    f'BSDS500 annotation not found: {seg_path} (for image {img_path})')
+                self.bad_input(MissingInputError(
+                    seg_path, f'BSDS500 annotation not found (for image {img_path})'))
+                continue
             data_list.append(
                 dict(img_path=img_path, seg_map_path=seg_path, img_id=img_id, seg_fields=[]))
         return data_list

@@ -6,6 +6,7 @@ from typing import Dict, List
 
 from clustseg.registry import DATASETS
 from .base_superpixel_dataset import BaseSuperpixelDataset
+from .image_io import MissingInputError
 
 
 @DATASETS.register_module()
@@ -19,7 +20,8 @@ class SuperpixelFolderDataset(BaseSuperpixelDataset):
       annotator, ordered by ``k`` (numerically), so ``k=0`` (or the smallest) is the "first";
     - a label file whose stem is itself an image id always belongs to that image.
 
-    An image with no label file is an error. Label PNGs are single-channel (8 or 16 bit) region
+    An image with no label file is an error (with ``skip_bad=True``: a warning, and the image
+    is skipped and counted). Label PNGs are single-channel (8 or 16 bit) region
     ids; see :class:`LoadSuperpixelAnnotations`. ``seg_map_path`` in a sample is a ``str`` for
     one annotator and a ``list`` of ``str`` for several.
 
@@ -29,6 +31,8 @@ class SuperpixelFolderDataset(BaseSuperpixelDataset):
         img_suffix: image file ending. Defaults to ``'.jpg'``.
         seg_map_suffix: label file ending. Defaults to ``'.png'``.
         ann_file: optional text file of image ids (one a line) instead of listing the folder.
+        skip_bad: drop (with a warning) and count unreadable samples, see
+            :class:`~clustseg.datasets.skip_bad.SkipBadSamplesMixin`. Defaults to False.
         pipeline, test_mode, **kwargs: as in :class:`mmengine.dataset.BaseDataset`.
     """
 
@@ -70,11 +74,14 @@ class SuperpixelFolderDataset(BaseSuperpixelDataset):
         data_list = []
         for img_id in ids:
             img_path = self.image_path(img_id)
+            if img_path is None:
+                continue
             if img_id not in labels:
-                raise FileNotFoundError(
-                    f'no label map for image {img_path}: expected '
-                    f'{osp.join(seg_dir, img_id + self.seg_map_suffix)} or '
-                    f'{osp.join(seg_dir, img_id + "_<k>" + self.seg_map_suffix)}')
+                self.bad_input(MissingInputError(
+                    osp.join(seg_dir, img_id + self.seg_map_suffix),
+                    f'no label map for image {img_path} (expected this file or '
+                    f'{img_id}_<k>{self.seg_map_suffix} next to it)'))
+                continue
             paths = [osp.join(seg_dir, name) for name in labels[img_id]]
             data_list.append(
                 dict(img_path=img_path,

@@ -13,7 +13,7 @@ _base_ = [
 crop_size = (160, 160)
 model = dict(train_cfg=dict(num_superpixels_range=(30, 200), decoder_loss_weight=0.1))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),
     dict(type='LoadSuperpixelAnnotations', annotator='random', with_all=False),
     dict(type='RandomFlip', prob=[0.25, 0.25, 0.25],
          direction=['horizontal', 'vertical', 'diagonal']),

@@ -10,18 +10,22 @@ Example::
         --data-root data/bsds500 --split val --ks 200 400 600 800 1000 --out-dir work_dirs/curve
     python tools/analysis_tools/superpixel_curve.py --slic-only \
         --data-root data/bsds500 --out-dir work_dirs/curve_slic --max-images 20
+
+Images and annotations are read by the dataset pipeline's own transforms
+(``LoadImageChecked`` + ``LoadSuperpixelAnnotations``): a truncated, empty or non-image file,
+or a missing / unusable annotation, is an error naming the file. With ``--skip-bad`` such
+samples are skipped with a warning, counted, and listed in ``skipped.csv``.
 """
 import argparse
 import csv
-import glob
 import os
 import os.path as osp
+import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from clustseg.datasets.bsds_io import load_bsds_segmentations
 from clustseg.evaluation.functional import (evaluate_superpixels, grid_superpixels,
                                             slic_superpixels)
 
@@ -50,6 +54,10 @@ def parse_args(argv=None):
                         help='SLIC compactness (default: 10)')
     parser.add_argument('--no-grid', action='store_true', help='skip the regular-grid baseline')
     parser.add_argument('--device', default='cpu', help='device for the model (default: cpu)')
+    parser.add_argument('--skip-bad', action='store_true',
+                        help='skip (with a warning) and count unreadable images and '
+                        'annotations instead of stopping at the first; they are listed in '
+                        'skipped.csv')
     args = parser.parse_args(argv)
     if not args.slic_only and (args.config is None or args.checkpoint is None):
         parser.error('CONFIG and CHECKPOINT are required unless --slic-only is given')
@@ -60,46 +68,42 @@ def parse_args(argv=None):
     return args
 
 
-def list_bsds_samples(data_root: str, split: str,
-                      max_images: Optional[int] = None) -> List[Tuple[str, str]]:
-    """``(image_path, gt_mat_path)`` pairs of a BSDS500 split, sorted by image name."""
-    img_dir = osp.join(data_root, 'images', split)
-    gt_dir = osp.join(data_root, 'groundTruth', split)
-    images = sorted(glob.glob(osp.join(img_dir, '*.jpg')))
-    if not images:
-        raise FileNotFoundError(f'no *.jpg images in {img_dir} (expected the BSDS500 layout '
-                                'images/<split>/*.jpg + groundTruth/<split>/*.mat)')
-    if max_images is not None:
-        images = images[:max_images]
-    pairs = []
-    for img in images:
-        gt = osp.join(gt_dir, osp.splitext(osp.basename(img))[0] + '.mat')
-        if not osp.isfile(gt):
-            raise FileNotFoundError(f'ground truth {gt} of image {img} not found')
-        pairs.append((img, gt))
-    return pairs
+def build_bsds_split(data_root: str, split: str, max_images: Optional[int] = None,
+                     skip_bad: bool = False):
+    """A split of BSDS500 as a :class:`BSDS500Dataset` that loads like the test pipeline.
+
+    Samples are sorted by image id; ``max_images`` keeps the first N (of the usable ones with
+    ``skip_bad``). Each item is a dict with ``img`` (H x W x 3 uint8, BGR), ``gt_seg_maps``
+    (A x H x W int64, all annotators) and ``img_path``.
+    """
+    from clustseg.datasets import BSDS500Dataset
+    from clustseg.datasets.transforms import LoadImageChecked, LoadSuperpixelAnnotations
+
+    return BSDS500Dataset(
+        data_root=data_root,
+        data_prefix=dict(img_path=osp.join('images', split),
+                         seg_map_path=osp.join('groundTruth', split)),
+        pipeline=[LoadImageChecked(),
+                  LoadSuperpixelAnnotations(annotator='first', with_all=True)],
+        test_mode=True,
+        skip_bad=skip_bad,
+        indices=max_images,
+        serialize_data=False)
 
 
-def load_samples(pairs: Sequence[Tuple[str, str]]) -> List[Dict]:
-    """Read images (H x W x 3 uint8, BGR) and GT stacks (A x H x W int64)."""
-    import cv2
-
+def load_samples(dataset) -> List[Dict]:
+    """Images and GT stacks of every sample of ``dataset`` (see :func:`build_bsds_split`)."""
     samples = []
-    for img_path, gt_path in pairs:
-        img = cv2.imread(img_path, cv2.IMREAD_COLOR)
-        if img is None:
-            raise FileNotFoundError(f'cannot read image {img_path}')
-        gts = load_bsds_segmentations(gt_path)
-        if gts.shape[1:] != img.shape[:2]:
-            raise ValueError(f'{gt_path} is {gts.shape[1:]} but image {img_path} is '
-                             f'{img.shape[:2]}')
-        samples.append(dict(img=img, gts=gts, name=osp.basename(img_path)))
+    for i in range(len(dataset)):
+        res = dataset[i]
+        samples.append(dict(img=res['img'], gts=res['gt_seg_maps'], path=res['img_path'],
+                            name=osp.basename(res['img_path'])))
     return samples
 
 
-def evaluate_method(name: str, fn: Callable[[np.ndarray, int], np.ndarray],
+def evaluate_method(name: str, fn: Callable[..., np.ndarray],
                     samples: Sequence[Dict], ks: Sequence[int]) -> List[Dict]:
-    """Run ``fn(img_bgr, K) -> H x W labels`` for every K and image; mean measures per K.
+    """Run ``fn(img_bgr, K, path) -> H x W labels`` for every K and image; mean measures per K.
 
     ``sec_per_image`` times ``fn`` only (not the evaluation).
     """
@@ -108,7 +112,7 @@ def evaluate_method(name: str, fn: Callable[[np.ndarray, int], np.ndarray],
         per_image, seconds = [], 0.0
         for s in samples:
             t0 = time.perf_counter()
-            labels = fn(s['img'], k)
+            labels = fn(s['img'], k, s.get('path'))
             seconds += time.perf_counter() - t0
             per_image.append(evaluate_superpixels(labels, s['gts']))
         row = dict(method=name, K=int(k), num_images=len(samples),
@@ -167,36 +171,58 @@ def format_table(rows: Sequence[Dict]) -> str:
     return '\n'.join(lines)
 
 
+def write_skipped(skipped: Sequence, path: str) -> None:
+    """``path,reason`` rows of the samples skipped with ``--skip-bad``."""
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(('path', 'reason'))
+        writer.writerows(skipped)
+
+
 def main(argv=None) -> List[Dict]:
     args = parse_args(argv)
-    pairs = list_bsds_samples(args.data_root, args.split, args.max_images)
-    samples = load_samples(pairs)
-    print(f'{len(samples)} images from {osp.join(args.data_root, "images", args.split)}')
+    dataset = build_bsds_split(args.data_root, args.split, args.max_images, args.skip_bad)
+    skipped = dataset.metainfo.get('skipped', [])
+    samples = load_samples(dataset)
+    print(f'{len(samples)} images from {osp.join(args.data_root, "images", args.split)}'
+          + (f', {len(skipped)} bad one(s) skipped' if args.skip_bad else ''))
     methods = []
     if not args.slic_only:
         from clustseg.apis import inference_superpixel, init_model
 
         model = init_model(args.config, args.checkpoint, device=args.device)
-        methods.append(('ClustSeg', lambda img, k: inference_superpixel(
-            model, img, num_superpixels=k)))
+        methods.append(('ClustSeg', lambda img, k, path: inference_superpixel(
+            model, img, num_superpixels=k, img_path=path)))
     compactness = args.slic_compactness
-    methods.append(('SLIC', lambda img, k: slic_superpixels(
+    methods.append(('SLIC', lambda img, k, path: slic_superpixels(
         img, k, compactness=compactness, channel_order='bgr')))
     if not args.no_grid:
-        methods.append(('Grid', lambda img, k: grid_superpixels(img.shape[0], img.shape[1], k)))
+        methods.append(('Grid', lambda img, k, path: grid_superpixels(
+            img.shape[0], img.shape[1], k)))
 
     rows = []
     for name, fn in methods:
         rows += evaluate_method(name, fn, samples, args.ks)
+    for row in rows:
+        row['num_skipped'] = len(skipped)
     os.makedirs(args.out_dir, exist_ok=True)
     csv_path = osp.join(args.out_dir, 'curve.csv')
     png_path = osp.join(args.out_dir, 'curve.png')
     write_csv(rows, csv_path)
     plot_curve(rows, png_path)
     print(format_table(rows))
+    if args.skip_bad:
+        skipped_path = osp.join(args.out_dir, 'skipped.csv')
+        write_skipped(skipped, skipped_path)
+        print(f'{len(skipped)} bad input(s) skipped (not in the means), listed in '
+              f'{skipped_path}' + ''.join(f'\n  {p}: {r}' for p, r in skipped))
     print(f'wrote {csv_path} and {png_path}')
     return rows
 
 
 if __name__ == '__main__':
-    main()
+    from clustseg.datasets import BadInputError
+    try:
+        main()
+    except BadInputError as err:  # a bad image or annotation (see --skip-bad)
+        sys.exit(f'error: bad input: {err}')

@@ -1,6 +1,7 @@
-"""Loading of superpixel (region) annotations: BSDS ``.mat`` files or label images."""
+"""Checked loading of images (:class:`LoadImageChecked`) and of superpixel (region)
+annotations: BSDS ``.mat`` files or label images."""
 import os.path as osp
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -8,29 +9,38 @@ from mmcv.transforms import BaseTransform
 
 from clustseg.registry import TRANSFORMS
 from ..bsds_io import load_bsds_segmentations
+from ..image_io import BadInputError, read_file_bytes, read_image, structure_problem
 
 
 def read_label_image(path: str) -> np.ndarray:
     """Read a label image (PNG etc.) as ``H x W`` int64 region ids.
 
     Single-channel 8/16-bit images are taken as is. A 3-channel image is a colour-coded label
-    map: each colour is one region, id ``R + 256 * G + 65536 * B``.
+    map: each colour is one region, id ``R + 256 * G + 65536 * B``. Missing, empty, truncated
+    or undecodable files raise :class:`~clustseg.datasets.image_io.BadInputError` naming
+    ``path``.
     """
-    label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    data = read_file_bytes(path)
+    if len(data) == 0:
+        raise BadInputError(path, 'empty file (0 bytes), expected a label image')
+    problem = structure_problem(data)
+    if problem is not None:
+        raise BadInputError(path, problem)
+    label = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if label is None:
-        raise FileNotFoundError(f'cannot read label image: {path}')
+        raise BadInputError(path, 'not a readable label image (OpenCV cannot decode it)')
     if label.ndim == 3 and label.shape[2] == 1:
         label = label[..., 0]
     if label.ndim == 3:
         if label.shape[2] != 3:
-            raise ValueError(f'label image {path} has {label.shape[2]} channels; expected a '
-                             'single-channel label map or a 3-channel colour-coded one')
+            raise BadInputError(path, f'label image has {label.shape[2]} channels; expected a '
+                                'single-channel label map or a 3-channel colour-coded one')
         b, g, r = (label[..., i].astype(np.int64) for i in range(3))
         scale = np.iinfo(label.dtype).max + 1 if label.dtype.kind == 'u' else 256
         return r + scale * g + scale * scale * b
     if label.dtype.kind == 'f':
-        raise ValueError(f'label image {path} has float pixels ({label.dtype}); expected '
-                         'integer region ids')
+        raise BadInputError(path, f'label image has float pixels ({label.dtype}); expected '
+                            'integer region ids')
     return label.astype(np.int64)
 
 
@@ -46,8 +56,8 @@ def load_segmentations(seg_map_path: Union[str, Sequence[str]]) -> np.ndarray:
         maps = [load_segmentations(p) for p in seg_map_path]
         for p, m in zip(seg_map_path[1:], maps[1:]):
             if m.shape[1:] != maps[0].shape[1:]:
-                raise ValueError(f'label map {p} is {m.shape[1:]} but {seg_map_path[0]} is '
-                                 f'{maps[0].shape[1:]}; annotators of one image must match')
+                raise BadInputError(p, f'label map is {m.shape[1:]} but {seg_map_path[0]} is '
+                                    f'{maps[0].shape[1:]}; annotators of one image must match')
         return np.concatenate(maps, axis=0)
     if not isinstance(seg_map_path, str):
         raise TypeError(f'seg_map_path must be a str or a list of str, got {seg_map_path!r}')
@@ -101,8 +111,10 @@ class LoadSuperpixelAnnotations(BaseTransform):
                            f'(image {results.get("img_path")})')
         segs = load_segmentations(path)
         if 'img' in results and segs.shape[1:] != results['img'].shape[:2]:
-            raise ValueError(f'label map {path} is {segs.shape[1:]} but image '
-                             f'{results.get("img_path")} is {results["img"].shape[:2]}')
+            raise BadInputError(
+                path if isinstance(path, str) else path[0],
+                f'annotation is {segs.shape[1:]} (H x W) but its image '
+                f'{results.get("img_path")} is {results["img"].shape[:2]}')
         idx = self._choose(segs.shape[0], path)
         results['gt_seg_map'] = segs[idx].copy()  # independent of gt_seg_maps
         if self.with_all:
@@ -117,3 +129,46 @@ class LoadSuperpixelAnnotations(BaseTransform):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(annotator={self.annotator!r}, '
                 f'with_all={self.with_all})')
+
+
+@TRANSFORMS.register_module()
+class LoadImageChecked(BaseTransform):
+    """Load ``results['img_path']`` with :func:`~clustseg.datasets.image_io.read_image`.
+
+    A drop-in for mmcv's ``LoadImageFromFile`` (same output keys ``img``, ``img_shape``,
+    ``ori_shape``) that refuses truncated, empty and non-image files with a
+    :class:`~clustseg.datasets.image_io.BadInputError` naming the file, and always gives
+    ``H x W x 3`` uint8 (alpha dropped, 16 bit scaled to 8, grayscale to 3 channels).
+
+    Args:
+        to_float32: convert the image to float32.
+        channel_order: ``'bgr'`` (default, as mmcv) or ``'rgb'``.
+        backend_args: mmengine file backend arguments, for paths that are not local files.
+    """
+
+    def __init__(self, to_float32: bool = False, channel_order: str = 'bgr',
+                 backend_args: Optional[dict] = None) -> None:
+        if channel_order not in ('bgr', 'rgb'):
+            raise ValueError("LoadImageChecked: channel_order must be 'bgr' or 'rgb', got "
+                             f'{channel_order!r}')
+        self.to_float32 = to_float32
+        self.channel_order = channel_order
+        self.backend_args = backend_args
+
+    def transform(self, results: dict) -> dict:
+        path = results.get('img_path')
+        if path is None:
+            raise KeyError('LoadImageChecked: results has no "img_path" '
+                           f'(keys: {sorted(results)})')
+        img = read_image(path, channel_order=self.channel_order,
+                         backend_args=self.backend_args)
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(to_float32={self.to_float32}, '
+                f'channel_order={self.channel_order!r}, backend_args={self.backend_args})')

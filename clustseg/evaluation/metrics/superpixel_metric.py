@@ -90,15 +90,28 @@ class SuperpixelMetric(BaseMetric):
             self.results.append(res)
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        """Mean of each measure over images; also logs a one-row table."""
+        """Mean of each measure over images; also logs a one-row table.
+
+        If the dataset skipped bad samples (``skip_bad=True``: ``dataset_meta['skipped']``,
+        a list of ``(path, reason)``), their number is reported as ``num_skipped`` and in the
+        table, and the skipped files are listed in the log.
+        """
         if not results:
             raise ValueError('results is empty: no sample was processed')
         metrics = {k: float(np.mean([res[k] for res in results])) for k in _KEYS}
+        skipped = (self.dataset_meta or {}).get('skipped')
+        cols = [('images', f'{len(results):>15d}')]
+        if skipped is not None:
+            metrics['num_skipped'] = len(skipped)
+            cols.append(('skipped', f'{len(skipped):>15d}'))
+        cols += [(k, f'{metrics[k]:>15.4f}' if k != 'num_superpixels' else
+                  f'{metrics[k]:>15.1f}') for k in _KEYS]
         logger = MMLogger.get_current_instance()
-        header = ' | '.join(f'{k:>15}' for k in ('images', ) + _KEYS)
-        row = ' | '.join([f'{len(results):>15d}'] +
-                         [f'{metrics[k]:>15.4f}' if k != 'num_superpixels' else
-                          f'{metrics[k]:>15.1f}' for k in _KEYS])
-        print_log('Superpixel evaluation (means over images):\n' + header + '\n' + row,
-                  logger=logger)
+        header = ' | '.join(f'{k:>15}' for k, _ in cols)
+        row = ' | '.join(v for _, v in cols)
+        msg = 'Superpixel evaluation (means over images):\n' + header + '\n' + row
+        if skipped:
+            msg += f'\n{len(skipped)} bad input(s) skipped, not in the means:' + ''.join(
+                f'\n  {path}: {reason}' for path, reason in skipped)
+        print_log(msg, logger=logger)
         return metrics

@@ -7,7 +7,7 @@ crop_size = (192, 192)
 train_batch_size = 4
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),
     dict(type='LoadSuperpixelAnnotations', annotator='random', with_all=False),
     # independent h/v flips with p=0.5 each (see bsds500_superpixel.py)
     dict(type='RandomFlip', prob=[0.25, 0.25, 0.25],

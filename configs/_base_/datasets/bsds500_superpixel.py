@@ -7,7 +7,9 @@ crop_size = (480, 480)
 train_batch_size = 16  # per GPU; 8 GPUs x 16 = the paper's batch of 128
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # LoadImageChecked: mmcv's LoadImageFromFile, but truncated, empty and non-image files are
+    # errors naming the file (clustseg/datasets/image_io.py)
+    dict(type='LoadImageChecked'),
     dict(type='LoadSuperpixelAnnotations', annotator='random', with_all=False),
     # Independent horizontal and vertical flips, p=0.5 each, as one draw: none / h / v / both
     # ('diagonal') with p=0.25 each. A single transform keeps `flip_direction` right (two
@@ -21,7 +23,7 @@ train_pipeline = [
     dict(type='PackSuperpixelInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),
     dict(type='LoadSuperpixelAnnotations', annotator='first', with_all=True),
     dict(type='PackSuperpixelInputs'),  # original size: predictions are scored at full res
 ]
@@ -46,6 +48,9 @@ val_dataloader = dict(
         data_root=data_root,
         data_prefix=dict(img_path='images/val', seg_map_path='groundTruth/val'),
         test_mode=True,
+        # True: warn about unreadable samples, drop them and count them in the metrics
+        # (tools/test.py --skip-bad); False: a bad sample is an error naming its file
+        skip_bad=False,
         pipeline=test_pipeline))
 test_dataloader = dict(
     batch_size=1,
@@ -57,6 +62,7 @@ test_dataloader = dict(
         data_root=data_root,
         data_prefix=dict(img_path='images/test', seg_map_path='groundTruth/test'),
         test_mode=True,
+        skip_bad=False,
         pipeline=test_pipeline))
 val_evaluator = dict(type='SuperpixelMetric')
 test_evaluator = val_evaluator
