@@ -5,6 +5,6 @@ from .utils.setup_env import setup_env  # noqa: E402
 
 setup_env()
 
-from . import apis, datasets, evaluation, models, visualization  # noqa: E402,F401
+from . import apis, datasets, engine, evaluation, models, visualization  # noqa: E402,F401
 
 __all__ = ['__version__', 'setup_env']

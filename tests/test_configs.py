@@ -1,13 +1,17 @@
-"""Every shipped config parses, builds its model through the registries, and runs a forward."""
+"""Every shipped config parses, builds its model through the registries, runs a forward, and
+one training step reaches every trainable parameter (DDP runs with
+find_unused_parameters=False)."""
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
 from mmseg.registry import MODELS
 
 from clustseg.apis import init_model
 
-CONFIGS = sorted(p for p in __import__('pathlib').Path(__file__).resolve().parents[1]
-                 .joinpath('configs').rglob('*.py') if '_base_' not in p.parts)
+ROOT = __import__('pathlib').Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in ROOT.joinpath('configs').rglob('*.py') if '_base_' not in p.parts)
+BSDS = ROOT / 'tests' / 'data' / 'bsds500'
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[p.name for p in CONFIGS])
@@ -16,6 +20,8 @@ def test_config_builds(path):
     assert cfg.custom_imports['imports'] == ['clustseg']
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'optim_wrapper'):
         assert key in cfg, f'{path.name} lacks {key}'
+    assert cfg.default_hooks.checkpoint.type == 'SafeCheckpointHook'
+    assert not cfg.get('find_unused_parameters', False)
     if 'r50' in path.name:  # large: check it builds, skip the forward
         MODELS.build(cfg.model)
         return
@@ -23,3 +29,33 @@ def test_config_builds(path):
     with torch.no_grad():
         out = model.superpixels(torch.randn(1, 3, 64, 80), 30)[0]
     assert out.shape == (64, 80)
+
+
+def _real_batch(n=2, crop=64):
+    """Two real BSDS500 train crops with their first annotator, through the packing of the
+    superpixel pipeline."""
+    pipeline = Compose([
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadSuperpixelAnnotations', annotator='first', with_all=False),
+        dict(type='CenterCrop', crop_size=(crop, crop)),
+        dict(type='PackSuperpixelInputs')])
+    paths = sorted((BSDS / 'images' / 'train').glob('*.jpg'))[:n]
+    samples = []
+    for p in paths:
+        gt = BSDS / 'groundTruth' / 'train' / (p.stem + '.mat')
+        samples.append(pipeline(dict(img_path=str(p), seg_map_path=str(gt), seg_fields=[])))
+    return pseudo_collate(samples)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=[p.name for p in CONFIGS])
+def test_one_training_step_reaches_every_parameter(path):
+    torch.manual_seed(0)
+    cfg = Config.fromfile(str(path))
+    model = MODELS.build(cfg.model).train()
+    data = model.data_preprocessor(_real_batch(), True)
+    losses = model(**data, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    assert torch.isfinite(loss)
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f'{path.name}: parameters outside the loss: {missing}'

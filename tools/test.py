@@ -11,7 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import clustseg  # noqa: F401  (applies the checkpoint fixes)
-from clustseg.utils import register_all_modules
+from clustseg.utils import register_all_modules, setup_distributed
 
 
 def parse_args(argv=None):
@@ -57,6 +57,15 @@ def enable_visualization(cfg, config_path, show_dir=None, show=False, wait_time=
         cfg.visualizer.vis_backends = backends
 
 
+def drop_training_parts(cfg):
+    """Testing reads only the test split: without this, a hook that asks for ``runner.iter``
+    (mmseg's SegVisualizationHook) makes mmengine build the train loop and its dataset, which
+    fails where the training data are absent."""
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler',
+                'val_dataloader', 'val_cfg', 'val_evaluator'):
+        cfg[key] = None
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.config):
@@ -66,17 +75,18 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if args.skip_bad:
+        cfg.test_dataloader.dataset.skip_bad = True
     # The Runner switches to cfg.default_scope; mmseg is the fallback for configs without one.
     register_all_modules(init_default_scope='default_scope' not in cfg)
-    cfg.launcher = args.launcher
+    setup_distributed(cfg, args.launcher)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     cfg.resume = False
-    if args.skip_bad:
-        cfg.test_dataloader.dataset.skip_bad = True
+    drop_training_parts(cfg)
     if args.show or args.show_dir:
         enable_visualization(cfg, args.config, args.show_dir, args.show, args.wait_time)
 

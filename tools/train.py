@@ -1,4 +1,8 @@
-"""Train a ClustSeg model: python tools/train.py CONFIG [--work-dir D] [--resume [PATH]] [--amp]"""
+"""Train a ClustSeg model: python tools/train.py CONFIG [--work-dir D] [--resume [PATH]] [--amp]
+
+Multi-process: tools/dist_train.sh (torchrun) or tools/slurm_train.sh; the backend is nccl on
+GPUs and gloo on CPUs, whatever the config says.
+"""
 import argparse
 import os
 import os.path as osp
@@ -9,8 +13,10 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+import torch
+
 import clustseg
-from clustseg.utils import register_all_modules
+from clustseg.utils import find_resumable_checkpoint, register_all_modules, setup_distributed
 
 
 def parse_args(argv=None):
@@ -21,7 +27,11 @@ def parse_args(argv=None):
     p.add_argument('--resume', nargs='?', const='auto', default=None, metavar='auto|PATH',
                    help='resume training: from the latest checkpoint in the work dir '
                    '(no value or "auto") or from PATH; give it after CONFIG')
-    p.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    p.add_argument('--amp', action='store_true',
+                   help='mixed precision: AmpOptimWrapper (loss-scaled fp16, or --amp-dtype) on '
+                   'CUDA, bfloat16 autocast (AutocastOptimWrapper) on CPU')
+    p.add_argument('--amp-dtype', choices=['float16', 'bfloat16'], default=None,
+                   help='autocast dtype for --amp (default: float16 on CUDA, bfloat16 on CPU)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                    help='override config entries, e.g. train_cfg.max_iters=100')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -41,32 +51,57 @@ def load_config(path, cfg_options=None):
     return cfg
 
 
+def enable_amp(cfg, config_path, dtype=None):
+    """Switch ``cfg.optim_wrapper`` to mixed precision for this machine's device."""
+    optim_wrapper = cfg.get('optim_wrapper')
+    if optim_wrapper is None:
+        sys.exit(f'error: --amp needs `optim_wrapper` in {config_path}')
+    kind = optim_wrapper.get('type', 'OptimWrapper')
+    if kind in ('AmpOptimWrapper', 'AutocastOptimWrapper'):
+        print_log(f'{kind} is already set in {config_path}', logger='current')
+        return
+    if kind != 'OptimWrapper':
+        sys.exit(f'error: --amp works with optim_wrapper.type=OptimWrapper, got {kind!r} in '
+                 f'{config_path}')
+    if torch.cuda.is_available():
+        optim_wrapper.type = 'AmpOptimWrapper'
+        optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if dtype is not None:
+            optim_wrapper.dtype = dtype
+    else:
+        if dtype == 'float16':
+            sys.exit('error: --amp-dtype float16 needs CUDA (loss scaling); on CPU use bfloat16')
+        optim_wrapper.type = 'AutocastOptimWrapper'
+        optim_wrapper.dtype = 'bfloat16'
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
     # The Runner switches to cfg.default_scope; mmseg is the fallback for configs without one.
     register_all_modules(init_default_scope='default_scope' not in cfg)
-    cfg.launcher = args.launcher
+    setup_distributed(cfg, args.launcher)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
     if args.amp:
-        optim_wrapper = cfg.get('optim_wrapper')
-        if optim_wrapper is None:
-            sys.exit(f'error: --amp needs `optim_wrapper` in {args.config}')
-        if optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-            print_log('AmpOptimWrapper is already set in the config', logger='current')
-        elif optim_wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
-            sys.exit(f'error: --amp works with optim_wrapper.type=OptimWrapper, got '
-                     f'{optim_wrapper.type!r} in {args.config}')
-        else:
-            optim_wrapper.type = 'AmpOptimWrapper'
-            optim_wrapper.setdefault('loss_scale', 'dynamic')
+        enable_amp(cfg, args.config, args.amp_dtype)
+    elif args.amp_dtype:
+        sys.exit('error: --amp-dtype needs --amp')
 
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        # the newest checkpoint that loads, not blindly the one `last_checkpoint` names
+        found, _ = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else \
+            (None, [])
+        if found is None:
+            print_log(f'--resume: no resumable checkpoint in {cfg.work_dir}; training starts '
+                      'from scratch', logger='current', level=30)
+            cfg.resume, cfg.load_from = False, None
+        else:
+            print_log(f'--resume: resuming from {found}', logger='current')
+            cfg.resume, cfg.load_from = True, found
     elif args.resume is not None:
         if '://' not in args.resume and not osp.isfile(args.resume):
             sys.exit(f'error: --resume checkpoint not found: {args.resume}')

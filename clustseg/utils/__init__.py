@@ -1,9 +1,13 @@
-from .checkpoint import (MMENGINE_CHECKPOINT_GLOBALS, AtomicLocalBackend,
+from .checkpoint import (MMENGINE_CHECKPOINT_GLOBALS, AtomicLocalBackend, InvalidCheckpointError,
                          allow_mmengine_checkpoint_globals, atomic_write_bytes,
-                         enable_atomic_checkpoint_save)
+                         enable_atomic_checkpoint_save, find_resumable_checkpoint,
+                         load_local_checkpoint, remove_stale_tmp_files)
+from .dist import setup_distributed
 from .setup_env import register_all_modules, setup_env
 
 __all__ = [
-    'MMENGINE_CHECKPOINT_GLOBALS', 'AtomicLocalBackend', 'allow_mmengine_checkpoint_globals',
-    'atomic_write_bytes', 'enable_atomic_checkpoint_save', 'register_all_modules', 'setup_env'
+    'MMENGINE_CHECKPOINT_GLOBALS', 'AtomicLocalBackend', 'InvalidCheckpointError',
+    'allow_mmengine_checkpoint_globals', 'atomic_write_bytes', 'enable_atomic_checkpoint_save',
+    'find_resumable_checkpoint', 'load_local_checkpoint', 'remove_stale_tmp_files',
+    'setup_distributed', 'register_all_modules', 'setup_env'
 ]

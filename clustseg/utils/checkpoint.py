@@ -13,19 +13,30 @@
    fsyncs it and ``os.replace``-s it over the target, so the target is either the old or the new
    complete file. This covers every local write through ``get_file_backend`` (checkpoints by
    ``CheckpointHook`` / ``Runner.save_checkpoint``, best checkpoints, text dumps). Not covered:
-   the deprecated ``file_client_args`` path (``FileClient``) and mmengine's small
-   ``last_checkpoint`` pointer file, which is written with a plain ``open``.
+   the deprecated ``file_client_args`` path (``FileClient``); mmengine's ``last_checkpoint``
+   pointer is written atomically by :class:`clustseg.engine.SafeCheckpointHook`.
+
+3. A file that is not a checkpoint (garbage, truncated, or pickling code that is not on the
+   allow-list) raises :class:`InvalidCheckpointError` naming the file
+   (:func:`load_local_checkpoint`, registered as mmengine's loader of local paths).
+
+4. :func:`find_resumable_checkpoint` picks the newest loadable checkpoint of a work dir for
+   ``--resume``, skipping (and naming) broken ones and stale pointers.
 """
+import glob
 import os
 import os.path as osp
 import pickle
+import re
 import tempfile
-from typing import List, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.fileio import LocalBackend, register_backend
+from mmengine.logging import print_log
 from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
 
 
 _HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
@@ -93,7 +104,7 @@ def _mmengine_checkpoint_globals() -> List:
 #: types of the rebuilt dtype objects that the unpickler's BUILD step checks.
 MMENGINE_CHECKPOINT_GLOBALS = _mmengine_checkpoint_globals()
 
-_applied = {'globals': False, 'atomic': False}
+_applied = {'globals': False, 'atomic': False, 'loader': False}
 
 
 def allow_mmengine_checkpoint_globals() -> List:
@@ -116,13 +127,17 @@ def _umask_file_mode() -> int:
 _FILE_MODE = _umask_file_mode()
 
 
+TMP_SUFFIX = '.tmp'
+
+
 def atomic_write_bytes(data: Union[bytes, bytearray, memoryview],
                        filepath: Union[str, os.PathLike]) -> None:
     """Write ``data`` to ``filepath`` atomically (temp file in the same dir + ``os.replace``)."""
     filepath = os.fspath(filepath)
     dirname = osp.dirname(osp.abspath(filepath))
     os.makedirs(dirname, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.', suffix='.tmp', dir=dirname)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.', suffix=TMP_SUFFIX,
+                               dir=dirname)
     try:
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
         os.chmod(tmp, _FILE_MODE)
@@ -160,3 +175,115 @@ def enable_atomic_checkpoint_save() -> None:
             if type(backend) is LocalBackend:
                 mm_io.backend_instances[key] = AtomicLocalBackend()
         _applied['atomic'] = True
+
+
+class InvalidCheckpointError(ValueError):
+    """A file that cannot be read as a checkpoint; the message names the file."""
+
+
+_ADVICE = ('weights_only', 'weights only', 'trust', 'documentation', 'safe_globals', 'add_safe_globals',
+           'file an issue')
+
+
+def _short_reason(exc: BaseException) -> str:
+    """The cause of a failed weights-only load, without torch's advice about how to load the
+    file anyway (which would run whatever code it pickles)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    facts = []
+    for ln in lines:
+        ln = ln.replace('WeightsUnpickler error:', '').strip()
+        sentence = re.split(r'(?<=\.)\s+', ln)[0].rstrip('.')
+        if sentence and not any(a in sentence.lower() for a in _ADVICE):
+            facts.append(sentence)
+    if isinstance(exc, pickle.UnpicklingError):
+        detail = facts[0] if facts else 'objects outside the allow-list'
+        return f'it pickles objects outside the allow-list ({detail})'
+    return f'{type(exc).__name__}: {facts[0] if facts else "unreadable"}'
+
+
+def load_local_checkpoint(filename: str, map_location=None):
+    """``torch.load(filename, weights_only=True)`` with the mmengine allow-list.
+
+    Raises:
+        FileNotFoundError: no such file.
+        InvalidCheckpointError: anything else that stops the load (not a torch file, truncated,
+            or holding objects outside the allow-list), with the file named.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint file not found: {filename}')
+    allow_mmengine_checkpoint_globals()
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - every failure becomes one clear error
+        raise InvalidCheckpointError(
+            f'{filename} is not a valid checkpoint: {_short_reason(e)}. Only PyTorch / '
+            'mmengine checkpoints of tensors, numbers, strings and containers are loaded; '
+            'use a checkpoint written by this project or mmengine, or re-create it.') from None
+
+
+def enable_checked_checkpoint_loading() -> None:
+    """Make :func:`load_local_checkpoint` mmengine's loader for local paths. Idempotent."""
+    if not _applied['loader']:
+        CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+        _applied['loader'] = True
+
+
+def remove_stale_tmp_files(folder: str) -> List[str]:
+    """Delete the temporary files that :func:`atomic_write_bytes` leaves when killed."""
+    removed = []
+    for path in glob.glob(osp.join(glob.escape(folder), '.*' + TMP_SUFFIX)):
+        try:
+            os.unlink(path)
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _check_resumable(path: str) -> Optional[str]:
+    """None if ``path`` is a complete Runner checkpoint, else why not."""
+    try:
+        ckpt = load_local_checkpoint(path, map_location='cpu')
+    except (InvalidCheckpointError, FileNotFoundError, OSError) as e:
+        return str(e)
+    if not isinstance(ckpt, dict) or 'state_dict' not in ckpt or 'meta' not in ckpt:
+        return f'{path} has no state_dict/meta: not a training checkpoint'
+    if 'optimizer' not in ckpt:
+        return f'{path} has no optimizer state (saved for evaluation only)'
+    return None
+
+
+def find_resumable_checkpoint(work_dir: str, logger='current') -> Tuple[Optional[str], list]:
+    """The newest checkpoint in ``work_dir`` that loads and can resume training.
+
+    Candidates are the ``*.pth`` files of ``work_dir`` (``best_*`` excluded: they hold no
+    optimizer state), newest first by modification time; ``last_checkpoint`` is only
+    reported on (it is stale when a run is killed between writing a checkpoint and updating
+    it). Each skipped file is logged with the reason.
+
+    Returns:
+        (path or None, [(skipped path, reason), ...]).
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    pointed = None
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            pointed = f.read().strip() or None
+        if pointed is None:
+            print_log(f'{pointer} is empty; looking for checkpoints in {work_dir}',
+                      logger=logger, level=30)
+    files = [p for p in glob.glob(osp.join(glob.escape(work_dir), '*.pth'))
+             if not osp.basename(p).startswith('best_')]
+    files.sort(key=lambda p: (osp.getmtime(p), p), reverse=True)
+    skipped = []
+    for path in files:
+        reason = _check_resumable(path)
+        if reason is None:
+            if pointed is not None and osp.abspath(pointed) != osp.abspath(path):
+                print_log(f'{pointer} names {pointed}, but the newest loadable checkpoint is '
+                          f'{path}; resuming from the latter', logger=logger, level=30)
+            return path, skipped
+        print_log(f'resume: skipping {path}: {reason}', logger=logger, level=30)
+        skipped.append((path, reason))
+    return None, skipped

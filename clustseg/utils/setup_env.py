@@ -1,18 +1,21 @@
 """Process-wide setup: checkpoint I/O fixes and registration of all modules."""
 import datetime
 
-from .checkpoint import allow_mmengine_checkpoint_globals, enable_atomic_checkpoint_save
+from .checkpoint import (allow_mmengine_checkpoint_globals, enable_atomic_checkpoint_save,
+                         enable_checked_checkpoint_loading)
 
 _SCOPES = ('mmseg', 'mmdet')
 
 
 def setup_env() -> None:
-    """Apply the checkpoint fixes (safe-globals allow-list, atomic local writes). Idempotent.
+    """Apply the checkpoint fixes (safe-globals allow-list, atomic local writes, clear errors
+    for files that are not checkpoints). Idempotent.
 
     Called when ``clustseg`` is imported.
     """
     allow_mmengine_checkpoint_globals()
     enable_atomic_checkpoint_save()
+    enable_checked_checkpoint_loading()
 
 
 def register_all_modules(init_default_scope: bool = True, scope: str = 'mmseg') -> None:
@@ -31,6 +34,7 @@ def register_all_modules(init_default_scope: bool = True, scope: str = 'mmseg') 
     register_mmdet(init_default_scope=False)
     register_mmseg(init_default_scope=False)
     import clustseg.datasets  # noqa: F401
+    import clustseg.engine  # noqa: F401
     import clustseg.evaluation  # noqa: F401
     import clustseg.models  # noqa: F401
     import clustseg.visualization  # noqa: F401

@@ -22,27 +22,43 @@ def test_axial_pixel_decoder_any_size(hw):
     assert n_axial == 6
 
 
-def test_cluster_decoder_predictions_after_every_e_step():
+def test_cluster_decoder_returns_a_state_after_every_e_step():
     dec = ClusterDecoder(in_channels=[32, 16, 16], embed_dims=32, num_heads=4, num_iters=3,
-                         ffn_dims=64, num_classes=5, mask_dims=8)
+                         ffn_dims=64)
     feats = [torch.randn(2, c, s, s) for c, s in zip([32, 16, 16], [4, 8, 16])]
-    out = dec(torch.randn(2, 10, 32), feats, mask_feats=torch.randn(2, 8, 32, 32))
-    assert len(out['predictions']) == 6 * 3  # every E-step of every layer
-    assert len(out['e_steps']) == 18
-    last = out['predictions'][-1]
-    assert last['cls_logits'].shape == (2, 10, 6)
-    assert last['mask_logits'].shape == (2, 10, 32, 32)
+    out = dec(torch.randn(2, 10, 32), feats, return_logits=True)
+    assert len(out['e_steps']) == 6 * 3  # every E-step of every layer
+    assert [(e['layer'], e['iter']) for e in out['e_steps'][:4]] == [(0, 0), (0, 1), (0, 2),
+                                                                        (1, 0)]
     assert [e['level'] for e in out['e_steps'][::3]] == [0, 0, 1, 1, 2, 2]
-    assert out['e_steps'][0]['assigns'].shape == (2, 10, 16)  # stride-32 level: 4 x 4
+    first = out['e_steps'][0]
+    assert first['centers'].shape == (2, 10, 32)
+    assert first['hw'] == (4, 4)
+    for key in ('logits', 'probs', 'assigns'):
+        assert first[key].shape == (2, 10, 16)  # stride-32 level: 4 x 4
+    assert torch.equal(out['e_steps'][-1]['centers'], out['centers'])
+    # without return_logits: centers only (no B x K x N maps kept)
+    lean = dec(torch.randn(2, 10, 32), feats)
+    assert len(lean['e_steps']) == 18 and 'logits' not in lean['e_steps'][0]
 
 
-@pytest.mark.parametrize('mode,count', [('layer', 6), ('final', 1)])
-def test_cluster_decoder_supervision_modes(mode, count):
+@pytest.mark.parametrize('variant', ['recurrent', 'vanilla', 'kmeans'])
+def test_cluster_decoder_every_parameter_gets_a_gradient(variant):
+    """A loss on the final centers and on each E-step's probabilities reaches every parameter
+    (mmengine's DDP runs with find_unused_parameters=False), the k-means Q/K included."""
     dec = ClusterDecoder(in_channels=[8, 8, 8], embed_dims=8, num_heads=2, ffn_dims=16,
-                         mask_dims=4, deep_supervision=mode)
-    feats = [torch.randn(1, 8, s, s) for s in (2, 4, 8)]
-    out = dec(torch.randn(1, 3, 8), feats, mask_feats=torch.randn(1, 4, 8, 8))
-    assert len(out['predictions']) == count
+                         variant=variant)
+    feats = [torch.randn(2, 8, s, s) for s in (2, 4, 8)]
+    out = dec(torch.randn(2, 3, 8), feats, return_logits=True)
+    loss = out['centers'].pow(2).mean() + sum(e['probs'].pow(2).mean() for e in out['e_steps'])
+    loss.backward()
+    missing = [n for n, p in dec.named_parameters() if p.grad is None]
+    assert not missing
+
+
+def test_cluster_decoder_rejects_unread_levels():
+    with pytest.raises(ValueError, match=r'level\(s\) \[2\]'):
+        ClusterDecoder(in_channels=[8, 8, 8], embed_dims=8, num_heads=2, layer_levels=(0, 1))
 
 
 def test_cluster_decoder_parameters_do_not_grow_with_iterations():
@@ -53,7 +69,5 @@ def test_cluster_decoder_parameters_do_not_grow_with_iterations():
 
 
 def test_cluster_decoder_bad_config():
-    with pytest.raises(ValueError, match='deep_supervision'):
-        ClusterDecoder(deep_supervision='some')
     with pytest.raises(ValueError, match='layer_levels'):
         ClusterDecoder(in_channels=[8, 8], layer_levels=(0, 2))

@@ -79,5 +79,76 @@ def test_untrained_model_respects_a_colour_edge(model):
 
 def test_k_larger_than_pixels_is_an_error(model):
     model.eval()
-    with pytest.raises(ValueError, match='num_superpixels'):
+    with pytest.raises(ValueError, match='num_superpixels') as e:
         model.superpixels(torch.zeros(1, 3, 16, 16), 100)
+    assert 'largest K it allows is 4' in str(e.value)  # 2 x 2 stride-8 map
+
+
+def test_k_too_large_in_predict_names_the_image(model):
+    model.eval()
+    model.test_cfg['num_superpixels'] = 100
+    try:
+        data = _batch(model, [torch.zeros(3, 16, 24, dtype=torch.uint8)],
+                      [np.zeros((16, 24))], False)
+        data['data_samples'][0].set_metainfo(dict(img_path='some/dir/tiny.jpg'))
+        with pytest.raises(ValueError, match=r'tiny\.jpg.*largest K it allows is 6'):
+            model.predict(data['inputs'], data['data_samples'])
+    finally:
+        model.test_cfg['num_superpixels'] = 600
+
+
+@pytest.mark.parametrize('k', [0, -3])
+def test_k_not_positive_is_an_error(model, k):
+    model.eval()
+    with pytest.raises(ValueError, match='num_superpixels must be an integer >= 1'):
+        model.superpixels(torch.zeros(1, 3, 32, 32), k)
+
+
+@pytest.mark.parametrize('key,value,match', [
+    ('test_cfg', dict(num_superpixel=200), r"model\.test_cfg has unknown key\(s\) "
+                                           r"\['num_superpixel'\]; allowed keys: "
+                                           r"\['min_size_ratio', 'num_superpixels'\]"),
+    ('train_cfg', dict(decoder_los_weight=0.1), r"model\.train_cfg has unknown key\(s\) "
+                                               r"\['decoder_los_weight'\]"),
+])
+def test_unknown_cfg_keys_are_errors(repo_root, key, value, match):
+    cfg = Config.fromfile(str(repo_root / CFG)).model
+    cfg[key] = value
+    with pytest.raises(KeyError, match=match):
+        MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('key,value,match', [
+    ('test_cfg', dict(num_superpixels=0), 'model.test_cfg.num_superpixels must be'),
+    ('train_cfg', dict(num_superpixels_range=(0, 10)), 'num_superpixels_range'),
+    ('train_cfg', dict(num_superpixels_range=(30, 10)), 'num_superpixels_range'),
+])
+def test_bad_k_in_cfg_is_an_error(repo_root, key, value, match):
+    cfg = Config.fromfile(str(repo_root / CFG)).model
+    cfg[key] = value
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(cfg)
+
+
+def test_k_draws_resume_exactly_and_agree_across_copies(repo_root):
+    """K comes from the model's checkpointed StepRandom, not from a global RNG."""
+    cfg = Config.fromfile(str(repo_root / CFG)).model
+    torch.manual_seed(0)
+    a = MODELS.build(cfg)
+    torch.manual_seed(0)
+    b = MODELS.build(cfg)  # a second rank built with the same seed
+    draws_a = [a._sample_k(160, 160) for _ in range(5)]
+    assert draws_a == [b._sample_k(160, 160) for _ in range(5)]
+    assert len(set(draws_a)) > 1
+    state = {k: v.clone() for k, v in a.state_dict().items()}
+    expected = [a._sample_k(160, 160) for _ in range(5)]
+    torch.manual_seed(123)
+    c = MODELS.build(cfg)
+    c.load_state_dict(state)  # --resume: the draws continue where the checkpoint stopped
+    import random
+    random.seed(99)
+    assert [c._sample_k(160, 160) for _ in range(5)] == expected
+    # a checkpoint from before this state loads without missing keys
+    old = {k: v for k, v in state.items() if not k.startswith('k_random.')}
+    result = c.load_state_dict(old, strict=False)
+    assert not result.missing_keys

@@ -17,7 +17,8 @@ from mmengine.runner import Runner, load_checkpoint
 from torch.utils.data import Dataset
 
 from clustseg.utils import (MMENGINE_CHECKPOINT_GLOBALS, AtomicLocalBackend,
-                            allow_mmengine_checkpoint_globals)
+                            InvalidCheckpointError, allow_mmengine_checkpoint_globals,
+                            find_resumable_checkpoint, load_local_checkpoint)
 
 # GLOBAL names in a Runner checkpoint that torch's default weights-only set lacks.
 EXPECTED_UNSAFE = {
@@ -66,7 +67,8 @@ class RecordBeforeTrain(Hook):
             weight=runner.model.linear.weight.detach().clone())
 
 
-def make_runner(work_dir, max_iters=4, custom_hooks=None, **kwargs):
+def make_runner(work_dir, max_iters=4, custom_hooks=None,
+                checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False), **kwargs):
     return Runner(
         model=ToyModel(),
         work_dir=str(work_dir),
@@ -84,7 +86,7 @@ def make_runner(work_dir, max_iters=4, custom_hooks=None, **kwargs):
         ],
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+            checkpoint=checkpoint,
             logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=custom_hooks,
         randomness=dict(seed=0),
@@ -203,8 +205,9 @@ def test_disallowed_object_still_rejected(tmp_path):
     torch.save(dict(state_dict=dict(w=torch.ones(1)), extra=Disallowed()), path)
     with pytest.raises(pickle.UnpicklingError, match='Disallowed'):
         torch.load(path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(InvalidCheckpointError, match='Disallowed') as e:
         load_checkpoint(nn.Linear(1, 1), str(path))
+    assert str(path) in str(e.value) and 'weights_only' not in str(e.value)
 
 
 def test_narrowed_getattr_rejects_other_attributes(tmp_path):
@@ -260,3 +263,83 @@ def test_failed_disk_write_keeps_previous_checkpoint(trained, tmp_path, monkeypa
     assert _sha(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ['ckpt.pth']
     torch.load(target, map_location='cpu')  # still a complete, loadable checkpoint
+
+
+class RunsCode:
+    """A pickle that would call os.system on an unsafe load."""
+
+    def __reduce__(self):
+        import os
+        return os.system, ('echo pwned > /dev/null',)
+
+
+@pytest.mark.parametrize('kind', ['garbage', 'empty', 'truncated', 'text', 'malicious'])
+def test_not_a_checkpoint_names_the_file(trained, tmp_path, kind):
+    _, work_dir = trained
+    path = tmp_path / f'{kind}.pth'
+    if kind == 'garbage':
+        path.write_bytes(bytes(range(256)) * 8)
+    elif kind == 'empty':
+        path.write_bytes(b'')
+    elif kind == 'truncated':
+        data = (work_dir / 'iter_4.pth').read_bytes()
+        path.write_bytes(data[:len(data) // 3])
+    elif kind == 'text':
+        path.write_text('this is a README, not a checkpoint\n')
+    else:
+        torch.save(dict(state_dict=dict(w=torch.ones(1)), x=RunsCode()), path)
+    for load in (lambda: load_local_checkpoint(str(path)),
+                 lambda: load_checkpoint(nn.Linear(1, 1), str(path))):
+        with pytest.raises(InvalidCheckpointError) as e:
+            load()
+        msg = str(e.value)
+        assert str(path) in msg and 'not a valid checkpoint' in msg
+        assert 'weights_only' not in msg and 'trust' not in msg, msg
+
+
+def test_find_resumable_checkpoint_skips_broken_files(trained, tmp_path):
+    _, work_dir = trained
+    import os
+    import shutil
+    for name in ('iter_2.pth', 'iter_4.pth'):
+        shutil.copy(work_dir / name, tmp_path / name)
+    os.utime(tmp_path / 'iter_2.pth', (1, 1))
+    data = (tmp_path / 'iter_4.pth').read_bytes()
+    (tmp_path / 'iter_4.pth').write_bytes(data[:100])
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_4.pth'))
+    found, skipped = find_resumable_checkpoint(str(tmp_path))
+    assert found == str(tmp_path / 'iter_2.pth')
+    assert [p for p, _ in skipped] == [str(tmp_path / 'iter_4.pth')]
+    assert 'not a valid checkpoint' in skipped[0][1]
+    (tmp_path / 'iter_2.pth').unlink()
+    assert find_resumable_checkpoint(str(tmp_path))[0] is None
+
+
+def test_safe_checkpoint_hook_keeps_old_checkpoint_when_save_dies(tmp_path, monkeypatch):
+    """max_keep_ckpts=1: mmengine deletes the old file before writing the new one; the
+    SafeCheckpointHook deletes it only after the new file and the pointer are complete."""
+    runner = make_runner(tmp_path, max_iters=4, checkpoint=dict(
+        type='SafeCheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=1))
+    real = runner.save_checkpoint
+
+    def dying_save(out_dir, filename, *args, **kwargs):
+        if filename == 'iter_4.pth':
+            raise KeyboardInterrupt('killed while saving')
+        return real(out_dir, filename, *args, **kwargs)
+
+    monkeypatch.setattr(runner, 'save_checkpoint', dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        runner.train()
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
+    assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_2.pth')
+    load_local_checkpoint(str(tmp_path / 'iter_2.pth'))
+
+
+def test_safe_checkpoint_hook_rotates_after_saving(tmp_path):
+    runner = make_runner(tmp_path, max_iters=6, checkpoint=dict(
+        type='SafeCheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=2))
+    (tmp_path / '.iter_2.pth.abc123.tmp').write_bytes(b'left by a kill')
+    runner.train()
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_4.pth', 'iter_6.pth']
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_6.pth')
+    assert not list(tmp_path.glob('.*.tmp'))

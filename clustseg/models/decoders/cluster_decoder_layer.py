@@ -35,7 +35,8 @@ class ClusterDecoderLayer(BaseModule):
 
     def forward(self, centers, feats, key_padding_mask=None, center_pos=None, feat_pos=None,
                 return_logits=True):
-        """centers: B x K x D, feats: B x N x D_kv -> dict(centers, iter_centers, logits, assigns)."""
+        """centers: B x K x D, feats: B x N x D_kv -> dict(centers, iter_centers, logits, assigns,
+        probs) (maps as in :meth:`RecurrentCrossAttention.forward`)."""
         out = self.cross_attn(centers, feats, key_padding_mask, center_pos, feat_pos,
                               return_logits=return_logits)
         iter_centers = [self.norm1(centers + self.drop(self.out_proj(c)))
@@ -47,4 +48,4 @@ class ClusterDecoderLayer(BaseModule):
         c = self.norm3(c + self.drop(self.ffn(c)))
         iter_centers[-1] = c
         return dict(centers=c, iter_centers=iter_centers, logits=out['logits'],
-                    assigns=out['assigns'])
+                    assigns=out['assigns'], probs=out['probs'])

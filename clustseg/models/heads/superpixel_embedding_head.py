@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
+from ..layers.axial_block import norm_layer
 
 
 @MODELS.register_module()
@@ -26,21 +27,24 @@ class SuperpixelEmbeddingHead(BaseModule):
     * ``g``, ``c``, ``p`` are learned positive scales (stored as logs), initialised so that a
       colour difference of 10 Lab units weighs as much as a distance of one grid interval (SLIC
       with compactness m = 10) and the Gaussian E-step is sharp (``init_sharpness``).
+
+    ``norm_cfg`` is the normalisation of its convs (mmcv config: BN, SyncBN, GN, ...).
     """
 
     def __init__(self, in_channels, embed_dims=32, stem_dims=16, color_weight=10.0,
-                 init_sharpness=2.0, init_learned_scale=0.1, init_cfg=None):
+                 init_sharpness=2.0, init_learned_scale=0.1, norm_cfg=dict(type='BN'),
+                 init_cfg=None):
         super().__init__(init_cfg)
         self.embed_dims = embed_dims
         self.stem = nn.Sequential(
-            nn.Conv2d(3, stem_dims, 3, padding=1, bias=False), nn.BatchNorm2d(stem_dims),
+            nn.Conv2d(3, stem_dims, 3, padding=1, bias=False), norm_layer(norm_cfg, stem_dims),
             nn.GELU(), nn.Conv2d(stem_dims, stem_dims, 3, padding=1, bias=False),
-            nn.BatchNorm2d(stem_dims), nn.GELU())
+            norm_layer(norm_cfg, stem_dims), nn.GELU())
         self.lateral = nn.Sequential(nn.Conv2d(in_channels, embed_dims, 1, bias=False),
-                                     nn.BatchNorm2d(embed_dims), nn.GELU())
+                                     norm_layer(norm_cfg, embed_dims), nn.GELU())
         self.fuse = nn.Sequential(
             nn.Conv2d(embed_dims + stem_dims, embed_dims, 3, padding=1, bias=False),
-            nn.BatchNorm2d(embed_dims), nn.GELU(), nn.Conv2d(embed_dims, embed_dims, 1))
+            norm_layer(norm_cfg, embed_dims), nn.GELU(), nn.Conv2d(embed_dims, embed_dims, 1))
         # colour in Lab/100 units: 10 Lab units = 0.1 -> x color_weight -> 1.0 = one interval S
         s = math.sqrt(init_sharpness)
         self.log_learned_scale = nn.Parameter(torch.tensor(math.log(init_learned_scale * s)))

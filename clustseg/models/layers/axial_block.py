@@ -2,6 +2,7 @@
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
 
 from .positional_encoding import sine_position_encoding
 
@@ -43,18 +44,24 @@ class AxialAttention1d(nn.Module):
         return out.view(b, h, w, c).permute(0, 3, 1, 2)
 
 
+def norm_layer(norm_cfg, channels):
+    """The normalisation layer of ``norm_cfg`` (mmcv: BN / SyncBN / GN / ...) for ``channels``."""
+    return build_norm_layer(norm_cfg, channels)[1]
+
+
 class AxialBlock(nn.Module):
-    """1x1 conv-BN-GELU -> height attention -> width attention -> 1x1 conv-BN (zero-init
+    """1x1 conv-norm-GELU -> height attention -> width attention -> 1x1 conv-norm (zero-init
     scale) -> residual add -> GELU. Channels: in = out = ``dims``; inner = ``dims // 2``."""
 
-    def __init__(self, dims, num_heads=4, inner_dims=None):
+    def __init__(self, dims, num_heads=4, inner_dims=None, norm_cfg=dict(type='BN')):
         super().__init__()
         inner = inner_dims or dims // 2
         self.reduce = nn.Sequential(nn.Conv2d(dims, inner, 1, bias=False),
-                                    nn.BatchNorm2d(inner), nn.GELU())
+                                    norm_layer(norm_cfg, inner), nn.GELU())
         self.attn_h = AxialAttention1d(inner, num_heads, 'h')
         self.attn_w = AxialAttention1d(inner, num_heads, 'w')
-        self.expand = nn.Sequential(nn.Conv2d(inner, dims, 1, bias=False), nn.BatchNorm2d(dims))
+        self.expand = nn.Sequential(nn.Conv2d(inner, dims, 1, bias=False),
+                                    norm_layer(norm_cfg, dims))
         nn.init.zeros_(self.expand[1].weight)
         self.act = nn.GELU()
 
@@ -67,11 +74,12 @@ class AxialBlock(nn.Module):
 class ConvBlock(nn.Module):
     """Residual 3x3 conv block used at strides 8 and 4."""
 
-    def __init__(self, dims):
+    def __init__(self, dims, norm_cfg=dict(type='BN')):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(dims, dims, 3, padding=1, bias=False), nn.BatchNorm2d(dims), nn.GELU(),
-            nn.Conv2d(dims, dims, 3, padding=1, bias=False), nn.BatchNorm2d(dims))
+            nn.Conv2d(dims, dims, 3, padding=1, bias=False), norm_layer(norm_cfg, dims),
+            nn.GELU(), nn.Conv2d(dims, dims, 3, padding=1, bias=False),
+            norm_layer(norm_cfg, dims))
         nn.init.zeros_(self.body[4].weight)
         self.act = nn.GELU()
 

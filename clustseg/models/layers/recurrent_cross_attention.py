@@ -83,24 +83,35 @@ class RecurrentCrossAttention(BaseModule):
         return x.view(b, n, self.num_heads, self.head_dims).transpose(1, 2)
 
     def e_step(self, q, k, key_padding_mask=None):
-        """q: B x h x K x d, k: B x h x N x d -> (logits, assignment), both B x h x K x N."""
+        """q: B x h x K x d, k: B x h x N x d -> (logits, assignment, probs), each B x h x K x N.
+
+        ``assignment`` drives the M-step (per variant); ``probs`` is always the softmax over
+        the cluster axis of the logits (zero on padded pixels): the per-pixel distribution over
+        clusters that losses supervise. For 'recurrent' the two are the same tensor; for
+        'kmeans' the loss on ``probs`` is what trains the Q/K projections (as in kMaX-DeepLab,
+        whose hard assignments come from logits that a mask loss supervises).
+        """
         with torch.autocast(device_type=q.device.type, enabled=False):
             q, k = q.float(), k.float()
             logits = torch.einsum('bhkd,bhnd->bhkn', q, k) * self.scale
             if self.center_norm_bias:
                 logits = logits - 0.5 * self.scale * q.pow(2).sum(-1, keepdim=True)
-            if self.variant == 'vanilla':
+            probs = logits.softmax(dim=-2)  # over clusters
+            if key_padding_mask is not None:
+                probs = probs.masked_fill(key_padding_mask[:, None, None], 0.0)
+            if self.variant == 'recurrent':
+                assign = probs
+            elif self.variant == 'vanilla':
+                masked = logits
                 if key_padding_mask is not None:
-                    logits = logits.masked_fill(key_padding_mask[:, None, None], float('-inf'))
-                assign = logits.softmax(dim=-1)  # over pixels
-            elif self.variant == 'recurrent':
-                assign = logits.softmax(dim=-2)  # over clusters
+                    masked = logits.masked_fill(key_padding_mask[:, None, None], float('-inf'))
+                assign = masked.softmax(dim=-1)  # over pixels
             else:  # kmeans: hard cluster-wise argmax
                 idx = logits.detach().argmax(dim=-2, keepdim=True)
                 assign = torch.zeros_like(logits).scatter_(-2, idx, 1.0)
-            if key_padding_mask is not None and self.variant != 'vanilla':
-                assign = assign.masked_fill(key_padding_mask[:, None, None], 0.0)
-        return logits, assign
+                if key_padding_mask is not None:
+                    assign = assign.masked_fill(key_padding_mask[:, None, None], 0.0)
+        return logits, assign, probs
 
     def m_step_update(self, assign, v):
         """assign: B x h x K x N, v: B x h x N x d -> centers B x h x K x d (fp32)."""
@@ -120,13 +131,15 @@ class RecurrentCrossAttention(BaseModule):
             key_padding_mask: B x N bool, True = padded pixel (excluded).
             center_pos, feat_pos: optional position embeddings added to the inputs of the Q and
                 K projections (B x K x D, B x N x D_kv).
-            return_logits: keep the logits/assignments of every iteration; if False only those
-                of the last iteration are kept (memory: T vs 1 maps of B x K x N).
+            return_logits: keep the maps of every iteration; if False only those of the last
+                iteration are kept (memory: T vs 1 sets of B x K x N maps).
 
         Returns:
             dict(centers=B x K x D final M-step output (heads merged),
                  iter_centers=[T x (B x K x D)], logits=[T (or 1) x (B x K x N)] head-averaged
-                 E-step logits, assigns=[T (or 1) x (B x K x N)] head-averaged assignments).
+                 E-step logits, assigns=[T (or 1) x (B x K x N)] head-averaged assignments
+                 used by the M-step, probs=[T (or 1) x (B x K x N)] head-averaged softmax over
+                 clusters, see :meth:`e_step`).
         """
         b, k_num, _ = centers.shape
         n = feats.shape[1]
@@ -136,15 +149,17 @@ class RecurrentCrossAttention(BaseModule):
         k = self._split(self.k_proj(key_in))  # B x h x N x d
         v = self._split(self.v_proj(feats))  # B x h x N x d
         c = centers
-        iter_centers, logits_all, assigns = [], [], []
+        iter_centers, logits_all, assigns, probs_all = [], [], [], []
         for _ in range(self.num_iters):
             q_in = c if center_pos is None else c + center_pos
             q = self._split(self.q_proj(q_in))  # B x h x K x d
-            logits, assign = self.e_step(q, k, key_padding_mask)
+            logits, assign, probs = self.e_step(q, k, key_padding_mask)
             c = self.m_step_update(assign, v)  # B x h x K x d
             c = c.transpose(1, 2).reshape(b, k_num, self.embed_dims).to(centers.dtype)
             iter_centers.append(c)
             if return_logits or len(iter_centers) == self.num_iters:
                 logits_all.append(logits.mean(1))  # B x K x N
                 assigns.append(assign.mean(1))
-        return dict(centers=c, iter_centers=iter_centers, logits=logits_all, assigns=assigns)
+                probs_all.append(assigns[-1] if probs is assign else probs.mean(1))
+        return dict(centers=c, iter_centers=iter_centers, logits=logits_all, assigns=assigns,
+                    probs=probs_all)

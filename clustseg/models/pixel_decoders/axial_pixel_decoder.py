@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
-from ..layers.axial_block import AxialBlock, ConvBlock
+from ..layers.axial_block import AxialBlock, ConvBlock, norm_layer
 
 
 @MODELS.register_module()
@@ -21,12 +21,13 @@ class AxialPixelDecoder(BaseModule):
         channels (list[int]): output channels at strides 32, 16, 8, 4.
         num_heads (int): heads of the axial attention.
         num_blocks (tuple[int, int]): axial blocks at strides 32 and 16.
+        norm_cfg (dict): normalisation of every conv (mmcv config: BN, SyncBN, GN, ...).
 
     Returns (forward): list of 4 maps, strides 32, 16, 8, 4 (B x channels[i] x H_i x W_i).
     """
 
     def __init__(self, in_channels=(256, 512, 1024, 2048), channels=(512, 256, 256, 128),
-                 num_heads=8, num_blocks=(1, 5), init_cfg=None):
+                 num_heads=8, num_blocks=(1, 5), norm_cfg=dict(type='BN'), init_cfg=None):
         super().__init__(init_cfg)
         if len(in_channels) != 4 or len(channels) != 4:
             raise ValueError('in_channels and channels must list 4 levels (strides 4..32 and '
@@ -37,13 +38,16 @@ class AxialPixelDecoder(BaseModule):
         for i, (cin, cout) in enumerate(zip(rev_in, channels)):
             prev = channels[i - 1] if i else None
             self.laterals.append(nn.ModuleDict(dict(
-                lat=nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout)),
-                top=(nn.Sequential(nn.Conv2d(prev, cout, 1, bias=False), nn.BatchNorm2d(cout))
+                lat=nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False),
+                                  norm_layer(norm_cfg, cout)),
+                top=(nn.Sequential(nn.Conv2d(prev, cout, 1, bias=False),
+                                   norm_layer(norm_cfg, cout))
                      if prev is not None else nn.Identity()))))
             if i < 2:
-                blocks = [AxialBlock(cout, num_heads) for _ in range(num_blocks[i])]
+                blocks = [AxialBlock(cout, num_heads, norm_cfg=norm_cfg)
+                          for _ in range(num_blocks[i])]
             else:
-                blocks = [ConvBlock(cout)]
+                blocks = [ConvBlock(cout, norm_cfg)]
             self.stages.append(nn.Sequential(*blocks))
         self.act = nn.GELU()
 

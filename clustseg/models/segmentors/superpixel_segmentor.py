@@ -1,6 +1,5 @@
 """ClustSeg for superpixels: grid dreamy start + recurrent cross-attention decoder + full-res EM."""
 import math
-import random
 
 import torch
 import torch.nn as nn
@@ -11,7 +10,15 @@ from mmengine.structures import PixelData
 from clustseg.registry import MODELS
 from ..layers.recurrent_cross_attention import RecurrentCrossAttention
 from ..losses.superpixel_losses import lab_target
-from ..utils.connectivity import enforce_connectivity
+from ..utils import StepRandom, check_positive_int, enforce_connectivity, merge_cfg
+
+
+class TooManySuperpixelsError(ValueError):
+    """K exceeds what an image allows (the pixels of the map the seeds are sampled from)."""
+
+    def __init__(self, message, max_k):
+        super().__init__(message)
+        self.max_k = max_k
 
 
 @MODELS.register_module()
@@ -37,9 +44,10 @@ class SuperpixelSegmentor(BaseModel):
     E-step at its own resolution (labels nearest-downsampled, Lab area-downsampled), scaled
     by ``train_cfg.decoder_loss_weight``.
 
-    ``train_cfg``: ``num_superpixels_range=(50, 2500)`` (K drawn uniformly per batch),
+    ``train_cfg``: ``num_superpixels_range=(50, 2500)`` (K drawn uniformly per batch from a
+    :class:`StepRandom`, so the draw is checkpointed and equal on every rank),
     ``decoder_loss_weight=1.0``. ``test_cfg``: ``num_superpixels=600``,
-    ``min_size_ratio=0.25``.
+    ``min_size_ratio=0.25``. Other keys in either are errors.
     """
 
     def __init__(self, backbone, pixel_decoder, initializer, decoder, embed_head,
@@ -66,14 +74,25 @@ class SuperpixelSegmentor(BaseModel):
         with torch.no_grad():
             self.final_em.q_proj.weight.copy_(torch.eye(e))
             self.final_em.q_proj.bias.zero_()
-        self.train_cfg = dict(num_superpixels_range=(50, 2500), decoder_loss_weight=1.0)
-        self.train_cfg.update(train_cfg or {})
-        self.test_cfg = dict(num_superpixels=600, min_size_ratio=0.25)
-        self.test_cfg.update(test_cfg or {})
+        self.train_cfg = merge_cfg(
+            dict(num_superpixels_range=(50, 2500), decoder_loss_weight=1.0), train_cfg,
+            'model.train_cfg')
+        self.test_cfg = merge_cfg(dict(num_superpixels=600, min_size_ratio=0.25), test_cfg,
+                                  'model.test_cfg')
         lo, hi = self.train_cfg['num_superpixels_range']
-        if not 1 <= lo <= hi:
-            raise ValueError('train_cfg.num_superpixels_range must be (low, high) with '
-                             f'1 <= low <= high, got {(lo, hi)}')
+        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
+            raise ValueError('model.train_cfg.num_superpixels_range must be (low, high) integers '
+                             f'with 1 <= low <= high, got {(lo, hi)}')
+        if self.train_cfg['decoder_loss_weight'] <= 0 and self.decoder.layers[0].cross_attn \
+                .variant == 'kmeans':
+            raise ValueError('model.train_cfg.decoder_loss_weight must be > 0 with the k-means '
+                             'decoder: its hard assignments pass no gradient, only the loss on '
+                             'its E-step probabilities trains the Q/K projections')
+        check_positive_int('model.test_cfg.num_superpixels', self.test_cfg['num_superpixels'])
+        if not self.test_cfg['min_size_ratio'] >= 0:
+            raise ValueError('model.test_cfg.min_size_ratio must be >= 0, got '
+                             f"{self.test_cfg['min_size_ratio']}")
+        self.k_random = StepRandom()
 
     # ------------------------------------------------------------------ core
     def _raw_image(self, inputs):
@@ -97,12 +116,15 @@ class SuperpixelSegmentor(BaseModel):
             E-steps, hw=(H, W), lab=B x 3 x H x W scaled Lab).
         """
         b, _, h, w = inputs.shape
-        if num_clusters < 1:
-            raise ValueError(f'num_superpixels must be >= 1, got {num_clusters}')
-        if num_clusters > h * w:
-            raise ValueError(f'num_superpixels={num_clusters} exceeds the {h}x{w} pixels')
+        check_positive_int('num_superpixels', num_clusters)
         pad_mask = None if valid is None else ~valid
         feats = self.pixel_decoder(self.backbone(inputs))  # strides 32, 16, 8, 4
+        fh, fw = feats[self.init_level].shape[-2:]
+        if num_clusters > fh * fw:
+            raise TooManySuperpixelsError(
+                f'num_superpixels={num_clusters} is too large for a {h}x{w} input: seeds are '
+                f'sampled from its {fh}x{fw} stride-{32 // 2 ** self.init_level} feature '
+                f'map, so the largest K it allows is {fh * fw}', fh * fw)
         init = self.initializer(feats[self.init_level], num_clusters, pad_mask)
         dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
                            return_logits=return_all)
@@ -110,7 +132,6 @@ class SuperpixelSegmentor(BaseModel):
         lab = lab_target(self._raw_image(inputs), bgr=False)  # B x 3 x H x W
         emb = self.embed_head(inputs, lab, feats[3], interval)  # B x E x H x W
         # grid points of the init level -> full-resolution coordinates
-        fh, fw = feats[self.init_level].shape[-2:]
         pts = init['points'] * torch.tensor([w / fw, h / fh], device=inputs.device)
         grid = torch.stack([pts[:, 0] / w * 2 - 1, pts[:, 1] / h * 2 - 1], -1)
         seeds = F.grid_sample(emb, grid.view(1, 1, -1, 2).expand(b, -1, -1, -1),
@@ -129,7 +150,7 @@ class SuperpixelSegmentor(BaseModel):
         lo, hi = self.train_cfg['num_superpixels_range']
         stride = 32 // 2 ** self.init_level  # levels: 32, 16, 8, 4
         hi = min(hi, math.ceil(h / stride) * math.ceil(w / stride))
-        return random.randint(min(lo, hi), hi)
+        return self.k_random.randint(min(lo, hi), hi)
 
     def loss(self, inputs, data_samples):
         labels = torch.stack([ds.gt_sem_seg.data[0] for ds in data_samples]).long()  # B x H x W
@@ -147,7 +168,7 @@ class SuperpixelSegmentor(BaseModel):
                 lbl = F.interpolate(labels[:, None].float(), size=(lh, lw), mode='nearest')
                 lbl = lbl[:, 0].long()
                 lab_l = F.adaptive_avg_pool2d(lab, (lh, lw))
-                self._add(losses, f"d{es['layer']}.i{es['iter']}", es['assigns'], lbl, lab_l,
+                self._add(losses, f"d{es['layer']}.i{es['iter']}", es['probs'], lbl, lab_l,
                           lbl >= 0, wd)
         return losses
 
@@ -162,7 +183,7 @@ class SuperpixelSegmentor(BaseModel):
     def superpixels(self, inputs, num_superpixels=None):
         """inputs: B x 3 x H x W normalised -> list of B label maps (H x W int64 numpy),
         after the connectivity step."""
-        k = int(num_superpixels or self.test_cfg['num_superpixels'])
+        k = self.test_cfg['num_superpixels'] if num_superpixels is None else num_superpixels
         out = self.cluster(inputs, k, return_all=False)
         h, w = out['hw']
         hard = out['final_logits'][-1].argmax(1).view(-1, h, w).cpu().numpy()  # last E-step
@@ -171,7 +192,11 @@ class SuperpixelSegmentor(BaseModel):
 
     def predict(self, inputs, data_samples):
         k = self.test_cfg['num_superpixels']
-        labels = self.superpixels(inputs, k)
+        try:
+            labels = self.superpixels(inputs, k)
+        except TooManySuperpixelsError as e:
+            paths = [ds.metainfo.get('img_path', '?') for ds in data_samples]
+            raise TooManySuperpixelsError(f'image(s) {paths}: {e}', e.max_k) from None
         for ds, lbl in zip(data_samples, labels):
             ih, iw = ds.metainfo.get('img_shape', lbl.shape)
             t = torch.from_numpy(lbl[:ih, :iw])[None]

@@ -28,7 +28,8 @@ model = dict(
         in_channels=[256, 512, 1024, 2048],
         channels=[512, 256, 256, 128],
         num_heads=8,
-        num_blocks=(1, 5)),
+        num_blocks=(1, 5),
+        norm_cfg=norm_cfg),
     initializer=dict(type='GridInitializer', in_channels=256, embed_dims=embed_dims,
                      pos_dims=32),
     decoder=dict(
@@ -41,7 +42,7 @@ model = dict(
         layer_levels=(0, 0, 1, 1, 2, 2),
         variant='recurrent'),
     embed_head=dict(type='SuperpixelEmbeddingHead', in_channels=128, embed_dims=32,
-                    stem_dims=32),
+                    stem_dims=32, norm_cfg=norm_cfg),
     loss_slic=dict(type='SLICLoss', loss_weight=1.0, pos_weight=0.003),
     loss_recon=dict(type='SuperpixelReconstructionLoss', loss_weight=10.0),
     final_iters=3,

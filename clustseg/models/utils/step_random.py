@@ -1,0 +1,58 @@
+"""Random draws that are a pure function of (seed, step), kept in the model's state."""
+import torch
+import torch.nn as nn
+
+_MASK64 = (1 << 64) - 1
+
+
+def _mix(seed: int, step: int) -> int:
+    """splitmix64 of ``seed`` and ``step``: decorrelated 63-bit seeds for consecutive steps."""
+    z = (seed * 0x9E3779B97F4A7C15 + (step + 1) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) & ((1 << 63) - 1)
+
+
+class StepRandom(nn.Module):
+    """A source of training-time random draws that resumes exactly and agrees across ranks.
+
+    Each call of :meth:`generator` returns a fresh ``torch.Generator`` seeded from
+    ``(seed, step)`` and advances ``step``. Both are buffers, so they are saved in checkpoints
+    and restored by ``--resume``; ranks built with the same seed (mmengine's default,
+    ``diff_rank_seed=False``) draw the same values. Unlike Python's or torch's global RNG, no
+    state outside the checkpoint shapes training.
+
+    Args:
+        seed (int, optional): base seed; default ``torch.initial_seed()`` at construction,
+            i.e. the seed mmengine's Runner set before building the model.
+    """
+
+    def __init__(self, seed=None):
+        super().__init__()
+        seed = torch.initial_seed() if seed is None else int(seed)
+        self.register_buffer('seed', torch.tensor(seed % (1 << 63), dtype=torch.long))
+        self.register_buffer('step', torch.zeros((), dtype=torch.long))
+
+    def generator(self) -> torch.Generator:
+        """A CPU generator for this step; advances the step counter."""
+        g = torch.Generator()
+        g.manual_seed(_mix(int(self.seed), int(self.step)))
+        self.step += 1
+        return g
+
+    def randint(self, low: int, high: int) -> int:
+        """One integer uniform in ``[low, high]`` (both included); advances the step."""
+        if high < low:
+            raise ValueError(f'randint: high={high} < low={low}')
+        return low + int(torch.randint(high - low + 1, (1,), generator=self.generator()))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        # Checkpoints written before this state existed lack both keys: keep the fresh values
+        # (a new seed and step 0) instead of reporting missing keys.
+        absent = [k for k in ('seed', 'step') if prefix + k not in state_dict]
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        for k in absent:
+            if prefix + k in missing_keys:
+                missing_keys.remove(prefix + k)

@@ -1,0 +1,81 @@
+"""Launcher set-up shared by tools/train.py and tools/test.py: gloo on CPU, nccl on GPU.
+
+mmengine's ``init_dist`` calls ``torch.cuda.set_device`` for the pytorch / slurm / mpi
+launchers and its Runner wraps the model with ``device_ids=[LOCAL_RANK]``; both fail on a
+machine without CUDA. :func:`setup_distributed` picks the backend from the hardware (a config
+needs no edit), and on CPU initialises the gloo process group itself and wraps the model in
+``MMDistributedDataParallel`` without device ids. On GPU mmengine's own path runs, with nccl.
+"""
+import os
+import subprocess
+from datetime import timedelta
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.logging import print_log
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def _env_from_slurm():
+    """RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT from the Slurm variables."""
+    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+    if 'MASTER_ADDR' not in os.environ:
+        nodes = os.environ['SLURM_NODELIST']
+        host = subprocess.getoutput(f'scontrol show hostname {nodes} | head -n1').strip()
+        os.environ['MASTER_ADDR'] = host or '127.0.0.1'
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def _env_from_mpi():
+    """The same variables from Open MPI's."""
+    os.environ.setdefault('RANK', os.environ['OMPI_COMM_WORLD_RANK'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['OMPI_COMM_WORLD_SIZE'])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'))
+    os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def setup_distributed(cfg, launcher: str) -> None:
+    """Prepare ``cfg`` (in place) for ``launcher`` on this machine's hardware.
+
+    * ``env_cfg.dist_cfg.backend``: ``nccl`` with CUDA, ``gloo`` without. A config that names
+      another backend (e.g. ``mpi``) keeps it.
+    * Without CUDA and with a launcher: the gloo process group is created here (the Runner
+      then skips its own ``init_dist``), and ``model_wrapper_cfg`` gets ``device_ids=None``.
+    """
+    if launcher not in LAUNCHERS:
+        raise ValueError(f'launcher must be one of {LAUNCHERS}, got {launcher!r}')
+    cfg.launcher = launcher
+    if launcher == 'none':
+        return
+    cuda = torch.cuda.is_available()
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    backend = dist_cfg.get('backend')
+    if backend in (None, 'nccl', 'gloo'):
+        dist_cfg['backend'] = 'nccl' if cuda else 'gloo'
+        if backend not in (None, dist_cfg['backend']):
+            print_log(f'env_cfg.dist_cfg.backend={backend!r} -> {dist_cfg["backend"]!r} '
+                      f'({"CUDA" if cuda else "no CUDA device"} on this machine)',
+                      logger='current')
+    if cuda or torch_dist.is_initialized():
+        return
+    if launcher == 'slurm':
+        _env_from_slurm()
+    elif launcher == 'mpi':
+        _env_from_mpi()
+    kwargs = {k: v for k, v in dist_cfg.items() if k != 'backend'}
+    if 'timeout' in kwargs and not isinstance(kwargs['timeout'], timedelta):
+        kwargs['timeout'] = timedelta(seconds=kwargs['timeout'])
+    torch_dist.init_process_group(backend=dist_cfg['backend'],
+                                  rank=int(os.environ['RANK']),
+                                  world_size=int(os.environ['WORLD_SIZE']), **kwargs)
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
+    wrapper.setdefault('device_ids', None)
+    if wrapper.get('type', 'MMDistributedDataParallel') == 'MMDistributedDataParallel':
+        wrapper.setdefault('broadcast_buffers', False)
+        wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper

@@ -1,0 +1,53 @@
+"""2-process DDP on CPU (gloo) through tools/dist_train.sh: both ranks end with identical
+parameters, and training matches one process with the doubled batch."""
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from train_helpers import EMBEDDED, REPO_ROOT, env_for, run, train_cmd, write_config
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize('task', sorted(EMBEDDED))
+def test_two_process_ddp_matches_doubled_batch(tmp_path, task):
+    iters, per_rank = 3, 1
+    env = env_for(tmp_path)
+    # same pixels whatever the batch layout, per-sample normalisation (GN), same K draws
+    cfg2 = write_config(tmp_path, task, max_iters=iters, batch_size=per_rank, crop=64,
+                        deterministic=True, group_norm=True, record=True)
+    ddp_dir = tmp_path / 'ddp'
+    env_ddp = dict(env, PORT=str(_free_port()), PYTHON=sys.executable)
+    proc = subprocess.run(['bash', str(REPO_ROOT / 'tools' / 'dist_train.sh'), str(cfg2), '2',
+                           '--work-dir', str(ddp_dir)], env=env_ddp, cwd=str(REPO_ROOT),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+
+    single_dir = tmp_path / 'single'
+    run(train_cmd(cfg2, single_dir, '--cfg-options',
+                  f'train_dataloader.batch_size={2 * per_rank}'), env)
+
+    s0 = torch.load(ddp_dir / 'rank0_state.pt', weights_only=True)
+    s1 = torch.load(ddp_dir / 'rank1_state.pt', weights_only=True)
+    ref = torch.load(single_dir / 'rank0_state.pt', weights_only=True)
+    assert s0.keys() == s1.keys() == ref.keys()
+    for k in s0:
+        torch.testing.assert_close(s0[k], s1[k], rtol=0, atol=0, msg=f'ranks differ: {k}')
+        torch.testing.assert_close(s0[k].float(), ref[k].float(), rtol=1e-3, atol=2e-5,
+                                   msg=f'DDP vs doubled batch: {k}')
+
+    l0 = json.loads((ddp_dir / 'rank0_losses.json').read_text())
+    l1 = json.loads((ddp_dir / 'rank1_losses.json').read_text())
+    lr = json.loads((single_dir / 'rank0_losses.json').read_text())
+    assert sorted(l0) == sorted(lr) == [str(i) for i in range(1, iters + 1)]
+    for it in lr:  # the mean of the ranks' losses is the doubled batch's loss
+        assert abs((l0[it] + l1[it]) / 2 - lr[it]) <= 1e-4 * abs(lr[it]), (it, l0, l1, lr)

@@ -1,0 +1,143 @@
+"""Checkpoints survive kill -9 at any moment, --resume always finds a loadable one, and a
+resumed run continues on exactly the trajectory of an uninterrupted one."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from clustseg.utils import find_resumable_checkpoint, load_local_checkpoint
+from train_helpers import REPO_ROOT, env_for, logged_losses, run, train_cmd, write_config
+
+
+def _ckpts(work):
+    return sorted(p.name for p in work.glob('iter_*.pth')) if work.is_dir() else []
+
+
+def _tmp_files(work):
+    return [p.name for p in work.glob('.*.tmp')] if work.is_dir() else []
+
+
+def _wait_then_kill(proc, work, mode, log, timeout=240):
+    """kill -9 ``proc`` at the moment ``mode`` names:
+    'during_save' (a temporary checkpoint file exists), 'after_save' (a new iter_*.pth has
+    just appeared: before the pointer update and the old file's deletion) or 'timer:S'
+    (S seconds after the run's first new checkpoint). Returns what it saw."""
+    before = set(_ckpts(work))
+    t0, t_new = time.time(), None
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            pytest.fail(f'training exited ({proc.returncode}) before the kill ({mode}):\n'
+                        + log.read_text()[-4000:])
+        if mode == 'during_save' and _tmp_files(work):
+            proc.kill()
+            return 'tmp'
+        new = set(_ckpts(work)) - before
+        if new and mode == 'after_save':
+            proc.kill()
+            return sorted(new)
+        if new and mode.startswith('timer:'):
+            t_new = t_new or time.time()
+            if time.time() - t_new >= float(mode.split(':')[1]):
+                proc.kill()
+                return 'timer'
+        time.sleep(0.0005)
+    proc.kill()
+    pytest.fail(f'{mode}: no kill point within {timeout} s:\n' + log.read_text()[-4000:])
+
+
+def _assert_work_dir_consistent(work):
+    """The pointer (if any) names a complete checkpoint; a resumable checkpoint exists."""
+    found, skipped = find_resumable_checkpoint(str(work))
+    assert found is not None and not skipped, (found, skipped)
+    pointer = work / 'last_checkpoint'
+    if pointer.exists():
+        target = pointer.read_text().strip()
+        assert os.path.isfile(target), f'last_checkpoint names a missing file: {target}'
+        ckpt = load_local_checkpoint(target, map_location='cpu')
+        assert 'optimizer' in ckpt and 'state_dict' in ckpt
+
+
+def test_kill_9_at_many_points_then_resume(tmp_path):
+    max_iters = 9
+    cfg = write_config(tmp_path, max_iters=max_iters, crop=48, ckpt_interval=1, max_keep_ckpts=1)
+    work = tmp_path / 'work'
+    env = env_for(tmp_path)
+    modes = ['after_save', 'during_save', 'timer:0.3', 'during_save', 'after_save',
+             'during_save', 'timer:1.0', 'during_save']
+    for k, mode in enumerate(modes):
+        log = tmp_path / f'run{k}.log'
+        with open(log, 'w') as f:
+            proc = subprocess.Popen(train_cmd(cfg, work, '--resume'), env=env,
+                                    cwd=str(REPO_ROOT), stdout=f, stderr=subprocess.STDOUT)
+            _wait_then_kill(proc, work, mode, log)
+            proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        _assert_work_dir_consistent(work)
+    out = run(train_cmd(cfg, work, '--resume'), env)
+    assert 'resuming from' in out
+    assert not _tmp_files(work), 'stale temporary files were not removed'
+    pointer = (work / 'last_checkpoint').read_text().strip()
+    assert pointer.endswith(f'iter_{max_iters}.pth')
+    assert load_local_checkpoint(pointer, map_location='cpu')['meta']['iter'] == max_iters
+
+
+def test_resume_skips_broken_checkpoints_and_pointer(tmp_path):
+    cfg = write_config(tmp_path, max_iters=2, crop=48, ckpt_interval=1, max_keep_ckpts=2)
+    work = tmp_path / 'work'
+    env = env_for(tmp_path)
+    run(train_cmd(cfg, work), env)
+    assert _ckpts(work) == ['iter_1.pth', 'iter_2.pth']
+    data = (work / 'iter_2.pth').read_bytes()
+    (work / 'iter_2.pth').write_bytes(data[:len(data) // 2])  # truncated newest
+    (work / 'last_checkpoint').write_text('')  # empty pointer
+    out = run(train_cmd(cfg, work, '--resume', '--cfg-options', 'train_cfg.max_iters=3'), env)
+    assert 'skipping' in out and 'iter_2.pth' in out and 'not a valid checkpoint' in out
+    assert 'resuming from' in out and 'iter_1.pth' in out
+    assert load_local_checkpoint(str(work / 'iter_3.pth'))['meta']['iter'] == 3
+
+
+def test_resume_with_nothing_to_resume_starts_fresh(tmp_path):
+    cfg = write_config(tmp_path, max_iters=1, crop=48)
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text(str(work / 'iter_7.pth'))  # names a missing file
+    out = run(train_cmd(cfg, work, '--resume'), env_for(tmp_path))
+    assert 'no resumable checkpoint' in out
+    assert (work / 'iter_1.pth').is_file()
+
+
+def test_resume_is_exact(tmp_path):
+    """N + M iterations straight == N, kill -9, resume, M (losses within 1e-6)."""
+    n, m = 3, 3
+    cfg = write_config(tmp_path, max_iters=n + m, crop=64, ckpt_interval=n, max_keep_ckpts=2)
+    env = env_for(tmp_path)
+    straight = tmp_path / 'straight'
+    run(train_cmd(cfg, straight), env)
+    ref = logged_losses(straight)
+    assert sorted(ref) == list(range(1, n + m + 1))
+
+    work = tmp_path / 'interrupted'
+    log = tmp_path / 'interrupted.log'
+    with open(log, 'w') as f:
+        proc = subprocess.Popen(train_cmd(cfg, work), env=env, cwd=str(REPO_ROOT), stdout=f,
+                                stderr=subprocess.STDOUT)
+        t0 = time.time()
+        pointer = work / 'last_checkpoint'
+        while not (pointer.exists() and pointer.read_text().strip().endswith(f'iter_{n}.pth')):
+            assert proc.poll() is None, log.read_text()[-4000:]
+            assert time.time() - t0 < 300
+            time.sleep(0.005)
+        proc.kill()
+        proc.wait()
+    out = run(train_cmd(cfg, work, '--resume'), env)
+    assert f'iter_{n}.pth' in out
+    got = logged_losses(work)
+    for it in range(n + 1, n + m + 1):
+        assert abs(got[it] - ref[it]) <= 1e-6 * max(1.0, abs(ref[it])), (it, got[it], ref[it])
+    a = torch.load(straight / f'iter_{n + m}.pth', map_location='cpu', weights_only=True)
+    b = torch.load(work / f'iter_{n + m}.pth', map_location='cpu', weights_only=True)
+    for k, v in a['state_dict'].items():
+        torch.testing.assert_close(b['state_dict'][k], v, rtol=1e-6, atol=1e-7, msg=k)
