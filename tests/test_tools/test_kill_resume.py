@@ -67,6 +67,7 @@ def test_kill_9_at_many_points_then_resume(tmp_path):
     env = env_for(tmp_path)
     modes = ['after_save', 'during_save', 'timer:0.3', 'during_save', 'after_save',
              'during_save', 'timer:1.0', 'during_save']
+    left_tmp = 0
     for k, mode in enumerate(modes):
         log = tmp_path / f'run{k}.log'
         with open(log, 'w') as f:
@@ -75,9 +76,13 @@ def test_kill_9_at_many_points_then_resume(tmp_path):
             _wait_then_kill(proc, work, mode, log)
             proc.wait()
         assert proc.returncode == -signal.SIGKILL
+        left_tmp += bool(_tmp_files(work))
         _assert_work_dir_consistent(work)
+    assert left_tmp, 'no kill landed inside a save (no half-written file was left)'
+    stale = _tmp_files(work)
     out = run(train_cmd(cfg, work, '--resume'), env)
     assert 'resuming from' in out
+    assert not stale or 'left by an interrupted save' in out
     assert not _tmp_files(work), 'stale temporary files were not removed'
     pointer = (work / 'last_checkpoint').read_text().strip()
     assert pointer.endswith(f'iter_{max_iters}.pth')
