@@ -5,6 +5,8 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.runner import load_checkpoint
 
+from clustseg.models.segmentors.superpixel_segmentor import TooManySuperpixelsError
+
 
 def init_model(config, checkpoint=None, device='cpu', cfg_options=None):
     """Builds a model from a config file/Config and optionally loads a checkpoint.
@@ -68,4 +70,8 @@ def inference_superpixel(model, img, num_superpixels=None, img_path=None):
     data = _test_pipeline(model.cfg, from_array='img' in results)(results)
     batch = model.data_preprocessor(dict(inputs=[data['inputs']],
                                          data_samples=[data['data_samples']]), False)
-    return model.superpixels(batch['inputs'], num_superpixels)[0]
+    try:
+        return model.superpixels(batch['inputs'], num_superpixels)[0]
+    except TooManySuperpixelsError as e:  # say which image is too small for K
+        name = results.get('img_path', 'the input array')
+        raise TooManySuperpixelsError(f'{name}: {e}', e.max_k) from None

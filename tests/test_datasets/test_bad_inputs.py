@@ -361,3 +361,18 @@ def test_inference_reads_like_the_dataset(bad_root, load_type):
         path = osp.join(bad_root, 'images', 'jpg', name)
         with pytest.raises(BadInputError, match=re.escape(path)):
             inference_superpixel(model, path)
+
+
+def test_8x8_image_with_real_model_names_the_image_and_largest_k(bad_root, repo_root):
+    from clustseg.apis import inference_superpixel, init_model
+    from clustseg.models.segmentors import TooManySuperpixelsError
+    model = init_model(str(repo_root / 'configs' / 'superpixel' /
+                           'clustseg_compact_embedded.py'))
+    tiny = osp.join(bad_root, 'images', 'jpg', 'tiny.jpg')
+    with pytest.raises(TooManySuperpixelsError,
+                       match=re.escape(tiny) + '.*largest K it allows is 1') as e:
+        inference_superpixel(model, tiny, num_superpixels=600)
+    assert e.value.max_k == 1
+    assert inference_superpixel(model, tiny, num_superpixels=1).shape == (8, 8)
+    with pytest.raises(ValueError, match='num_superpixels must be an integer >= 1'):
+        inference_superpixel(model, tiny, num_superpixels=0)

@@ -1,6 +1,7 @@
 """2-process DDP on CPU (gloo) through tools/dist_train.sh: both ranks end with identical
 parameters, and training matches one process with the doubled batch."""
 import json
+import re
 import os
 import socket
 import subprocess
@@ -55,3 +56,17 @@ def test_two_process_ddp_matches_doubled_batch(tmp_path, task):
     assert sorted(l0) == sorted(lr) == [str(i) for i in range(1, iters + 1)]
     for it in lr:  # the mean of the ranks' losses is the doubled batch's loss
         assert abs((l0[it] + l1[it]) / 2 - lr[it]) <= 1e-4 * abs(lr[it]), (it, l0, l1, lr)
+
+    # tools/dist_test.sh: 2 processes share the embedded val images, one metric over all
+    out = tmp_path / 'metrics.json'
+    proc = subprocess.run(['bash', str(REPO_ROOT / 'tools' / 'dist_test.sh'), str(cfg2),
+                           str(ddp_dir / f'iter_{iters}.pth'), '2', '--work-dir',
+                           str(tmp_path / 'test'), '--out', str(out), '--cfg-options',
+                           'model.test_cfg.num_superpixels=100'],
+                          env=dict(env_ddp, PORT=str(_free_port())), cwd=str(REPO_ROOT),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    metrics = json.loads(out.read_text())
+    assert 0.5 < metrics['superpixel/ASA'] <= 1.0 and metrics['superpixel/num_superpixels'] > 10
+    log = next((tmp_path / 'test').glob('*/*.log')).read_text()
+    assert re.search(r'^\s+6 \|', log, re.M), log[-2000:]  # all 6 val images, once each

@@ -1,3 +1,3 @@
-from .superpixel_segmentor import SuperpixelSegmentor
+from .superpixel_segmentor import SuperpixelSegmentor, TooManySuperpixelsError
 
-__all__ = ["SuperpixelSegmentor"]
+__all__ = ['SuperpixelSegmentor', 'TooManySuperpixelsError']

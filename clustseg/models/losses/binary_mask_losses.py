@@ -1,0 +1,207 @@
+"""Per-mask binary losses of matched (query, segment) pairs.
+
+Two users:
+
+- the instance protocol (Mask2Former, Cheng et al. CVPR 2022; the paper's A.2):
+  :func:`sample_mask_points` + :func:`mask_bce_dice_loss` are exactly what mmdet 3.3's
+  ``Mask2FormerHead._loss_by_feat_single`` does - point-sampled (12544 points, oversample 3,
+  75 % importance sampling, from mmdet's Mask2Former configs) sigmoid BCE through
+  ``mmdet.models.losses.cross_entropy_loss.binary_cross_entropy`` (= ``CrossEntropyLoss(
+  use_sigmoid=True)``) averaged over masks x points, and naive dice with ``eps = 1`` through
+  ``mmdet.models.losses.dice_loss.dice_loss`` (= ``DiceLoss(use_sigmoid=True,
+  naive_dice=True, eps=1.0)``) averaged over masks;
+- the thing / stuff terms of the panoptic objective (the paper's Eq. 12):
+  :func:`matched_mask_loss`, dense binary CE + dice on a selected group of matched queries,
+  with the mask probability taken either as the E-step's softmax over the ``K`` clusters
+  (``activation='softmax'``) or per mask (``'sigmoid'``), void pixels excluded.
+"""
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmcv.ops import point_sample
+from mmdet.models.losses.cross_entropy_loss import binary_cross_entropy
+from mmdet.models.losses.dice_loss import dice_loss
+from mmdet.models.utils import get_uncertain_point_coords_with_randomness
+from torch import Tensor
+
+from .loss_utils import check_query_targets, flatten_pixels, fp32_island, shape_str
+from .query_targets import void_pixels
+
+
+def sample_mask_points(mask_logits: Tensor,
+                       gt_masks: Tensor,
+                       num_points: int = 12544,
+                       oversample_ratio: float = 3.0,
+                       importance_sample_ratio: float = 0.75) -> Tuple[Tensor, Tensor]:
+    """Mask2Former's uncertainty-guided point sampling (mmdet + mmcv, unchanged).
+
+    ``num_points x oversample_ratio`` random points, of which the
+    ``importance_sample_ratio x num_points`` with the logit closest to 0 are kept, plus
+    random points for the rest; predictions and targets are read at the same normalised
+    coordinates by bilinear ``point_sample`` (so their resolutions may differ).
+
+    Args:
+        mask_logits: ``N x h x w`` logits of the matched queries.
+        gt_masks: ``N x H x W`` binary targets (any resolution).
+        num_points, oversample_ratio, importance_sample_ratio: mmdet Mask2Former defaults.
+
+    Returns:
+        ``(pred_points, gt_points)``, both ``N x num_points`` (targets without gradient).
+    """
+    if mask_logits.dim() != 3 or gt_masks.dim() != 3 or mask_logits.shape[0] != gt_masks.shape[0]:
+        raise ValueError(f'mask_logits and gt_masks must be N x h x w and N x H x W, got '
+                         f'{shape_str(mask_logits)} and {shape_str(gt_masks)}')
+    with fp32_island(mask_logits):
+        logits = mask_logits.float().unsqueeze(1)
+        with torch.no_grad():
+            coords = get_uncertain_point_coords_with_randomness(
+                logits, None, num_points, oversample_ratio, importance_sample_ratio)
+            gt_points = point_sample(gt_masks.unsqueeze(1).float(), coords).squeeze(1)
+        pred_points = point_sample(logits, coords).squeeze(1)
+    return pred_points, gt_points
+
+
+def mask_bce_dice_loss(mask_logits: Tensor,
+                       gt_masks: Tensor,
+                       avg_factor: Optional[float] = None,
+                       dice_eps: float = 1.0) -> Dict[str, Tensor]:
+    """Sigmoid BCE + naive dice of matched masks (Mask2Former, through mmdet's functions).
+
+    ``bce = sum_{n,p} BCE(x_np, t_np) / (avg_factor * P)`` and
+    ``dice = sum_n [1 - (2 sum_p s_np t_np + eps) / (sum_p s_np + sum_p t_np + eps)] /
+    avg_factor`` with ``s = sigmoid(x)``: the normalisation of mmdet's ``Mask2FormerHead``
+    (``avg_factor`` = number of matched masks, all-reduced over ranks by the caller).
+
+    Args:
+        mask_logits: ``N x P`` point logits (from :func:`sample_mask_points`) or dense
+            ``N x H x W`` logits.
+        gt_masks: same shape, targets in ``[0, 1]``.
+        avg_factor: number of masks to average over (default ``N``; at least 1).
+        dice_eps: dice smoothing (mmdet Mask2Former config: ``eps=1.0``).
+
+    Returns:
+        dict of fp32 scalars ``'bce'`` and ``'dice'`` (unweighted; Mask2Former: 5 and 5, the
+        ClustSeg paper: 5 and 2, see docs/losses.md).
+    """
+    if mask_logits.shape != gt_masks.shape or mask_logits.dim() < 2:
+        raise ValueError(f'mask_logits ({shape_str(mask_logits)}) and gt_masks '
+                         f'({shape_str(gt_masks)}) must have the same N x ... shape')
+    n = mask_logits.shape[0]
+    if n == 0:
+        zero = mask_logits.float().sum() * 0.0
+        return dict(bce=zero, dice=zero)
+    avg = max(float(n if avg_factor is None else avg_factor), 1.0)
+    with fp32_island(mask_logits):
+        x = mask_logits.float().flatten(1)  # N x P
+        t = gt_masks.float().flatten(1)
+        bce = binary_cross_entropy(x.reshape(-1), t.reshape(-1), avg_factor=avg * x.shape[1])
+        dice = dice_loss(x.sigmoid(), t, eps=dice_eps, naive_dice=True, avg_factor=avg)
+    return dict(bce=bce, dice=dice)
+
+
+def sigmoid_class_loss(cls_logits: Tensor,
+                       labels: Tensor,
+                       no_object_weight: float = 0.1,
+                       avg_factor: Optional[float] = None) -> Tensor:
+    """Per-class sigmoid BCE of a class FFN (the paper's "small FFN ... binary cross-entropy").
+
+    Targets are one-hot over the ``C`` classes; a query labelled ``C`` (no object) has an
+    all-zero target; a query labelled ``-1`` is ignored. Computed by mmdet's
+    ``binary_cross_entropy`` (= ``CrossEntropyLoss(use_sigmoid=True)``):
+    ``loss = sum_q w_q sum_c BCE(x_qc, [y_q = c]) / avg_factor`` with ``w_q = 1`` for matched
+    queries and ``no_object_weight`` for no-object queries, ``avg_factor = sum_q w_q`` by
+    default - the normalisation of a weighted PyTorch cross-entropy, i.e. of Mask2Former's
+    softmax class loss, whose no-object weight 0.1 (mmdet config ``class_weight=[1.0] * C +
+    [0.1]``) is the default here; the paper does not give one.
+
+    Args:
+        cls_logits: ``B x K x C`` (or ``N x C``) class logits, no void column.
+        labels: ``B x K`` (or ``N``) int64 in ``[-1, C]``.
+        no_object_weight: weight of the no-object queries.
+        avg_factor: normaliser (default: the sum of the query weights, at least 1).
+
+    Returns:
+        fp32 scalar.
+    """
+    c = cls_logits.shape[-1]
+    if cls_logits.shape[:-1] != labels.shape:
+        raise ValueError(f'cls_logits ({shape_str(cls_logits)}) must be labels.shape x C, '
+                         f'labels {shape_str(labels)}')
+    x = cls_logits.reshape(-1, c)
+    y = labels.reshape(-1).to(device=x.device, dtype=torch.long)
+    if bool(((y < -1) | (y > c)).any()):
+        raise ValueError(f'labels must lie in [-1, {c}] (-1 ignored, {c} no object)')
+    if x.shape[0] == 0:
+        return x.float().sum() * 0.0
+    with fp32_island(x):
+        w = torch.ones(y.shape, dtype=torch.float32, device=y.device)
+        w = w.masked_fill(y == c, float(no_object_weight)).masked_fill(y < 0, 0.0)
+        avg = float(w.sum()) if avg_factor is None else float(avg_factor)
+        return binary_cross_entropy(x.float(), y, weight=w, avg_factor=max(avg, 1.0))
+
+
+def matched_mask_loss(mask_logits: Tensor,
+                      target_masks: Tensor,
+                      select: Tensor,
+                      activation: str = 'softmax',
+                      valid: Optional[Tensor] = None,
+                      ignore_void: bool = True,
+                      avg_factor: Optional[float] = None,
+                      dice_eps: float = 1.0) -> Dict[str, Tensor]:
+    """Dense binary CE + dice of a group of matched queries (thing or stuff term of Eq. 12).
+
+    With ``p = softmax_K(mask_logits)`` (``'softmax'``, the E-step's assignment) or
+    ``sigmoid(mask_logits)`` (``'sigmoid'``) and ``V`` the valid pixels, for each selected
+    query ``k`` with target ``t_k``:
+    ``ce_k = mean_{i in V} -[t log p + (1 - t) log(1 - p)]`` and
+    ``dice_k = 1 - (2 sum_V p t + eps) / (sum_V p + sum_V t + eps)``;
+    ``loss = sum_{k selected} (.)_k / avg_factor`` (default: number selected, at least 1).
+
+    Args:
+        mask_logits: ``B x K x H x W`` (or ``B x K x HW``) mask logits of *all* queries (the
+            softmax runs over all of them).
+        target_masks: same shape, query-aligned targets of all matched queries (things and
+            stuff: they define the void pixels).
+        select: ``B x K`` bool, the queries of this group (e.g. matched & thing query).
+        activation: ``'softmax'`` (over the K queries) or ``'sigmoid'``.
+        valid: optional ``B x H x W`` / ``B x HW`` bool, False = excluded (padding).
+        ignore_void: exclude pixels covered by no target (kMaX's void rule).
+        avg_factor: normaliser (e.g. the all-reduced number of matched GT of the group).
+        dice_eps: dice smoothing (1.0 as mmdet's Mask2Former config).
+
+    Returns:
+        dict of fp32 scalars ``'ce'`` and ``'dice'``.
+    """
+    if activation not in ('softmax', 'sigmoid'):
+        raise ValueError(f"activation must be 'softmax' or 'sigmoid', got {activation!r}")
+    logits, targets, select = check_query_targets(mask_logits, target_masks, select)
+    b, k, n = logits.shape
+    valid = flatten_pixels(valid, 'valid', b, n)
+    with fp32_island(logits):
+        x = logits.float()
+        t = targets.float()
+        keep = torch.ones(b, n, dtype=torch.bool, device=x.device)
+        if ignore_void:
+            keep = keep & ~void_pixels(t)
+        if valid is not None:
+            keep = keep & valid.to(device=x.device, dtype=torch.bool)
+        kf = keep.float().unsqueeze(1)  # B x 1 x HW
+        if activation == 'softmax':
+            log_p = x.log_softmax(dim=1)
+            log_1mp = torch.log(-torch.expm1(log_p.clamp(max=-1e-7)))
+            p = log_p.exp()
+        else:
+            log_p, log_1mp, p = F.logsigmoid(x), F.logsigmoid(-x), x.sigmoid()
+        ce_map = -(t * log_p + (1.0 - t) * log_1mp) * kf
+        ce = ce_map.sum(dim=2) / kf.sum(dim=2).clamp(min=1.0)  # B x K
+        p, t = p * kf, t * kf
+        dice = 1.0 - (2.0 * (p * t).sum(dim=2) + dice_eps) / (
+            p.sum(dim=2) + t.sum(dim=2) + dice_eps)  # B x K
+        sel = select.float()
+        avg = float(sel.sum()) if avg_factor is None else float(avg_factor)
+        avg = max(avg, 1.0)
+        return dict(ce=(ce * sel).sum() / avg, dice=(dice * sel).sum() / avg)
+
+
+__all__ = ['sample_mask_points', 'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss']

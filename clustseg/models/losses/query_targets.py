@@ -1,0 +1,97 @@
+"""Query-aligned targets: turn per-image matching results into ``B x K`` tensors.
+
+The mask-classification losses take their targets aligned with the ``K`` queries (as
+kMaX-DeepLab does after matching): query ``k`` of image ``b`` gets the mask and class of the
+ground-truth segment it is matched to, unmatched queries get an all-zero mask and the
+void / no-object class ``num_classes``.
+"""
+from typing import NamedTuple, Sequence, Union
+
+import torch
+from torch import Tensor
+
+from .loss_utils import shape_str
+
+
+class QueryTargets(NamedTuple):
+    """Targets aligned with the queries.
+
+    Attributes:
+        masks: ``B x K x H x W`` fp32 (matched GT mask, zeros for unmatched queries).
+        labels: ``B x K`` int64 (GT class, ``num_classes`` = void for unmatched).
+        matched: ``B x K`` bool.
+    """
+    masks: Tensor
+    labels: Tensor
+    matched: Tensor
+
+
+def _gt_inds(a) -> Tensor:
+    inds = getattr(a, 'gt_inds', a)  # mmdet AssignResult or a plain tensor
+    if not isinstance(inds, Tensor) or inds.dim() != 1:
+        raise ValueError('each assignment must be an AssignResult or a K tensor of '
+                         f'1-based GT indices, got {shape_str(inds)}')
+    return inds
+
+
+def build_query_targets(assignments: Sequence[Union[Tensor, object]],
+                        gt_masks: Sequence[Tensor],
+                        gt_labels: Sequence[Tensor],
+                        num_classes: int) -> QueryTargets:
+    """Scatter matched GT masks / labels onto their queries.
+
+    Args:
+        assignments: per image, an mmdet ``AssignResult`` or its ``gt_inds`` tensor ``K``
+            (mmdet convention: ``i > 0`` = matched to GT ``i - 1``, ``0`` = unmatched,
+            ``-1`` = ignored, treated as unmatched).
+        gt_masks: per image ``M_b x H x W`` binary masks (the same ``H x W`` for every image,
+            i.e. the padded batch shape; padding is 0 = void).
+        gt_labels: per image ``M_b`` int class ids in ``[0, num_classes)``.
+        num_classes: number of classes; also the void / no-object label.
+
+    Returns:
+        :class:`QueryTargets`.
+    """
+    if not (len(assignments) == len(gt_masks) == len(gt_labels)) or len(gt_masks) == 0:
+        raise ValueError('assignments, gt_masks and gt_labels must be non-empty lists of the '
+                         f'same length, got {len(assignments)}, {len(gt_masks)}, '
+                         f'{len(gt_labels)}')
+    inds = [_gt_inds(a) for a in assignments]
+    k = inds[0].numel()
+    h, w = gt_masks[0].shape[-2:]
+    device = gt_masks[0].device
+    b = len(gt_masks)
+    masks = torch.zeros(b, k, h, w, dtype=torch.float32, device=device)
+    labels = torch.full((b, k), num_classes, dtype=torch.long, device=device)
+    matched = torch.zeros(b, k, dtype=torch.bool, device=device)
+    for i, (gi, gm, gl) in enumerate(zip(inds, gt_masks, gt_labels)):
+        if gi.numel() != k:
+            raise ValueError(f'image {i}: assignment has {gi.numel()} queries, expected {k}')
+        if gm.dim() != 3 or tuple(gm.shape[-2:]) != (h, w) or gm.shape[0] != gl.numel():
+            raise ValueError(f'image {i}: gt_masks must be M x {h} x {w} with M = '
+                             f'len(gt_labels) = {gl.numel()}, got {shape_str(gm)}')
+        gi = gi.to(device)
+        q = torch.nonzero(gi > 0, as_tuple=False).squeeze(1)  # matched queries
+        if q.numel() == 0:
+            continue
+        g = gi[q] - 1
+        if int(g.max()) >= gm.shape[0]:
+            raise ValueError(f'image {i}: assignment names GT {int(g.max())} but only '
+                             f'{gm.shape[0]} exist')
+        masks[i, q] = gm[g].to(device=device, dtype=torch.float32)
+        labels[i, q] = gl.to(device)[g].long()
+        matched[i, q] = True
+    return QueryTargets(masks, labels, matched)
+
+
+def void_pixels(target_masks: Tensor) -> Tensor:
+    """``B x HW`` bool: pixels covered by no target mask (void, padding, unmatched GT).
+
+    kMaX-DeepLab calls a pixel void when its matched targets sum to < 1; for binary masks
+    that is the same as ``< 0.5`` used here, which also tolerates resized (soft) masks.
+    """
+    t = target_masks.flatten(2) if target_masks.dim() == 4 else target_masks
+    return t.float().sum(dim=1) < 0.5
+
+
+__all__ = ['QueryTargets', 'build_query_targets', 'void_pixels']

@@ -1,0 +1,370 @@
+"""Mask-classification losses (panoptic: kMaX-DeepLab terms; instance: Mask2Former terms)."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmdet.models.task_modules.assigners import AssignResult
+from mmdet.registry import MODELS as DET_MODELS
+from mmseg.registry import MODELS as SEG_MODELS
+
+from clustseg.models.losses import (InstanceDiscriminationLoss, MaskIDCrossEntropyLoss,
+                                    PQStyleLoss, SemanticAuxLoss, area_weighted_sample,
+                                    build_query_targets, instance_discrimination_loss,
+                                    inverse_segment_area, mask_bce_dice_loss,
+                                    mask_id_cross_entropy, matched_mask_loss,
+                                    pixelwise_instance_discrimination_loss, pq_style_loss,
+                                    sample_mask_points, semantic_aux_loss, sigmoid_class_loss,
+                                    void_pixels)
+
+LOG2, LOG3 = math.log(2.0), math.log(3.0)
+
+
+# --- targets
+def test_build_query_targets_scatters_matched_gt():
+    m0 = torch.tensor([[[1, 0], [0, 0]], [[0, 1], [1, 1]]], dtype=torch.bool)  # 2 x 2 x 2
+    m1 = torch.tensor([[[0, 0], [1, 0]]], dtype=torch.bool)
+    a0 = torch.tensor([2, 0, 1])  # q0 <- gt1, q2 <- gt0
+    a1 = AssignResult(num_gts=1, gt_inds=torch.tensor([0, 1, -1]), max_overlaps=None,
+                      labels=torch.tensor([-1, 4, -1]))
+    t = build_query_targets([a0, a1], [m0, m1], [torch.tensor([3, 7]), torch.tensor([4])],
+                            num_classes=9)
+    assert t.masks.shape == (2, 3, 2, 2) and t.masks.dtype == torch.float32
+    assert torch.equal(t.masks[0, 0], m0[1].float())
+    assert torch.equal(t.masks[0, 2], m0[0].float())
+    assert t.masks[0, 1].sum() == 0 and t.masks[1, 0].sum() == 0 and t.masks[1, 2].sum() == 0
+    assert torch.equal(t.masks[1, 1], m1[0].float())
+    assert t.labels.tolist() == [[7, 9, 3], [9, 4, 9]]
+    assert t.matched.tolist() == [[True, False, True], [False, True, False]]
+    # pixel (0, 0) of image 1 is covered by no matched GT
+    assert void_pixels(t.masks).tolist() == [[False, False, False, False],
+                                             [True, True, False, True]]
+
+
+def test_build_query_targets_rejects_bad_index():
+    with pytest.raises(ValueError, match='names GT'):
+        build_query_targets([torch.tensor([3, 0])], [torch.zeros(2, 2, 2)],
+                            [torch.tensor([0, 1])], num_classes=2)
+
+
+# --- PQ-style
+def _pq_case():
+    """1 x 4 image; GT segment (class 1) = pixels 0, 1 -> query 0; pixels 2, 3 void."""
+    target = torch.zeros(1, 2, 1, 4)
+    target[0, 0, 0, :2] = 1
+    labels = torch.tensor([[1, 2]])  # 2 = void (C = 2)
+    matched = torch.tensor([[True, False]])
+    return target, labels, matched
+
+
+def test_pq_style_loss_hand_computed():
+    target, labels, matched = _pq_case()
+    mask_logits = torch.zeros(1, 2, 1, 4)  # p = 0.5 everywhere
+    cls_logits = torch.zeros(1, 2, 3)  # q = 1/3
+    out = pq_style_loss(cls_logits, mask_logits, target, labels, matched)
+    # query 0 on non-void pixels: p = [.5, .5], t = [1, 1]: dice = 1 - (2 + 1) / (1 + 2 + 1)
+    dice = 1.0 - 3.0 / 4.0
+    assert out['mask'].item() == pytest.approx(0.75 / 2 * (1.0 / 3.0) * dice, rel=1e-6)
+    sim = 1.0 / (1.5 + 1e-5)  # <p, t> / ((|p| + |t|) / 2 + eps)
+    void_ratio = 1.0 / (2.0 + 1e-5)  # query 1 has half its mass on void pixels
+    expected_cls = (0.75 * sim * LOG3 + 0.25 * void_ratio * LOG3) / 2
+    assert out['cls'].item() == pytest.approx(expected_cls, rel=1e-5)
+    assert out['cls'].dtype == torch.float32
+    # MaX-DeepLab's unweighted negative term
+    out1 = pq_style_loss(cls_logits, mask_logits, target, labels, matched, unmatched_weight=1.0)
+    assert out1['cls'].item() == pytest.approx((0.75 * sim + 0.25) * LOG3 / 2, rel=1e-5)
+
+
+def test_pq_style_loss_perfect_prediction_is_zero():
+    target, labels, matched = _pq_case()
+    mask_logits = torch.tensor([[[[20., 20., -20., -20.]], [[-20., -20., 20., 20.]]]])
+    cls_logits = torch.tensor([[[-20., 20., -20.], [-20., -20., 20.]]])
+    out = pq_style_loss(cls_logits, mask_logits, target, labels, matched)
+    assert out['mask'].item() < 1e-6 and out['cls'].item() < 1e-6
+
+
+def test_pq_style_loss_weights_are_detached_and_gradients_flow():
+    target, labels, matched = _pq_case()
+    g = torch.Generator().manual_seed(0)
+    mask_logits = torch.randn(1, 2, 1, 4, generator=g, requires_grad=True)
+    cls_logits = torch.randn(1, 2, 3, generator=g, requires_grad=True)
+    out = pq_style_loss(cls_logits, mask_logits, target, labels, matched)
+    gm, gc = torch.autograd.grad(out['mask'], [mask_logits, cls_logits], allow_unused=True)
+    assert gm is not None and gm.abs().sum() > 0
+    assert gc is None or gc.abs().sum() == 0  # class prob weight is detached
+    gm, gc = torch.autograd.grad(out['cls'], [mask_logits, cls_logits], allow_unused=True)
+    assert gc is not None and gc.abs().sum() > 0
+    assert gm is None or gm.abs().sum() == 0  # dice weight is detached
+
+
+def test_pq_style_loss_ignores_void_pixels_in_mask_term():
+    target, labels, matched = _pq_case()
+    base = torch.zeros(1, 2, 1, 4)
+    changed = base.clone()
+    changed[0, :, 0, 2:] = torch.tensor([[5.0, -3.0], [-1.0, 4.0]])  # void pixels only
+    cls = torch.zeros(1, 2, 3)
+    a = pq_style_loss(cls, base, target, labels, matched)['mask']
+    b = pq_style_loss(cls, changed, target, labels, matched)['mask']
+    assert a.item() == pytest.approx(b.item(), abs=1e-7)
+    # an explicit valid mask makes pixel 1 void too: dice of p = [.5], t = [1]
+    v = torch.tensor([[True, False, True, True]])
+    c = pq_style_loss(cls, base, target, labels, matched, valid=v)['mask']
+    assert c.item() == pytest.approx(0.75 / 2 / 3 * (1 - 2.0 / 2.5), rel=1e-6)
+
+
+def test_pq_style_loss_under_autocast_and_module():
+    target, labels, matched = _pq_case()
+    g = torch.Generator().manual_seed(1)
+    mask_logits, cls_logits = torch.randn(1, 2, 1, 4, generator=g), torch.randn(1, 2, 3,
+                                                                               generator=g)
+    ref = pq_style_loss(cls_logits, mask_logits, target, labels, matched)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = pq_style_loss(cls_logits.bfloat16(), mask_logits.bfloat16(), target, labels,
+                            matched)
+    assert out['mask'].dtype == torch.float32
+    assert out['mask'].item() == pytest.approx(ref['mask'].item(), rel=2e-2)
+    loss = DET_MODELS.build(dict(type='PQStyleLoss'))
+    assert isinstance(loss, PQStyleLoss) and isinstance(SEG_MODELS.build(dict(type='PQStyleLoss')),
+                                                        PQStyleLoss)
+    d = loss(cls_logits, mask_logits, target, labels, matched)
+    assert d['loss_pq_cls'].item() == pytest.approx(3.0 * ref['cls'].item(), rel=1e-6)
+    assert d['loss_pq_mask'].item() == pytest.approx(3.0 * ref['mask'].item(), rel=1e-6)
+
+
+def test_pq_style_loss_rejects_void_label_on_matched_query():
+    target, _, matched = _pq_case()
+    with pytest.raises(ValueError, match='void'):
+        pq_style_loss(torch.zeros(1, 2, 3), torch.zeros(1, 2, 1, 4), target,
+                      torch.tensor([[2, 2]]), matched)
+
+
+# --- mask-ID CE
+def test_mask_id_cross_entropy_hand_computed_and_void():
+    # 1 x 3 image: q0 <- pixel 0, q1 <- pixel 1, pixel 2 void
+    t = torch.tensor([[[1., 0., 0.], [0., 1., 0.]]])
+    assert mask_id_cross_entropy(torch.zeros(1, 2, 3), t).item() == pytest.approx(LOG2)
+    logits = torch.tensor([[[1.0, 0.0, 7.0], [0.0, 2.0, -7.0]]])
+    expected = (-F.log_softmax(torch.tensor([1.0, 0.0]), 0)[0]
+                - F.log_softmax(torch.tensor([0.0, 2.0]), 0)[1]) / 2
+    assert mask_id_cross_entropy(logits, t).item() == pytest.approx(expected.item(), rel=1e-6)
+    # valid=False on pixel 1 leaves pixel 0 only
+    v = torch.tensor([[True, False, True]])
+    exp0 = -F.log_softmax(torch.tensor([1.0, 0.0]), 0)[0]
+    assert mask_id_cross_entropy(logits, t, valid=v).item() == pytest.approx(exp0.item(),
+                                                                            rel=1e-6)
+    # perfect prediction
+    assert mask_id_cross_entropy(torch.tensor([[[30., -30., 0.], [-30., 30., 0.]]]),
+                                 t).item() < 1e-6
+
+
+def test_mask_id_cross_entropy_per_image_mean_and_overlap():
+    t = torch.zeros(2, 2, 2)
+    t[0, 0, 0] = t[0, 1, 0] = 1  # image 0, pixel 0 covered by both queries (overlap)
+    logits = torch.zeros(2, 2, 2)
+    logits[0, :, 0] = torch.tensor([0.0, 1.0])
+    lp = F.log_softmax(torch.tensor([0.0, 1.0]), 0)
+    # image 0: one valid pixel with soft target (.5, .5); image 1: no valid pixel -> 0
+    expected = (-(0.5 * lp[0] + 0.5 * lp[1])) / 2
+    assert mask_id_cross_entropy(logits, t).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_mask_id_gradients_and_module():
+    t = torch.tensor([[[1., 0.], [0., 1.]]])
+    x = torch.zeros(1, 2, 2, requires_grad=True)
+    mask_id_cross_entropy(x, t).backward()
+    assert x.grad.abs().sum() > 0
+    m = DET_MODELS.build(dict(type='MaskIDCrossEntropyLoss'))
+    assert isinstance(m, MaskIDCrossEntropyLoss)
+    assert m(torch.zeros(1, 2, 2), t)['loss_mask_id'].item() == pytest.approx(0.3 * LOG2)
+
+
+# --- instance discrimination
+def _insdis_case():
+    """3 pixels, embeddings e1, e1, e2; segment 0 = pixels 0, 1, segment 1 = pixel 2."""
+    f = torch.tensor([[[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])  # B x C x HW
+    g = torch.tensor([[[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])  # B x M x HW
+    return f, g
+
+
+def test_instance_discrimination_hand_computed():
+    f, g = _insdis_case()
+    tau = 0.3
+    expected = math.log(1.0 + math.exp(-1.0 / tau))  # same for all three pixels
+    assert instance_discrimination_loss(f, g, temperature=tau).item() == pytest.approx(
+        expected, rel=1e-6)
+    # a zero-area (padding) segment and a void pixel change nothing
+    f4 = torch.cat([f, torch.tensor([[[0.6], [0.8]]])], dim=2)
+    g4 = torch.cat([torch.cat([g, torch.zeros(1, 2, 1)], dim=2), torch.zeros(1, 1, 4)], dim=1)
+    assert instance_discrimination_loss(f4, g4, temperature=tau).item() == pytest.approx(
+        expected, rel=1e-6)
+    # pixel_weight (deeplab2 supervises thing pixels only): weight 0 on pixel 2
+    w = torch.tensor([[1.0, 1.0, 0.0]])
+    assert instance_discrimination_loss(f, g, pixel_weight=w).item() == pytest.approx(
+        expected, rel=1e-6)
+    # well separated embeddings at a low temperature -> near zero
+    assert instance_discrimination_loss(f, g, temperature=0.01).item() < 1e-6
+
+
+def test_instance_discrimination_gradients_and_normalisation():
+    f = torch.randn(2, 4, 3, 3, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    g = torch.zeros(2, 2, 3, 3)
+    g[:, 0, :, :2] = 1
+    g[:, 1, :, 2] = 1
+    loss = instance_discrimination_loss(f, g, normalize_pixels=True)
+    loss.backward()
+    assert torch.isfinite(loss) and f.grad.abs().sum() > 0
+    # normalize_pixels makes the loss invariant to the embedding scale
+    a = instance_discrimination_loss(f.detach() * 3.0, g, normalize_pixels=True)
+    assert a.item() == pytest.approx(loss.item(), rel=1e-5)
+
+
+def test_pixelwise_instance_discrimination_hand_computed():
+    f, g = _insdis_case()
+    tau = 0.3
+    e = math.exp(-1.0 / tau)
+    expected = (2 * math.log(2.0 + e) + math.log(1.0 + 2.0 * e)) / 3
+    # every non-void pixel is drawn (3 <= num_samples): deterministic
+    out = pixelwise_instance_discrimination_loss(f, g, num_samples=16, temperature=tau)
+    assert out.item() == pytest.approx(expected, rel=1e-6)
+    # a void pixel (no segment) is never drawn
+    f4 = torch.cat([f, torch.tensor([[[0.0], [1.0]]])], dim=2)
+    g4 = torch.cat([g, torch.zeros(1, 2, 1)], dim=2)
+    out4 = pixelwise_instance_discrimination_loss(f4, g4, num_samples=4, temperature=tau)
+    assert out4.item() == pytest.approx(expected, rel=1e-6)
+    m = DET_MODELS.build(dict(type='InstanceDiscriminationLoss', mode='pixel',
+                              num_samples=16))
+    assert isinstance(m, InstanceDiscriminationLoss)
+    assert m(f, g)['loss_insdis'].item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_area_weighted_sampling():
+    # 10 pixels: segment A = 9 pixels, segment B = pixel 9
+    g = torch.zeros(1, 2, 10)
+    g[0, 0, :9] = 1
+    g[0, 1, 9] = 1
+    inv = inverse_segment_area(g)
+    assert torch.allclose(inv, torch.tensor([[10 / 9] * 9 + [10.0]]))
+    keep = torch.ones(1, 10, dtype=torch.bool)
+    gen = torch.Generator().manual_seed(0)
+    # P(B) / P(A) = 10**10 / (9 * (10/9)**10): the single draw is pixel 9
+    idx, ok = area_weighted_sample(inv, keep, 1, temperature=10.0, generator=gen)
+    assert idx.tolist() == [[9]] and ok.all()
+    keep[0, 3:] = False
+    idx, ok = area_weighted_sample(inv, keep, 5, temperature=1.0, generator=gen)
+    assert sorted(idx[0][ok[0]].tolist()) == [0, 1, 2] and ok.sum() == 3
+
+
+# --- semantic aux
+def test_semantic_aux_dense_equals_mmseg_cross_entropy_for_one_image():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 4, 3, 5, generator=gen)
+    gt = torch.randint(0, 4, (1, 3, 5), generator=gen)
+    gt[0, 0, :2] = 255
+    ours = semantic_aux_loss(logits, gt, num_samples=0)
+    mmseg_ce = SEG_MODELS.build(dict(type='mmseg.CrossEntropyLoss', avg_non_ignore=True))
+    ref = mmseg_ce(logits, gt, ignore_index=255)
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-6)
+    # all 13 valid pixels drawn -> sampled == dense
+    sampled = semantic_aux_loss(logits, gt, num_samples=4096)
+    assert sampled.item() == pytest.approx(ours.item(), rel=1e-6)
+
+
+def test_semantic_aux_per_image_mean_and_errors():
+    logits = torch.zeros(2, 3, 1, 2)
+    logits[0, 1, 0, 0] = 2.0
+    gt = torch.tensor([[[1, 255]], [[0, 2]]])
+    lp = F.log_softmax(torch.tensor([0.0, 2.0, 0.0]), 0)
+    expected = (-lp[1] + LOG3) / 2  # image 0: one pixel; image 1: mean of two log 3
+    assert semantic_aux_loss(logits, gt, num_samples=0).item() == pytest.approx(
+        expected.item(), rel=1e-6)
+    m = DET_MODELS.build(dict(type='SemanticAuxLoss', num_samples=0))
+    assert isinstance(m, SemanticAuxLoss)
+    assert m(logits, gt)['loss_aux_sem'].item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match='outside'):
+        semantic_aux_loss(logits, torch.tensor([[[1, 3]], [[0, 2]]]), num_samples=0)
+
+
+# --- instance protocol
+def test_mask_bce_dice_matches_mmdet_mask2former_losses():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 50, generator=gen)
+    t = (torch.rand(3, 50, generator=gen) > 0.5).float()
+    out = mask_bce_dice_loss(x, t)
+    bce = DET_MODELS.build(dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True,
+                                reduction='mean'))
+    dice = DET_MODELS.build(dict(type='mmdet.DiceLoss', use_sigmoid=True, activate=True,
+                                 reduction='mean', naive_dice=True, eps=1.0))
+    assert out['bce'].item() == pytest.approx(
+        bce(x.reshape(-1), t.reshape(-1), avg_factor=3 * 50).item(), rel=1e-6)
+    assert out['dice'].item() == pytest.approx(dice(x, t, avg_factor=3).item(), rel=1e-6)
+    # hand case: logit 0 on a 2-point mask [1, 0]
+    hand = mask_bce_dice_loss(torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]))
+    assert hand['bce'].item() == pytest.approx(LOG2)
+    assert hand['dice'].item() == pytest.approx(1.0 - 2.0 / 3.0)
+    empty = mask_bce_dice_loss(torch.zeros(0, 4, requires_grad=True), torch.zeros(0, 4))
+    assert empty['bce'].item() == 0 and empty['bce'].requires_grad
+
+
+def test_sample_mask_points_shapes_and_targets():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 8, 8, requires_grad=True)
+    gt = torch.zeros(2, 32, 32)
+    gt[1] = 1.0
+    pred_pts, gt_pts = sample_mask_points(logits, gt, num_points=20)
+    assert pred_pts.shape == (2, 20) and gt_pts.shape == (2, 20)
+    assert torch.all(gt_pts[0] == 0)
+    # mmcv's point_sample is bilinear with zero padding: a full mask reads 1 inside and
+    # at least 1/4 on the border pixels
+    assert torch.all(gt_pts[1] >= 0.25) and torch.all(gt_pts[1] <= 1.0)
+    assert (gt_pts[1] == 1.0).sum() >= 10
+    mask_bce_dice_loss(pred_pts, gt_pts)['bce'].backward()
+    assert logits.grad.abs().sum() > 0
+
+
+def test_sigmoid_class_loss_hand_computed():
+    x = torch.tensor([[[1.0, -2.0], [0.5, 3.0], [9.0, 9.0]]])  # B=1, K=3, C=2
+    y = torch.tensor([[0, 2, -1]])  # class 0, no object, ignored
+    ls = F.logsigmoid
+    l0 = -(ls(torch.tensor(1.0)) + ls(torch.tensor(2.0)))
+    l1 = -(ls(torch.tensor(-0.5)) + ls(torch.tensor(-3.0)))
+    expected = (l0 + 0.1 * l1) / 1.1
+    assert sigmoid_class_loss(x, y).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert sigmoid_class_loss(x, y, no_object_weight=1.0).item() == pytest.approx(
+        ((l0 + l1) / 2).item(), rel=1e-6)
+    with pytest.raises(ValueError):
+        sigmoid_class_loss(x, torch.tensor([[0, 3, 0]]))
+
+
+def test_matched_mask_loss_softmax_hand_and_perfect():
+    t = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])  # pixel 2 void
+    sel = torch.tensor([[True, False]])
+    out = matched_mask_loss(torch.zeros(1, 2, 3), t, sel)
+    assert out['ce'].item() == pytest.approx(LOG2, rel=1e-5)  # p = .5 on both valid pixels
+    assert out['dice'].item() == pytest.approx(1.0 - 2.0 / 3.0, rel=1e-6)
+    perfect = torch.tensor([[[30.0, -30.0, 5.0], [-30.0, 30.0, -5.0]]])
+    out = matched_mask_loss(perfect, t, torch.tensor([[True, True]]))
+    assert out['ce'].item() < 1e-5 and out['dice'].item() < 1e-5
+    x = torch.zeros(1, 2, 3, requires_grad=True)
+    out = matched_mask_loss(x, t, sel)
+    (out['ce'] + out['dice']).backward()
+    assert x.grad[0, :, :2].abs().sum() > 0 and x.grad[0, :, 2].abs().sum() == 0  # void
+
+
+def test_matched_mask_loss_sigmoid_equals_mask2former_dense():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 3, 4, 4, generator=gen)
+    t = torch.zeros(1, 3, 4, 4)
+    t[0, 0, :2] = 1
+    t[0, 2, 2:] = 1
+    sel = torch.tensor([[True, False, True]])
+    ours = matched_mask_loss(x, t, sel, activation='sigmoid', ignore_void=False)
+    ref = mask_bce_dice_loss(x[0, [0, 2]], t[0, [0, 2]])
+    assert ours['ce'].item() == pytest.approx(ref['bce'].item(), rel=1e-5)
+    assert ours['dice'].item() == pytest.approx(ref['dice'].item(), rel=1e-5)
+
+
+@pytest.mark.parametrize('name', ['PQStyleLoss', 'MaskIDCrossEntropyLoss',
+                                  'InstanceDiscriminationLoss', 'SemanticAuxLoss'])
+@pytest.mark.parametrize('registry', [DET_MODELS, SEG_MODELS], ids=['mmdet', 'mmseg'])
+def test_loss_modules_build_in_both_registries(name, registry):
+    assert type(registry.build(dict(type=name))).__name__ == name
