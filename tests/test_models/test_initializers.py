@@ -10,13 +10,15 @@ from clustseg.models.initializers import (GridInitializer, ImageAdaptiveInitiali
 def test_grid_initializer_exact_k_on_bsds_size(k):
     init = GridInitializer(in_channels=8, embed_dims=16, pos_dims=8)
     feats = torch.randn(2, 8, 321, 481)
-    out = init(feats, k)
+    out = init(feats, num_queries=k)
     assert out['centers'].shape == (2, k, 16)
     pts = out['points']
     assert pts.shape == (k, 2)
     assert (pts[:, 0] > 0).all() and (pts[:, 0] < 481).all()
     assert (pts[:, 1] > 0).all() and (pts[:, 1] < 321).all()
     assert torch.unique(pts, dim=0).shape[0] == k  # no two seeds at the same place
+    assert out['center_pos'].shape == (2, k, 16)  # D-dimensional, for the decoder's queries
+    assert (out['query_classes'] == -1).all()
 
 
 def test_grid_points_are_near_regular_on_portrait_images():
@@ -33,17 +35,21 @@ def test_grid_points_are_near_regular_on_portrait_images():
 def test_grid_initializer_rejects_k_above_pixels_and_below_one():
     init = GridInitializer(4, 8, pos_dims=4)
     with pytest.raises(ValueError, match='num_superpixels'):
-        init(torch.randn(1, 4, 5, 5), 26)
+        init(torch.randn(1, 4, 5, 5), num_queries=26)
     with pytest.raises(ValueError, match='num_superpixels'):
-        init(torch.randn(1, 4, 5, 5), 0)
+        init(torch.randn(1, 4, 5, 5), num_queries=0)
+    with pytest.raises(ValueError, match='num_queries'):
+        init(torch.randn(1, 4, 5, 5))
 
 
 def test_image_adaptive_initializer_is_image_dependent():
     init = ImageAdaptiveInitializer(8, 16, num_queries=10, pos_dims=8)
-    a = init(torch.randn(1, 8, 12, 12))['centers']
+    out = init(torch.randn(1, 8, 12, 12))
+    a = out['centers']
     b = init(torch.randn(1, 8, 12, 12))['centers']
-    assert a.shape == (1, 10, 16)
+    assert a.shape == (1, 10, 16) and out['center_pos'].shape == (1, 10, 16)
     assert not torch.allclose(a, b)
+    assert init(torch.randn(1, 8, 12, 12), num_queries=7)['centers'].shape == (1, 7, 16)
     with pytest.raises(ValueError, match='num_queries'):
         ImageAdaptiveInitializer(8, 16, num_queries=200)(torch.randn(1, 8, 10, 10))
     with pytest.raises(ValueError, match='num_queries'):
@@ -52,26 +58,56 @@ def test_image_adaptive_initializer_is_image_dependent():
 
 def test_learned_initializer_is_image_independent():
     init = LearnedInitializer(5, 8)
-    a = init(torch.randn(2, 3, 4, 4))['centers']
-    assert a.shape == (2, 5, 8)
+    out = init(torch.randn(2, 3, 4, 4))
+    a = out['centers']
+    assert a.shape == (2, 5, 8) and out['center_pos'].shape == (2, 5, 8)
     torch.testing.assert_close(a[0], a[1])
+    assert out['query_classes'].tolist() == [-1] * 5
+    tied = LearnedInitializer(3, 8, query_classes=[80, 81, 82])
+    assert tied(torch.randn(1, 3, 4, 4))['query_classes'].tolist() == [80, 81, 82]
+    with pytest.raises(ValueError, match='num_queries'):
+        init(torch.randn(1, 3, 4, 4), num_queries=6)
 
 
 def test_memory_bank_fifo_order_and_capacity():
     bank = MemoryBankInitializer(num_classes=2, feat_dims=1, embed_dims=4, queue_size=3)
+    zero = lambda n: torch.zeros(n, dtype=torch.long)  # noqa: E731
     for v in [1.0, 2.0]:
-        bank.push(0, torch.tensor([[v]]))
+        bank.push(zero(1), torch.tensor([[v]]))
     assert bank.count[0] == 2
     torch.testing.assert_close(bank.class_means()[0], torch.tensor([1.5]))
-    bank.push(0, torch.tensor([[3.0], [4.0]]))  # 1.0 is the oldest: overwritten
+    bank.push(zero(2), torch.tensor([[3.0], [4.0]]))  # 1.0 is the oldest: overwritten
     assert sorted(bank.queue[0, :, 0].tolist()) == [2.0, 3.0, 4.0]
     torch.testing.assert_close(bank.class_means()[0], torch.tensor([3.0]))
-    bank.push(0, torch.tensor([[5.0], [6.0], [7.0], [8.0]]))  # more than the capacity
+    bank.push(zero(4), torch.tensor([[5.0], [6.0], [7.0], [8.0]]))  # more than the capacity
     assert sorted(bank.queue[0, :, 0].tolist()) == [6.0, 7.0, 8.0]
     # class 1 never filled -> fallback vector
     torch.testing.assert_close(bank.class_means()[1], bank.fallback[1].detach())
 
 
+def test_memory_bank_push_is_vectorised_over_classes_and_keeps_row_order():
+    bank = MemoryBankInitializer(num_classes=3, feat_dims=1, embed_dims=4, queue_size=2)
+    cls = torch.tensor([2, 0, 2, 2, 0])
+    bank.push(cls, torch.tensor([[1.0], [2.0], [3.0], [4.0], [5.0]]))
+    assert bank.count.tolist() == [2, 0, 3]
+    assert bank.queue[0, :, 0].tolist() == [2.0, 5.0]
+    # class 2 got 3 rows for 2 slots: the newest two (3, 4) stay, at their FIFO positions
+    assert sorted(bank.queue[2, :, 0].tolist()) == [3.0, 4.0]
+    assert bank.ptr.tolist() == [0, 0, 1]
+
+
+def test_memory_bank_holds_exactly_the_classes_of_a_real_label_map(repo_root):
+    from clustseg.datasets.bsds_io import load_bsds_segmentations
+    seg = load_bsds_segmentations(str(next((repo_root / 'tests' / 'data' / 'bsds500' /
+                                            'groundTruth' / 'val').glob('*.mat'))))[0]
+    gt = torch.as_tensor(seg.astype('int64'))[None] - 1  # BSDS regions 1..R -> 0..R-1
+    present = sorted(torch.unique(gt).tolist())
+    bank = MemoryBankInitializer(num_classes=int(gt.max()) + 3, feat_dims=2, embed_dims=4,
+                                 queue_size=8, samples_per_class=3).train()
+    feats = torch.randn(1, 2, *gt.shape[-2:])
+    bank.update(feats, gt)
+    assert torch.nonzero(bank.count).flatten().tolist() == present
+    assert bank.count[present].max() <= 3
 def test_memory_bank_update_from_gt_and_frozen_in_eval():
     torch.manual_seed(0)
     bank = MemoryBankInitializer(num_classes=3, feat_dims=2, embed_dims=4, queue_size=8,
@@ -93,7 +129,11 @@ def test_memory_bank_update_from_gt_and_frozen_in_eval():
     bank.update(feats * 3, gt)
     for k, v in bank.state_dict().items():
         torch.testing.assert_close(v, state[k])
-    assert bank(feats)['centers'].shape == (1, 3, 4)
+    out = bank(feats)
+    assert out['centers'].shape == (1, 3, 4)
+    assert out['query_classes'].tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match='one center per class'):
+        bank(feats, num_queries=5)
 
 
 def test_panoptic_initializer_things_then_stuff():
@@ -103,5 +143,6 @@ def test_panoptic_initializer_things_then_stuff():
         stuff_initializer=dict(type='MemoryBankInitializer', num_classes=53, feat_dims=8,
                                embed_dims=16))
     out = init(torch.randn(2, 8, 10, 10))
-    assert out['centers'].shape == (2, 128, 16)
+    assert out['centers'].shape == (2, 128, 16) and out['center_pos'].shape == (2, 128, 16)
     assert out['num_things'] == 75
+    assert out['query_classes'].tolist() == [-1] * 75 + list(range(80, 133))

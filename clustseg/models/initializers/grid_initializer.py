@@ -51,9 +51,13 @@ class GridInitializer(BaseModule):
         self.pos_dims = pos_dims
         self.ffn = build_ffn(in_channels + pos_dims, embed_dims)
 
-    def forward(self, feats, num_clusters, pad_mask=None):
-        """feats: B x C x H x W -> dict(centers B x K x D, points K x 2 (x, y) in feature px,
-        center_pos B x K x pos_dims)."""
+    def forward(self, feats, pad_mask=None, num_queries=None):
+        """feats: B x C x H x W, num_queries: K (required) -> dict(centers B x K x D, points
+        K x 2 (x, y) in feature px, center_pos B x K x D (the decoder's sine convention at this
+        level), query_classes K (all -1: no class tie))."""
+        if num_queries is None:
+            raise ValueError('GridInitializer needs num_queries (the number of superpixels K)')
+        num_clusters = num_queries
         b, _, h, w = feats.shape
         if num_clusters > h * w:
             raise ValueError(f'num_superpixels K={num_clusters} is larger than the number of '
@@ -67,5 +71,8 @@ class GridInitializer(BaseModule):
         sampled = F.grid_sample(x, grid.view(1, 1, -1, 2).expand(b, -1, -1, -1).to(x.dtype),
                                 mode='bilinear', align_corners=False)  # B x C x 1 x K
         centers = self.ffn(sampled[:, :, 0].transpose(1, 2))  # B x K x D
-        center_pos = sine_encode_points(pts / unit, self.pos_dims)[None].expand(b, -1, -1)
-        return dict(centers=centers, points=pts, center_pos=center_pos)
+        center_pos = sine_encode_points(pts / (max(h, w) / 8.0), centers.shape[-1])
+        return dict(centers=centers, points=pts,
+                    center_pos=center_pos[None].expand(b, -1, -1).to(centers.dtype),
+                    query_classes=torch.full((num_clusters,), -1, dtype=torch.long,
+                                             device=feats.device))

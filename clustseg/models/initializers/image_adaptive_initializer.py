@@ -27,11 +27,15 @@ class ImageAdaptiveInitializer(BaseModule):
         self.score = nn.Conv2d(in_channels + pos_dims, 1, 1)
         self.ffn = build_ffn(in_channels + pos_dims, embed_dims)
 
-    def forward(self, feats, pad_mask=None):
-        """feats: B x C x H x W -> dict(centers B x K x D, indices B x K (flat pixel index))."""
+    def forward(self, feats, pad_mask=None, num_queries=None):
+        """feats: B x C x H x W -> dict(centers B x K x D, center_pos B x K x D (the decoder's
+        sine encoding at the chosen pixels), query_classes K (all -1), indices B x K (flat
+        pixel index)). ``num_queries`` overrides the configured K for this call."""
         b, _, h, w = feats.shape
-        if self.num_queries > h * w:
-            raise ValueError(f'num_queries K={self.num_queries} is larger than the number of '
+        k = self.num_queries if num_queries is None else num_queries
+        check_positive('num_queries', k)
+        if k > h * w:
+            raise ValueError(f'num_queries K={k} is larger than the number of '
                              f'pixels ({h}x{w}) of the feature map')
         pe = sine_position_encoding(h, w, self.pos_dims, unit=max(h, w) / 8.0,
                                     device=feats.device, dtype=feats.dtype)
@@ -40,8 +44,13 @@ class ImageAdaptiveInitializer(BaseModule):
         if pad_mask is not None:
             pm = nn.functional.interpolate(pad_mask[:, None].float(), size=(h, w))[:, 0] > 0.5
             score = score.masked_fill(pm.flatten(1), float('-inf'))
-        idx = score.topk(self.num_queries, dim=1).indices  # B x K
+        idx = score.topk(k, dim=1).indices  # B x K
         tokens = x.flatten(2).transpose(1, 2).gather(
             1, idx[..., None].expand(-1, -1, x.shape[1]))  # B x K x (C+P)
         tokens = tokens * score.gather(1, idx).sigmoid()[..., None]
-        return dict(centers=self.ffn(tokens), indices=idx)
+        centers = self.ffn(tokens)  # B x K x D
+        d = centers.shape[-1]
+        pos = sine_position_encoding(h, w, d, unit=max(h, w) / 8.0, device=feats.device,
+                                     dtype=centers.dtype).flatten(1).t()  # HW x D
+        return dict(centers=centers, center_pos=pos[idx], indices=idx,
+                    query_classes=torch.full((k,), -1, dtype=torch.long, device=feats.device))

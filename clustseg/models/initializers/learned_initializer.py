@@ -1,4 +1,5 @@
 """Baseline for ablations: K free, image-independent center embeddings."""
+import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
@@ -8,14 +9,33 @@ from ..layers.recurrent_cross_attention import check_positive
 
 @MODELS.register_module()
 class LearnedInitializer(BaseModule):
-    """``C0 = E`` with E a learned K x D table (the 'free parameters' rows of Tables 4b/6)."""
+    """``C0 = E`` with E a learned K x D table (the 'free parameters' rows of Tables 4b/6),
+    plus a learned K x D query position table (as Mask2Former's query embeddings).
 
-    def __init__(self, num_queries, embed_dims, init_cfg=None):
+    ``query_classes`` ties query k to class ``query_classes[k]`` (e.g. the learned-stuff
+    ablation of Table 4b, one query per stuff class); default: no tie (-1).
+    """
+
+    def __init__(self, num_queries, embed_dims, query_classes=None, init_cfg=None):
         super().__init__(init_cfg)
         check_positive('num_queries', num_queries)
         self.num_queries = num_queries
         self.embed = nn.Embedding(num_queries, embed_dims)
+        self.pos_embed = nn.Embedding(num_queries, embed_dims)
+        qc = torch.full((num_queries,), -1, dtype=torch.long) if query_classes is None else \
+            torch.as_tensor(list(query_classes), dtype=torch.long)
+        if qc.shape != (num_queries,):
+            raise ValueError(f'query_classes must list {num_queries} class ids, got '
+                             f'{len(qc)}')
+        self.register_buffer('query_classes', qc, persistent=False)
 
-    def forward(self, feats, pad_mask=None):
-        """feats: B x C x H x W (only B is used) -> dict(centers B x K x D)."""
-        return dict(centers=self.embed.weight[None].expand(feats.shape[0], -1, -1))
+    def forward(self, feats, pad_mask=None, num_queries=None):
+        """feats: B x C x H x W (only B is used) -> dict(centers B x K x D, center_pos
+        B x K x D, query_classes K)."""
+        if num_queries not in (None, self.num_queries):
+            raise ValueError(f'LearnedInitializer has {self.num_queries} queries; '
+                             f'num_queries={num_queries} was asked')
+        b = feats.shape[0]
+        return dict(centers=self.embed.weight[None].expand(b, -1, -1),
+                    center_pos=self.pos_embed.weight[None].expand(b, -1, -1),
+                    query_classes=self.query_classes)

@@ -6,6 +6,7 @@ from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
 from ..layers.recurrent_cross_attention import check_positive
+from ..utils import StepRandom
 from ._ffn import build_ffn
 
 
@@ -13,12 +14,15 @@ from ._ffn import build_ffn
 class MemoryBankInitializer(BaseModule):
     """``c_k = FFN(mean(B_k))`` with ``B_k`` a first-in-first-out queue of class-k pixel embeddings.
 
-    During training, :meth:`update` samples up to ``samples_per_class`` pixel embeddings of every
-    class present in each image's ground truth (detached), gathers them from all DDP ranks (so
-    every rank holds identical queues) and pushes them into the queues, oldest out first. The
-    queues, write pointers and fill counts are buffers, hence saved in checkpoints. In eval mode
-    nothing is updated: the centers are those of the trained bank (frozen for test). A class whose
-    queue is still empty uses a learned fallback vector instead of its mean.
+    :meth:`update` is an explicit training step, to be called on every rank at every training
+    iteration (also when a rank's images hold no class): it samples up to ``samples_per_class``
+    pixel embeddings of every class present in each image's ground truth (detached, chosen by a
+    checkpointed :class:`StepRandom`), gathers them from all DDP ranks (ranks may hold different
+    batch sizes) and pushes them into the queues, oldest out first, in rank-major image order,
+    so that every rank holds identical queues. Queues, write pointers, fill counts and the
+    sampler state are buffers, saved in checkpoints. In eval mode nothing is updated (frozen
+    for test). A class whose queue is still empty uses a learned fallback vector instead of
+    its mean.
 
     Args:
         num_classes (int): K, one center per class (semantic vocabulary / stuff classes).
@@ -26,6 +30,8 @@ class MemoryBankInitializer(BaseModule):
         embed_dims (int): D of the centers.
         queue_size (int): capacity of each queue.
         samples_per_class (int): embeddings pushed per class and image.
+        ignore_index (int): label ignored by :meth:`update` (as are labels outside
+            ``[0, num_classes)``).
     """
 
     def __init__(self, num_classes, feat_dims, embed_dims, queue_size=256, samples_per_class=16,
@@ -36,11 +42,13 @@ class MemoryBankInitializer(BaseModule):
         check_positive('samples_per_class', samples_per_class)
         self.num_classes, self.queue_size = num_classes, queue_size
         self.samples_per_class, self.ignore_index = samples_per_class, ignore_index
+        self.embed_dims = embed_dims
         self.register_buffer('queue', torch.zeros(num_classes, queue_size, feat_dims))
         self.register_buffer('ptr', torch.zeros(num_classes, dtype=torch.long))
         self.register_buffer('count', torch.zeros(num_classes, dtype=torch.long))
         self.fallback = nn.Parameter(torch.zeros(num_classes, feat_dims))
         self.ffn = build_ffn(feat_dims, embed_dims)
+        self.sampler = StepRandom()
 
     def class_means(self):
         """-> K x C mean of each queue (fallback vector where a queue is empty)."""
@@ -48,54 +56,92 @@ class MemoryBankInitializer(BaseModule):
         slot = torch.arange(self.queue_size, device=self.queue.device)
         valid = (slot[None] < filled[:, None]).to(self.queue.dtype)  # K x Q
         mean = (self.queue * valid[..., None]).sum(1) / filled.clamp(min=1)[:, None]
+        # torch.where keeps the fallback in the graph (zero gradient once filled): no DDP
+        # parameter is ever unused
         return torch.where((filled > 0)[:, None], mean, self.fallback)
 
-    def forward(self, feats, pad_mask=None):
-        """feats: B x C x H x W (only B is used) -> dict(centers B x K x D)."""
-        centers = self.ffn(self.class_means())
-        return dict(centers=centers[None].expand(feats.shape[0], -1, -1))
+    def forward(self, feats, pad_mask=None, num_queries=None):
+        """feats: B x C x H x W (only B is used) -> dict(centers B x K x D, center_pos B x K x D
+        (zeros: class centers have no position), query_classes K (query k is class k))."""
+        if num_queries not in (None, self.num_classes):
+            raise ValueError(f'MemoryBankInitializer has one center per class '
+                             f'({self.num_classes}); num_queries={num_queries} was asked')
+        b = feats.shape[0]
+        centers = self.ffn(self.class_means())[None].expand(b, -1, -1)
+        return dict(centers=centers, center_pos=torch.zeros_like(centers),
+                    query_classes=torch.arange(self.num_classes, device=centers.device))
 
     @torch.no_grad()
-    def push(self, cls, embeddings):
-        """FIFO-push ``embeddings`` (n x C) into queue ``cls``, overwriting the oldest entries."""
-        n = embeddings.shape[0]
-        if n == 0:
+    def push(self, classes, embeddings):
+        """FIFO-push rows ``embeddings`` (n x C) into the queues ``classes`` (n), in row order
+        within each class; the oldest entries are overwritten. Vectorised over classes."""
+        if classes.numel() == 0:
             return
-        if n > self.queue_size:
-            embeddings, n = embeddings[-self.queue_size:], self.queue_size
-        pos = (self.ptr[cls] + torch.arange(n, device=self.ptr.device)) % self.queue_size
-        self.queue[cls, pos] = embeddings.to(self.queue.dtype)
-        self.ptr[cls] = (self.ptr[cls] + n) % self.queue_size
-        self.count[cls] += n
+        order = torch.sort(classes, stable=True).indices
+        classes, embeddings = classes[order], embeddings[order]
+        n = torch.bincount(classes, minlength=self.num_classes)  # rows per class
+        first = torch.cumsum(n, 0) - n
+        j = torch.arange(classes.numel(), device=classes.device) - first[classes]  # rank in class
+        keep = j >= n[classes] - self.queue_size  # more rows than capacity: the newest win
+        classes, embeddings, j = classes[keep], embeddings[keep], j[keep]
+        pos = (self.ptr[classes] + j) % self.queue_size
+        self.queue[classes, pos] = embeddings.to(self.queue.dtype)
+        self.ptr.copy_((self.ptr + n) % self.queue_size)
+        self.count += n
+
+    @torch.no_grad()
+    def sample(self, feats, gt_sem_seg):
+        """Up to ``samples_per_class`` embeddings of each class of each image.
+
+        Returns:
+            (B x K x S x C embeddings, B x K x S bool: slot filled).
+        """
+        b, c, h, w = feats.shape
+        picked = feats.new_zeros(b, self.num_classes, self.samples_per_class, c,
+                                 dtype=self.queue.dtype)
+        filled = torch.zeros(b, self.num_classes, self.samples_per_class, dtype=torch.bool,
+                             device=feats.device)
+        if b == 0:
+            return picked, filled
+        gt = nn.functional.interpolate(gt_sem_seg[:, None].float(), size=(h, w),
+                                       mode='nearest')[:, 0].long().flatten(1)  # B x HW
+        ok = (gt >= 0) & (gt < self.num_classes) & (gt != self.ignore_index)
+        cls = torch.where(ok, gt, self.num_classes)  # invalid pixels sort last
+        rand = torch.rand(gt.shape, generator=self.sampler.generator()).to(feats.device)
+        order = torch.argsort(cls.double() + rand.double(), dim=1)  # by class, random within
+        cls_sorted = cls.gather(1, order)
+        n = torch.zeros(b, self.num_classes + 1, dtype=torch.long, device=feats.device)
+        n.scatter_add_(1, cls_sorted, torch.ones_like(cls_sorted))
+        first = torch.cumsum(n, 1) - n
+        rank = torch.arange(h * w, device=feats.device)[None] - first.gather(1, cls_sorted)
+        take = (rank < self.samples_per_class) & (cls_sorted < self.num_classes)
+        bi, pi = take.nonzero(as_tuple=True)
+        k, s = cls_sorted[bi, pi], rank[bi, pi]
+        rows = feats.detach().flatten(2).transpose(1, 2)[bi, order[bi, pi]]  # n x C
+        picked[bi, k, s] = rows.to(self.queue.dtype)
+        filled[bi, k, s] = True
+        return picked, filled
 
     @torch.no_grad()
     def update(self, feats, gt_sem_seg):
-        """Fills the queues from ground truth (training only).
+        """One training step of the bank (no-op in eval mode). Call it on every rank.
 
         Args:
-            feats: B x C x H x W pixel embeddings.
-            gt_sem_seg: B x H0 x W0 class ids (``ignore_index`` skipped), resized by nearest.
+            feats: B x C x H x W pixel embeddings (B may differ between ranks, and be 0).
+            gt_sem_seg: B x H0 x W0 class ids, resized to H x W by nearest.
         """
         if not self.training:
             return
-        b, c, h, w = feats.shape
-        gt = nn.functional.interpolate(gt_sem_seg[:, None].float(), size=(h, w),
-                                       mode='nearest')[:, 0].long()
-        flat = feats.detach().flatten(2).transpose(1, 2)  # B x HW x C
-        picked = torch.full((b, self.num_classes, self.samples_per_class, c), float('nan'),
-                            device=feats.device, dtype=self.queue.dtype)
-        for i in range(b):
-            labels = gt[i].flatten()
-            for cls in labels.unique().tolist():
-                if cls == self.ignore_index or not 0 <= cls < self.num_classes:
-                    continue
-                idx = (labels == cls).nonzero()[:, 0]
-                idx = idx[torch.randperm(idx.numel(), device=idx.device)[:self.samples_per_class]]
-                picked[i, cls, :idx.numel()] = flat[i, idx].to(self.queue.dtype)
-        if get_world_size() > 1:
-            picked = torch.cat(all_gather(picked), dim=0)
-        for i in range(picked.shape[0]):  # rank-major, image order: identical on every rank
-            for cls in range(self.num_classes):
-                rows = picked[i, cls]
-                rows = rows[~rows[:, 0].isnan()]
-                self.push(cls, rows)
+        picked, filled = self.sample(feats, gt_sem_seg)
+        if get_world_size() > 1:  # pad to the largest batch; `filled` marks real rows
+            b_max = max(int(t) for t in all_gather(torch.tensor([picked.shape[0]],
+                                                                device=picked.device)))
+            pad = b_max - picked.shape[0]
+            if pad:
+                picked = torch.cat([picked, picked.new_zeros(pad, *picked.shape[1:])])
+                filled = torch.cat([filled, filled.new_zeros(pad, *filled.shape[1:])])
+            picked = torch.cat(all_gather(picked), 0)  # rank-major
+            filled = torch.cat(all_gather(filled.to(torch.uint8)), 0).bool()
+        # rows in (image, class, slot) order; push keeps that order within each class
+        img, cls, slot = filled.nonzero(as_tuple=True)
+        self.push(cls, picked[img, cls, slot])

@@ -8,19 +8,37 @@ from clustseg.registry import MODELS
 @MODELS.register_module()
 class PanopticInitializer(BaseModule):
     """Concatenates ``thing_initializer`` (e.g. 75 image-adaptive) and ``stuff_initializer``
-    (e.g. 53 memory-bank) centers: B x (K_th + K_st) x D, things first."""
+    (e.g. 53 memory-bank) centers: B x (K_th + K_st) x D, things first.
 
-    def __init__(self, thing_initializer, stuff_initializer, init_cfg=None):
+    ``query_classes`` of the result: -1 for thing queries (matched freely); for stuff queries
+    their stuff class shifted by ``stuff_class_offset`` (the number of thing classes, so that
+    ids follow the panoptic label order: things 0..79, stuff 80..132 on COCO).
+    """
+
+    def __init__(self, thing_initializer, stuff_initializer, stuff_class_offset=80,
+                 init_cfg=None):
         super().__init__(init_cfg)
         self.things = MODELS.build(thing_initializer)
         self.stuff = MODELS.build(stuff_initializer)
+        self.stuff_class_offset = stuff_class_offset
 
-    def forward(self, feats, pad_mask=None):
-        th = self.things(feats, pad_mask)['centers']
-        st = self.stuff(feats, pad_mask)['centers']
-        return dict(centers=torch.cat([th, st], dim=1), num_things=th.shape[1])
+    def forward(self, feats, pad_mask=None, num_queries=None):
+        """-> dict(centers, center_pos, query_classes, num_things)."""
+        if num_queries is not None:
+            raise ValueError('PanopticInitializer: the query count is fixed by its thing and '
+                             'stuff initializers')
+        th = self.things(feats, pad_mask)
+        st = self.stuff(feats, pad_mask)
+        stuff_classes = st['query_classes']
+        stuff_classes = torch.where(stuff_classes >= 0, stuff_classes + self.stuff_class_offset,
+                                    stuff_classes)
+        return dict(centers=torch.cat([th['centers'], st['centers']], dim=1),
+                    center_pos=torch.cat([th['center_pos'], st['center_pos']], dim=1),
+                    query_classes=torch.cat([th['query_classes'], stuff_classes]),
+                    num_things=th['centers'].shape[1])
 
     def update(self, feats, gt_stuff_seg):
-        """Forwards memory-bank filling to the stuff initializer (class ids of stuff only)."""
+        """Memory-bank step of the stuff initializer (``gt_stuff_seg``: stuff class ids
+        0..K_st-1, anything else ignored). Call on every rank every training iteration."""
         if hasattr(self.stuff, 'update'):
             self.stuff.update(feats, gt_stuff_seg)

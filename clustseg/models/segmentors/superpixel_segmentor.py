@@ -125,7 +125,7 @@ class SuperpixelSegmentor(BaseModel):
                 f'num_superpixels={num_clusters} is too large for a {h}x{w} input: seeds are '
                 f'sampled from its {fh}x{fw} stride-{32 // 2 ** self.init_level} feature '
                 f'map, so the largest K it allows is {fh * fw}', fh * fw)
-        init = self.initializer(feats[self.init_level], num_clusters, pad_mask)
+        init = self.initializer(feats[self.init_level], pad_mask, num_queries=num_clusters)
         dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
                            return_logits=return_all)
         interval = math.sqrt(h * w / num_clusters)
