@@ -50,6 +50,10 @@ class MemoryBankInitializer(BaseModule):
         self.ffn = build_ffn(feat_dims, embed_dims)
         self.sampler = StepRandom()
 
+    @property
+    def num_queries(self):
+        return self.num_classes
+
     def class_means(self):
         """-> K x C mean of each queue (fallback vector where a queue is empty)."""
         filled = self.count.clamp(max=self.queue_size)  # K

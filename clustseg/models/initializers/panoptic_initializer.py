@@ -22,6 +22,10 @@ class PanopticInitializer(BaseModule):
         self.stuff = MODELS.build(stuff_initializer)
         self.stuff_class_offset = stuff_class_offset
 
+    @property
+    def num_queries(self):
+        return self.things.num_queries + self.stuff.num_queries
+
     def forward(self, feats, pad_mask=None, num_queries=None):
         """-> dict(centers, center_pos, query_classes, num_things)."""
         if num_queries is not None:

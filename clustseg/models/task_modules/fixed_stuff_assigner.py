@@ -108,7 +108,8 @@ class FixedStuffHungarianAssigner(HungarianAssigner):
             :func:`fixed_stuff_assignment`).
 
     ``assign(pred_instances, gt_instances, img_meta=None, query_stuff_classes=None)``: the
-    ``K`` stuff classes come from the argument or from ``pred_instances.stuff_classes``.
+    ``K`` stuff classes come from the argument, from ``pred_instances.stuff_classes`` or from
+    ``img_meta['query_stuff_classes']`` (how :class:`ClustSegHead` passes them).
     """
 
     def __init__(self,
@@ -125,6 +126,8 @@ class FixedStuffHungarianAssigner(HungarianAssigner):
                **kwargs) -> AssignResult:
         if query_stuff_classes is None:
             query_stuff_classes = pred_instances.get('stuff_classes', None)
+        if query_stuff_classes is None and img_meta is not None:
+            query_stuff_classes = img_meta.get('query_stuff_classes', None)
         if query_stuff_classes is None:
             return super().assign(pred_instances, gt_instances, img_meta, **kwargs)
         num_gts, num_preds = len(gt_instances), len(pred_instances)
