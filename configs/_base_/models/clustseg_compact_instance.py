@@ -1,0 +1,13 @@
+# Compact ClustSeg instance model for CPU runs and tests (see clustseg_compact_panoptic.py).
+_base_ = ['./clustseg_r50_instance.py']
+embed_dims = 64
+model = dict(
+    backbone=dict(depth=18, stem_channels=16, base_channels=16),
+    panoptic_head=dict(
+        pixel_decoder=dict(in_channels=[16, 32, 64, 128], channels=[64, 64, 32, 32],
+                           num_heads=4),
+        initializer=dict(in_channels=64, embed_dims=embed_dims, pos_dims=16),
+        decoder=dict(in_channels=[64, 64, 32], embed_dims=embed_dims, num_heads=4,
+                     ffn_dims=256, layer_levels=(0, 1, 2)),
+        mask_dims=embed_dims),
+    train_cfg=dict(num_points=512))
