@@ -3,7 +3,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
-from ..layers.positional_encoding import sine_position_encoding
+from ..layers.positional_encoding import (downsample_pad_mask, masked_sine_position_encoding,
+                                          sine_position_encoding)
 from ..layers.recurrent_cross_attention import check_positive
 from .cluster_decoder_layer import ClusterDecoderLayer
 
@@ -48,17 +49,22 @@ class ClusterDecoder(BaseModule):
                                 dropout=dropout) for _ in layer_levels)
 
     def _flatten(self, feat, level, pad_mask):
+        """feat B x C x H x W, pad_mask B x H0 x W0 bool (True = padding) or None ->
+        (keys B x N x D, key positions B x N x D, key padding mask B x N or None).
+
+        Key positions follow :mod:`..layers.positional_encoding` (unit = the image's valid long
+        side / 8 at this level); the level's mask is ``downsample_pad_mask`` (ceil logic)."""
         b, _, h, w = feat.shape
         x = self.input_proj[level](feat)
-        pos = sine_position_encoding(h, w, self.embed_dims, unit=max(h, w) / 8.0,
-                                     device=feat.device, dtype=x.dtype)
         x = x + self.level_embed.weight[level].view(1, -1, 1, 1)
-        kpm = None
-        if pad_mask is not None:  # B x H0 x W0 bool, True = padding
-            kpm = nn.functional.interpolate(
-                pad_mask[:, None].float(), size=(h, w), mode='nearest')[:, 0].bool().flatten(1)
-        return (x.flatten(2).transpose(1, 2),
-                pos.flatten(1).t()[None].expand(b, -1, -1), kpm)
+        if pad_mask is None:
+            pos = sine_position_encoding(h, w, self.embed_dims, device=feat.device,
+                                         dtype=x.dtype)
+            return (x.flatten(2).transpose(1, 2),
+                    pos.flatten(1).t()[None].expand(b, -1, -1), None)
+        mask = downsample_pad_mask(pad_mask, (h, w))  # B x H x W
+        pos = masked_sine_position_encoding(mask, self.embed_dims, dtype=x.dtype)
+        return (x.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2), mask.flatten(1))
 
     def forward(self, centers, feats, pad_mask=None, center_pos=None, return_logits=False):
         """Decodes.

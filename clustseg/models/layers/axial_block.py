@@ -1,17 +1,26 @@
-"""Axial-attention residual block (height axis, then width axis), size-agnostic."""
+"""Axial-attention residual block (height axis, then width axis) and the residual conv block,
+size-agnostic and padding-aware (``valid``: B x H x W bool, True = real pixel)."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 
-from .positional_encoding import sine_position_encoding
+from .positional_encoding import POS_SCALE, sine_encode_1d
+
+
+def zero_padding(x, valid):
+    """x: B x C x H x W, valid: B x H x W bool or None -> x with padded pixels set to 0."""
+    return x if valid is None else x.masked_fill(~valid[:, None], 0.0)
 
 
 class AxialAttention1d(nn.Module):
     """Multi-head self-attention along one spatial axis of a B x C x H x W map.
 
-    Positions are a 1-D sine encoding computed for the current length and added to the keys
-    and queries, so any input size works (no fixed-length relative-position tables).
+    Positions: the 1-D code (:func:`sine_encode_1d`, C channels) of the pixel-centre coordinate
+    along the axis, in the units of :mod:`positional_encoding` (``max(valid_h, valid_w) /
+    POS_SCALE`` per image), added to the queries and keys. With ``valid`` (B x H x W bool),
+    padded pixels are excluded as keys (a sequence with no valid key, i.e. a padded row or
+    column, attends to all keys; its outputs are padding and get re-zeroed by the block).
     """
 
     def __init__(self, dims, num_heads, axis):
@@ -19,25 +28,46 @@ class AxialAttention1d(nn.Module):
         if dims % num_heads != 0:
             raise ValueError(f'axial block channels={dims} must be divisible by '
                              f'num_heads={num_heads}')
+        if axis not in ('h', 'w'):
+            raise ValueError(f"axis must be 'h' or 'w', got {axis!r}")
         self.num_heads, self.axis = num_heads, axis
         self.qkv = nn.Linear(dims, 3 * dims)
         self.proj = nn.Linear(dims, dims)
-        self.pos_dims = dims if dims % 4 == 0 else 4 * (dims // 4 + 1)
+        self.pos_dims = dims + dims % 2
 
-    def forward(self, x):
+    def _positions(self, b, h, w, valid, device):
+        """-> B x L x C codes of the positions along the axis (L = H or W)."""
+        length = h if self.axis == 'h' else w
+        t = torch.arange(length, device=device, dtype=torch.float32) + 0.5
+        if valid is None:
+            unit = torch.full((b, 1), max(h, w) / POS_SCALE, device=device)
+        else:
+            v = valid
+            extent = torch.maximum(v.any(2).sum(1), v.any(1).sum(1)).clamp_min(1)
+            unit = extent.float()[:, None] / POS_SCALE
+        return sine_encode_1d(t[None] / unit, self.pos_dims)
+
+    def forward(self, x, valid=None):
+        """x: B x C x H x W, valid: B x H x W bool or None -> B x C x H x W."""
         b, c, h, w = x.shape
+        pos = self._positions(b, h, w, valid, x.device)[..., :c].to(x.dtype)  # B x L x C
         if self.axis == 'h':  # sequences along H: (B*W) x H x C
             seq = x.permute(0, 3, 2, 1).reshape(b * w, h, c)
-            length = h
+            length, others = h, w
+            key_ok = None if valid is None else valid.transpose(1, 2).reshape(b * w, h)
         else:  # along W: (B*H) x W x C
             seq = x.permute(0, 2, 3, 1).reshape(b * h, w, c)
-            length = w
-        pos = sine_position_encoding(1, length, self.pos_dims, unit=8.0, device=x.device,
-                                     dtype=x.dtype)[:c, 0].t()  # L x C
+            length, others = w, h
+            key_ok = None if valid is None else valid.reshape(b * h, w)
+        pos = pos[:, None].expand(b, others, length, c).reshape(b * others, length, c)
         q, k, v = self.qkv(seq).chunk(3, dim=-1)
         q, k = q + pos, k + pos
+        attn_mask = None
+        if key_ok is not None:
+            key_ok = key_ok | ~key_ok.any(1, keepdim=True)  # no valid key: attend to all
+            attn_mask = key_ok[:, None, None, :]  # (B*others) x 1 x 1 x L
         split = lambda t: t.view(t.shape[0], length, self.num_heads, -1).transpose(1, 2)
-        out = F.scaled_dot_product_attention(split(q), split(k), split(v))
+        out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=attn_mask)
         out = self.proj(out.transpose(1, 2).reshape(-1, length, c))
         if self.axis == 'h':
             return out.view(b, w, h, c).permute(0, 3, 2, 1)
@@ -65,14 +95,20 @@ class AxialBlock(nn.Module):
         nn.init.zeros_(self.expand[1].weight)
         self.act = nn.GELU()
 
-    def forward(self, x):
+    def forward(self, x, valid=None):
+        """x: B x dims x H x W, valid: B x H x W bool (True = real pixel) or None. Padded
+        pixels take no part as keys and are zero in the output."""
         y = self.reduce(x)
-        y = self.attn_w(self.attn_h(y))
-        return self.act(x + self.expand(y))
+        y = self.attn_w(self.attn_h(y, valid), valid)
+        return zero_padding(self.act(x + self.expand(y)), valid)
 
 
 class ConvBlock(nn.Module):
-    """Residual 3x3 conv block used at strides 8 and 4."""
+    """Residual 3x3 conv block used at strides 8 and 4.
+
+    With ``valid`` the padded pixels are set to zero before each 3x3 conv and in the output,
+    so that a conv at the border of an image's valid region sees the zeros it sees when the
+    image is alone (the input ``x`` must already be zero there)."""
 
     def __init__(self, dims, norm_cfg=dict(type='BN')):
         super().__init__()
@@ -83,5 +119,8 @@ class ConvBlock(nn.Module):
         nn.init.zeros_(self.body[4].weight)
         self.act = nn.GELU()
 
-    def forward(self, x):
-        return self.act(x + self.body(x))
+    def forward(self, x, valid=None):
+        """x: B x dims x H x W (zero on padding), valid: B x H x W bool or None."""
+        y = zero_padding(self.body[2](self.body[1](self.body[0](x))), valid)
+        y = self.body[4](self.body[3](y))
+        return zero_padding(self.act(x + y), valid)

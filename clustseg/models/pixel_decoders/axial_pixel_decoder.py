@@ -4,7 +4,30 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
-from ..layers.axial_block import AxialBlock, ConvBlock, norm_layer
+from ..layers.axial_block import AxialBlock, ConvBlock, norm_layer, zero_padding
+from ..layers.positional_encoding import downsample_pad_mask
+
+
+def upsample2x(x, size, valid=None):
+    """Bilinear 2x upsampling of ``x`` (B x C x h x w), cropped to ``size`` (H, W).
+
+    A fine pixel r sits at coarse coordinate (r + 0.5) / 2 - 0.5, as for maps at strides s and
+    s/2 of a conv net (if 2x is smaller than ``size``, a plain resize to ``size`` is used).
+    With ``valid`` (B x h x w bool) padded coarse pixels get zero weight and the weights are
+    renormalised (up(x * valid) / up(valid)), which equals the edge clamping of an image alone.
+    Returns B x C x H x W (zero where no valid coarse pixel contributes).
+    """
+    h, w = int(size[0]), int(size[1])
+    if 2 * x.shape[-2] < h or 2 * x.shape[-1] < w:
+        up = lambda t: F.interpolate(t, size=(h, w), mode='bilinear', align_corners=False)
+    else:
+        up = lambda t: F.interpolate(t, scale_factor=2.0, mode='bilinear',
+                                     align_corners=False)[..., :h, :w]
+    if valid is None:
+        return up(x)
+    m = valid[:, None].to(x.dtype)
+    num, den = up(x * m), up(m)
+    return num / den.clamp_min(1e-6) * (den > 0)
 
 
 @MODELS.register_module()
@@ -13,8 +36,14 @@ class AxialPixelDecoder(BaseModule):
     residual conv block at stride 8 and at stride 4. Each stage = upsample previous stage
     (bilinear) + 1x1 lateral of the backbone level, then its blocks.
 
-    Works for any input size: attention positions are computed per call and stages are
-    resized to the lateral's exact size, so odd sizes need no padding.
+    Works for any input size: attention positions are computed per call and each stage is
+    upsampled 2x and cropped to the lateral's size, so odd sizes need no padding.
+
+    Padding (``pad_mask``): padded pixels are excluded as keys of both axial attentions,
+    excluded from the upsampling (renormalised weights) and set to zero after every block, so
+    that the 3x3 convs at the border of an image's valid region see zeros as for the image
+    alone; an image's outputs on its valid region are then those it gets alone (given backbone
+    features equal there).
 
     Args:
         in_channels (list[int]): backbone channels at strides 4, 8, 16, 32.
@@ -23,7 +52,8 @@ class AxialPixelDecoder(BaseModule):
         num_blocks (tuple[int, int]): axial blocks at strides 32 and 16.
         norm_cfg (dict): normalisation of every conv (mmcv config: BN, SyncBN, GN, ...).
 
-    Returns (forward): list of 4 maps, strides 32, 16, 8, 4 (B x channels[i] x H_i x W_i).
+    Returns (forward): list of 4 maps, strides 32, 16, 8, 4 (B x channels[i] x H_i x W_i),
+    zero on padded pixels.
     """
 
     def __init__(self, in_channels=(256, 512, 1024, 2048), channels=(512, 256, 256, 128),
@@ -32,6 +62,7 @@ class AxialPixelDecoder(BaseModule):
         if len(in_channels) != 4 or len(channels) != 4:
             raise ValueError('in_channels and channels must list 4 levels (strides 4..32 and '
                              f'32..4); got {in_channels} and {channels}')
+        self.out_channels = list(channels)  # strides 32, 16, 8, 4
         rev_in = list(in_channels)[::-1]  # strides 32, 16, 8, 4
         self.laterals = nn.ModuleList()
         self.stages = nn.ModuleList()
@@ -51,17 +82,30 @@ class AxialPixelDecoder(BaseModule):
             self.stages.append(nn.Sequential(*blocks))
         self.act = nn.GELU()
 
-    def forward(self, feats):
-        """feats: backbone outputs at strides 4, 8, 16, 32 -> maps at strides 32, 16, 8, 4."""
+    def forward(self, feats, pad_mask=None):
+        """Decodes.
+
+        Args:
+            feats: backbone outputs at strides 4, 8, 16, 32 (B x C_l x H_l x W_l).
+            pad_mask: B x H0 x W0 bool, True = padding, at input resolution (optional); each
+                level's mask is :func:`downsample_pad_mask` (``ceil(valid / stride)``).
+
+        Returns:
+            list of maps at strides 32, 16, 8, 4 (zero on padding).
+        """
         if len(feats) != 4:
             raise ValueError(f'AxialPixelDecoder expects 4 backbone levels, got {len(feats)}')
         outs = []
-        x = None
+        x = prev_valid = None
         for i, f in enumerate(feats[::-1]):
+            valid = None if pad_mask is None else ~downsample_pad_mask(pad_mask, f.shape[-2:])
             y = self.laterals[i]['lat'](f)
             if x is not None:
-                top = F.interpolate(x, size=f.shape[-2:], mode='bilinear', align_corners=False)
+                top = upsample2x(x, f.shape[-2:], prev_valid)
                 y = y + self.laterals[i]['top'](top)
-            x = self.stages[i](self.act(y))
+            x = zero_padding(self.act(y), valid)
+            for block in self.stages[i]:
+                x = block(x, valid)
             outs.append(x)
+            prev_valid = valid
         return outs
