@@ -133,7 +133,7 @@ class ClustSegHead(Mask2FormerHead):
         """x: backbone levels at strides 4..32 -> (list of cls logits, list of mask logits),
         one entry per supervised E-step in training, the final one only in eval."""
         pad_mask = self.pad_mask(batch_data_samples, x[0].device)
-        feats = self.pixel_decoder(x)  # strides 32, 16, 8, 4
+        feats = self.pixel_decoder(x, pad_mask)  # strides 32, 16, 8, 4 (zero on padding)
         self._feats = feats  # read by loss() for the memory bank (same graph, no recompute)
         init = self.initializer(feats[self.init_level], pad_mask)
         dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,

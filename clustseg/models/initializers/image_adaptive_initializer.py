@@ -4,7 +4,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
-from ..layers.positional_encoding import sine_position_encoding
+from ..layers.positional_encoding import downsample_pad_mask, masked_sine_position_encoding
 from ..layers.recurrent_cross_attention import check_positive
 from ._ffn import build_ffn
 
@@ -37,20 +37,19 @@ class ImageAdaptiveInitializer(BaseModule):
         if k > h * w:
             raise ValueError(f'num_queries K={k} is larger than the number of '
                              f'pixels ({h}x{w}) of the feature map')
-        pe = sine_position_encoding(h, w, self.pos_dims, unit=max(h, w) / 8.0,
-                                    device=feats.device, dtype=feats.dtype)
-        x = torch.cat([feats, pe[None].expand(b, -1, -1, -1)], 1)  # B x (C+P) x H x W
-        score = self.score(x).flatten(1)  # B x HW
-        if pad_mask is not None:
-            pm = nn.functional.interpolate(pad_mask[:, None].float(), size=(h, w))[:, 0] > 0.5
-            score = score.masked_fill(pm.flatten(1), float('-inf'))
+        if pad_mask is None:
+            pad_mask = torch.zeros(b, h, w, dtype=torch.bool, device=feats.device)
+        pm = downsample_pad_mask(pad_mask, (h, w))  # B x h x w, True = padding
+        pe = masked_sine_position_encoding(pm, self.pos_dims, dtype=feats.dtype)
+        x = torch.cat([feats, pe], 1)  # B x (C+P) x H x W
+        score = self.score(x).flatten(1).masked_fill(pm.flatten(1), float('-inf'))  # B x HW
         idx = score.topk(k, dim=1).indices  # B x K
         tokens = x.flatten(2).transpose(1, 2).gather(
             1, idx[..., None].expand(-1, -1, x.shape[1]))  # B x K x (C+P)
         tokens = tokens * score.gather(1, idx).sigmoid()[..., None]
         centers = self.ffn(tokens)  # B x K x D
         d = centers.shape[-1]
-        pos = sine_position_encoding(h, w, d, unit=max(h, w) / 8.0, device=feats.device,
-                                     dtype=centers.dtype).flatten(1).t()  # HW x D
-        return dict(centers=centers, center_pos=pos[idx], indices=idx,
+        pos = masked_sine_position_encoding(pm, d, dtype=centers.dtype)  # B x D x H x W
+        pos = pos.flatten(2).transpose(1, 2).gather(1, idx[..., None].expand(-1, -1, d))
+        return dict(centers=centers, center_pos=pos, indices=idx,
                     query_classes=torch.full((k,), -1, dtype=torch.long, device=feats.device))
