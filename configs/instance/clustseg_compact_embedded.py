@@ -4,15 +4,6 @@ _base_ = [
     '../_base_/models/clustseg_compact_instance.py',
     '../_base_/datasets/coco_instance_embedded.py',
     '../_base_/det_runtime.py',
-    '../_base_/schedules/clustseg_50e_coco.py',
+    '../_base_/schedules/clustseg_300it_embedded.py',
 ]
-max_iters = 300
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=1e-4), clip_grad=dict(max_norm=1.0))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=20),
-    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=20, end=max_iters)
-]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
 log_processor = dict(window_size=10)
