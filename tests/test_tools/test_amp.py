@@ -6,7 +6,8 @@ import torch
 import torch.nn as nn
 from mmengine.optim import build_optim_wrapper
 
-from train_helpers import EMBEDDED, env_for, logged_losses, run, train_cmd, write_config
+from train_helpers import (DETECTION, EMBEDDED, env_for, logged_losses, run, train_cmd,
+                           write_config)
 
 
 def test_autocast_optim_wrapper_casts_and_steps():
@@ -35,7 +36,7 @@ def test_autocast_optim_wrapper_rejects_fp16_on_cpu():
 
 @pytest.mark.parametrize('task', sorted(EMBEDDED))
 def test_amp_training_on_cpu_is_finite(tmp_path, task):
-    cfg = write_config(tmp_path, task, max_iters=4, crop=64)
+    cfg = write_config(tmp_path, task, max_iters=4, crop=256 if task in DETECTION else 64)
     out = run(train_cmd(cfg, tmp_path / 'work', '--amp'), env_for(tmp_path))
     assert 'AutocastOptimWrapper' in out
     losses = logged_losses(tmp_path / 'work')

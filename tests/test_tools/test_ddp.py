@@ -1,8 +1,15 @@
-"""2-process DDP on CPU (gloo) through tools/dist_train.sh: both ranks end with identical
-parameters, and training matches one process with the doubled batch."""
+"""2-process DDP on CPU (gloo) through tools/dist_train.sh, for every task's embedded config:
+both ranks end with identical parameters and buffers (memory banks, random-draw steps); for
+superpixels, training also matches one process with the doubled batch, and tools/dist_test.sh
+evaluates on 2 processes.
+
+Why not the doubled-batch comparison for panoptic/instance: their losses sample random points
+per image (mmdet's Mask2Former protocol) and the memory bank samples pixels per image, from a
+stream that each process draws in its own image order, so one process holding both images
+draws other points than two processes holding one image each: equally valid samples, not
+equal numbers."""
 import json
 import re
-import os
 import socket
 import subprocess
 import sys
@@ -10,7 +17,8 @@ import sys
 import pytest
 import torch
 
-from train_helpers import EMBEDDED, REPO_ROOT, env_for, run, train_cmd, write_config
+from train_helpers import (DETECTION, EMBEDDED, REPO_ROOT, env_for, logged_losses, run,
+                           train_cmd, write_config)
 
 
 def _free_port():
@@ -20,15 +28,17 @@ def _free_port():
 
 
 @pytest.mark.parametrize('task', sorted(EMBEDDED))
-def test_two_process_ddp_matches_doubled_batch(tmp_path, task):
+def test_two_process_ddp(tmp_path, task):
     iters, per_rank = 3, 1
     env = env_for(tmp_path)
     # Same pixels whatever the batch layout, per-sample normalisation (GN), same K draws.
     # Plain SGD: a parameter's change is lr x its gradient, so equal parameters mean equal
     # gradients (Adam would turn the rounding noise of an analytically zero gradient, e.g. of
     # a Q bias under a softmax over clusters, into a full-size step of random sign).
-    sgd = "optim_wrapper = dict(optimizer=dict(_delete_=True, type='SGD', lr=0.01))"
-    cfg2 = write_config(tmp_path, task, max_iters=iters, batch_size=per_rank, crop=64,
+    sgd = ("optim_wrapper = dict(_delete_=True, type='OptimWrapper', "
+           "optimizer=dict(type='SGD', lr=0.01))")
+    crop = 256 if task in DETECTION else 64  # 256: >= 100 stride-16 cells for the queries
+    cfg2 = write_config(tmp_path, task, max_iters=iters, batch_size=per_rank, crop=crop,
                         deterministic=True, group_norm=True, record=True, extra=sgd)
     ddp_dir = tmp_path / 'ddp'
     env_ddp = dict(env, PORT=str(_free_port()), PYTHON=sys.executable)
@@ -36,20 +46,27 @@ def test_two_process_ddp_matches_doubled_batch(tmp_path, task):
                            '--work-dir', str(ddp_dir)], env=env_ddp, cwd=str(REPO_ROOT),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    s0 = torch.load(ddp_dir / 'rank0_state.pt', weights_only=True)
+    s1 = torch.load(ddp_dir / 'rank1_state.pt', weights_only=True)
+    assert s0.keys() == s1.keys()
+    for k in s0:
+        torch.testing.assert_close(s0[k], s1[k], rtol=0, atol=0, msg=f'ranks differ: {k}')
+    if task in DETECTION:
+        losses = logged_losses(ddp_dir)
+        assert sorted(losses) == list(range(1, iters + 1)), losses
+        assert all(torch.isfinite(torch.tensor(v)) for v in losses.values()), losses
+        if task == 'panoptic':  # the stuff memory bank was filled, identically on both ranks
+            assert int(s0['panoptic_head.initializer.stuff.count'].sum()) > 0
+        return
 
     single_dir = tmp_path / 'single'
     run(train_cmd(cfg2, single_dir, '--cfg-options',
                   f'train_dataloader.batch_size={2 * per_rank}'), env)
-
-    s0 = torch.load(ddp_dir / 'rank0_state.pt', weights_only=True)
-    s1 = torch.load(ddp_dir / 'rank1_state.pt', weights_only=True)
     ref = torch.load(single_dir / 'rank0_state.pt', weights_only=True)
-    assert s0.keys() == s1.keys() == ref.keys()
+    assert s0.keys() == ref.keys()
     for k in s0:
-        torch.testing.assert_close(s0[k], s1[k], rtol=0, atol=0, msg=f'ranks differ: {k}')
         torch.testing.assert_close(s0[k].float(), ref[k].float(), rtol=1e-4, atol=1e-6,
                                    msg=f'DDP vs doubled batch: {k}')
-
     l0 = json.loads((ddp_dir / 'rank0_losses.json').read_text())
     l1 = json.loads((ddp_dir / 'rank1_losses.json').read_text())
     lr = json.loads((single_dir / 'rank0_losses.json').read_text())

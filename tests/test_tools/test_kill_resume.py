@@ -114,10 +114,13 @@ def test_resume_with_nothing_to_resume_starts_fresh(tmp_path):
     assert (work / 'iter_1.pth').is_file()
 
 
-def test_resume_is_exact(tmp_path):
-    """N + M iterations straight == N, kill -9, resume, M (losses within 1e-6)."""
+@pytest.mark.parametrize('task', ['superpixel', 'panoptic'])
+def test_resume_is_exact(tmp_path, task):
+    """N + M iterations straight == N, kill -9, resume, M (losses within 1e-6): K draws,
+    memory-bank sampling, loss point sampling, data order and augmentation all resume."""
     n, m = 3, 3
-    cfg = write_config(tmp_path, max_iters=n + m, crop=64, ckpt_interval=n, max_keep_ckpts=2)
+    cfg = write_config(tmp_path, task, max_iters=n + m, crop=64 if task == 'superpixel' else 256,
+                       ckpt_interval=n, max_keep_ckpts=2)
     env = env_for(tmp_path)
     straight = tmp_path / 'straight'
     run(train_cmd(cfg, straight), env)

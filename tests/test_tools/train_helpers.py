@@ -10,9 +10,9 @@ import textwrap
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-EMBEDDED = {
-    'superpixel': REPO_ROOT / 'configs' / 'superpixel' / 'clustseg_compact_embedded.py',
-}
+EMBEDDED = {task: REPO_ROOT / 'configs' / task / 'clustseg_compact_embedded.py'
+            for task in ('superpixel', 'panoptic', 'instance')}
+DETECTION = ('panoptic', 'instance')
 
 # Records each rank's loss per iteration and, at the end, its parameters (for the DDP test).
 RECORD_MODULE = '''
@@ -67,7 +67,21 @@ def write_config(tmp_path, task='superpixel', *, max_iters=4, batch_size=2, crop
              "default_hooks = dict(logger=dict(interval=1), checkpoint=dict("
              f"interval={ckpt_interval}, max_keep_ckpts={max_keep_ckpts}, save_best=None))",
              "randomness = dict(seed=0, deterministic=True)"]
-    if deterministic:
+    if task in DETECTION:  # images resized to a `crop` longer side; no flip if deterministic
+        load = ("dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, "
+                "with_seg=True)" if task == 'panoptic' else
+                "dict(type='LoadAnnotations', with_bbox=True, with_mask=True)")
+        steps = ["dict(type='LoadImageFromFile', to_float32=True)", load,
+                 f"dict(type='Resize', scale=({crop}, {crop}), keep_ratio=True)"]
+        if not deterministic:
+            steps.append("dict(type='RandomFlip', prob=0.5)")
+        if task == 'instance':
+            steps.append("dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5), "
+                         "by_mask=True)")
+        steps.append("dict(type='PackDetInputs')")
+        lines.append(f"train_dataloader = dict(batch_size={batch_size}, dataset=dict("
+                     f"pipeline=[{', '.join(steps)}]))")
+    elif deterministic:
         pipeline = DETERMINISTIC_PIPELINE.format(crop=(crop, crop))
         lines.append(f"train_dataloader = dict(batch_size={batch_size}, dataset=dict("
                      f"pipeline={pipeline}))")
@@ -79,7 +93,11 @@ def write_config(tmp_path, task='superpixel', *, max_iters=4, batch_size=2, crop
                      "prob=0.5, direction='horizontal'), dict(type='SuperpixelRandomCrop', "
                      f"crop_size=crop_size, pad_val=dict(img=0, seg=-1)), "
                      "dict(type='PackSuperpixelInputs')]))")
-    if group_norm:  # per-sample normalisation: batch layout does not change the maths
+    if group_norm and task in DETECTION:
+        lines.append("norm = dict(type='GN', num_groups=1, requires_grad=True)")
+        lines.append("model = dict(backbone=dict(norm_cfg=norm), panoptic_head=dict("
+                     "pixel_decoder=dict(norm_cfg=norm)))")
+    elif group_norm:  # per-sample normalisation: batch layout does not change the maths
         lines.append("norm = dict(type='GN', num_groups=1, requires_grad=True)")
         lines.append("model = dict(backbone=dict(norm_cfg=norm), pixel_decoder=dict("
                      "norm_cfg=norm), embed_head=dict(norm_cfg=norm))")
