@@ -1,6 +1,12 @@
-"""Superpixels of one image, drawn as boundaries over it.
+"""One image through a ClustSeg model, drawn over it.
 
 python demo/image_demo.py IMG CONFIG CHECKPOINT --num-superpixels 600 --out-file out.png
+python demo/image_demo.py IMG CONFIG CHECKPOINT --task panoptic --out-file pan.png
+python demo/image_demo.py IMG CONFIG CHECKPOINT --task instance --score-thr 0.5 --out-file ins.png
+
+``superpixel`` (default): superpixel boundaries over the image. ``panoptic``: the panoptic
+overlay (segments coloured by class, outlined, labelled) and ``instance``: instance masks,
+boxes, labels and scores, both drawn by mmdet's ``DetLocalVisualizer``.
 """
 import argparse
 import os.path as osp
@@ -15,20 +21,88 @@ from clustseg.apis import inference_superpixel, init_model
 from clustseg.datasets import BadInputError, read_image
 from clustseg.visualization import SuperpixelVisualizer
 
+TASKS = ('superpixel', 'panoptic', 'instance')
+DEFAULT_OUT = dict(superpixel='superpixels.png', panoptic='panoptic.png', instance='instance.png')
+
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='ClustSeg superpixel demo')
+    p = argparse.ArgumentParser(description='ClustSeg image demo')
     p.add_argument('img', help='input image')
     p.add_argument('config', help='config file')
     p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('--task', choices=TASKS, default='superpixel',
+                   help='what the model predicts and how it is drawn (default: superpixel)')
     p.add_argument('--num-superpixels', type=int, default=None,
-                   help='number of superpixels K (default: the config\'s test_cfg)')
-    p.add_argument('--out-file', default='superpixels.png', help='where to write the overlay')
+                   help='superpixel: number of superpixels K (default: the config\'s test_cfg)')
+    p.add_argument('--out-file', default=None,
+                   help='where to write the overlay (default: superpixels.png / panoptic.png / '
+                        'instance.png by task)')
     p.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--boundary-color', type=int, nargs=3, default=(255, 255, 0),
-                   metavar=('R', 'G', 'B'))
-    p.add_argument('--mean-color', action='store_true', help='fill superpixels with their mean')
-    return p.parse_args(argv)
+                   metavar=('R', 'G', 'B'), help='superpixel: boundary colour')
+    p.add_argument('--mean-color', action='store_true',
+                   help='superpixel: fill superpixels with their mean')
+    p.add_argument('--score-thr', type=float, default=0.3,
+                   help='instance: draw instances scoring above this (default 0.3)')
+    args = p.parse_args(argv)
+    if args.out_file is None:
+        args.out_file = DEFAULT_OUT[args.task]
+    return args
+
+
+def draw_superpixels(args, img):
+    """Superpixel boundaries (or mean colours) over ``img`` (H x W x 3 BGR) -> ``out_file``."""
+    model = init_model(args.config, args.checkpoint, device=args.device)
+    labels = inference_superpixel(model, img, num_superpixels=args.num_superpixels,
+                                  img_path=args.img)
+    sample = SegDataSample()
+    sample.pred_superpixels = PixelData(data=torch.from_numpy(np.asarray(labels))[None])
+    visualizer = SuperpixelVisualizer(name='clustseg_demo', boundary_color=args.boundary_color,
+                                      fill_mean_color=args.mean_color)
+    visualizer.add_datasample('demo', np.ascontiguousarray(img[..., ::-1]), sample,
+                              draw_gt=False, out_file=args.out_file)
+    print(f'{len(np.unique(labels))} superpixels -> {args.out_file}')
+
+
+def draw_detections(args, img):
+    """Panoptic overlay or instance masks + boxes of ``img`` (H x W x 3 BGR) -> ``out_file``
+    (drawn by mmdet's DetLocalVisualizer, at the image's size)."""
+    from mmdet.evaluation.functional import INSTANCE_OFFSET
+    from mmdet.visualization import DetLocalVisualizer
+
+    from clustseg.apis.inference import detector_dataset_meta, inference_detector
+    model = init_model(args.config, args.checkpoint, device=args.device)
+    try:
+        sample = inference_detector(model, img, img_path=args.img)
+    except TypeError as err:  # not a ClustSeg detector (e.g. a superpixel config)
+        sys.exit(f'error: --task {args.task} needs a panoptic / instance config: {err}')
+    meta = detector_dataset_meta(model)
+    if args.task == 'panoptic':
+        if 'pred_panoptic_seg' not in sample:
+            sys.exit(f'error: {args.config} gives no panoptic prediction '
+                     '(model.test_cfg.panoptic_on is False); use --task instance')
+        if 'pred_instances' in sample:  # draw the panoptic segments only
+            del sample.pred_instances
+        ids = np.unique(sample.pred_panoptic_seg.sem_seg.numpy())
+        ids = ids[ids != len(meta['classes'])]  # void
+        things = int((ids >= INSTANCE_OFFSET).sum())
+        summary = f'{len(ids)} segments ({things} things, {len(ids) - things} stuff)'
+        if len(ids) == 0:  # all void: mmdet's panoptic drawing fails on no segment
+            del sample.pred_panoptic_seg
+    else:
+        if 'pred_instances' not in sample:
+            sys.exit(f'error: {args.config} gives no instance prediction '
+                     '(model.test_cfg.instance_on is False); use --task panoptic')
+        if 'pred_panoptic_seg' in sample:
+            del sample.pred_panoptic_seg
+        kept = int((sample.pred_instances.scores > args.score_thr).sum())
+        summary = f'{kept} instances with score > {args.score_thr}'
+    visualizer = DetLocalVisualizer(name=f'clustseg_demo_{args.task}')
+    visualizer.dataset_meta = meta
+    visualizer.add_datasample('demo', np.ascontiguousarray(img[..., ::-1]), sample,
+                              draw_gt=False, pred_score_thr=args.score_thr,
+                              out_file=args.out_file)
+    print(f'{summary} -> {args.out_file}')
 
 
 def main(argv=None):
@@ -39,23 +113,18 @@ def main(argv=None):
             sys.exit(f'error: {what} file not found: {path}')
     if args.num_superpixels is not None and args.num_superpixels < 1:
         sys.exit(f'error: --num-superpixels must be >= 1, got {args.num_superpixels}')
+    if not 0.0 <= args.score_thr <= 1.0:
+        sys.exit(f'error: --score-thr must be in [0, 1], got {args.score_thr}')
 
     try:  # read as the dataset pipeline does (LoadImageChecked); a bad file names itself
         img = read_image(args.img)
     except BadInputError as err:
         sys.exit(f'error: bad input image: {err}')
 
-    model = init_model(args.config, args.checkpoint, device=args.device)
-    labels = inference_superpixel(model, img, num_superpixels=args.num_superpixels,
-                                  img_path=args.img)
-
-    sample = SegDataSample()
-    sample.pred_superpixels = PixelData(data=torch.from_numpy(np.asarray(labels))[None])
-    visualizer = SuperpixelVisualizer(name='clustseg_demo', boundary_color=args.boundary_color,
-                                      fill_mean_color=args.mean_color)
-    visualizer.add_datasample('demo', np.ascontiguousarray(img[..., ::-1]), sample,
-                              draw_gt=False, out_file=args.out_file)
-    print(f'{len(np.unique(labels))} superpixels -> {args.out_file}')
+    if args.task == 'superpixel':
+        draw_superpixels(args, img)
+    else:
+        draw_detections(args, img)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
-"""High-level inference helpers (demo, curve tool, notebooks)."""
+"""High-level inference helpers (demo, curve tool, assignment-map tool, notebooks)."""
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.runner import load_checkpoint
@@ -11,7 +12,8 @@ from clustseg.models.segmentors.superpixel_segmentor import TooManySuperpixelsEr
 def init_model(config, checkpoint=None, device='cpu', cfg_options=None):
     """Builds a model from a config file/Config and optionally loads a checkpoint.
 
-    Returns the model in eval mode with ``model.cfg`` attached.
+    Returns the model in eval mode with ``model.cfg`` attached (and ``model.dataset_meta`` when
+    the checkpoint's meta holds one, as mmengine's Runner writes it).
     """
     from clustseg.registry import MODELS
     from clustseg.utils import register_all_modules
@@ -24,7 +26,10 @@ def init_model(config, checkpoint=None, device='cpu', cfg_options=None):
     register_all_modules(scope=config.get('default_scope', 'mmseg'))
     model = MODELS.build(config.model)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+        meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+        if isinstance(meta, dict) and isinstance(meta.get('dataset_meta'), dict):
+            model.dataset_meta = meta['dataset_meta']
     model.cfg = config
     return model.to(device).eval()
 
@@ -59,6 +64,24 @@ def inference_superpixel(model, img, num_superpixels=None, img_path=None):
     Returns:
         np.ndarray: H x W int64 labels 0..n-1 (after the connectivity step).
     """
+    batch = _preprocess(model, img, img_path)
+    try:
+        return model.superpixels(batch['inputs'], num_superpixels)[0]
+    except TooManySuperpixelsError as e:  # say which image is too small for K
+        raise TooManySuperpixelsError(f'{_name(img, img_path)}: {e}', e.max_k) from None
+
+
+def _name(img, img_path=None):
+    """How errors name an input: its path, else ``'the input array'``."""
+    if isinstance(img, str):
+        return img
+    return str(img_path) if img_path is not None else 'the input array'
+
+
+def _preprocess(model, img, img_path=None):
+    """One image through the config's test pipeline (no annotations) and the model's data
+    preprocessor -> ``dict(inputs=1 x 3 x H' x W' float, data_samples=[sample])``; ``H' x W'``
+    is the resized, padded size, the sample's metainfo holds ``img_shape`` / ``ori_shape``."""
     if isinstance(img, str):
         results = dict(img_path=img)
     elif isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3:
@@ -68,10 +91,136 @@ def inference_superpixel(model, img, num_superpixels=None, img_path=None):
     else:
         raise ValueError('img must be a file path or an H x W x 3 BGR uint8 array')
     data = _test_pipeline(model.cfg, from_array='img' in results)(results)
-    batch = model.data_preprocessor(dict(inputs=[data['inputs']],
-                                         data_samples=[data['data_samples']]), False)
+    return model.data_preprocessor(dict(inputs=[data['inputs']],
+                                        data_samples=[data['data_samples']]), False)
+
+
+def _clustseg_head(model):
+    """The :class:`ClustSegHead` of an mmdet MaskFormer-family detector, or a TypeError."""
+    from clustseg.models.heads import ClustSegHead
+    head = getattr(model, 'panoptic_head', None)
+    if not isinstance(head, ClustSegHead):
+        raise TypeError(f'{type(model).__name__} has no ClustSegHead (model.panoptic_head): '
+                        'expected a ClustSeg panoptic / instance detector')
+    return head
+
+
+@torch.no_grad()
+def inference_detector(model, img, img_path=None):
+    """Panoptic / instance prediction of one image by a ClustSeg detector (mmdet's
+    ``MaskFormer`` with a :class:`ClustSegHead`).
+
+    Like ``mmdet.apis.inference_detector``, but the config's test pipeline loses its
+    annotation loading (mmdet's keeps ``LoadPanopticAnnotations``, which needs a ground-truth
+    file) and files are read checked (:func:`clustseg.datasets.read_image`).
+
+    Args:
+        model: a detector from :func:`init_model`.
+        img (str | np.ndarray): path (a bad file raises
+            :class:`~clustseg.datasets.BadInputError` naming it) or H x W x 3 BGR uint8 array.
+        img_path (str, optional): the file an array came from (goes into the metainfo).
+
+    Returns:
+        DetDataSample on the CPU, at the original image size: ``pred_panoptic_seg``
+        (``sem_seg``: 1 x H x W int, ``label + id * INSTANCE_OFFSET``, ``num_classes`` = void)
+        when ``test_cfg.panoptic_on``; ``pred_instances`` (``masks`` N x H x W bool,
+        ``bboxes`` N x 4, ``labels`` N, ``scores`` N) when ``test_cfg.instance_on``.
+    """
+    _clustseg_head(model)
+    batch = _preprocess(model, img, img_path)
+    return model.predict(batch['inputs'], batch['data_samples'])[0].cpu()
+
+
+def detector_dataset_meta(model):
+    """Class names and palette for drawing a detector's predictions: the checkpoint's
+    ``dataset_meta``, else the ``METAINFO`` of the config's test dataset class, else
+    numbered classes (``'0'``, ``'1'``, ...) with mmdet's random palette."""
+    meta = getattr(model, 'dataset_meta', None)
+    if isinstance(meta, dict) and meta.get('classes'):
+        return dict(meta)
+    num_classes = _clustseg_head(model).num_classes
     try:
-        return model.superpixels(batch['inputs'], num_superpixels)[0]
-    except TooManySuperpixelsError as e:  # say which image is too small for K
-        name = results.get('img_path', 'the input array')
-        raise TooManySuperpixelsError(f'{name}: {e}', e.max_k) from None
+        from mmdet.registry import DATASETS
+        ds_cfg = model.cfg.test_dataloader.dataset
+        cls = DATASETS.get(ds_cfg['type'])
+        meta = dict(getattr(cls, 'METAINFO', {}))
+        meta.update(ds_cfg.get('metainfo') or {})
+    except (AttributeError, KeyError, TypeError):
+        meta = {}
+    if len(meta.get('classes', ())) != num_classes:
+        meta = dict(classes=tuple(str(i) for i in range(num_classes)), palette=None)
+    return meta
+
+
+def _to_image_grid(labels, pad_hw, img_hw, ori_hw):
+    """h x w cluster ids of a map of the padded input (``pad_hw``) -> the original image's
+    H x W: each map pixel covers the input window ``[s i, s (i + 1))`` of its conv stride s
+    (the decoder's padding-mask convention, :func:`conv_stride`; nearest resizing when no
+    power-of-two stride fits), then the image (``img_hw``, after the test pipeline's resize)
+    is cropped and resized (nearest) to ``ori_hw``. Returns an int64 numpy array."""
+    from clustseg.models.layers.positional_encoding import conv_stride
+    s = conv_stride(tuple(pad_hw), tuple(labels.shape))
+    if s is not None:
+        x = labels.repeat_interleave(s, 0).repeat_interleave(s, 1)[:pad_hw[0], :pad_hw[1]]
+        x = x.float()
+    else:
+        x = F.interpolate(labels[None, None].float(), size=tuple(pad_hw), mode='nearest')[0, 0]
+    x = x[:img_hw[0], :img_hw[1]]
+    if tuple(img_hw) != tuple(ori_hw):
+        x = F.interpolate(x[None, None], size=tuple(ori_hw), mode='nearest')[0, 0]
+    return x.long().cpu().numpy()
+
+
+@torch.no_grad()
+def inference_assignments(model, img, num_superpixels=None, img_path=None):
+    """Hard cluster assignment of every E-step for one image (the paper's Fig. 6).
+
+    Detectors with a :class:`ClustSegHead`: backbone -> pixel decoder -> initializer ->
+    decoder with ``return_logits=True``, one map per E-step of every layer. A
+    :class:`SuperpixelSegmentor`: its decoder E-steps, then the full-resolution E-steps of its
+    final EM (``num_superpixels`` = K, default ``test_cfg.num_superpixels``).
+
+    Args:
+        model: from :func:`init_model`. img, img_path: as for :func:`inference_detector`.
+
+    Returns:
+        list of dict(name (``'layer{l}_iter{t}'`` or ``'final_iter{t}'``), stage
+        (``'decoder'`` | ``'full'``), layer (int or None), iter, hw (h_l, w_l of the map),
+        num_clusters (K), labels = H x W int64 argmax over the K clusters of that E-step's
+        probabilities (softmax over clusters), at the original image size).
+    """
+    from clustseg.models.segmentors.superpixel_segmentor import SuperpixelSegmentor
+    batch = _preprocess(model, img, img_path)
+    inputs, ds = batch['inputs'], batch['data_samples'][0]
+    pad_hw = inputs.shape[-2:]
+    img_hw = ds.metainfo.get('img_shape', pad_hw)[:2]
+    ori_hw = ds.metainfo.get('ori_shape', img_hw)[:2]
+    if isinstance(model, SuperpixelSegmentor):
+        k = model.test_cfg['num_superpixels'] if num_superpixels is None else num_superpixels
+        try:
+            out = model.cluster(inputs, k, return_all=True)
+        except TooManySuperpixelsError as e:
+            raise TooManySuperpixelsError(f'{_name(img, img_path)}: {e}', e.max_k) from None
+        e_steps = out['e_steps']
+        finals = [dict(iter=t, hw=out['hw'], probs=p) for t, p in enumerate(out['final'])]
+    else:  # a TypeError unless a ClustSeg detector
+        head = _clustseg_head(model)
+        x = model.extract_feat(inputs)
+        pad_mask = head.pad_mask(batch['data_samples'], inputs.device)
+        feats = head.pixel_decoder(x, pad_mask)  # strides 32, 16, 8, 4
+        init = head.initializer(feats[head.init_level], pad_mask)
+        e_steps = head.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
+                               center_pos=init['center_pos'], return_logits=True)['e_steps']
+        finals = []
+    maps = []
+    for stage, steps in (('decoder', e_steps), ('full', finals)):
+        for s in steps:
+            probs = s['probs'][0]  # K x N
+            hard = probs.argmax(0).view(*s['hw'])
+            layer = s.get('layer')
+            name = f"layer{layer}_iter{s['iter']}" if stage == 'decoder' else \
+                f"final_iter{s['iter']}"
+            maps.append(dict(name=name, stage=stage, layer=layer, iter=s['iter'],
+                             hw=tuple(s['hw']), num_clusters=probs.shape[0],
+                             labels=_to_image_grid(hard, pad_hw, img_hw, ori_hw)))
+    return maps
