@@ -101,3 +101,16 @@ def test_stuff_queries_are_matched_to_their_own_class(setup):
                 assert int(qsc[q]) == label
             else:  # a thing segment -> a thing query
                 assert int(qsc[q]) == -1
+
+
+@pytest.mark.parametrize('key,value,match', [
+    ('test_cfg', dict(panoptic_onn=True), r"model\.test_cfg has unknown key\(s\) \['panoptic_onn'\]"),
+    ('train_cfg', dict(num_point=100), r"model\.train_cfg has unknown key\(s\) \['num_point'\]"),
+    ('train_cfg', dict(num_points=0), 'model.train_cfg.num_points must be'),
+])
+def test_unknown_or_bad_cfg_keys_are_errors(key, value, match):
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py'))
+    cfg.model[key].update(value)
+    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises((KeyError, ValueError),
+                                                                      match=match):
+        MODELS.build(cfg.model)

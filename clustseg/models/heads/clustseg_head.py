@@ -11,7 +11,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..utils import StepRandom, merge_cfg
+from ..utils import StepRandom, check_positive_int, merge_cfg
 
 SUPERVISION = ('all', 'layer', 'final')
 
@@ -47,7 +47,9 @@ class ClustSegHead(Mask2FormerHead):
         loss_cls, loss_mask, loss_dice (dict): mmdet loss configs.
         train_cfg: ``assigner``, ``sampler``, ``num_points``, ``oversample_ratio``,
             ``importance_sample_ratio`` (mmdet's Mask2Former keys; others are errors).
-        test_cfg: the MaskFormerFusionHead keys (read by the fusion head).
+        test_cfg: the MaskFormerFusionHead keys (``object_mask_thr``, ``iou_thr``,
+            ``filter_low_score``, ``max_per_image``, ``panoptic_on``, ``semantic_on``,
+            ``instance_on``; others are errors).
     """
 
     def __init__(self, num_things_classes=80, num_stuff_classes=53, pixel_decoder=None,
@@ -82,7 +84,12 @@ class ClustSegHead(Mask2FormerHead):
         self.mask_proj = nn.Conv2d(self.pixel_decoder.out_channels[3], mask_dims, 1)
         self.rng = StepRandom()
 
-        self.test_cfg = test_cfg
+        # the MaskFormerFusionHead reads these (with the same defaults); a typo is an error
+        self.test_cfg = merge_cfg(
+            dict(object_mask_thr=0.8, iou_thr=0.8, filter_low_score=False, max_per_image=100,
+                 panoptic_on=True, semantic_on=False, instance_on=False), test_cfg,
+            'model.test_cfg')
+        check_positive_int('model.test_cfg.max_per_image', self.test_cfg['max_per_image'])
         self.train_cfg = merge_cfg(
             dict(assigner=dict(type='FixedStuffHungarianAssigner',
                                num_things_classes=num_things_classes, match_costs=[
@@ -95,6 +102,7 @@ class ClustSegHead(Mask2FormerHead):
             train_cfg, 'model.train_cfg')
         self.assigner = TASK_UTILS.build(self.train_cfg['assigner'])
         self.sampler = TASK_UTILS.build(self.train_cfg['sampler'], default_args=dict(context=self))
+        check_positive_int('model.train_cfg.num_points', self.train_cfg['num_points'])
         self.num_points = self.train_cfg['num_points']
         self.oversample_ratio = self.train_cfg['oversample_ratio']
         self.importance_sample_ratio = self.train_cfg['importance_sample_ratio']
