@@ -1,11 +1,16 @@
 # COCO instances (mmdet layout: data/coco/{train2017,val2017}, annotations/instances_*.json),
 # the paper's recipe (§4.2): LSJ 0.1-2.0 with 1024 x 1024 crops, shorter side 800 for testing.
-dataset_type = 'CocoDataset'
+# mmdet's CocoDataset / CocoMetric with checked inputs: a missing image, an unknown category id
+# or a truncated image is an error naming the file; `skip_bad=True` on a dataset
+# (tools/test.py --skip-bad) skips such samples with a warning, and the metric evaluates the
+# remaining images and reports `num_skipped` (clustseg/datasets/coco_instance.py,
+# coco_metrics.py).
+dataset_type = 'ClustSegCocoDataset'
 data_root = 'data/coco/'
 image_size = (1024, 1024)
 backend_args = None
 train_pipeline = [
-    dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
+    dict(type='LoadImageChecked', to_float32=True, backend_args=backend_args),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True, backend_args=backend_args),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomResize', scale=image_size, ratio_range=(0.1, 2.0), keep_ratio=True),
@@ -15,7 +20,7 @@ train_pipeline = [
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
+    dict(type='LoadImageChecked', to_float32=True, backend_args=backend_args),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True, backend_args=backend_args),
     dict(type='PackDetInputs',
@@ -50,7 +55,7 @@ val_dataloader = dict(
         backend_args=backend_args))
 test_dataloader = val_dataloader
 val_evaluator = dict(
-    type='CocoMetric',
+    type='ClustSegCocoMetric',
     ann_file=data_root + 'annotations/instances_val2017.json',
     metric=['segm'],
     format_only=False,

@@ -5,16 +5,16 @@ _base_ = ['./coco_panoptic_lsj.py']
 data_root = 'tests/data/coco_panoptic/'
 scale = (320, 320)
 train_pipeline = [
-    dict(type='LoadImageFromFile', to_float32=True),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True),
+    dict(type='LoadImageChecked', to_float32=True),
+    dict(type='LoadPanopticAnnotationsChecked', with_bbox=True, with_mask=True, with_seg=True),
     dict(type='Resize', scale=scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),
     dict(type='Resize', scale=scale, keep_ratio=True),
-    dict(type='LoadPanopticAnnotations'),
+    dict(type='LoadPanopticAnnotationsChecked'),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]

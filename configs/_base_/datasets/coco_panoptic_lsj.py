@@ -1,13 +1,18 @@
 # COCO panoptic (mmdet layout: data/coco/{train2017,val2017}, annotations/panoptic_*.json +
 # annotations/panoptic_{train,val}2017/*.png), the paper's recipe (§4.1): large-scale jitter
 # 0.1-2.0 with 1024 x 1024 crops for training, shorter side 800 for testing.
-dataset_type = 'CocoPanopticDataset'
+# mmdet's CocoPanopticDataset / LoadPanopticAnnotations / CocoPanopticMetric with checked inputs:
+# a missing image or PNG, an unknown category id, PNG ids absent from segments_info, a PNG of
+# another size or a truncated image is an error naming the file; `skip_bad=True` on a dataset
+# (tools/test.py --skip-bad) skips such samples with a warning and the metric reports
+# `num_skipped` (clustseg/datasets/coco_panoptic.py, coco_metrics.py).
+dataset_type = 'ClustSegCocoPanopticDataset'
 data_root = 'data/coco/'
 image_size = (1024, 1024)
 backend_args = None
 train_pipeline = [
-    dict(type='LoadImageFromFile', to_float32=True, backend_args=backend_args),
-    dict(type='LoadPanopticAnnotations', with_bbox=True, with_mask=True, with_seg=True,
+    dict(type='LoadImageChecked', to_float32=True, backend_args=backend_args),
+    dict(type='LoadPanopticAnnotationsChecked', with_bbox=True, with_mask=True, with_seg=True,
          backend_args=backend_args),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomResize', scale=image_size, ratio_range=(0.1, 2.0), keep_ratio=True),
@@ -16,9 +21,9 @@ train_pipeline = [
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadImageChecked', backend_args=backend_args),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='LoadPanopticAnnotations', backend_args=backend_args),
+    dict(type='LoadPanopticAnnotationsChecked', backend_args=backend_args),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
@@ -51,7 +56,7 @@ val_dataloader = dict(
         backend_args=backend_args))
 test_dataloader = val_dataloader
 val_evaluator = dict(
-    type='CocoPanopticMetric',
+    type='ClustSegCocoPanopticMetric',
     ann_file=data_root + 'annotations/panoptic_val2017.json',
     seg_prefix=data_root + 'annotations/panoptic_val2017/',
     backend_args=backend_args)
