@@ -1,7 +1,6 @@
 from .bsds500 import BSDS500Dataset
 from .bsds_io import load_bsds_segmentations
 from .coco_instance import ClustSegCocoDataset
-from .coco_metrics import ClustSegCocoMetric, ClustSegCocoPanopticMetric
 from .coco_panoptic import ClustSegCocoPanopticDataset, LoadPanopticAnnotationsChecked
 from .image_io import BadInputError, MissingInputError, read_image
 from .skip_bad import SkipBadSamplesMixin
@@ -9,8 +8,8 @@ from .superpixel_folder import SuperpixelFolderDataset
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [
-    'BSDS500Dataset', 'BadInputError', 'ClustSegCocoDataset', 'ClustSegCocoMetric',
-    'ClustSegCocoPanopticDataset', 'ClustSegCocoPanopticMetric',
+    'BSDS500Dataset', 'BadInputError', 'ClustSegCocoDataset',
+    'ClustSegCocoPanopticDataset',
     'LoadPanopticAnnotationsChecked', 'MissingInputError', 'SkipBadSamplesMixin',
     'SuperpixelFolderDataset', 'load_bsds_segmentations', 'read_image'
 ]

@@ -18,9 +18,9 @@ from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData, PixelData
 
-from clustseg.datasets import (BadInputError, ClustSegCocoDataset, ClustSegCocoMetric,
-                               ClustSegCocoPanopticDataset, ClustSegCocoPanopticMetric,
+from clustseg.datasets import (BadInputError, ClustSegCocoDataset, ClustSegCocoPanopticDataset,
                                LoadPanopticAnnotationsChecked, MissingInputError)
+from clustseg.evaluation.metrics import ClustSegCocoMetric, ClustSegCocoPanopticMetric
 from clustseg.datasets.transforms import LoadImageChecked
 from clustseg.registry import DATASETS, METRICS
 

@@ -1,3 +1,4 @@
+from .coco_metrics import ClustSegCocoMetric, ClustSegCocoPanopticMetric
 from .superpixel_metric import SuperpixelMetric
 
-__all__ = ['SuperpixelMetric']
+__all__ = ['SuperpixelMetric', 'ClustSegCocoMetric', 'ClustSegCocoPanopticMetric']
