@@ -131,9 +131,9 @@ class ClustSegHead(Mask2FormerHead):
     def _predict(self, centers: Tensor, mask_feats: Tensor) -> Tuple[Tensor, Tensor]:
         """centers B x K x D -> (cls B x K x (C+1), masks B x K x H4 x W4)."""
         c = self.out_norm(centers)
-        with torch.autocast(device_type=c.device.type, enabled=False):
-            masks = torch.einsum('bke,behw->bkhw', self.mask_embed(c).float(),
-                                 mask_feats.float())
+        embed = self.mask_embed(c)  # B x K x E, under the caller's autocast
+        with torch.autocast(device_type=c.device.type, enabled=False):  # fp32 island
+            masks = torch.einsum('bke,behw->bkhw', embed.float(), mask_feats.float())
         return self.cls_embed(c), masks
 
     def forward(self, x: Tuple[Tensor], batch_data_samples: SampleList
