@@ -62,6 +62,8 @@ def write_config(tmp_path, task='superpixel', *, max_iters=4, batch_size=2, crop
     lines = [f"_base_ = [{str(EMBEDDED[task])!r}]",
              f"max_iters = {max_iters}",
              "train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)",
+             # no validation (mmengine would still validate after the last iteration)
+             "val_dataloader = None", "val_cfg = None", "val_evaluator = None",
              "param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]",
              "log_processor = dict(window_size=1)",
              "default_hooks = dict(logger=dict(interval=1), checkpoint=dict("
