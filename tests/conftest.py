@@ -1,8 +1,10 @@
 """Shared pytest setup: small thread count, all modules registered, repo root fixture."""
+import logging
 from pathlib import Path
 
 import pytest
 import torch
+from mmengine.logging import MMLogger
 
 import clustseg  # noqa: F401  (applies the checkpoint fixes)
 from clustseg.utils import register_all_modules
@@ -17,3 +19,24 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def repo_root() -> Path:
     """Absolute path of the repository root."""
     return REPO_ROOT
+
+
+class _Records(logging.Handler):
+    """Collects the messages of the current mmengine logger."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture()
+def log_messages():
+    """The messages logged by mmengine's current logger during the test."""
+    logger = MMLogger.get_current_instance()
+    handler = _Records()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)

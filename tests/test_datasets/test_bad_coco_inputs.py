@@ -2,7 +2,6 @@
 drop, count) in the panoptic and instance datasets, and metrics that stay right and report
 the count."""
 import json
-import logging
 import os
 import os.path as osp
 import re
@@ -14,7 +13,6 @@ from mmdet.datasets.transforms import LoadAnnotations, LoadPanopticAnnotations, 
 from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmdet.evaluation.metrics import CocoMetric, CocoPanopticMetric
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData, PixelData
 
@@ -98,23 +96,6 @@ def _stems(ds, order=False):
     stems = [osp.basename(ds.get_data_info(i)['img_path'])[:-4] for i in range(len(ds))]
     return stems if order else sorted(stems)
 
-
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture()
-def log_messages():
-    logger = MMLogger.get_current_instance()
-    handler = _Records()
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 def test_corpus_is_small_and_complete():

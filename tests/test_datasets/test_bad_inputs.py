@@ -1,6 +1,5 @@
 """The bad-input corpus (tests/data/bad): checked image reading, annotation errors naming the
 file, and ``skip_bad`` (warn, drop, count) in the datasets and the metric."""
-import logging
 import os.path as osp
 import pickle
 import random
@@ -11,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 from mmcv.transforms import LoadImageFromFile
-from mmengine.logging import MMLogger
 
 from clustseg.datasets import (BadInputError, BSDS500Dataset, MissingInputError,
                                SuperpixelFolderDataset, read_image)
@@ -78,23 +76,6 @@ def _folder(root, split='jpg', **kwargs):
                                          seg_map_path=f'labels/{split}'),
         img_suffix='.' + split, test_mode=True, pipeline=_pipeline(), **kwargs)
 
-
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture()
-def log_messages():
-    logger = MMLogger.get_current_instance()
-    handler = _Records()
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 def test_corpus_is_small(bad_root):
