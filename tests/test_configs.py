@@ -73,7 +73,7 @@ def test_one_training_step_reaches_every_parameter(path):
     with _scope(cfg):
         model = MODELS.build(cfg.model).train()
         batch = _real_batch() if cfg.model.type == 'SuperpixelSegmentor' else \
-            _real_det_batch(path.parent.name)
+            _real_det_batch('panoptic' if 'panoptic' in path.parts else 'instance')
         data = model.data_preprocessor(batch, True)
         losses = model(**data, mode='loss')
     loss, _ = model.parse_losses(losses)
