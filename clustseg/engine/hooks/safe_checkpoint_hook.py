@@ -17,10 +17,16 @@ class _DeferredRemovals:
         self.pending = []
 
     def remove(self, path):
-        self.pending.append(path) if self.defer else self._backend.remove(path)
+        if self.defer:
+            self.pending.append(path)
+        else:
+            self._backend.remove(path)
 
     def rmtree(self, path):
-        self.pending.append(path) if self.defer else self._backend.rmtree(path)
+        if self.defer:
+            self.pending.append(path)
+        else:
+            self._backend.rmtree(path)
 
     def flush(self, keep=()):
         """Delete the queued files / folders (a checkpoint may be either), except ``keep``."""

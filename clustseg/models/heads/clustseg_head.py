@@ -142,7 +142,8 @@ class ClustSegHead(Mask2FormerHead):
         one entry per supervised E-step in training, the final one only in eval."""
         pad_mask = self.pad_mask(batch_data_samples, x[0].device)
         feats = self.pixel_decoder(x, pad_mask)  # strides 32, 16, 8, 4 (zero on padding)
-        self._feats = feats  # read by loss() for the memory bank (same graph, no recompute)
+        if self.training:  # read (and released) by loss() for the memory-bank step
+            self._feats = feats
         init = self.initializer(feats[self.init_level], pad_mask)
         dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
                            center_pos=init['center_pos'])
