@@ -70,8 +70,8 @@ def test_loss_does_not_depend_on_the_global_rng(setup):
     b = _loss(model, batch)
     for k in a:
         torch.testing.assert_close(a[k], b[k], msg=k)
-    c = _loss(model, batch)  # the next step draws other points
-    assert any(not torch.equal(a[k], c[k]) for k in a if 'mask' in k)
+    c = _loss(model, batch)  # the next step draws other pixels for the sampled terms
+    assert any(not torch.equal(a[k], c[k]) for k in ('loss_insdis', 'loss_sem'))
     model.load_state_dict(state)
 
 
@@ -106,7 +106,8 @@ def test_stuff_queries_are_matched_to_their_own_class(setup):
 @pytest.mark.parametrize('key,value,match', [
     ('test_cfg', dict(panoptic_onn=True), r"model\.test_cfg has unknown key\(s\) \['panoptic_onn'\]"),
     ('train_cfg', dict(num_point=100), r"model\.train_cfg has unknown key\(s\) \['num_point'\]"),
-    ('train_cfg', dict(num_points=0), 'model.train_cfg.num_points must be'),
+    ('train_cfg', dict(num_insdis_samples=0), 'model.train_cfg.num_insdis_samples must be'),
+    ('train_cfg', dict(mask_activation='relu'), 'model.train_cfg.mask_activation must be'),
 ])
 def test_unknown_or_bad_cfg_keys_are_errors(key, value, match):
     cfg = Config.fromfile(str(ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py'))

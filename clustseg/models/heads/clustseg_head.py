@@ -90,17 +90,24 @@ class ClustSegHead(Mask2FormerHead):
                  panoptic_on=True, semantic_on=False, instance_on=False), test_cfg,
             'model.test_cfg')
         check_positive_int('model.test_cfg.max_per_image', self.test_cfg['max_per_image'])
-        self.train_cfg = merge_cfg(
-            dict(assigner=dict(type='FixedStuffHungarianAssigner',
-                               num_things_classes=num_things_classes, match_costs=[
-                                   dict(type='ClassificationCost', weight=2.0),
-                                   dict(type='CrossEntropyLossCost', weight=5.0,
-                                        use_sigmoid=True),
-                                   dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)]),
-                 sampler=dict(type='MaskPseudoSampler'), num_points=12544,
-                 oversample_ratio=3.0, importance_sample_ratio=0.75),
-            train_cfg, 'model.train_cfg')
+        self.train_cfg = merge_cfg(self.default_train_cfg(), train_cfg, 'model.train_cfg')
         self.assigner = TASK_UTILS.build(self.train_cfg['assigner'])
+        self._init_losses(loss_cls, loss_mask, loss_dice)
+
+    def default_train_cfg(self) -> dict:
+        """The allowed ``train_cfg`` keys with their defaults (mmdet's Mask2Former ones)."""
+        return dict(assigner=dict(type='FixedStuffHungarianAssigner',
+                                  num_things_classes=self.num_things_classes, match_costs=[
+                                      dict(type='ClassificationCost', weight=2.0),
+                                      dict(type='CrossEntropyLossCost', weight=5.0,
+                                           use_sigmoid=True),
+                                      dict(type='DiceCost', weight=5.0, pred_act=True,
+                                           eps=1.0)]),
+                    sampler=dict(type='MaskPseudoSampler'), num_points=12544,
+                    oversample_ratio=3.0, importance_sample_ratio=0.75)
+
+    def _init_losses(self, loss_cls, loss_mask, loss_dice) -> None:
+        """Mask2Former protocol: point sampling, class CE with a no-object weight, BCE, dice."""
         self.sampler = TASK_UTILS.build(self.train_cfg['sampler'], default_args=dict(context=self))
         check_positive_int('model.train_cfg.num_points', self.train_cfg['num_points'])
         self.num_points = self.train_cfg['num_points']
@@ -142,8 +149,6 @@ class ClustSegHead(Mask2FormerHead):
         one entry per supervised E-step in training, the final one only in eval."""
         pad_mask = self.pad_mask(batch_data_samples, x[0].device)
         feats = self.pixel_decoder(x, pad_mask)  # strides 32, 16, 8, 4 (zero on padding)
-        if self.training:  # read (and released) by loss() for the memory-bank step
-            self._feats = feats
         init = self.initializer(feats[self.init_level], pad_mask)
         dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
                            center_pos=init['center_pos'])
@@ -154,6 +159,11 @@ class ClustSegHead(Mask2FormerHead):
             states = states[-1:]
         elif self.deep_supervision == 'layer':
             states = [s for s in states if s['iter'] == self.decoder.num_iters - 1]
+        if self.training:  # read (and released) by loss(): memory bank, auxiliary losses
+            self._train_cache = dict(feats=feats, mask_feats=mask_feats,
+                                     centers=states[-1]['centers'])
+        else:  # final centers, for a head whose prediction also reads them
+            self._final_centers = states[-1]['centers']
         cls_list, mask_list = [], []
         for s in states:
             cls, masks = self._predict(s['centers'], mask_feats)
@@ -166,7 +176,7 @@ class ClustSegHead(Mask2FormerHead):
         """Stuff ids (class - num_things; others ignored) of the padded batch -> the bank."""
         if not hasattr(self.initializer, 'update'):
             return
-        feats = self._feats[self.init_level]
+        feats = self._train_cache['feats'][self.init_level]
         h, w = batch_data_samples[0].metainfo['batch_input_shape']
         sem = torch.full((len(batch_data_samples), h, w), 255, dtype=torch.long,
                          device=feats.device)
@@ -188,7 +198,7 @@ class ClustSegHead(Mask2FormerHead):
             torch.manual_seed(seed)
             losses = super().loss(x, batch_data_samples)
         self._update_memory_bank(batch_data_samples)
-        del self._feats
+        del self._train_cache
         return losses
 
     def _get_targets_single(self, cls_score, mask_pred, gt_instances, img_meta):

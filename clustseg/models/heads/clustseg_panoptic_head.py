@@ -1,0 +1,216 @@
+"""ClustSeg's panoptic head with the paper's loss (supplementary A.1, Eq. 12)."""
+from typing import Dict, List, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmdet.structures import SampleList
+from mmdet.utils import reduce_mean
+from mmengine.model import bias_init_with_prob
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from clustseg.registry import MODELS
+from ..losses import (build_query_targets, mask_id_cross_entropy, matched_mask_loss,
+                      pixelwise_instance_discrimination_loss, pq_style_loss, semantic_aux_loss,
+                      sigmoid_class_loss)
+from ..losses.loss_utils import fp32_island
+from ..utils import check_positive_int, merge_cfg
+from .clustseg_head import ClustSegHead
+
+LOSS_WEIGHTS = dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0, mask_id=0.3,
+                    insdis=1.0, sem=1.0, thing_cls=2.0)
+
+
+@MODELS.register_module()
+class ClustSegPanopticHead(ClustSegHead):
+    """:class:`ClustSegHead` trained with Eq. 12 and classifying things with a sigmoid FFN.
+
+    ``L = w_th (CE + dice)_th + w_st (CE + dice)_st + w_aux (w_pq_cls PQ_cls + w_pq_mask PQ_mask
+    + w_mask_id maskID + w_insdis insdis + w_sem sem) + w_thing_cls BCE_thing`` (defaults
+    ``LOSS_WEIGHTS``: λ_th 5, λ_st 3, λ_aux 1 from the paper, kMaX-DeepLab's COCO weights
+    inside the auxiliary term, 2 for the thing FFN; docs/losses.md says what each term is).
+
+    Per supervised E-step (``deep_supervision``): Hungarian matching of the thing queries with
+    ``PQProductCost`` and fixed matching of the memory-bank stuff queries
+    (``FixedStuffHungarianAssigner``), then the thing / stuff mask terms (``matched_mask_loss``
+    on the softmax over the K clusters), the PQ-style loss and the mask-ID cross-entropy, all
+    dense at stride 4. Once per step: pixel instance discrimination on the L2-normalised
+    stride-4 mask features, the semantic loss of a 1x1-conv semantic head on the stride-4
+    pixel-decoder map, and the thing FFN's BCE on the final thing centers (labels from the
+    final matching).
+
+    Prediction: a pixel's mask probability is the softmax over the K clusters of the
+    (upsampled) mask logits. A thing query's class and score are the argmax / max of the thing
+    FFN's sigmoid (the paper's "small FFN for semantic classification"); a stuff query's class
+    is its memory-bank class and its score the softmax class head's probability of that class.
+    Both are handed to mmdet's ``MaskFormerFusionHead`` as log-probabilities (and the mask
+    probabilities as logits), so its panoptic / instance post-processing is unchanged.
+
+    Args:
+        loss_weights (dict): keys of ``LOSS_WEIGHTS`` (others are errors).
+        **kwargs: :class:`ClustSegHead` arguments except ``loss_cls`` / ``loss_mask`` /
+            ``loss_dice`` (Mask2Former's losses, not used here).
+    """
+
+    def __init__(self, loss_weights=None, **kwargs):
+        bad = sorted(k for k in ('loss_cls', 'loss_mask', 'loss_dice') if k in kwargs)
+        if bad:
+            raise KeyError(f'ClustSegPanopticHead does not take {bad}: its losses are set by '
+                           f'loss_weights (keys {sorted(LOSS_WEIGHTS)})')
+        self._loss_weights_cfg = loss_weights
+        super().__init__(**kwargs)
+        d = self.decoder.embed_dims
+        self.thing_cls_ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True),
+                                           nn.Linear(d, self.num_things_classes))
+        self.sem_head = nn.Conv2d(self.pixel_decoder.out_channels[3], self.num_classes, 1)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        # sigmoid classifier starts at a 1 % prior (as mmdet's bias_init_with_prob), so the
+        # summed-over-classes BCE of the thing FFN does not start ~C x log 2
+        nn.init.constant_(self.thing_cls_ffn[-1].bias, bias_init_with_prob(0.01))
+
+    def default_train_cfg(self) -> dict:
+        """``assigner``; ``num_insdis_samples`` / ``num_sem_samples``: pixels drawn per image
+        for instance discrimination / the semantic loss (kMaX: 4096; 0 = all, semantic only);
+        ``mask_activation``: ``'softmax'`` over the K clusters (default) or ``'sigmoid'`` for
+        the thing / stuff mask terms; ``share_final_matching``: match once on the final
+        E-step and reuse it for the others (kMaX) instead of matching every E-step."""
+        return dict(assigner=dict(type='FixedStuffHungarianAssigner',
+                                  num_things_classes=self.num_things_classes,
+                                  match_costs=[dict(type='PQProductCost')]),
+                    num_insdis_samples=4096, num_sem_samples=4096, mask_activation='softmax',
+                    share_final_matching=False)
+
+    def _init_losses(self, loss_cls, loss_mask, loss_dice) -> None:
+        self.loss_weights = merge_cfg(LOSS_WEIGHTS, self._loss_weights_cfg,
+                                      'model.panoptic_head.loss_weights')
+        check_positive_int('model.train_cfg.num_insdis_samples',
+                           self.train_cfg['num_insdis_samples'])
+        if self.train_cfg['mask_activation'] not in ('softmax', 'sigmoid'):
+            raise ValueError("model.train_cfg.mask_activation must be 'softmax' or 'sigmoid', "
+                             f"got {self.train_cfg['mask_activation']!r}")
+
+    # ------------------------------------------------------------------ targets
+    def _stride_targets(self, batch_gt_instances, size) -> Tuple[List[Tensor], List[Tensor]]:
+        """mmdet's padded-batch GT masks (things + stuff) -> masks at the prediction size."""
+        masks, labels = [], []
+        for gi in batch_gt_instances:
+            m = gi.masks
+            m = m.to_tensor(torch.float32, gi.labels.device) if hasattr(m, 'to_tensor') else m
+            m = m.float()
+            if m.shape[0] == 0:
+                m = m.new_zeros((0, ) + tuple(size))
+            elif tuple(m.shape[-2:]) != tuple(size):
+                m = F.interpolate(m[None], size=size, mode='nearest')[0]
+            masks.append(m)
+            labels.append(gi.labels.long())
+        return masks, labels
+
+    def _assign(self, cls: Tensor, masks: Tensor, gt_masks, gt_labels):
+        qsc = self._query_classes
+        out = []
+        for b in range(cls.shape[0]):
+            pred = InstanceData(scores=cls[b].detach(), masks=masks[b].detach())
+            gt = InstanceData(labels=gt_labels[b], masks=gt_masks[b])
+            out.append(self.assigner.assign(pred, gt, img_meta=dict(query_stuff_classes=qsc)))
+        return build_query_targets(out, gt_masks, gt_labels, self.num_classes)
+
+    # ------------------------------------------------------------------ losses
+    def loss_by_feat(self, all_cls_scores: List[Tensor], all_mask_preds: List[Tensor],
+                     batch_gt_instances, batch_img_metas) -> Dict[str, Tensor]:
+        """all_cls_scores: per supervised E-step B x K x (C + 1); all_mask_preds: per E-step
+        B x K x H/4 x W/4 (last = final). GT masks come padded to the batch shape."""
+        w = self.loss_weights
+        aux = w['aux']
+        act = self.train_cfg['mask_activation']
+        size = tuple(all_mask_preds[-1].shape[-2:])
+        gt_masks, gt_labels = self._stride_targets(batch_gt_instances, size)
+        thing_q = self._query_classes < 0  # K
+        n = len(all_cls_scores)
+        final = self._assign(all_cls_scores[-1], all_mask_preds[-1], gt_masks, gt_labels)
+        losses = {}
+        for i, (cls, masks) in enumerate(zip(all_cls_scores, all_mask_preds)):
+            tgt = final if (i == n - 1 or self.train_cfg['share_final_matching']) else \
+                self._assign(cls, masks, gt_masks, gt_labels)
+            sel_th = tgt.matched & thing_q[None]  # B x K
+            sel_st = tgt.matched & ~thing_q[None]
+            n_th = reduce_mean(cls.new_tensor(float(sel_th.sum()))).clamp(min=1).item()
+            n_st = reduce_mean(cls.new_tensor(float(sel_st.sum()))).clamp(min=1).item()
+            th = matched_mask_loss(masks, tgt.masks, sel_th, activation=act, avg_factor=n_th)
+            st = matched_mask_loss(masks, tgt.masks, sel_st, activation=act, avg_factor=n_st)
+            pq = pq_style_loss(cls, masks, tgt.masks, tgt.labels, tgt.matched)
+            p = '' if i == n - 1 else f'd{i}.'
+            losses[p + 'loss_th_ce'] = w['thing'] * th['ce']
+            losses[p + 'loss_th_dice'] = w['thing'] * th['dice']
+            losses[p + 'loss_st_ce'] = w['stuff'] * st['ce']
+            losses[p + 'loss_st_dice'] = w['stuff'] * st['dice']
+            losses[p + 'loss_pq_cls'] = aux * w['pq_cls'] * pq['cls']
+            losses[p + 'loss_pq_mask'] = aux * w['pq_mask'] * pq['mask']
+            losses[p + 'loss_mask_id'] = aux * w['mask_id'] * mask_id_cross_entropy(
+                masks, tgt.masks)
+        losses.update(self._once_per_step_losses(gt_masks, gt_labels, final))
+        return losses
+
+    def _once_per_step_losses(self, gt_masks, gt_labels, final) -> Dict[str, Tensor]:
+        """Instance discrimination, semantic loss and the thing FFN's BCE (final E-step)."""
+        w = self.loss_weights
+        cache = self._train_cache
+        b = len(gt_masks)
+        h, wd = gt_masks[0].shape[-2:]
+        m_max = max(max(int(m.shape[0]) for m in gt_masks), 1)
+        seg = gt_masks[0].new_zeros(b, m_max, h, wd)  # B x M x H4 x W4, zero-padded over M
+        sem = torch.full((b, h, wd), 255, dtype=torch.long, device=seg.device)
+        for i, (m, lab) in enumerate(zip(gt_masks, gt_labels)):
+            seg[i, :m.shape[0]] = m
+            for j in range(m.shape[0]):
+                sem[i][m[j] > 0.5] = lab[j]
+        with fp32_island(cache['mask_feats']):
+            f = F.normalize(cache['mask_feats'].float(), dim=1)  # B x E x H4 x W4
+            insdis = pixelwise_instance_discrimination_loss(
+                f, seg, num_samples=self.train_cfg['num_insdis_samples'])
+        sem_logits = self.sem_head(cache['feats'][3])  # B x C x H4 x W4
+        sem_loss = semantic_aux_loss(sem_logits, sem,
+                                     num_samples=self.train_cfg['num_sem_samples'],
+                                     gt_masks=seg)
+        thing_q = self._query_classes < 0
+        logits = self.thing_cls_ffn(self.out_norm(cache['centers'][:, thing_q]))  # B x Kth x C_th
+        labels = final.labels[:, thing_q].clone()  # thing class or num_classes (none)
+        labels[labels >= self.num_things_classes] = self.num_things_classes
+        return dict(loss_insdis=w['aux'] * w['insdis'] * insdis,
+                    loss_sem=w['aux'] * w['sem'] * sem_loss,
+                    loss_thing_cls=w['thing_cls'] * sigmoid_class_loss(logits, labels))
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, x: Tuple[Tensor], batch_data_samples: SampleList) -> Tuple[Tensor, Tensor]:
+        """-> (class log-probabilities B x K x (C + 1), mask logits B x K x H x W at the padded
+        input size) for ``MaskFormerFusionHead``: its softmax / sigmoid then give back the
+        class distribution described in the class docstring and the softmax-over-K masks."""
+        all_cls, all_masks = self(x, batch_data_samples)
+        centers = self._final_centers  # B x K x D, set by forward() in eval
+        del self._final_centers
+        h, w = batch_data_samples[0].metainfo['batch_input_shape']
+        masks = F.interpolate(all_masks[-1], size=(h, w), mode='bilinear', align_corners=False)
+        with fp32_island(masks):
+            p = masks.float().softmax(dim=1).clamp(1e-6, 1 - 1e-6)  # B x K x H x W
+            mask_logits = torch.log(p) - torch.log1p(-p)
+            cls = all_cls[-1].float()
+            b, k, c1 = cls.shape
+            dist = cls.new_zeros(b, k, c1)
+            thing_q = self._query_classes < 0
+            s_th = self.thing_cls_ffn(self.out_norm(centers[:, thing_q])).float().sigmoid()
+            score, label = s_th.max(dim=-1)  # B x Kth
+            d_th = dist[:, thing_q]
+            d_th.scatter_(2, label[..., None], score[..., None])
+            d_th[..., -1] = 1.0 - score
+            st_cls = self._query_classes[~thing_q]  # K_st fixed classes
+            q = cls[:, ~thing_q].softmax(dim=-1)
+            score_st = q.gather(2, st_cls[None, :, None].expand(b, -1, 1)).squeeze(2)
+            d_st = dist[:, ~thing_q]
+            d_st.scatter_(2, st_cls[None, :, None].expand(b, -1, 1), score_st[..., None])
+            d_st[..., -1] = 1.0 - score_st
+            dist[:, thing_q] = d_th
+            dist[:, ~thing_q] = d_st
+            cls_logp = dist.clamp(min=1e-8).log()
+        return cls_logp, mask_logits

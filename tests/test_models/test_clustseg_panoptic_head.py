@@ -1,0 +1,139 @@
+"""ClustSegPanopticHead (Eq. 12) on real COCO panoptic samples: loss terms per E-step, weights
+wired to their terms, prediction hand-off to mmdet's fusion head, config errors."""
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import DefaultScope
+
+from clustseg.registry import DATASETS, MODELS
+
+ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
+CFG = ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py'
+STEP_KEYS = ('loss_th_ce', 'loss_th_dice', 'loss_st_ce', 'loss_st_dice', 'loss_pq_cls',
+             'loss_pq_mask', 'loss_mask_id')
+ONCE_KEYS = ('loss_insdis', 'loss_sem', 'loss_thing_cls')
+
+
+def _cfg():
+    cfg = Config.fromfile(str(CFG))
+    for t in cfg.train_dataloader.dataset.pipeline:
+        if t['type'] == 'Resize':
+            t['scale'] = (192, 192)
+        if t['type'] == 'RandomFlip':
+            t['prob'] = 0.0
+    return cfg
+
+
+def _build(cfg):
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        ds = DATASETS.build(cfg.train_dataloader.dataset)
+        batch = pseudo_collate([ds[0], ds[1]])
+    return model, batch
+
+
+@pytest.fixture(scope='module')
+def setup():
+    return _build(_cfg())
+
+
+def _loss(model, batch):
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        data = model.data_preprocessor(batch, True)
+        return model(**data, mode='loss')
+
+
+def test_every_e_step_gets_the_matched_terms_and_the_step_gets_the_auxiliary_ones(setup):
+    model, batch = setup
+    model.train()
+    losses = _loss(model, batch)
+    dec = model.panoptic_head.decoder
+    n = len(dec.layer_levels) * dec.num_iters  # deep supervision on every E-step
+    expected = {f'd{i}.{k}' for i in range(n - 1) for k in STEP_KEYS}
+    expected |= set(STEP_KEYS) | set(ONCE_KEYS)
+    assert set(losses) == expected
+    for k, v in losses.items():
+        assert v.dim() == 0 and torch.isfinite(v), k
+    # the thing and stuff terms see matched pairs of the real images (not an all-void batch)
+    assert float(losses['loss_th_dice']) > 0 and float(losses['loss_st_dice']) > 0
+    total = sum(losses.values())
+    model.zero_grad()
+    total.backward()
+    head = model.panoptic_head
+    for name in ('thing_cls_ffn', 'sem_head', 'cls_embed', 'mask_embed', 'mask_proj'):
+        grads = [p.grad for p in getattr(head, name).parameters()]
+        assert all(g is not None and g.abs().sum() > 0 for g in grads), name
+
+
+def test_loss_weights_multiply_their_terms():
+    """Doubling λ_th doubles exactly the thing terms; λ_aux scales the auxiliary ones."""
+    cfg = _cfg()
+    model, batch = _build(cfg)
+    model.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    base = _loss(model, batch)
+    head = model.panoptic_head
+    head.loss_weights = dict(head.loss_weights, thing=10.0, aux=2.0)
+    model.load_state_dict(state)  # same memory bank / RNG step -> same draws
+    scaled = _loss(model, batch)
+    for k in base:
+        name = k.split('.')[-1]
+        if name.startswith('loss_th_'):
+            factor = 2.0
+        elif name in ('loss_pq_cls', 'loss_pq_mask', 'loss_mask_id', 'loss_insdis', 'loss_sem'):
+            factor = 2.0
+        else:
+            factor = 1.0
+        torch.testing.assert_close(scaled[k], base[k] * factor, msg=k)
+
+
+def test_prediction_is_the_softmax_over_clusters_and_a_class_distribution(setup):
+    model, batch = setup
+    model.eval()
+    head = model.panoptic_head
+    captured = {}
+    real_predict = type(head).predict
+
+    def spy(self, x, samples):
+        out = real_predict(self, x, samples)
+        captured['out'] = out
+        return out
+
+    with torch.no_grad(), DefaultScope.overwrite_default_scope('mmdet'):
+        data = model.data_preprocessor(batch, False)
+        feats = model.extract_feat(data['inputs'])
+        cls_logp, mask_logits = spy(head, feats, data['data_samples'])
+        # the same forward, raw: final mask logits upsampled, softmax over the K clusters
+        cls_raw, masks_raw = head(feats, data['data_samples'])
+        head.__dict__.pop('_final_centers', None)
+        h, w = data['data_samples'][0].metainfo['batch_input_shape']
+        up = F.interpolate(masks_raw[-1], size=(h, w), mode='bilinear', align_corners=False)
+        p = up.softmax(dim=1).clamp(1e-6, 1 - 1e-6)
+    torch.testing.assert_close(mask_logits.sigmoid(), p, atol=1e-5, rtol=1e-4)
+    probs = cls_logp.softmax(dim=-1)  # what MaskFormerFusionHead computes
+    torch.testing.assert_close(probs.sum(-1), torch.ones_like(probs[..., 0]))
+    qc = head._query_classes
+    nth = head.num_things_classes
+    thing, stuff = probs[:, qc < 0], probs[:, qc >= 0]
+    # a thing query: its FFN's best thing class + void; a stuff query: its own class + void
+    assert ((thing[..., :-1] > 1e-6).sum(-1) == 1).all()
+    assert (thing[..., :-1].argmax(-1) < nth).all()
+    own = stuff.gather(2, qc[qc >= 0][None, :, None].expand(stuff.shape[0], -1, 1))[..., 0]
+    torch.testing.assert_close(own + stuff[..., -1], torch.ones_like(own), atol=1e-5,
+                               rtol=1e-5)
+    model.train()
+
+
+@pytest.mark.parametrize('change,match', [
+    (dict(loss_weights=dict(thngs=1.0)), r"loss_weights has unknown key\(s\) \['thngs'\]"),
+    (dict(loss_cls=dict(type='CrossEntropyLoss')), 'does not take'),
+])
+def test_bad_head_arguments_are_errors(change, match):
+    cfg = Config.fromfile(str(CFG))
+    cfg.model.panoptic_head.update(change)
+    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(KeyError, match=match):
+        MODELS.build(cfg.model)
