@@ -12,7 +12,7 @@ from clustseg.registry import DATASETS, MODELS
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
 CFG = ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py'
 STEP_KEYS = ('loss_th_ce', 'loss_th_dice', 'loss_st_ce', 'loss_st_dice', 'loss_pq_cls',
-             'loss_pq_mask', 'loss_mask_id')
+             'loss_pq_mask', 'loss_mask_id', 'loss_e_step_mask_id')
 ONCE_KEYS = ('loss_insdis', 'loss_sem', 'loss_thing_cls')
 
 
@@ -84,7 +84,8 @@ def test_loss_weights_multiply_their_terms():
         name = k.split('.')[-1]
         if name.startswith('loss_th_'):
             factor = 2.0
-        elif name in ('loss_pq_cls', 'loss_pq_mask', 'loss_mask_id', 'loss_insdis', 'loss_sem'):
+        elif name in ('loss_pq_cls', 'loss_pq_mask', 'loss_mask_id', 'loss_insdis', 'loss_sem',
+                      'loss_e_step_mask_id'):
             factor = 2.0
         else:
             factor = 1.0
@@ -131,9 +132,16 @@ def test_prediction_is_the_softmax_over_clusters_and_a_class_distribution(setup)
 @pytest.mark.parametrize('change,match', [
     (dict(loss_weights=dict(thngs=1.0)), r"loss_weights has unknown key\(s\) \['thngs'\]"),
     (dict(loss_cls=dict(type='CrossEntropyLoss')), 'does not take'),
+    (dict(loss_weights=dict(e_step=0.0), decoder=dict(variant='kmeans')),
+     'k-means decoder needs loss_weights.e_step > 0'),
 ])
 def test_bad_head_arguments_are_errors(change, match):
     cfg = Config.fromfile(str(CFG))
-    cfg.model.panoptic_head.update(change)
-    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(KeyError, match=match):
+    for k, v in change.items():  # merged into the config's dicts, as a user's config would
+        if isinstance(v, dict) and isinstance(cfg.model.panoptic_head.get(k), dict):
+            cfg.model.panoptic_head[k].update(v)
+        else:
+            cfg.model.panoptic_head[k] = v
+    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises((KeyError, ValueError),
+                                                                      match=match):
         MODELS.build(cfg.model)

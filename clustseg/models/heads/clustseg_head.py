@@ -94,6 +94,10 @@ class ClustSegHead(Mask2FormerHead):
         self.assigner = TASK_UTILS.build(self.train_cfg['assigner'])
         self._init_losses(loss_cls, loss_mask, loss_dice)
 
+    #: whether training asks the decoder for every E-step's assignment map ``M`` (a subclass
+    #: whose loss supervises them sets this)
+    supervise_e_step_maps = False
+
     def default_train_cfg(self) -> dict:
         """The allowed ``train_cfg`` keys with their defaults (mmdet's Mask2Former ones)."""
         return dict(assigner=dict(type='FixedStuffHungarianAssigner',
@@ -151,7 +155,8 @@ class ClustSegHead(Mask2FormerHead):
         feats = self.pixel_decoder(x, pad_mask)  # strides 32, 16, 8, 4 (zero on padding)
         init = self.initializer(feats[self.init_level], pad_mask)
         dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
-                           center_pos=init['center_pos'])
+                           center_pos=init['center_pos'],
+                           return_logits=self.training and self.supervise_e_step_maps)
         self._query_classes = init['query_classes']
         mask_feats = self.mask_proj(feats[3])
         states = dec['e_steps']
@@ -161,7 +166,8 @@ class ClustSegHead(Mask2FormerHead):
             states = [s for s in states if s['iter'] == self.decoder.num_iters - 1]
         if self.training:  # read (and released) by loss(): memory bank, auxiliary losses
             self._train_cache = dict(feats=feats, mask_feats=mask_feats,
-                                     centers=states[-1]['centers'])
+                                     centers=states[-1]['centers'],
+                                     e_step_probs=[(s.get('probs'), s['hw']) for s in states])
         else:  # final centers, for a head whose prediction also reads them
             self._final_centers = states[-1]['centers']
         cls_list, mask_list = [], []

@@ -19,7 +19,7 @@ from ..utils import check_positive_int, merge_cfg
 from .clustseg_head import ClustSegHead
 
 LOSS_WEIGHTS = dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0, mask_id=0.3,
-                    insdis=1.0, sem=1.0, thing_cls=2.0)
+                    insdis=1.0, sem=1.0, thing_cls=2.0, e_step=0.3)
 
 
 @MODELS.register_module()
@@ -27,11 +27,17 @@ class ClustSegPanopticHead(ClustSegHead):
     """:class:`ClustSegHead` trained with Eq. 12 and classifying things with a sigmoid FFN.
 
     ``L = w_th (CE + dice)_th + w_st (CE + dice)_st + w_aux (w_pq_cls PQ_cls + w_pq_mask PQ_mask
-    + w_mask_id maskID + w_insdis insdis + w_sem sem) + w_thing_cls BCE_thing`` (defaults
-    ``LOSS_WEIGHTS``: λ_th 5, λ_st 3, λ_aux 1 from the paper, kMaX-DeepLab's COCO weights
-    inside the auxiliary term, 2 for the thing FFN; docs/losses.md says what each term is).
+    + w_mask_id maskID + w_insdis insdis + w_sem sem + w_e_step maskID(M)) + w_thing_cls
+    BCE_thing`` (defaults ``LOSS_WEIGHTS``: λ_th 5, λ_st 3, λ_aux 1 from the paper,
+    kMaX-DeepLab's COCO weights inside the auxiliary term, 2 for the thing FFN, 0.3 for the
+    mask-ID cross-entropy of each E-step's own assignment map ``M``; docs/losses.md says what
+    each term is).
 
-    Per supervised E-step (``deep_supervision``): Hungarian matching of the thing queries with
+    Per supervised E-step (``deep_supervision``), the E-step's assignment map ``M`` (softmax
+    over the K clusters at the decoder level's stride, Eq. 10) is supervised by the mask-ID
+    cross-entropy against that E-step's matched targets pooled to its resolution (the paper's
+    "every E-step is a mask prediction"; it is also what trains the k-means variant's
+    projections, whose M-step uses a hard argmax). Hungarian matching of the thing queries with
     ``PQProductCost`` and fixed matching of the memory-bank stuff queries
     (``FixedStuffHungarianAssigner``), then the thing / stuff mask terms (``matched_mask_loss``
     on the softmax over the K clusters), the PQ-style loss and the mask-ID cross-entropy, all
@@ -59,7 +65,13 @@ class ClustSegPanopticHead(ClustSegHead):
             raise KeyError(f'ClustSegPanopticHead does not take {bad}: its losses are set by '
                            f'loss_weights (keys {sorted(LOSS_WEIGHTS)})')
         self._loss_weights_cfg = loss_weights
+        w = merge_cfg(LOSS_WEIGHTS, loss_weights, 'model.panoptic_head.loss_weights')
+        self.supervise_e_step_maps = w['e_step'] > 0
         super().__init__(**kwargs)
+        if not self.supervise_e_step_maps and kwargs.get('decoder', {}).get('variant') == 'kmeans':
+            raise ValueError('model.panoptic_head: the k-means decoder needs '
+                             'loss_weights.e_step > 0 (its Q/K projections are trained only '
+                             'through the loss on the E-step assignment maps)')
         d = self.decoder.embed_dims
         self.thing_cls_ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True),
                                            nn.Linear(d, self.num_things_classes))
@@ -150,8 +162,21 @@ class ClustSegPanopticHead(ClustSegHead):
             losses[p + 'loss_pq_mask'] = aux * w['pq_mask'] * pq['mask']
             losses[p + 'loss_mask_id'] = aux * w['mask_id'] * mask_id_cross_entropy(
                 masks, tgt.masks)
+            if self.supervise_e_step_maps:
+                losses[p + 'loss_e_step_mask_id'] = aux * w['e_step'] * self._e_step_loss(
+                    i, tgt.masks)
         losses.update(self._once_per_step_losses(gt_masks, gt_labels, final))
         return losses
+
+    def _e_step_loss(self, i: int, target_masks: Tensor) -> Tensor:
+        """Mask-ID CE of E-step ``i``'s assignment map ``M`` (B x K x h*w, softmax over K, zero
+        on padding) against the matched stride-4 targets area-pooled to ``h x w``."""
+        probs, (h, w) = self._train_cache['e_step_probs'][i]
+        b, k = probs.shape[:2]
+        with fp32_island(probs):
+            t = F.interpolate(target_masks, size=(h, w), mode='area')  # B x K x h x w
+            log_m = probs.float().clamp(min=1e-8).log().view(b, k, h, w)
+            return mask_id_cross_entropy(log_m, t)
 
     def _once_per_step_losses(self, gt_masks, gt_labels, final) -> Dict[str, Tensor]:
         """Instance discrimination, semantic loss and the thing FFN's BCE (final E-step)."""

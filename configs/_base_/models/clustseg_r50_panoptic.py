@@ -16,9 +16,10 @@ model = dict(
             stuff_initializer=dict(type='MemoryBankInitializer', num_classes=num_stuff_classes,
                                    feat_dims=256, embed_dims=embed_dims, queue_size=256,
                                    samples_per_class=16)),
-        # λ_th, λ_st, λ_aux (paper); kMaX-DeepLab's COCO weights inside L_aux; thing FFN BCE
+        # λ_th, λ_st, λ_aux (paper); kMaX-DeepLab's COCO weights inside L_aux; thing FFN BCE;
+        # e_step: mask-ID CE of every E-step's own assignment map M (our weight)
         loss_weights=dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0,
-                          mask_id=0.3, insdis=1.0, sem=1.0, thing_cls=2.0)),
+                          mask_id=0.3, insdis=1.0, sem=1.0, thing_cls=2.0, e_step=0.3)),
     train_cfg=dict(
         # kMaX's Hungarian weight (class prob x mask dice) for things; stuff queries are tied
         # to their memory-bank class

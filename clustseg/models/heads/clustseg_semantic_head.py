@@ -1,0 +1,265 @@
+"""ClustSeg's semantic-segmentation decode head for mmseg's ``EncoderDecoder`` (paper §4.3, A.3)."""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from clustseg.registry import MODELS
+from ..layers.positional_encoding import conv_stride
+from ..utils import merge_cfg
+
+SUPERVISION = ('all', 'layer', 'final')
+#: keys of the segmentor's ``test_cfg`` that mmseg's EncoderDecoder reads (others are errors)
+TEST_CFG_DEFAULTS = dict(mode='whole', crop_size=None, stride=None)
+#: the segmentor's ``train_cfg``: EncoderDecoder passes it to the head, which reads no key
+TRAIN_CFG_DEFAULTS = dict()
+
+
+def labels_at(labels: Tensor, size: Sequence[int]) -> Tensor:
+    """B x H x W labels of the (padded) input -> B x h x w labels of a map of ``size``.
+
+    With the conv stride s of the map (:func:`conv_stride`, ``ceil(H / s) == h``) a map pixel
+    covers the input window ``[s i, s (i + 1))`` and takes the label at its centre
+    ``s i + s // 2`` (clamped into the input); otherwise nearest resizing."""
+    h0, w0 = labels.shape[-2:]
+    h, w = int(size[0]), int(size[1])
+    if (h, w) == (h0, w0):
+        return labels
+    s = conv_stride((h0, w0), (h, w))
+    if s is None:
+        return F.interpolate(labels[:, None].float(), size=(h, w),
+                             mode='nearest')[:, 0].long()
+    rows = (torch.arange(h, device=labels.device) * s + s // 2).clamp(max=h0 - 1)
+    cols = (torch.arange(w, device=labels.device) * s + s // 2).clamp(max=w0 - 1)
+    return labels[:, rows][:, :, cols]
+
+
+def upsample_to_input(x: Tensor, size: Sequence[int]) -> Tensor:
+    """B x C x h x w map -> B x C x H x W of the input: bilinear by the conv stride s (a fine
+    pixel r at coarse coordinate (r + 0.5) / s - 0.5, the pixel decoder's convention), cropped
+    to ``size``; a plain bilinear resize when no power-of-two stride fits."""
+    h, w = int(size[0]), int(size[1])
+    s = conv_stride((h, w), tuple(x.shape[-2:]))
+    if s is None:
+        return F.interpolate(x, size=(h, w), mode='bilinear', align_corners=False)
+    if s == 1:
+        return x
+    return F.interpolate(x, scale_factor=float(s), mode='bilinear',
+                         align_corners=False)[..., :h, :w]
+
+
+@MODELS.register_module()
+class ClustSegSemanticHead(BaseModule):
+    """backbone levels -> ``AxialPixelDecoder`` -> dreamy start (K = ``num_classes`` class
+    centers) -> ``ClusterDecoder`` -> per-pixel class scores after every E-step.
+
+    Center k is class k (``MemoryBankInitializer``: Eq. 7, the class's memory-bank mean through
+    an FFN; or a learned table for the ablation). The per-pixel class logit of class k is the
+    mask logit of center k, ``s_k(p) = <MLP(LN(c_k)), P_4(p)>`` with ``P_4`` the stride-4
+    pixel-decoder map projected to ``mask_dims`` (fp32), so ``softmax_k s_k(p)`` is pixel p's
+    class distribution: there is no separate class head and no matching (the assignment of
+    centers to classes is fixed).
+
+    Loss (paper A.3): cross-entropy over the K-way softmax (weight ``loss_ce_weight`` = 5,
+    averaged over labelled pixels) + dice per class (``loss_dice_weight`` = 1; naive dice with
+    ``dice_eps`` of the softmax probability vs the one-hot label over an image's labelled pixels,
+    averaged over images and all K classes), at stride 4 (labels taken at each cell's centre,
+    :func:`labels_at`), on every E-step of every layer with ``deep_supervision='all'``
+    (``'layer'``: the last E-step of each layer; ``'final'``: the output only). Final-step keys
+    ``loss_ce`` / ``loss_dice`` / ``acc_seg``, others prefixed ``l{layer}i{iter}.``.
+    ``ignore_index`` (255, also mmseg's padding value of labels) is ignored; other labels outside
+    ``[0, num_classes)`` are errors.
+
+    Memory bank: ``loss`` ends with ``initializer.update(P_l, labels)`` (the pixel-decoder level
+    ``init_level``, detached) on every rank at every training iteration; the bank is frozen in
+    eval mode and its queues are buffers (saved in checkpoints).
+
+    Padding: the pad mask (True = padding) comes from each image's ``img_shape`` vs the batch's
+    input shape (``batch_input_shape`` or ``pad_shape`` of the metas, else the largest
+    ``img_shape``); in mmseg's slide inference every window is an unpadded crop (no mask).
+
+    Prediction (``predict``): B x K x H x W per-pixel class probabilities (softmax over the K
+    mask logits of the last E-step, upsampled bilinearly from stride 4 to the input size), which
+    mmseg's whole / slide inference averages and ``postprocess_result`` crops, resizes and
+    argmaxes.
+
+    ``train_cfg`` / ``test_cfg`` are the segmentor's (mmseg passes them to ``loss`` /
+    ``predict``): checked with ``merge_cfg`` (``test_cfg``: ``mode``, ``crop_size``,
+    ``stride``; ``train_cfg``: no key), an unknown key is a ``KeyError``.
+
+    Args:
+        num_classes (int): K.
+        pixel_decoder, initializer, decoder (dict): ClustSeg module configs; the initializer
+            must have ``num_classes`` queries, query k tied to class k.
+        mask_dims (int): E, channels of the mask embedding.
+        init_level (int): pixel-decoder level (0..3 = strides 32..4) the memory bank stores.
+        deep_supervision (str): 'all' | 'layer' | 'final'.
+        loss_ce_weight, loss_dice_weight, dice_eps (float): the loss.
+        ignore_index (int): label ignored by the loss and the memory bank.
+        align_corners (bool): read by mmseg's ``postprocess_result`` (its final resize).
+    """
+
+    def __init__(self, num_classes, pixel_decoder, initializer, decoder, mask_dims=256,
+                 init_level=1, deep_supervision='all', loss_ce_weight=5.0, loss_dice_weight=1.0,
+                 dice_eps=1.0, ignore_index=255, align_corners=False, init_cfg=None):
+        super().__init__(init_cfg)
+        if deep_supervision not in SUPERVISION:
+            raise ValueError(f'deep_supervision={deep_supervision!r}; allowed: {SUPERVISION}')
+        if not 0 <= init_level <= 3:
+            raise ValueError(f'init_level must be a pixel-decoder level 0..3, got {init_level}')
+        self.num_classes = self.out_channels = num_classes
+        self.align_corners = align_corners
+        self.ignore_index = ignore_index
+        self.pixel_decoder = MODELS.build(pixel_decoder)
+        self.initializer = MODELS.build(initializer)
+        self.decoder = MODELS.build(decoder)
+        if self.initializer.num_queries != num_classes:
+            raise ValueError(f'the initializer has {self.initializer.num_queries} queries; the '
+                             f'semantic head needs one per class ({num_classes})')
+        qc = self._query_classes(self.initializer)
+        if qc is not None and not torch.equal(qc.cpu(), torch.arange(num_classes)) and \
+                not bool((qc < 0).all()):
+            raise ValueError('the initializer ties its queries to classes '
+                             f'{qc.tolist()[:10]}...; the semantic head needs query k = class k')
+        self.init_level = init_level
+        self.deep_supervision = deep_supervision
+        self.loss_ce_weight = float(loss_ce_weight)
+        self.loss_dice_weight = float(loss_dice_weight)
+        self.dice_eps = float(dice_eps)
+        d = self.decoder.embed_dims
+        self.out_norm = nn.LayerNorm(d)
+        self.mask_embed = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True), nn.Linear(d, d),
+                                        nn.ReLU(inplace=True), nn.Linear(d, mask_dims))
+        self.mask_proj = nn.Conv2d(self.pixel_decoder.out_channels[3], mask_dims, 1)
+
+    @staticmethod
+    def _query_classes(initializer) -> Optional[Tensor]:
+        """The classes an initializer ties its queries to (None if it does not say)."""
+        qc = getattr(initializer, 'query_classes', None)
+        if isinstance(qc, Tensor):
+            return qc
+        if hasattr(initializer, 'num_classes'):  # memory bank: query k is class k
+            return torch.arange(initializer.num_classes)
+        return None
+
+    # ------------------------------------------------------------------ forward
+    @staticmethod
+    def input_shape(batch_img_metas: List[dict]) -> Tuple[int, int]:
+        """(H, W) of the batch's input tensor, from the metas."""
+        m = batch_img_metas[0]
+        for key in ('batch_input_shape', 'pad_shape'):
+            if key in m:
+                return tuple(int(v) for v in m[key][:2])
+        return (max(int(mm['img_shape'][0]) for mm in batch_img_metas),
+                max(int(mm['img_shape'][1]) for mm in batch_img_metas))
+
+    @classmethod
+    def pad_mask(cls, batch_img_metas: List[dict], device) -> Tensor:
+        """B x H x W bool, True where the batch padded an image (``img_shape`` vs the input
+        shape, :meth:`input_shape`)."""
+        h, w = cls.input_shape(batch_img_metas)
+        mask = torch.ones(len(batch_img_metas), h, w, dtype=torch.bool, device=device)
+        for i, m in enumerate(batch_img_metas):
+            ih, iw = m['img_shape'][:2]
+            mask[i, :ih, :iw] = False
+        return mask
+
+    def _mask_logits(self, centers: Tensor, mask_feats: Tensor) -> Tensor:
+        """centers B x K x D -> per-pixel class logits B x K x h4 x w4 (fp32)."""
+        embed = self.mask_embed(self.out_norm(centers))  # B x K x E, under the caller's autocast
+        with torch.autocast(device_type=centers.device.type, enabled=False):  # fp32 island
+            return torch.einsum('bke,behw->bkhw', embed.float(), mask_feats.float())
+
+    def forward(self, x: Sequence[Tensor], batch_img_metas: Optional[List[dict]] = None,
+                pad_mask: Optional[Tensor] = None) -> List[dict]:
+        """x: backbone levels at strides 4..32 -> list of dict(layer, iter, logits = B x K x
+        h4 x w4 class logits), one per supervised E-step in training, the final one in eval.
+        ``pad_mask`` (B x H x W, True = padding) defaults to :meth:`pad_mask` of the metas
+        (none without metas)."""
+        if pad_mask is None and batch_img_metas is not None:
+            pad_mask = self.pad_mask(batch_img_metas, x[0].device)
+        feats = self.pixel_decoder(x, pad_mask)  # strides 32, 16, 8, 4 (zero on padding)
+        if self.training:  # read (and released) by loss() for the memory-bank step
+            self._feats = feats[self.init_level]
+        init = self.initializer(feats[self.init_level], pad_mask)
+        dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
+                           center_pos=init['center_pos'])
+        mask_feats = self.mask_proj(feats[3])
+        states = dec['e_steps']
+        if not self.training or self.deep_supervision == 'final':
+            states = states[-1:]
+        elif self.deep_supervision == 'layer':
+            states = [s for s in states if s['iter'] == self.decoder.num_iters - 1]
+        return [dict(layer=s['layer'], iter=s['iter'],
+                     logits=self._mask_logits(s['centers'], mask_feats)) for s in states]
+
+    # ------------------------------------------------------------------ training
+    def _targets(self, batch_data_samples) -> Tensor:
+        """B x H x W int64 labels of the padded batch (``ignore_index`` on padding)."""
+        segs = [ds.gt_sem_seg.data[0].long() for ds in batch_data_samples]
+        h = max(s.shape[0] for s in segs)
+        w = max(s.shape[1] for s in segs)
+        out = segs[0].new_full((len(segs), h, w), self.ignore_index)
+        for i, s in enumerate(segs):
+            out[i, :s.shape[0], :s.shape[1]] = s
+        bad = (out != self.ignore_index) & ((out < 0) | (out >= self.num_classes))
+        if bool(bad.any()):
+            raise ValueError(f'ground-truth labels {sorted(set(out[bad].unique().tolist()))} '
+                             f'are outside [0, {self.num_classes}) and not ignore_index='
+                             f'{self.ignore_index}')
+        return out
+
+    def step_losses(self, logits: Tensor, target: Tensor) -> Tuple[Tensor, Tensor]:
+        """logits B x K x h x w, target B x h x w (ignore_index = unlabelled) ->
+        (cross-entropy, dice), unweighted, fp32."""
+        logits = logits.float()
+        valid = target != self.ignore_index
+        n = valid.sum()
+        ce = F.cross_entropy(logits, target, ignore_index=self.ignore_index, reduction='sum')
+        ce = ce / n.clamp(min=1)
+        prob = logits.softmax(1).flatten(2) * valid.flatten(1)[:, None]  # B x K x N
+        onehot = F.one_hot(torch.where(valid, target, 0).flatten(1), self.num_classes)
+        onehot = onehot.transpose(1, 2).to(prob.dtype) * valid.flatten(1)[:, None]
+        inter = (prob * onehot).sum(-1)
+        dice = 1 - (2 * inter + self.dice_eps) / (prob.sum(-1) + onehot.sum(-1) + self.dice_eps)
+        return ce, dice.mean()
+
+    def loss(self, x: Sequence[Tensor], batch_data_samples, train_cfg=None) -> dict:
+        """Losses of every supervised E-step, then the memory-bank step (every rank)."""
+        merge_cfg(TRAIN_CFG_DEFAULTS, train_cfg, 'model.train_cfg')
+        metas = [ds.metainfo for ds in batch_data_samples]
+        labels = self._targets(batch_data_samples)
+        outs = self.forward(x, metas)
+        losses = {}
+        for j, out in enumerate(outs):
+            target = labels_at(labels, out['logits'].shape[-2:])
+            ce, dice = self.step_losses(out['logits'], target)
+            prefix = '' if j == len(outs) - 1 else f"l{out['layer']}i{out['iter']}."
+            losses[prefix + 'loss_ce'] = self.loss_ce_weight * ce
+            losses[prefix + 'loss_dice'] = self.loss_dice_weight * dice
+        with torch.no_grad():
+            valid = target != self.ignore_index
+            hit = (outs[-1]['logits'].argmax(1) == target) & valid
+            losses['acc_seg'] = 100.0 * hit.sum() / valid.sum().clamp(min=1)
+        if hasattr(self.initializer, 'update'):
+            self.initializer.update(self._feats, labels)
+        del self._feats
+        return losses
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, x: Sequence[Tensor], batch_img_metas: List[dict], test_cfg=None) -> Tensor:
+        """-> B x K x H x W per-pixel class probabilities at the input size (see the class
+        doc); in slide mode the input is one unpadded window."""
+        test_cfg = merge_cfg(TEST_CFG_DEFAULTS, test_cfg, 'model.test_cfg')
+        if test_cfg['mode'] == 'slide':
+            size = tuple(int(v) for v in batch_img_metas[0]['img_shape'][:2])
+            pad_mask = torch.zeros(len(batch_img_metas), *size, dtype=torch.bool,
+                                   device=x[0].device)
+        else:
+            pad_mask = self.pad_mask(batch_img_metas, x[0].device)
+            size = tuple(pad_mask.shape[-2:])
+        logits = self.forward(x, pad_mask=pad_mask)[-1]['logits']
+        return upsample_to_input(logits, size).softmax(1)
