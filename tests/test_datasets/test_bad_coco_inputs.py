@@ -232,9 +232,15 @@ def test_embedded_configs_use_the_checked_datasets():
                 assert names[0] == 'LoadImageChecked'
                 assert ('LoadPanopticAnnotationsChecked' in names) == (task == 'panoptic')
                 assert len(ds[0]['data_samples'].gt_instances) > 0  # the pipeline runs
-            metric = METRICS.build(cfg.test_evaluator)
+            metric = METRICS.build(_main_metric(cfg))
         assert type(metric) is (ClustSegCocoPanopticMetric if task == 'panoptic'
                                 else ClustSegCocoMetric)
+
+
+def _main_metric(cfg):
+    """The PQ metric of a panoptic config (its first evaluator), or the instance one."""
+    ev = cfg.test_evaluator
+    return ev[0] if isinstance(ev, (list, tuple)) else ev
 
 
 def _config_on_corpus(task):
@@ -246,11 +252,12 @@ def _config_on_corpus(task):
     ds_cfg.data_root = root
     ds_cfg.pipeline = [t for t in ds_cfg.pipeline if t['type'] != 'Resize']
     ds_cfg.skip_bad = True  # what tools/test.py --skip-bad sets
-    ev = cfg.test_evaluator
+    ev = _main_metric(cfg)
     ev.ann_file = root + (PAN_JSON if task == 'panoptic' else INS_JSON)
     if task == 'panoptic':
         ev.seg_prefix = root + PAN_SEG
         ev.nproc = 1
+    cfg.test_evaluator = ev
     return cfg
 
 

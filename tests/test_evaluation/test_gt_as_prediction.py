@@ -1,6 +1,7 @@
 """The evaluation wiring of the panoptic and instance configs: ground truth fed back as the
-prediction scores PQ = 100 (mmdet's CocoPanopticMetric) and mask AP = 100 (CocoMetric), on the
-real COCO samples of tests/data, through the configs' own datasets and evaluators."""
+prediction scores PQ = 100 (mmdet's CocoPanopticMetric), AP^Th_pan = 100 and mIoU_pan = 100 (the
+panoptic config's other two evaluators) and mask AP = 100 (CocoMetric), on the real COCO
+samples of tests/data, through the configs' own datasets and evaluators."""
 import numpy as np
 import pytest
 import torch
@@ -19,14 +20,18 @@ def _dataset_and_metric(task):
     pipeline = [t for t in cfg.val_dataloader.dataset.pipeline if t['type'] != 'Resize']
     cfg.val_dataloader.dataset.pipeline = pipeline  # original size: GT = prediction exactly
     ds = DATASETS.build(cfg.val_dataloader.dataset)
-    metric = METRICS.build(cfg.val_evaluator)
-    metric.dataset_meta = ds.metainfo
-    return ds, metric
+    evs = cfg.val_evaluator if isinstance(cfg.val_evaluator, list) else [cfg.val_evaluator]
+    metrics = [METRICS.build(e) for e in evs]
+    for m in metrics:
+        m.dataset_meta = ds.metainfo
+    return ds, metrics if len(metrics) > 1 else metrics[0]
 
 
-def test_panoptic_ground_truth_scores_pq_100():
+def test_panoptic_ground_truth_scores_pq_ap_th_and_miou_100():
     with DefaultScope.overwrite_default_scope('mmdet'):
-        ds, metric = _dataset_and_metric('panoptic')
+        ds, metrics = _dataset_and_metric('panoptic')
+        assert [type(m).__name__ for m in metrics] == [
+            'ClustSegCocoPanopticMetric', 'ClustSegCocoMetric', 'PanopticSemSegMetric']
         num_things = len(ds.metainfo['thing_classes'])
         outputs = []
         for i in range(len(ds)):
@@ -36,15 +41,48 @@ def test_panoptic_ground_truth_scores_pq_100():
             stuff = (sem >= num_things) & (sem != 255)
             pan[stuff] = sem[stuff]
             gt = sample.gt_instances
-            for k, (label, mask) in enumerate(zip(gt.labels, gt.masks.to_tensor(torch.bool,
-                                                                              'cpu'))):
+            masks = gt.masks.to_tensor(torch.bool, 'cpu')
+            for k, (label, mask) in enumerate(zip(gt.labels, masks)):
                 pan[mask] = int(label) + (k + 1) * INSTANCE_OFFSET
+            # crowd regions (not instances): one segment of their class each, as a model
+            # would predict them (PQ ignores it, mIoU_pan counts the pixels)
+            crowd = (sem < num_things) & (pan == len(ds.metainfo['classes']))
+            pan[crowd] = sem[crowd] + (len(gt) + 1) * INSTANCE_OFFSET
             sample.pred_panoptic_seg = PixelData(sem_seg=pan[None])
+            thing = gt.labels < num_things  # the panoptic model's instance output: things
+            if 'gt_ignore_flags' in sample:  # crowd regions are not instances
+                thing = thing & ~sample.gt_ignore_flags
+            sample.pred_instances = InstanceData(
+                masks=masks[thing], labels=gt.labels[thing], scores=torch.ones(int(thing.sum())),
+                bboxes=gt.bboxes.tensor[thing] if hasattr(gt.bboxes, 'tensor') else
+                gt.bboxes[thing])
             outputs.append(sample.to_dict())
-        metric.process({}, outputs)
-        res = metric.compute_metrics(metric.results)
+        res = {}
+        for m in metrics:
+            m.process({}, outputs)
+            res.update(m.compute_metrics(m.results))
     assert res['PQ'] == pytest.approx(100.0)
     assert res['PQ_th'] == pytest.approx(100.0) and res['PQ_st'] == pytest.approx(100.0)
+    assert res['segm_mAP'] == pytest.approx(1.0)  # AP^Th_pan
+    assert res['mIoU'] == pytest.approx(100.0)  # mIoU_pan
+
+
+def test_panoptic_void_prediction_lowers_miou_pan():
+    """Pixels no predicted segment claims count against their ground-truth class."""
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds, metrics = _dataset_and_metric('panoptic')
+        metric = metrics[2]
+        sample = ds[0]['data_samples']
+        sem = sample.gt_sem_seg.sem_seg[0].long()
+        pan = sem.clone()
+        pan[sem == 255] = len(ds.metainfo['classes'])
+        cls = int(sem[sem != 255][0])
+        pan[sem == cls] = len(ds.metainfo['classes'])  # one class left unpredicted
+        sample.pred_panoptic_seg = PixelData(sem_seg=pan[None])
+        metric.process({}, [sample.to_dict()])
+        res = metric.compute_metrics(metric.results)
+    present = len(set(sem[sem != 255].tolist()))
+    assert res['mIoU'] == pytest.approx(100.0 * (present - 1) / present, abs=0.01)
 
 
 def test_instance_ground_truth_scores_ap_100():

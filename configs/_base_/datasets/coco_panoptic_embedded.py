@@ -27,6 +27,14 @@ val_dataloader = dict(
     num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=test_pipeline, **_split))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/panoptic_val2017.json',
-                     seg_prefix=data_root + 'annotations/panoptic_val2017/')
+val_evaluator = [
+    dict(type='ClustSegCocoPanopticMetric',
+         ann_file=data_root + 'annotations/panoptic_val2017.json',
+         seg_prefix=data_root + 'annotations/panoptic_val2017/'),
+    # thing segments of the same panoptic annotation in instance format (written by
+    # tools/dataset_converters/panoptic_to_instances.py)
+    dict(type='ClustSegCocoMetric', metric=['segm'], prefix='pan_instance',
+         ann_file=data_root + 'annotations/instances_val2017.json'),
+    dict(type='PanopticSemSegMetric', iou_metrics=['mIoU']),
+]
 test_evaluator = val_evaluator

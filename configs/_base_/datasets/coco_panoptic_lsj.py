@@ -55,9 +55,16 @@ val_dataloader = dict(
         pipeline=test_pipeline,
         backend_args=backend_args))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    type='ClustSegCocoPanopticMetric',
-    ann_file=data_root + 'annotations/panoptic_val2017.json',
-    seg_prefix=data_root + 'annotations/panoptic_val2017/',
-    backend_args=backend_args)
+# PQ / PQ^Th / PQ^St; AP^Th_pan (mask AP of the panoptic model's instance output on the thing
+# segments; COCO's instances_val2017.json, or tools/dataset_converters/panoptic_to_instances.py
+# for other panoptic sets); mIoU_pan (its class map): the columns of the paper's Table 1
+val_evaluator = [
+    dict(type='ClustSegCocoPanopticMetric',
+         ann_file=data_root + 'annotations/panoptic_val2017.json',
+         seg_prefix=data_root + 'annotations/panoptic_val2017/',
+         backend_args=backend_args),
+    dict(type='ClustSegCocoMetric', metric=['segm'], prefix='pan_instance',
+         ann_file=data_root + 'annotations/instances_val2017.json', backend_args=backend_args),
+    dict(type='PanopticSemSegMetric', iou_metrics=['mIoU']),
+]
 test_evaluator = val_evaluator

@@ -1,0 +1,42 @@
+"""mIoU of a panoptic model's output read as semantic segmentation (the paper's mIoU_pan)."""
+from typing import Sequence
+
+from mmdet.evaluation.metrics import SemSegMetric
+from mmdet.evaluation.functional import INSTANCE_OFFSET
+
+from clustseg.registry import METRICS
+
+
+@METRICS.register_module()
+class PanopticSemSegMetric(SemSegMetric):
+    """mmdet's ``SemSegMetric`` on the class map of ``pred_panoptic_seg``.
+
+    A panoptic id is ``label + instance * INSTANCE_OFFSET`` with ``label = num_classes`` for
+    pixels no segment claims; such void pixels count as misses of their ground-truth class
+    (they enter the ground-truth area, not the intersection). Ground truth is the dataset's
+    ``gt_sem_seg`` (class of every panoptic segment, 255 = unlabelled, ignored). Keys are
+    prefixed ``panoptic_sem/`` (``mIoU``, ``aAcc``, ...) unless ``prefix`` says otherwise.
+    """
+    default_prefix = 'panoptic_sem'
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        num_classes = len(self.dataset_meta['classes'])
+        for ds in data_samples:
+            if 'pred_panoptic_seg' not in ds:
+                raise KeyError('PanopticSemSegMetric needs pred_panoptic_seg in the outputs '
+                               '(model.test_cfg.panoptic_on=True)')
+            if 'gt_sem_seg' not in ds:
+                raise KeyError(f"PanopticSemSegMetric: no gt_sem_seg for {ds.get('img_path')} "
+                               '(the test pipeline must load the panoptic annotations with '
+                               'with_seg=True)')
+            pan = ds['pred_panoptic_seg']['sem_seg'].squeeze()
+            pred = pan % INSTANCE_OFFSET  # class id; num_classes = void
+            label = ds['gt_sem_seg']['sem_seg'].squeeze().to(pred)
+            if pred.shape != label.shape:
+                raise ValueError(f"PanopticSemSegMetric: prediction {tuple(pred.shape)} and "
+                                 f"ground truth {tuple(label.shape)} differ for "
+                                 f"{ds.get('img_path')}")
+            self.results.append(self._compute_pred_stats(pred, label, num_classes, 255))
+
+
+__all__ = ['PanopticSemSegMetric']

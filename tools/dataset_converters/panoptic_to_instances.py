@@ -1,0 +1,64 @@
+"""COCO panoptic annotations -> COCO instance annotations of the thing segments (RLE masks).
+
+The instance view of a panoptic ground truth, for scoring a panoptic model's instance output
+with mmdet's ``CocoMetric`` (AP^Th_pan of the paper's Table 1). On the full COCO val2017 the
+official ``instances_val2017.json`` can be used instead; this script serves subsets and other
+panoptic datasets in the COCO format.
+
+    python tools/dataset_converters/panoptic_to_instances.py \
+        data/coco/annotations/panoptic_val2017.json data/coco/annotations/panoptic_val2017 \
+        data/coco/annotations/panoptic_val2017_instances.json
+"""
+import argparse
+import json
+import os.path as osp
+
+import numpy as np
+from PIL import Image
+from panopticapi.utils import rgb2id
+from pycocotools import mask as mask_utils
+
+
+def convert(pan_json: str, png_dir: str) -> dict:
+    """-> the instance-format dict (images, thing categories, one annotation per thing
+    segment with its bbox, pixel area and iscrowd; annotation ids 1..N)."""
+    with open(pan_json) as f:
+        pan = json.load(f)
+    things = {c['id']: c for c in pan['categories'] if c.get('isthing', 0) == 1}
+    anns = []
+    for a in pan['annotations']:
+        png = osp.join(png_dir, a['file_name'])
+        if not osp.isfile(png):
+            raise FileNotFoundError(f'{png}: panoptic PNG of image {a["image_id"]} not found')
+        ids = rgb2id(np.array(Image.open(png).convert('RGB'), dtype=np.uint32))
+        for s in a['segments_info']:
+            if s['category_id'] not in things:
+                continue
+            m = ids == s['id']
+            if not m.any():
+                raise ValueError(f'{png}: segment {s["id"]} of {pan_json} has no pixels')
+            rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+            rle['counts'] = rle['counts'].decode('ascii')
+            # annotation ids must be unique over the file (segment ids repeat across images)
+            anns.append(dict(id=len(anns) + 1, image_id=a['image_id'], category_id=s['category_id'],
+                             segmentation=rle, area=int(m.sum()), bbox=s['bbox'],
+                             iscrowd=s.get('iscrowd', 0)))
+    return dict(info=pan.get('info', {}), licenses=pan.get('licenses', []),
+                images=pan['images'], categories=list(things.values()), annotations=anns)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('panoptic_json')
+    p.add_argument('panoptic_png_dir')
+    p.add_argument('out_json')
+    a = p.parse_args()
+    out = convert(a.panoptic_json, a.panoptic_png_dir)
+    with open(a.out_json, 'w') as f:
+        json.dump(out, f)
+    print(f'{a.out_json}: {len(out["images"])} images, {len(out["annotations"])} thing '
+          f'segments, {len(out["categories"])} thing categories')
+
+
+if __name__ == '__main__':
+    main()
