@@ -1,0 +1,155 @@
+"""tools/analysis_tools/benchmark.py: real data, real timings, clear errors, and the reference
+Mask2Former config kept on the compact ClustSeg's data and schedule."""
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTSEG = 'configs/panoptic/clustseg_compact_embedded.py'
+M2F = 'configs/reference/mask2former_compact_embedded_panoptic.py'
+SIZE = 160  # ClustSeg's 75 thing centers need >= 75 pixels at stride 16
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', ROOT / 'tools' / 'analysis_tools' / 'benchmark.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_tool()
+
+
+def _job(config, phase, options=None, **kw):
+    job = dict(device='cpu', infer_size=[SIZE, SIZE], train_size=SIZE, batch=1, warmup=0,
+               iters=1, amp='none', seed=0, threads=None, global_options={},
+               spec=dict(label='x', config=config, options=options or {}), phase=phase)
+    job.update(kw)
+    return job
+
+
+def _positive(value):
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_parse_variant_and_options():
+    v = bench.parse_variant('T1=configs/a.py,model.panoptic_head.decoder.num_iters=1,'
+                            'model.x=[1,2],model.y=None')
+    assert v == dict(label='T1', config='configs/a.py',
+                     options={'model.panoptic_head.decoder.num_iters': 1, 'model.x': [1, 2],
+                              'model.y': None})
+    alias = bench.parse_variant('M2F=mmdet::mask2former/m.py')
+    assert alias['config'] == 'mmdet::mask2former/m.py' and alias['options'] == {}
+    with pytest.raises(bench.BenchmarkError, match='LABEL=CONFIG'):
+        bench.parse_variant('configs/a.py')
+
+
+def test_load_config_applies_existing_keys_and_drops_pretrained():
+    cfg = bench.load_config(dict(label='T1', config=CLUSTSEG,
+                                 options={'model.panoptic_head.decoder.num_iters': 1}), {})
+    assert cfg.model.panoptic_head.decoder.num_iters == 1
+    m2f = bench.load_config(
+        dict(label='m', config='mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py',
+             options={}), {})
+    assert m2f.model.backbone.init_cfg is None  # mmdet names torchvision://resnet50
+    task = bench.make_task(m2f)
+    assert task.kind == 'panoptic'
+    assert task.prepare_model_cfg(256) == ['BatchFixedSizePad size -> 256']
+    assert m2f.model.data_preprocessor.batch_augments[0]['size'] == (256, 256)
+
+
+def test_unknown_key_and_missing_config_are_clear_errors(capsys):
+    with pytest.raises(SystemExit, match=r"unknown config key 'model.panoptic_head.nope'"):
+        bench.main([CLUSTSEG, '--cfg-options', 'model.panoptic_head.nope=1'])
+    # a per-variant key that only one of the configs has
+    with pytest.raises(SystemExit, match=r"unknown config key .*decoder.num_iters.* has no "
+                                         r"'decoder'"):
+        bench.main(['--variant', f'm={M2F},model.panoptic_head.decoder.num_iters=1'])
+    with pytest.raises(SystemExit, match='config file not found: configs/nope.py'):
+        bench.main(['configs/nope.py'])
+    with pytest.raises(SystemExit):  # duplicate labels
+        bench.main([CLUSTSEG, CLUSTSEG])
+    assert 'labels must be unique' in capsys.readouterr().err
+
+
+def test_worker_trains_on_real_ground_truth(capsys):
+    """One training step of the compact ClustSeg in-process: real GT, finite loss, numbers."""
+    res = bench.run_worker(_job(CLUSTSEG, 'train', batch=2))
+    assert res['optimizer'] == 'AdamW' and res['optim_wrapper'] == 'OptimWrapper'
+    assert math.isfinite(res['last_loss']) and res['last_loss'] > 0
+    for key in ('s_per_iter', 'peak_mem_mb', 'params_m', 'img_per_s'):
+        assert _positive(res[key]), (key, res)
+
+
+def test_failing_phase_is_reported_not_raised(capsys):
+    bench.worker_main(json.dumps(_job(CLUSTSEG, 'train', amp='fp16')))
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith(bench.RESULT_MARK)]
+    res = json.loads(line[-1][len(bench.RESULT_MARK):])
+    assert 'fp16 training needs CUDA' in res['error']
+    table = bench.format_table(dict(
+        meta=dict(device_name='cpu', amp='fp16', infer_size=[1, 1], train_size=1, batch=1,
+                  warmup=0, iters=1, mem_kind='rss'),
+        rows=[dict(label='x', params_m=1.0, infer=dict(phase='infer', ms_per_img=2.0,
+                                                      img_per_s=500.0, peak_mem_mb=3.0),
+                   train=res)]))
+    assert '| x | 1.00 | 2.0 | 500.00 | 3 | n/a | n/a |' in table
+    assert 'n/a: x train: fp16 training needs CUDA' in table
+
+
+def test_msda_implementation_choice():
+    # on CPU mmcv always runs the PyTorch path; on CUDA `auto` needs mmcv's CUDA ops
+    assert bench.resolve_msda('kernel', 'cpu') == 'pytorch'
+    assert bench.resolve_msda('pytorch', 'cuda') == 'pytorch'
+    assert bench.resolve_msda('kernel', 'cuda') == 'kernel'
+    assert bench.resolve_msda('auto', 'cuda') == \
+        ('kernel' if bench.mmcv_has_cuda_ops() else 'pytorch')
+
+
+@pytest.mark.slow
+def test_benchmark_run_compares_clustseg_and_mask2former(tmp_path, capsys):
+    """The whole tool: 2 models x 2 phases, each in its own subprocess, table + JSON."""
+    out = tmp_path / 'bench.json'
+    results = bench.main([CLUSTSEG, M2F, '--infer-size', str(SIZE), str(SIZE), '--train-size',
+                          str(SIZE), '--batch', '1', '--iters', '1', '--warmup', '0',
+                          '--out', str(out)])
+    table = capsys.readouterr().out
+    assert json.loads(out.read_text()) == json.loads(json.dumps(results))
+    rows = {r['label']: r for r in results['rows']}
+    assert sorted(rows) == ['clustseg_compact_embedded', 'mask2former_compact_embedded_panoptic']
+    assert rows['mask2former_compact_embedded_panoptic']['infer']['model_type'] == 'Mask2Former'
+    for label, row in rows.items():
+        assert 'error' not in row['infer'] and 'error' not in row['train'], row
+        for value in (row['params_m'], row['infer']['ms_per_img'], row['infer']['img_per_s'],
+                      row['infer']['peak_mem_mb'], row['train']['s_per_iter'],
+                      row['train']['peak_mem_mb']):
+            assert _positive(value), (label, row)
+        assert f'| {label} |' in table
+    assert '| model | params (M) | infer ms/img |' in table and 'n/a' not in table
+
+
+def test_reference_config_shares_the_compact_clustseg_data_and_schedule():
+    ref = Config.fromfile(str(ROOT / M2F))
+    clustseg = Config.fromfile(str(ROOT / CLUSTSEG))
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'optim_wrapper',
+                'param_scheduler', 'train_cfg', 'default_hooks', 'randomness', 'env_cfg',
+                'default_scope', 'custom_imports', 'auto_scale_lr'):
+        assert ref[key] == clustseg[key], key
+    # the same PQ evaluation (the ClustSeg config may add further metrics)
+    def pq(evaluator):
+        metrics = evaluator if isinstance(evaluator, list) else [evaluator]
+        found = [{k: v for k, v in m.items() if k != 'backend_args'} for m in metrics
+                 if m['type'] == 'ClustSegCocoPanopticMetric']
+        assert len(found) == 1, evaluator
+        return found[0]
+
+    assert pq(ref.val_evaluator) == pq(clustseg.val_evaluator)
+    assert pq(ref.test_evaluator) == pq(clustseg.test_evaluator)
+    assert ref.model.type == 'Mask2Former'
+    assert ref.model.backbone == clustseg.model.backbone
+    assert ref.model.train_cfg.num_points == 512
+    assert ref.model.data_preprocessor.batch_augments is None

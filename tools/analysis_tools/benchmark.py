@@ -1,0 +1,597 @@
+"""Compare the speed and memory of models built from configs, in one run.
+
+    python tools/analysis_tools/benchmark.py CONFIG [CONFIG ...] [--variant LABEL=CONFIG[,K=V...]]
+        [--infer-size H W] [--train-size S] [--batch B] [--warmup N] [--iters N]
+        [--amp {none,fp16,bf16}] [--cfg-options K=V ...] [--out results.json]
+
+For every model (a positional CONFIG, labelled by its file name, or a ``--variant``):
+
+* inference: ``model.test_step`` (data preprocessor + forward + post-processing, e.g. mmdet's
+  panoptic fusion) on one real image resized to ``--infer-size H W``, after ``--warmup``
+  iterations, over ``--iters`` iterations: ms/img and images/s;
+* training: seconds per ``model.train_step(data, optim_wrapper)`` (forward, backward and the
+  config's optimizer step, as mmengine's loop does) on ``--batch`` real images with their
+  ground truth, resized to ``--train-size S`` x S;
+* peak memory of each phase: ``torch.cuda.max_memory_allocated`` on CUDA, the peak resident set
+  size of the process on CPU. Every (model, phase) runs in a fresh subprocess of this script
+  (one at a time), so each peak is that model's own;
+* the number of parameters.
+
+Data: the real images and annotations of tests/data (COCO panoptic or instance, after the
+config's dataset type), loaded by the config's own dataset class and loading transforms, then
+resized (no ratio kept) and packed; the model's data preprocessor pads. A ``BatchFixedSizePad``
+batch augmentation (mmdet's Mask2Former pads to 1024 x 1024) is set to the train size, so that
+all models see the same S x S input. Weights are random (``init_cfg`` of type ``Pretrained``
+removed), seeds fixed.
+
+``--amp``: training under mmengine's ``AmpOptimWrapper`` (CUDA) or ClustSeg's
+``AutocastOptimWrapper`` (CPU, bf16 only), inference under ``torch.autocast``. A phase that fails
+(e.g. an op without a kernel for the dtype) is reported as n/a with the reason; the others run.
+
+Writes a markdown table on stdout and, with ``--out``, the numbers as JSON.
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from copy import deepcopy
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+RESULT_MARK = 'BENCHMARK_RESULT '
+AMP_DTYPES = dict(fp16='float16', bf16='bfloat16')
+# Where the real data of each task lives (data_root / ann_file / data_prefix are read there).
+EMBEDDED_DATA = dict(
+    panoptic='configs/_base_/datasets/coco_panoptic_embedded.py',
+    instance='configs/_base_/datasets/coco_instance_embedded.py')
+
+
+class BenchmarkError(Exception):
+    """A user error (bad config, option or argument), reported without a traceback."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+# A comma followed by `key=`: separates the options of a --variant (values may hold commas).
+_OPTION_SPLIT = re.compile(r',(?=\s*[A-Za-z_][\w.]*\s*=)')
+
+
+def parse_value(text):
+    """A --cfg-options value, parsed as mmengine's DictAction does (ints, floats, bools, None,
+    lists / tuples)."""
+    from mmengine.config import DictAction
+    return DictAction._parse_iterable(text)
+
+
+def parse_options(items):
+    """['a.b=1', ...] -> {'a.b': 1, ...}."""
+    options = {}
+    for item in items or []:
+        if '=' not in item:
+            raise BenchmarkError(f'option {item!r} is not KEY=VALUE')
+        key, value = item.split('=', 1)
+        options[key.strip()] = parse_value(value.strip())
+    return options
+
+
+def parse_variant(text):
+    """'LABEL=CONFIG[,KEY=VALUE...]' -> dict(label, config, options)."""
+    if '=' not in text:
+        raise BenchmarkError(f'--variant {text!r}: expected LABEL=CONFIG[,KEY=VALUE...]')
+    label, rest = text.split('=', 1)
+    parts = _OPTION_SPLIT.split(rest)
+    if not label.strip() or not parts[0].strip():
+        raise BenchmarkError(f'--variant {text!r}: expected LABEL=CONFIG[,KEY=VALUE...]')
+    return dict(label=label.strip(), config=parts[0].strip(), options=parse_options(parts[1:]))
+
+
+def config_label(config):
+    return osp.splitext(osp.basename(config.split('::')[-1]))[0]
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        description='Speed / memory / size of models built from configs, one table.',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='Examples:\n'
+        '  %(prog)s configs/panoptic/clustseg_r50_8xb2-lsj-50e_coco-panoptic.py \\\n'
+        '      mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py --out r.json\n'
+        '  %(prog)s --variant T1=configs/panoptic/clustseg_r50_8xb2-lsj-50e_coco-panoptic.py,'
+        'model.panoptic_head.decoder.num_iters=1 \\\n'
+        '      --variant T3=configs/panoptic/clustseg_r50_8xb2-lsj-50e_coco-panoptic.py\n'
+        'A config is a path or an mmengine alias (mmdet::mask2former/....py).')
+    p.add_argument('configs', nargs='*', metavar='CONFIG',
+                   help='configs to compare (labelled by their file name)')
+    p.add_argument('--variant', action='append', default=[], metavar='LABEL=CONFIG[,K=V...]',
+                   help='a labelled model with its own config options, e.g. '
+                   'T1=configs/panoptic/clustseg_r50_8xb2-lsj-50e_coco-panoptic.py,'
+                   'model.panoptic_head.decoder.num_iters=1 (repeatable; listed after the '
+                   'positional configs)')
+    p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                   help='options applied to every config (each key must exist in each config)')
+    p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto',
+                   help='default: cuda when available')
+    p.add_argument('--infer-size', nargs=2, type=int, metavar=('H', 'W'),
+                   help='inference input size (default 800 1333 on cuda, 512 512 on cpu)')
+    p.add_argument('--train-size', type=int, metavar='S',
+                   help='training input size S x S (default 1024 on cuda, 512 on cpu)')
+    p.add_argument('--batch', type=int, default=2, help='training batch size (default 2)')
+    p.add_argument('--warmup', type=int, default=5, help='untimed iterations first (default 5)')
+    p.add_argument('--iters', type=int, default=20, help='timed iterations (default 20)')
+    p.add_argument('--amp', choices=['none', 'fp16', 'bf16'], default='none',
+                   help='mixed precision of both phases (default none = fp32)')
+    p.add_argument('--phases', nargs='+', choices=['infer', 'train'], default=['infer', 'train'])
+    p.add_argument('--msda', choices=['auto', 'kernel', 'pytorch'], default='auto',
+                   help="mmcv's MultiScaleDeformableAttention (Mask2Former's pixel decoder) on "
+                   'CUDA: its CUDA kernel, or its pure-PyTorch path; auto (default): the kernel '
+                   'when mmcv was compiled with CUDA ops, else the PyTorch path (noted in the '
+                   'output). On CPU mmcv always runs the PyTorch path')
+    p.add_argument('--threads', type=int, help='torch.set_num_threads in the workers')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--out', help='write the results as JSON to this file')
+    p.add_argument('--worker', help=argparse.SUPPRESS)  # internal: one (model, phase), JSON
+    return p
+
+
+def parse_args(argv=None):
+    p = build_parser()
+    args = p.parse_args(argv)
+    if args.worker is not None:
+        return args
+    device = args.device
+    if device == 'auto':
+        import torch
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    args.device = device
+    if args.infer_size is None:
+        args.infer_size = [800, 1333] if device == 'cuda' else [512, 512]
+    if args.train_size is None:
+        args.train_size = 1024 if device == 'cuda' else 512
+    for name in ('batch', 'iters', 'train_size'):
+        if getattr(args, name) < 1:
+            p.error(f'--{name.replace("_", "-")} must be >= 1')
+    if min(args.infer_size) < 1 or args.warmup < 0:
+        p.error('--infer-size must be positive and --warmup >= 0')
+    try:
+        args.specs = [dict(label=config_label(c), config=c, options={}) for c in args.configs]
+        args.specs += [parse_variant(v) for v in args.variant]
+        args.global_options = parse_options(args.cfg_options)
+    except BenchmarkError as e:
+        p.error(str(e))
+    if not args.specs:
+        p.error('give at least one CONFIG or --variant')
+    labels = [s['label'] for s in args.specs]
+    if len(set(labels)) != len(labels):
+        p.error(f'labels must be unique, got {labels}: use --variant LABEL=CONFIG')
+    return args
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs
+# ---------------------------------------------------------------------------------------------
+
+def _walk(cfg, key, config):
+    """Check that the dotted ``key`` exists in ``cfg`` (list items by index)."""
+    node, done = getattr(cfg, '_cfg_dict', cfg), []  # mmengine Config -> its ConfigDict
+    for part in key.split('.'):
+        if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            where = '.'.join(done) or 'the config'
+            raise BenchmarkError(f'unknown config key {key!r} in {config}: {where} has no '
+                                 f'{part!r}')
+        done.append(part)
+
+
+def _drop_pretrained(node):
+    """Remove every ``init_cfg`` that loads weights (no downloads: random init)."""
+    if isinstance(node, dict):
+        init = node.get('init_cfg')
+        if isinstance(init, dict) and init.get('type') == 'Pretrained' or \
+                isinstance(init, list) and any(i.get('type') == 'Pretrained' for i in init):
+            node['init_cfg'] = None
+        if isinstance(node.get('pretrained'), str):
+            node['pretrained'] = None
+        for v in node.values():
+            _drop_pretrained(v)
+    elif isinstance(node, (list, tuple)):
+        for v in node:
+            _drop_pretrained(v)
+
+
+def load_config(spec, global_options):
+    """The config of a model spec with its options (every key must exist), random init."""
+    from mmengine.config import Config
+    path = spec['config']
+    if '::' in path:  # mmengine alias, e.g. mmdet::mask2former/....py
+        try:
+            path, _ = Config._get_cfg_path(path, '')
+        except Exception as e:
+            raise BenchmarkError(f'cannot find config {path}: {type(e).__name__}: {e}')
+        if not osp.isfile(path):
+            raise BenchmarkError(f'config file not found: {spec["config"]} ({path})')
+    else:
+        path = path if osp.isabs(path) or osp.exists(path) else osp.join(REPO_ROOT, path)
+        if not osp.isfile(path):
+            raise BenchmarkError(f'config file not found: {spec["config"]}')
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as e:  # e.g. an unknown mmdet:: alias, a syntax error
+        raise BenchmarkError(f'cannot read config {spec["config"]}: {type(e).__name__}: {e}')
+    options = {**global_options, **spec['options']}
+    for key in options:
+        _walk(cfg, key, spec['config'])
+    cfg.merge_from_dict(options)
+    _drop_pretrained(cfg.model)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# Tasks: how to make real data and set up the model of a family of configs
+# ---------------------------------------------------------------------------------------------
+
+class DetTask:
+    """mmdet detectors (panoptic / instance): real COCO images of tests/data."""
+
+    scope = 'mmdet'
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        dataset = cfg.train_dataloader.dataset
+        while 'dataset' in dataset:  # wrappers (RepeatDataset, ...)
+            dataset = dataset.dataset
+        self.dataset_cfg = deepcopy(dataset)
+        self.kind = 'panoptic' if 'Panoptic' in dataset.type else 'instance'
+
+    def _loaders(self):
+        """The config's own image and annotation loading transforms."""
+        pipeline = self.dataset_cfg.pipeline
+        image = [t for t in pipeline if t['type'].startswith('LoadImage')]
+        ann = [t for t in pipeline if 'Annotations' in t['type'] and t['type'].startswith('Load')]
+        if not image or not ann:
+            raise BenchmarkError(f'train pipeline of {self.cfg.filename} has no image / '
+                                 'annotation loading transform')
+        image = dict(image[0], to_float32=True)
+        ann = dict(ann[0], with_bbox=True, with_mask=True)
+        if self.kind == 'panoptic':
+            ann['with_seg'] = True
+        return image, ann
+
+    def _dataset(self, pipeline):
+        from mmdet.registry import DATASETS
+        from mmengine.config import Config
+        data = Config.fromfile(osp.join(REPO_ROOT, EMBEDDED_DATA[self.kind]))
+        real = data.train_dataloader.dataset
+        ds = deepcopy(self.dataset_cfg)
+        ds.update(data_root=osp.join(REPO_ROOT, real.data_root), ann_file=real.ann_file,
+                  data_prefix=real.data_prefix, pipeline=pipeline, backend_args=None)
+        return DATASETS.build(ds)
+
+    def train_samples(self, size, n):
+        image, ann = self._loaders()
+        pipeline = [image, ann, dict(type='Resize', scale=(size, size), keep_ratio=False)]
+        if self.kind == 'instance':
+            pipeline.append(dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5),
+                                 by_mask=True))
+        ds = self._dataset(pipeline + [dict(type='PackDetInputs')])
+        return [ds[i % len(ds)] for i in range(n)]
+
+    def test_samples(self, hw, n):
+        image, _ = self._loaders()
+        image = dict(image, to_float32=False)
+        pipeline = [image, dict(type='Resize', scale=(hw[1], hw[0]), keep_ratio=False),
+                    dict(type='PackDetInputs')]
+        ds = self._dataset(pipeline)
+        return [ds[i] for i in range(min(n, len(ds)))]
+
+    def prepare_model_cfg(self, train_size):
+        """Fixed-size batch padding (mmdet's Mask2Former: 1024) set to the train size."""
+        notes = []
+        for aug in self.cfg.model.get('data_preprocessor', {}).get('batch_augments') or []:
+            if aug['type'] == 'BatchFixedSizePad':
+                aug['size'] = (train_size, train_size)
+                notes.append(f'BatchFixedSizePad size -> {train_size}')
+        return notes
+
+
+TASKS = dict(mmdet=DetTask)
+
+
+def make_task(cfg):
+    scope = cfg.get('default_scope')
+    if scope not in TASKS:
+        # An mmseg EncoderDecoder family goes here: a class with train_samples / test_samples /
+        # prepare_model_cfg over mmseg's datasets and PackSegInputs.
+        raise BenchmarkError(f'{cfg.filename}: default_scope={scope!r} is not supported yet '
+                             f'(supported: {sorted(TASKS)})')
+    return TASKS[scope](cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker: one (model, phase) in its own process
+# ---------------------------------------------------------------------------------------------
+
+def mmcv_has_cuda_ops():
+    try:
+        from mmcv.ops import get_compiling_cuda_version
+    except ImportError:
+        return False
+    return get_compiling_cuda_version() not in ('not available', '')
+
+
+def resolve_msda(choice, device):
+    """Which implementation of mmcv's MultiScaleDeformableAttention the workers use."""
+    if device != 'cuda':
+        return 'pytorch'
+    if choice == 'auto':
+        return 'kernel' if mmcv_has_cuda_ops() else 'pytorch'
+    return choice
+
+
+def _sync(device):
+    import torch
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def _rss_mb():
+    """Current resident set size (MB), Linux."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _peak_rss_mb():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == 'darwin' else peak / 1024  # bytes / KiB
+
+
+def _timed(fn, device, warmup, iters):
+    for i in range(warmup):
+        fn(i)
+    times = []
+    for i in range(iters):
+        _sync(device)
+        start = time.perf_counter()
+        fn(warmup + i)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _optim_wrapper_cfg(cfg, amp, device):
+    wrapper = deepcopy(cfg.optim_wrapper)
+    if amp == 'none':
+        return wrapper
+    if wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
+        raise BenchmarkError(f'--amp needs optim_wrapper.type=OptimWrapper, got {wrapper.type}')
+    if device == 'cuda':
+        wrapper.update(type='AmpOptimWrapper', dtype=AMP_DTYPES[amp], loss_scale='dynamic')
+    elif amp == 'fp16':
+        raise BenchmarkError('fp16 training needs CUDA (loss scaling); use --amp bf16 on CPU')
+    else:
+        wrapper.update(type='AutocastOptimWrapper', dtype='bfloat16')
+    return wrapper
+
+
+def run_worker(job):
+    """Build the model of ``job['spec']`` and time ``job['phase']``; a JSON-able dict."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import set_random_seed
+
+    from clustseg.utils import register_all_modules
+
+    if job.get('threads'):
+        torch.set_num_threads(job['threads'])
+    device, phase, amp = job['device'], job['phase'], job['amp']
+    if job.get('msda') == 'pytorch' and device == 'cuda':
+        # mmcv takes its CUDA-kernel branch iff this flag is set (and the tensor is on CUDA)
+        import mmcv.ops.multi_scale_deform_attn as msda
+        msda.IS_CUDA_AVAILABLE = False
+    cfg = load_config(job['spec'], job['global_options'])
+    task = make_task(cfg)
+    register_all_modules(init_default_scope=False)
+    result = dict(phase=phase)
+    with DefaultScope.overwrite_default_scope(task.scope):
+        from mmengine.registry import MODELS
+        notes = task.prepare_model_cfg(job['train_size'])
+        set_random_seed(job['seed'])
+        if phase == 'infer':
+            samples = task.test_samples(job['infer_size'], job['iters'] + job['warmup'])
+        else:
+            samples = task.train_samples(job['train_size'], job['batch'])
+        rss_base = _rss_mb()
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        model.to(device)
+        result.update(
+            params_m=sum(p.numel() for p in model.parameters()) / 1e6,
+            trainable_params_m=sum(p.numel() for p in model.parameters()
+                                   if p.requires_grad) / 1e6,
+            model_type=type(model).__name__, notes=notes)
+        if device == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+        if phase == 'infer':
+            model.eval()
+            batches = [pseudo_collate([s]) for s in samples]
+            dtype = getattr(torch, AMP_DTYPES[amp]) if amp != 'none' else None
+
+            def step(i):
+                with torch.no_grad(), torch.autocast(device_type=device, dtype=dtype,
+                                                     enabled=dtype is not None):
+                    return model.test_step(batches[i % len(batches)])
+
+            times = _timed(step, device, job['warmup'], job['iters'])
+            ms = 1000 * statistics.mean(times)
+            result.update(ms_per_img=ms, img_per_s=1000 / ms,
+                          ms_median=1000 * statistics.median(times))
+        else:
+            model.train()
+            optim_cfg = _optim_wrapper_cfg(cfg, amp, device)
+            optim_wrapper = build_optim_wrapper(model, optim_cfg)
+            data = pseudo_collate(samples)
+            losses = []
+
+            def step(i):
+                log_vars = model.train_step(data, optim_wrapper)
+                loss = log_vars['loss']
+                losses.append(float(loss.detach() if hasattr(loss, 'detach') else loss))
+
+            times = _timed(step, device, job['warmup'], job['iters'])
+            if not all(math.isfinite(v) for v in losses):
+                raise RuntimeError(f'non-finite training loss: {losses}')
+            result.update(s_per_iter=statistics.mean(times), s_median=statistics.median(times),
+                          img_per_s=job['batch'] / statistics.mean(times),
+                          optim_wrapper=optim_cfg.get('type', 'OptimWrapper'),
+                          optimizer=optim_cfg.optimizer.type, last_loss=losses[-1])
+        if device == 'cuda':
+            result.update(peak_mem_mb=torch.cuda.max_memory_allocated() / 2**20,
+                          mem_kind='cuda max_memory_allocated')
+        else:
+            result.update(peak_mem_mb=_peak_rss_mb(), rss_before_model_mb=rss_base,
+                          mem_kind='peak RSS of the process')
+    return result
+
+
+def worker_main(job_json):
+    job = json.loads(job_json)
+    try:
+        result = run_worker(job)
+    except BenchmarkError as e:
+        result = dict(phase=job['phase'], error=str(e))
+    except Exception as e:  # reported in the table, the other rows go on
+        traceback.print_exc()
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ''
+        result = dict(phase=job['phase'], error=f'{type(e).__name__}: {first}'[:300])
+    sys.stdout.write('\n' + RESULT_MARK + json.dumps(result) + '\n')
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Parent: one subprocess per (model, phase), then the table
+# ---------------------------------------------------------------------------------------------
+
+def run_job(job):
+    cmd = [sys.executable, osp.abspath(__file__), '--worker', json.dumps(job)]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            result = json.loads(line[len(RESULT_MARK):])
+            if 'error' in result and proc.stderr.strip():
+                result['log_tail'] = proc.stderr.strip()[-2000:]
+            return result
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ['']
+    return dict(phase=job['phase'], error=f'worker exited with code {proc.returncode}: '
+                f'{tail[0][:300]}', log_tail=(proc.stderr or '')[-2000:])
+
+
+def _fmt(value, digits):
+    return f'{value:.{digits}f}' if isinstance(value, (int, float)) else 'n/a'
+
+
+def format_table(results):
+    meta = results['meta']
+    lines = [f"device: {meta['device_name']} | amp: {meta['amp']} | inference: batch 1, "
+             f"{meta['infer_size'][0]}x{meta['infer_size'][1]} | training: batch "
+             f"{meta['batch']}, {meta['train_size']}x{meta['train_size']} | warmup "
+             f"{meta['warmup']}, iters {meta['iters']} | memory: {meta['mem_kind']}"
+             + (f" | MSDeformAttn: {meta['msda']}" if 'msda' in meta else ''), '',
+             '| model | params (M) | infer ms/img | infer img/s | infer peak mem (MB) '
+             '| train s/iter | train peak mem (MB) |',
+             '|---|---:|---:|---:|---:|---:|---:|']
+    errors = []
+    for row in results['rows']:
+        inf, tr = row.get('infer') or {}, row.get('train') or {}
+        cells = [row['label'], _fmt(row.get('params_m'), 2)]
+        for res, keys in ((inf, (('ms_per_img', 1), ('img_per_s', 2), ('peak_mem_mb', 0))),
+                          (tr, (('s_per_iter', 3), ('peak_mem_mb', 0)))):
+            if 'error' in res:
+                errors.append(f"{row['label']} {res['phase']}: {res['error']}")
+            cells += [_fmt(res.get(k), d) for k, d in keys]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    if errors:
+        lines += [''] + [f'n/a: {e}' for e in errors]
+    return '\n'.join(lines)
+
+
+def git_version():
+    """The repository's commit, with '+dirty' when tracked files differ from it."""
+    try:
+        head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
+                               cwd=REPO_ROOT, capture_output=True, text=True,
+                               timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ('+dirty' if dirty else '')) or None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker is not None:
+        return worker_main(args.worker)
+    import torch
+    try:  # fail early, before any run, on a bad config or option
+        for spec in args.specs:
+            make_task(load_config(spec, args.global_options))
+    except BenchmarkError as e:
+        sys.exit(f'error: {e}')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        sys.exit('error: --device cuda but CUDA is not available')
+    common = dict(device=args.device, infer_size=list(args.infer_size),
+                  train_size=args.train_size, batch=args.batch, warmup=args.warmup,
+                  iters=args.iters, amp=args.amp, seed=args.seed, threads=args.threads,
+                  global_options=args.global_options,
+                  msda=resolve_msda(args.msda, args.device))
+    rows = []
+    for spec in args.specs:
+        row = dict(label=spec['label'], config=spec['config'], options=spec['options'])
+        for phase in args.phases:
+            print(f'[benchmark] {spec["label"]}: {phase} ...', file=sys.stderr, flush=True)
+            res = run_job(dict(common, spec=spec, phase=phase))
+            row['params_m'] = row.get('params_m') or res.get('params_m')
+            row[phase] = res
+        rows.append(row)
+    device_name = torch.cuda.get_device_name() if args.device == 'cuda' else \
+        f'CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)'
+    results = dict(meta=dict(
+        device=args.device, device_name=device_name, torch=torch.__version__,
+        amp=args.amp, msda=common['msda'], mmcv_cuda_ops=mmcv_has_cuda_ops(),
+        infer_size=list(args.infer_size), train_size=args.train_size,
+        batch=args.batch, warmup=args.warmup, iters=args.iters, seed=args.seed,
+        cfg_options=args.cfg_options, threads=args.threads or torch.get_num_threads(),
+        load_average=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None,
+        date=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()), code=git_version(),
+        mem_kind='torch.cuda.max_memory_allocated' if args.device == 'cuda' else
+        'peak RSS of the worker process'), rows=rows)
+    print(format_table(results))
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(results, f, indent=2)
+    return results
+
+
+if __name__ == '__main__':
+    main()
