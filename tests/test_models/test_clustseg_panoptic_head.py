@@ -145,3 +145,27 @@ def test_bad_head_arguments_are_errors(change, match):
     with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises((KeyError, ValueError),
                                                                       match=match):
         MODELS.build(cfg.model)
+
+
+def test_recomputed_losses_give_the_same_values_and_gradients():
+    """train_cfg.recompute_losses (activation checkpointing of each E-step's dense terms)
+    changes memory, not the result."""
+    cfg = _cfg()
+    model, batch = _build(cfg)
+    model.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    results = []
+    for recompute in (False, True):
+        model.load_state_dict(state)
+        model.panoptic_head.train_cfg['recompute_losses'] = recompute
+        model.zero_grad()
+        losses = _loss(model, batch)
+        sum(losses.values()).backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((losses, grads))
+    (la, ga), (lb, gb) = results
+    for k in la:
+        torch.testing.assert_close(la[k], lb[k], msg=k)
+    assert set(ga) == set(gb)
+    for n in ga:
+        torch.testing.assert_close(ga[n], gb[n], rtol=1e-4, atol=1e-6, msg=n)

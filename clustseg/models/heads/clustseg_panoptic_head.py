@@ -9,6 +9,7 @@ from mmdet.utils import reduce_mean
 from mmengine.model import bias_init_with_prob
 from mmengine.structures import InstanceData
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from clustseg.registry import MODELS
 from ..losses import (build_query_targets, mask_id_cross_entropy, matched_mask_loss,
@@ -93,7 +94,7 @@ class ClustSegPanopticHead(ClustSegHead):
                                   num_things_classes=self.num_things_classes,
                                   match_costs=[dict(type='PQProductCost')]),
                     num_insdis_samples=4096, num_sem_samples=4096, mask_activation='softmax',
-                    share_final_matching=False)
+                    share_final_matching=False, recompute_losses=True)
 
     def _init_losses(self, loss_cls, loss_mask, loss_dice) -> None:
         self.loss_weights = merge_cfg(LOSS_WEIGHTS, self._loss_weights_cfg,
@@ -134,9 +135,6 @@ class ClustSegPanopticHead(ClustSegHead):
                      batch_gt_instances, batch_img_metas) -> Dict[str, Tensor]:
         """all_cls_scores: per supervised E-step B x K x (C + 1); all_mask_preds: per E-step
         B x K x H/4 x W/4 (last = final). GT masks come padded to the batch shape."""
-        w = self.loss_weights
-        aux = w['aux']
-        act = self.train_cfg['mask_activation']
         size = tuple(all_mask_preds[-1].shape[-2:])
         gt_masks, gt_labels = self._stride_targets(batch_gt_instances, size)
         thing_q = self._query_classes < 0  # K
@@ -150,28 +148,44 @@ class ClustSegPanopticHead(ClustSegHead):
             sel_st = tgt.matched & ~thing_q[None]
             n_th = reduce_mean(cls.new_tensor(float(sel_th.sum()))).clamp(min=1).item()
             n_st = reduce_mean(cls.new_tensor(float(sel_st.sum()))).clamp(min=1).item()
-            th = matched_mask_loss(masks, tgt.masks, sel_th, activation=act, avg_factor=n_th)
-            st = matched_mask_loss(masks, tgt.masks, sel_st, activation=act, avg_factor=n_st)
-            pq = pq_style_loss(cls, masks, tgt.masks, tgt.labels, tgt.matched)
+            probs, hw = self._train_cache['e_step_probs'][i]
+            args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, tgt.masks,
+                    tgt.labels, tgt.matched, sel_th, sel_st, n_th, n_st)
+            if self.train_cfg['recompute_losses']:  # keep only the inputs for backward
+                terms = checkpoint(self._step_losses, *args, use_reentrant=False)
+            else:
+                terms = self._step_losses(*args)
             p = '' if i == n - 1 else f'd{i}.'
-            losses[p + 'loss_th_ce'] = w['thing'] * th['ce']
-            losses[p + 'loss_th_dice'] = w['thing'] * th['dice']
-            losses[p + 'loss_st_ce'] = w['stuff'] * st['ce']
-            losses[p + 'loss_st_dice'] = w['stuff'] * st['dice']
-            losses[p + 'loss_pq_cls'] = aux * w['pq_cls'] * pq['cls']
-            losses[p + 'loss_pq_mask'] = aux * w['pq_mask'] * pq['mask']
-            losses[p + 'loss_mask_id'] = aux * w['mask_id'] * mask_id_cross_entropy(
-                masks, tgt.masks)
-            if self.supervise_e_step_maps:
-                losses[p + 'loss_e_step_mask_id'] = aux * w['e_step'] * self._e_step_loss(
-                    i, tgt.masks)
+            for k, v in terms.items():
+                losses[p + k] = v
         losses.update(self._once_per_step_losses(gt_masks, gt_labels, final))
         return losses
 
-    def _e_step_loss(self, i: int, target_masks: Tensor) -> Tensor:
-        """Mask-ID CE of E-step ``i``'s assignment map ``M`` (B x K x h*w, softmax over K, zero
+    def _step_losses(self, cls, masks, probs, hw, tgt_masks, tgt_labels, matched, sel_th,
+                     sel_st, n_th, n_st) -> Dict[str, Tensor]:
+        """The weighted Eq. 12 terms of one supervised E-step (a pure function of its
+        arguments, so it can be recomputed in backward)."""
+        w = self.loss_weights
+        aux = w['aux']
+        act = self.train_cfg['mask_activation']
+        th = matched_mask_loss(masks, tgt_masks, sel_th, activation=act, avg_factor=n_th)
+        st = matched_mask_loss(masks, tgt_masks, sel_st, activation=act, avg_factor=n_st)
+        pq = pq_style_loss(cls, masks, tgt_masks, tgt_labels, matched)
+        out = dict(loss_th_ce=w['thing'] * th['ce'], loss_th_dice=w['thing'] * th['dice'],
+                   loss_st_ce=w['stuff'] * st['ce'], loss_st_dice=w['stuff'] * st['dice'],
+                   loss_pq_cls=aux * w['pq_cls'] * pq['cls'],
+                   loss_pq_mask=aux * w['pq_mask'] * pq['mask'],
+                   loss_mask_id=aux * w['mask_id'] * mask_id_cross_entropy(masks, tgt_masks))
+        if probs is not None:
+            out['loss_e_step_mask_id'] = aux * w['e_step'] * self._e_step_loss(
+                probs, hw, tgt_masks)
+        return out
+
+    @staticmethod
+    def _e_step_loss(probs: Tensor, hw, target_masks: Tensor) -> Tensor:
+        """Mask-ID CE of an E-step's assignment map ``M`` (B x K x h*w, softmax over K, zero
         on padding) against the matched stride-4 targets area-pooled to ``h x w``."""
-        probs, (h, w) = self._train_cache['e_step_probs'][i]
+        h, w = hw
         b, k = probs.shape[:2]
         with fp32_island(probs):
             t = F.interpolate(target_masks, size=(h, w), mode='area')  # B x K x h x w

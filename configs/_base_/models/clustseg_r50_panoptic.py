@@ -28,4 +28,5 @@ model = dict(
         num_insdis_samples=4096,
         num_sem_samples=4096,
         mask_activation='softmax',
-        share_final_matching=False))
+        share_final_matching=False,
+        recompute_losses=True))
