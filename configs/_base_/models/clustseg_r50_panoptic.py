@@ -29,4 +29,7 @@ model = dict(
         num_sem_samples=4096,
         mask_activation='softmax',
         share_final_matching=False,
-        recompute_losses=True))
+        recompute_losses=True),
+    # a thing query's score is its FFN's sigmoid (a stuff query's, its softmax class
+    # probability): keep a segment when its class is more likely present than not
+    test_cfg=dict(object_mask_thr=0.5))
