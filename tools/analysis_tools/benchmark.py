@@ -323,12 +323,34 @@ def make_task(cfg):
 # Worker: one (model, phase) in its own process
 # ---------------------------------------------------------------------------------------------
 
+_MSDA_PROBE = """
+import torch
+from mmcv.ops.multi_scale_deform_attn import MultiScaleDeformableAttnFunction as F
+v = torch.rand(1, 4, 1, 2, device='cuda')  # batch x keys x heads x dims
+shapes = torch.tensor([[2, 2]], device='cuda')
+start = torch.tensor([0], device='cuda')
+loc = torch.rand(1, 1, 1, 1, 1, 2, device='cuda')
+w = torch.ones(1, 1, 1, 1, 1, device='cuda')
+F.apply(v, shapes, start, loc, w, 64)
+torch.cuda.synchronize()
+print('msda-kernel-ok')
+"""
+
+
 def mmcv_has_cuda_ops():
-    try:
-        from mmcv.ops import get_compiling_cuda_version
-    except ImportError:
+    """Whether mmcv's deformable-attention CUDA kernel runs here. Probed by running it on tiny
+    tensors in a subprocess: on the GPU machine, mmcv's ``get_compiling_cuda_version()``
+    crashed the process (segmentation fault), so the parent must not call into mmcv's
+    extension itself."""
+    import torch
+    if not torch.cuda.is_available():
         return False
-    return get_compiling_cuda_version() not in ('not available', '')
+    try:
+        proc = subprocess.run([sys.executable, '-c', _MSDA_PROBE], capture_output=True,
+                              text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0 and 'msda-kernel-ok' in proc.stdout
 
 
 def resolve_msda(choice, device):
@@ -577,7 +599,7 @@ def main(argv=None):
         f'CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)'
     results = dict(meta=dict(
         device=args.device, device_name=device_name, torch=torch.__version__,
-        amp=args.amp, msda=common['msda'], mmcv_cuda_ops=mmcv_has_cuda_ops(),
+        amp=args.amp, msda=common['msda'], mmcv_cuda_ops=common['msda'] == 'kernel',
         infer_size=list(args.infer_size), train_size=args.train_size,
         batch=args.batch, warmup=args.warmup, iters=args.iters, seed=args.seed,
         cfg_options=args.cfg_options, threads=args.threads or torch.get_num_threads(),
