@@ -3,10 +3,12 @@
 python demo/image_demo.py IMG CONFIG CHECKPOINT --num-superpixels 600 --out-file out.png
 python demo/image_demo.py IMG CONFIG CHECKPOINT --task panoptic --out-file pan.png
 python demo/image_demo.py IMG CONFIG CHECKPOINT --task instance --score-thr 0.5 --out-file ins.png
+python demo/image_demo.py IMG CONFIG CHECKPOINT --task semantic --out-file sem.png
 
 ``superpixel`` (default): superpixel boundaries over the image. ``panoptic``: the panoptic
 overlay (segments coloured by class, outlined, labelled) and ``instance``: instance masks,
-boxes, labels and scores, both drawn by mmdet's ``DetLocalVisualizer``.
+boxes, labels and scores, both drawn by mmdet's ``DetLocalVisualizer``. ``semantic``: the class
+map blended over the image with class names, drawn by mmseg's ``SegLocalVisualizer``.
 """
 import argparse
 import os.path as osp
@@ -21,8 +23,9 @@ from clustseg.apis import inference_superpixel, init_model
 from clustseg.datasets import BadInputError, read_image
 from clustseg.visualization import SuperpixelVisualizer
 
-TASKS = ('superpixel', 'panoptic', 'instance')
-DEFAULT_OUT = dict(superpixel='superpixels.png', panoptic='panoptic.png', instance='instance.png')
+TASKS = ('superpixel', 'panoptic', 'instance', 'semantic')
+DEFAULT_OUT = dict(superpixel='superpixels.png', panoptic='panoptic.png', instance='instance.png',
+                   semantic='semantic.png')
 
 
 def parse_args(argv=None):
@@ -36,7 +39,7 @@ def parse_args(argv=None):
                    help='superpixel: number of superpixels K (default: the config\'s test_cfg)')
     p.add_argument('--out-file', default=None,
                    help='where to write the overlay (default: superpixels.png / panoptic.png / '
-                        'instance.png by task)')
+                        'instance.png / semantic.png by task)')
     p.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--boundary-color', type=int, nargs=3, default=(255, 255, 0),
                    metavar=('R', 'G', 'B'), help='superpixel: boundary colour')
@@ -44,6 +47,8 @@ def parse_args(argv=None):
                    help='superpixel: fill superpixels with their mean')
     p.add_argument('--score-thr', type=float, default=0.3,
                    help='instance: draw instances scoring above this (default 0.3)')
+    p.add_argument('--opacity', type=float, default=0.5,
+                   help='semantic: opacity of the class colours (default 0.5)')
     args = p.parse_args(argv)
     if args.out_file is None:
         args.out_file = DEFAULT_OUT[args.task]
@@ -105,6 +110,27 @@ def draw_detections(args, img):
     print(f'{summary} -> {args.out_file}')
 
 
+def draw_semantic(args, img):
+    """Semantic class map of ``img`` (H x W x 3 BGR) blended over it -> ``out_file`` (drawn by
+    mmseg's SegLocalVisualizer, at the image's size)."""
+    from mmseg.visualization import SegLocalVisualizer
+
+    from clustseg.apis.inference import inference_segmentor, segmentor_dataset_meta
+    model = init_model(args.config, args.checkpoint, device=args.device)
+    try:
+        sample = inference_segmentor(model, img, img_path=args.img)
+    except TypeError as err:  # not a ClustSeg semantic model
+        sys.exit(f'error: --task semantic needs a semantic config: {err}')
+    meta = segmentor_dataset_meta(model)
+    visualizer = SegLocalVisualizer(name='clustseg_demo_semantic', alpha=args.opacity)
+    visualizer.dataset_meta = meta
+    visualizer.add_datasample('demo', np.ascontiguousarray(img[..., ::-1]), sample,
+                              draw_gt=False, out_file=args.out_file)
+    ids = np.unique(sample.pred_sem_seg.data.numpy())
+    names = ', '.join(meta['classes'][i] for i in ids[:8]) + (' ...' if len(ids) > 8 else '')
+    print(f'{len(ids)} classes ({names}) -> {args.out_file}')
+
+
 def main(argv=None):
     args = parse_args(argv)
     for what, path in (('image', args.img), ('config', args.config),
@@ -115,6 +141,8 @@ def main(argv=None):
         sys.exit(f'error: --num-superpixels must be >= 1, got {args.num_superpixels}')
     if not 0.0 <= args.score_thr <= 1.0:
         sys.exit(f'error: --score-thr must be in [0, 1], got {args.score_thr}')
+    if not 0.0 <= args.opacity <= 1.0:
+        sys.exit(f'error: --opacity must be in [0, 1], got {args.opacity}')
 
     try:  # read as the dataset pipeline does (LoadImageChecked); a bad file names itself
         img = read_image(args.img)
@@ -123,6 +151,8 @@ def main(argv=None):
 
     if args.task == 'superpixel':
         draw_superpixels(args, img)
+    elif args.task == 'semantic':
+        draw_semantic(args, img)
     else:
         draw_detections(args, img)
 

@@ -224,3 +224,55 @@ def inference_assignments(model, img, num_superpixels=None, img_path=None):
                              hw=tuple(s['hw']), num_clusters=probs.shape[0],
                              labels=_to_image_grid(hard, pad_hw, img_hw, ori_hw)))
     return maps
+
+
+@torch.no_grad()
+def inference_segmentor(model, img, img_path=None):
+    """Semantic segmentation of one image by a ClustSeg semantic model (mmseg's
+    ``EncoderDecoder`` with a :class:`ClustSegSemanticHead`), as ``mmseg.apis.inference_model``
+    but with the test pipeline's annotation loading dropped and files read checked
+    (:func:`clustseg.datasets.read_image`).
+
+    Args:
+        model: a segmentor from :func:`init_model`.
+        img (str | np.ndarray): path (a bad file raises
+            :class:`~clustseg.datasets.BadInputError` naming it) or H x W x 3 BGR uint8 array.
+        img_path (str, optional): the file an array came from (goes into the metainfo).
+
+    Returns:
+        SegDataSample on the CPU, at the original image size: ``pred_sem_seg`` (``data``:
+        1 x H x W int64 class ids) and ``seg_logits`` (``data``: K x H x W per-pixel class
+        probabilities, see :class:`ClustSegSemanticHead`).
+    """
+    from clustseg.models.heads import ClustSegSemanticHead
+    head = getattr(model, 'decode_head', None)
+    if not isinstance(head, ClustSegSemanticHead):
+        raise TypeError(f'{type(model).__name__} has no ClustSegSemanticHead '
+                        '(model.decode_head): expected a ClustSeg semantic segmentor')
+    batch = _preprocess(model, img, img_path)
+    return model.predict(batch['inputs'], batch['data_samples'])[0].cpu()
+
+
+def segmentor_dataset_meta(model):
+    """Class names and palette for drawing a semantic model's predictions: the checkpoint's
+    ``dataset_meta``, else the ``METAINFO`` of the config's test dataset class (mmseg), else
+    numbered classes with a fixed random palette."""
+    meta = getattr(model, 'dataset_meta', None)
+    if isinstance(meta, dict) and meta.get('classes') and meta.get('palette'):
+        return dict(meta)
+    num_classes = model.decode_head.num_classes
+    try:
+        from mmseg.registry import DATASETS
+        ds_cfg = model.cfg.test_dataloader.dataset
+        cls = DATASETS.get(ds_cfg['type'])
+        meta = dict(getattr(cls, 'METAINFO', {}))
+        meta.update(ds_cfg.get('metainfo') or {})
+    except (AttributeError, KeyError, TypeError):
+        meta = {}
+    if len(meta.get('classes', ())) != num_classes or \
+            len(meta.get('palette') or ()) != num_classes:
+        rng = np.random.RandomState(42)
+        meta = dict(classes=tuple(str(i) for i in range(num_classes)),
+                    palette=[tuple(int(v) for v in rng.randint(0, 256, 3))
+                             for _ in range(num_classes)])
+    return meta

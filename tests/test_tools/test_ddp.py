@@ -20,6 +20,9 @@ import torch
 from train_helpers import (DETECTION, EMBEDDED, REPO_ROOT, env_for, logged_losses, run,
                            train_cmd, write_config)
 
+SGD = ("optim_wrapper = dict(_delete_=True, type='OptimWrapper', "
+       "optimizer=dict(type='SGD', lr=0.01))")
+
 
 def _free_port():
     with socket.socket() as s:
@@ -87,3 +90,38 @@ def test_two_process_ddp(tmp_path, task):
     assert 0.5 < metrics['superpixel/ASA'] <= 1.0 and metrics['superpixel/num_superpixels'] > 10
     log = next((tmp_path / 'test').glob('*/*.log')).read_text()
     assert re.search(r'^\s+6 \|', log, re.M), log[-2000:]  # all 6 val images, once each
+
+
+def test_two_process_ddp_semantic_uneven_batches(tmp_path):
+    """Semantic (mmseg EncoderDecoder + ClustSegSemanticHead) on 2 processes with uneven
+    batches: the 3 ADE20K images of tests/data, batch 2, a sampler without round-up, so rank 0
+    trains on 2 images and rank 1 on 1 at every iteration. Both ranks end with identical
+    parameters and buffers (memory banks included), and the banks took every image of every
+    iteration: their fill counts and write pointers equal those of one process holding all 3
+    images (the pixels each bank entry holds are random draws, so only counts compare)."""
+    iters = 2
+    env = env_for(tmp_path)
+    sampler = ("train_dataloader['sampler'] = dict(type='DefaultSampler', shuffle=False, "
+               "round_up=False)")
+    cfg = write_config(tmp_path, 'semantic_ade20k', max_iters=iters, batch_size=2, crop=128,
+                       deterministic=True, group_norm=True, record=True,
+                       extra=SGD + '\n' + sampler + '\n')
+    ddp_dir = tmp_path / 'ddp'
+    env_ddp = dict(env, PORT=str(_free_port()), PYTHON=sys.executable)
+    proc = subprocess.run(['bash', str(REPO_ROOT / 'tools' / 'dist_train.sh'), str(cfg), '2',
+                           '--work-dir', str(ddp_dir)], env=env_ddp, cwd=str(REPO_ROOT),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    s0 = torch.load(ddp_dir / 'rank0_state.pt', weights_only=True)
+    s1 = torch.load(ddp_dir / 'rank1_state.pt', weights_only=True)
+    assert s0.keys() == s1.keys()
+    for k in s0:
+        torch.testing.assert_close(s0[k], s1[k], rtol=0, atol=0, msg=f'ranks differ: {k}')
+    bank = 'decode_head.initializer.'
+    assert int(s0[bank + 'count'].sum()) > 0
+
+    single_dir = tmp_path / 'single'
+    run(train_cmd(cfg, single_dir, '--cfg-options', 'train_dataloader.batch_size=3'), env)
+    ref = torch.load(single_dir / 'rank0_state.pt', weights_only=True)
+    for k in ('count', 'ptr'):
+        assert torch.equal(s0[bank + k], ref[bank + k]), k

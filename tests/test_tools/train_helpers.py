@@ -13,6 +13,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EMBEDDED = {task: REPO_ROOT / 'configs' / task / 'clustseg_compact_embedded.py'
             for task in ('superpixel', 'panoptic', 'instance')}
 DETECTION = ('panoptic', 'instance')
+# semantic (mmseg EncoderDecoder): COCO-Stuff and ADE20K samples of tests/data
+SEMANTIC = {'semantic': REPO_ROOT / 'configs' / 'semantic' / 'clustseg_compact_embedded.py',
+            'semantic_ade20k': REPO_ROOT / 'configs' / 'semantic' /
+            'clustseg_compact_embedded_ade20k.py'}
 
 # Records each rank's loss per iteration and, at the end, its parameters (for the DDP test).
 RECORD_MODULE = '''
@@ -59,7 +63,7 @@ def write_config(tmp_path, task='superpixel', *, max_iters=4, batch_size=2, crop
     """A config over the task's embedded config for quick subprocess runs: no validation,
     the loss logged at every iteration without smoothing."""
     ckpt_interval = ckpt_interval or max_iters
-    lines = [f"_base_ = [{str(EMBEDDED[task])!r}]",
+    lines = [f"_base_ = [{str(EMBEDDED.get(task) or SEMANTIC[task])!r}]",
              f"max_iters = {max_iters}",
              "train_cfg = dict(max_iters=max_iters, val_interval=max_iters + 1)",
              # no validation (mmengine would still validate after the last iteration)
@@ -83,6 +87,16 @@ def write_config(tmp_path, task='superpixel', *, max_iters=4, batch_size=2, crop
         steps.append("dict(type='PackDetInputs')")
         lines.append(f"train_dataloader = dict(batch_size={batch_size}, dataset=dict("
                      f"pipeline=[{', '.join(steps)}]))")
+    elif task in SEMANTIC:  # images resized to a `crop` longer side; no flip if deterministic
+        reduce = task == 'semantic_ade20k'
+        steps = ["dict(type='LoadImageChecked')",
+                 f"dict(type='LoadAnnotations', reduce_zero_label={reduce})",
+                 f"dict(type='Resize', scale=({crop}, {crop}), keep_ratio=True)"]
+        if not deterministic:
+            steps.append("dict(type='RandomFlip', prob=0.5)")
+        steps.append("dict(type='PackSegInputs')")
+        lines.append(f"train_dataloader = dict(batch_size={batch_size}, dataset=dict("
+                     f"pipeline=[{', '.join(steps)}]))")
     elif deterministic:
         pipeline = DETERMINISTIC_PIPELINE.format(crop=(crop, crop))
         lines.append(f"train_dataloader = dict(batch_size={batch_size}, dataset=dict("
@@ -98,6 +112,10 @@ def write_config(tmp_path, task='superpixel', *, max_iters=4, batch_size=2, crop
     if group_norm and task in DETECTION:
         lines.append("norm = dict(type='GN', num_groups=1, requires_grad=True)")
         lines.append("model = dict(backbone=dict(norm_cfg=norm), panoptic_head=dict("
+                     "pixel_decoder=dict(norm_cfg=norm)))")
+    elif group_norm and task in SEMANTIC:
+        lines.append("norm = dict(type='GN', num_groups=1, requires_grad=True)")
+        lines.append("model = dict(backbone=dict(norm_cfg=norm), decode_head=dict("
                      "pixel_decoder=dict(norm_cfg=norm)))")
     elif group_norm:  # per-sample normalisation: batch layout does not change the maths
         lines.append("norm = dict(type='GN', num_groups=1, requires_grad=True)")

@@ -1,0 +1,14 @@
+# Compact ClustSeg semantic model for CPU runs and tests: ResNet-18 at 1/4 width, 3 decoder
+# layers (one per stride 32/16/8, T = 3), 64-d centers, memory-bank queues of 64.
+_base_ = ['./clustseg_r50_semantic.py']
+embed_dims = 64
+model = dict(
+    backbone=dict(depth=18, stem_channels=16, base_channels=16),
+    decode_head=dict(
+        pixel_decoder=dict(in_channels=[16, 32, 64, 128], channels=[64, 64, 32, 32],
+                           num_heads=4),
+        initializer=dict(feat_dims=64, embed_dims=embed_dims, queue_size=64,
+                         samples_per_class=8),
+        decoder=dict(in_channels=[64, 64, 32], embed_dims=embed_dims, num_heads=4,
+                     ffn_dims=256, layer_levels=(0, 1, 2)),
+        mask_dims=embed_dims))

@@ -1,0 +1,62 @@
+# ClustSeg semantic model (paper §4.3, App. A.3) on a ResNet-50 trained from scratch, in mmseg's
+# EncoderDecoder: backbone -> AxialPixelDecoder -> dreamy start (K = num_classes class centers
+# from per-class FIFO memory banks filled from the ground truth, Eq. 7) -> 6 recurrent
+# cross-attention layers (T = 3, strides 32/16/8, two each) -> per-pixel class scores (the mask
+# logits of the K centers) after every E-step; loss = CE x 5 + dice x 1 on every E-step.
+# To start from ImageNet weights you have locally:
+# model.backbone.init_cfg=dict(type='Pretrained', checkpoint='/path/resnet50.pth').
+num_classes = 150
+embed_dims = 256
+norm_cfg = dict(type='BN', requires_grad=True)
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    size_divisor=32,  # batch = the largest image, padded; the head masks the padding
+    pad_val=0,
+    seg_pad_val=255)
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        style='pytorch',
+        init_cfg=None),
+    decode_head=dict(
+        type='ClustSegSemanticHead',
+        num_classes=num_classes,
+        pixel_decoder=dict(
+            type='AxialPixelDecoder',
+            in_channels=[256, 512, 1024, 2048],
+            channels=[512, 256, 256, 128],
+            num_heads=8,
+            num_blocks=(1, 5),
+            norm_cfg=norm_cfg),
+        init_level=1,  # the memory bank stores stride-16 pixel-decoder embeddings
+        initializer=dict(type='MemoryBankInitializer', num_classes=num_classes, feat_dims=256,
+                         embed_dims=embed_dims, queue_size=256, samples_per_class=16,
+                         ignore_index=255),
+        decoder=dict(
+            type='ClusterDecoder',
+            in_channels=[512, 256, 256],
+            embed_dims=embed_dims,
+            num_heads=8,
+            num_iters=3,
+            ffn_dims=2048,
+            layer_levels=(0, 0, 1, 1, 2, 2),
+            variant='recurrent'),
+        mask_dims=embed_dims,
+        deep_supervision='all',
+        loss_ce_weight=5.0,
+        loss_dice_weight=1.0,
+        ignore_index=255,
+        align_corners=False),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'),
+    init_cfg=None)
