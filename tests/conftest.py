@@ -40,3 +40,21 @@ def log_messages():
     logger.addHandler(handler)
     yield handler.messages
     logger.removeHandler(handler)
+
+
+def pytest_addoption(parser):
+    parser.addoption('--runslow', action='store_true', default=False,
+                     help='also run the tests marked slow (left out of the default suite)')
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: long end-to-end test, run with --runslow')
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption('--runslow'):
+        return
+    skip = pytest.mark.skip(reason='slow: run with --runslow')
+    for item in items:
+        if 'slow' in item.keywords:
+            item.add_marker(skip)
