@@ -86,6 +86,21 @@ def test_worker_trains_on_real_ground_truth(capsys):
         assert _positive(res[key]), (key, res)
 
 
+@pytest.mark.parametrize('phase', ['train', 'infer'])
+def test_worker_runs_an_mmseg_segmentor_on_real_ade20k_images(phase):
+    """The semantic ClustSeg (mmseg EncoderDecoder) through the mmseg task: the ADE20K images
+    of tests/data, real label maps in training."""
+    res = bench.run_worker(_job('configs/semantic/clustseg_compact_embedded_ade20k.py', phase,
+                                batch=2))
+    assert res['model_type'] == 'EncoderDecoder'
+    if phase == 'train':
+        assert math.isfinite(res['last_loss']) and res['last_loss'] > 0
+        assert _positive(res['s_per_iter'])
+    else:
+        assert _positive(res['ms_per_img'])
+    assert _positive(res['peak_mem_mb'])
+
+
 def test_failing_phase_is_reported_not_raised(capsys):
     bench.worker_main(json.dumps(_job(CLUSTSEG, 'train', amp='fp16')))
     line = [x for x in capsys.readouterr().out.splitlines() if x.startswith(bench.RESULT_MARK)]

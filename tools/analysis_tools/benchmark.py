@@ -51,7 +51,9 @@ AMP_DTYPES = dict(fp16='float16', bf16='bfloat16')
 # Where the real data of each task lives (data_root / ann_file / data_prefix are read there).
 EMBEDDED_DATA = dict(
     panoptic='configs/_base_/datasets/coco_panoptic_embedded.py',
-    instance='configs/_base_/datasets/coco_instance_embedded.py')
+    instance='configs/_base_/datasets/coco_instance_embedded.py',
+    ade20k='configs/_base_/datasets/ade20k_embedded.py',
+    coco_stuff='configs/_base_/datasets/coco_stuff_embedded.py')
 
 
 class BenchmarkError(Exception):
@@ -306,7 +308,69 @@ class DetTask:
         return notes
 
 
-TASKS = dict(mmdet=DetTask)
+class SegTask:
+    """mmseg segmentors (semantic): the real ADE20K / COCO-Stuff images of tests/data (the
+    ones of the config's dataset type), resized to the requested sizes."""
+
+    scope = 'mmseg'
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        dataset = cfg.train_dataloader.dataset
+        while 'dataset' in dataset:
+            dataset = dataset.dataset
+        self.dataset_cfg = deepcopy(dataset)
+        self.kind = 'ade20k' if 'ADE20K' in dataset.type else 'coco_stuff'
+
+    def _loaders(self):
+        pipeline = self.dataset_cfg.pipeline
+        image = [t for t in pipeline if t['type'].startswith('LoadImage')]
+        ann = [t for t in pipeline if t['type'] == 'LoadAnnotations']
+        if not image or not ann:
+            raise BenchmarkError(f'train pipeline of {self.cfg.filename} has no image / '
+                                 'annotation loading transform')
+        return dict(image[0]), dict(ann[0])
+
+    def _dataset(self, pipeline):
+        from mmengine.config import Config
+        from mmseg.registry import DATASETS
+        data = Config.fromfile(osp.join(REPO_ROOT, EMBEDDED_DATA[self.kind]))
+        real = data.train_dataloader.dataset
+        ds = deepcopy(self.dataset_cfg)
+        ds.update(data_root=osp.join(REPO_ROOT, real.data_root), data_prefix=real.data_prefix,
+                  pipeline=pipeline)
+        for key in ('ann_file', 'img_suffix', 'seg_map_suffix'):
+            if key in real:
+                ds[key] = real[key]
+        return DATASETS.build(ds)
+
+    def train_samples(self, size, n):
+        image, ann = self._loaders()
+        ds = self._dataset([image, ann, dict(type='Resize', scale=(size, size),
+                                             keep_ratio=False), dict(type='PackSegInputs')])
+        return [ds[i % len(ds)] for i in range(n)]
+
+    def test_samples(self, hw, n):
+        image, _ = self._loaders()
+        ds = self._dataset([image, dict(type='Resize', scale=(hw[1], hw[0]), keep_ratio=False),
+                            dict(type='PackSegInputs')])
+        return [ds[i % len(ds)] for i in range(n)]
+
+    def prepare_model_cfg(self, train_size):
+        """Fixed-size batch padding (mmseg's ``data_preprocessor.size``) set to the train
+        size; whole-image inference."""
+        notes = []
+        pre = self.cfg.model.get('data_preprocessor', {})
+        if pre.get('size') is not None:
+            pre['size'] = (train_size, train_size)
+            notes.append(f'data_preprocessor.size -> {train_size}')
+        if self.cfg.model.get('test_cfg', {}).get('mode', 'whole') != 'whole':
+            self.cfg.model.test_cfg = dict(mode='whole')
+            notes.append('test_cfg.mode -> whole')
+        return notes
+
+
+TASKS = dict(mmdet=DetTask, mmseg=SegTask)
 
 
 def make_task(cfg):
