@@ -57,8 +57,9 @@ def maps_tool(repo_root):
 @pytest.fixture(scope='module')
 def files(repo_root, tmp_path_factory):
     """Small images (a COCO one, 90 x 120; a BSDS one, 64 x 96) and checkpoints of randomly
-    initialised compact models. The detectors' class layer is set to predict 'person' with
-    probability ~0.96 from every query, so that their outputs pass the score thresholds."""
+    initialised compact models. The detectors' class layers (the panoptic thing FFN too) are
+    set to predict 'person' with a high probability from every (thing) query, so that their
+    outputs pass the score thresholds."""
     tmp = tmp_path_factory.mktemp('demo_tasks')
     coco = mmcv.imread(str(repo_root / 'tests/data/coco_panoptic/val2017/000000039769.jpg'))
     bsds = mmcv.imread(str(repo_root / 'tests/data/bsds500/images/val/101085.jpg'))
@@ -74,12 +75,22 @@ def files(repo_root, tmp_path_factory):
                 head.cls_embed.weight.zero_()
                 head.cls_embed.bias.zero_()
                 head.cls_embed.bias[PERSON] = 8.0
+                if hasattr(head, 'thing_cls_ffn'):  # panoptic: things are classified by it
+                    last = head.thing_cls_ffn[-1]
+                    last.weight.zero_()
+                    last.bias.fill_(-8.0)
+                    last.bias[PERSON] = 8.0
+                    # its masks are a softmax over the queries: make the random ones peaked,
+                    # so that segments hold pixels with probability >= 0.5 (mmdet's filter)
+                    head.mask_embed[-1].weight.mul_(100.0)
+                    head.mask_proj.weight.mul_(100.0)
         out[key] = tmp / f'{key}.pth'
         torch.save({'state_dict': model.state_dict(), 'meta': {}}, out[key])
         if key == 'panoptic':  # every query 'no object': an all-void panoptic prediction
             with torch.no_grad():
                 head.cls_embed.bias.zero_()
                 head.cls_embed.bias[-1] = 8.0
+                head.thing_cls_ffn[-1].bias.fill_(-8.0)
             out['panoptic_void'] = tmp / 'panoptic_void.pth'
             torch.save({'state_dict': model.state_dict(), 'meta': {}}, out['panoptic_void'])
     # random masks of 128 confident queries overlap too much for mmdet's segment filter (a
