@@ -65,9 +65,9 @@ class ClustSegPanopticHead(ClustSegHead):
         if bad:
             raise KeyError(f'ClustSegPanopticHead does not take {bad}: its losses are set by '
                            f'loss_weights (keys {sorted(LOSS_WEIGHTS)})')
-        self._loss_weights_cfg = loss_weights
-        w = merge_cfg(LOSS_WEIGHTS, loss_weights, 'model.panoptic_head.loss_weights')
-        self.supervise_e_step_maps = w['e_step'] > 0
+        self._loss_weights = merge_cfg(LOSS_WEIGHTS, loss_weights,
+                                       'model.panoptic_head.loss_weights')
+        self.supervise_e_step_maps = self._loss_weights['e_step'] > 0
         super().__init__(**kwargs)
         if not self.supervise_e_step_maps and kwargs.get('decoder', {}).get('variant') == 'kmeans':
             raise ValueError('model.panoptic_head: the k-means decoder needs '
@@ -97,8 +97,7 @@ class ClustSegPanopticHead(ClustSegHead):
                     share_final_matching=False, recompute_losses=True)
 
     def _init_losses(self, loss_cls, loss_mask, loss_dice) -> None:
-        self.loss_weights = merge_cfg(LOSS_WEIGHTS, self._loss_weights_cfg,
-                                      'model.panoptic_head.loss_weights')
+        self.loss_weights = self._loss_weights  # merged (and checked) in __init__
         check_positive_int('model.train_cfg.num_insdis_samples',
                            self.train_cfg['num_insdis_samples'])
         if self.train_cfg['mask_activation'] not in ('softmax', 'sigmoid'):
@@ -236,20 +235,16 @@ class ClustSegPanopticHead(ClustSegHead):
             mask_logits = torch.log(p) - torch.log1p(-p)
             cls = all_cls[-1].float()
             b, k, c1 = cls.shape
-            dist = cls.new_zeros(b, k, c1)
-            thing_q = self._query_classes < 0
+            qc = self._query_classes  # K: -1 = thing query, else the stuff query's class
+            thing_q = qc < 0
+            # stuff query: its own class, scored by the softmax class head
+            label = qc.clamp(min=0)[None].expand(b, k).clone()  # B x K
+            score = cls.softmax(dim=-1).gather(2, label[..., None]).squeeze(2)
+            # thing query: the thing FFN's best class and its sigmoid
             s_th = self.thing_cls_ffn(self.out_norm(centers[:, thing_q])).float().sigmoid()
-            score, label = s_th.max(dim=-1)  # B x Kth
-            d_th = dist[:, thing_q]
-            d_th.scatter_(2, label[..., None], score[..., None])
-            d_th[..., -1] = 1.0 - score
-            st_cls = self._query_classes[~thing_q]  # K_st fixed classes
-            q = cls[:, ~thing_q].softmax(dim=-1)
-            score_st = q.gather(2, st_cls[None, :, None].expand(b, -1, 1)).squeeze(2)
-            d_st = dist[:, ~thing_q]
-            d_st.scatter_(2, st_cls[None, :, None].expand(b, -1, 1), score_st[..., None])
-            d_st[..., -1] = 1.0 - score_st
-            dist[:, thing_q] = d_th
-            dist[:, ~thing_q] = d_st
+            score[:, thing_q], label[:, thing_q] = s_th.max(dim=-1)
+            dist = cls.new_zeros(b, k, c1)  # score on the label, 1 - score on 'no object'
+            dist.scatter_(2, label[..., None], score[..., None])
+            dist[..., -1] = 1.0 - score
             cls_logp = dist.clamp(min=1e-8).log()
         return cls_logp, mask_logits
