@@ -10,7 +10,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 C=requirements/constraints.txt
 stamp="$VENV/.clustseg-install"
 want=$(cat requirements/*.txt setup.py | sha256sum | cut -d' ' -f1)
-check='import torch, torchvision, mmcv, mmcv.ops, mmengine, mmdet, mmseg, timm, panopticapi, pycocotools, skimage, clustseg'
+check='import torch, torchvision, mmcv, mmcv.ops, mmengine, mmdet, mmseg, timm, panopticapi, pycocotools, skimage, h5py, clustseg'
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -c "$check" 2>/dev/null; then
   echo "[install] $VENV is up to date"
