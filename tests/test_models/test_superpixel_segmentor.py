@@ -152,3 +152,102 @@ def test_k_draws_resume_exactly_and_agree_across_copies(repo_root):
     old = {k: v for k, v in state.items() if not k.startswith('k_random.')}
     result = c.load_state_dict(old, strict=False)
     assert not result.missing_keys
+
+
+def _build(repo_root, **model_overrides):
+    cfg = Config.fromfile(str(repo_root / CFG)).model
+    cfg.update(model_overrides)
+    torch.manual_seed(0)
+    return MODELS.build(cfg)
+
+
+def test_final_em_mode_bad_value_names_the_key(repo_root):
+    with pytest.raises(ValueError, match=r"model\.final_em_mode='sparse' is not supported; "
+                                         r"allowed values: \['local', 'dense'\]"):
+        _build(repo_root, final_em_mode='sparse')
+
+
+@pytest.mark.parametrize('mode', ['local', 'dense'])
+def test_both_final_em_modes_train_and_predict(repo_root, mode):
+    m = _build(repo_root, final_em_mode=mode)
+    assert m.final_em_mode == mode
+    m.train()
+    m.train_cfg['num_superpixels_range'] = (12, 12)
+    imgs = [torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(2)]
+    labels = [np.repeat(np.arange(4), 16)[None].repeat(48, 0) for _ in range(2)]
+    losses = m(**_batch(m, imgs, labels, True), mode='loss')
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    assert m.final_em.q_proj.weight.grad.abs().sum() > 0
+    m.eval()
+    sp = m.superpixels(_batch(m, imgs[:1], labels[:1], False)['inputs'], 12)[0]
+    assert sp.shape == (48, 64) and 4 <= sp.max() + 1 <= 24
+
+
+def test_local_mode_dense_maps_for_tools_match_the_local_labels(repo_root):
+    """``cluster(dense_final=True)`` (the assignment-map tool) scatters the local maps; their
+    argmax is the local hard assignment."""
+    m = _build(repo_root).eval()
+    img = torch.randint(0, 255, (3, 40, 56), dtype=torch.uint8)
+    inputs = _batch(m, [img], [np.zeros((40, 56))], False)['inputs']
+    with torch.no_grad():
+        out = m.cluster(inputs, 20, return_all=True)
+    grid = out['local']['grid']
+    assert len(out['final']) == m.final_em.num_iters
+    assert out['final'][-1].shape == (1, 20, 40 * 56)
+    torch.testing.assert_close(out['final'][-1].sum(1), torch.ones(1, 40 * 56))
+    assert torch.equal(out['final_logits'][-1].argmax(1),
+                       grid.candidate_labels(out['local']['logits'][-1]))
+
+
+def test_grid_center_positions_reach_the_decoder_in_its_encoding(repo_root, monkeypatch):
+    """The decoder's queries get the initializer's center_pos, equal to the decoder's own key
+    encoding at the seed's pixel of the seed level, per image (padding changes the unit)."""
+    m = _build(repo_root).eval()
+    seen = {}
+    forward = m.decoder.forward
+
+    def spy(centers, feats, pad_mask=None, center_pos=None, return_logits=False):
+        seen.update(center_pos=center_pos, pad_mask=pad_mask, feat2=feats[2])
+        return forward(centers, feats, pad_mask=pad_mask, center_pos=center_pos,
+                       return_logits=return_logits)
+
+    monkeypatch.setattr(m.decoder, 'forward', spy)
+    imgs = [torch.randint(0, 255, (3, 64, 96), dtype=torch.uint8),
+            torch.randint(0, 255, (3, 40, 64), dtype=torch.uint8)]  # padded to 64 x 96
+    data = _batch(m, imgs, [np.zeros((64, 96)), np.zeros((40, 64))], True)  # pads the batch
+    valid = m.image_valid(data['inputs'], data['data_samples'])
+    k = 96  # the 8 x 12 seed map: rows of 12, every seed at a pixel centre
+    with torch.no_grad():
+        m.cluster(data['inputs'], k, valid, return_all=False)
+    pos = seen['center_pos']
+    assert pos is not None and pos.shape == (2, k, m.decoder.embed_dims)
+    _, key_pos, kpm = m.decoder._flatten(seen['feat2'], 2, seen['pad_mask'])  # B x 96 x D
+    assert kpm[1].sum() == 96 - 5 * 8 and not kpm[0].any()  # image 1: 5 x 8 valid cells
+    keep = ~kpm  # seeds on padding have no key to compare with (the grid spans the batch)
+    torch.testing.assert_close(pos[keep], key_pos[keep], rtol=0, atol=1e-5)
+    assert not torch.allclose(pos[0], pos[1])  # image 1's valid long side is shorter
+
+
+@pytest.mark.parametrize('variant', ['vanilla', 'kmeans'])
+def test_decoder_variants_train_their_q_k_through_the_superpixel_loss(repo_root, variant):
+    """Every decoder layer's Q and K projections get gradients from the superpixel losses,
+    which read the E-steps' softmax over clusters (a distribution over K for every pixel)."""
+    m = _build(repo_root, decoder=dict(variant=variant))
+    m.train()
+    m.train_cfg.update(num_superpixels_range=(16, 16), decoder_loss_weight=0.1)
+    imgs = [torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8) for _ in range(2)]
+    labels = [np.repeat(np.arange(4), 16)[None].repeat(64, 0) * 3 for _ in range(2)]
+    data = _batch(m, imgs, labels, True)
+    out = m.cluster(data['inputs'], 16, m.image_valid(data['inputs'], data['data_samples']),
+                    dense_final=False)
+    for es in out['e_steps']:  # what the loss supervises: a distribution over the K clusters
+        torch.testing.assert_close(es['probs'].sum(1), torch.ones_like(es['probs'][:, 0]))
+    m.zero_grad()
+    sum(m(**data, mode='loss').values()).backward()
+    for i, layer in enumerate(m.decoder.layers):
+        ca = layer.cross_attn
+        for name in ('q_proj', 'k_proj'):
+            g = getattr(ca, name).weight.grad
+            assert g is not None and g.abs().sum() > 0, (variant, i, name)

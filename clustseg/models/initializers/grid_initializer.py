@@ -7,25 +7,39 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
-from ..layers.positional_encoding import sine_encode_points, sine_position_encoding
+from ..layers.positional_encoding import (POS_SCALE, downsample_pad_mask, position_unit,
+                                          sine_encode_points, sine_position_encoding)
 from ._ffn import build_ffn
+
+
+def grid_row_counts(num_points, h, w):
+    """Layout of the K seeds of an h x w map: ``r = clamp(round(sqrt(K h / w)), 1, K)`` rows,
+    row j holding ``floor((j+1)K/r) - floor(jK/r)`` seeds (the counts differ by at most one and
+    add up to K). Seed k of the raster order is cell (j, c) of this layout.
+
+    Returns:
+        list[int]: the r row counts.
+    """
+    if num_points < 1:
+        raise ValueError(f'num_superpixels (K) must be >= 1, got {num_points}')
+    rows = min(num_points, max(1, round(math.sqrt(num_points * h / w))))
+    return [(j + 1) * num_points // rows - j * num_points // rows for j in range(rows)]
 
 
 def grid_points(num_points, h, w, device=None):
     """Exactly ``num_points`` near-regular positions covering an h x w image.
 
-    Rows: ``r = clamp(round(sqrt(K h / w)), 1, K)``; row j gets ``floor((j+1)K/r) - floor(jK/r)``
-    points (so the counts differ by at most one and add up to K), evenly spaced at cell centres.
+    Rows as :func:`grid_row_counts`; row j's band is ``[j h / r, (j + 1) h / r)`` and its n_j
+    points sit at the centres of n_j equal cells, ``x = (c + 0.5) w / n_j``,
+    ``y = (j + 0.5) h / r`` (the cells the local E/M of ``layers/local_em.py`` uses).
 
     Returns:
         Tensor: K x 2 (x, y) in pixel units (pixel centres at +0.5).
     """
-    if num_points < 1:
-        raise ValueError(f'num_superpixels (K) must be >= 1, got {num_points}')
-    rows = min(num_points, max(1, round(math.sqrt(num_points * h / w))))
+    counts = grid_row_counts(num_points, h, w)
+    rows = len(counts)
     pts = []
-    for j in range(rows):
-        n_j = (j + 1) * num_points // rows - j * num_points // rows
+    for j, n_j in enumerate(counts):
         y = (j + 0.5) * h / rows
         xs = (torch.arange(n_j, dtype=torch.float32) + 0.5) * w / n_j
         pts.append(torch.stack([xs, torch.full_like(xs, y)], dim=1))
@@ -52,9 +66,11 @@ class GridInitializer(BaseModule):
         self.ffn = build_ffn(in_channels + pos_dims, embed_dims)
 
     def forward(self, feats, pad_mask=None, num_queries=None):
-        """feats: B x C x H x W, num_queries: K (required) -> dict(centers B x K x D, points
-        K x 2 (x, y) in feature px, center_pos B x K x D (the decoder's sine convention at this
-        level), query_classes K (all -1: no class tie))."""
+        """feats: B x C x H x W, pad_mask: B x H0 x W0 bool (True = padding, optional),
+        num_queries: K (required) -> dict(centers B x K x D, points K x 2 (x, y) in feature px,
+        center_pos B x K x D (the decoder's sine convention at this level: unit = each image's
+        valid long side / 8, as ``ClusterDecoder`` encodes its keys), query_classes K (all -1:
+        no class tie)). The seed grid covers the whole (padded) map, shared by the batch."""
         if num_queries is None:
             raise ValueError('GridInitializer needs num_queries (the number of superpixels K)')
         num_clusters = num_queries
@@ -71,8 +87,13 @@ class GridInitializer(BaseModule):
         sampled = F.grid_sample(x, grid.view(1, 1, -1, 2).expand(b, -1, -1, -1).to(x.dtype),
                                 mode='bilinear', align_corners=False)  # B x C x 1 x K
         centers = self.ffn(sampled[:, :, 0].transpose(1, 2))  # B x K x D
-        center_pos = sine_encode_points(pts / (max(h, w) / 8.0), centers.shape[-1])
-        return dict(centers=centers, points=pts,
-                    center_pos=center_pos[None].expand(b, -1, -1).to(centers.dtype),
+        # the decoder's key convention at this level: unit = valid long side / POS_SCALE
+        if pad_mask is None:
+            unit = max(h, w) / POS_SCALE
+        else:
+            unit = position_unit(downsample_pad_mask(pad_mask, (h, w)))[:, None]  # B x 1
+        center_pos = sine_encode_points(pts[None].expand(b, -1, -1), centers.shape[-1],
+                                        unit=unit)  # B x K x D
+        return dict(centers=centers, points=pts, center_pos=center_pos.to(centers.dtype),
                     query_classes=torch.full((num_clusters,), -1, dtype=torch.long,
                                              device=feats.device))

@@ -1,15 +1,18 @@
-"""Registered wrapper of the dense SSFCN SLIC loss."""
+"""Registered wrapper of the SSFCN SLIC loss (dense or local assignments)."""
 from typing import Dict, Optional, Union
 
 from torch import Tensor, nn
 
 from clustseg.registry import MODELS
+from ..layers.local_em import LocalAssignment
 from .superpixel_losses import pixel_coords, slic_loss
 
 
 @MODELS.register_module()
 class SLICLoss(nn.Module):
-    """SLIC loss (label cross-entropy + position term) on a dense soft assignment.
+    """SLIC loss (label cross-entropy + position term) on a soft assignment: dense
+    ``B x K x N``, or a :class:`~clustseg.models.layers.local_em.LocalAssignment` (each pixel
+    among its 9 neighbouring cells' centers; computed without any ``K x N`` map).
 
     See :func:`clustseg.models.losses.superpixel_losses.slic_loss` for the maths and the
     reasoning behind the defaults (``pos_weight=0.003`` with ``S = sqrt(N_valid / K)`` pixels,
@@ -46,7 +49,8 @@ class SLICLoss(nn.Module):
                 S: Optional[Union[float, Tensor]] = None) -> Dict[str, Tensor]:
         """
         Args:
-            assign: ``B x K x N`` soft assignment, ``N = H * W`` (row-major).
+            assign: ``B x K x N`` soft assignment, ``N = H * W`` (row-major), or a
+                ``LocalAssignment`` (``probs`` B x K x P x 9) on an H x W grid.
             labels: ``B x H x W`` int64 region ids (``ignore_index`` = ignored).
             valid: optional ``B x H x W`` or ``B x N`` boolean mask.
             S: grid interval in pixels (scalar or ``B``); None = ``sqrt(N_valid / K)``.
@@ -54,7 +58,8 @@ class SLICLoss(nn.Module):
         if labels.dim() != 3:
             raise ValueError(f'labels must be B x H x W, got shape {tuple(labels.shape)}')
         h, w = labels.shape[-2:]
-        coords = pixel_coords(h, w, device=assign.device)  # N x 2
+        device = assign.probs.device if isinstance(assign, LocalAssignment) else assign.device
+        coords = pixel_coords(h, w, device=device)  # N x 2
         out = slic_loss(assign, labels, coords, valid=valid, m=self.pos_weight, S=S,
                         ignore_index=self.ignore_index, eps=self.eps)
         return dict(

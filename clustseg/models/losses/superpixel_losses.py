@@ -12,14 +12,19 @@ Conventions (shared by every function here):
 
 The SLIC loss follows SSFCN (Yang et al., "Superpixel Segmentation with Fully Convolutional
 Networks", CVPR 2020), which reconstructs pixel features through the 9 neighbouring grid
-cells; here every pixel is reconstructed through all ``K`` clusters (dense form, as in
-ClustSeg).
+cells. Both forms are here: ``assign`` a dense ``B x K x N`` tensor (every pixel reconstructed
+through all ``K`` clusters), or a :class:`~clustseg.models.layers.local_em.LocalAssignment`
+(``B x K x P x 9``: each pixel through the 9 centers of its own and the neighbouring grid
+cells, O(9 N) memory, no ``K x N`` map). On a local assignment the value equals that of the
+dense form on ``assign.to_dense()`` (zero outside the candidates).
 """
 from typing import Dict, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ..layers.local_em import LocalAssignment
 
 # sRGB (D65) linear RGB -> CIE XYZ matrix and the D65 reference white.
 _RGB_TO_XYZ = (
@@ -185,7 +190,8 @@ def slic_loss(assign: Tensor,
     scales the whole loss by 0.005; that is left to ``loss_weight``).
 
     Args:
-        assign: ``B x K x N`` soft assignment.
+        assign: ``B x K x N`` soft assignment, or a ``LocalAssignment``
+            (:func:`local_slic_loss`).
         labels: ``B x N`` (or ``B x H x W``) int region ids; ``ignore_index`` = ignored.
         coords: ``N x 2`` pixel coordinates ``(x, y)`` (see :func:`pixel_coords`).
         valid: optional ``B x N`` (or ``B x H x W``) boolean mask of valid pixels.
@@ -198,6 +204,8 @@ def slic_loss(assign: Tensor,
         dict of fp32 scalars: ``'sem'`` (label term), ``'pos'`` (weighted position term,
         already multiplied by ``m / S``) and ``'total'`` = ``sem + pos``.
     """
+    if isinstance(assign, LocalAssignment):
+        return local_slic_loss(assign, labels, coords, valid, m, S, ignore_index, eps)
     _check_assign(assign)
     b, k, n = assign.shape
     if labels.dim() == 3:
@@ -247,7 +255,8 @@ def reconstruction_loss(assign: Tensor,
     superpixels to be colour-homogeneous.
 
     Args:
-        assign: ``B x K x N`` soft assignment.
+        assign: ``B x K x N`` soft assignment, or a ``LocalAssignment``
+            (:func:`local_reconstruction_loss`).
         target: ``B x N x C`` per-pixel target.
         valid: optional ``B x N`` (or ``B x H x W``) boolean mask.
         beta: smooth-L1 transition point (quadratic below ``beta``).
@@ -255,6 +264,8 @@ def reconstruction_loss(assign: Tensor,
     Returns:
         fp32 scalar.
     """
+    if isinstance(assign, LocalAssignment):
+        return local_reconstruction_loss(assign, target, valid, beta, eps)
     _check_assign(assign)
     b, _, n = assign.shape
     if target.dim() != 3 or target.shape[0] != b or target.shape[1] != n:
@@ -267,6 +278,114 @@ def reconstruction_loss(assign: Tensor,
     recon = soft_reconstruct(assign, target, mask, eps)  # B x N x C
     per = F.smooth_l1_loss(recon, target, reduction='none', beta=beta)  # B x N x C
     per = torch.where(mask.unsqueeze(2), per, per.new_zeros(()))
+    denom = (mask.sum() * target.shape[2]).clamp(min=1).float()
+    return per.sum() / denom
+
+
+
+# ------------------------------------------------------------------ local (9-candidate) form
+def _check_local(la: LocalAssignment, b: int, n: int, what: str, t: Tensor) -> None:
+    g = la.grid
+    if la.probs.dim() != 4 or la.probs.shape[1:] != (g.num_clusters, g.slots, 9):
+        raise ValueError(f'LocalAssignment.probs must be B x K x P x 9 = ? x {g.num_clusters} '
+                         f'x {g.slots} x 9, got shape {_shape(la.probs)}')
+    if b != la.probs.shape[0] or n != g.num_pixels:
+        raise ValueError(f'{what} must be B x N = {la.probs.shape[0]} x {g.num_pixels} for this '
+                         f'local assignment, got shape {_shape(t)}')
+
+
+def local_cluster_means(la: LocalAssignment, feats_s: Tensor, mask_s: Tensor,
+                        eps: float = 1e-8) -> Tensor:
+    """Soft cluster means over masked pixels from a local assignment.
+
+    Args:
+        la: probs ``B x K x P x 9`` on its grid. feats_s: ``B x K x P x C`` slot features
+            (``grid.gather``). mask_s: ``B x K x P`` bool.
+
+    Returns:
+        ``B x K x C`` fp32 (0 for clusters without mass).
+    """
+    g = la.grid
+    a = la.probs.float() * mask_s[..., None].float()  # B x K x P x 9
+    num = g.to_centers(torch.matmul(a.transpose(-1, -2), feats_s.float()))  # B x K x C
+    mass = g.to_centers(a.sum(2))  # B x K
+    return num / (mass[..., None] + eps)
+
+
+def local_soft_reconstruct(la: LocalAssignment, feats_s: Tensor, mask_s: Tensor,
+                           eps: float = 1e-8) -> Tensor:
+    """Reconstruction of slot features through each pixel's 9 candidate clusters:
+    ``f_hat_i = sum_j M_ij c_j`` -> ``B x K x P x C`` (the slot layout of ``feats_s``)."""
+    means = local_cluster_means(la, feats_s, mask_s, eps)  # B x K x C
+    return torch.matmul(la.probs.float(), la.grid.from_centers(means))  # B x K x P x C
+
+
+def local_slic_loss(la: LocalAssignment, labels: Tensor, coords: Tensor,
+                    valid: Optional[Tensor] = None, m: float = 0.003,
+                    S: Optional[Union[float, Tensor]] = None, ignore_index: int = -1,
+                    eps: float = 1e-8) -> Dict[str, Tensor]:
+    """:func:`slic_loss` on a local assignment, without one-hot maps: the label histogram of
+    each cluster is a ``B x K x R`` scatter-add of the 9 N memberships, and each pixel reads
+    the probability of its own label from its 9 candidates (O(9 N + K R) memory).
+
+    Args as :func:`slic_loss` (``labels`` / ``valid`` ``B x N`` or ``B x H x W``, ``coords``
+    ``N x 2``). Returns the same dict (``sem``, ``pos``, ``total``).
+    """
+    g = la.grid
+    b = la.probs.shape[0]
+    if labels.dim() == 3:
+        labels = labels.flatten(1)
+    _check_local(la, labels.shape[0], labels.shape[-1], 'labels', labels)
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise ValueError(f'labels must be an integer tensor, got dtype {labels.dtype}')
+    n = g.num_pixels
+    if coords.dim() != 2 or coords.shape[0] != n or coords.shape[1] != 2:
+        raise ValueError(f'coords must be N x 2 = {n} x 2, got shape {_shape(coords)}')
+    probs = la.probs.float()
+    device = probs.device
+    labels = labels.to(device)
+    mask = _flat_valid(valid, b, n, device) & (labels != ignore_index)  # B x N
+    local, _ = remap_labels(labels, mask)
+    num_regions = int(local.max()) + 1 if bool(mask.any()) else 1
+    mask_s = g.gather(mask)  # B x K x P
+    lbl_s = g.gather(local)  # B x K x P
+    a = probs * mask_s[..., None].float()  # B x K x P x 9
+    mass = g.to_centers(a.sum(2))  # B x K
+    # label histograms of the clusters: B x (K R), entry (center, label)
+    idx = (g.cand[None, :, None, :] * num_regions + lbl_s[..., None]).flatten(1)  # B x 9KP
+    hist = a.new_zeros(b, g.num_clusters * num_regions).scatter_add_(1, idx, a.flatten(1))
+    frac = hist.gather(1, idx).view_as(probs) / (g.from_centers(mass)[:, :, None, :] + eps)
+    p_label = (probs * frac).sum(-1)  # B x K x P
+    sem_map = -torch.log(p_label + eps)
+    xy = g.gather(coords.to(device=device, dtype=torch.float32)[None]).expand(b, -1, -1, -1)
+    xy_hat = local_soft_reconstruct(la, xy, mask_s, eps)  # B x K x P x 2
+    dist = torch.linalg.vector_norm(xy_hat - xy, ord=2, dim=-1)  # B x K x P
+    s = _grid_interval(mask, g.num_clusters, S)  # B
+    pos_map = dist * (m / s)[:, None, None]
+    zero = sem_map.new_zeros(())
+    denom = mask.sum().clamp(min=1).float()
+    sem = torch.where(mask_s, sem_map, zero).sum() / denom
+    pos = torch.where(mask_s, pos_map, zero).sum() / denom
+    return dict(sem=sem, pos=pos, total=sem + pos)
+
+
+def local_reconstruction_loss(la: LocalAssignment, target: Tensor,
+                              valid: Optional[Tensor] = None, beta: float = 1.0,
+                              eps: float = 1e-8) -> Tensor:
+    """:func:`reconstruction_loss` on a local assignment (``target`` ``B x N x C``)."""
+    g = la.grid
+    if target.dim() != 3:
+        raise ValueError(f'target must be B x N x C, got shape {_shape(target)}')
+    _check_local(la, target.shape[0], target.shape[1], 'target', target)
+    if beta < 0:
+        raise ValueError(f'beta must be >= 0, got {beta}')
+    b, n = target.shape[:2]
+    mask = _flat_valid(valid, b, n, la.probs.device)
+    mask_s = g.gather(mask)  # B x K x P
+    t = g.gather(target.float().to(la.probs.device))  # B x K x P x C
+    recon = local_soft_reconstruct(la, t, mask_s, eps)  # B x K x P x C
+    per = F.smooth_l1_loss(recon, t, reduction='none', beta=beta)
+    per = torch.where(mask_s[..., None], per, per.new_zeros(()))
     denom = (mask.sum() * target.shape[2]).clamp(min=1).float()
     return per.sum() / denom
 
@@ -325,5 +444,6 @@ def lab_target(img: Tensor, bgr: bool = True) -> Tensor:
 
 __all__ = [
     'pixel_coords', 'cluster_means', 'soft_reconstruct', 'remap_labels', 'slic_loss',
-    'reconstruction_loss', 'rgb_to_lab', 'lab_target', 'LAB_SCALE'
+    'reconstruction_loss', 'rgb_to_lab', 'lab_target', 'LAB_SCALE', 'local_cluster_means',
+    'local_soft_reconstruct', 'local_slic_loss', 'local_reconstruction_loss'
 ]

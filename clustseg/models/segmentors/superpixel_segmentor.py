@@ -8,9 +8,13 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 
 from clustseg.registry import MODELS
+from ..layers.local_em import LocalAssignment, local_em, local_grid
 from ..layers.recurrent_cross_attention import RecurrentCrossAttention
 from ..losses.superpixel_losses import lab_target
 from ..utils import StepRandom, check_positive_int, enforce_connectivity, merge_cfg
+
+
+FINAL_EM_MODES = ('local', 'dense')
 
 
 class TooManySuperpixelsError(ValueError):
@@ -34,28 +38,45 @@ class SuperpixelSegmentor(BaseModel):
     4. ``embed_head`` builds the full-resolution pixel embedding (learned + Lab + xy/S); the
        centers are mapped into that space (grid-sampled embedding at the K grid points plus a
        zero-initialised projection of the decoder centers) and ``final_iters`` Gaussian E/M
-       rounds run at full resolution (a :class:`RecurrentCrossAttention` with identity K/V and
-       identity-initialised Q).
-    5. Hard superpixels = argmax over K of the last full-resolution E-step, then
-       :func:`enforce_connectivity` with ``min_size = round(min_size_ratio * HW / K)``.
+       rounds run at full resolution with the Q projection of ``final_em`` (a
+       :class:`RecurrentCrossAttention` with identity K/V and identity-initialised Q):
+       ``final_em_mode='local'`` (default) assigns each pixel among the 9 centers of its own and
+       the neighbouring grid cells (``layers/local_em.py``, O(9 HW) per round, the grid of
+       ``GridInitializer``: K seeds in ``grid_row_counts`` rows, one cell each, so the actual K
+       is the requested K); ``'dense'`` is the softmax over all K (O(K HW), the ablation).
+       Both have the same parameters, so a checkpoint loads in either mode.
+    5. Hard superpixels = argmax over the candidates (K for 'dense') of the last
+       full-resolution E-step, then :func:`enforce_connectivity` with
+       ``min_size = round(min_size_ratio * HW / K)``.
+
+    The image's padding mask (from ``img_shape`` vs the batch input) goes to the pixel
+    decoder, the initializer and the decoder; the grid initializer's ``center_pos`` (the
+    decoder's position convention) is the decoder's query position.
 
     Losses (deep supervision, every E-step): SLIC loss (weight 1) + smooth-L1 Lab
-    reconstruction (weight 10) on each full-resolution E-step, and the same on each decoder
-    E-step at its own resolution (labels nearest-downsampled, Lab area-downsampled), scaled
-    by ``train_cfg.decoder_loss_weight``.
+    reconstruction (weight 10) on each full-resolution E-step (on the local assignment itself
+    in 'local' mode: no K x HW map), and the same on each decoder E-step at its own
+    resolution (labels nearest-downsampled, Lab area-downsampled; the E-step's ``probs``, a
+    softmax over clusters for every decoder variant), scaled by
+    ``train_cfg.decoder_loss_weight``. Pixels with label < 0 or outside ``img_shape`` are
+    not in the losses.
 
     ``train_cfg``: ``num_superpixels_range=(50, 2500)`` (K drawn uniformly per batch from a
     :class:`StepRandom`, so the draw is checkpointed and equal on every rank),
-    ``decoder_loss_weight=1.0``. ``test_cfg``: ``num_superpixels=600``,
-    ``min_size_ratio=0.25``. Other keys in either are errors.
+    ``decoder_loss_weight=1.0``. ``test_cfg``: ``num_superpixels=600`` (the requested = actual
+    K before the connectivity step), ``min_size_ratio=0.25``. Other keys in either are errors.
     """
 
     def __init__(self, backbone, pixel_decoder, initializer, decoder, embed_head,
                  loss_slic=dict(type='SLICLoss', loss_weight=1.0),
                  loss_recon=dict(type='SuperpixelReconstructionLoss', loss_weight=10.0),
-                 final_iters=3, init_level=2, data_preprocessor=None, train_cfg=None,
-                 test_cfg=None, init_cfg=None):
+                 final_iters=3, init_level=2, final_em_mode='local', data_preprocessor=None,
+                 train_cfg=None, test_cfg=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if final_em_mode not in FINAL_EM_MODES:
+            raise ValueError(f'model.final_em_mode={final_em_mode!r} is not supported; allowed '
+                             f'values: {list(FINAL_EM_MODES)}')
+        self.final_em_mode = final_em_mode
         self.backbone = MODELS.build(backbone)
         self.pixel_decoder = MODELS.build(pixel_decoder)
         self.initializer = MODELS.build(initializer)
@@ -103,22 +124,40 @@ class SuperpixelSegmentor(BaseModel):
             img = img * dp.std + dp.mean
         return img
 
-    def cluster(self, inputs, num_clusters, valid=None, return_all=True):
+    @staticmethod
+    def image_valid(inputs, data_samples):
+        """B x H x W bool, False where the batch padded an image (``img_shape`` vs the input;
+        a sample without ``img_shape`` counts as unpadded)."""
+        b, _, h, w = inputs.shape
+        valid = torch.zeros(b, h, w, dtype=torch.bool, device=inputs.device)
+        for i in range(b):
+            meta = data_samples[i].metainfo if data_samples else {}
+            ih, iw = meta.get('img_shape', (h, w))[:2]
+            valid[i, :ih, :iw] = True
+        return valid
+
+    def cluster(self, inputs, num_clusters, valid=None, return_all=True, dense_final=True):
         """Runs the network.
 
         Args:
             inputs: B x 3 x H x W normalised RGB. num_clusters: K.
-            valid: B x H x W bool, False = padded pixel.
+            valid: B x H x W bool, False = padded pixel (valid pixels start at (0, 0)).
+            return_all: keep every full-resolution E-step (else only the last one).
+            dense_final: in 'local' mode also return the dense B x K x HW maps in ``final`` /
+                ``final_logits`` (zero / -inf outside each pixel's 9 candidates; O(K HW),
+                for tools that read dense maps). Losses and :meth:`superpixels` do not.
 
         Returns:
-            dict(final=[T x (B x K x HW)] assignments of the full-resolution E-steps (only the
-            last one unless ``return_all``), final_logits (same, logits), e_steps=decoder
-            E-steps, hw=(H, W), lab=B x 3 x H x W scaled Lab).
+            dict(final=[T (or 1) x (B x K x HW)] assignments of the full-resolution E-steps
+            (None in 'local' mode without ``dense_final``), final_logits (same, logits),
+            local=None ('dense') or dict(probs, logits: [T (or 1) x (B x K x P x 9)], grid:
+            the :class:`LocalGrid`), e_steps=decoder E-steps, hw=(H, W), lab=B x 3 x H x W
+            scaled Lab, final_em_mode).
         """
         b, _, h, w = inputs.shape
         check_positive_int('num_superpixels', num_clusters)
         pad_mask = None if valid is None else ~valid
-        feats = self.pixel_decoder(self.backbone(inputs))  # strides 32, 16, 8, 4
+        feats = self.pixel_decoder(self.backbone(inputs), pad_mask)  # strides 32, 16, 8, 4
         fh, fw = feats[self.init_level].shape[-2:]
         if num_clusters > fh * fw:
             raise TooManySuperpixelsError(
@@ -127,7 +166,7 @@ class SuperpixelSegmentor(BaseModel):
                 f'map, so the largest K it allows is {fh * fw}', fh * fw)
         init = self.initializer(feats[self.init_level], pad_mask, num_queries=num_clusters)
         dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
-                           return_logits=return_all)
+                           center_pos=init['center_pos'], return_logits=return_all)
         interval = math.sqrt(h * w / num_clusters)
         lab = lab_target(self._raw_image(inputs), bgr=False)  # B x 3 x H x W
         emb = self.embed_head(inputs, lab, feats[3], interval)  # B x E x H x W
@@ -137,11 +176,24 @@ class SuperpixelSegmentor(BaseModel):
         seeds = F.grid_sample(emb, grid.view(1, 1, -1, 2).expand(b, -1, -1, -1),
                               mode='bilinear', align_corners=False)[:, :, 0].transpose(1, 2)
         centers = seeds + self.center_proj(dec['centers']).float()  # B x K x E
-        kpm = None if valid is None else ~valid.flatten(1)
-        out = self.final_em(centers, emb.flatten(2).transpose(1, 2), key_padding_mask=kpm,
-                            return_logits=return_all)
-        return dict(final=out['assigns'], final_logits=out['logits'], e_steps=dec['e_steps'],
-                    hw=(h, w), lab=lab)
+        res = dict(final=None, final_logits=None, local=None, e_steps=dec['e_steps'],
+                   hw=(h, w), lab=lab, final_em_mode=self.final_em_mode)
+        if self.final_em_mode == 'dense':
+            kpm = None if valid is None else ~valid.flatten(1)
+            out = self.final_em(centers, emb.flatten(2).transpose(1, 2), key_padding_mask=kpm,
+                                return_logits=return_all)
+            res.update(final=out['assigns'], final_logits=out['logits'])
+            return res
+        fem = self.final_em
+        lgrid = local_grid(num_clusters, (fh, fw), (h, w), inputs.device)
+        out = local_em(centers, emb, lgrid, fem.q_proj, fem.num_iters, valid=valid,
+                       scale=fem.scale, center_norm_bias=fem.center_norm_bias, eps=fem.eps,
+                       return_all=return_all, last_m_step=False)  # last centers are unused
+        res['local'] = dict(probs=out['probs'], logits=out['logits'], grid=lgrid)
+        if dense_final:
+            res.update(final=[lgrid.to_dense(p) for p in out['probs']],
+                       final_logits=[lgrid.to_dense(x, float('-inf')) for x in out['logits']])
+        return res
 
     # ------------------------------------------------------------------ API
     def _sample_k(self, h, w):
@@ -154,12 +206,17 @@ class SuperpixelSegmentor(BaseModel):
 
     def loss(self, inputs, data_samples):
         labels = torch.stack([ds.gt_sem_seg.data[0] for ds in data_samples]).long()  # B x H x W
-        valid = labels >= 0
+        image = self.image_valid(inputs, data_samples)  # B x H x W, False = batch padding
+        valid = (labels >= 0) & image
         k = self._sample_k(*inputs.shape[-2:])
-        out = self.cluster(inputs, k, valid)
+        out = self.cluster(inputs, k, image, dense_final=False)
         losses = {}
         lab = out['lab']
-        for t, assign in enumerate(out['final']):
+        if out['local'] is not None:
+            finals = [LocalAssignment(p, out['local']['grid']) for p in out['local']['probs']]
+        else:
+            finals = out['final']
+        for t, assign in enumerate(finals):
             self._add(losses, f'full.i{t}', assign, labels, lab, valid, 1.0)
         wd = self.train_cfg['decoder_loss_weight']
         if wd > 0:
@@ -173,8 +230,9 @@ class SuperpixelSegmentor(BaseModel):
         return losses
 
     def _add(self, losses, prefix, assign, labels, lab, valid, weight):
-        """SLIC + Lab reconstruction losses of one E-step (assign B x K x N, labels/lab at the
-        same H x W) into ``losses`` under ``prefix``."""
+        """SLIC + Lab reconstruction losses of one E-step (assign B x K x N, or a
+        :class:`LocalAssignment`; labels/lab at the same H x W) into ``losses`` under
+        ``prefix``."""
         for name, val in self.loss_slic(assign, labels, valid).items():
             losses[f'{prefix}.{name}'] = val * weight
         losses[f'{prefix}.loss_recon'] = self.loss_recon(assign, lab, valid) * weight
@@ -184,9 +242,13 @@ class SuperpixelSegmentor(BaseModel):
         """inputs: B x 3 x H x W normalised -> list of B label maps (H x W int64 numpy),
         after the connectivity step."""
         k = self.test_cfg['num_superpixels'] if num_superpixels is None else num_superpixels
-        out = self.cluster(inputs, k, return_all=False)
+        out = self.cluster(inputs, k, return_all=False, dense_final=False)
         h, w = out['hw']
-        hard = out['final_logits'][-1].argmax(1).view(-1, h, w).cpu().numpy()  # last E-step
+        if out['local'] is not None:  # center id of each pixel's best candidate
+            hard = out['local']['grid'].candidate_labels(out['local']['logits'][-1])
+        else:
+            hard = out['final_logits'][-1].argmax(1)
+        hard = hard.view(-1, h, w).cpu().numpy()  # last E-step
         min_size = int(round(self.test_cfg['min_size_ratio'] * h * w / k))
         return [enforce_connectivity(x, min_size) for x in hard]
 
@@ -212,5 +274,6 @@ class SuperpixelSegmentor(BaseModel):
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
-            return self.cluster(inputs, self.test_cfg['num_superpixels'], return_all=False)
+            return self.cluster(inputs, self.test_cfg['num_superpixels'], return_all=False,
+                                dense_final=False)
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
