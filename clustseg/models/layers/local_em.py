@@ -15,9 +15,9 @@ and c' - 1, c' + 1 (absent ones masked). When every row holds the same number of
 the 3 x 3 neighbourhood of SSN.
 
 Pixels are stored cell-major in K x P slots (P = the largest cell's pixel count, about
-(H r^-1 + 1)(W n^-1 + 1), so K P stays within a small factor of HW for every K), so that an
-E-step is one batched matmul per cell: slot tensors are ``B x K x P x C`` and local maps
-``B x K x P x 9`` (slot, candidate).
+(H / r + 1)(W / n + 1), so K P stays within a small factor of HW for every K), so that an E-step
+is one batched matmul per cell: slot features are ``B x K x P x C`` and local maps
+``B x K x 9 x P`` (cell, candidate, slot; the softmax runs over the candidate axis).
 """
 from typing import NamedTuple, Optional
 
@@ -112,16 +112,16 @@ class LocalGrid:
         return s.flatten(1, 2).index_select(1, self.pix_slot)
 
     def candidate_labels(self, local: Tensor) -> Tensor:
-        """Hard assignment: argmax over the 9 candidates of B x K x P x 9 -> B x N center ids."""
-        j = local.argmax(-1)  # B x K x P
+        """Hard assignment: argmax over the 9 candidates of B x K x 9 x P -> B x N center ids."""
+        j = local.argmax(2)  # B x K x P
         ids = self.cand[None].expand(local.shape[0], -1, -1).gather(2, j)
         return self.scatter(ids)
 
     def to_dense(self, local: Tensor, fill: float = 0.0) -> Tensor:
-        """B x K x P x 9 -> B x K x N (``fill`` outside each pixel's candidates)."""
+        """B x K x 9 x P -> B x K x N (``fill`` outside each pixel's candidates)."""
         b, k, n = local.shape[0], self.num_clusters, self.num_pixels
-        keep = (self.slot_ok[:, :, None] & self.cand_ok[:, None, :]).flatten()  # K P 9
-        idx = (self.cand[:, None, :] * n + self.slot_pix[:, :, None]).flatten()[keep]
+        keep = (self.cand_ok[:, :, None] & self.slot_ok[:, None, :]).flatten()  # K 9 P
+        idx = (self.cand[:, :, None] * n + self.slot_pix[:, None, :]).flatten()[keep]
         dense = local.new_full((b, k * n), fill)
         dense = dense.index_copy(1, idx, local.flatten(1)[:, keep])
         return dense.view(b, k, n)
@@ -149,7 +149,7 @@ def local_grid(num_clusters, feat_hw, hw, device=None) -> LocalGrid:
 
 
 class LocalAssignment(NamedTuple):
-    """A sparse soft assignment: ``probs`` B x K x P x 9 (each valid slot's distribution over
+    """A sparse soft assignment: ``probs`` B x K x 9 x P (each valid slot's distribution over
     its candidates, zero on empty / padded slots) on ``grid``."""
     probs: Tensor
     grid: LocalGrid
@@ -160,7 +160,8 @@ class LocalAssignment(NamedTuple):
 
 def local_em(centers: Tensor, feats: Tensor, grid: LocalGrid, q_proj, num_iters: int,
              valid: Optional[Tensor] = None, scale: float = 1.0, center_norm_bias: bool = True,
-             eps: float = 1e-6, return_all: bool = True, last_m_step: bool = True) -> dict:
+             eps: float = 1e-6, return_all: bool = True, last_m_step: bool = True,
+             last_probs: bool = True) -> dict:
     """``num_iters`` local E/M rounds (one head, identity K/V): the local form of
     :class:`RecurrentCrossAttention` with ``identity_kv=True`` (same ``q_proj``, ``scale``,
     ``center_norm_bias``, ``m_step='mean'``, ``eps``).
@@ -176,42 +177,50 @@ def local_em(centers: Tensor, feats: Tensor, grid: LocalGrid, q_proj, num_iters:
         valid: B x H x W (or B x N) bool, False = padding (no assignment, not in the M-step).
         return_all: keep the maps of every round (else only the last one's).
         last_m_step: run the M-step after the last E-step (``centers`` is None otherwise).
+        last_probs: compute the last round's softmax (None in ``probs`` otherwise: the hard
+            assignment needs only the logits).
 
     Returns:
         dict(centers=B x K x E or None, iter_centers=[B x K x E per M-step],
-        logits=[B x K x P x 9] (-inf on absent candidates), probs=[B x K x P x 9] (zero on
+        logits=[B x K x 9 x P] (-inf on absent candidates), probs=[B x K x 9 x P] (zero on
         empty / padded slots), grid=grid).
     """
     b, k, e = centers.shape
     if k != grid.num_clusters:
         raise ValueError(f'local_em: {k} centers for a grid of {grid.num_clusters} cells')
     if feats.dim() == 4:
-        feats = feats.flatten(2).transpose(1, 2)  # B x N x E
+        feats = feats.flatten(2).transpose(1, 2)  # B x N x E (a view; gather copies)
     if feats.shape[1] != grid.num_pixels:
         raise ValueError(f'local_em: {feats.shape[1]} pixels for a grid of {grid.hw} pixels')
+    p = grid.slots
     with torch.autocast(device_type=centers.device.type, enabled=False):
         x = grid.gather(feats.float())  # B x K x P x E
+        xt = x.flatten(0, 1).transpose(1, 2)  # BK x E x P (a view)
         ok = grid.slot_ok[None].expand(b, -1, -1)  # B x K x P
         if valid is not None:
             ok = ok & grid.gather(valid.reshape(b, -1))
-        absent = ~grid.cand_ok[None, :, None, :]  # 1 x K x 1 x 9
+        okf = ok[:, :, None, :].float()  # B x K x 1 x P
+        absent = torch.zeros(k, 9, device=x.device).masked_fill(~grid.cand_ok, float('-inf'))
         c = centers.float()
         iter_centers, logits_all, probs_all = [], [], []
         out_c = None
         for t in range(num_iters):
-            q = q_proj(c).float()  # B x K x E
-            qc = grid.from_centers(q)  # B x K x 9 x E
-            logits = torch.matmul(x, qc.transpose(-1, -2)) * scale  # B x K x P x 9
+            last = t == num_iters - 1
+            qc = grid.from_centers(q_proj(c).float())  # B x K x 9 x E
+            bias = absent[None].expand(b, -1, -1)
             if center_norm_bias:
-                logits = logits - (0.5 * scale) * qc.pow(2).sum(-1)[:, :, None, :]
-            logits = logits.masked_fill(absent, float('-inf'))
-            probs = logits.softmax(-1).masked_fill(~ok[..., None], 0.0)
-            if return_all or t == num_iters - 1:
+                bias = bias - (0.5 * scale) * qc.pow(2).sum(-1)
+            logits = torch.baddbmm(bias.reshape(b * k, 9, 1), qc.flatten(0, 1), xt,
+                                   alpha=scale).view(b, k, 9, p)  # B x K x 9 x P
+            probs = None
+            if not last or last_probs or last_m_step:
+                probs = logits.softmax(2) * okf
+            if return_all or last:
                 logits_all.append(logits)
                 probs_all.append(probs)
-            if t < num_iters - 1 or last_m_step:
-                num = grid.to_centers(torch.matmul(probs.transpose(-1, -2), x))  # B x K x E
-                mass = grid.to_centers(probs.sum(2))  # B x K
+            if not last or last_m_step:
+                num = grid.to_centers(torch.matmul(probs, x))  # B x K x E
+                mass = grid.to_centers(probs.sum(-1))  # B x K
                 c = num / (mass[..., None] + eps)
                 iter_centers.append(c.to(centers.dtype))
                 out_c = iter_centers[-1]

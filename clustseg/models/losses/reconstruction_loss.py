@@ -38,7 +38,7 @@ class SuperpixelReconstructionLoss(nn.Module):
         """
         Args:
             assign: ``B x K x N`` soft assignment, ``N = H * W`` (row-major), or a
-                ``LocalAssignment`` (``probs`` B x K x P x 9, no ``K x N`` map built).
+                ``LocalAssignment`` (``probs`` B x K x 9 x P, no ``K x N`` map built).
             img_lab_target: ``B x C x H x W`` target (e.g. scaled Lab image).
             valid: optional ``B x H x W`` or ``B x N`` boolean mask.
 

@@ -50,7 +50,7 @@ class SLICLoss(nn.Module):
         """
         Args:
             assign: ``B x K x N`` soft assignment, ``N = H * W`` (row-major), or a
-                ``LocalAssignment`` (``probs`` B x K x P x 9) on an H x W grid.
+                ``LocalAssignment`` (``probs`` B x K x 9 x P) on an H x W grid.
             labels: ``B x H x W`` int64 region ids (``ignore_index`` = ignored).
             valid: optional ``B x H x W`` or ``B x N`` boolean mask.
             S: grid interval in pixels (scalar or ``B``); None = ``sqrt(N_valid / K)``.

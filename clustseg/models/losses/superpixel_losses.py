@@ -14,7 +14,7 @@ The SLIC loss follows SSFCN (Yang et al., "Superpixel Segmentation with Fully Co
 Networks", CVPR 2020), which reconstructs pixel features through the 9 neighbouring grid
 cells. Both forms are here: ``assign`` a dense ``B x K x N`` tensor (every pixel reconstructed
 through all ``K`` clusters), or a :class:`~clustseg.models.layers.local_em.LocalAssignment`
-(``B x K x P x 9``: each pixel through the 9 centers of its own and the neighbouring grid
+(``B x K x 9 x P``: each pixel through the 9 centers of its own and the neighbouring grid
 cells, O(9 N) memory, no ``K x N`` map). On a local assignment the value equals that of the
 dense form on ``assign.to_dense()`` (zero outside the candidates).
 """
@@ -286,9 +286,9 @@ def reconstruction_loss(assign: Tensor,
 # ------------------------------------------------------------------ local (9-candidate) form
 def _check_local(la: LocalAssignment, b: int, n: int, what: str, t: Tensor) -> None:
     g = la.grid
-    if la.probs.dim() != 4 or la.probs.shape[1:] != (g.num_clusters, g.slots, 9):
-        raise ValueError(f'LocalAssignment.probs must be B x K x P x 9 = ? x {g.num_clusters} '
-                         f'x {g.slots} x 9, got shape {_shape(la.probs)}')
+    if la.probs.dim() != 4 or la.probs.shape[1:] != (g.num_clusters, 9, g.slots):
+        raise ValueError(f'LocalAssignment.probs must be B x K x 9 x P = ? x {g.num_clusters} '
+                         f'x 9 x {g.slots}, got shape {_shape(la.probs)}')
     if b != la.probs.shape[0] or n != g.num_pixels:
         raise ValueError(f'{what} must be B x N = {la.probs.shape[0]} x {g.num_pixels} for this '
                          f'local assignment, got shape {_shape(t)}')
@@ -299,16 +299,16 @@ def local_cluster_means(la: LocalAssignment, feats_s: Tensor, mask_s: Tensor,
     """Soft cluster means over masked pixels from a local assignment.
 
     Args:
-        la: probs ``B x K x P x 9`` on its grid. feats_s: ``B x K x P x C`` slot features
+        la: probs ``B x K x 9 x P`` on its grid. feats_s: ``B x K x P x C`` slot features
             (``grid.gather``). mask_s: ``B x K x P`` bool.
 
     Returns:
         ``B x K x C`` fp32 (0 for clusters without mass).
     """
     g = la.grid
-    a = la.probs.float() * mask_s[..., None].float()  # B x K x P x 9
-    num = g.to_centers(torch.matmul(a.transpose(-1, -2), feats_s.float()))  # B x K x C
-    mass = g.to_centers(a.sum(2))  # B x K
+    a = la.probs.float() * mask_s[:, :, None, :].float()  # B x K x 9 x P
+    num = g.to_centers(torch.matmul(a, feats_s.float()))  # B x K x C
+    mass = g.to_centers(a.sum(-1))  # B x K
     return num / (mass[..., None] + eps)
 
 
@@ -317,7 +317,8 @@ def local_soft_reconstruct(la: LocalAssignment, feats_s: Tensor, mask_s: Tensor,
     """Reconstruction of slot features through each pixel's 9 candidate clusters:
     ``f_hat_i = sum_j M_ij c_j`` -> ``B x K x P x C`` (the slot layout of ``feats_s``)."""
     means = local_cluster_means(la, feats_s, mask_s, eps)  # B x K x C
-    return torch.matmul(la.probs.float(), la.grid.from_centers(means))  # B x K x P x C
+    return torch.matmul(la.probs.float().transpose(-1, -2),
+                        la.grid.from_centers(means))  # B x K x P x C
 
 
 def local_slic_loss(la: LocalAssignment, labels: Tensor, coords: Tensor,
@@ -349,13 +350,13 @@ def local_slic_loss(la: LocalAssignment, labels: Tensor, coords: Tensor,
     num_regions = int(local.max()) + 1 if bool(mask.any()) else 1
     mask_s = g.gather(mask)  # B x K x P
     lbl_s = g.gather(local)  # B x K x P
-    a = probs * mask_s[..., None].float()  # B x K x P x 9
-    mass = g.to_centers(a.sum(2))  # B x K
+    a = probs * mask_s[:, :, None, :].float()  # B x K x 9 x P
+    mass = g.to_centers(a.sum(-1))  # B x K
     # label histograms of the clusters: B x (K R), entry (center, label)
-    idx = (g.cand[None, :, None, :] * num_regions + lbl_s[..., None]).flatten(1)  # B x 9KP
+    idx = (g.cand[None, :, :, None] * num_regions + lbl_s[:, :, None, :]).flatten(1)  # B x K9P
     hist = a.new_zeros(b, g.num_clusters * num_regions).scatter_add_(1, idx, a.flatten(1))
-    frac = hist.gather(1, idx).view_as(probs) / (g.from_centers(mass)[:, :, None, :] + eps)
-    p_label = (probs * frac).sum(-1)  # B x K x P
+    frac = hist.gather(1, idx).view_as(probs) / (g.from_centers(mass)[..., None] + eps)
+    p_label = (probs * frac).sum(2)  # B x K x P
     sem_map = -torch.log(p_label + eps)
     xy = g.gather(coords.to(device=device, dtype=torch.float32)[None]).expand(b, -1, -1, -1)
     xy_hat = local_soft_reconstruct(la, xy, mask_s, eps)  # B x K x P x 2

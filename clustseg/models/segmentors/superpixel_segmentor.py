@@ -136,7 +136,8 @@ class SuperpixelSegmentor(BaseModel):
             valid[i, :ih, :iw] = True
         return valid
 
-    def cluster(self, inputs, num_clusters, valid=None, return_all=True, dense_final=True):
+    def cluster(self, inputs, num_clusters, valid=None, return_all=True, dense_final=True,
+                probs=True, timer=None):
         """Runs the network.
 
         Args:
@@ -146,18 +147,27 @@ class SuperpixelSegmentor(BaseModel):
             dense_final: in 'local' mode also return the dense B x K x HW maps in ``final`` /
                 ``final_logits`` (zero / -inf outside each pixel's 9 candidates; O(K HW),
                 for tools that read dense maps). Losses and :meth:`superpixels` do not.
+            probs: in 'local' mode, compute the last E-step's softmax (False: its logits only,
+                all the hard assignment needs; ``local['probs'][-1]`` is then None).
+            timer: optional callable, called with a stage name at the end of each stage
+                ('backbone', 'pixel_decoder', 'initializer_decoder', 'embed_head',
+                'final_em'; ``tools/analysis_tools/superpixel_speed.py``).
 
         Returns:
             dict(final=[T (or 1) x (B x K x HW)] assignments of the full-resolution E-steps
             (None in 'local' mode without ``dense_final``), final_logits (same, logits),
-            local=None ('dense') or dict(probs, logits: [T (or 1) x (B x K x P x 9)], grid:
+            local=None ('dense') or dict(probs, logits: [T (or 1) x (B x K x 9 x P)], grid:
             the :class:`LocalGrid`), e_steps=decoder E-steps, hw=(H, W), lab=B x 3 x H x W
             scaled Lab, final_em_mode).
         """
         b, _, h, w = inputs.shape
         check_positive_int('num_superpixels', num_clusters)
+        tick = timer or (lambda stage: None)
         pad_mask = None if valid is None else ~valid
-        feats = self.pixel_decoder(self.backbone(inputs), pad_mask)  # strides 32, 16, 8, 4
+        x = self.backbone(inputs)
+        tick('backbone')
+        feats = self.pixel_decoder(x, pad_mask)  # strides 32, 16, 8, 4
+        tick('pixel_decoder')
         fh, fw = feats[self.init_level].shape[-2:]
         if num_clusters > fh * fw:
             raise TooManySuperpixelsError(
@@ -167,9 +177,11 @@ class SuperpixelSegmentor(BaseModel):
         init = self.initializer(feats[self.init_level], pad_mask, num_queries=num_clusters)
         dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
                            center_pos=init['center_pos'], return_logits=return_all)
+        tick('initializer_decoder')
         interval = math.sqrt(h * w / num_clusters)
         lab = lab_target(self._raw_image(inputs), bgr=False)  # B x 3 x H x W
         emb = self.embed_head(inputs, lab, feats[3], interval)  # B x E x H x W
+        tick('embed_head')
         # grid points of the init level -> full-resolution coordinates
         pts = init['points'] * torch.tensor([w / fw, h / fh], device=inputs.device)
         grid = torch.stack([pts[:, 0] / w * 2 - 1, pts[:, 1] / h * 2 - 1], -1)
@@ -183,13 +195,16 @@ class SuperpixelSegmentor(BaseModel):
             out = self.final_em(centers, emb.flatten(2).transpose(1, 2), key_padding_mask=kpm,
                                 return_logits=return_all)
             res.update(final=out['assigns'], final_logits=out['logits'])
+            tick('final_em')
             return res
         fem = self.final_em
         lgrid = local_grid(num_clusters, (fh, fw), (h, w), inputs.device)
         out = local_em(centers, emb, lgrid, fem.q_proj, fem.num_iters, valid=valid,
                        scale=fem.scale, center_norm_bias=fem.center_norm_bias, eps=fem.eps,
-                       return_all=return_all, last_m_step=False)  # last centers are unused
+                       return_all=return_all, last_m_step=False,  # last centers are unused
+                       last_probs=probs or dense_final)
         res['local'] = dict(probs=out['probs'], logits=out['logits'], grid=lgrid)
+        tick('final_em')
         if dense_final:
             res.update(final=[lgrid.to_dense(p) for p in out['probs']],
                        final_logits=[lgrid.to_dense(x, float('-inf')) for x in out['logits']])
@@ -238,19 +253,25 @@ class SuperpixelSegmentor(BaseModel):
         losses[f'{prefix}.loss_recon'] = self.loss_recon(assign, lab, valid) * weight
 
     @torch.no_grad()
-    def superpixels(self, inputs, num_superpixels=None):
+    def superpixels(self, inputs, num_superpixels=None, timer=None):
         """inputs: B x 3 x H x W normalised -> list of B label maps (H x W int64 numpy),
-        after the connectivity step."""
+        after the connectivity step. ``timer``: see :meth:`cluster` (plus 'hard_labels',
+        'connectivity')."""
         k = self.test_cfg['num_superpixels'] if num_superpixels is None else num_superpixels
-        out = self.cluster(inputs, k, return_all=False, dense_final=False)
+        out = self.cluster(inputs, k, return_all=False, dense_final=False, probs=False,
+                           timer=timer)
+        tick = timer or (lambda stage: None)
         h, w = out['hw']
         if out['local'] is not None:  # center id of each pixel's best candidate
             hard = out['local']['grid'].candidate_labels(out['local']['logits'][-1])
         else:
             hard = out['final_logits'][-1].argmax(1)
         hard = hard.view(-1, h, w).cpu().numpy()  # last E-step
+        tick('hard_labels')
         min_size = int(round(self.test_cfg['min_size_ratio'] * h * w / k))
-        return [enforce_connectivity(x, min_size) for x in hard]
+        labels = [enforce_connectivity(x, min_size) for x in hard]
+        tick('connectivity')
+        return labels
 
     def predict(self, inputs, data_samples):
         k = self.test_cfg['num_superpixels']
