@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from clustseg.models.losses import (SLICLoss, SuperpixelReconstructionLoss, lab_target,
-                                    pixel_coords, reconstruction_loss, remap_labels,
+from clustseg.models.losses import (LAB_SCALE, SLICLoss, SuperpixelReconstructionLoss,
+                                    lab_target, pixel_coords, reconstruction_loss, remap_labels,
                                     rgb_to_lab, slic_loss, soft_reconstruct)
 
 
@@ -249,3 +249,25 @@ def test_registered_wrappers():
     flat = target.flatten(2).transpose(1, 2)
     expected = 10.0 * reconstruction_loss(assign, flat, valid=valid, beta=0.5)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_lab_target_table_path_equals_the_formula():
+    """8-bit images (also de-normalised with float noise) take the 256-level table; the
+    result is the formula's, and non-integral or differentiable inputs use the formula."""
+    from clustseg.models.losses.superpixel_losses import _linear_to_lab, _srgb_linear
+    torch.manual_seed(0)
+    img = torch.randint(0, 256, (2, 3, 17, 23)).float()
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+    noisy = (img - mean) / std * std + mean  # what the segmentor's de-normalisation gives
+    scale = torch.tensor(LAB_SCALE).view(1, 3, 1, 1)
+    exact = _linear_to_lab(_srgb_linear(img.flip(1) / 255.0)) / scale
+    torch.testing.assert_close(lab_target(img), exact, rtol=0, atol=1e-6)
+    torch.testing.assert_close(lab_target(noisy), exact, rtol=0, atol=1e-6)
+    frac = img + 0.37
+    torch.testing.assert_close(lab_target(frac, bgr=False),
+                               _linear_to_lab(_srgb_linear(frac / 255.0)) / scale,
+                               rtol=0, atol=0)
+    grad_in = img.clone().requires_grad_(True)
+    lab_target(grad_in).sum().backward()
+    assert torch.isfinite(grad_in.grad).all() and grad_in.grad.abs().sum() > 0

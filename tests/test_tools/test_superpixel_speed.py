@@ -1,0 +1,50 @@
+"""tools/analysis_tools/superpixel_speed.py on one real BSDS500 image with tiny settings."""
+import importlib.util
+import json
+
+import pytest
+
+CFG = 'configs/superpixel/clustseg_compact_1xb4-1.2k_bsds500-superpixel.py'
+CKPT = 'checkpoints/clustseg_compact_1xb4-1.2k_bsds500-superpixel.pth'
+
+
+@pytest.fixture(scope='module')
+def speed_tool(repo_root):
+    path = repo_root / 'tools' / 'analysis_tools' / 'superpixel_speed.py'
+    spec = importlib.util.spec_from_file_location('superpixel_speed', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('mode', ['local', 'dense'])
+def test_speed_tool_reports_every_stage(speed_tool, repo_root, tmp_path, capsys, mode):
+    img = repo_root / 'tests' / 'data' / 'bsds500' / 'images' / 'val' / '101085.jpg'
+    out = tmp_path / 'speed.json'
+    report = speed_tool.main([str(repo_root / CFG), str(repo_root / CKPT), '--images', str(img),
+                              '--k', '60', '--threads', '1', '--warmup', '0',
+                              '--final-em-mode', mode, '--out', str(out)])
+    printed = capsys.readouterr().out
+    assert 'ratio model / SLIC' in printed and 'model: final_em' in printed
+    saved = json.loads(out.read_text())
+    assert saved['final_em_mode'] == mode and saved['k'] == 60
+    (res,) = saved['results']
+    assert res['threads'] == 1 and res['images'] == 1
+    stages = res['stages_mean_s']
+    assert set(stages) == set(speed_tool.STAGES)
+    assert all(v > 0 for v in stages.values()), stages
+    assert res['model_mean_s'] == pytest.approx(sum(stages.values()), rel=1e-6)
+    assert res['ratio'] == pytest.approx(res['model_mean_s'] / res['slic_mean_s'])
+    (one,) = res['per_image']
+    assert one['hw'] == [321, 481]
+    assert 20 <= one['model_count'] <= 120 and 20 <= one['slic_count'] <= 120
+    assert report['results'][0]['ratio'] == res['ratio']
+
+
+def test_speed_tool_rejects_bad_arguments(speed_tool, tmp_path):
+    with pytest.raises(SystemExit):
+        speed_tool.parse_args(['c', 'k', '--images', 'x', '--k', '0'])
+    with pytest.raises(SystemExit):
+        speed_tool.parse_args(['c', 'k', '--images', 'x', '--threads', '-1'])
+    with pytest.raises(FileNotFoundError, match='nope'):
+        speed_tool.find_images([str(tmp_path / 'nope')])
