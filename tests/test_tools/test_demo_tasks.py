@@ -57,8 +57,9 @@ def maps_tool(repo_root):
 @pytest.fixture(scope='module')
 def files(repo_root, tmp_path_factory):
     """Small images (a COCO one, 90 x 120; a BSDS one, 64 x 96) and checkpoints of randomly
-    initialised compact models. The detectors' class layers (the panoptic thing FFN too) are
-    set to predict 'person' with a high probability from every (thing) query, so that their
+    initialised compact models. The detectors' class layers (the class FFNs of things and
+    instances, the panoptic softmax classifier) are set to predict 'person' with a high
+    probability from every (thing) query, so that their
     outputs pass the score thresholds."""
     tmp = tmp_path_factory.mktemp('demo_tasks')
     coco = mmcv.imread(str(repo_root / 'tests/data/coco_panoptic/val2017/000000039769.jpg'))
@@ -72,14 +73,16 @@ def files(repo_root, tmp_path_factory):
         if key != 'superpixel':
             with torch.no_grad():
                 head = model.panoptic_head
-                head.cls_embed.weight.zero_()
-                head.cls_embed.bias.zero_()
-                head.cls_embed.bias[PERSON] = 8.0
-                if hasattr(head, 'thing_cls_ffn'):  # panoptic: things are classified by it
-                    last = head.thing_cls_ffn[-1]
-                    last.weight.zero_()
-                    last.bias.fill_(-8.0)
-                    last.bias[PERSON] = 8.0
+                if key == 'panoptic':  # stuff queries: the softmax classifier
+                    head.cls_embed.weight.zero_()
+                    head.cls_embed.bias.zero_()
+                    head.cls_embed.bias[PERSON] = 8.0
+                # things: the class FFN (panoptic thing FFN / instance class FFN)
+                ffn = head.thing_cls_ffn if key == 'panoptic' else head.cls_ffn
+                ffn[-1].weight.zero_()
+                ffn[-1].bias.fill_(-8.0)
+                ffn[-1].bias[PERSON] = 8.0
+                if key == 'panoptic':
                     # its masks are a softmax over the queries: make the random ones peaked,
                     # so that segments hold pixels with probability >= 0.5 (mmdet's filter)
                     head.mask_embed[-1].weight.mul_(100.0)

@@ -16,6 +16,19 @@ from ..utils import StepRandom, check_positive_int, merge_cfg
 SUPERVISION = ('all', 'layer', 'final')
 
 
+def top1_class_logprobs(label: Tensor, score: Tensor, num_classes: int) -> Tensor:
+    """One class per query -> the input ``MaskFormerFusionHead`` expects.
+
+    label, score: ``B x K`` (class index, probability in [0, 1]) -> ``B x K x (C + 1)``
+    log-probabilities with ``score`` on ``label``, ``1 - score`` on no-object (last column)
+    and ~0 elsewhere, so the fusion head's softmax gives that distribution back.
+    """
+    dist = score.new_zeros(*label.shape, num_classes + 1)
+    dist.scatter_(2, label[..., None], score[..., None])
+    dist[..., -1] = 1.0 - score
+    return dist.clamp(min=1e-8).log()
+
+
 @MODELS.register_module()
 class ClustSegHead(Mask2FormerHead):
     """backbone levels -> ``AxialPixelDecoder`` -> dreamy start -> ``ClusterDecoder`` ->

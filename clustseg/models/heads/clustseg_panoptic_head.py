@@ -17,7 +17,7 @@ from ..losses import (build_query_targets, mask_id_cross_entropy, matched_mask_l
                       sigmoid_class_loss)
 from ..losses.loss_utils import fp32_island
 from ..utils import check_positive_int, merge_cfg
-from .clustseg_head import ClustSegHead
+from .clustseg_head import ClustSegHead, top1_class_logprobs
 
 LOSS_WEIGHTS = dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0, mask_id=0.3,
                     insdis=1.0, sem=1.0, thing_cls=2.0, e_step=0.3)
@@ -234,7 +234,7 @@ class ClustSegPanopticHead(ClustSegHead):
             p = masks.float().softmax(dim=1).clamp(1e-6, 1 - 1e-6)  # B x K x H x W
             mask_logits = torch.log(p) - torch.log1p(-p)
             cls = all_cls[-1].float()
-            b, k, c1 = cls.shape
+            b, k, _ = cls.shape
             qc = self._query_classes  # K: -1 = thing query, else the stuff query's class
             thing_q = qc < 0
             # stuff query: its own class, scored by the softmax class head
@@ -243,8 +243,5 @@ class ClustSegPanopticHead(ClustSegHead):
             # thing query: the thing FFN's best class and its sigmoid
             s_th = self.thing_cls_ffn(self.out_norm(centers[:, thing_q])).float().sigmoid()
             score[:, thing_q], label[:, thing_q] = s_th.max(dim=-1)
-            dist = cls.new_zeros(b, k, c1)  # score on the label, 1 - score on 'no object'
-            dist.scatter_(2, label[..., None], score[..., None])
-            dist[..., -1] = 1.0 - score
-            cls_logp = dist.clamp(min=1e-8).log()
+            cls_logp = top1_class_logprobs(label, score, self.num_classes)
         return cls_logp, mask_logits

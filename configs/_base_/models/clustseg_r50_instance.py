@@ -1,6 +1,7 @@
 # ClustSeg instance model (paper §4.2, App. A.2): 100 image-adaptive centers (Eq. 8), no stuff;
-# Mask2Former's matching and point-sampled mask losses with the paper's weights (BCE 5, dice 2),
-# class by softmax cross-entropy with Mask2Former's no-object weight; instance output only.
+# Mask2Former's matching and point-sampled mask losses with the paper's weights (BCE 5, dice 2);
+# classes from a small FFN on the instance centers trained with a sigmoid binary cross-entropy
+# (weight 2, no-object queries 0.1, as Mask2Former's class term); instance output only.
 _base_ = ['./clustseg_r50_maskformer.py']
 num_things_classes = 80
 num_stuff_classes = 0
@@ -8,13 +9,13 @@ num_classes = num_things_classes
 embed_dims = 256
 model = dict(
     panoptic_head=dict(
-        type='ClustSegHead',
+        type='ClustSegInstanceHead',
         num_things_classes=num_things_classes,
         num_stuff_classes=num_stuff_classes,
         initializer=dict(type='ImageAdaptiveInitializer', in_channels=256,
                          embed_dims=embed_dims, num_queries=100, pos_dims=64),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0,
-                      reduction='mean', class_weight=[1.0] * num_classes + [0.1]),
+        class_loss_weight=2.0,
+        no_object_weight=0.1,
         loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
                        loss_weight=5.0),
         loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True, reduction='mean',
@@ -29,7 +30,8 @@ model = dict(
             type='FixedStuffHungarianAssigner',
             num_things_classes=num_things_classes,
             match_costs=[
-                dict(type='ClassificationCost', weight=2.0),
+                # class term on the FFN's sigmoids (Deformable DETR's focal cost)
+                dict(type='FocalLossCost', weight=2.0),
                 dict(type='CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
                 dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)
             ]),
