@@ -147,10 +147,13 @@ def test_bad_head_arguments_are_errors(change, match):
         MODELS.build(cfg.model)
 
 
-def test_recomputed_losses_give_the_same_values_and_gradients():
+@pytest.mark.parametrize('num_points', [0, 64])
+def test_recomputed_losses_give_the_same_values_and_gradients(num_points):
     """train_cfg.recompute_losses (activation checkpointing of each E-step's dense terms)
-    changes memory, not the result."""
+    changes memory, not the result (with point-sampled mask terms too: the recomputation
+    draws the same points)."""
     cfg = _cfg()
+    cfg.model.train_cfg.mask_num_points = num_points
     model, batch = _build(cfg)
     model.train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -169,3 +172,39 @@ def test_recomputed_losses_give_the_same_values_and_gradients():
     assert set(ga) == set(gb)
     for n in ga:
         torch.testing.assert_close(ga[n], gb[n], rtol=1e-4, atol=1e-6, msg=n)
+
+
+def test_point_sampled_mask_terms_read_the_softmax_over_clusters(setup):
+    """mask_num_points > 0: the thing / stuff CE + dice are Mask2Former's point-sampled BCE and
+    dice on the logit of the softmax-over-K probability of the matched queries."""
+    from clustseg.models.losses import mask_bce_dice_loss, sample_mask_points
+    model, _ = setup
+    head = model.panoptic_head
+    torch.manual_seed(0)
+    masks = torch.randn(2, 5, 12, 10)
+    tgt = (torch.rand(2, 5, 12, 10) > 0.5).float()
+    sel = torch.tensor([[True, False, True, False, False], [False, True, False, False, True]])
+    old = head.train_cfg['mask_num_points']
+    head.train_cfg['mask_num_points'] = 32
+    try:
+        torch.manual_seed(1)
+        got = head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0)
+    finally:
+        head.train_cfg['mask_num_points'] = old
+    p = masks.softmax(dim=1)
+    logit = torch.log(p) - torch.log1p(-p)
+    torch.manual_seed(1)
+    pp, gp = sample_mask_points(logit[sel], tgt[sel], 32)
+    ref = mask_bce_dice_loss(pp, gp, avg_factor=4.0)
+    torch.testing.assert_close(got['ce'], ref['bce'], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got['dice'], ref['dice'], rtol=1e-4, atol=1e-5)
+    dense = head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0)  # mask_num_points = 0
+    assert not torch.allclose(dense['ce'], got['ce'])
+
+
+def test_bad_mask_num_points_is_an_error():
+    cfg = Config.fromfile(str(CFG))
+    cfg.model.train_cfg.mask_num_points = -1
+    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(
+            ValueError, match='mask_num_points must be an integer >= 0'):
+        MODELS.build(cfg.model)
