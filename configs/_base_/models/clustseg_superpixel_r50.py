@@ -46,6 +46,9 @@ model = dict(
     loss_slic=dict(type='SLICLoss', loss_weight=1.0, pos_weight=0.003),
     loss_recon=dict(type='SuperpixelReconstructionLoss', loss_weight=10.0),
     final_iters=3,
+    # full-resolution E/M: 'local' = each pixel among the 9 centers of its own and the
+    # neighbouring seed-grid cells, O(9 HW); 'dense' = softmax over all K, O(K HW) (ablation)
+    final_em_mode='local',
     init_level=2,
     train_cfg=dict(num_superpixels_range=(50, 2500), decoder_loss_weight=1.0),
     test_cfg=dict(num_superpixels=600, min_size_ratio=0.25))
