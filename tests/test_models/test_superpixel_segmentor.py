@@ -251,3 +251,26 @@ def test_decoder_variants_train_their_q_k_through_the_superpixel_loss(repo_root,
         for name in ('q_proj', 'k_proj'):
             g = getattr(ca, name).weight.grad
             assert g is not None and g.abs().sum() > 0, (variant, i, name)
+
+
+def test_no_decoder_ablation_starts_from_the_grid_seeds_and_every_parameter_trains(repo_root):
+    """initializer=None, decoder=None: no dreamy start and no decoder; the full-resolution E/M
+    starts from the embedding at the seed points; every remaining parameter gets a gradient
+    (DDP with find_unused_parameters=False), and only the full-resolution E-steps are
+    supervised."""
+    m = _build(repo_root, initializer=None, decoder=None)
+    assert m.decoder is None and m.initializer is None and m.center_proj is None
+    m.train()
+    m.train_cfg['num_superpixels_range'] = (12, 12)
+    imgs = [torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(2)]
+    labels = [np.repeat(np.arange(4), 16)[None].repeat(48, 0) for _ in range(2)]
+    losses = m(**_batch(m, imgs, labels, True), mode='loss')
+    assert losses and all(k.startswith('full.') for k in losses)
+    sum(losses.values()).backward()
+    missing = [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing
+    m.eval()
+    sp = m.superpixels(_batch(m, imgs[:1], labels[:1], False)['inputs'], 12)[0]
+    assert sp.shape == (48, 64)
+    with pytest.raises(ValueError, match='both set or both None'):
+        _build(repo_root, decoder=None)

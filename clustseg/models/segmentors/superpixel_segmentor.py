@@ -8,6 +8,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 
 from clustseg.registry import MODELS
+from ..initializers.grid_initializer import grid_points
 from ..layers.local_em import LocalAssignment, local_em, local_grid
 from ..layers.recurrent_cross_attention import RecurrentCrossAttention
 from ..losses.superpixel_losses import lab_target
@@ -79,16 +80,22 @@ class SuperpixelSegmentor(BaseModel):
         self.final_em_mode = final_em_mode
         self.backbone = MODELS.build(backbone)
         self.pixel_decoder = MODELS.build(pixel_decoder)
-        self.initializer = MODELS.build(initializer)
-        self.decoder = MODELS.build(decoder)
+        if (initializer is None) != (decoder is None):
+            raise ValueError('model.initializer and model.decoder must be both set or both None '
+                             '(None: the no-decoder ablation, centers = the grid-sampled '
+                             'embedding only)')
+        self.initializer = None if initializer is None else MODELS.build(initializer)
+        self.decoder = None if decoder is None else MODELS.build(decoder)
         self.embed_head = MODELS.build(embed_head)
         self.loss_slic = MODELS.build(loss_slic)
         self.loss_recon = MODELS.build(loss_recon)
         self.init_level = init_level
         e = self.embed_head.out_channels
-        self.center_proj = nn.Linear(self.decoder.embed_dims, e)
-        nn.init.zeros_(self.center_proj.weight)
-        nn.init.zeros_(self.center_proj.bias)
+        self.center_proj = None
+        if self.decoder is not None:
+            self.center_proj = nn.Linear(self.decoder.embed_dims, e)
+            nn.init.zeros_(self.center_proj.weight)
+            nn.init.zeros_(self.center_proj.bias)
         self.final_em = RecurrentCrossAttention(
             e, num_heads=1, num_iters=final_iters, identity_kv=True, center_norm_bias=True,
             scale=1.0)
@@ -104,8 +111,8 @@ class SuperpixelSegmentor(BaseModel):
         if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
             raise ValueError('model.train_cfg.num_superpixels_range must be (low, high) integers '
                              f'with 1 <= low <= high, got {(lo, hi)}')
-        if self.train_cfg['decoder_loss_weight'] <= 0 and self.decoder.layers[0].cross_attn \
-                .variant == 'kmeans':
+        if self.decoder is not None and self.train_cfg['decoder_loss_weight'] <= 0 and \
+                self.decoder.layers[0].cross_attn.variant == 'kmeans':
             raise ValueError('model.train_cfg.decoder_loss_weight must be > 0 with the k-means '
                              'decoder: its hard assignments pass no gradient, only the loss on '
                              'its E-step probabilities trains the Q/K projections')
@@ -174,9 +181,13 @@ class SuperpixelSegmentor(BaseModel):
                 f'num_superpixels={num_clusters} is too large for a {h}x{w} input: seeds are '
                 f'sampled from its {fh}x{fw} stride-{32 // 2 ** self.init_level} feature '
                 f'map, so the largest K it allows is {fh * fw}', fh * fw)
-        init = self.initializer(feats[self.init_level], pad_mask, num_queries=num_clusters)
-        dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
-                           center_pos=init['center_pos'], return_logits=return_all)
+        if self.decoder is None:  # ablation: the grid seeds alone, no learned centers
+            init = dict(points=grid_points(num_clusters, fh, fw, inputs.device))
+            dec = dict(centers=None, e_steps=[])
+        else:
+            init = self.initializer(feats[self.init_level], pad_mask, num_queries=num_clusters)
+            dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
+                               center_pos=init['center_pos'], return_logits=return_all)
         tick('initializer_decoder')
         interval = math.sqrt(h * w / num_clusters)
         lab = lab_target(self._raw_image(inputs), bgr=False)  # B x 3 x H x W
@@ -187,7 +198,9 @@ class SuperpixelSegmentor(BaseModel):
         grid = torch.stack([pts[:, 0] / w * 2 - 1, pts[:, 1] / h * 2 - 1], -1)
         seeds = F.grid_sample(emb, grid.view(1, 1, -1, 2).expand(b, -1, -1, -1),
                               mode='bilinear', align_corners=False)[:, :, 0].transpose(1, 2)
-        centers = seeds + self.center_proj(dec['centers']).float()  # B x K x E
+        centers = seeds  # B x K x E
+        if self.decoder is not None:
+            centers = seeds + self.center_proj(dec['centers']).float()
         res = dict(final=None, final_logits=None, local=None, e_steps=dec['e_steps'],
                    hw=(h, w), lab=lab, final_em_mode=self.final_em_mode)
         if self.final_em_mode == 'dense':
