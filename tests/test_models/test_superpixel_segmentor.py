@@ -274,3 +274,22 @@ def test_no_decoder_ablation_starts_from_the_grid_seeds_and_every_parameter_trai
     assert sp.shape == (48, 64)
     with pytest.raises(ValueError, match='both set or both None'):
         _build(repo_root, decoder=None)
+
+
+def test_learned_queries_ablation_takes_the_first_k_rows_and_trains(repo_root):
+    cfg = Config.fromfile(str(repo_root / CFG)).model
+    cfg['initializer'] = dict(type='LearnedInitializer', num_queries=30, embed_dims=64,
+                              variable_k=True)
+    torch.manual_seed(0)
+    m = MODELS.build(cfg)
+    m.train()
+    m.train_cfg['num_superpixels_range'] = (12, 12)
+    imgs = [torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(2)]
+    labels = [np.repeat(np.arange(4), 16)[None].repeat(48, 0) for _ in range(2)]
+    sum(m(**_batch(m, imgs, labels, True), mode='loss').values()).backward()
+    g = m.initializer.embed.weight.grad
+    assert g[:12].abs().sum() > 0 and g[12:].abs().sum() == 0
+    missing = [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing
+    with pytest.raises(ValueError, match='has 30 queries; num_queries=31'):
+        m.initializer(torch.zeros(1, 1, 8, 8), num_queries=31)

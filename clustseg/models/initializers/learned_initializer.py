@@ -12,14 +12,20 @@ class LearnedInitializer(BaseModule):
     """``C0 = E`` with E a learned K x D table (the 'free parameters' rows of Tables 4b/6),
     plus a learned K x D query position table (as Mask2Former's query embeddings).
 
+    ``variable_k=True``: a call asking for K' <= K queries gets the first K' rows (the
+    superpixel learned-queries ablation, where K changes per batch; rows never asked for in
+    training stay at their initialisation).
+
     ``query_classes`` ties query k to class ``query_classes[k]`` (e.g. the learned-stuff
     ablation of Table 4b, one query per stuff class); default: no tie (-1).
     """
 
-    def __init__(self, num_queries, embed_dims, query_classes=None, init_cfg=None):
+    def __init__(self, num_queries, embed_dims, query_classes=None, variable_k=False,
+                 init_cfg=None):
         super().__init__(init_cfg)
         check_positive('num_queries', num_queries)
         self.num_queries = num_queries
+        self.variable_k = bool(variable_k)
         self.embed = nn.Embedding(num_queries, embed_dims)
         self.pos_embed = nn.Embedding(num_queries, embed_dims)
         qc = torch.full((num_queries,), -1, dtype=torch.long) if query_classes is None else \
@@ -32,10 +38,12 @@ class LearnedInitializer(BaseModule):
     def forward(self, feats, pad_mask=None, num_queries=None):
         """feats: B x C x H x W (only B is used) -> dict(centers B x K x D, center_pos
         B x K x D, query_classes K)."""
-        if num_queries not in (None, self.num_queries):
+        k = self.num_queries if num_queries is None else num_queries
+        if k != self.num_queries and not (self.variable_k and 1 <= k <= self.num_queries):
             raise ValueError(f'LearnedInitializer has {self.num_queries} queries; '
-                             f'num_queries={num_queries} was asked')
+                             f'num_queries={num_queries} was asked'
+                             + ('' if self.variable_k else ' (variable_k=False)'))
         b = feats.shape[0]
-        return dict(centers=self.embed.weight[None].expand(b, -1, -1),
-                    center_pos=self.pos_embed.weight[None].expand(b, -1, -1),
-                    query_classes=self.query_classes)
+        return dict(centers=self.embed.weight[:k][None].expand(b, -1, -1),
+                    center_pos=self.pos_embed.weight[:k][None].expand(b, -1, -1),
+                    query_classes=self.query_classes[:k])

@@ -194,7 +194,10 @@ class SuperpixelSegmentor(BaseModel):
         emb = self.embed_head(inputs, lab, feats[3], interval)  # B x E x H x W
         tick('embed_head')
         # grid points of the init level -> full-resolution coordinates
-        pts = init['points'] * torch.tensor([w / fw, h / fh], device=inputs.device)
+        pts = init.get('points')  # K x 2 at the init level (a learned initializer has none)
+        if pts is None:
+            pts = grid_points(num_clusters, fh, fw, inputs.device)
+        pts = pts * torch.tensor([w / fw, h / fh], device=inputs.device)
         grid = torch.stack([pts[:, 0] / w * 2 - 1, pts[:, 1] / h * 2 - 1], -1)
         seeds = F.grid_sample(emb, grid.view(1, 1, -1, 2).expand(b, -1, -1, -1),
                               mode='bilinear', align_corners=False)[:, :, 0].transpose(1, 2)
