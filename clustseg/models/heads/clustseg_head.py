@@ -123,20 +123,24 @@ class ClustSegHead(Mask2FormerHead):
                     sampler=dict(type='MaskPseudoSampler'), num_points=12544,
                     oversample_ratio=3.0, importance_sample_ratio=0.75)
 
-    def _init_losses(self, loss_cls, loss_mask, loss_dice) -> None:
-        """Mask2Former protocol: point sampling, class CE with a no-object weight, BCE, dice."""
+    def _init_mask_losses(self, loss_mask, loss_dice) -> None:
+        """Mask2Former's point sampling (sampler, point counts) and mask BCE / dice."""
         self.sampler = TASK_UTILS.build(self.train_cfg['sampler'], default_args=dict(context=self))
         check_positive_int('model.train_cfg.num_points', self.train_cfg['num_points'])
         self.num_points = self.train_cfg['num_points']
         self.oversample_ratio = self.train_cfg['oversample_ratio']
         self.importance_sample_ratio = self.train_cfg['importance_sample_ratio']
+        self.loss_mask = MODELS.build(loss_mask)
+        self.loss_dice = MODELS.build(loss_dice)
+
+    def _init_losses(self, loss_cls, loss_mask, loss_dice) -> None:
+        """Mask2Former protocol: point sampling, class CE with a no-object weight, BCE, dice."""
+        self._init_mask_losses(loss_mask, loss_dice)
         self.class_weight = loss_cls['class_weight']
         if len(self.class_weight) != self.num_classes + 1:
             raise ValueError(f'loss_cls.class_weight must have num_classes + 1 = '
                              f'{self.num_classes + 1} entries, got {len(self.class_weight)}')
         self.loss_cls = MODELS.build(loss_cls)
-        self.loss_mask = MODELS.build(loss_mask)
-        self.loss_dice = MODELS.build(loss_dice)
 
     def init_weights(self) -> None:
         BaseModule.init_weights(self)

@@ -47,11 +47,6 @@ class ClustSegInstanceHead(ClustSegHead):
                              f'{no_object_weight}')
         self.class_loss_weight = float(class_loss_weight)
         self.no_object_weight = float(no_object_weight)
-        # the parent's softmax-CE config is built but never called; its class_weight length
-        # must match num_classes + 1
-        c = kwargs.get('num_things_classes', 80) + kwargs.get('num_stuff_classes', 53)
-        kwargs['loss_cls'] = dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.0,
-                                  class_weight=[1.0] * c + [no_object_weight])
         super().__init__(**kwargs)
         if self.num_stuff_classes:
             raise ValueError('ClustSegInstanceHead: num_stuff_classes must be 0 (instance '
@@ -60,6 +55,9 @@ class ClustSegInstanceHead(ClustSegHead):
         d = self.decoder.embed_dims
         self.cls_ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True),
                                      nn.Linear(d, self.num_classes))
+
+    def _init_losses(self, loss_cls, loss_mask, loss_dice) -> None:
+        self._init_mask_losses(loss_mask, loss_dice)  # no softmax class loss
 
     def init_weights(self) -> None:
         super().init_weights()
