@@ -146,3 +146,28 @@ def test_panoptic_initializer_things_then_stuff():
     assert out['centers'].shape == (2, 128, 16) and out['center_pos'].shape == (2, 128, 16)
     assert out['num_things'] == 75
     assert out['query_classes'].tolist() == [-1] * 75 + list(range(80, 133))
+
+
+def test_image_adaptive_attention_tokens_pool_the_valid_pixels_only():
+    """token_mode='attention': K pooled tokens from the image, padded pixels carry no weight,
+    the pooling maps get a gradient; bad modes and K changes are errors."""
+    torch.manual_seed(0)
+    init = ImageAdaptiveInitializer(in_channels=8, embed_dims=16, num_queries=5, pos_dims=8,
+                                    token_mode='attention')
+    feats = torch.randn(2, 8, 6, 7)
+    pad = torch.zeros(2, 6, 7, dtype=torch.bool)
+    pad[1, :, 4:] = True  # image 1: columns 4.. are padding
+    out = init(feats, pad)
+    assert out['centers'].shape == (2, 5, 16) and out['center_pos'].shape == (2, 5, 16)
+    assert (out['query_classes'] == -1).all()
+    assert (out['indices'][1] % 7 < 4).all()  # the strongest pixel of each query is valid
+    changed = feats.clone()
+    changed[1, :, :, 4:] = 100.0  # padded content must not matter
+    torch.testing.assert_close(init(changed, pad)['centers'][1], out['centers'][1])
+    assert not torch.allclose(init(feats[[1, 0]], pad)['centers'][0], out['centers'][0])
+    out['centers'].sum().backward()
+    assert init.score.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="token_mode must be 'topk' or 'attention'"):
+        ImageAdaptiveInitializer(8, 16, 5, 8, token_mode='grid')
+    with pytest.raises(ValueError, match='5 learned pooling maps; num_queries=4'):
+        init(feats, pad, num_queries=4)

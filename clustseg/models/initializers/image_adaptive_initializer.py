@@ -11,20 +11,32 @@ from ._ffn import build_ffn
 
 @MODELS.register_module()
 class ImageAdaptiveInitializer(BaseModule):
-    """``C0 = FFN(PE(I))`` restricted to K tokens chosen from the image itself.
+    """``C0 = FFN(PE(I))`` reduced to K tokens of the image itself.
 
-    How the K tokens are formed: a 1x1 conv scores every position-embedded pixel; the K
-    highest-scoring pixels are taken (top-K), and their position-embedded features, multiplied
-    by ``sigmoid(score)`` (which gives the scorer a gradient), go through the FFN. K is fixed
-    per config (``num_queries``; 100 for instances, 75 for panoptic things) and must not
-    exceed the number of pixels of the feature map.
+    How the K tokens are formed (``token_mode``; Eq. 8 leaves it open):
+
+    - ``'topk'`` (default): a 1x1 conv scores every position-embedded pixel; the K
+      highest-scoring pixels are taken, and their position-embedded features, multiplied by
+      ``sigmoid(score)`` (which gives the scorer a gradient), go through the FFN;
+      ``center_pos`` is the decoder's encoding at those pixels.
+    - ``'attention'``: a 1x1 conv gives every position-embedded pixel one logit per query; token
+      k is the softmax-over-pixels weighted mean of the position-embedded features (query k
+      learns where and what to pool, from this image's content); ``center_pos`` is the same
+      weighted mean of the decoder's position encoding.
+
+    K is fixed per config (``num_queries``; 100 for instances, 75 for panoptic things) and, for
+    ``'topk'``, must not exceed the number of pixels of the feature map.
     """
 
-    def __init__(self, in_channels, embed_dims, num_queries=100, pos_dims=64, init_cfg=None):
+    def __init__(self, in_channels, embed_dims, num_queries=100, pos_dims=64, token_mode='topk',
+                 init_cfg=None):
         super().__init__(init_cfg)
         check_positive('num_queries', num_queries)
-        self.num_queries, self.pos_dims = num_queries, pos_dims
-        self.score = nn.Conv2d(in_channels + pos_dims, 1, 1)
+        if token_mode not in ('topk', 'attention'):
+            raise ValueError(f"token_mode must be 'topk' or 'attention', got {token_mode!r}")
+        self.num_queries, self.pos_dims, self.token_mode = num_queries, pos_dims, token_mode
+        out = 1 if token_mode == 'topk' else num_queries
+        self.score = nn.Conv2d(in_channels + pos_dims, out, 1)
         self.ffn = build_ffn(in_channels + pos_dims, embed_dims)
 
     def forward(self, feats, pad_mask=None, num_queries=None):
@@ -34,6 +46,8 @@ class ImageAdaptiveInitializer(BaseModule):
         b, _, h, w = feats.shape
         k = self.num_queries if num_queries is None else num_queries
         check_positive('num_queries', k)
+        if self.token_mode == 'attention':
+            return self._attention_tokens(feats, pad_mask, k)
         if k > h * w:
             raise ValueError(f'num_queries K={k} is larger than the number of '
                              f'pixels ({h}x{w}) of the feature map')
@@ -52,4 +66,25 @@ class ImageAdaptiveInitializer(BaseModule):
         pos = masked_sine_position_encoding(pm, d, dtype=centers.dtype)  # B x D x H x W
         pos = pos.flatten(2).transpose(1, 2).gather(1, idx[..., None].expand(-1, -1, d))
         return dict(centers=centers, center_pos=pos, indices=idx,
+                    query_classes=torch.full((k,), -1, dtype=torch.long, device=feats.device))
+
+    def _attention_tokens(self, feats, pad_mask, k):
+        """token_mode 'attention': K pooled tokens (see the class docstring)."""
+        if k != self.num_queries:
+            raise ValueError(f"token_mode='attention' has {self.num_queries} learned pooling "
+                             f'maps; num_queries={k} was asked')
+        b, _, h, w = feats.shape
+        if pad_mask is None:
+            pad_mask = torch.zeros(b, h, w, dtype=torch.bool, device=feats.device)
+        pm = downsample_pad_mask(pad_mask, (h, w)).flatten(1)  # B x HW, True = padding
+        pe = masked_sine_position_encoding(pm.view(b, h, w), self.pos_dims, dtype=feats.dtype)
+        x = torch.cat([feats, pe], 1)  # B x (C+P) x H x W
+        logits = self.score(x).flatten(2).masked_fill(pm[:, None], float('-inf'))  # B x K x HW
+        attn = logits.softmax(dim=-1)
+        tokens = torch.bmm(attn, x.flatten(2).transpose(1, 2))  # B x K x (C+P)
+        centers = self.ffn(tokens)  # B x K x D
+        d = centers.shape[-1]
+        pos = masked_sine_position_encoding(pm.view(b, h, w), d, dtype=centers.dtype)
+        pos = torch.bmm(attn.to(pos.dtype), pos.flatten(2).transpose(1, 2))  # B x K x D
+        return dict(centers=centers, center_pos=pos, indices=attn.argmax(dim=-1),
                     query_classes=torch.full((k,), -1, dtype=torch.long, device=feats.device))
