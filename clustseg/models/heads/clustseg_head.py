@@ -162,7 +162,11 @@ class ClustSegHead(Mask2FormerHead):
         embed = self.mask_embed(c)  # B x K x E, under the caller's autocast
         with torch.autocast(device_type=c.device.type, enabled=False):  # fp32 island
             masks = torch.einsum('bke,behw->bkhw', embed.float(), mask_feats.float())
-        return self.cls_embed(c), masks
+        return self._classify(c), masks
+
+    def _classify(self, c: Tensor) -> Tensor:
+        """Normalised centers B x K x D -> class logits (here B x K x (C + 1), softmax)."""
+        return self.cls_embed(c)
 
     def forward(self, x: Tuple[Tensor], batch_data_samples: SampleList
                 ) -> Tuple[List[Tensor], List[Tensor]]:

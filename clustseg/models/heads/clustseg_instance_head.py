@@ -63,13 +63,9 @@ class ClustSegInstanceHead(ClustSegHead):
         super().init_weights()
         nn.init.constant_(self.cls_ffn[-1].bias, bias_init_with_prob(0.01))
 
-    def _predict(self, centers: Tensor, mask_feats: Tensor) -> Tuple[Tensor, Tensor]:
-        """centers B x K x D -> (class logits B x K x C, masks B x K x H4 x W4)."""
-        c = self.out_norm(centers)
-        embed = self.mask_embed(c)
-        with torch.autocast(device_type=c.device.type, enabled=False):  # fp32 island
-            masks = torch.einsum('bke,behw->bkhw', embed.float(), mask_feats.float())
-        return self.cls_ffn(c), masks
+    def _classify(self, c: Tensor) -> Tensor:
+        """Normalised centers B x K x D -> class FFN logits B x K x C (sigmoid)."""
+        return self.cls_ffn(c)
 
     def _loss_by_feat_single(self, cls_scores: Tensor, mask_preds: Tensor, batch_gt_instances,
                              batch_img_metas) -> Tuple[Tensor, Tensor, Tensor]:
