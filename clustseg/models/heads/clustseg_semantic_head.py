@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..layers.positional_encoding import conv_stride
+from ..layers.positional_encoding import conv_stride, labels_at  # noqa: F401 (re-export)
 from ..utils import merge_cfg
 
 SUPERVISION = ('all', 'layer', 'final')
@@ -16,25 +16,6 @@ SUPERVISION = ('all', 'layer', 'final')
 TEST_CFG_DEFAULTS = dict(mode='whole', crop_size=None, stride=None)
 #: the segmentor's ``train_cfg``: EncoderDecoder passes it to the head, which reads no key
 TRAIN_CFG_DEFAULTS = dict()
-
-
-def labels_at(labels: Tensor, size: Sequence[int]) -> Tensor:
-    """B x H x W labels of the (padded) input -> B x h x w labels of a map of ``size``.
-
-    With the conv stride s of the map (:func:`conv_stride`, ``ceil(H / s) == h``) a map pixel
-    covers the input window ``[s i, s (i + 1))`` and takes the label at its centre
-    ``s i + s // 2`` (clamped into the input); otherwise nearest resizing."""
-    h0, w0 = labels.shape[-2:]
-    h, w = int(size[0]), int(size[1])
-    if (h, w) == (h0, w0):
-        return labels
-    s = conv_stride((h0, w0), (h, w))
-    if s is None:
-        return F.interpolate(labels[:, None].float(), size=(h, w),
-                             mode='nearest')[:, 0].long()
-    rows = (torch.arange(h, device=labels.device) * s + s // 2).clamp(max=h0 - 1)
-    cols = (torch.arange(w, device=labels.device) * s + s // 2).clamp(max=w0 - 1)
-    return labels[:, rows][:, :, cols]
 
 
 def upsample_to_input(x: Tensor, size: Sequence[int]) -> Tensor:

@@ -5,6 +5,7 @@ from mmengine.dist import all_gather, get_world_size
 from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
+from ..layers.positional_encoding import labels_at
 from ..layers.recurrent_cross_attention import check_positive
 from ..utils import StepRandom
 from ._ffn import build_ffn
@@ -107,8 +108,7 @@ class MemoryBankInitializer(BaseModule):
                              device=feats.device)
         if b == 0:
             return picked, filled
-        gt = nn.functional.interpolate(gt_sem_seg[:, None].float(), size=(h, w),
-                                       mode='nearest')[:, 0].long().flatten(1)  # B x HW
+        gt = labels_at(gt_sem_seg, (h, w)).long().flatten(1)  # B x HW, label at cell centres
         ok = (gt >= 0) & (gt < self.num_classes) & (gt != self.ignore_index)
         cls = torch.where(ok, gt, self.num_classes)  # invalid pixels sort last
         rand = torch.rand(gt.shape, generator=self.sampler.generator()).to(feats.device)
@@ -132,7 +132,8 @@ class MemoryBankInitializer(BaseModule):
 
         Args:
             feats: B x C x H x W pixel embeddings (B may differ between ranks, and be 0).
-            gt_sem_seg: B x H0 x W0 class ids, resized to H x W by nearest.
+            gt_sem_seg: B x H0 x W0 class ids, read at the centres of the H x W cells
+                (:func:`~clustseg.models.layers.positional_encoding.labels_at`).
         """
         if not self.training:
             return

@@ -19,9 +19,11 @@ mmdet's ``SinePositionalEncoding`` is not reused: it normalises each axis by its
 (anisotropic), interleaves sin/cos in (y, x) order and cannot encode arbitrary points.
 """
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 #: default number of position units across the valid long side of a map
 POS_SCALE = 8.0
@@ -161,3 +163,22 @@ def downsample_pad_mask(pad_mask, size):
     else:
         valid = F.adaptive_max_pool2d(valid, (h, w))
     return valid[:, 0] < 0.5
+
+
+def labels_at(labels: Tensor, size: Sequence[int]) -> Tensor:
+    """B x H x W labels of the (padded) input -> B x h x w labels of a map of ``size``.
+
+    With the conv stride s of the map (:func:`conv_stride`, ``ceil(H / s) == h``) a map pixel
+    covers the input window ``[s i, s (i + 1))`` and takes the label at its centre
+    ``s i + s // 2`` (clamped into the input); otherwise nearest resizing."""
+    h0, w0 = labels.shape[-2:]
+    h, w = int(size[0]), int(size[1])
+    if (h, w) == (h0, w0):
+        return labels
+    s = conv_stride((h0, w0), (h, w))
+    if s is None:
+        return F.interpolate(labels[:, None].float(), size=(h, w),
+                             mode='nearest')[:, 0].long()
+    rows = (torch.arange(h, device=labels.device) * s + s // 2).clamp(max=h0 - 1)
+    cols = (torch.arange(w, device=labels.device) * s + s // 2).clamp(max=w0 - 1)
+    return labels[:, rows][:, :, cols]
