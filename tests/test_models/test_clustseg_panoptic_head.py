@@ -200,6 +200,42 @@ def test_point_sampled_mask_terms_read_the_softmax_over_clusters(setup):
     torch.testing.assert_close(got['dice'], ref['dice'], rtol=1e-4, atol=1e-5)
     dense = head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0)  # mask_num_points = 0
     assert not torch.allclose(dense['ce'], got['ce'])
+    # with the input-resolution GT of the selected queries, the points read those instead
+    full = (torch.rand(4, 48, 40) > 0.5).to(torch.uint8)
+    head.train_cfg['mask_num_points'] = 32
+    try:
+        torch.manual_seed(1)
+        got_full = head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0, full)
+    finally:
+        head.train_cfg['mask_num_points'] = old
+    torch.manual_seed(1)
+    pp, gp = sample_mask_points(logit[sel], full.float(), 32)
+    ref = mask_bce_dice_loss(pp, gp, avg_factor=4.0)
+    torch.testing.assert_close(got_full['ce'], ref['bce'], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got_full['dice'], ref['dice'], rtol=1e-4, atol=1e-5)
+
+
+def test_full_res_targets_follow_the_matching(setup):
+    """Point-sampled terms: each selected query reads its own matched GT at input resolution
+    (QueryTargets.gt_index), in the row-major order of the selection."""
+    from mmengine.structures import InstanceData
+    head = setup[0].panoptic_head
+    m0 = torch.zeros(2, 8, 8, dtype=torch.bool)
+    m0[0, :2], m0[1, 4:] = True, True
+    m1 = torch.zeros(1, 8, 8, dtype=torch.bool)
+    m1[0, :, :3] = True
+    full = head._full_res_targets([InstanceData(masks=m0, labels=torch.tensor([1, 2])),
+                                   InstanceData(masks=m1, labels=torch.tensor([3]))])
+    assert full.shape == (2, 2, 8, 8) and full.dtype == torch.uint8
+    assert full[1, 1].sum() == 0  # image 1 has one GT: zero padding
+    from clustseg.models.losses import build_query_targets
+    t = build_query_targets([torch.tensor([0, 2, 1]), torch.tensor([1, 0, 0])],
+                            [m0.float(), m1.float()], [torch.tensor([1, 2]), torch.tensor([3])],
+                            num_classes=5)
+    assert t.gt_index.tolist() == [[-1, 1, 0], [0, -1, -1]]
+    sel = t.matched
+    got = full[sel.nonzero(as_tuple=True)[0], t.gt_index[sel]]
+    assert torch.equal(got.bool(), torch.stack([m0[1], m0[0], m1[0]]))
 
 
 def test_bad_mask_num_points_is_an_error():

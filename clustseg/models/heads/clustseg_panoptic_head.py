@@ -1,5 +1,5 @@
 """ClustSeg's panoptic head with the paper's loss (supplementary A.1, Eq. 12)."""
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -92,7 +92,8 @@ class ClustSegPanopticHead(ClustSegHead):
         E-step and reuse it for the others (kMaX) instead of matching every E-step;
         ``mask_num_points``: 0 = the thing / stuff CE + dice are dense over the stride-4 map
         (void pixels excluded); N > 0 = on N points per matched mask drawn as Mask2Former does
-        (3x oversampling, 75 % most uncertain), the probabilities given as logits."""
+        (3x oversampling, 75 % most uncertain), the probabilities given as logits and the
+        targets read from the input-resolution GT masks (sub-cell extent and thin segments)."""
         return dict(assigner=dict(type='FixedStuffHungarianAssigner',
                                   num_things_classes=self.num_things_classes,
                                   match_costs=[dict(type='PQProductCost')]),
@@ -135,6 +136,21 @@ class ClustSegPanopticHead(ClustSegHead):
             labels.append(gi.labels.long())
         return masks, labels
 
+    @staticmethod
+    def _full_res_targets(batch_gt_instances) -> Tensor:
+        """The padded batch's GT masks at input resolution, B x M_max x H x W uint8 (zero
+        masks beyond each image's M), for the point-sampled mask terms."""
+        ms = []
+        for gi in batch_gt_instances:
+            m = gi.masks
+            ms.append(m.to_tensor(torch.uint8, gi.labels.device) if hasattr(m, 'to_tensor')
+                      else m.to(torch.uint8))
+        h, w = ms[0].shape[-2:]
+        out = ms[0].new_zeros(len(ms), max(max(m.shape[0] for m in ms), 1), h, w)
+        for i, m in enumerate(ms):
+            out[i, :m.shape[0]] = m
+        return out
+
     def _assign(self, cls: Tensor, masks: Tensor, gt_masks, gt_labels):
         qsc = self._query_classes
         out = []
@@ -151,6 +167,8 @@ class ClustSegPanopticHead(ClustSegHead):
         B x K x H/4 x W/4 (last = final). GT masks come padded to the batch shape."""
         size = tuple(all_mask_preds[-1].shape[-2:])
         gt_masks, gt_labels = self._stride_targets(batch_gt_instances, size)
+        full = self._full_res_targets(batch_gt_instances) \
+            if self.train_cfg['mask_num_points'] > 0 else None
         thing_q = self._query_classes < 0  # K
         n = len(all_cls_scores)
         final = self._assign(all_cls_scores[-1], all_mask_preds[-1], gt_masks, gt_labels)
@@ -163,8 +181,12 @@ class ClustSegPanopticHead(ClustSegHead):
             n_th = reduce_mean(cls.new_tensor(float(sel_th.sum()))).clamp(min=1).item()
             n_st = reduce_mean(cls.new_tensor(float(sel_st.sum()))).clamp(min=1).item()
             probs, hw = self._train_cache['e_step_probs'][i]
+            full_th = full_st = None
+            if full is not None:  # the matched GT of each selected query, input resolution
+                full_th, full_st = (full[sel.nonzero(as_tuple=True)[0], tgt.gt_index[sel]]
+                                    for sel in (sel_th, sel_st))
             args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, tgt.masks,
-                    tgt.labels, tgt.matched, sel_th, sel_st, n_th, n_st)
+                    tgt.labels, tgt.matched, sel_th, sel_st, n_th, n_st, full_th, full_st)
             if self.train_cfg['recompute_losses']:  # keep only the inputs for backward
                 terms = checkpoint(self._step_losses, *args, use_reentrant=False)
             else:
@@ -176,14 +198,14 @@ class ClustSegPanopticHead(ClustSegHead):
         return losses
 
     def _step_losses(self, cls, masks, probs, hw, tgt_masks, tgt_labels, matched, sel_th,
-                     sel_st, n_th, n_st) -> Dict[str, Tensor]:
+                     sel_st, n_th, n_st, full_th=None, full_st=None) -> Dict[str, Tensor]:
         """The weighted Eq. 12 terms of one supervised E-step (a pure function of its
         arguments, so it can be recomputed in backward)."""
         w = self.loss_weights
         aux = w['aux']
         act = self.train_cfg['mask_activation']
-        th = self._group_mask_loss(masks, tgt_masks, sel_th, act, n_th)
-        st = self._group_mask_loss(masks, tgt_masks, sel_st, act, n_st)
+        th = self._group_mask_loss(masks, tgt_masks, sel_th, act, n_th, full_th)
+        st = self._group_mask_loss(masks, tgt_masks, sel_st, act, n_st, full_st)
         pq = pq_style_loss(cls, masks, tgt_masks, tgt_labels, matched)
         out = dict(loss_th_ce=w['thing'] * th['ce'], loss_th_dice=w['thing'] * th['dice'],
                    loss_st_ce=w['stuff'] * st['ce'], loss_st_dice=w['stuff'] * st['dice'],
@@ -196,9 +218,11 @@ class ClustSegPanopticHead(ClustSegHead):
         return out
 
     def _group_mask_loss(self, masks: Tensor, tgt_masks: Tensor, select: Tensor, act: str,
-                         avg: float) -> Dict[str, Tensor]:
+                         avg: float, full: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """CE + dice of the selected matched queries (masks / targets B x K x H4 x W4),
-        dense or on sampled points (``train_cfg.mask_num_points``)."""
+        dense or on sampled points (``train_cfg.mask_num_points``). ``full``: the selected
+        queries' GT masks at input resolution (N x H x W, in ``select``'s row-major order),
+        read at the sampled points instead of the stride-4 targets (as Mask2Former does)."""
         n_pts = self.train_cfg['mask_num_points']
         if n_pts == 0:
             return matched_mask_loss(masks, tgt_masks, select, activation=act, avg_factor=avg)
@@ -207,7 +231,8 @@ class ClustSegPanopticHead(ClustSegHead):
             if act == 'softmax':  # logit of the softmax-over-K probability
                 log_p = x.log_softmax(dim=1).clamp(max=-1e-7)
                 x = log_p - torch.log(-torch.expm1(log_p))
-            pred, tgt = x[select], tgt_masks[select].float()  # N x H4 x W4
+            pred = x[select]  # N x H4 x W4
+            tgt = tgt_masks[select].float() if full is None else full.float()  # N x H x W
             if pred.shape[0] == 0:
                 zero = masks.float().sum() * 0.0
                 return dict(ce=zero, dice=zero)

@@ -5,7 +5,7 @@ kMaX-DeepLab does after matching): query ``k`` of image ``b`` gets the mask and 
 ground-truth segment it is matched to, unmatched queries get an all-zero mask and the
 void / no-object class ``num_classes``.
 """
-from typing import NamedTuple, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -20,10 +20,13 @@ class QueryTargets(NamedTuple):
         masks: ``B x K x H x W`` fp32 (matched GT mask, zeros for unmatched queries).
         labels: ``B x K`` int64 (GT class, ``num_classes`` = void for unmatched).
         matched: ``B x K`` bool.
+        gt_index: ``B x K`` int64, the matched GT's index in its image (-1 for unmatched), to
+            read the same GT at another resolution.
     """
     masks: Tensor
     labels: Tensor
     matched: Tensor
+    gt_index: Optional[Tensor] = None
 
 
 def _gt_inds(a) -> Tensor:
@@ -64,6 +67,7 @@ def build_query_targets(assignments: Sequence[Union[Tensor, object]],
     masks = torch.zeros(b, k, h, w, dtype=torch.float32, device=device)
     labels = torch.full((b, k), num_classes, dtype=torch.long, device=device)
     matched = torch.zeros(b, k, dtype=torch.bool, device=device)
+    gt_index = torch.full((b, k), -1, dtype=torch.long, device=device)
     for i, (gi, gm, gl) in enumerate(zip(inds, gt_masks, gt_labels)):
         if gi.numel() != k:
             raise ValueError(f'image {i}: assignment has {gi.numel()} queries, expected {k}')
@@ -81,7 +85,8 @@ def build_query_targets(assignments: Sequence[Union[Tensor, object]],
         masks[i, q] = gm[g].to(device=device, dtype=torch.float32)
         labels[i, q] = gl.to(device)[g].long()
         matched[i, q] = True
-    return QueryTargets(masks, labels, matched)
+        gt_index[i, q] = g
+    return QueryTargets(masks, labels, matched, gt_index)
 
 
 def void_pixels(target_masks: Tensor) -> Tensor:
