@@ -1,5 +1,5 @@
 # Compact ClustSeg panoptic model for CPU runs and tests: ResNet-18 at 1/4 width, 3 decoder
-# layers (one per stride 32/16/8, T = 3), 64-d centers, 512 sampled mask points.
+# layers (one per stride 32/16/8, T = 3), 64-d centers, 2048 sampled points per matched mask.
 _base_ = ['./clustseg_r50_panoptic.py']
 embed_dims = 64
 model = dict(
@@ -14,4 +14,4 @@ model = dict(
         decoder=dict(in_channels=[64, 64, 32], embed_dims=embed_dims, num_heads=4,
                      ffn_dims=256, layer_levels=(0, 1, 2)),
         mask_dims=embed_dims),
-    train_cfg=dict(num_insdis_samples=1024, num_sem_samples=1024))
+    train_cfg=dict(num_insdis_samples=1024, num_sem_samples=1024, mask_num_points=2048))

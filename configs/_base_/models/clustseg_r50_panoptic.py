@@ -32,7 +32,11 @@ model = dict(
         num_sem_samples=4096,
         mask_activation='softmax',
         share_final_matching=False,
-        recompute_losses=True),
+        recompute_losses=True,
+        # thing / stuff CE + dice on Mask2Former's uncertainty-sampled points (its 12544 for
+        # 1024^2 crops), read from the input-resolution GT: sub-cell extents and thin
+        # segments are supervised (docs/losses.md, docs/model_zoo.md)
+        mask_num_points=12544),
     # a thing query's score is its FFN's sigmoid (a stuff query's, its softmax class
     # probability): keep a segment when its class is more likely present than not
     test_cfg=dict(object_mask_thr=0.5))
