@@ -1,4 +1,5 @@
 """Shared pytest setup: small thread count, all modules registered, repo root fixture."""
+import importlib.util
 import logging
 from pathlib import Path
 
@@ -19,6 +20,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def repo_root() -> Path:
     """Absolute path of the repository root."""
     return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def load_script():
+    """Imports a repository script by path: ``load_script('tools/x/y.py')`` -> module ``y``
+    (``name`` overrides the module name)."""
+    def load(relpath, name=None):
+        path = REPO_ROOT / relpath
+        spec = importlib.util.spec_from_file_location(name or path.stem, str(path))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 class _Records(logging.Handler):

@@ -1,7 +1,6 @@
 """tools/dataset_converters/nyuv2_superpixel.py on a small HDF5 file laid out like
 nyu_depth_v2_labeled.mat (MATLAB v7.3: arrays stored with their axes reversed), read back
 with SuperpixelFolderDataset."""
-import importlib.util
 
 import cv2
 import numpy as np
@@ -18,12 +17,8 @@ A, B, C, D = 1 * 1000 + 5, 2 * 1000 + 5, 7, 1 * 1000 + 3  # instance * 1000 + la
 
 
 @pytest.fixture(scope='module')
-def conv(repo_root):
-    path = repo_root / 'tools' / 'dataset_converters' / 'nyuv2_superpixel.py'
-    spec = importlib.util.spec_from_file_location('nyuv2_superpixel', str(path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def conv(load_script):
+    return load_script('tools/dataset_converters/nyuv2_superpixel.py')
 
 
 def _maps():

@@ -1,5 +1,4 @@
 """tools/analysis_tools/superpixel_compare.py: equal-count interpolation of curve CSVs."""
-import importlib.util
 
 import pytest
 
@@ -7,12 +6,8 @@ HEADER = 'method,K,num_superpixels,ASA,UE,BR,BP,CO,sec_per_image,num_images\n'
 
 
 @pytest.fixture(scope='module')
-def tool(repo_root):
-    path = repo_root / 'tools' / 'analysis_tools' / 'superpixel_compare.py'
-    spec = importlib.util.spec_from_file_location('superpixel_compare', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tool(load_script):
+    return load_script('tools/analysis_tools/superpixel_compare.py')
 
 
 def _write(path, rows):

@@ -1,6 +1,5 @@
 """tools/analysis_tools/superpixel_curve.py in --slic-only mode on the BSDS500 test subset."""
 import csv
-import importlib.util
 
 import numpy as np
 import pytest
@@ -9,12 +8,8 @@ from clustseg.datasets.bsds_io import load_bsds_segmentations
 
 
 @pytest.fixture(scope='module')
-def curve_tool(repo_root):
-    path = repo_root / 'tools' / 'analysis_tools' / 'superpixel_curve.py'
-    spec = importlib.util.spec_from_file_location('superpixel_curve', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def curve_tool(load_script):
+    return load_script('tools/analysis_tools/superpixel_curve.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,5 +1,4 @@
 """tools/analysis_tools/superpixel_speed.py on one real BSDS500 image with tiny settings."""
-import importlib.util
 import json
 
 import pytest
@@ -9,12 +8,8 @@ CKPT = 'checkpoints/clustseg_compact_1xb4-1.2k_bsds500-superpixel.pth'
 
 
 @pytest.fixture(scope='module')
-def speed_tool(repo_root):
-    path = repo_root / 'tools' / 'analysis_tools' / 'superpixel_speed.py'
-    spec = importlib.util.spec_from_file_location('superpixel_speed', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def speed_tool(load_script):
+    return load_script('tools/analysis_tools/superpixel_speed.py')
 
 
 @pytest.mark.parametrize('mode', ['local', 'dense'])

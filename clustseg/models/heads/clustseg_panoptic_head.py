@@ -23,6 +23,24 @@ LOSS_WEIGHTS = dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0, mask
                     insdis=1.0, sem=1.0, thing_cls=2.0, e_step=0.3)
 
 
+def _mask_tensor(gt_instances, dtype) -> Tensor:
+    """An image's GT masks (mmdet ``BitmapMasks`` or a tensor) -> M x H x W of ``dtype``."""
+    m = gt_instances.masks
+    if hasattr(m, 'to_tensor'):
+        return m.to_tensor(dtype, gt_instances.labels.device)
+    return m.to(dtype)
+
+
+def _pad_stack(masks: List[Tensor]) -> Tensor:
+    """Per-image M_b x H x W masks -> B x M_max x H x W (M_max >= 1), zero beyond each M_b."""
+    m0 = masks[0]
+    out = m0.new_zeros((len(masks), max(max(int(m.shape[0]) for m in masks), 1)) +
+                       tuple(m0.shape[-2:]))
+    for i, m in enumerate(masks):
+        out[i, :m.shape[0]] = m
+    return out
+
+
 @MODELS.register_module()
 class ClustSegPanopticHead(ClustSegHead):
     """:class:`ClustSegHead` trained with Eq. 12 and classifying things with a sigmoid FFN.
@@ -125,9 +143,7 @@ class ClustSegPanopticHead(ClustSegHead):
         of only 0.54-0.61 at the original size, 0.83-0.84 with area pooling."""
         masks, labels = [], []
         for gi in batch_gt_instances:
-            m = gi.masks
-            m = m.to_tensor(torch.float32, gi.labels.device) if hasattr(m, 'to_tensor') else m
-            m = m.float()
+            m = _mask_tensor(gi, torch.float32)
             if m.shape[0] == 0:
                 m = m.new_zeros((0, ) + tuple(size))
             elif tuple(m.shape[-2:]) != tuple(size):
@@ -140,16 +156,7 @@ class ClustSegPanopticHead(ClustSegHead):
     def _full_res_targets(batch_gt_instances) -> Tensor:
         """The padded batch's GT masks at input resolution, B x M_max x H x W uint8 (zero
         masks beyond each image's M), for the point-sampled mask terms."""
-        ms = []
-        for gi in batch_gt_instances:
-            m = gi.masks
-            ms.append(m.to_tensor(torch.uint8, gi.labels.device) if hasattr(m, 'to_tensor')
-                      else m.to(torch.uint8))
-        h, w = ms[0].shape[-2:]
-        out = ms[0].new_zeros(len(ms), max(max(m.shape[0] for m in ms), 1), h, w)
-        for i, m in enumerate(ms):
-            out[i, :m.shape[0]] = m
-        return out
+        return _pad_stack([_mask_tensor(gi, torch.uint8) for gi in batch_gt_instances])
 
     def _assign(self, cls: Tensor, masks: Tensor, gt_masks, gt_labels):
         qsc = self._query_classes
@@ -257,11 +264,10 @@ class ClustSegPanopticHead(ClustSegHead):
         cache = self._train_cache
         b = len(gt_masks)
         h, wd = gt_masks[0].shape[-2:]
-        m_max = max(max(int(m.shape[0]) for m in gt_masks), 1)
-        seg = gt_masks[0].new_zeros(b, m_max, h, wd)  # B x M x H4 x W4, zero-padded over M
+        # B x M x H4 x W4, zero-padded over M; binary for the pixel-level terms
+        seg = _pad_stack([(m > 0.5).to(m.dtype) for m in gt_masks])
         sem = torch.full((b, h, wd), 255, dtype=torch.long, device=seg.device)
         for i, (m, lab) in enumerate(zip(gt_masks, gt_labels)):
-            seg[i, :m.shape[0]] = (m > 0.5).to(seg.dtype)  # binary for the pixel-level terms
             for j in range(m.shape[0]):
                 sem[i][m[j] > 0.5] = lab[j]
         with fp32_island(cache['mask_feats']):
