@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..layers.positional_encoding import conv_stride, labels_at  # noqa: F401 (re-export)
+from ..layers.positional_encoding import conv_stride, labels_at
 from ..utils import merge_cfg
 
 SUPERVISION = ('all', 'layer', 'final')
