@@ -6,6 +6,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.runner import load_checkpoint
 
+from clustseg.models.layers.local_em import LocalAssignment
 from clustseg.models.segmentors.superpixel_segmentor import TooManySuperpixelsError
 
 
@@ -215,7 +216,10 @@ def inference_assignments(model, img, num_superpixels=None, img_path=None):
     maps = []
     for stage, steps in (('decoder', e_steps), ('full', finals)):
         for s in steps:
-            probs = s['probs'][0]  # K x N
+            probs = s['probs']
+            if isinstance(probs, LocalAssignment):  # a local decoder level / final E/M
+                probs = probs.to_dense()
+            probs = probs[0]  # K x N
             hard = probs.argmax(0).view(*s['hw'])
             layer = s.get('layer')
             name = f"layer{layer}_iter{s['iter']}" if stage == 'decoder' else \

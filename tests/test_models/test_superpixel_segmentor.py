@@ -208,10 +208,10 @@ def test_grid_center_positions_reach_the_decoder_in_its_encoding(repo_root, monk
     seen = {}
     forward = m.decoder.forward
 
-    def spy(centers, feats, pad_mask=None, center_pos=None, return_logits=False):
+    def spy(centers, feats, pad_mask=None, center_pos=None, return_logits=False, **kw):
         seen.update(center_pos=center_pos, pad_mask=pad_mask, feat2=feats[2])
         return forward(centers, feats, pad_mask=pad_mask, center_pos=center_pos,
-                       return_logits=return_logits)
+                       return_logits=return_logits, **kw)
 
     monkeypatch.setattr(m.decoder, 'forward', spy)
     imgs = [torch.randint(0, 255, (3, 64, 96), dtype=torch.uint8),

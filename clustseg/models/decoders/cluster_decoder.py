@@ -3,6 +3,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
+from ..layers.local_em import LocalAssignment, local_grid
 from ..layers.positional_encoding import (downsample_pad_mask, masked_sine_position_encoding,
                                           sine_position_encoding)
 from ..layers.recurrent_cross_attention import check_positive
@@ -19,21 +20,35 @@ class ClusterDecoder(BaseModule):
     maps). Class / mask predictions, their norms and their losses belong to the task heads,
     so that every parameter here takes part in every task's loss.
 
+    Layers reading a level of ``local_levels`` run the local E/M of
+    :class:`RecurrentCrossAttention` (superpixels: center k tied to grid cell k of the seed map,
+    each pixel assigned among 9 neighbouring centers, O(9 N) instead of O(K N)); ``forward``
+    then needs ``seed_hw``, and their maps are :class:`LocalAssignment` / B x K x 9 x P.
+
     Args:
         in_channels (list[int]): channels of each pyramid level.
         embed_dims (int): D. num_heads, num_iters (T), ffn_dims, variant, m_step: per layer.
         layer_levels (list[int]): pyramid level of each layer.
+        local_levels (list[int]): pyramid levels whose layers use the local E/M.
     """
 
     def __init__(self, in_channels=(256, 256, 256), embed_dims=256, num_heads=8, num_iters=3,
                  ffn_dims=2048, layer_levels=(0, 0, 1, 1, 2, 2), variant='recurrent',
-                 m_step='mean', dropout=0.0, init_cfg=None):
+                 m_step='mean', dropout=0.0, local_levels=(), init_cfg=None):
         super().__init__(init_cfg)
         check_positive('num_layers (len(layer_levels))', len(layer_levels))
         for lv in layer_levels:
             if not 0 <= lv < len(in_channels):
                 raise ValueError(f'layer_levels entry {lv} is out of range for '
                                  f'{len(in_channels)} in_channels')
+        for lv in local_levels:
+            if lv not in layer_levels:
+                raise ValueError(f'local_levels entry {lv} is not a level of layer_levels='
+                                 f'{list(layer_levels)}')
+        if local_levels and variant == 'vanilla':
+            raise ValueError("local_levels needs variant='recurrent' or 'kmeans': the vanilla "
+                             'softmax over pixels has no local form')
+        self.local_levels = tuple(local_levels)
         unread = sorted(set(range(len(in_channels))) - set(layer_levels))
         if unread:  # their projections would be parameters outside every loss (DDP breaks)
             raise ValueError(f'layer_levels={list(layer_levels)} reads no layer from pyramid '
@@ -66,7 +81,17 @@ class ClusterDecoder(BaseModule):
         pos = masked_sine_position_encoding(mask, self.embed_dims, dtype=x.dtype)
         return (x.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2), mask.flatten(1))
 
-    def forward(self, centers, feats, pad_mask=None, center_pos=None, return_logits=False):
+    def _grid(self, num_clusters, seed_hw, level, hw, device):
+        if seed_hw is None:
+            raise ValueError(f'local_levels={list(self.local_levels)}: forward needs seed_hw, '
+                             'the size of the map the grid seeds were sampled from')
+        if num_clusters > hw[0] * hw[1]:
+            raise ValueError(f'the local E-step at pyramid level {level} ({hw[0]}x{hw[1]}) '
+                             f'needs K <= {hw[0] * hw[1]}, got K={num_clusters}')
+        return local_grid(num_clusters, seed_hw, hw, device)
+
+    def forward(self, centers, feats, pad_mask=None, center_pos=None, return_logits=False,
+                seed_hw=None):
         """Decodes.
 
         Args:
@@ -74,7 +99,10 @@ class ClusterDecoder(BaseModule):
             feats (list[Tensor]): pyramid levels, each B x C_l x H_l x W_l.
             pad_mask: B x H x W bool, True = padded input pixel (optional).
             center_pos: B x K x D position embedding of the centers (optional).
-            return_logits: also return every E-step's maps (B x K x N_l each).
+            return_logits: also return every E-step's maps (B x K x N_l each; at a local
+                level ``logits`` is B x K x 9 x P and ``probs`` / ``assigns`` are
+                :class:`LocalAssignment`).
+            seed_hw: (h, w) of the seed grid (needed with ``local_levels``).
 
         Returns:
             dict(centers=final B x K x D, e_steps=list over layers x iterations of
@@ -91,13 +119,18 @@ class ClusterDecoder(BaseModule):
             if lv not in flat:
                 flat[lv] = self._flatten(feats[lv], lv, pad_mask)
             x, pos, kpm = flat[lv]
-            out = layer(c, x, kpm, center_pos, pos, return_logits=return_logits)
-            c = out['centers']
             hw = tuple(feats[lv].shape[-2:])
+            grid = self._grid(c.shape[1], seed_hw, lv, hw, c.device) \
+                if lv in self.local_levels else None
+            out = layer(c, x, kpm, center_pos, pos, return_logits=return_logits, grid=grid)
+            c = out['centers']
             for t, ct in enumerate(out['iter_centers']):
                 state = dict(layer=i, iter=t, level=lv, hw=hw, centers=ct)
                 if return_logits:
-                    state.update(logits=out['logits'][t], probs=out['probs'][t],
-                                 assigns=out['assigns'][t])
+                    probs, assigns = out['probs'][t], out['assigns'][t]
+                    if grid is not None:
+                        probs, assigns = LocalAssignment(probs, grid), \
+                            LocalAssignment(assigns, grid)
+                    state.update(logits=out['logits'][t], probs=probs, assigns=assigns)
                 e_steps.append(state)
         return dict(centers=c, e_steps=e_steps)

@@ -38,6 +38,12 @@ class RecurrentCrossAttention(BaseModule):
     * ``center_norm_bias=True`` adds ``-||q_k||^2 / 2`` to the logits, turning the dot product
       into a negative squared distance (the softmax over K ignores the per-pixel ``||k_i||^2``):
       a Gaussian-mixture E-step.
+    * Local form (``forward(..., grid=LocalGrid)``, superpixels): center k is tied to cell k of
+      a :class:`~clustseg.models.layers.local_em.LocalGrid` and every pixel is assigned among
+      the 9 centers of its own and the neighbouring cells only (softmax / argmax over those 9),
+      O(9 N) instead of O(K N) per head; the M-step sums over the pixels that have the center
+      among their candidates. 'recurrent' and 'kmeans' only (the vanilla softmax runs over
+      pixels, which has no local counterpart here).
 
     Args:
         embed_dims (int): D, channels of centers and pixel features.
@@ -121,8 +127,75 @@ class RecurrentCrossAttention(BaseModule):
                 out = out / (assign.sum(-1, keepdim=True) + self.eps)
         return out
 
+    def local_e_step(self, q, kg, grid, okf):
+        """Local E-step. q: B x K x D (projected), kg: B x K x P x D (keys in the grid's slots),
+        okf: B x K x 1 x 1 x P float (1 = a valid pixel in the slot) -> (logits, assignment,
+        probs), each B x K x h x 9 x P (cell, head, candidate, slot)."""
+        b, k_num, p, _ = kg.shape
+        h, d = self.num_heads, self.head_dims
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            qc = grid.from_centers(q.float()).view(b, k_num, 9, h, d).transpose(2, 3)
+            kt = kg.float().view(b, k_num, p, h, d).permute(0, 1, 3, 4, 2)  # B x K x h x d x P
+            logits = torch.matmul(qc, kt) * self.scale  # B x K x h x 9 x P
+            absent = torch.zeros(k_num, 9, device=q.device).masked_fill(~grid.cand_ok,
+                                                                        float('-inf'))
+            logits = logits + absent[None, :, None, :, None]
+            if self.center_norm_bias:
+                logits = logits - 0.5 * self.scale * qc.pow(2).sum(-1, keepdim=True)
+            probs = logits.softmax(dim=3) * okf  # over the 9 candidate clusters
+            if self.variant == 'recurrent':
+                assign = probs
+            else:  # kmeans
+                idx = logits.detach().argmax(dim=3, keepdim=True)
+                assign = torch.zeros_like(logits).scatter_(3, idx, 1.0) * okf
+        return logits, assign, probs
+
+    def local_m_step(self, assign, vg, grid):
+        """assign: B x K x h x 9 x P, vg: B x K x P x D -> centers B x K x D (fp32)."""
+        b, k_num, p, _ = vg.shape
+        h, d = self.num_heads, self.head_dims
+        with torch.autocast(device_type=vg.device.type, enabled=False):
+            v = vg.float().view(b, k_num, p, h, d).transpose(2, 3)  # B x K x h x P x d
+            num = torch.matmul(assign, v).permute(0, 1, 3, 2, 4)  # B x K x 9 x h x d
+            out = grid.to_centers(num.reshape(b, k_num, 9, h * d))  # B x K x D
+            if self.m_step == 'mean':
+                mass = grid.to_centers(assign.sum(-1).transpose(2, 3))  # B x K x h
+                out = out / (mass.repeat_interleave(d, dim=-1) + self.eps)
+        return out
+
+    def _forward_local(self, centers, feats, grid, key_padding_mask, center_pos, feat_pos,
+                       return_logits):
+        """:meth:`forward` with ``grid``: maps are B x K x 9 x P (head-averaged)."""
+        if self.variant == 'vanilla':
+            raise ValueError("the local E-step supports variant='recurrent' or 'kmeans', not "
+                             "'vanilla' (its softmax runs over pixels)")
+        b, k_num, _ = centers.shape
+        if k_num != grid.num_clusters or feats.shape[1] != grid.num_pixels:
+            raise ValueError(f'local E-step: {k_num} centers / {feats.shape[1]} pixels for a '
+                             f'grid of {grid.num_clusters} cells / {grid.hw} pixels')
+        key_in = feats if feat_pos is None else feats + feat_pos
+        kg = grid.gather(self.k_proj(key_in))  # B x K x P x D
+        vg = grid.gather(self.v_proj(feats))  # B x K x P x D
+        ok = grid.slot_ok[None].expand(b, -1, -1)  # B x K x P
+        if key_padding_mask is not None:
+            ok = ok & grid.gather(~key_padding_mask)
+        okf = ok[:, :, None, None, :].float()
+        c = centers
+        iter_centers, logits_all, assigns, probs_all = [], [], [], []
+        for _ in range(self.num_iters):
+            q_in = c if center_pos is None else c + center_pos
+            logits, assign, probs = self.local_e_step(self.q_proj(q_in), kg, grid, okf)
+            c = self.local_m_step(assign, vg, grid).to(centers.dtype)  # B x K x D
+            iter_centers.append(c)
+            if return_logits or len(iter_centers) == self.num_iters:
+                logits_all.append(logits.mean(2))  # B x K x 9 x P
+                assigns.append(assign.mean(2))
+                probs_all.append(assigns[-1] if probs is assign else probs.mean(2))
+        return dict(centers=c, iter_centers=iter_centers, logits=logits_all, assigns=assigns,
+                    probs=probs_all, grid=grid)
+
     def forward(self, centers, feats, key_padding_mask=None, center_pos=None, feat_pos=None,
-                return_logits=True):
+                return_logits=True, grid=None):
         """Runs T EM rounds.
 
         Args:
@@ -133,6 +206,8 @@ class RecurrentCrossAttention(BaseModule):
                 K projections (B x K x D, B x N x D_kv).
             return_logits: keep the maps of every iteration; if False only those of the last
                 iteration are kept (memory: T vs 1 sets of B x K x N maps).
+            grid: a :class:`~clustseg.models.layers.local_em.LocalGrid` over this level's
+                H x W: the local E/M (maps then B x K x 9 x P, plus ``grid`` in the output).
 
         Returns:
             dict(centers=B x K x D final M-step output (heads merged),
@@ -142,9 +217,11 @@ class RecurrentCrossAttention(BaseModule):
                  clusters, see :meth:`e_step`).
         """
         b, k_num, _ = centers.shape
-        n = feats.shape[1]
         if k_num < 1:
             raise ValueError('need at least one cluster center (K >= 1)')
+        if grid is not None:
+            return self._forward_local(centers, feats, grid, key_padding_mask, center_pos,
+                                       feat_pos, return_logits)
         key_in = feats if feat_pos is None else feats + feat_pos
         k = self._split(self.k_proj(key_in))  # B x h x N x d
         v = self._split(self.v_proj(feats))  # B x h x N x d

@@ -35,7 +35,10 @@ class SuperpixelSegmentor(BaseModel):
     1. ``backbone`` gives strides 4..32; ``pixel_decoder`` returns maps at strides 32, 16, 8, 4.
     2. ``initializer`` (GridInitializer) samples K centers from the stride-8 map (Eq. 9).
     3. ``decoder`` (ClusterDecoder) refines them with recurrent cross-attention layers at
-       strides 32/16/8 (Eq. 10-11); each of its E-steps is a soft assignment B x K x N_l.
+       strides 32/16/8 (Eq. 10-11); each of its E-steps is a soft assignment B x K x N_l, or
+       at the decoder's ``local_levels`` (e.g. stride 8, whose grid of pixels is the seed
+       map's) the same 9-candidate local assignment as the final E/M
+       (:class:`LocalAssignment`, O(9 N_l)).
     4. ``embed_head`` builds the full-resolution pixel embedding (learned + Lab + xy/S); the
        centers are mapped into that space (grid-sampled embedding at the K grid points plus a
        zero-initialised projection of the decoder centers) and ``final_iters`` Gaussian E/M
@@ -187,7 +190,8 @@ class SuperpixelSegmentor(BaseModel):
         else:
             init = self.initializer(feats[self.init_level], pad_mask, num_queries=num_clusters)
             dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
-                               center_pos=init['center_pos'], return_logits=return_all)
+                               center_pos=init['center_pos'], return_logits=return_all,
+                               seed_hw=(fh, fw))
         tick('initializer_decoder')
         interval = math.sqrt(h * w / num_clusters)
         lab = lab_target(self._raw_image(inputs), bgr=False)  # B x 3 x H x W
