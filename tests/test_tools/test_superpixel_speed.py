@@ -43,3 +43,20 @@ def test_speed_tool_rejects_bad_arguments(speed_tool, tmp_path):
         speed_tool.parse_args(['c', 'k', '--images', 'x', '--threads', '-1'])
     with pytest.raises(FileNotFoundError, match='nope'):
         speed_tool.find_images([str(tmp_path / 'nope')])
+
+
+def test_fuse_conv_bn_folds_every_bn_and_keeps_the_superpixels(speed_tool, repo_root):
+    import torch.nn as nn
+
+    from clustseg.datasets import read_image
+    img_path = repo_root / 'tests' / 'data' / 'bsds500' / 'images' / 'val' / '101085.jpg'
+    base = [str(repo_root / CFG), str(repo_root / CKPT), '--images', str(img_path)]
+    plain = speed_tool.build_model(speed_tool.parse_args(base))
+    fused = speed_tool.build_model(speed_tool.parse_args(base + ['--fuse-conv-bn']))
+    bns = (nn.BatchNorm2d, nn.SyncBatchNorm)
+    assert any(isinstance(m, bns) for m in plain.modules())
+    assert not any(isinstance(m, bns) for m in fused.modules())
+    img = read_image(str(img_path))
+    a, _ = speed_tool.run_model(plain, img, 60)
+    b, _ = speed_tool.run_model(fused, img, 60)
+    assert a.shape == b.shape and (a == b).mean() > 0.999
