@@ -293,3 +293,26 @@ def test_learned_queries_ablation_takes_the_first_k_rows_and_trains(repo_root):
     assert not missing, missing
     with pytest.raises(ValueError, match='has 30 queries; num_queries=31'):
         m.initializer(torch.zeros(1, 1, 8, 8), num_queries=31)
+
+
+def test_decoder_level_labels_are_cell_centred(repo_root, monkeypatch):
+    """Each decoder E-step's loss reads the label at its cells' centre pixels (the Lab target is
+    the cell mean): with label = x, the stride-s cell j gets s j + s // 2."""
+    m = _build(repo_root)
+    m.train()
+    m.train_cfg.update(num_superpixels_range=(16, 16), decoder_loss_weight=0.1)
+    seen = {}
+    add = m._add
+
+    def spy(losses, prefix, assign, labels, lab, valid, weight):
+        seen[prefix] = labels
+        return add(losses, prefix, assign, labels, lab, valid, weight)
+
+    monkeypatch.setattr(m, '_add', spy)
+    img = torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)
+    lbl = np.arange(64)[None].repeat(64, 0)
+    m(**_batch(m, [img], [lbl], True), mode='loss')
+    for s, prefix in ((32, 'd0.i0'), (16, 'd1.i0'), (8, 'd2.i0')):
+        want = torch.arange(64 // s) * s + s // 2
+        assert torch.equal(seen[prefix][0, 0], want), prefix
+    assert torch.equal(seen['full.i0'][0, 0], torch.arange(64))

@@ -10,6 +10,7 @@ from mmengine.structures import PixelData
 from clustseg.registry import MODELS
 from ..initializers.grid_initializer import grid_points
 from ..layers.local_em import LocalAssignment, local_em, local_grid
+from ..layers.positional_encoding import labels_at
 from ..layers.recurrent_cross_attention import RecurrentCrossAttention
 from ..losses.superpixel_losses import lab_target
 from ..utils import StepRandom, check_positive_int, enforce_connectivity, merge_cfg
@@ -60,8 +61,8 @@ class SuperpixelSegmentor(BaseModel):
     Losses (deep supervision, every E-step): SLIC loss (weight 1) + smooth-L1 Lab
     reconstruction (weight 10) on each full-resolution E-step (on the local assignment itself
     in 'local' mode: no K x HW map), and the same on each decoder E-step at its own
-    resolution (labels nearest-downsampled, Lab area-downsampled; the E-step's ``probs``, a
-    softmax over clusters for every decoder variant), scaled by
+    resolution (labels read at each cell's centre pixel, Lab averaged over the cell; the
+    E-step's ``probs``, a softmax over clusters for every decoder variant), scaled by
     ``train_cfg.decoder_loss_weight``. Pixels with label < 0 or outside ``img_shape`` are
     not in the losses.
 
@@ -257,8 +258,9 @@ class SuperpixelSegmentor(BaseModel):
         if wd > 0:
             for es in out['e_steps']:
                 lh, lw = es['hw']
-                lbl = F.interpolate(labels[:, None].float(), size=(lh, lw), mode='nearest')
-                lbl = lbl[:, 0].long()
+                # both cell-centred: the label at each cell's centre pixel, the mean Lab of
+                # the cell (nearest resizing took the top-left pixel, (s - 1) / 2 px off)
+                lbl = labels_at(labels, (lh, lw))
                 lab_l = F.adaptive_avg_pool2d(lab, (lh, lw))
                 self._add(losses, f"d{es['layer']}.i{es['iter']}", es['probs'], lbl, lab_l,
                           lbl >= 0, wd)
