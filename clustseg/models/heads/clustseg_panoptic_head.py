@@ -211,8 +211,12 @@ class ClustSegPanopticHead(ClustSegHead):
         w = self.loss_weights
         aux = w['aux']
         act = self.train_cfg['mask_activation']
-        th = self._group_mask_loss(masks, tgt_masks, sel_th, act, n_th, full_th)
-        st = self._group_mask_loss(masks, tgt_masks, sel_st, act, n_st, full_st)
+        log_p = None  # the softmax over K's log, shared by both groups (point-sampled terms)
+        if act == 'softmax' and self.train_cfg['mask_num_points'] > 0:
+            with fp32_island(masks):
+                log_p = masks.float().log_softmax(dim=1)  # B x K x H4 x W4
+        th = self._group_mask_loss(masks, tgt_masks, sel_th, act, n_th, full_th, log_p)
+        st = self._group_mask_loss(masks, tgt_masks, sel_st, act, n_st, full_st, log_p)
         pq = pq_style_loss(cls, masks, tgt_masks, tgt_labels, matched)
         out = dict(loss_th_ce=w['thing'] * th['ce'], loss_th_dice=w['thing'] * th['dice'],
                    loss_st_ce=w['stuff'] * st['ce'], loss_st_dice=w['stuff'] * st['dice'],
@@ -225,20 +229,24 @@ class ClustSegPanopticHead(ClustSegHead):
         return out
 
     def _group_mask_loss(self, masks: Tensor, tgt_masks: Tensor, select: Tensor, act: str,
-                         avg: float, full: Optional[Tensor] = None) -> Dict[str, Tensor]:
+                         avg: float, full: Optional[Tensor] = None,
+                         log_p: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """CE + dice of the selected matched queries (masks / targets B x K x H4 x W4),
         dense or on sampled points (``train_cfg.mask_num_points``). ``full``: the selected
         queries' GT masks at input resolution (N x H x W, in ``select``'s row-major order),
-        read at the sampled points instead of the stride-4 targets (as Mask2Former does)."""
+        read at the sampled points instead of the stride-4 targets (as Mask2Former does).
+        ``log_p``: ``masks``' log-softmax over K if already computed (softmax activation)."""
         n_pts = self.train_cfg['mask_num_points']
         if n_pts == 0:
             return matched_mask_loss(masks, tgt_masks, select, activation=act, avg_factor=avg)
         with fp32_island(masks):
-            x = masks.float()
-            if act == 'softmax':  # logit of the softmax-over-K probability
-                log_p = x.log_softmax(dim=1).clamp(max=-1e-7)
-                x = log_p - torch.log(-torch.expm1(log_p))
-            pred = x[select]  # N x H4 x W4
+            if act == 'softmax':  # logit of the softmax-over-K probability, selected rows only
+                if log_p is None:
+                    log_p = masks.float().log_softmax(dim=1)
+                lp = log_p[select].clamp(max=-1e-7)  # N x H4 x W4
+                pred = lp - torch.log(-torch.expm1(lp))
+            else:
+                pred = masks.float()[select]  # N x H4 x W4
             tgt = tgt_masks[select].float() if full is None else full.float()  # N x H x W
             if pred.shape[0] == 0:
                 zero = masks.float().sum() * 0.0
