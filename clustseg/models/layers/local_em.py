@@ -40,6 +40,7 @@ class LocalGrid:
         pix_slot: N long, flat slot index (k P + p) of each pixel.
         cand: K x 9 long, candidate center of each (cell, neighbour); own cell where absent.
         cand_ok: K x 9 bool. Candidate 4 is the cell itself.
+        absent_bias: K x 9 float, 0 for a candidate, -inf where absent (added to logits).
     """
 
     def __init__(self, num_clusters, feat_hw, hw, device=None):
@@ -91,6 +92,8 @@ class LocalGrid:
         self.pix_slot = pix_slot.to(device)
         self.cand = torch.stack(cand, 1).to(device)  # K x 9
         self.cand_ok = torch.stack(ok, 1).to(device)  # K x 9
+        self.absent_bias = torch.zeros(k, 9, device=device).masked_fill(~self.cand_ok,
+                                                                        float('-inf'))
 
     @property
     def num_pixels(self):
@@ -200,14 +203,13 @@ def local_em(centers: Tensor, feats: Tensor, grid: LocalGrid, q_proj, num_iters:
         if valid is not None:
             ok = ok & grid.gather(valid.reshape(b, -1))
         okf = ok[:, :, None, :].float()  # B x K x 1 x P
-        absent = torch.zeros(k, 9, device=x.device).masked_fill(~grid.cand_ok, float('-inf'))
         c = centers.float()
         iter_centers, logits_all, probs_all = [], [], []
         out_c = None
         for t in range(num_iters):
             last = t == num_iters - 1
             qc = grid.from_centers(q_proj(c).float())  # B x K x 9 x E
-            bias = absent[None].expand(b, -1, -1)
+            bias = grid.absent_bias[None].expand(b, -1, -1)
             if center_norm_bias:
                 bias = bias - (0.5 * scale) * qc.pow(2).sum(-1)
             logits = torch.baddbmm(bias.reshape(b * k, 9, 1), qc.flatten(0, 1), xt,

@@ -137,9 +137,7 @@ class RecurrentCrossAttention(BaseModule):
             qc = grid.from_centers(q.float()).view(b, k_num, 9, h, d).transpose(2, 3)
             kt = kg.float().view(b, k_num, p, h, d).permute(0, 1, 3, 4, 2)  # B x K x h x d x P
             logits = torch.matmul(qc, kt) * self.scale  # B x K x h x 9 x P
-            absent = torch.zeros(k_num, 9, device=q.device).masked_fill(~grid.cand_ok,
-                                                                        float('-inf'))
-            logits = logits + absent[None, :, None, :, None]
+            logits = logits + grid.absent_bias[None, :, None, :, None]
             if self.center_norm_bias:
                 logits = logits - 0.5 * self.scale * qc.pow(2).sum(-1, keepdim=True)
             probs = logits.softmax(dim=3) * okf  # over the 9 candidate clusters
