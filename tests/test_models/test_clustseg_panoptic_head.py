@@ -213,6 +213,16 @@ def test_point_sampled_mask_terms_read_the_softmax_over_clusters(setup):
     ref = mask_bce_dice_loss(pp, gp, avg_factor=4.0)
     torch.testing.assert_close(got_full['ce'], ref['bce'], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(got_full['dice'], ref['dice'], rtol=1e-4, atol=1e-5)
+    # the log-softmax shared by the thing and stuff groups (_step_losses) gives the same terms
+    head.train_cfg['mask_num_points'] = 32
+    try:
+        torch.manual_seed(1)
+        shared = head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0, full,
+                                       masks.log_softmax(dim=1))
+    finally:
+        head.train_cfg['mask_num_points'] = old
+    torch.testing.assert_close(shared['ce'], got_full['ce'], rtol=0, atol=0)
+    torch.testing.assert_close(shared['dice'], got_full['dice'], rtol=0, atol=0)
 
 
 def test_full_res_targets_follow_the_matching(setup):
