@@ -176,53 +176,53 @@ def test_recomputed_losses_give_the_same_values_and_gradients(num_points):
 
 def test_point_sampled_mask_terms_read_the_softmax_over_clusters(setup):
     """mask_num_points > 0: the thing / stuff CE + dice are Mask2Former's point-sampled BCE and
-    dice on the logit of the softmax-over-K probability of the matched queries."""
+    dice on the logit of the softmax-over-K probability of the matched queries; the points are
+    drawn once per E-step (_draw_points: things, then stuff), outside the recomputed loss."""
+    from types import SimpleNamespace
+
     from clustseg.models.losses import mask_bce_dice_loss, sample_mask_points
     model, _ = setup
     head = model.panoptic_head
     torch.manual_seed(0)
     masks = torch.randn(2, 5, 12, 10)
     tgt = (torch.rand(2, 5, 12, 10) > 0.5).float()
-    sel = torch.tensor([[True, False, True, False, False], [False, True, False, False, True]])
+    sel_th = torch.tensor([[True, False, True, False, False], [False, True, False, False, True]])
+    sel_st = torch.tensor([[False, True, False, False, False], [False, False, False, True, False]])
+    gt_index = torch.tensor([[0, 2, 1, 0, 0], [0, 1, 0, 2, 0]])
+    targets = SimpleNamespace(masks=tgt, gt_index=gt_index)
+    full = (torch.rand(2, 3, 48, 40) > 0.5).to(torch.uint8)  # B x M x H x W input resolution
+    log_p = masks.log_softmax(dim=1)
+    p = masks.softmax(dim=1)
+    logit = torch.log(p) - torch.log1p(-p)
     old = head.train_cfg['mask_num_points']
     head.train_cfg['mask_num_points'] = 32
     try:
-        torch.manual_seed(1)
-        got = head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0)
+        for gt_full in (None, full):
+            torch.manual_seed(1)
+            pts = head._draw_points(masks, targets, sel_th, sel_st, gt_full)
+            got = [head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0, pt, log_p)
+                   for sel, pt in zip((sel_th, sel_st), pts)]
+            torch.manual_seed(1)  # the reference draws in the same order
+            for sel, g in zip((sel_th, sel_st), got):
+                gt = tgt[sel] if gt_full is None else \
+                    gt_full[sel.nonzero(as_tuple=True)[0], gt_index[sel]].float()
+                pp, gp = sample_mask_points(logit[sel], gt, 32)
+                ref = mask_bce_dice_loss(pp, gp, avg_factor=4.0)
+                torch.testing.assert_close(g['ce'], ref['bce'], rtol=1e-4, atol=1e-5)
+                torch.testing.assert_close(g['dice'], ref['dice'], rtol=1e-4, atol=1e-5)
+        # a group with no matched query draws nothing and gives zero terms
+        none = torch.zeros_like(sel_th)
+        state = torch.random.get_rng_state()
+        pts = head._draw_points(masks, targets, none, none, None)
+        assert pts == (None, None) and torch.equal(state, torch.random.get_rng_state())
+        zero = head._group_mask_loss(masks, tgt, none, 'softmax', 4.0, None, log_p)
+        assert zero['ce'].item() == 0 and zero['dice'].item() == 0
+        head.train_cfg['mask_num_points'] = 0  # dense terms: no points drawn
+        dense = head._group_mask_loss(masks, tgt, sel_th, 'softmax', 4.0)
+        assert not torch.allclose(dense['ce'], got[0]['ce'])
+        assert head._draw_points(masks, targets, sel_th, sel_st, None) == (None, None)
     finally:
         head.train_cfg['mask_num_points'] = old
-    p = masks.softmax(dim=1)
-    logit = torch.log(p) - torch.log1p(-p)
-    torch.manual_seed(1)
-    pp, gp = sample_mask_points(logit[sel], tgt[sel], 32)
-    ref = mask_bce_dice_loss(pp, gp, avg_factor=4.0)
-    torch.testing.assert_close(got['ce'], ref['bce'], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(got['dice'], ref['dice'], rtol=1e-4, atol=1e-5)
-    dense = head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0)  # mask_num_points = 0
-    assert not torch.allclose(dense['ce'], got['ce'])
-    # with the input-resolution GT of the selected queries, the points read those instead
-    full = (torch.rand(4, 48, 40) > 0.5).to(torch.uint8)
-    head.train_cfg['mask_num_points'] = 32
-    try:
-        torch.manual_seed(1)
-        got_full = head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0, full)
-    finally:
-        head.train_cfg['mask_num_points'] = old
-    torch.manual_seed(1)
-    pp, gp = sample_mask_points(logit[sel], full.float(), 32)
-    ref = mask_bce_dice_loss(pp, gp, avg_factor=4.0)
-    torch.testing.assert_close(got_full['ce'], ref['bce'], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(got_full['dice'], ref['dice'], rtol=1e-4, atol=1e-5)
-    # the log-softmax shared by the thing and stuff groups (_step_losses) gives the same terms
-    head.train_cfg['mask_num_points'] = 32
-    try:
-        torch.manual_seed(1)
-        shared = head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0, full,
-                                       masks.log_softmax(dim=1))
-    finally:
-        head.train_cfg['mask_num_points'] = old
-    torch.testing.assert_close(shared['ce'], got_full['ce'], rtol=0, atol=0)
-    torch.testing.assert_close(shared['dice'], got_full['dice'], rtol=0, atol=0)
 
 
 def test_full_res_targets_follow_the_matching(setup):

@@ -237,6 +237,61 @@ def test_pixelwise_instance_discrimination_hand_computed():
     assert m(f, g)['loss_insdis'].item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_pixelwise_instance_discrimination_equals_the_pairwise_target_form():
+    """The segment-factored form equals CE(softmax_j <f_i, f_j> / tau, same_ij / sum_j same_ij)
+    built pairwise (kMaX's definition), for binary and soft overlapping masks, with void
+    pixels and with fewer valid pixels than samples (dropped slots); gradients too."""
+    def pairwise(feats, g, s, gen, tau=0.3):
+        fl, gl = feats.flatten(2), g.flatten(2).float()
+        idx, ok = area_weighted_sample(inverse_segment_area(gl), gl.sum(1) >= 0.5, s, 1.5, gen)
+        gs = gl.gather(2, idx[:, None].expand(-1, gl.shape[1], -1))
+        fs = fl.gather(2, idx[:, None].expand(-1, fl.shape[1], -1))
+        okf = ok.float()
+        same = torch.einsum('bms,bmt->bst', gs, gs) * okf[:, :, None]
+        t = same / same.sum(1, keepdim=True).clamp(min=1)
+        logits = torch.einsum('bcs,bct->bst', fs, fs) / tau + (1 - okf)[:, :, None] * -99999.0
+        ce = -(t * logits.log_softmax(1)).sum(1)
+        return ((ce * okf).sum(1) / okf.sum(1).clamp(min=1)).mean()
+
+    torch.manual_seed(0)
+    for soft in (False, True):
+        feats = F.normalize(torch.randn(2, 8, 12, 10), dim=1).requires_grad_()
+        g = (torch.rand(2, 5, 12, 10) < 0.3).float()
+        if soft:
+            g = g * torch.rand_like(g)
+        g[1, :, :3] = 0  # void rows
+        for s in (50, 200):  # 200 > valid pixels of image 1
+            got = pixelwise_instance_discrimination_loss(
+                feats, g, s, generator=torch.Generator().manual_seed(1))
+            ref = pairwise(feats, g, s, torch.Generator().manual_seed(1))
+            torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+            g_got, = torch.autograd.grad(got, feats)
+            g_ref, = torch.autograd.grad(ref, feats)
+            torch.testing.assert_close(g_got, g_ref, rtol=1e-4, atol=1e-6)
+
+
+def test_shared_log_softmax_gives_the_same_pq_and_mask_id_terms():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 6, 5, 4)
+    tgt = torch.zeros(2, 6, 5, 4)
+    tgt[:, 0, :2], tgt[:, 3, 2:] = 1.0, 1.0
+    matched = torch.zeros(2, 6, dtype=torch.bool)
+    matched[:, [0, 3]] = True
+    labels = torch.full((2, 6), 4)
+    labels[:, 0], labels[:, 3] = 1, 2
+    cls = torch.randn(2, 6, 5)
+    log_p = logits.log_softmax(dim=1)
+    a, b = pq_style_loss(cls, logits, tgt, labels, matched), \
+        pq_style_loss(cls, log_p, tgt, labels, matched, log_probs=True)
+    for k in ('cls', 'mask'):
+        torch.testing.assert_close(a[k], b[k])
+    torch.testing.assert_close(mask_id_cross_entropy(logits, tgt),
+                               mask_id_cross_entropy(log_p, tgt, log_probs=True))
+    # without the flag a log-probability input is not re-read as probabilities
+    assert not torch.allclose(pq_style_loss(cls, log_p.exp(), tgt, labels, matched)['mask'],
+                              a['mask'])
+
+
 def test_area_weighted_sampling():
     # 10 pixels: segment A = 9 pixels, segment B = pixel 9
     g = torch.zeros(1, 2, 10)
@@ -319,6 +374,26 @@ def test_sample_mask_points_shapes_and_targets():
     assert (gt_pts[1] == 1.0).sum() >= 10
     mask_bce_dice_loss(pred_pts, gt_pts)['bce'].backward()
     assert logits.grad.abs().sum() > 0
+
+
+def test_uncertain_point_coords_draw_mmdets_point_set():
+    """Same random draws and the same point set as mmdet's
+    get_uncertain_point_coords_with_randomness (only the order of the uncertain points may
+    differ: an unsorted top-k)."""
+    from mmdet.models.utils import get_uncertain_point_coords_with_randomness
+
+    from clustseg.models.losses import uncertain_point_coords
+    m = torch.randn(7, 1, 16, 20)
+    torch.manual_seed(3)
+    ref = get_uncertain_point_coords_with_randomness(m, None, 500, 3.0, 0.75)
+    torch.manual_seed(3)
+    got = uncertain_point_coords(m, 500, 3.0, 0.75)
+    assert got.shape == ref.shape == (7, 500, 2)
+    for i in range(7):
+        assert set(map(tuple, got[i, :375].tolist())) == set(map(tuple, ref[i, :375].tolist()))
+    assert torch.equal(got[:, 375:], ref[:, 375:])  # the uniform remainder
+    with pytest.raises(ValueError, match='oversample_ratio'):
+        uncertain_point_coords(m, 10, 0.5, 0.75)
 
 
 def test_sigmoid_class_loss_hand_computed():

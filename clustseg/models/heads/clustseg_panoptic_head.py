@@ -13,8 +13,9 @@ from torch.utils.checkpoint import checkpoint
 
 from clustseg.registry import MODELS
 from ..losses import (build_query_targets, mask_bce_dice_loss, mask_id_cross_entropy,
-                      matched_mask_loss, pixelwise_instance_discrimination_loss, pq_style_loss,
-                      sample_mask_points, semantic_aux_loss, sigmoid_class_loss)
+                      mask_point_targets, matched_mask_loss,
+                      pixelwise_instance_discrimination_loss, pq_style_loss, read_mask_points,
+                      semantic_aux_loss, sigmoid_class_loss)
 from ..losses.loss_utils import fp32_island
 from ..utils import check_positive_int, merge_cfg
 from .clustseg_head import ClustSegHead, top1_class_logprobs
@@ -188,12 +189,11 @@ class ClustSegPanopticHead(ClustSegHead):
             n_th = reduce_mean(cls.new_tensor(float(sel_th.sum()))).clamp(min=1).item()
             n_st = reduce_mean(cls.new_tensor(float(sel_st.sum()))).clamp(min=1).item()
             probs, hw = self._train_cache['e_step_probs'][i]
-            full_th = full_st = None
-            if full is not None:  # the matched GT of each selected query, input resolution
-                full_th, full_st = (full[sel.nonzero(as_tuple=True)[0], tgt.gt_index[sel]]
-                                    for sel in (sel_th, sel_st))
+            # point-sampled terms: the points are drawn here, once (not again when the loss
+            # is recomputed in backward)
+            pts_th, pts_st = self._draw_points(masks, tgt, sel_th, sel_st, full)
             args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, tgt.masks,
-                    tgt.labels, tgt.matched, sel_th, sel_st, n_th, n_st, full_th, full_st)
+                    tgt.labels, tgt.matched, sel_th, sel_st, n_th, n_st, pts_th, pts_st)
             if self.train_cfg['recompute_losses']:  # keep only the inputs for backward
                 terms = checkpoint(self._step_losses, *args, use_reentrant=False)
             else:
@@ -204,55 +204,77 @@ class ClustSegPanopticHead(ClustSegHead):
         losses.update(self._once_per_step_losses(gt_masks, gt_labels, final))
         return losses
 
+    def _point_logits(self, masks: Tensor, select: Tensor, log_p: Optional[Tensor]) -> Tensor:
+        """The selected queries' mask logits N x H4 x W4 that the point-sampled terms read:
+        the logit of the softmax-over-K probability (``log_p``: its log) or the raw logit
+        (sigmoid activation)."""
+        if log_p is None:
+            return masks.float()[select]
+        lp = log_p[select].clamp(max=-1e-7)  # N x H4 x W4
+        return lp - torch.log(-torch.expm1(lp))
+
+    def _draw_points(self, masks: Tensor, tgt, sel_th: Tensor, sel_st: Tensor,
+                     full: Optional[Tensor]):
+        """Per group (things, stuff): ``(coords N x P x 2, gt_points N x P)`` of Mask2Former's
+        uncertainty sampling on the group's detached point logits, or None (no matched query
+        of the group, or dense terms). ``full``: B x M x H x W input-resolution GT (read at the
+        points instead of the stride-4 targets)."""
+        n_pts = self.train_cfg['mask_num_points']
+        if n_pts == 0:
+            return None, None
+        out = []
+        with torch.no_grad(), fp32_island(masks):
+            log_p = masks.float().log_softmax(dim=1) \
+                if self.train_cfg['mask_activation'] == 'softmax' else None
+            for sel in (sel_th, sel_st):
+                if not bool(sel.any()):
+                    out.append(None)
+                    continue
+                gt = full[sel.nonzero(as_tuple=True)[0], tgt.gt_index[sel]] \
+                    if full is not None else tgt.masks[sel]
+                out.append(mask_point_targets(self._point_logits(masks, sel, log_p), gt, n_pts))
+        return tuple(out)
+
     def _step_losses(self, cls, masks, probs, hw, tgt_masks, tgt_labels, matched, sel_th,
-                     sel_st, n_th, n_st, full_th=None, full_st=None) -> Dict[str, Tensor]:
+                     sel_st, n_th, n_st, pts_th=None, pts_st=None) -> Dict[str, Tensor]:
         """The weighted Eq. 12 terms of one supervised E-step (a pure function of its
-        arguments, so it can be recomputed in backward)."""
+        arguments, so it can be recomputed in backward). ``pts_th`` / ``pts_st``: the groups'
+        sampled points (:meth:`_draw_points`)."""
         w = self.loss_weights
         aux = w['aux']
         act = self.train_cfg['mask_activation']
-        log_p = None  # the softmax over K's log, shared by both groups (point-sampled terms)
-        if act == 'softmax' and self.train_cfg['mask_num_points'] > 0:
-            with fp32_island(masks):
-                log_p = masks.float().log_softmax(dim=1)  # B x K x H4 x W4
-        th = self._group_mask_loss(masks, tgt_masks, sel_th, act, n_th, full_th, log_p)
-        st = self._group_mask_loss(masks, tgt_masks, sel_st, act, n_st, full_st, log_p)
-        pq = pq_style_loss(cls, masks, tgt_masks, tgt_labels, matched)
+        with fp32_island(masks):  # log-softmax over K, shared by the terms that use it
+            log_p = masks.float().log_softmax(dim=1)  # B x K x H4 x W4
+        th = self._group_mask_loss(masks, tgt_masks, sel_th, act, n_th, pts_th, log_p)
+        st = self._group_mask_loss(masks, tgt_masks, sel_st, act, n_st, pts_st, log_p)
+        pq = pq_style_loss(cls, log_p, tgt_masks, tgt_labels, matched, log_probs=True)
+        mask_id = mask_id_cross_entropy(log_p, tgt_masks, log_probs=True)
         out = dict(loss_th_ce=w['thing'] * th['ce'], loss_th_dice=w['thing'] * th['dice'],
                    loss_st_ce=w['stuff'] * st['ce'], loss_st_dice=w['stuff'] * st['dice'],
                    loss_pq_cls=aux * w['pq_cls'] * pq['cls'],
                    loss_pq_mask=aux * w['pq_mask'] * pq['mask'],
-                   loss_mask_id=aux * w['mask_id'] * mask_id_cross_entropy(masks, tgt_masks))
+                   loss_mask_id=aux * w['mask_id'] * mask_id)
         if probs is not None:
             out['loss_e_step_mask_id'] = aux * w['e_step'] * self._e_step_loss(
                 probs, hw, tgt_masks)
         return out
 
     def _group_mask_loss(self, masks: Tensor, tgt_masks: Tensor, select: Tensor, act: str,
-                         avg: float, full: Optional[Tensor] = None,
-                         log_p: Optional[Tensor] = None) -> Dict[str, Tensor]:
+                         avg: float, points=None, log_p: Optional[Tensor] = None
+                         ) -> Dict[str, Tensor]:
         """CE + dice of the selected matched queries (masks / targets B x K x H4 x W4),
-        dense or on sampled points (``train_cfg.mask_num_points``). ``full``: the selected
-        queries' GT masks at input resolution (N x H x W, in ``select``'s row-major order),
-        read at the sampled points instead of the stride-4 targets (as Mask2Former does).
-        ``log_p``: ``masks``' log-softmax over K if already computed (softmax activation)."""
-        n_pts = self.train_cfg['mask_num_points']
-        if n_pts == 0:
+        dense or on sampled points (``train_cfg.mask_num_points``). ``points``: the group's
+        ``(coords, gt_points)`` from :meth:`_draw_points` (None: no selected query).
+        ``log_p``: ``masks``' log-softmax over K (softmax activation)."""
+        if self.train_cfg['mask_num_points'] == 0:
             return matched_mask_loss(masks, tgt_masks, select, activation=act, avg_factor=avg)
+        if points is None:
+            zero = masks.float().sum() * 0.0
+            return dict(ce=zero, dice=zero)
         with fp32_island(masks):
-            if act == 'softmax':  # logit of the softmax-over-K probability, selected rows only
-                if log_p is None:
-                    log_p = masks.float().log_softmax(dim=1)
-                lp = log_p[select].clamp(max=-1e-7)  # N x H4 x W4
-                pred = lp - torch.log(-torch.expm1(lp))
-            else:
-                pred = masks.float()[select]  # N x H4 x W4
-            tgt = tgt_masks[select].float() if full is None else full.float()  # N x H x W
-            if pred.shape[0] == 0:
-                zero = masks.float().sum() * 0.0
-                return dict(ce=zero, dice=zero)
-            pred_pts, gt_pts = sample_mask_points(pred, tgt, n_pts)
-            out = mask_bce_dice_loss(pred_pts, gt_pts, avg_factor=avg)
+            pred = self._point_logits(masks, select, log_p if act == 'softmax' else None)
+            coords, gt_pts = points
+            out = mask_bce_dice_loss(read_mask_points(pred, coords), gt_pts, avg_factor=avg)
         return dict(ce=out['bce'], dice=out['dice'])
 
     @staticmethod

@@ -1,5 +1,6 @@
-from .binary_mask_losses import (mask_bce_dice_loss, matched_mask_loss, sample_mask_points,
-                                 sigmoid_class_loss)
+from .binary_mask_losses import (mask_bce_dice_loss, mask_point_targets, matched_mask_loss,
+                                 read_mask_points, sample_mask_points, sigmoid_class_loss,
+                                 uncertain_point_coords)
 from .instance_discrimination_loss import (InstanceDiscriminationLoss,
                                            instance_discrimination_loss,
                                            pixelwise_instance_discrimination_loss)
@@ -22,5 +23,6 @@ __all__ = [
     'instance_discrimination_loss', 'pixelwise_instance_discrimination_loss',
     'InstanceDiscriminationLoss', 'semantic_aux_loss', 'SemanticAuxLoss',
     'inverse_segment_area', 'area_weighted_sample', 'sample_mask_points',
+    'mask_point_targets', 'read_mask_points', 'uncertain_point_coords',
     'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss'
 ]

@@ -129,11 +129,19 @@ def pixelwise_instance_discrimination_loss(pixel_feats: Tensor,
         gs = g.gather(2, idx.unsqueeze(1).expand(-1, g.shape[1], -1))  # B x M x S
         fs = f.gather(2, idx.unsqueeze(1).expand(-1, f.shape[1], -1))  # B x C x S
         okf = ok.float()
-        same = torch.einsum('bms,bmt->bst', gs, gs) * okf.unsqueeze(2)  # B x S(j) x S(i)
-        target = same / same.sum(dim=1, keepdim=True).clamp(min=1.0)
-        logits = torch.einsum('bcs,bct->bst', fs, fs) / temperature
+        # CE(softmax_j l_ij, same_ij / sum_j same_ij) = lse_i sum_j t_ij - sum_j t_ij l_ij with
+        # same_ij = <g_i, g_j> ok_j; both target sums factor through the segments, so no
+        # S x S target is built: sum_j same_ij l_ij = sum_m g_mi <f_i, F_m> / tau and
+        # sum_j same_ij = sum_m g_mi n_m, with F_m / n_m the sum / count of the kept samples
+        # of segment m
+        gk = gs * okf.unsqueeze(1)  # B x M x S, kept samples only
+        seg_sum = torch.einsum('bcs,bms->bmc', fs, gk)  # B x M x C
+        num = (torch.einsum('bmc,bcs->bms', seg_sum, fs) * gs).sum(dim=1) / temperature
+        den = torch.einsum('bms,bm->bs', gs, gk.sum(dim=2))  # B x S(i)
+        logits = torch.einsum('bcs,bct->bst', fs, fs) / temperature  # B x S(j) x S(i)
         logits = logits + (1.0 - okf).unsqueeze(2) * _MASKED_LOGIT  # drop missing j
-        ce = -(target * logits.log_softmax(dim=1)).sum(dim=1)  # B x S(i)
+        norm = den.clamp(min=1.0)
+        ce = logits.logsumexp(dim=1) * (den / norm) - num / norm  # B x S(i)
         return per_image_mean(ce, okf)
 
 

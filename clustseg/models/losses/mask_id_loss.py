@@ -19,7 +19,8 @@ from .loss_utils import flatten_masks, flatten_pixels, fp32_island, per_image_me
 
 def mask_id_cross_entropy(mask_logits: Tensor,
                           target_masks: Tensor,
-                          valid: Optional[Tensor] = None) -> Tensor:
+                          valid: Optional[Tensor] = None,
+                          log_probs: bool = False) -> Tensor:
     """Per-pixel softmax cross-entropy over the ``K`` masks.
 
     ``loss = mean_b mean_{i valid} -sum_k y_ki log softmax_K(mask_logits)_ki`` with
@@ -30,6 +31,8 @@ def mask_id_cross_entropy(mask_logits: Tensor,
         mask_logits: ``B x K x H x W`` (or ``B x K x HW``) mask logits.
         target_masks: same shape, query-aligned matched GT masks (0 for unmatched queries).
         valid: optional ``B x H x W`` / ``B x HW`` bool, False = ignored (padding).
+        log_probs: ``mask_logits`` already hold ``log_softmax_K`` (a caller that shares one
+            log-softmax between several terms); the value is the same.
 
     Returns:
         fp32 scalar (0 when no pixel is valid).
@@ -48,7 +51,8 @@ def mask_id_cross_entropy(mask_logits: Tensor,
         if valid is not None:
             keep = keep & valid.to(device=t.device, dtype=torch.bool)
         y = t / cover.clamp(min=1.0).unsqueeze(1)
-        ce = -(y * logits.float().log_softmax(dim=1)).sum(dim=1)  # B x HW
+        log_p = logits.float() if log_probs else logits.float().log_softmax(dim=1)
+        ce = -(y * log_p).sum(dim=1)  # B x HW
         return per_image_mean(ce, keep.float())
 
 

@@ -36,7 +36,8 @@ def pq_style_loss(cls_logits: Tensor,
                   min_weight: float = 1e-5,
                   unmatched_weight: Optional[float] = None,
                   dice_smooth: float = 1.0,
-                  sim_eps: float = 1e-5) -> Dict[str, Tensor]:
+                  sim_eps: float = 1e-5,
+                  log_probs: bool = False) -> Dict[str, Tensor]:
     """PQ-style loss: dice x detached class prob, and class CE x detached dice.
 
     With ``p = softmax_K(mask_logits)`` zeroed on void pixels, ``t`` the matched target,
@@ -66,6 +67,8 @@ def pq_style_loss(cls_logits: Tensor,
         unmatched_weight: constant weight of the void terms instead of the void ratio.
         dice_smooth: smoothing of the dice loss (kMaX port: 1.0).
         sim_eps: denominator epsilon of the dice similarity (deeplab2: 1e-5).
+        log_probs: ``mask_logits`` already hold ``log_softmax_K`` (shared with other terms);
+            the value is the same.
 
     Returns:
         dict of fp32 scalars ``'cls'`` and ``'mask'`` (unweighted; kMaX's COCO weights are 3.0
@@ -94,7 +97,7 @@ def pq_style_loss(cls_logits: Tensor,
         if valid is not None:
             non_void = non_void & valid.to(device=t.device, dtype=torch.bool)
         nv = non_void.unsqueeze(1).float()  # B x 1 x HW
-        probs = logits.float().softmax(dim=1)  # B x K x HW
+        probs = logits.float().exp() if log_probs else logits.float().softmax(dim=1)  # B x K x HW
         p = probs * nv
         t = t * nv
         inter = (p * t).sum(dim=2)  # B x K

@@ -8,6 +8,9 @@ embed_dims = 256
 model = dict(
     panoptic_head=dict(
         type='ClustSegPanopticHead',
+        # kMaX-DeepLab's 128-d pixel embedding (mask logits and instance discrimination read
+        # it); the instance model keeps Mask2Former's 256
+        mask_dims=128,
         initializer=dict(
             type='PanopticInitializer',
             stuff_class_offset=num_things_classes,
