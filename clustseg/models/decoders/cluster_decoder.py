@@ -65,7 +65,8 @@ class ClusterDecoder(BaseModule):
 
     def _flatten(self, feat, level, pad_mask):
         """feat B x C x H x W, pad_mask B x H0 x W0 bool (True = padding) or None ->
-        (keys B x N x D, key positions B x N x D, key padding mask B x N or None).
+        (keys B x N x D, key positions B x N x D, key padding mask B x N, None when nothing
+        is padded).
 
         Key positions follow :mod:`..layers.positional_encoding` (unit = the image's valid long
         side / 8 at this level); the level's mask is ``downsample_pad_mask`` (ceil logic)."""
@@ -79,7 +80,10 @@ class ClusterDecoder(BaseModule):
                     pos.flatten(1).t()[None].expand(b, -1, -1), None)
         mask = downsample_pad_mask(pad_mask, (h, w))  # B x H x W
         pos = masked_sine_position_encoding(mask, self.embed_dims, dtype=x.dtype)
-        return (x.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2), mask.flatten(1))
+        # no padded key at this level (e.g. one image, or equal sizes): no masking to do in
+        # any E-step or attention of the level
+        kpm = mask.flatten(1) if bool(mask.any()) else None
+        return x.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2), kpm
 
     def _grid(self, num_clusters, seed_hw, level, hw, device):
         if seed_hw is None:
