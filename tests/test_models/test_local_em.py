@@ -89,11 +89,11 @@ def test_local_equals_dense_when_far_centers_carry_no_mass(padded):
     cand_mask = grid.to_dense(torch.ones(1, k, 9, grid.slots)) > 0
     for p in dense['probs']:
         assert float(p.detach().masked_fill(cand_mask, 0).max()) < 1e-7
-    for t in range(3):
+    for t in range(3):  # to fp32 rounding of the two contraction orders (centers up to ~10)
         torch.testing.assert_close(grid.to_dense(loc['probs'][t]), dense['probs'][t],
-                                   rtol=0, atol=1e-5)
+                                   rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(loc['iter_centers'][t], dense['iter_centers'][t],
-                                   rtol=0, atol=1e-5)
+                                   rtol=1e-5, atol=1e-5)
     # hard labels agree too
     hard_local = grid.candidate_labels(loc['logits'][-1])
     hard_dense = dense['logits'][-1].argmax(1)
