@@ -210,6 +210,10 @@ def test_point_sampled_mask_terms_read_the_softmax_over_clusters(setup):
                 ref = mask_bce_dice_loss(pp, gp, avg_factor=4.0)
                 torch.testing.assert_close(g['ce'], ref['bce'], rtol=1e-4, atol=1e-5)
                 torch.testing.assert_close(g['dice'], ref['dice'], rtol=1e-4, atol=1e-5)
+            # without the shared log-softmax the group computes it: the same terms
+            alone = head._group_mask_loss(masks, tgt, sel_th, 'softmax', 4.0, pts[0])
+            torch.testing.assert_close(alone['ce'], got[0]['ce'], rtol=0, atol=0)
+            torch.testing.assert_close(alone['dice'], got[0]['dice'], rtol=0, atol=0)
         # a group with no matched query draws nothing and gives zero terms
         none = torch.zeros_like(sel_th)
         state = torch.random.get_rng_state()

@@ -265,13 +265,15 @@ class ClustSegPanopticHead(ClustSegHead):
         """CE + dice of the selected matched queries (masks / targets B x K x H4 x W4),
         dense or on sampled points (``train_cfg.mask_num_points``). ``points``: the group's
         ``(coords, gt_points)`` from :meth:`_draw_points` (None: no selected query).
-        ``log_p``: ``masks``' log-softmax over K (softmax activation)."""
+        ``log_p``: ``masks``' log-softmax over K if already computed (softmax activation)."""
         if self.train_cfg['mask_num_points'] == 0:
             return matched_mask_loss(masks, tgt_masks, select, activation=act, avg_factor=avg)
         if points is None:
             zero = masks.float().sum() * 0.0
             return dict(ce=zero, dice=zero)
         with fp32_island(masks):
+            if act == 'softmax' and log_p is None:
+                log_p = masks.float().log_softmax(dim=1)
             pred = self._point_logits(masks, select, log_p if act == 'softmax' else None)
             coords, gt_pts = points
             out = mask_bce_dice_loss(read_mask_points(pred, coords), gt_pts, avg_factor=avg)
