@@ -58,6 +58,36 @@ def test_longest_border_wins_then_larger_neighbour():
     assert out[1, 3] == out[0, 0] and out[1, 1] != out[0, 0] and out.max() == 2
 
 
+def test_smallest_first_chain_is_not_merged_through():
+    # A (label 0, 2 px) touches only B (label 1, 4 px); B touches A, C (12 px) and D (6 px).
+    # One by one, A merges into B first, and B + A (6 px) is then large enough: B keeps out
+    # of C. Merging every pick at once would have taken B (whose longest border, tied with A's,
+    # is with the larger C) and A into C.
+    lab = np.array([[2, 2, 2, 2, 2, 2],
+                    [2, 2, 2, 2, 2, 2],
+                    [1, 1, 1, 3, 3, 3],
+                    [0, 0, 1, 3, 3, 3]])
+    out = enforce_connectivity(lab, min_size=5)
+    assert out.max() == 2
+    assert out[3, 0] == out[2, 0] != out[0, 0] and out[2, 3] not in (out[0, 0], out[2, 0])
+
+
+def test_islands_join_their_block():
+    """Small islands inside a mosaic of large blocks: each joins the block around it."""
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        lab = np.repeat(np.repeat(rng.integers(0, 50, (6, 8)), 8, 0), 8, 1)  # 48 x 64
+        isl = rng.choice(lab.size, 25, replace=False)
+        ys, xs = np.unravel_index(isl, lab.shape)
+        keep = (ys % 8 > 1) & (ys % 8 < 6) & (xs % 8 > 1) & (xs % 8 < 6)  # inside a block
+        lab[ys[keep], xs[keep]] = 100 + np.arange(keep.sum())
+        out = enforce_connectivity(lab, min_size=10)
+        # every island joins its block: the output is the block map relabelled
+        blocks = enforce_connectivity(np.repeat(np.repeat(
+            lab[::8, ::8], 8, 0), 8, 1), min_size=0)
+        assert np.array_equal(out, blocks)
+
+
 def test_iterates_until_no_small_region_and_single_region_case():
     rng = np.random.default_rng(0)
     lab = rng.integers(0, 6, size=(40, 50))

@@ -71,3 +71,36 @@ def test_cluster_decoder_parameters_do_not_grow_with_iterations():
 def test_cluster_decoder_bad_config():
     with pytest.raises(ValueError, match='layer_levels'):
         ClusterDecoder(in_channels=[8, 8], layer_levels=(0, 2))
+
+
+def test_cluster_decoder_reads_only_levels_with_channels():
+    """in_channels None marks a pyramid level no layer reads: no projection, no level
+    embedding row, every parameter still trains (DDP, find_unused_parameters=False)."""
+    dec = ClusterDecoder(in_channels=[None, None, 8], embed_dims=8, num_heads=1, ffn_dims=16,
+                         layer_levels=(2, ))
+    assert dec.level_embed.num_embeddings == 1
+    feats = [torch.randn(2, c, s, s) for c, s in ((64, 2), (32, 4), (8, 8))]
+    out = dec(torch.randn(2, 3, 8), feats, return_logits=True)
+    assert len(out['e_steps']) == 3 and all(e['level'] == 2 for e in out['e_steps'])
+    loss = out['centers'].pow(2).mean() + sum(e['probs'].pow(2).mean() for e in out['e_steps'])
+    loss.backward()
+    assert not [n for n, p in dec.named_parameters() if p.grad is None]
+    with pytest.raises(ValueError, match='reads pyramid level 1, whose in_channels entry is None'):
+        ClusterDecoder(in_channels=[None, None, 8], embed_dims=8, num_heads=1,
+                       layer_levels=(1, 2))
+    # a level with channels that no layer reads is still an error
+    with pytest.raises(ValueError, match=r'level\(s\) \[1\]'):
+        ClusterDecoder(in_channels=[None, 8, 8], embed_dims=8, num_heads=1, layer_levels=(2, ))
+
+
+def test_cross_attention_keeps_no_map_when_asked():
+    """return_logits=False keeps the last iteration's maps; with return_maps=False none (the
+    decoder's inference path, which reads only the centers); the centers are the same."""
+    from clustseg.models.layers.recurrent_cross_attention import RecurrentCrossAttention
+    torch.manual_seed(0)
+    ca = RecurrentCrossAttention(8, num_heads=2, num_iters=3)
+    c, x = torch.randn(1, 4, 8), torch.randn(1, 30, 8)
+    last = ca(c, x, return_logits=False)
+    none = ca(c, x, return_logits=False, return_maps=False)
+    assert len(last['logits']) == 1 and none['logits'] == none['probs'] == none['assigns'] == []
+    torch.testing.assert_close(last['centers'], none['centers'])

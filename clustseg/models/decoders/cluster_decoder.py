@@ -26,7 +26,9 @@ class ClusterDecoder(BaseModule):
     then needs ``seed_hw``, and their maps are :class:`LocalAssignment` / B x K x 9 x P.
 
     Args:
-        in_channels (list[int]): channels of each pyramid level.
+        in_channels (list[int | None]): channels of each pyramid level; ``None`` marks a level
+            that no layer reads (it has no projection; e.g. ``[None, None, 32]`` with
+            ``layer_levels=(2,)``, a decoder at stride 8 only).
         embed_dims (int): D. num_heads, num_iters (T), ffn_dims, variant, m_step: per layer.
         layer_levels (list[int]): pyramid level of each layer.
         local_levels (list[int]): pyramid levels whose layers use the local E/M.
@@ -50,15 +52,25 @@ class ClusterDecoder(BaseModule):
                              'softmax over pixels has no local form')
         self.local_levels = tuple(local_levels)
         unread = sorted(set(range(len(in_channels))) - set(layer_levels))
+        unread = [lv for lv in unread if in_channels[lv] is not None]
         if unread:  # their projections would be parameters outside every loss (DDP breaks)
             raise ValueError(f'layer_levels={list(layer_levels)} reads no layer from pyramid '
-                             f'level(s) {unread}; drop them from in_channels')
+                             f'level(s) {unread}; drop them from in_channels or set their '
+                             'in_channels entry to None')
+        for lv in layer_levels:
+            if in_channels[lv] is None:
+                raise ValueError(f'layer_levels reads pyramid level {lv}, whose in_channels '
+                                 'entry is None')
         self.layer_levels = list(layer_levels)
         self.embed_dims = embed_dims
         self.num_iters = num_iters
         self.input_proj = nn.ModuleList(
-            nn.Identity() if c == embed_dims else nn.Conv2d(c, embed_dims, 1) for c in in_channels)
-        self.level_embed = nn.Embedding(len(in_channels), embed_dims)
+            nn.Identity() if c in (None, embed_dims) else nn.Conv2d(c, embed_dims, 1)
+            for c in in_channels)
+        # one row per level read (rows of unread levels would get no gradient)
+        read = sorted(set(layer_levels))
+        self.level_index = {lv: i for i, lv in enumerate(read)}
+        self.level_embed = nn.Embedding(len(read), embed_dims)
         self.layers = nn.ModuleList(
             ClusterDecoderLayer(embed_dims, num_heads, num_iters, ffn_dims, variant, m_step,
                                 dropout=dropout) for _ in layer_levels)
@@ -72,7 +84,7 @@ class ClusterDecoder(BaseModule):
         side / 8 at this level); the level's mask is ``downsample_pad_mask`` (ceil logic)."""
         b, _, h, w = feat.shape
         x = self.input_proj[level](feat)
-        x = x + self.level_embed.weight[level].view(1, -1, 1, 1)
+        x = x + self.level_embed.weight[self.level_index[level]].view(1, -1, 1, 1)
         if pad_mask is None:
             pos = sine_position_encoding(h, w, self.embed_dims, device=feat.device,
                                          dtype=x.dtype)
@@ -126,7 +138,8 @@ class ClusterDecoder(BaseModule):
             hw = tuple(feats[lv].shape[-2:])
             grid = self._grid(c.shape[1], seed_hw, lv, hw, c.device) \
                 if lv in self.local_levels else None
-            out = layer(c, x, kpm, center_pos, pos, return_logits=return_logits, grid=grid)
+            out = layer(c, x, kpm, center_pos, pos, return_logits=return_logits, grid=grid,
+                        return_maps=return_logits)  # without maps to return, none is kept
             c = out['centers']
             for t, ct in enumerate(out['iter_centers']):
                 state = dict(layer=i, iter=t, level=lv, hw=hw, centers=ct)

@@ -34,11 +34,12 @@ class ClusterDecoderLayer(BaseModule):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, centers, feats, key_padding_mask=None, center_pos=None, feat_pos=None,
-                return_logits=True, grid=None):
+                return_logits=True, grid=None, return_maps=True):
         """centers: B x K x D, feats: B x N x D_kv -> dict(centers, iter_centers, logits, assigns,
-        probs) (maps as in :meth:`RecurrentCrossAttention.forward`; ``grid``: its local form)."""
+        probs) (maps as in :meth:`RecurrentCrossAttention.forward`; ``grid``: its local form;
+        ``return_maps=False`` with ``return_logits=False``: no maps)."""
         out = self.cross_attn(centers, feats, key_padding_mask, center_pos, feat_pos,
-                              return_logits=return_logits, grid=grid)
+                              return_logits=return_logits, grid=grid, return_maps=return_maps)
         iter_centers = [self.norm1(centers + self.drop(self.out_proj(c)))
                         for c in out['iter_centers']]
         c = iter_centers[-1]

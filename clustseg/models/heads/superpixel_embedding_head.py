@@ -29,15 +29,23 @@ class SuperpixelEmbeddingHead(BaseModule):
       with compactness m = 10) and the Gaussian E-step is sharp (``init_sharpness``).
 
     ``norm_cfg`` is the normalisation of its convs (mmcv config: BN, SyncBN, GN, ...).
+    ``stem_stride`` (1 or 2) is the stride at which the stem and the fusion run: 1 = at full
+    resolution; 2 = the stem's first conv has stride 2 and the fused ``learned`` map is
+    upsampled (bilinear) to full resolution, about 4x fewer conv operations (Lab and xy stay
+    per pixel at full resolution).
     """
 
     def __init__(self, in_channels, embed_dims=32, stem_dims=16, color_weight=10.0,
-                 init_sharpness=2.0, init_learned_scale=0.1, norm_cfg=dict(type='BN'),
-                 init_cfg=None):
+                 init_sharpness=2.0, init_learned_scale=0.1, stem_stride=1,
+                 norm_cfg=dict(type='BN'), init_cfg=None):
         super().__init__(init_cfg)
+        if stem_stride not in (1, 2):
+            raise ValueError(f'embed_head.stem_stride must be 1 or 2, got {stem_stride!r}')
         self.embed_dims = embed_dims
+        self.stem_stride = stem_stride
         self.stem = nn.Sequential(
-            nn.Conv2d(3, stem_dims, 3, padding=1, bias=False), norm_layer(norm_cfg, stem_dims),
+            nn.Conv2d(3, stem_dims, 3, stride=stem_stride, padding=1, bias=False),
+            norm_layer(norm_cfg, stem_dims),
             nn.GELU(), nn.Conv2d(stem_dims, stem_dims, 3, padding=1, bias=False),
             norm_layer(norm_cfg, stem_dims), nn.GELU())
         self.lateral = nn.Sequential(nn.Conv2d(in_channels, embed_dims, 1, bias=False),
@@ -59,9 +67,12 @@ class SuperpixelEmbeddingHead(BaseModule):
         """img: B x 3 x H x W normalised input; lab: B x 3 x H x W scaled Lab; feat4: stride-4
         map; interval: S in pixels -> B x (E + 5) x H x W."""
         b, _, h, w = img.shape
-        up = F.interpolate(self.lateral(feat4), size=(h, w), mode='bilinear',
+        stem = self.stem(img)  # B x S x H/s x W/s
+        up = F.interpolate(self.lateral(feat4), size=stem.shape[-2:], mode='bilinear',
                            align_corners=False)
-        learned = self.fuse(torch.cat([up, self.stem(img)], dim=1))
+        learned = self.fuse(torch.cat([up, stem], dim=1))
+        if learned.shape[-2:] != (h, w):
+            learned = F.interpolate(learned, size=(h, w), mode='bilinear', align_corners=False)
         ys = (torch.arange(h, device=img.device, dtype=torch.float32) + 0.5) / interval
         xs = (torch.arange(w, device=img.device, dtype=torch.float32) + 0.5) / interval
         xy = torch.stack(torch.meshgrid(xs, ys, indexing='xy'), 0)[None].expand(b, -1, -1, -1)

@@ -165,7 +165,7 @@ class RecurrentCrossAttention(BaseModule):
         return out
 
     def _forward_local(self, centers, feats, grid, key_padding_mask, center_pos, feat_pos,
-                       return_logits):
+                       return_logits, return_maps=True):
         """:meth:`forward` with ``grid``: maps are B x K x 9 x P (head-averaged)."""
         if self.variant == 'vanilla':
             raise ValueError("the local E-step supports variant='recurrent' or 'kmeans', not "
@@ -188,7 +188,7 @@ class RecurrentCrossAttention(BaseModule):
             logits, assign, probs = self.local_e_step(self.q_proj(q_in), kg, grid, okf)
             c = self.local_m_step(assign, vg, grid).to(centers.dtype)  # B x K x D
             iter_centers.append(c)
-            if return_logits or len(iter_centers) == self.num_iters:
+            if return_logits or (return_maps and len(iter_centers) == self.num_iters):
                 logits_all.append(logits.mean(2))  # B x K x 9 x P
                 assigns.append(assign.mean(2))
                 probs_all.append(assigns[-1] if probs is assign else probs.mean(2))
@@ -196,7 +196,7 @@ class RecurrentCrossAttention(BaseModule):
                     probs=probs_all, grid=grid)
 
     def forward(self, centers, feats, key_padding_mask=None, center_pos=None, feat_pos=None,
-                return_logits=True, grid=None):
+                return_logits=True, grid=None, return_maps=True):
         """Runs T EM rounds.
 
         Args:
@@ -209,6 +209,8 @@ class RecurrentCrossAttention(BaseModule):
                 iteration are kept (memory: T vs 1 sets of B x K x N maps).
             grid: a :class:`~clustseg.models.layers.local_em.LocalGrid` over this level's
                 H x W: the local E/M (maps then B x K x 9 x P, plus ``grid`` in the output).
+            return_maps: with ``return_logits=False``, False keeps no map at all (the lists
+                are empty; inference that reads only the centers skips the head averages).
 
         Returns:
             dict(centers=B x K x D final M-step output (heads merged),
@@ -222,7 +224,7 @@ class RecurrentCrossAttention(BaseModule):
             raise ValueError('need at least one cluster center (K >= 1)')
         if grid is not None:
             return self._forward_local(centers, feats, grid, key_padding_mask, center_pos,
-                                       feat_pos, return_logits)
+                                       feat_pos, return_logits, return_maps)
         key_in = feats if feat_pos is None else feats + feat_pos
         k = self._split(self.k_proj(key_in))  # B x h x N x d
         v = self._split(self.v_proj(feats))  # B x h x N x d
@@ -235,7 +237,7 @@ class RecurrentCrossAttention(BaseModule):
             c = self.m_step_update(assign, v)  # B x h x K x d
             c = c.transpose(1, 2).reshape(b, k_num, self.embed_dims).to(centers.dtype)
             iter_centers.append(c)
-            if return_logits or len(iter_centers) == self.num_iters:
+            if return_logits or (return_maps and len(iter_centers) == self.num_iters):
                 logits_all.append(logits.mean(1).contiguous())  # B x K x N
                 assigns.append(assign.mean(1).contiguous())
                 probs_all.append(assigns[-1] if probs is assign else probs.mean(1).contiguous())
