@@ -368,3 +368,25 @@ def test_fast_config_trains_every_parameter_and_predicts(repo_root):
     m.eval()
     sp = m.superpixels(_batch(m, imgs[:1], labels[:1], False)['inputs'], 12)[0]
     _check_connected_labels(sp, (48, 64), 12)
+
+
+def test_backbone_channels_last_same_superpixels_and_state_dict(repo_root):
+    """backbone_channels_last only changes the memory format: the state dict loads either
+    way, the backbone features agree to float rounding and training still reaches every
+    backbone parameter."""
+    ref = _build(repo_root).eval()
+    cl = _build(repo_root, backbone_channels_last=True).eval()
+    cl.load_state_dict(ref.state_dict())
+    conv = cl.backbone.conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    img = torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8)
+    inputs = _batch(ref, [img], [np.zeros((48, 64))], False)['inputs']
+    with torch.no_grad():
+        a, b = ref.cluster(inputs, 12, return_all=False), cl.cluster(inputs, 12, return_all=False)
+    torch.testing.assert_close(b['local']['logits'][-1], a['local']['logits'][-1], rtol=1e-4,
+                               atol=1e-4)
+    cl.train()
+    cl.train_cfg['num_superpixels_range'] = (12, 12)
+    labels = [np.repeat(np.arange(4), 16)[None].repeat(48, 0)]
+    sum(cl(**_batch(cl, [img], labels, True), mode='loss').values()).backward()
+    assert all(p.grad is not None for p in cl.backbone.parameters() if p.requires_grad)

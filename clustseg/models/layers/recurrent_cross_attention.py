@@ -157,12 +157,14 @@ class RecurrentCrossAttention(BaseModule):
         h, d = self.num_heads, self.head_dims
         with torch.autocast(device_type=vg.device.type, enabled=False):
             v = vg.float().view(b, k_num, p, h, d).transpose(2, 3)  # B x K x h x P x d
-            num = torch.matmul(assign, v).permute(0, 1, 3, 2, 4)  # B x K x 9 x h x d
-            out = grid.to_centers(num.reshape(b, k_num, 9, h * d))  # B x K x D
+            if self.m_step == 'mean':  # a ones column: the same matmul sums the mass
+                v = torch.cat([v, v.new_ones(v.shape[:-1] + (1, ))], -1)
+            e = v.shape[-1]
+            num = torch.matmul(assign, v).permute(0, 1, 3, 2, 4)  # B x K x 9 x h x e
+            out = grid.to_centers(num.reshape(b, k_num, 9, h * e)).view(b, k_num, h, e)
             if self.m_step == 'mean':
-                mass = grid.to_centers(assign.sum(-1).transpose(2, 3))  # B x K x h
-                out = out / (mass.repeat_interleave(d, dim=-1) + self.eps)
-        return out
+                out = out[..., :d] / (out[..., d:] + self.eps)
+        return out.reshape(b, k_num, h * d)
 
     def _forward_local(self, centers, feats, grid, key_padding_mask, center_pos, feat_pos,
                        return_logits, return_maps=True):
