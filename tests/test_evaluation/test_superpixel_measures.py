@@ -167,3 +167,34 @@ def test_bad_inputs_raise_named_errors():
         grid_superpixels(4, 4, 0)
     with pytest.raises(ValueError, match='channel_order'):
         slic_superpixels(np.zeros((4, 4, 3), np.uint8), 4, channel_order='hsv')
+
+
+def _has_ximgproc():
+    import cv2
+    return hasattr(cv2, 'ximgproc')
+
+
+@pytest.mark.parametrize('method', ['lsc', 'seeds'])
+def test_contrib_baselines(method):
+    """LSC / SEEDS (OpenCV contrib): labels 0..n-1 that respect a strong edge; without the
+    contrib module (the project's own environment) the error says how to add it."""
+    from clustseg.evaluation import functional as F
+    fn = getattr(F, f'{method}_superpixels')
+    rng = np.random.default_rng(2)
+    img = np.zeros((60, 90, 3), dtype=np.uint8)
+    img[:, 45:] = (200, 30, 30)
+    img = np.clip(img + rng.integers(0, 10, img.shape), 0, 255).astype(np.uint8)
+    with pytest.raises(ValueError, match='uint8 BGR'):
+        fn(img.astype(np.float32), 24)
+    with pytest.raises(ValueError, match='n_segments'):
+        fn(img, 0)
+    if not _has_ximgproc():
+        with pytest.raises(RuntimeError, match='opencv-contrib-python-headless'):
+            fn(img, 24)
+        return
+    sp = fn(img, 24)
+    n = sp.max() + 1
+    assert sp.shape == (60, 90) and sp.dtype == np.int64
+    assert np.array_equal(np.unique(sp), np.arange(n)) and 4 <= n <= 60
+    gt = (np.arange(90)[None, :] >= 45).repeat(60, 0).astype(int)
+    assert achievable_segmentation_accuracy(sp, gt) > 0.99

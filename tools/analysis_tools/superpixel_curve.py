@@ -27,6 +27,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from clustseg.evaluation.functional import (evaluate_superpixels, grid_superpixels,
+                                            lsc_superpixels, seeds_superpixels,
                                             slic_superpixels)
 
 MEASURES = ('ASA', 'UE', 'BR', 'BP', 'CO')
@@ -53,6 +54,9 @@ def parse_args(argv=None):
     parser.add_argument('--slic-compactness', type=float, default=10.0,
                         help='SLIC compactness (default: 10)')
     parser.add_argument('--no-grid', action='store_true', help='skip the regular-grid baseline')
+    parser.add_argument('--contrib-baselines', nargs='+', default=[], choices=['LSC', 'SEEDS'],
+                        help='also evaluate these OpenCV-contrib methods (needs cv2.ximgproc, '
+                        'see lsc_superpixels)')
     parser.add_argument('--device', default='cpu', help='device for the model (default: cpu)')
     parser.add_argument('--skip-bad', action='store_true',
                         help='skip (with a warning) and count unreadable images and '
@@ -196,6 +200,9 @@ def main(argv=None) -> List[Dict]:
     compactness = args.slic_compactness
     methods.append(('SLIC', lambda img, k, path: slic_superpixels(
         img, k, compactness=compactness, channel_order='bgr')))
+    contrib = dict(LSC=lsc_superpixels, SEEDS=seeds_superpixels)
+    for name in args.contrib_baselines:
+        methods.append((name, lambda img, k, path, fn=contrib[name]: fn(img, k)))
     if not args.no_grid:
         methods.append(('Grid', lambda img, k, path: grid_superpixels(
             img.shape[0], img.shape[1], k)))

@@ -440,6 +440,78 @@ def slic_superpixels(img: np.ndarray, n_segments: int, compactness: float = 10.0
     return _compact_ids(labels)[0]
 
 
+CONTRIB_HINT = ('needs OpenCV with its contrib module (cv2.ximgproc), which the project does '
+                'not install; put it beside the environment without touching its opencv-python: '
+                '`.venv/bin/python -m pip install --no-deps --target .venv-contrib '
+                'opencv-contrib-python-headless==4.12.0.88` and run with '
+                '`PYTHONPATH=.venv-contrib`')
+
+
+def _ximgproc(method: str):
+    import cv2
+    if not hasattr(cv2, 'ximgproc'):
+        raise RuntimeError(f'{method} superpixels {CONTRIB_HINT} (cv2 {cv2.__version__} from '
+                           f'{cv2.__file__} has no ximgproc)')
+    return cv2
+
+
+def _check_colour_image(img: np.ndarray, n_segments) -> np.ndarray:
+    img = np.asarray(img)
+    if img.ndim != 3 or img.shape[2] != 3 or img.size == 0 or img.dtype != np.uint8:
+        raise ValueError(f'img must be an H x W x 3 uint8 BGR image, got shape {img.shape} '
+                         f'dtype {img.dtype}')
+    if isinstance(n_segments, bool) or not isinstance(n_segments, (int, np.integer)) \
+            or n_segments < 1:
+        raise ValueError(f'n_segments must be a positive int, got {n_segments!r}')
+    return np.ascontiguousarray(img)
+
+
+def lsc_superpixels(img: np.ndarray, n_segments: int, ratio: float = 0.075,
+                    num_iterations: int = 10, min_element_size: int = 25) -> np.ndarray:
+    """LSC superpixels (Li & Chen, CVPR 2015; OpenCV contrib ``ximgproc``), on CIELab.
+
+    ``region_size = round(sqrt(H W / n_segments))``; ``ratio`` (compactness), the iteration
+    count and ``enforceLabelConnectivity(min_element_size)`` (percent of the region size) are
+    OpenCV's defaults.
+
+    Args:
+        img: ``H x W x 3`` uint8 BGR image. n_segments: approximate number of superpixels.
+
+    Returns:
+        np.ndarray: ``H x W`` int64 labels ``0..n-1``.
+    """
+    img = _check_colour_image(img, n_segments)
+    cv2 = _ximgproc('LSC')
+    h, w = img.shape[:2]
+    size = max(1, int(round(math.sqrt(h * w / n_segments))))
+    sp = cv2.ximgproc.createSuperpixelLSC(cv2.cvtColor(img, cv2.COLOR_BGR2Lab), size,
+                                          float(ratio))
+    sp.iterate(int(num_iterations))
+    sp.enforceLabelConnectivity(int(min_element_size))
+    return _compact_ids(sp.getLabels())[0]
+
+
+def seeds_superpixels(img: np.ndarray, n_segments: int, num_levels: int = 4, prior: int = 2,
+                      histogram_bins: int = 5, num_iterations: int = 4,
+                      double_step: bool = False) -> np.ndarray:
+    """SEEDS superpixels (Van den Bergh et al., ECCV 2012; OpenCV contrib ``ximgproc``), on
+    HSV as in OpenCV's SEEDS sample, with its default levels / prior / bins / iterations.
+
+    Args:
+        img: ``H x W x 3`` uint8 BGR image. n_segments: requested number of superpixels.
+
+    Returns:
+        np.ndarray: ``H x W`` int64 labels ``0..n-1``.
+    """
+    img = _check_colour_image(img, n_segments)
+    cv2 = _ximgproc('SEEDS')
+    h, w = img.shape[:2]
+    sp = cv2.ximgproc.createSuperpixelSEEDS(w, h, 3, int(n_segments), int(num_levels),
+                                            int(prior), int(histogram_bins), bool(double_step))
+    sp.iterate(cv2.cvtColor(img, cv2.COLOR_BGR2HSV), int(num_iterations))
+    return _compact_ids(sp.getLabels())[0]
+
+
 def grid_superpixels(h: int, w: int, n_segments: int) -> np.ndarray:
     """Regular grid of about ``n_segments`` rectangular cells.
 
