@@ -60,3 +60,22 @@ def test_fuse_conv_bn_folds_every_bn_and_keeps_the_superpixels(speed_tool, repo_
     a, _ = speed_tool.run_model(plain, img, 60)
     b, _ = speed_tool.run_model(fused, img, 60)
     assert a.shape == b.shape and (a == b).mean() > 0.999
+
+
+def test_speed_tool_times_contrib_baselines(speed_tool, repo_root, tmp_path, capsys):
+    """--contrib-baselines LSC SEEDS adds their times and counts (needs cv2.ximgproc; without
+    it the run stops with the error that says how to add it)."""
+    import cv2
+    img = repo_root / 'tests' / 'data' / 'bsds500' / 'images' / 'val' / '101085.jpg'
+    argv = [str(repo_root / CFG), str(repo_root / CKPT), '--images', str(img), '--k', '60',
+            '--threads', '1', '--warmup', '0', '--contrib-baselines', 'LSC', 'SEEDS']
+    if not hasattr(cv2, 'ximgproc'):
+        with pytest.raises(RuntimeError, match='opencv-contrib-python-headless'):
+            speed_tool.main(argv)
+        return
+    report = speed_tool.main(argv)
+    printed = capsys.readouterr().out
+    assert 'LSC (OpenCV contrib)' in printed and 'superpixels: SEEDS' in printed
+    (res,) = report['results']
+    assert set(res['contrib']) == {'LSC', 'SEEDS'}
+    assert all(v['mean_s'] > 0 and v['count_mean'] >= 1 for v in res['contrib'].values())

@@ -48,6 +48,9 @@ def parse_args(argv=None):
     p.add_argument('--max-images', type=int, default=None)
     p.add_argument('--warmup', type=int, default=1, help='untimed runs before timing')
     p.add_argument('--slic-compactness', type=float, default=10.0)
+    p.add_argument('--contrib-baselines', nargs='+', default=[], choices=['LSC', 'SEEDS'],
+                   help='also time these OpenCV-contrib methods (needs cv2.ximgproc, see '
+                        'clustseg.evaluation.functional.lsc_superpixels)')
     p.add_argument('--final-em-mode', choices=['local', 'dense'], default=None,
                    help="override the model's final_em_mode")
     p.add_argument('--fuse-conv-bn', action='store_true',
@@ -137,20 +140,33 @@ def run_slic(img, k, compactness):
     return labels, time.perf_counter() - t
 
 
-def measure(model, images, k, threads, compactness, warmup=1):
+def run_contrib(name, img, k):
+    from clustseg.evaluation.functional import lsc_superpixels, seeds_superpixels
+    fn = dict(LSC=lsc_superpixels, SEEDS=seeds_superpixels)[name]
+    t = time.perf_counter()
+    labels = fn(img, k)
+    return labels, time.perf_counter() - t
+
+
+def measure(model, images, k, threads, compactness, warmup=1, contrib=()):
     """All images at one thread count -> dict of per-image times (seconds) and counts."""
     torch.set_num_threads(threads)
     for _ in range(warmup):
         run_model(model, images[0][1], k)
         run_slic(images[0][1], k, compactness)
+        for c in contrib:
+            run_contrib(c, images[0][1], k)
     per_image = []
     for name, img in images:
         labels, stages = run_model(model, img, k)
         slic_labels, slic_t = run_slic(img, k, compactness)
-        per_image.append(dict(image=name, hw=list(img.shape[:2]), model=stages,
-                              model_total=sum(stages.values()),
-                              model_count=int(labels.max()) + 1, slic=slic_t,
-                              slic_count=int(slic_labels.max()) + 1))
+        row = dict(image=name, hw=list(img.shape[:2]), model=stages,
+                   model_total=sum(stages.values()), model_count=int(labels.max()) + 1,
+                   slic=slic_t, slic_count=int(slic_labels.max()) + 1, contrib={})
+        for c in contrib:
+            c_labels, c_t = run_contrib(c, img, k)
+            row['contrib'][c] = dict(seconds=c_t, count=int(c_labels.max()) + 1)
+        per_image.append(row)
     mean = {s: float(np.mean([r['model'].get(s, 0.0) for r in per_image])) for s in STAGES}
     model_total = float(np.mean([r['model_total'] for r in per_image]))
     slic = float(np.mean([r['slic'] for r in per_image]))
@@ -158,6 +174,11 @@ def measure(model, images, k, threads, compactness, warmup=1):
                 model_mean_s=model_total, slic_mean_s=slic, ratio=model_total / slic,
                 model_count_mean=float(np.mean([r['model_count'] for r in per_image])),
                 slic_count_mean=float(np.mean([r['slic_count'] for r in per_image])),
+                contrib={c: dict(mean_s=float(np.mean([r['contrib'][c]['seconds']
+                                                       for r in per_image])),
+                                 count_mean=float(np.mean([r['contrib'][c]['count']
+                                                           for r in per_image])))
+                         for c in contrib},
                 per_image=per_image)
 
 
@@ -171,12 +192,18 @@ def format_table(results, k):
                                                    for r in results))
     lines.append('SLIC (skimage)'.ljust(26) + ''.join(f"{1e3 * r['slic_mean_s']:12.1f}"
                                                       for r in results))
+    for c in results[0]['contrib']:
+        lines.append(f'{c} (OpenCV contrib)'.ljust(26) + ''.join(
+            f"{1e3 * r['contrib'][c]['mean_s']:12.1f}" for r in results))
     lines.append('ratio model / SLIC'.ljust(26) + ''.join(f"{r['ratio']:12.2f}"
                                                           for r in results))
     lines.append('superpixels: model'.ljust(26) + ''.join(f"{r['model_count_mean']:12.1f}"
                                                           for r in results))
     lines.append('superpixels: SLIC'.ljust(26) + ''.join(f"{r['slic_count_mean']:12.1f}"
                                                          for r in results))
+    for c in results[0]['contrib']:
+        lines.append(f'superpixels: {c}'.ljust(26) + ''.join(
+            f"{r['contrib'][c]['count_mean']:12.1f}" for r in results))
     return '\n'.join(lines)
 
 
@@ -189,7 +216,8 @@ def main(argv=None):
     results = []
     for t in args.threads:
         n = t or os.cpu_count()
-        results.append(measure(model, images, args.k, n, args.slic_compactness, args.warmup))
+        results.append(measure(model, images, args.k, n, args.slic_compactness, args.warmup,
+                               args.contrib_baselines))
     table = format_table(results, args.k)
     print(table)
     load = os.getloadavg() if hasattr(os, 'getloadavg') else None
