@@ -491,11 +491,16 @@ def lsc_superpixels(img: np.ndarray, n_segments: int, ratio: float = 0.075,
     return _compact_ids(sp.getLabels())[0]
 
 
-def seeds_superpixels(img: np.ndarray, n_segments: int, num_levels: int = 4, prior: int = 2,
-                      histogram_bins: int = 5, num_iterations: int = 4,
+def seeds_superpixels(img: np.ndarray, n_segments: int, num_levels: Optional[int] = None,
+                      prior: int = 2, histogram_bins: int = 5, num_iterations: int = 4,
                       double_step: bool = False) -> np.ndarray:
     """SEEDS superpixels (Van den Bergh et al., ECCV 2012; OpenCV contrib ``ximgproc``), on
-    HSV as in OpenCV's SEEDS sample, with its default levels / prior / bins / iterations.
+    HSV as in OpenCV's SEEDS sample, with its default prior / bins / iterations.
+
+    OpenCV's top-level blocks are ``2**num_levels`` pixels wide, so at most
+    ``(W >> L) (H >> L)`` superpixels come out (600 on a 481 x 321 image with its sample's
+    ``L = 4``). ``num_levels=None`` takes the largest ``L <= 4`` whose block grid holds
+    ``n_segments``.
 
     Args:
         img: ``H x W x 3`` uint8 BGR image. n_segments: requested number of superpixels.
@@ -506,6 +511,8 @@ def seeds_superpixels(img: np.ndarray, n_segments: int, num_levels: int = 4, pri
     img = _check_colour_image(img, n_segments)
     cv2 = _ximgproc('SEEDS')
     h, w = img.shape[:2]
+    if num_levels is None:
+        num_levels = next((lv for lv in (4, 3, 2) if (w >> lv) * (h >> lv) >= n_segments), 1)
     sp = cv2.ximgproc.createSuperpixelSEEDS(w, h, 3, int(n_segments), int(num_levels),
                                             int(prior), int(histogram_bins), bool(double_step))
     sp.iterate(cv2.cvtColor(img, cv2.COLOR_BGR2HSV), int(num_iterations))
