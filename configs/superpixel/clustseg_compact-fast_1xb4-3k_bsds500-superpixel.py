@@ -14,6 +14,9 @@
 _base_ = ['./clustseg_compact_1xb4-3k_bsds500-superpixel.py']
 model = dict(
     final_iters=2,
+    # NHWC backbone: faster oneDNN convolutions / max-pooling on a CPU, same state dict (set
+    # after the shipped model was trained without it; no parameter changes)
+    backbone_channels_last=True,
     pixel_decoder=dict(channels=[64, 64, 32, 16]),
     decoder=dict(in_channels=[None, None, 32], layer_levels=(2, ), local_levels=(2, ),
                  num_heads=1),

@@ -70,12 +70,12 @@ class SuperpixelEmbeddingHead(BaseModule):
         stem = self.stem(img)  # B x S x H/s x W/s
         up = F.interpolate(self.lateral(feat4), size=stem.shape[-2:], mode='bilinear',
                            align_corners=False)
-        learned = self.fuse(torch.cat([up, stem], dim=1))
+        # the scale commutes with the bilinear upsampling: applied before it, on fewer pixels
+        learned = self.fuse(torch.cat([up, stem], dim=1)).float() * self.log_learned_scale.exp()
         if learned.shape[-2:] != (h, w):
             learned = F.interpolate(learned, size=(h, w), mode='bilinear', align_corners=False)
         ys = (torch.arange(h, device=img.device, dtype=torch.float32) + 0.5) / interval
         xs = (torch.arange(w, device=img.device, dtype=torch.float32) + 0.5) / interval
         xy = torch.stack(torch.meshgrid(xs, ys, indexing='xy'), 0)[None].expand(b, -1, -1, -1)
-        return torch.cat([learned.float() * self.log_learned_scale.exp(),
-                          lab.float() * self.log_color_scale.exp(),
+        return torch.cat([learned, lab.float() * self.log_color_scale.exp(),
                           xy * self.log_pos_scale.exp()], dim=1)

@@ -203,9 +203,6 @@ def local_em(centers: Tensor, feats: Tensor, grid: LocalGrid, q_proj, num_iters:
         if valid is not None:
             ok = ok & grid.gather(valid.reshape(b, -1))
         okf = ok[:, :, None, :].float()  # B x K x 1 x P
-        # M-step operand: masked values and a mass column, so that one matmul of the
-        # (unmasked) probabilities gives both sums over the valid pixels
-        xm = torch.cat([x, x.new_ones(x.shape[:-1] + (1, ))], -1) * okf[:, :, 0, :, None]
         c = centers.float()
         iter_centers, logits_all, probs_all = [], [], []
         out_c = None
@@ -217,15 +214,16 @@ def local_em(centers: Tensor, feats: Tensor, grid: LocalGrid, q_proj, num_iters:
                 bias = bias - (0.5 * scale) * qc.pow(2).sum(-1)
             logits = torch.baddbmm(bias.reshape(b * k, 9, 1), qc.flatten(0, 1), xt,
                                    alpha=scale).view(b, k, 9, p)  # B x K x 9 x P
-            probs = None  # unmasked softmax (the M-step masks through xm)
+            probs = None
             if not last or last_probs or last_m_step:
-                probs = logits.softmax(2)
+                probs = logits.softmax(2) * okf
             if return_all or last:
                 logits_all.append(logits)
-                probs_all.append(None if probs is None else probs * okf)
+                probs_all.append(probs)
             if not last or last_m_step:
-                sums = grid.to_centers(torch.matmul(probs, xm))  # B x K x (E + 1)
-                c = sums[..., :-1] / (sums[..., -1:] + eps)
+                num = grid.to_centers(torch.matmul(probs, x))  # B x K x E
+                mass = grid.to_centers(probs.sum(-1))  # B x K
+                c = num / (mass[..., None] + eps)
                 iter_centers.append(c.to(centers.dtype))
                 out_c = iter_centers[-1]
     return dict(centers=out_c, iter_centers=iter_centers, logits=logits_all, probs=probs_all,

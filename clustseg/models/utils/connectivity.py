@@ -128,8 +128,11 @@ def enforce_connectivity(labels, min_size: int) -> np.ndarray:
         target[src[go]] = dst[go]  # no target moves in this round: one step resolves
         root = target[root]
 
-    merged = root[comp]
-    _, first, inv = np.unique(merged.ravel(), return_index=True, return_inverse=True)
-    rank = np.empty(first.size, dtype=np.int64)
-    rank[np.argsort(first, kind='stable')] = np.arange(first.size, dtype=np.int64)
-    return rank[inv].reshape(labels.shape)
+    # a region's first pixel in raster order is that of its smallest component index
+    # (components are numbered that way): number the regions by it, without a pixel sort
+    first = np.full(n, n, dtype=np.int64)
+    np.minimum.at(first, root, np.arange(n))
+    alive = np.flatnonzero(first < n)  # region representatives
+    label = np.empty(n, dtype=np.int64)
+    label[alive[np.argsort(first[alive], kind='stable')]] = np.arange(alive.size)
+    return label[root][comp]
