@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 bash tools/install.sh
 PY=.venv/bin/python
 OUT_DIR=${OUT_DIR:-work_dirs/main_job}
-CKPT=${CKPT:-checkpoints/clustseg_compact_1xb4-3k_bsds500-superpixel.pth}
-CKPT_CFG=configs/superpixel/clustseg_compact_1xb4-3k_bsds500-superpixel.py
+CKPT=${CKPT:-checkpoints/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth}
+CKPT_CFG=configs/superpixel/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py
 EMB_CFG=configs/superpixel/clustseg_compact_embedded.py
 DATA=tests/data/bsds500
 mkdir -p "$OUT_DIR"
