@@ -26,9 +26,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from clustseg.evaluation.functional import (evaluate_superpixels, grid_superpixels,
-                                            lsc_superpixels, seeds_superpixels,
-                                            slic_superpixels)
+from clustseg.evaluation.functional import (CONTRIB_METHODS, evaluate_superpixels,
+                                            grid_superpixels, slic_superpixels)
 
 MEASURES = ('ASA', 'UE', 'BR', 'BP', 'CO')
 CSV_FIELDS = ('method', 'K', 'num_superpixels') + MEASURES + ('sec_per_image', 'num_images')
@@ -54,7 +53,8 @@ def parse_args(argv=None):
     parser.add_argument('--slic-compactness', type=float, default=10.0,
                         help='SLIC compactness (default: 10)')
     parser.add_argument('--no-grid', action='store_true', help='skip the regular-grid baseline')
-    parser.add_argument('--contrib-baselines', nargs='+', default=[], choices=['LSC', 'SEEDS'],
+    parser.add_argument('--contrib-baselines', nargs='+', default=[],
+                        choices=sorted(CONTRIB_METHODS),
                         help='also evaluate these OpenCV-contrib methods (needs cv2.ximgproc, '
                         'see lsc_superpixels)')
     parser.add_argument('--device', default='cpu', help='device for the model (default: cpu)')
@@ -200,9 +200,8 @@ def main(argv=None) -> List[Dict]:
     compactness = args.slic_compactness
     methods.append(('SLIC', lambda img, k, path: slic_superpixels(
         img, k, compactness=compactness, channel_order='bgr')))
-    contrib = dict(LSC=lsc_superpixels, SEEDS=seeds_superpixels)
     for name in args.contrib_baselines:
-        methods.append((name, lambda img, k, path, fn=contrib[name]: fn(img, k)))
+        methods.append((name, lambda img, k, path, fn=CONTRIB_METHODS[name]: fn(img, k)))
     if not args.no_grid:
         methods.append(('Grid', lambda img, k, path: grid_superpixels(
             img.shape[0], img.shape[1], k)))

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from clustseg.evaluation.functional import CONTRIB_METHODS
+
 STAGES = ('preprocess', 'backbone', 'pixel_decoder', 'initializer_decoder', 'embed_head',
           'final_em', 'hard_labels', 'connectivity')
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -48,7 +50,8 @@ def parse_args(argv=None):
     p.add_argument('--max-images', type=int, default=None)
     p.add_argument('--warmup', type=int, default=1, help='untimed runs before timing')
     p.add_argument('--slic-compactness', type=float, default=10.0)
-    p.add_argument('--contrib-baselines', nargs='+', default=[], choices=['LSC', 'SEEDS'],
+    p.add_argument('--contrib-baselines', nargs='+', default=[],
+                   choices=sorted(CONTRIB_METHODS),
                    help='also time these OpenCV-contrib methods (needs cv2.ximgproc, see '
                         'clustseg.evaluation.functional.lsc_superpixels)')
     p.add_argument('--final-em-mode', choices=['local', 'dense'], default=None,
@@ -141,8 +144,7 @@ def run_slic(img, k, compactness):
 
 
 def run_contrib(name, img, k):
-    from clustseg.evaluation.functional import lsc_superpixels, seeds_superpixels
-    fn = dict(LSC=lsc_superpixels, SEEDS=seeds_superpixels)[name]
+    fn = CONTRIB_METHODS[name]
     t = time.perf_counter()
     labels = fn(img, k)
     return labels, time.perf_counter() - t

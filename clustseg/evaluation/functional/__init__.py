@@ -1,12 +1,12 @@
-from .superpixel import (achievable_segmentation_accuracy, boundary_map, boundary_precision,
-                         boundary_recall, boundary_tolerance, compactness, contingency_table,
-                         evaluate_superpixels, grid_superpixels, lsc_superpixels,
-                         num_superpixels, seeds_superpixels, slic_superpixels,
+from .superpixel import (CONTRIB_METHODS, achievable_segmentation_accuracy, boundary_map,
+                         boundary_precision, boundary_recall, boundary_tolerance, compactness,
+                         contingency_table, evaluate_superpixels, grid_superpixels,
+                         lsc_superpixels, num_superpixels, seeds_superpixels, slic_superpixels,
                          undersegmentation_error)
 
 __all__ = [
-    'achievable_segmentation_accuracy', 'boundary_map', 'boundary_precision', 'boundary_recall',
-    'boundary_tolerance', 'compactness', 'contingency_table', 'evaluate_superpixels',
-    'grid_superpixels', 'lsc_superpixels', 'num_superpixels', 'seeds_superpixels',
-    'slic_superpixels', 'undersegmentation_error'
+    'CONTRIB_METHODS', 'achievable_segmentation_accuracy', 'boundary_map', 'boundary_precision',
+    'boundary_recall', 'boundary_tolerance', 'compactness', 'contingency_table',
+    'evaluate_superpixels', 'grid_superpixels', 'lsc_superpixels', 'num_superpixels',
+    'seeds_superpixels', 'slic_superpixels', 'undersegmentation_error'
 ]

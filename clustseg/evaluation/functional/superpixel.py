@@ -396,6 +396,12 @@ def evaluate_superpixels(sp: ArrayLike, gts, r: Optional[int] = None,
 # --------------------------------------------------------------------------------------------
 # baselines
 # --------------------------------------------------------------------------------------------
+def _check_positive_int(name: str, v) -> None:
+    """ValueError naming ``name`` unless ``v`` is an int (Python or numpy) >= 1."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f'{name} must be a positive int, got {v!r}')
+
+
 def slic_superpixels(img: np.ndarray, n_segments: int, compactness: float = 10.0,
                      channel_order: str = 'bgr', max_num_iter: int = 10, sigma: float = 0.0,
                      **kwargs) -> np.ndarray:
@@ -421,9 +427,7 @@ def slic_superpixels(img: np.ndarray, n_segments: int, compactness: float = 10.0
     img = np.asarray(img)
     if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3) or img.size == 0:
         raise ValueError(f'img must be H x W x 3 or H x W, got shape {img.shape}')
-    if isinstance(n_segments, bool) or not isinstance(n_segments, (int, np.integer)) \
-            or n_segments < 1:
-        raise ValueError(f'n_segments must be a positive int, got {n_segments!r}')
+    _check_positive_int('n_segments', n_segments)
     if not compactness > 0:
         raise ValueError(f'compactness must be > 0, got {compactness}')
     if channel_order not in ('bgr', 'rgb'):
@@ -460,9 +464,7 @@ def _check_colour_image(img: np.ndarray, n_segments) -> np.ndarray:
     if img.ndim != 3 or img.shape[2] != 3 or img.size == 0 or img.dtype != np.uint8:
         raise ValueError(f'img must be an H x W x 3 uint8 BGR image, got shape {img.shape} '
                          f'dtype {img.dtype}')
-    if isinstance(n_segments, bool) or not isinstance(n_segments, (int, np.integer)) \
-            or n_segments < 1:
-        raise ValueError(f'n_segments must be a positive int, got {n_segments!r}')
+    _check_positive_int('n_segments', n_segments)
     return np.ascontiguousarray(img)
 
 
@@ -519,6 +521,10 @@ def seeds_superpixels(img: np.ndarray, n_segments: int, num_levels: Optional[int
     return _compact_ids(sp.getLabels())[0]
 
 
+# OpenCV-contrib baselines by name (the tools' --contrib-baselines)
+CONTRIB_METHODS = dict(LSC=lsc_superpixels, SEEDS=seeds_superpixels)
+
+
 def grid_superpixels(h: int, w: int, n_segments: int) -> np.ndarray:
     """Regular grid of about ``n_segments`` rectangular cells.
 
@@ -531,8 +537,7 @@ def grid_superpixels(h: int, w: int, n_segments: int) -> np.ndarray:
         np.ndarray: ``h x w`` int64 labels ``0..rows·cols-1``.
     """
     for name, v in (('h', h), ('w', w), ('n_segments', n_segments)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f'{name} must be a positive int, got {v!r}')
+        _check_positive_int(name, v)
     s = math.sqrt(h * w / n_segments)
     rows = min(h, max(1, int(math.floor(h / s + 0.5))))
     cols = min(w, max(1, int(math.floor(w / s + 0.5))))

@@ -42,7 +42,6 @@ class SuperpixelEmbeddingHead(BaseModule):
         if stem_stride not in (1, 2):
             raise ValueError(f'embed_head.stem_stride must be 1 or 2, got {stem_stride!r}')
         self.embed_dims = embed_dims
-        self.stem_stride = stem_stride
         self.stem = nn.Sequential(
             nn.Conv2d(3, stem_dims, 3, stride=stem_stride, padding=1, bias=False),
             norm_layer(norm_cfg, stem_dims),
