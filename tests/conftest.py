@@ -1,6 +1,8 @@
-"""Shared pytest setup: small thread count, all modules registered, repo root fixture."""
+"""Shared pytest setup: small thread count, all modules registered, repo root fixture, the
+offline switch for pretrained weights (nothing in a test downloads)."""
 import importlib.util
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,11 @@ from mmengine.logging import MMLogger
 
 import clustseg  # noqa: F401  (applies the checkpoint fixes)
 from clustseg.utils import register_all_modules
+from clustseg.utils.pretrained import OFFLINE_ENV
+
+# no test downloads: pretrained initialisation is skipped unless a test points the switch at
+# a folder of upstream-layout files (the `upstream_weights` fixture)
+os.environ[OFFLINE_ENV] = 'none'
 
 torch.set_num_threads(2)
 register_all_modules(init_default_scope=True, scope='mmseg')
@@ -20,6 +27,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def repo_root() -> Path:
     """Absolute path of the repository root."""
     return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def upstream_weights(tmp_path_factory):
+    """(folder, written) with randomly initialised checkpoints in the layouts of the files the
+    paper configs name (torchvision ResNet-50/101, official Swin-B, mmpretrain ConvNeXt-B),
+    under the names ``CLUSTSEG_OFFLINE_WEIGHTS=<folder>`` reads; ``written`` maps 'r50',
+    'r101', 'swin-b', 'convnext-b' to what each file holds."""
+    from pretrained_files import write_upstream_checkpoints
+    folder = tmp_path_factory.mktemp('upstream_weights')
+    return folder, write_upstream_checkpoints(folder)
 
 
 @pytest.fixture(scope='session')

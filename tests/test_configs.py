@@ -1,18 +1,36 @@
 """Every shipped config parses, builds its model through the registries, runs a forward, and
 one training step reaches every trainable parameter (DDP runs with
-find_unused_parameters=False)."""
+find_unused_parameters=False). The paper configs (Tables 1-3, superpixels) start from
+checkpoints in their upstream files' layouts (offline switch) and train two optimizer steps
+with their own optimizer and parameter groups."""
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
+from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
 from clustseg.apis import init_model
 from clustseg.registry import DATASETS, MODELS
+from clustseg.utils.pretrained import OFFLINE_ENV
 
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in ROOT.joinpath('configs').rglob('*.py') if '_base_' not in p.parts)
 BSDS = ROOT / 'tests' / 'data' / 'bsds500'
+PAPER = [ROOT / 'configs' / p for p in (
+    'panoptic/clustseg_r50_8xb2-lsj-50e_coco-panoptic.py',
+    'panoptic/clustseg_r101_8xb2-lsj-50e_coco-panoptic.py',
+    'panoptic/clustseg_swin-b_8xb2-lsj-50e_coco-panoptic.py',
+    'panoptic/clustseg_convnext-b_8xb2-lsj-50e_coco-panoptic.py',
+    'instance/clustseg_r50_8xb2-lsj-50e_coco.py',
+    'instance/clustseg_r101_8xb2-lsj-50e_coco.py',
+    'instance/clustseg_swin-b_8xb2-lsj-50e_coco.py',
+    'instance/clustseg_convnext-b_8xb2-lsj-50e_coco.py',
+    'semantic/clustseg_r50_8xb2-100e_ade20k-640x640.py',
+    'semantic/clustseg_r50_8xb2-80k_coco-stuff164k-640x640.py',
+    'semantic/clustseg_swin-b_8xb2-100e_ade20k-640x640.py',
+    'semantic/clustseg_convnext-b_8xb2-100e_ade20k-640x640.py',
+    'superpixel/clustseg_r50_8xb16-300k_bsds500-superpixel.py')]
 
 
 def _scope(cfg):
@@ -75,9 +93,7 @@ def _real_det_batch(config, n=2, scale=(256, 256)):
         return pseudo_collate([ds[i] for i in range(n)])
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=[f'{p.parent.name}/{p.name}' for p in CONFIGS])
-def test_one_training_step_reaches_every_parameter(path):
-    torch.manual_seed(0)
+def _model_and_batch(path):
     cfg = Config.fromfile(str(path))
     if cfg.model.get('data_preprocessor', {}).get('batch_augments'):
         cfg.model.data_preprocessor.batch_augments = None  # no 1024 x 1024 padding on a CPU
@@ -85,10 +101,56 @@ def test_one_training_step_reaches_every_parameter(path):
         model = MODELS.build(cfg.model).train()
         batch = _real_batch() if cfg.model.type == 'SuperpixelSegmentor' else \
             _real_det_batch(_embedded_config(path))
+    return cfg, model, batch
+
+
+def _assert_every_parameter_has_a_gradient(model, path):
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f'{path.name}: parameters outside the loss: {missing}'
+
+
+ONE_STEP = [p for p in CONFIGS if p not in PAPER]
+
+
+@pytest.mark.parametrize('path', ONE_STEP, ids=[f'{p.parent.name}/{p.name}' for p in ONE_STEP])
+def test_one_training_step_reaches_every_parameter(path):
+    torch.manual_seed(0)
+    cfg, model, batch = _model_and_batch(path)
+    with _scope(cfg):
         data = model.data_preprocessor(batch, True)
         losses = model(**data, mode='loss')
     loss, _ = model.parse_losses(losses)
     assert torch.isfinite(loss)
     loss.backward()
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, f'{path.name}: parameters outside the loss: {missing}'
+    _assert_every_parameter_has_a_gradient(model, path)
+
+
+@pytest.mark.parametrize('path', PAPER, ids=[f'{p.parent.name}/{p.name}' for p in PAPER])
+def test_paper_config_trains_two_steps_from_pretrained_weights(path, upstream_weights,
+                                                                monkeypatch):
+    """The config's own init path loads an upstream-layout checkpoint (offline switch at the
+    folder of the `upstream_weights` fixture), then two steps of its optimizer (parameter
+    groups, clipping) train every trainable parameter; frozen backbone norms stay as loaded."""
+    folder, _ = upstream_weights
+    monkeypatch.setenv(OFFLINE_ENV, str(folder))
+    torch.manual_seed(0)
+    cfg, model, batch = _model_and_batch(path)
+    model.init_weights()
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    with _scope(cfg):
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        for step in range(2):
+            data = model.data_preprocessor(batch, True)
+            loss, _ = model.parse_losses(model(**data, mode='loss'))
+            assert torch.isfinite(loss), (path.name, step)
+            wrapper.backward(loss)
+            if step == 0:
+                _assert_every_parameter_has_a_gradient(model, path)
+            wrapper.step()
+            wrapper.zero_grad()
+    params = dict(model.named_parameters())
+    moved = [n for n, v in before.items() if not torch.equal(params[n], v)]
+    assert len(moved) > 0.9 * len(before), f'{path.name}: {len(moved)} / {len(before)} moved'
+    for n, v in frozen.items():
+        assert torch.equal(params[n], v), n

@@ -3,19 +3,22 @@ import datetime
 
 from .checkpoint import (allow_mmengine_checkpoint_globals, enable_atomic_checkpoint_save,
                          enable_checked_checkpoint_loading)
+from .pretrained import enable_safe_remote_loading
 
 _SCOPES = ('mmseg', 'mmdet')
 
 
 def setup_env() -> None:
     """Apply the checkpoint fixes (safe-globals allow-list, atomic local writes, clear errors
-    for files that are not checkpoints). Idempotent.
+    for files that are not checkpoints, remote checkpoints through the same weights-only loader
+    and the offline switch of :mod:`clustseg.utils.pretrained`). Idempotent.
 
     Called when ``clustseg`` is imported.
     """
     allow_mmengine_checkpoint_globals()
     enable_atomic_checkpoint_save()
     enable_checked_checkpoint_loading()
+    enable_safe_remote_loading()
 
 
 def register_all_modules(init_default_scope: bool = True, scope: str = 'mmseg') -> None:

@@ -1,10 +1,7 @@
-# ClustSeg Swin-B, COCO instance segmentation, the paper's recipe (see the panoptic Swin-B config).
-_base_ = ['./clustseg_r50_8xb2-lsj-50e_coco.py']
+# ClustSeg with a Swin-B backbone (ImageNet-22K, 384 geometry), COCO instance segmentation, the
+# paper's recipe (Table 2). Backbone and its parameter groups: configs/_base_/backbones.
+_base_ = ['./clustseg_r50_8xb2-lsj-50e_coco.py', '../_base_/backbones/swin-b_in22k-384.py']
 model = dict(
-    backbone=dict(
-        _delete_=True, type='SwinTransformer', pretrain_img_size=384, embed_dims=128,
-        depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32], window_size=12, mlp_ratio=4,
-        qkv_bias=True, qk_scale=None, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.3,
-        patch_norm=True, out_indices=(0, 1, 2, 3), with_cp=False, convert_weights=False,
-        init_cfg=None),
-    panoptic_head=dict(pixel_decoder=dict(in_channels=[128, 256, 512, 1024])))
+    backbone={{_base_.swin_b_backbone}},
+    panoptic_head=dict(pixel_decoder=dict(in_channels={{_base_.swin_b_channels}})))
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.swin_b_custom_keys}}))

@@ -1,14 +1,8 @@
-# ClustSeg with a ConvNeXt-B backbone (timm, through mmseg's TIMMBackbone), COCO panoptic, the
-# paper's recipe. timm never downloads here (pretrained=False); to start from weights you have
-# locally: model.backbone.init_cfg=dict(type='Pretrained', checkpoint='/path/convnext_b.pth').
-_base_ = ['./clustseg_r50_8xb2-lsj-50e_coco-panoptic.py']
+# ClustSeg with a ConvNeXt-B backbone (ImageNet-22K), COCO panoptic, the paper's recipe
+# (Table 1). Backbone and its parameter groups: configs/_base_/backbones.
+_base_ = ['./clustseg_r50_8xb2-lsj-50e_coco-panoptic.py',
+          '../_base_/backbones/convnext-b_in22k.py']
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='mmseg.TIMMBackbone',
-        model_name='convnext_base',
-        features_only=True,
-        pretrained=False,
-        out_indices=(0, 1, 2, 3),
-        drop_path_rate=0.4),
-    panoptic_head=dict(pixel_decoder=dict(in_channels=[128, 256, 512, 1024])))
+    backbone={{_base_.convnext_b_backbone}},
+    panoptic_head=dict(pixel_decoder=dict(in_channels={{_base_.convnext_b_channels}})))
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.convnext_b_custom_keys}}))

@@ -1,4 +1,5 @@
-# ClustSeg-R50, COCO panoptic, the paper's recipe: 8 GPUs x 2 images, LSJ, 50 epochs.
+# ClustSeg-R50, COCO panoptic, the paper's recipe (Table 1): 8 GPUs x 2 images, LSJ, 50 epochs
+# (docs/recipes.md lists every setting and its source).
 _base_ = [
     '../_base_/models/clustseg_r50_panoptic.py',
     '../_base_/datasets/coco_panoptic_lsj.py',

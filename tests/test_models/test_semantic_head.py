@@ -185,14 +185,35 @@ def test_step_losses_are_ce_of_the_k_way_softmax_and_per_class_dice():
     perfect = F.one_hot(torch.where(target == 255, 0, target), k).permute(0, 3, 1, 2) * 60.0
     ce0, dice0 = head.step_losses(perfect.float(), target)
     assert float(ce0) < 1e-6 and float(dice0) < 1e-6
-    ref = []  # naive dice (eps 1) per image and class over the labelled pixels
+    ref = []  # naive dice (eps 1) per image over the classes present among its labelled pixels
     prob = logits.softmax(1)
     for b in range(2):
         valid = target[b] != 255
-        for c in range(k):
+        per_class = []
+        for c in target[b][valid].unique().tolist():
             p, y = prob[b, c][valid], (target[b][valid] == c).float()
-            ref.append(1 - (2 * (p * y).sum() + 1) / (p.sum() + y.sum() + 1))
+            per_class.append(1 - (2 * (p * y).sum() + 1) / (p.sum() + y.sum() + 1))
+        ref.append(torch.stack(per_class).mean())
     torch.testing.assert_close(dice, torch.stack(ref).mean())
+
+
+def test_dice_runs_over_the_classes_present():
+    """An image with 2 of K classes: the dice is that of those 2 classes (the average over all
+    K, absent ones included, is diluted towards 0 by the absent classes' near-zero terms); an
+    image without labelled pixels does not count."""
+    _, model, _ = _build(size=64)
+    head = model.decode_head
+    k = head.num_classes
+    target = torch.full((2, 4, 4), 255)
+    target[0, :2], target[0, 2:] = 3, 7
+    logits = torch.zeros(2, k, 4, 4)
+    logits[0, 3, :2] = 2.0  # class 3 partly right, class 7 not predicted
+    _, dice = head.step_losses(logits, target)
+    prob = logits[0].softmax(0).flatten(1)
+    y = F.one_hot(target[0].flatten(), k).t().float()
+    per_class = 1 - (2 * (prob * y).sum(-1) + 1) / (prob.sum(-1) + y.sum(-1) + 1)
+    torch.testing.assert_close(dice, per_class[[3, 7]].mean())
+    assert float(dice) > 2 * float(per_class.mean())  # the all-class average is far lower
 
 
 def test_labels_at_takes_each_cell_centre_and_upsampling_inverts_the_stride():

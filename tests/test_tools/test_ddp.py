@@ -125,3 +125,39 @@ def test_two_process_ddp_semantic_uneven_batches(tmp_path):
     ref = torch.load(single_dir / 'rank0_state.pt', weights_only=True)
     for k in ('count', 'ptr'):
         assert torch.equal(s0[bank + k], ref[bank + k]), k
+
+
+@pytest.mark.parametrize('task', ['panoptic', 'semantic_ade20k'])
+def test_two_process_ddp_paper_norms(tmp_path, task):
+    """The paper configs' norms under 2-process DDP: a frozen BN backbone (no gradient, eval-mode
+    statistics, as MMDetection's Mask2Former) and GroupNorm(32) in the pixel decoder. Both ranks
+    end identical and the frozen statistics are the initial ones. (SyncBN, kMaX's choice, is not
+    a paper-config norm; torch's SyncBatchNorm runs on GPUs only, so CPU CI cannot run it.)"""
+    iters = 2
+    env = env_for(tmp_path)
+    head = 'panoptic_head' if task == 'panoptic' else 'decode_head'
+    norms = (
+        "frozen = dict(type='BN', requires_grad=False)\n"
+        "gn = dict(type='GN', num_groups=32, requires_grad=True)\n"
+        f"model = dict(backbone=dict(norm_cfg=frozen, norm_eval=True), {head}=dict("
+        "pixel_decoder=dict(norm_cfg=gn)))\n")
+    cfg = write_config(tmp_path, task, max_iters=iters, batch_size=1,
+                       crop=256 if task == 'panoptic' else 128, deterministic=True,
+                       record=True, extra=SGD + '\n' + norms)
+    ddp_dir = tmp_path / 'ddp'
+    env_ddp = dict(env, PORT=str(_free_port()), PYTHON=sys.executable)
+    proc = subprocess.run(['bash', str(REPO_ROOT / 'tools' / 'dist_train.sh'), str(cfg), '2',
+                           '--work-dir', str(ddp_dir)], env=env_ddp, cwd=str(REPO_ROOT),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    s0 = torch.load(ddp_dir / 'rank0_state.pt', weights_only=True)
+    s1 = torch.load(ddp_dir / 'rank1_state.pt', weights_only=True)
+    for k in s0:
+        torch.testing.assert_close(s0[k], s1[k], rtol=0, atol=0, msg=f'ranks differ: {k}')
+    # random init: running mean 0 / var 1, never updated; BN affine never trained
+    assert torch.equal(s0['backbone.bn1.running_mean'], torch.zeros_like(s0['backbone.bn1.running_mean']))
+    assert torch.equal(s0['backbone.bn1.running_var'], torch.ones_like(s0['backbone.bn1.running_var']))
+    assert int(s0['backbone.bn1.num_batches_tracked']) == 0
+    assert torch.equal(s0['backbone.bn1.weight'], torch.ones_like(s0['backbone.bn1.weight']))
+    gn = [k for k in s0 if k.startswith(f'{head}.pixel_decoder') and k.endswith('.weight')]
+    assert gn

@@ -635,6 +635,9 @@ def git_version():
 
 def main(argv=None):
     args = parse_args(argv)
+    # speed and memory need no pretrained weights: never download them (README, offline switch;
+    # the workers inherit it)
+    os.environ.setdefault('CLUSTSEG_OFFLINE_WEIGHTS', 'none')
     if args.worker is not None:
         return worker_main(args.worker)
     import torch

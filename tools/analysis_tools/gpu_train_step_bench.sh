@@ -8,6 +8,8 @@
 # ClustSeg overfit (object_mask_thr 0.5) in the background on the same GPU.
 set -o pipefail
 export PYTHONUNBUFFERED=1
+# the GPU machine has no internet: backbones keep their random initialisation (README)
+export CLUSTSEG_OFFLINE_WEIGHTS=${CLUSTSEG_OFFLINE_WEIGHTS:-none}
 T=${T:-60}; IT=${IT:-40}
 timeout 40 python3 -X faulthandler tools/analysis_tools/benchmark.py configs/panoptic/clustseg_compact_embedded.py \
   --phases infer --warmup 0 --iters 1 --infer-size 320 320 > $OUT/diag.log 2>&1

@@ -17,11 +17,11 @@ class ClusterDecoderLayer(BaseModule):
 
     def __init__(self, embed_dims=256, num_heads=8, num_iters=3, ffn_dims=2048,
                  variant='recurrent', m_step='mean', kv_dims=None, dropout=0.0,
-                 self_attn=True, init_cfg=None):
+                 self_attn=True, shared_iters=True, init_cfg=None):
         super().__init__(init_cfg)
         self.cross_attn = RecurrentCrossAttention(
             embed_dims, num_heads=num_heads, num_iters=num_iters, variant=variant,
-            m_step=m_step, kv_dims=kv_dims)
+            m_step=m_step, kv_dims=kv_dims, shared_iters=shared_iters)
         self.out_proj = nn.Linear(embed_dims, embed_dims)
         self.norm1 = nn.LayerNorm(embed_dims)
         self.self_attn = nn.MultiheadAttention(

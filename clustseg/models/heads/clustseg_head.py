@@ -43,8 +43,10 @@ class ClustSegHead(Mask2FormerHead):
     matched to that class's segment by ``FixedStuffHungarianAssigner``.
 
     Every E-step of every layer is supervised with ``deep_supervision='all'`` (``'layer'``: the
-    last E-step of each layer; ``'final'``: only the output). At test time only the final
-    prediction is computed.
+    last E-step of each layer, the paper's "only final E-step of each recurrent
+    cross-attention" row of Table 7a; ``'final'``: only the output). At test time one
+    prediction is computed: the output's, or with ``test_iter=t`` the one after E/M round ``t``
+    (0-based) of the last decoder layer (Table 7b; the last round is the output).
 
     Training-time random draws (mmdet's point sampling uses torch's global RNG) run inside a
     ``torch.random.fork_rng`` seeded from a checkpointed :class:`StepRandom`, so a resumed run
@@ -57,6 +59,8 @@ class ClustSegHead(Mask2FormerHead):
         mask_dims (int): E, channels of the mask embedding.
         init_level (int): pixel-decoder level (0..3 = strides 32..4) the initializer reads.
         deep_supervision (str): 'all' | 'layer' | 'final'.
+        test_iter (int, optional): E/M round of the last layer that predicts at test time
+            (default: the last, i.e. the decoder's output).
         loss_cls, loss_mask, loss_dice (dict): mmdet loss configs.
         train_cfg: ``assigner``, ``sampler``, ``num_points``, ``oversample_ratio``,
             ``importance_sample_ratio`` (mmdet's Mask2Former keys; others are errors).
@@ -67,7 +71,7 @@ class ClustSegHead(Mask2FormerHead):
 
     def __init__(self, num_things_classes=80, num_stuff_classes=53, pixel_decoder=None,
                  initializer=None, decoder=None, mask_dims=256, init_level=1,
-                 deep_supervision='all',
+                 deep_supervision='all', test_iter=None,
                  loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0,
                                reduction='mean', class_weight=[1.0] * 133 + [0.1]),
                  loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
@@ -89,6 +93,10 @@ class ClustSegHead(Mask2FormerHead):
         self.num_queries = self.initializer.num_queries
         self.init_level = init_level
         self.deep_supervision = deep_supervision
+        if test_iter is not None and not 0 <= test_iter < self.decoder.num_iters:
+            raise ValueError(f'model.panoptic_head.test_iter={test_iter!r} must be one of the '
+                             f'last layer\'s rounds 0..{self.decoder.num_iters - 1}')
+        self.test_iter = test_iter
         d = self.decoder.embed_dims
         self.out_norm = nn.LayerNorm(d)
         self.cls_embed = nn.Linear(d, self.num_classes + 1)
@@ -181,7 +189,10 @@ class ClustSegHead(Mask2FormerHead):
         self._query_classes = init['query_classes']
         mask_feats = self.mask_proj(feats[3])
         states = dec['e_steps']
-        if not self.training or self.deep_supervision == 'final':
+        if not self.training and self.test_iter is not None:  # Table 7b
+            states = [s for s in states if s['layer'] == states[-1]['layer']
+                      and s['iter'] == self.test_iter]
+        elif not self.training or self.deep_supervision == 'final':
             states = states[-1:]
         elif self.deep_supervision == 'layer':
             states = [s for s in states if s['iter'] == self.decoder.num_iters - 1]

@@ -47,8 +47,8 @@ class ClustSegSemanticHead(BaseModule):
     Loss (paper A.3): cross-entropy over the K-way softmax (weight ``loss_ce_weight`` = 5,
     averaged over labelled pixels) + dice per class (``loss_dice_weight`` = 1; naive dice with
     ``dice_eps`` of the softmax probability vs the one-hot label over an image's labelled pixels,
-    averaged over images and all K classes), at stride 4 (labels taken at each cell's centre,
-    :func:`labels_at`), on every E-step of every layer with ``deep_supervision='all'``
+    averaged over the classes present in the image, then over the images), at stride 4 (labels
+    taken at each cell's centre, :func:`labels_at`), on every E-step of every layer with ``deep_supervision='all'``
     (``'layer'``: the last E-step of each layer; ``'final'``: the output only). Final-step keys
     ``loss_ce`` / ``loss_dice`` / ``acc_seg``, others prefixed ``l{layer}i{iter}.``.
     ``ignore_index`` (255, also mmseg's padding value of labels) is ignored; other labels outside
@@ -206,7 +206,12 @@ class ClustSegSemanticHead(BaseModule):
         onehot = onehot.transpose(1, 2).to(prob.dtype) * valid.flatten(1)[:, None]
         inter = (prob * onehot).sum(-1)
         dice = 1 - (2 * inter + self.dice_eps) / (prob.sum(-1) + onehot.sum(-1) + self.dice_eps)
-        return ce, dice.mean()
+        # over the classes present in each image (as Mask2Former's dice runs over the matched,
+        # present masks), then over the images with labelled pixels
+        present = (onehot.sum(-1) > 0).to(dice.dtype)  # B x K
+        per_image = (dice * present).sum(-1) / present.sum(-1).clamp(min=1)
+        labelled = (present.sum(-1) > 0).to(dice.dtype)
+        return ce, (per_image * labelled).sum() / labelled.sum().clamp(min=1)
 
     def loss(self, x: Sequence[Tensor], batch_data_samples, train_cfg=None) -> dict:
         """Losses of every supervised E-step, then the memory-bank step (every rank)."""

@@ -26,10 +26,14 @@ class ImageAdaptiveInitializer(BaseModule):
 
     K is fixed per config (``num_queries``; 100 for instances, 75 for panoptic things) and, for
     ``'topk'``, must not exceed the number of pixels of the feature map.
+
+    ``query_classes`` ties query k to class ``query_classes[k]`` (the scene-adaptive stuff
+    centers of Table 4b #4: one per stuff class, matched to that class's segment); default: no
+    tie (-1).
     """
 
     def __init__(self, in_channels, embed_dims, num_queries=100, pos_dims=64, token_mode='topk',
-                 init_cfg=None):
+                 query_classes=None, init_cfg=None):
         super().__init__(init_cfg)
         check_positive('num_queries', num_queries)
         if token_mode not in ('topk', 'attention'):
@@ -38,6 +42,14 @@ class ImageAdaptiveInitializer(BaseModule):
         out = 1 if token_mode == 'topk' else num_queries
         self.score = nn.Conv2d(in_channels + pos_dims, out, 1)
         self.ffn = build_ffn(in_channels + pos_dims, embed_dims)
+        qc = torch.full((num_queries, ), -1, dtype=torch.long) if query_classes is None else \
+            torch.as_tensor(list(query_classes), dtype=torch.long)
+        if qc.shape != (num_queries, ):
+            raise ValueError(f'query_classes must list {num_queries} class ids, got {len(qc)}')
+        if query_classes is not None and token_mode != 'attention':
+            raise ValueError("query_classes needs token_mode='attention' (a top-K pixel has no "
+                             'fixed query identity)')
+        self.register_buffer('query_classes', qc, persistent=False)
 
     def forward(self, feats, pad_mask=None, num_queries=None):
         """feats: B x C x H x W -> dict(centers B x K x D, center_pos B x K x D (the decoder's
@@ -87,4 +99,4 @@ class ImageAdaptiveInitializer(BaseModule):
         pos = masked_sine_position_encoding(pm.view(b, h, w), d, dtype=centers.dtype)
         pos = torch.bmm(attn.to(pos.dtype), pos.flatten(2).transpose(1, 2))  # B x K x D
         return dict(centers=centers, center_pos=pos, indices=attn.argmax(dim=-1),
-                    query_classes=torch.full((k,), -1, dtype=torch.long, device=feats.device))
+                    query_classes=self.query_classes)

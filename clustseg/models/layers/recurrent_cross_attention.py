@@ -5,8 +5,9 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
+from ..utils.step_random import StepRandom
 
-VARIANTS = ('recurrent', 'vanilla', 'kmeans')
+VARIANTS = ('recurrent', 'vanilla', 'kmeans', 'gumbel')
 M_STEPS = ('mean', 'sum')
 
 
@@ -29,7 +30,11 @@ class RecurrentCrossAttention(BaseModule):
 
     * E-step (Eq. 10): ``M = softmax_K(scale * Q(C) K^T)`` per head (``variant='recurrent'``).
       ``'vanilla'`` is standard cross-attention, softmax over pixels (Eq. 5); ``'kmeans'`` is
-      kMaX-DeepLab's hard assignment, one-hot of the argmax over K (no gradient through it).
+      kMaX-DeepLab's hard assignment, one-hot of the argmax over K (no gradient through it);
+      ``'gumbel'`` is the paper's k-means cross-attention of Table 4c: the one-hot argmax over K
+      of Gumbel-perturbed logits in training, with the gradient of their softmax
+      (straight-through Gumbel-softmax, temperature 1; the noise comes from checkpointed state,
+      :class:`~clustseg.models.utils.step_random.StepRandom`), the plain argmax at test.
     * M-step: ``C = normalise(M) V``. With ``m_step='mean'`` (default) each center becomes the
       assignment-weighted *mean* of the values, ``C_k = sum_i M_ki V_i / (sum_i M_ki + eps)``,
       i.e. the EM update of Eq. 4 for soft memberships, whose scale does not grow with H x W.
@@ -44,22 +49,28 @@ class RecurrentCrossAttention(BaseModule):
       O(9 N) instead of O(K N) per head; the M-step sums over the pixels that have the center
       among their candidates. 'recurrent' and 'kmeans' only (the vanilla softmax runs over
       pixels, which has no local counterpart here).
+    * ``shared_iters=False`` (Table 5, "multiple non-recurrent cross-attention"): every round t
+      has its own Q, K and V projections (K and V re-projected from the pixels each round), so
+      the T rounds are T stacked one-step cross-attentions with unshared weights and the
+      parameter count grows with T. Dense E-steps only.
 
     Args:
         embed_dims (int): D, channels of centers and pixel features.
         num_heads (int): heads; D must be divisible by it.
         num_iters (int): T >= 1.
-        variant (str): 'recurrent' | 'vanilla' | 'kmeans'.
+        variant (str): 'recurrent' | 'vanilla' | 'kmeans' | 'gumbel'.
         m_step (str): 'mean' | 'sum'.
         kv_dims (int, optional): channels of the pixel features (default D).
         identity_kv (bool): use the pixel features themselves as K and V (no projection).
         center_norm_bias (bool): see above.
         scale (float, optional): logit scale, default 1/sqrt(D/num_heads).
+        shared_iters (bool): one set of projections for all T rounds (default, Eq. 10) or one
+            per round (Table 5).
     """
 
     def __init__(self, embed_dims, num_heads=8, num_iters=3, variant='recurrent', m_step='mean',
                  kv_dims=None, identity_kv=False, center_norm_bias=False, scale=None,
-                 eps=1e-6, init_cfg=None):
+                 eps=1e-6, shared_iters=True, init_cfg=None):
         super().__init__(init_cfg)
         check_positive('num_iters', num_iters)
         check_positive('num_heads', num_heads)
@@ -77,12 +88,26 @@ class RecurrentCrossAttention(BaseModule):
         self.head_dims = embed_dims // num_heads
         self.scale = scale if scale is not None else self.head_dims ** -0.5
         self.identity_kv = identity_kv
-        self.q_proj = nn.Linear(embed_dims, embed_dims)
-        if identity_kv:
-            self.k_proj = self.v_proj = nn.Identity()
+        self.shared_iters = bool(shared_iters)
+        if not self.shared_iters:
+            if identity_kv:
+                raise ValueError('shared_iters=False needs K / V projections (identity_kv=False)')
+            # Table 5: round t has its own Q / K / V projections
+            self.q_projs = nn.ModuleList(nn.Linear(embed_dims, embed_dims)
+                                         for _ in range(num_iters))
+            self.k_projs = nn.ModuleList(nn.Linear(kv_dims, embed_dims)
+                                         for _ in range(num_iters))
+            self.v_projs = nn.ModuleList(nn.Linear(kv_dims, embed_dims)
+                                         for _ in range(num_iters))
         else:
-            self.k_proj = nn.Linear(kv_dims, embed_dims)
-            self.v_proj = nn.Linear(kv_dims, embed_dims)
+            self.q_proj = nn.Linear(embed_dims, embed_dims)
+            if identity_kv:
+                self.k_proj = self.v_proj = nn.Identity()
+            else:
+                self.k_proj = nn.Linear(kv_dims, embed_dims)
+                self.v_proj = nn.Linear(kv_dims, embed_dims)
+        # the Gumbel noise of the 'gumbel' variant: drawn from checkpointed state
+        self.rng = StepRandom() if variant == 'gumbel' else None
 
     def _split(self, x):  # B x L x D -> B x h x L x d
         b, n, _ = x.shape
@@ -114,13 +139,41 @@ class RecurrentCrossAttention(BaseModule):
             elif self.variant == 'vanilla':
                 masked = logits if pad is None else logits.masked_fill(pad, float('-inf'))
                 assign = masked.softmax(dim=-2)  # over pixels
-            else:  # kmeans: hard cluster-wise argmax
+            elif self.variant == 'kmeans':  # hard cluster-wise argmax
                 idx = logits.detach().argmax(dim=-1, keepdim=True)
                 assign = torch.zeros_like(logits).scatter_(-1, idx, 1.0)
                 if pad is not None:
                     assign = assign.masked_fill(pad, 0.0)
+            elif self.variant == 'gumbel':
+                assign = self._gumbel_assign(logits, pad)
+            else:
+                raise ValueError(f'variant {self.variant!r} has no E-step')
         logits, probs_t = logits.transpose(-1, -2), probs.transpose(-1, -2)
         return logits, (probs_t if assign is probs else assign.transpose(-1, -2)), probs_t
+
+    def _gumbel_assign(self, logits, pad):
+        """B x h x N x K logits -> one-hot over K (the argmax of the Gumbel-perturbed logits in
+        training, of the logits at test); in training its gradient is that of the softmax of
+        the perturbed logits (straight-through)."""
+        if self.training:
+            seed = int(torch.randint(2**62, (1, ), generator=self.rng.generator()))
+            g = torch.Generator(device=logits.device)
+            g.manual_seed(seed)
+            u = torch.rand(logits.shape, generator=g, device=logits.device)
+            gumbel = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
+            logits = logits + gumbel
+        idx = logits.detach().argmax(dim=-1, keepdim=True)
+        assign = torch.zeros_like(logits).scatter_(-1, idx, 1.0)
+        if self.training:
+            soft = logits.softmax(dim=-1)
+            assign = assign + (soft - soft.detach())  # exactly one-hot forward
+        return assign if pad is None else assign.masked_fill(pad, 0.0)
+
+    def _projections(self, t):
+        """(q, k, v) projections of round ``t``."""
+        if self.shared_iters:
+            return self.q_proj, self.k_proj, self.v_proj
+        return self.q_projs[t], self.k_projs[t], self.v_projs[t]
 
     def m_step_update(self, assign, v):
         """assign: B x h x K x N, v: B x h x N x d -> centers B x h x K x d (fp32)."""
@@ -146,9 +199,11 @@ class RecurrentCrossAttention(BaseModule):
             probs = logits.softmax(dim=3) * okf  # over the 9 candidate clusters
             if self.variant == 'recurrent':
                 assign = probs
-            else:  # kmeans
+            elif self.variant == 'kmeans':
                 idx = logits.detach().argmax(dim=3, keepdim=True)
                 assign = torch.zeros_like(logits).scatter_(3, idx, 1.0) * okf
+            else:
+                raise ValueError(f'variant {self.variant!r} has no local E-step')
         return logits, assign, probs
 
     def local_m_step(self, assign, vg, grid):
@@ -169,9 +224,10 @@ class RecurrentCrossAttention(BaseModule):
     def _forward_local(self, centers, feats, grid, key_padding_mask, center_pos, feat_pos,
                        return_logits, return_maps=True):
         """:meth:`forward` with ``grid``: maps are B x K x 9 x P (head-averaged)."""
-        if self.variant == 'vanilla':
-            raise ValueError("the local E-step supports variant='recurrent' or 'kmeans', not "
-                             "'vanilla' (its softmax runs over pixels)")
+        if self.variant not in ('recurrent', 'kmeans') or not self.shared_iters:
+            raise ValueError("the local E-step supports variant='recurrent' or 'kmeans' with "
+                             f'shared_iters=True, not variant={self.variant!r} / shared_iters='
+                             f'{self.shared_iters}')
         b, k_num, _ = centers.shape
         if k_num != grid.num_clusters or feats.shape[1] != grid.num_pixels:
             raise ValueError(f'local E-step: {k_num} centers / {feats.shape[1]} pixels for a '
@@ -228,13 +284,15 @@ class RecurrentCrossAttention(BaseModule):
             return self._forward_local(centers, feats, grid, key_padding_mask, center_pos,
                                        feat_pos, return_logits, return_maps)
         key_in = feats if feat_pos is None else feats + feat_pos
-        k = self._split(self.k_proj(key_in))  # B x h x N x d
-        v = self._split(self.v_proj(feats))  # B x h x N x d
         c = centers
         iter_centers, logits_all, assigns, probs_all = [], [], [], []
-        for _ in range(self.num_iters):
+        for t in range(self.num_iters):
+            q_proj, k_proj, v_proj = self._projections(t)
+            if t == 0 or not self.shared_iters:  # K, V projected once (Eq. 10) or per round
+                k = self._split(k_proj(key_in))  # B x h x N x d
+                v = self._split(v_proj(feats))  # B x h x N x d
             q_in = c if center_pos is None else c + center_pos
-            q = self._split(self.q_proj(q_in))  # B x h x K x d
+            q = self._split(q_proj(q_in))  # B x h x K x d
             logits, assign, probs = self.e_step(q, k, key_padding_mask)
             c = self.m_step_update(assign, v)  # B x h x K x d
             c = c.transpose(1, 2).reshape(b, k_num, self.embed_dims).to(centers.dtype)

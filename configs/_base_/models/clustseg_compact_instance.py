@@ -1,11 +1,15 @@
 # Compact ClustSeg instance model for CPU runs and tests (see clustseg_compact_panoptic.py).
 _base_ = ['./clustseg_r50_instance.py']
 embed_dims = 64
+# no ImageNet weights exist for this width: from scratch, with trainable BN everywhere (the
+# CPU runs of docs/model_zoo.md were trained so)
+compact_norm_cfg = dict(_delete_=True, type='BN', requires_grad=True)
 model = dict(
-    backbone=dict(depth=18, stem_channels=16, base_channels=16),
+    backbone=dict(depth=18, stem_channels=16, base_channels=16, norm_cfg=compact_norm_cfg,
+                  norm_eval=False, init_cfg=None),
     panoptic_head=dict(
         pixel_decoder=dict(in_channels=[16, 32, 64, 128], channels=[64, 64, 32, 32],
-                           num_heads=4),
+                           num_heads=4, norm_cfg=compact_norm_cfg),
         initializer=dict(in_channels=64, embed_dims=embed_dims, pos_dims=16),
         decoder=dict(in_channels=[64, 64, 32], embed_dims=embed_dims, num_heads=4,
                      ffn_dims=256, layer_levels=(0, 1, 2)),

@@ -1,15 +1,19 @@
-# Parts shared by the ClustSeg panoptic and instance models (paper §4.1-4.2) on a ResNet-50
-# trained from scratch, in mmdet's MaskFormer family: backbone -> AxialPixelDecoder -> dreamy
-# start -> 6 recurrent cross-attention layers (T = 3, strides 32/16/8, two each) -> class + mask
+# Parts shared by the ClustSeg panoptic and instance models (paper §4.1-4.2) on an ImageNet-1K
+# ResNet-50, in mmdet's MaskFormer family: backbone -> AxialPixelDecoder -> dreamy start -> 6
+# recurrent cross-attention layers (T = 3, strides 32/16/8, two each) -> class + mask
 # prediction after every E-step. The task bases (clustseg_r50_panoptic.py,
 # clustseg_r50_instance.py) add the initializer, the losses and train_cfg.
-# To start from ImageNet weights you have locally:
-# model.backbone.init_cfg=dict(type='Pretrained', checkpoint='/path/resnet50.pth').
+# Norms as MMDetection's Mask2Former recipe (docs/recipes.md): the pretrained backbone's BN
+# frozen (statistics and affine), GroupNorm (32 groups) in the pixel decoder, so that nothing
+# depends on the 2 images per GPU. The backbone weights are torchvision's, downloaded by
+# mmengine on first use; without internet set CLUSTSEG_OFFLINE_WEIGHTS (README, "Pretrained
+# weights offline").
 num_things_classes = 80
 num_stuff_classes = 53
 num_classes = num_things_classes + num_stuff_classes
 embed_dims = 256
-norm_cfg = dict(type='BN', requires_grad=True)
+backbone_norm_cfg = dict(type='BN', requires_grad=False)
+norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
 data_preprocessor = dict(
     type='DetDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
@@ -29,10 +33,12 @@ model = dict(
         num_stages=4,
         out_indices=(0, 1, 2, 3),
         frozen_stages=-1,
-        norm_cfg=norm_cfg,
-        norm_eval=False,
+        norm_cfg=backbone_norm_cfg,
+        norm_eval=True,
         style='pytorch',
-        init_cfg=None),
+        # torchvision's classifier (fc) is the one part of the file a backbone does not have
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50',
+                      unused_keys=[r'^fc\.'])),
     panoptic_head=dict(
         num_things_classes=num_things_classes,
         num_stuff_classes=num_stuff_classes,

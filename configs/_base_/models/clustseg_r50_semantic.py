@@ -1,13 +1,15 @@
-# ClustSeg semantic model (paper §4.3, App. A.3) on a ResNet-50 trained from scratch, in mmseg's
+# ClustSeg semantic model (paper §4.3, App. A.3) on an ImageNet-1K ResNet-50, in mmseg's
 # EncoderDecoder: backbone -> AxialPixelDecoder -> dreamy start (K = num_classes class centers
 # from per-class FIFO memory banks filled from the ground truth, Eq. 7) -> 6 recurrent
 # cross-attention layers (T = 3, strides 32/16/8, two each) -> per-pixel class scores (the mask
 # logits of the K centers) after every E-step; loss = CE x 5 + dice x 1 on every E-step.
-# To start from ImageNet weights you have locally:
-# model.backbone.init_cfg=dict(type='Pretrained', checkpoint='/path/resnet50.pth').
+# Norms as the Mask2Former recipe (docs/recipes.md): frozen BN in the pretrained backbone,
+# GroupNorm (32 groups) in the pixel decoder. Backbone weights: torchvision's (downloaded on
+# first use; offline: CLUSTSEG_OFFLINE_WEIGHTS, README).
 num_classes = 150
 embed_dims = 256
-norm_cfg = dict(type='BN', requires_grad=True)
+backbone_norm_cfg = dict(type='BN', requires_grad=False)
+norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
     mean=[123.675, 116.28, 103.53],
@@ -24,10 +26,12 @@ model = dict(
         depth=50,
         num_stages=4,
         out_indices=(0, 1, 2, 3),
-        norm_cfg=norm_cfg,
-        norm_eval=False,
+        frozen_stages=-1,
+        norm_cfg=backbone_norm_cfg,
+        norm_eval=True,
         style='pytorch',
-        init_cfg=None),
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50',
+                      unused_keys=[r'^fc\.'])),
     decode_head=dict(
         type='ClustSegSemanticHead',
         num_classes=num_classes,

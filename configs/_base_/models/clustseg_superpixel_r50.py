@@ -1,6 +1,7 @@
-# ClustSeg superpixel model (paper §4.4 / App. A.4) on a ResNet-50 trained from scratch.
-# To start from ImageNet weights you have locally, set
-# model.backbone.init_cfg=dict(type='Pretrained', checkpoint='/path/resnet50.pth').
+# ClustSeg superpixel model (paper §4.4 / App. A.4) on an ImageNet-1K ResNet-50 (App. A: all
+# backbones start from ImageNet weights; torchvision's, downloaded on first use, offline:
+# CLUSTSEG_OFFLINE_WEIGHTS, README). BN stays trainable: 8 images per GPU here (no Mask2Former
+# recipe applies to superpixels).
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
@@ -22,7 +23,8 @@ model = dict(
         norm_cfg=norm_cfg,
         norm_eval=False,
         style='pytorch',
-        init_cfg=None),
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50',
+                      unused_keys=[r'^fc\.'])),
     pixel_decoder=dict(
         type='AxialPixelDecoder',
         in_channels=[256, 512, 1024, 2048],

@@ -3,7 +3,9 @@
 # after a 20-iteration warm-up, gradient clipping at 1, one evaluation at the end.
 _base_ = ['./clustseg_semantic_100e_ade20k.py']
 max_iters = 150
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=1e-4), clip_grad=dict(max_norm=1.0))
+# one lr for every parameter (no backbone multiplier: the compact backbone trains from scratch)
+optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=1e-4), clip_grad=dict(max_norm=1.0),
+                     paramwise_cfg=dict(_delete_=True, norm_decay_mult=0.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=20),
     dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=20, end=max_iters)

@@ -1,6 +1,7 @@
-# Ablation (Table 4d): k-means cross-attention (kMaX-DeepLab: hard argmax over the clusters in
-# the M-step) in every decoder layer instead of recurrent cross-attention. Its Q/K projections
-# are trained through the loss on each E-step's soft assignment map (loss_weights.e_step > 0,
-# the default), as kMaX supervises the logits its argmax comes from.
+# Ablation, Table 4c "K-Means": k-means cross-attention as the paper defines it, a hard
+# pixel-to-cluster assignment by Gumbel-softmax (straight-through, temperature 1; the plain
+# argmax at test) without any recursion (one E/M round per layer), and no clustering loss: the
+# Q / K projections are trained through the straight-through gradient.
 _base_ = ['../clustseg_r50_8xb2-lsj-50e_coco-panoptic.py']
-model = dict(panoptic_head=dict(decoder=dict(variant='kmeans')))
+model = dict(panoptic_head=dict(decoder=dict(variant='gumbel', num_iters=1),
+                                loss_weights=dict(e_step=0.0)))

@@ -1,0 +1,282 @@
+"""Pretrained backbone weights: remote names, the offline switch, and strict loading.
+
+Configs name pretrained weights as OpenMMLab configs do (``torchvision://resnet50``, the
+official Swin / ConvNeXt URLs). On a user's machine they are downloaded once into torch's hub
+cache (``$TORCH_HOME/checkpoints``) and read with :func:`load_local_checkpoint`, i.e.
+``torch.load(weights_only=True)`` with the mmengine allow-list: a remote file that pickles code
+is refused like a local one.
+
+**The offline switch** is the environment variable ``CLUSTSEG_OFFLINE_WEIGHTS``
+(:data:`OFFLINE_ENV`):
+
+* unset or empty: remote names are downloaded (the default, for users with internet);
+* ``none``: pretrained initialisation is skipped (the backbone keeps its random
+  initialisation; a warning names each skipped source), and any other remote checkpoint
+  (``load_from``, ``tools/test.py URL``) is an error instead of a download. CI, the tests and
+  the main job run this way;
+* a directory: every remote name is read from that directory instead, as the file named by
+  the last part of its URL (``torchvision://resnet50`` -> ``resnet50-0676ba61.pth``, the file
+  torchvision's weights enum names; :func:`local_file_name` gives it). A missing file is an
+  error naming the path it looked for.
+
+**Strict loading.** mmengine's ``Pretrained`` initializer loads with ``strict=False`` and only
+logs the keys it skipped. :class:`StrictPretrainedInit` replaces it (registered under the same
+name, so configs keep OpenMMLab's ``init_cfg=dict(type='Pretrained', checkpoint=...)``): after
+an optional key converter (``converter=``, see :data:`CONVERTERS`) and after dropping the
+checkpoint keys a config declares unused (``unused_keys=`` regexes, e.g. torchvision's
+classifier ``fc``), every module key must be loaded and every checkpoint key used, or
+:class:`PretrainedKeysError` names them.
+"""
+import os
+import os.path as osp
+import re
+from collections import OrderedDict
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from urllib.parse import urlparse
+
+import torch
+from mmengine.dist import get_dist_info
+from mmengine.logging import print_log
+from mmengine.model.weight_init import PretrainedInit, update_init_info
+from mmengine.registry import WEIGHT_INITIALIZERS
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from .checkpoint import load_local_checkpoint
+
+OFFLINE_ENV = 'CLUSTSEG_OFFLINE_WEIGHTS'
+REMOTE_PREFIXES = ('http://', 'https://', 'torchvision://', 'modelzoo://', 'open-mmlab://',
+                   'openmmlab://')
+
+
+class PretrainedKeysError(KeyError):
+    """A pretrained checkpoint whose keys do not match the module; the message names them."""
+
+    def __str__(self):  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def offline_mode() -> Tuple[str, Optional[str]]:
+    """('online', None) | ('none', None) | ('dir', DIR) from :data:`OFFLINE_ENV`."""
+    value = os.environ.get(OFFLINE_ENV, '').strip()
+    if not value:
+        return 'online', None
+    if value.lower() == 'none':
+        return 'none', None
+    if not osp.isdir(value):
+        raise FileNotFoundError(f'{OFFLINE_ENV}={value!r} is neither "none" nor an existing '
+                                'directory of checkpoint files')
+    return 'dir', value
+
+
+def is_remote(name: str) -> bool:
+    return isinstance(name, str) and name.startswith(REMOTE_PREFIXES)
+
+
+def resolve_url(name: str) -> str:
+    """A remote checkpoint name -> its http(s) URL (``torchvision://`` through torchvision's
+    weights enums, ``open-mmlab://`` through mmengine's model list)."""
+    from mmengine.runner.checkpoint import get_external_models, get_torchvision_models
+    for prefix, table in (('torchvision://', get_torchvision_models),
+                          ('modelzoo://', get_torchvision_models),
+                          ('open-mmlab://', get_external_models),
+                          ('openmmlab://', get_external_models)):
+        if name.startswith(prefix):
+            key = name[len(prefix):]
+            urls = table()
+            if key not in urls:
+                raise KeyError(f'{name}: unknown model name {key!r} for {prefix}')
+            return urls[key]
+    if name.startswith(('http://', 'https://')):
+        return name
+    raise ValueError(f'{name} is not a remote checkpoint name (prefixes {REMOTE_PREFIXES})')
+
+
+def local_file_name(name: str) -> str:
+    """The file a remote checkpoint name is read from: the last part of its URL."""
+    return osp.basename(urlparse(resolve_url(name)).path)
+
+
+def _download(url: str) -> str:
+    """``url`` in torch's hub cache (downloaded once; rank 0 first under DDP)."""
+    model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    path = osp.join(model_dir, osp.basename(urlparse(url).path))
+    rank, world_size = get_dist_info()
+    for turn in ((0, ), range(1, world_size)) if world_size > 1 else ((0, ), ):
+        if rank in turn and not osp.isfile(path):
+            os.makedirs(model_dir, exist_ok=True)
+            print_log(f'downloading {url} to {path}', logger='current')
+            torch.hub.download_url_to_file(url, path, progress=False)
+        if world_size > 1:
+            torch.distributed.barrier()
+    return path
+
+
+def fetch_remote(name: str) -> str:
+    """The local path of a remote checkpoint name, following the offline switch."""
+    mode, folder = offline_mode()
+    if mode == 'none':
+        raise FileNotFoundError(f'{OFFLINE_ENV}=none: the remote checkpoint {name} is not '
+                                f'downloaded; give a local path or set {OFFLINE_ENV} to a '
+                                f'directory holding {local_file_name(name)}')
+    if mode == 'dir':
+        path = osp.join(folder, local_file_name(name))
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{OFFLINE_ENV}={folder}: {name} is read from {path}, '
+                                    'which does not exist')
+        return path
+    return _download(resolve_url(name))
+
+
+def load_remote_checkpoint(filename: str, map_location=None):
+    """mmengine's loader of remote names: the local copy, loaded weights-only."""
+    return load_local_checkpoint(fetch_remote(filename), map_location=map_location)
+
+
+def enable_safe_remote_loading() -> None:
+    """Make :func:`load_remote_checkpoint` mmengine's loader of every remote prefix
+    (``load_from``, ``--resume``, ``tools/test.py``, ``Pretrained`` and the backbones' own
+    loaders all go through ``CheckpointLoader``). Idempotent."""
+    CheckpointLoader.register_scheme(prefixes=REMOTE_PREFIXES, loader=load_remote_checkpoint,
+                                     force=True)
+
+
+def skip_pretrained(checkpoint: str) -> bool:
+    """True (with a warning naming the source) when the offline switch is ``none`` and
+    ``checkpoint`` is remote: the caller keeps its random initialisation."""
+    if is_remote(checkpoint) and offline_mode()[0] == 'none':
+        print_log(f'{OFFLINE_ENV}=none: pretrained weights {checkpoint} not loaded, the '
+                  'backbone keeps its random initialisation', logger='current', level=30)
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------- key checks
+def _matches(key: str, patterns: Iterable[str]) -> bool:
+    return any(re.search(p, key) for p in patterns)
+
+
+def check_loaded_keys(source: str, missing: List[str], unexpected: List[str],
+                      new_keys: Iterable[str] = (), unused_keys: Iterable[str] = ()) -> None:
+    """Raise :class:`PretrainedKeysError` unless every missing module key matches a
+    ``new_keys`` regex (layers the pretrained model never had) and every unexpected checkpoint
+    key matches an ``unused_keys`` regex (parts the backbone does not have)."""
+    missing = [k for k in missing if not _matches(k, new_keys)]
+    unexpected = [k for k in unexpected if not _matches(k, unused_keys)]
+    if missing or unexpected:
+        def show(keys):
+            return ', '.join(keys[:8]) + (f' (+{len(keys) - 8} more)' if len(keys) > 8 else '')
+        parts = []
+        if missing:
+            parts.append(f'{len(missing)} module keys not in the checkpoint: {show(missing)}')
+        if unexpected:
+            parts.append(f'{len(unexpected)} checkpoint keys the module does not have: '
+                         f'{show(unexpected)}')
+        raise PretrainedKeysError(
+            f'pretrained weights {source} do not match the backbone: ' + '; '.join(parts) +
+            '. Check the checkpoint against the config (converter / convert_weights), or list '
+            'keys that are meant to stay unused in init_cfg.unused_keys.')
+
+
+def strip_state_dict(ckpt) -> Dict[str, torch.Tensor]:
+    """A loaded checkpoint -> its flat state dict (``state_dict`` / ``model`` / itself)."""
+    if not isinstance(ckpt, dict):
+        raise TypeError(f'a checkpoint must be a dict, got {type(ckpt).__name__}')
+    for key in ('state_dict', 'model'):
+        if key in ckpt and isinstance(ckpt[key], dict):
+            return ckpt[key]
+    return ckpt
+
+
+# --------------------------------------------------------------------------- converters
+_CONVNEXT_BLOCK = (('depthwise_conv.', 'conv_dw.'), ('pointwise_conv1.', 'mlp.fc1.'),
+                   ('pointwise_conv2.', 'mlp.fc2.'))
+
+
+def mmpretrain_convnext_to_timm_features(state_dict: Dict[str, torch.Tensor]
+                                         ) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """An mmpretrain ConvNeXt classifier checkpoint (the files mmseg / mmdet ConvNeXt configs
+    name: ``backbone.downsample_layers.{i}.{0,1}``, ``backbone.stages.{i}.{j}.{depthwise_conv,
+    norm, pointwise_conv1, pointwise_conv2, gamma}``, ``backbone.norm3``, ``head.fc``) -> the
+    keys of mmseg's ``TIMMBackbone`` around timm's ``convnext_*`` with ``features_only=True``
+    (``timm_model.stem_{0,1}``, ``timm_model.stages_{i}.downsample.{0,1}``,
+    ``timm_model.stages_{i}.blocks.{j}.{conv_dw, norm, mlp.fc1, mlp.fc2, gamma}``).
+
+    Returns (converted state dict, the checkpoint keys left out: the classifier's final norm
+    and head, which a feature backbone does not have)."""
+    out, unused = OrderedDict(), []
+    for key, value in state_dict.items():
+        k = key[len('backbone.'):] if key.startswith('backbone.') else key
+        m = re.match(r'downsample_layers\.(\d+)\.(\d+)\.(.+)$', k)
+        if m:
+            i, j, rest = m.groups()
+            new = f'stem_{j}.{rest}' if i == '0' else f'stages_{i}.downsample.{j}.{rest}'
+            out[f'timm_model.{new}'] = value
+            continue
+        m = re.match(r'stages\.(\d+)\.(\d+)\.(.+)$', k)
+        if m:
+            i, j, rest = m.groups()
+            for old, new in _CONVNEXT_BLOCK:
+                if rest.startswith(old):
+                    rest = new + rest[len(old):]
+                    break
+            out[f'timm_model.stages_{i}.blocks.{j}.{rest}'] = value
+            continue
+        if k.startswith('norm3.') or key.startswith('head.'):
+            unused.append(key)  # the classifier's final norm and head
+        else:
+            out[key] = value  # unknown: left for the key check to report
+    return out, unused
+
+
+#: Key converters selectable with ``init_cfg=dict(type='Pretrained', converter=NAME)``.
+CONVERTERS: Dict[str, Callable] = {
+    'mmpretrain_convnext_to_timm_features': mmpretrain_convnext_to_timm_features,
+}
+
+
+@WEIGHT_INITIALIZERS.register_module(name='Pretrained', force=True)
+class StrictPretrainedInit(PretrainedInit):
+    """mmengine's ``Pretrained`` initializer, loading strictly through the offline switch.
+
+    Args:
+        checkpoint (str): local path or remote name (``torchvision://``, ``http(s)://``, ...).
+        prefix (str, optional): load only the checkpoint keys under this prefix (stripped), as
+            mmengine does.
+        map_location: as ``torch.load``.
+        converter (str, optional): a key of :data:`CONVERTERS`, applied to the state dict.
+        unused_keys (list[str]): regexes of checkpoint keys that are meant to stay unused
+            (e.g. ``'^fc\\.'``, torchvision's classifier). Any other key mismatch is an error.
+    """
+
+    def __init__(self, checkpoint, prefix=None, map_location='cpu', converter=None,
+                 unused_keys=()):
+        super().__init__(checkpoint, prefix=prefix, map_location=map_location)
+        if converter is not None and converter not in CONVERTERS:
+            raise KeyError(f'init_cfg.converter={converter!r} is unknown; known converters: '
+                           f'{sorted(CONVERTERS)}')
+        self.converter = converter
+        self.unused_keys = tuple(unused_keys)
+
+    def __call__(self, module):
+        if skip_pretrained(self.checkpoint):
+            return
+        print_log(f'load pretrained weights from {self.checkpoint}', logger='current')
+        state_dict = strip_state_dict(
+            CheckpointLoader.load_checkpoint(self.checkpoint, map_location=self.map_location))
+        if self.prefix is not None:
+            p = self.prefix
+            state_dict = OrderedDict((k[len(p):], v) for k, v in state_dict.items()
+                                     if k.startswith(p))
+            if not state_dict:
+                raise PretrainedKeysError(f'pretrained weights {self.checkpoint} have no key '
+                                          f'under prefix {p!r}')
+        dropped = []
+        if self.converter is not None:
+            state_dict, dropped = CONVERTERS[self.converter](state_dict)
+        result = module.load_state_dict(state_dict, strict=False)
+        check_loaded_keys(self.checkpoint, result.missing_keys,
+                          list(result.unexpected_keys) + list(dropped),
+                          unused_keys=self.unused_keys +
+                          tuple(f'^{re.escape(k)}$' for k in dropped))
+        if hasattr(module, '_params_init_info'):
+            update_init_info(module, init_info=self._get_init_info())

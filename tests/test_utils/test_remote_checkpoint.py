@@ -1,0 +1,65 @@
+"""Remote checkpoints (http(s)://, torchvision://, ...) go through the same weights-only,
+allow-listed loader as local files: a malicious file served on 127.0.0.1 is refused and its
+code never runs; a good one loads; the offline switch maps names to a local folder."""
+import functools
+import http.server
+import os
+import threading
+
+import pytest
+import torch
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from clustseg.utils import InvalidCheckpointError
+from clustseg.utils.pretrained import OFFLINE_ENV
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):  # unpickling this would create the marker file
+        return (os.makedirs, (self.marker, ))
+
+
+@pytest.fixture()
+def server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path/www; stopped after the test."""
+    www = tmp_path / 'www'
+    www.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield www, f'http://127.0.0.1:{httpd.server_address[1]}'
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_malicious_remote_checkpoint_runs_no_code(server, tmp_path, monkeypatch):
+    www, url = server
+    marker = tmp_path / 'pwned'
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'meta': _Evil(str(marker))},
+               www / 'evil.pth')
+    torch.save({'state_dict': {'w': torch.ones(2)}}, www / 'good.pth')
+    monkeypatch.setenv(OFFLINE_ENV, '')  # online: the download path
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'hub'))
+    with pytest.raises(InvalidCheckpointError, match='outside the allow-list'):
+        CheckpointLoader.load_checkpoint(f'{url}/evil.pth', map_location='cpu')
+    assert not marker.exists()
+    good = CheckpointLoader.load_checkpoint(f'{url}/good.pth', map_location='cpu')
+    assert torch.equal(good['state_dict']['w'], torch.ones(2))
+    assert (tmp_path / 'hub' / 'hub' / 'checkpoints' / 'good.pth').is_file()  # cached once
+
+
+def test_offline_switch_for_remote_names(tmp_path, monkeypatch):
+    torch.save({'state_dict': {'w': torch.full((1, ), 3.0)}}, tmp_path / 'model.pth')
+    monkeypatch.setenv(OFFLINE_ENV, str(tmp_path))
+    ckpt = CheckpointLoader.load_checkpoint('https://example.org/x/model.pth', map_location='cpu')
+    assert float(ckpt['state_dict']['w']) == 3.0
+    monkeypatch.setenv(OFFLINE_ENV, 'none')
+    with pytest.raises(FileNotFoundError, match='not downloaded'):
+        CheckpointLoader.load_checkpoint('https://example.org/x/model.pth')
+    monkeypatch.setenv(OFFLINE_ENV, str(tmp_path / 'missing'))
+    with pytest.raises(FileNotFoundError, match='neither "none" nor an existing directory'):
+        CheckpointLoader.load_checkpoint('https://example.org/x/model.pth')
