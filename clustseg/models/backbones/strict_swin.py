@@ -3,7 +3,7 @@ from mmdet.models.backbones import SwinTransformer
 from mmengine.logging import print_log
 
 from clustseg.registry import MODELS
-from clustseg.utils.pretrained import check_loaded_keys, skip_pretrained
+from clustseg.utils.pretrained import PretrainedKeysError, check_loaded_keys, skip_pretrained
 
 
 @MODELS.register_module()
@@ -48,10 +48,15 @@ class StrictSwinTransformer(SwinTransformer):
         self.load_state_dict = recording_load  # mmdet calls self.load_state_dict(sd, False)
         try:
             super().init_weights()
+        except IndexError:  # mmdet kept no key: none started with 'backbone.'
+            record.pop('result', None)
         finally:
             del self.load_state_dict
         if 'result' not in record:
-            raise RuntimeError('StrictSwinTransformer: mmdet loaded no state dict')
+            raise PretrainedKeysError(
+                f"pretrained weights {self.init_cfg['checkpoint']} have no key under "
+                "'backbone.' (mmdet's layout); an official Swin release needs "
+                'convert_weights=True')
         result = record['result']
         check_loaded_keys(self.init_cfg['checkpoint'], result.missing_keys,
                           result.unexpected_keys,
