@@ -132,7 +132,7 @@ def test_local_padding_is_ignored():
 
 def test_local_rejects_vanilla_and_mismatched_grids():
     grid = LocalGrid(6, (10, 12), (10, 12))
-    with pytest.raises(ValueError, match="not 'vanilla'"):
+    with pytest.raises(ValueError, match="not variant='vanilla'"):
         RecurrentCrossAttention(8, num_heads=2, variant='vanilla')(
             torch.randn(1, 6, 8), torch.randn(1, 120, 8), grid=grid)
     with pytest.raises(ValueError, match='5 centers / 120 pixels for a grid of 6 cells'):

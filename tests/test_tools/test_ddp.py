@@ -30,6 +30,26 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _ddp_train(tmp_path, cfg, env):
+    """tools/dist_train.sh on 2 processes -> (work dir, rank-0 state, rank-1 state); the two
+    ranks' parameters and buffers are checked to be identical."""
+    ddp_dir = tmp_path / 'ddp'
+    proc = subprocess.run(['bash', str(REPO_ROOT / 'tools' / 'dist_train.sh'), str(cfg), '2',
+                           '--work-dir', str(ddp_dir)], env=_ddp_env(env), cwd=str(REPO_ROOT),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    s0 = torch.load(ddp_dir / 'rank0_state.pt', weights_only=True)
+    s1 = torch.load(ddp_dir / 'rank1_state.pt', weights_only=True)
+    assert s0.keys() == s1.keys()
+    for k in s0:
+        torch.testing.assert_close(s0[k], s1[k], rtol=0, atol=0, msg=f'ranks differ: {k}')
+    return ddp_dir, s0, s1
+
+
+def _ddp_env(env):
+    return dict(env, PORT=str(_free_port()), PYTHON=sys.executable)
+
+
 @pytest.mark.parametrize('task', sorted(EMBEDDED))
 def test_two_process_ddp(tmp_path, task):
     iters, per_rank = 3, 1
@@ -43,17 +63,7 @@ def test_two_process_ddp(tmp_path, task):
     crop = 256 if task in DETECTION else 64  # 256: >= 100 stride-16 cells for the queries
     cfg2 = write_config(tmp_path, task, max_iters=iters, batch_size=per_rank, crop=crop,
                         deterministic=True, group_norm=True, record=True, extra=sgd)
-    ddp_dir = tmp_path / 'ddp'
-    env_ddp = dict(env, PORT=str(_free_port()), PYTHON=sys.executable)
-    proc = subprocess.run(['bash', str(REPO_ROOT / 'tools' / 'dist_train.sh'), str(cfg2), '2',
-                           '--work-dir', str(ddp_dir)], env=env_ddp, cwd=str(REPO_ROOT),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    s0 = torch.load(ddp_dir / 'rank0_state.pt', weights_only=True)
-    s1 = torch.load(ddp_dir / 'rank1_state.pt', weights_only=True)
-    assert s0.keys() == s1.keys()
-    for k in s0:
-        torch.testing.assert_close(s0[k], s1[k], rtol=0, atol=0, msg=f'ranks differ: {k}')
+    ddp_dir, s0, s1 = _ddp_train(tmp_path, cfg2, env)
     if task in DETECTION:
         losses = logged_losses(ddp_dir)
         assert sorted(losses) == list(range(1, iters + 1)), losses
@@ -83,7 +93,7 @@ def test_two_process_ddp(tmp_path, task):
                            str(ddp_dir / f'iter_{iters}.pth'), '2', '--work-dir',
                            str(tmp_path / 'test'), '--out', str(out), '--cfg-options',
                            'model.test_cfg.num_superpixels=100'],
-                          env=dict(env_ddp, PORT=str(_free_port())), cwd=str(REPO_ROOT),
+                          env=_ddp_env(env), cwd=str(REPO_ROOT),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     metrics = json.loads(out.read_text())
@@ -106,17 +116,7 @@ def test_two_process_ddp_semantic_uneven_batches(tmp_path):
     cfg = write_config(tmp_path, 'semantic_ade20k', max_iters=iters, batch_size=2, crop=128,
                        deterministic=True, group_norm=True, record=True,
                        extra=SGD + '\n' + sampler + '\n')
-    ddp_dir = tmp_path / 'ddp'
-    env_ddp = dict(env, PORT=str(_free_port()), PYTHON=sys.executable)
-    proc = subprocess.run(['bash', str(REPO_ROOT / 'tools' / 'dist_train.sh'), str(cfg), '2',
-                           '--work-dir', str(ddp_dir)], env=env_ddp, cwd=str(REPO_ROOT),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    s0 = torch.load(ddp_dir / 'rank0_state.pt', weights_only=True)
-    s1 = torch.load(ddp_dir / 'rank1_state.pt', weights_only=True)
-    assert s0.keys() == s1.keys()
-    for k in s0:
-        torch.testing.assert_close(s0[k], s1[k], rtol=0, atol=0, msg=f'ranks differ: {k}')
+    ddp_dir, s0, s1 = _ddp_train(tmp_path, cfg, env)
     bank = 'decode_head.initializer.'
     assert int(s0[bank + 'count'].sum()) > 0
 
@@ -144,16 +144,7 @@ def test_two_process_ddp_paper_norms(tmp_path, task):
     cfg = write_config(tmp_path, task, max_iters=iters, batch_size=1,
                        crop=256 if task == 'panoptic' else 128, deterministic=True,
                        record=True, extra=SGD + '\n' + norms)
-    ddp_dir = tmp_path / 'ddp'
-    env_ddp = dict(env, PORT=str(_free_port()), PYTHON=sys.executable)
-    proc = subprocess.run(['bash', str(REPO_ROOT / 'tools' / 'dist_train.sh'), str(cfg), '2',
-                           '--work-dir', str(ddp_dir)], env=env_ddp, cwd=str(REPO_ROOT),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    s0 = torch.load(ddp_dir / 'rank0_state.pt', weights_only=True)
-    s1 = torch.load(ddp_dir / 'rank1_state.pt', weights_only=True)
-    for k in s0:
-        torch.testing.assert_close(s0[k], s1[k], rtol=0, atol=0, msg=f'ranks differ: {k}')
+    ddp_dir, s0, s1 = _ddp_train(tmp_path, cfg, env)
     # random init: running mean 0 / var 1, never updated; BN affine never trained
     assert torch.equal(s0['backbone.bn1.running_mean'], torch.zeros_like(s0['backbone.bn1.running_mean']))
     assert torch.equal(s0['backbone.bn1.running_var'], torch.ones_like(s0['backbone.bn1.running_var']))
