@@ -3,12 +3,14 @@ from .bsds_io import load_bsds_segmentations
 from .coco_instance import ClustSegCocoDataset
 from .coco_panoptic import ClustSegCocoPanopticDataset, LoadPanopticAnnotationsChecked
 from .image_io import BadInputError, MissingInputError, read_image
+from .semantic import ClustSegADE20KDataset, ClustSegCOCOStuffDataset
 from .skip_bad import SkipBadSamplesMixin
 from .superpixel_folder import SuperpixelFolderDataset
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [
-    'BSDS500Dataset', 'BadInputError', 'ClustSegCocoDataset',
+    'BSDS500Dataset', 'BadInputError', 'ClustSegADE20KDataset', 'ClustSegCOCOStuffDataset',
+    'ClustSegCocoDataset',
     'ClustSegCocoPanopticDataset',
     'LoadPanopticAnnotationsChecked', 'MissingInputError', 'SkipBadSamplesMixin',
     'SuperpixelFolderDataset', 'load_bsds_segmentations', 'read_image'

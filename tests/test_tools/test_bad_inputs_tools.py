@@ -165,3 +165,46 @@ def test_test_script_skip_bad(repo_root, bad_root, tmp_path):
     for rel in BSDS_BAD.values():  # each skipped file named in a warning
         assert f'skipping bad input {bad_root / rel}' in log, rel
     assert '7 bad input(s) skipped, not in the means' in log
+
+
+def _tool_env(repo_root, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (str(tmp_path), str(repo_root), env.get('PYTHONPATH', '')) if p)
+    return env
+
+
+def _initial_checkpoint(config, path):
+    """A checkpoint of the freshly built model of ``config`` (no training)."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from clustseg.registry import MODELS
+    cfg = Config.fromfile(str(config))
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = MODELS.build(cfg.model)
+    torch.save(dict(state_dict=model.state_dict()), path)
+    return path
+
+
+def test_test_script_skip_bad_semantic(repo_root, bad_root, tmp_path):
+    """tools/test.py --skip-bad on a semantic config (the COCO-Stuff embedded one, pointed at
+    the semantic corpus): the six bad label maps are skipped, named and counted."""
+    config = repo_root / 'configs' / 'semantic' / 'clustseg_compact_embedded.py'
+    ckpt = _initial_checkpoint(config, tmp_path / 'init.pth')
+    out = tmp_path / 'metrics.json'
+    root = bad_root / 'semantic'
+    proc = subprocess.run(
+        [sys.executable, str(repo_root / 'tools' / 'test.py'), str(config), str(ckpt),
+         '--work-dir', str(tmp_path / 'work'), '--out', str(out), '--skip-bad',
+         '--cfg-options', f'test_dataloader.dataset.data_root={root}',
+         'test_dataloader.dataset.data_prefix.img_path=images/val',
+         'test_dataloader.dataset.data_prefix.seg_map_path=annotations/val'],
+        env=_tool_env(repo_root, tmp_path), cwd=repo_root, capture_output=True, text=True,
+        timeout=300)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    metrics = json.loads(out.read_text())
+    assert metrics['num_skipped'] == 6 and 0 <= metrics['mIoU'] <= 100
+    for stem in ('labelempty', 'labeltrunc', 'labelsize', 'labelrgb', 'labelrange', 'nolabel'):
+        assert f'skipping bad input {root}/annotations/val/{stem}_labelTrainIds.png' in log, stem

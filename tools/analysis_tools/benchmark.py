@@ -325,7 +325,7 @@ class SegTask:
     def _loaders(self):
         pipeline = self.dataset_cfg.pipeline
         image = [t for t in pipeline if t['type'].startswith('LoadImage')]
-        ann = [t for t in pipeline if t['type'] == 'LoadAnnotations']
+        ann = [t for t in pipeline if 'Annotations' in t['type'] and t['type'].startswith('Load')]
         if not image or not ann:
             raise BenchmarkError(f'train pipeline of {self.cfg.filename} has no image / '
                                  'annotation loading transform')

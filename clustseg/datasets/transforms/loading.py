@@ -5,11 +5,26 @@ from typing import List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
+import mmcv
 from mmcv.transforms import BaseTransform
+from mmseg.datasets.transforms import LoadAnnotations as SegLoadAnnotations
 
 from clustseg.registry import TRANSFORMS
 from ..bsds_io import load_bsds_segmentations
 from ..image_io import BadInputError, read_file_bytes, read_image, structure_problem
+
+
+def read_label_bytes(path: str, backend_args: Optional[dict] = None) -> bytes:
+    """The bytes of label image ``path``, checked: a missing, empty, truncated or corrupt
+    (JPEG / PNG structure) file raises :class:`~clustseg.datasets.image_io.BadInputError`
+    naming it."""
+    data = read_file_bytes(path, backend_args)
+    if len(data) == 0:
+        raise BadInputError(path, 'empty file (0 bytes), expected a label image')
+    problem = structure_problem(data)
+    if problem is not None:
+        raise BadInputError(path, problem)
+    return data
 
 
 def read_label_image(path: str) -> np.ndarray:
@@ -20,12 +35,7 @@ def read_label_image(path: str) -> np.ndarray:
     or undecodable files raise :class:`~clustseg.datasets.image_io.BadInputError` naming
     ``path``.
     """
-    data = read_file_bytes(path)
-    if len(data) == 0:
-        raise BadInputError(path, 'empty file (0 bytes), expected a label image')
-    problem = structure_problem(data)
-    if problem is not None:
-        raise BadInputError(path, problem)
+    data = read_label_bytes(path)
     label = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if label is None:
         raise BadInputError(path, 'not a readable label image (OpenCV cannot decode it)')
@@ -172,3 +182,97 @@ class LoadImageChecked(BaseTransform):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(to_float32={self.to_float32}, '
                 f'channel_order={self.channel_order!r}, backend_args={self.backend_args})')
+
+
+def semantic_label_lut(reduce_zero_label: bool, label_map: Optional[dict] = None
+                       ) -> np.ndarray:
+    """The 256-entry lookup table file value -> class id of mmseg's semantic labels.
+
+    ``reduce_zero_label``: 0 ("other") becomes 255 and every other value v becomes v - 1,
+    255 staying 255 (mmseg's convention); then ``label_map`` (mmseg's class-subset map
+    ``{old id: new id}``) is applied to those ids.
+    """
+    lut = np.arange(256, dtype=np.int64)
+    if reduce_zero_label:
+        lut = lut - 1
+        lut[0] = lut[255] = 255
+    if label_map:
+        mapped = lut.copy()
+        for old, new in label_map.items():
+            mapped[lut == old] = new
+        lut = mapped
+    return lut
+
+
+def _values_text(values: np.ndarray, limit: int = 8) -> str:
+    values = [int(v) for v in np.unique(values)]
+    text = ', '.join(str(v) for v in values[:limit])
+    return text if len(values) <= limit else f'{text}, ... ({len(values)} values)'
+
+
+@TRANSFORMS.register_module()
+class LoadSemanticAnnotationsChecked(SegLoadAnnotations):
+    """mmseg's ``LoadAnnotations`` (same arguments, same ``gt_seg_map``) reading the label
+    map checked.
+
+    Errors, each a :class:`~clustseg.datasets.image_io.BadInputError` naming the label file
+    (:class:`~clustseg.datasets.image_io.MissingInputError` when it does not exist):
+
+    - an empty, truncated or undecodable file (mmseg gives an unnamed decoder traceback);
+    - a colour (3-channel) label map: class ids are one channel (mmseg would carry an
+      ``H x W x 3`` map into the loss);
+    - a size other than the image's (``ori_shape``), which mmseg would crop or pad silently;
+    - ids above 255 (mmseg's ``uint8`` cast would wrap them);
+    - after ``reduce_zero_label`` / ``label_map``, a class id outside ``[0, num_classes)``
+      that is not ``ignore_index``, when the sample carries ``num_classes`` (the
+      ClustSeg semantic datasets add it and ``ignore_index``): the metric would drop such
+      pixels and the loss would fail on them.
+    """
+
+    def _load_seg_map(self, results: dict) -> None:
+        path = results['seg_map_path']
+        data = read_label_bytes(path, self.backend_args)
+        try:
+            label = mmcv.imfrombytes(data, flag='unchanged', backend=self.imdecode_backend)
+        except Exception as err:  # noqa: BLE001 - any decoder failure names the file
+            raise BadInputError(path, f'cannot decode the label map: {err}') from None
+        if label is None:
+            raise BadInputError(path, 'cannot decode the label map (corrupt image data)')
+        if label.ndim == 3 and label.shape[2] == 1:
+            label = label[..., 0]
+        if label.ndim != 2:
+            raise BadInputError(
+                path, f'label map has {label.shape[2]} channels (a colour image?); expected a '
+                'single-channel map of class ids')
+        if label.dtype.kind not in 'ui':
+            raise BadInputError(path, f'label map has {label.dtype} pixels; expected integer '
+                                'class ids')
+        if 'ori_shape' in results and tuple(label.shape) != tuple(results['ori_shape'][:2]):
+            h, w = results['ori_shape'][:2]
+            raise BadInputError(
+                path, f'label map is {label.shape[0]} x {label.shape[1]} (H x W) but its image '
+                f'{results.get("img_path")} is {h} x {w}')
+        wide = (label < 0) | (label > 255)
+        if wide.any():
+            raise BadInputError(path, f'label map holds value(s) {_values_text(label[wide])}; '
+                                'class ids must fit in 0..255')
+        if self.reduce_zero_label is None:
+            self.reduce_zero_label = results['reduce_zero_label']
+        if self.reduce_zero_label != results['reduce_zero_label']:
+            raise ValueError(
+                f'{type(self).__name__}: reduce_zero_label={self.reduce_zero_label} but the '
+                f'dataset has reduce_zero_label={results["reduce_zero_label"]} ({path})')
+        ignore = int(results.get('ignore_index', 255))
+        lut = semantic_label_lut(self.reduce_zero_label, results.get('label_map'))
+        label = label.astype(np.uint8)
+        gt = lut[label]
+        num_classes = results.get('num_classes')
+        if num_classes is not None:
+            bad = ((gt < 0) | (gt >= num_classes)) & (gt != ignore)
+            if bad.any():
+                raise BadInputError(
+                    path, f'{int(bad.sum())} pixel(s) with value(s) {_values_text(label[bad])} '
+                    f'(class id(s) {_values_text(gt[bad])}) outside the {num_classes} classes '
+                    f'[0, {num_classes}) and not ignore_index {ignore}')
+        results['gt_seg_map'] = gt.astype(np.uint8)
+        results['seg_fields'].append('gt_seg_map')

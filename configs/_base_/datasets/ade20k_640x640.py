@@ -3,14 +3,17 @@
 # (mmseg's Resize to (2560, 640) with kept ratio), no test-time augmentation.
 # Layout (mmseg): data/ade/ADEChallengeData2016/{images,annotations}/{training,validation};
 # label 0 ("other") is ignored (reduce_zero_label: 1..150 -> 0..149, 0 -> 255).
-dataset_type = 'ADE20KDataset'
+# ClustSeg*Dataset: mmseg's class with skip_bad (tools/test.py --skip-bad); its label maps are
+# read by LoadSemanticAnnotationsChecked (mmseg's LoadAnnotations, but empty / truncated /
+# colour / wrong-size maps and ids outside the classes are errors naming the file)
+dataset_type = 'ClustSegADE20KDataset'
 data_root = 'data/ade/ADEChallengeData2016'
 crop_size = (640, 640)
 train_batch_size = 2  # per GPU
 train_pipeline = [
     # LoadImageChecked: mmcv's LoadImageFromFile, but bad files are errors naming the file
     dict(type='LoadImageChecked'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadSemanticAnnotationsChecked', reduce_zero_label=True),
     dict(type='RandomResize', scale=(2560, 640), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -21,7 +24,7 @@ test_pipeline = [
     dict(type='LoadImageChecked'),
     dict(type='Resize', scale=(2560, 640), keep_ratio=True),
     # annotations after the resize: predictions are resized back to the original size
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadSemanticAnnotationsChecked', reduce_zero_label=True),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(
@@ -45,5 +48,5 @@ val_dataloader = dict(
         data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation'),
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+val_evaluator = dict(type='ClustSegIoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

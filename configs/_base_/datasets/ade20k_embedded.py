@@ -9,7 +9,7 @@ crop_size = (256, 256)
 _split = dict(img_path='images/validation', seg_map_path='annotations/validation')
 train_pipeline = [
     dict(type='LoadImageChecked'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadSemanticAnnotationsChecked', reduce_zero_label=True),
     dict(type='RandomResize', scale=(1024, 256), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -19,7 +19,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageChecked'),
     dict(type='Resize', scale=(1024, 256), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadSemanticAnnotationsChecked', reduce_zero_label=True),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,

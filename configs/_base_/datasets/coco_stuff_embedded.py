@@ -8,7 +8,7 @@ data_root = 'tests/data/coco_stuff'
 crop_size = (256, 256)
 train_pipeline = [
     dict(type='LoadImageChecked'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadSemanticAnnotationsChecked'),
     dict(type='RandomResize', scale=(1024, 256), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -18,7 +18,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageChecked'),
     dict(type='Resize', scale=(1024, 256), keep_ratio=True),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadSemanticAnnotationsChecked'),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,

@@ -110,6 +110,47 @@ def main():
     _write(osp.join(dirs['images/png'], 'truncated.png'), png[:len(png) * 3 // 5])
     ann('png', 'truncated')
 
+    make_semantic(jpeg, segs[0], _segs(SMALL)[0])
+
+
+#: Semantic corpus (COCO-Stuff layout: 171 classes, ``<stem>_labelTrainIds.png``).
+SEMANTIC_SUFFIX = '_labelTrainIds.png'
+IGNORE_BOX = (slice(0, 8), slice(0, 16))  # set to 255 (ignored) in every label map
+OUT_OF_RANGE = 200  # not a class of the 171 and not 255
+
+
+def make_semantic(jpeg, seg, small_seg):
+    """``semantic/images/val/<stem>.jpg`` (all the main crop) and
+    ``semantic/annotations/val/<stem>_labelTrainIds.png``: class ids = the first annotator's
+    region ids of the crop (all below 171), a 255 (ignored) box, one broken map per stem."""
+    img_dir = osp.join(HERE, 'semantic', 'images', 'val')
+    ann_dir = osp.join(HERE, 'semantic', 'annotations', 'val')
+    for d in (img_dir, ann_dir):
+        os.makedirs(d, exist_ok=True)
+
+    def labels(s):
+        s = s.astype(np.uint8)
+        s[IGNORE_BOX] = 255
+        return s
+
+    label = labels(seg)
+    assert label[label != 255].max() < 171
+    good = _encode('.png', label)
+    wrong = label.copy()
+    wrong[40:48, 60:80] = OUT_OF_RANGE
+    maps = {
+        'good': good,
+        'labelempty': b'',
+        'labeltrunc': good[:len(good) // 2],
+        'labelsize': _encode('.png', labels(small_seg)),
+        'labelrgb': _encode('.png', np.dstack([label, label, label])),
+        'labelrange': _encode('.png', wrong),
+    }
+    for stem, data in maps.items():
+        _write(osp.join(img_dir, stem + '.jpg'), jpeg)
+        _write(osp.join(ann_dir, stem + SEMANTIC_SUFFIX), data)
+    _write(osp.join(img_dir, 'nolabel.jpg'), jpeg)  # no label map
+
 
 if __name__ == '__main__':
     main()
