@@ -9,7 +9,7 @@ from mmdet.datasets.transforms import LoadPanopticAnnotations
 from mmdet.structures.mask import BitmapMasks
 
 from clustseg.registry import DATASETS, TRANSFORMS
-from .coco_checks import CocoAnnotationChecksMixin, is_local_path
+from .coco_checks import CocoAnnotationChecksMixin, check_annotated_size, is_local_path
 from .image_io import BadInputError, MissingInputError, read_image
 from .skip_bad import SkipBadSamplesMixin
 
@@ -47,6 +47,8 @@ class ClustSegCocoPanopticDataset(SkipBadSamplesMixin, CocoAnnotationChecksMixin
         **kwargs: those of mmdet's ``CocoPanopticDataset``.
     """
 
+    panoptic_json = True
+
     def seg_map_path(self, img_info: dict):
         """The panoptic PNG of an image entry (mmdet's naming), or None without a seg prefix."""
         if not self.data_prefix.get('seg', None):
@@ -75,7 +77,6 @@ class ClustSegCocoPanopticDataset(SkipBadSamplesMixin, CocoAnnotationChecksMixin
             img_id = raw_data_info['raw_img_info']['img_id']
             info['json_segment_ids'] = [a['id'] for a in raw_data_info['raw_ann_info']
                                         if a.get('image_id', img_id) == img_id]
-            info['ann_file'] = self.ann_file
         return info
 
 
@@ -92,10 +93,7 @@ def check_panoptic_ids(ids: np.ndarray, results: dict, path: str) -> None:
         ih, iw = results['ori_shape'][:2]
         raise BadInputError(path, f'panoptic PNG is {h} x {w} (H x W) but its image '
                             f'{img_path} is {ih} x {iw}')
-    if 'height' in results and 'width' in results and \
-            (results['height'], results['width']) != (h, w):
-        raise BadInputError(path, f'panoptic PNG is {h} x {w} (H x W) but the JSON gives '
-                            f'{results["height"]} x {results["width"]} for {where}')
+    check_annotated_size(path, 'panoptic PNG', (h, w), results)
     json_ids = results.get('json_segment_ids')
     if json_ids is None:  # a dataset without the full list: the segments mmdet kept
         json_ids = [s['id'] for s in results.get('segments_info', [])]

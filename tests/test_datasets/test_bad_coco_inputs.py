@@ -174,6 +174,84 @@ def test_empty_annotation_list(task, tmp_path):
     assert len(keep[_stems(keep, order=True).index('empty')]['data_samples'].gt_instances) == 0
 
 
+def _drop(path, key):
+    """A JSON edit deleting ``key`` from the entry at ``path`` (keys / list indices of the
+    JSON object; the top level when empty)."""
+    def edit(js):
+        entry = js
+        for part in path:
+            entry = entry[part]
+        del entry[key]
+    return edit
+
+
+# (task, entry, key) -> regex of the reason; the error names the JSON
+MISSING_KEYS = {
+    ('panoptic', (), 'categories'): r"no 'categories' list \(its top-level keys: ",
+    ('panoptic', ('annotations', 0), 'segments_info'):
+        r"panoptic annotation of image 39769 \('good.png'\) has no 'segments_info' key",
+    ('panoptic', ('annotations', 0, 'segments_info', 0), 'iscrowd'):
+        r"image \S+/good\.jpg \(id 39769\): segment \d+ of image 39769 has no 'iscrowd' key",
+    ('panoptic', ('images', 0), 'height'): r"image entry 39769 \('good.jpg'\) has no 'height' key",
+    ('panoptic', ('categories', 0), 'isthing'): r"category 1 has no 'isthing' key",
+    ('instance', (), 'categories'): r"no 'categories' list",
+    ('instance', ('annotations', 0), 'segmentation'):
+        r"image \S+/good\.jpg \(id 547503\): annotation \d+ of image 547503 has no "
+        r"'segmentation' key",
+    ('instance', ('annotations', 0), 'iscrowd'): r"annotation \d+ of image 547503 has no 'iscrowd'",
+    ('instance', ('images', 0), 'height'): r"image entry 547503 \('good.jpg'\) has no 'height'",
+    ('instance', ('images', 0), 'width'): r"image entry 547503 \('good.jpg'\) has no 'width'",
+}
+
+
+@pytest.mark.parametrize('task,entry,key', sorted(MISSING_KEYS))
+def test_json_without_a_key_is_an_error_naming_the_json_and_key(task, entry, key, tmp_path):
+    """Checked when the dataset is built (before any inference), not as a KeyError deep in
+    mmdet, a silent default (``iscrowd``) or a failure in the metric after inference."""
+    json_name = PAN_JSON if task == 'panoptic' else INS_JSON
+    ann_file = _subset(task, json_name, ['good', 'good2'], tmp_path, _drop(entry, key))
+    make = _panoptic if task == 'panoptic' else _instance
+    with pytest.raises(BadInputError) as info:
+        make(ann_file=ann_file)
+    err = info.value
+    assert err.path == ann_file and str(err).startswith(ann_file + ': ')
+    assert re.search(MISSING_KEYS[task, entry, key], err.reason), err.reason
+
+
+def test_entry_without_a_key_is_skipped_with_skip_bad(tmp_path, log_messages):
+    ann_file = _subset('instance', INS_JSON, ['good', 'good2'], tmp_path,
+                       _drop(('annotations', 0), 'iscrowd'))
+    ds = _instance(ann_file=ann_file, skip_bad=True)
+    assert _stems(ds) == ['good2']
+    [(path, reason)] = ds.metainfo['skipped']
+    assert path == ann_file and "has no 'iscrowd' key" in reason
+    # a file mmdet cannot parse is not skippable
+    ann_file = _subset('instance', INS_JSON, ['good'], tmp_path, _drop((), 'categories'))
+    with pytest.raises(BadInputError, match="no 'categories' list"):
+        _instance(ann_file=ann_file, skip_bad=True)
+
+
+@pytest.mark.parametrize('task', ['instance', 'panoptic'])
+def test_image_size_other_than_the_json_is_an_error(task, tmp_path):
+    """The JSON's polygons, boxes (and panoptic PNG) are for its height x width: an image
+    of another size is an error naming it, when it is read (as the panoptic PNG check)."""
+    json_name = PAN_JSON if task == 'panoptic' else INS_JSON
+
+    def edit(js):
+        js['images'][0]['height'] = 300
+    ann_file = _subset(task, json_name, ['good', 'good2'], tmp_path, edit)
+    ds = (_panoptic if task == 'panoptic' else _instance)(ann_file=ann_file)
+    img = osp.join(CORPUS, task, 'val2017', 'good.jpg')
+    h, w = (480, 640) if task == 'panoptic' else (375, 500)
+    with pytest.raises(BadInputError) as info:
+        ds[_stems(ds, order=True).index('good')]
+    assert info.value.path == img
+    assert re.fullmatch(rf'image is {h} x {w} \(H x W\) but the JSON gives 300 x {w} for image '
+                        rf'\S+good\.jpg \(id \d+\) in {re.escape(ann_file)}',
+                        info.value.reason), info.value.reason
+    assert ds[_stems(ds, order=True).index('good2')]['inputs'].shape[0] == 3  # the other loads
+
+
 def test_checked_panoptic_loader_matches_mmdet_on_real_data():
     root = str(ROOT / 'tests' / 'data' / 'coco_panoptic')
     ours = _panoptic(root=root, pipeline=_pan_pipeline(checked=True))

@@ -11,6 +11,7 @@ from mmseg.datasets.transforms import LoadAnnotations as SegLoadAnnotations
 
 from clustseg.registry import TRANSFORMS
 from ..bsds_io import load_bsds_segmentations
+from ..coco_checks import check_annotated_size
 from ..image_io import BadInputError, read_file_bytes, read_image, structure_problem
 
 
@@ -148,7 +149,9 @@ class LoadImageChecked(BaseTransform):
     A drop-in for mmcv's ``LoadImageFromFile`` (same output keys ``img``, ``img_shape``,
     ``ori_shape``) that refuses truncated, empty and non-image files with a
     :class:`~clustseg.datasets.image_io.BadInputError` naming the file, and always gives
-    ``H x W x 3`` uint8 (alpha dropped, 16 bit scaled to 8, grayscale to 3 channels).
+    ``H x W x 3`` uint8 (alpha dropped, 16 bit scaled to 8, grayscale to 3 channels). When
+    the sample carries ``height`` and ``width`` (COCO datasets: from the JSON), an image of
+    another size is such an error too: the JSON's polygons / boxes would not fit it.
 
     Args:
         to_float32: convert the image to float32.
@@ -172,6 +175,7 @@ class LoadImageChecked(BaseTransform):
                            f'(keys: {sorted(results)})')
         img = read_image(path, channel_order=self.channel_order,
                          backend_args=self.backend_args)
+        check_annotated_size(path, 'image', img.shape[:2], results)
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img
