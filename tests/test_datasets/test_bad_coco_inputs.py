@@ -408,10 +408,49 @@ def test_instance_metric_on_remaining_images_with_count(log_messages):
         # mmdet's CocoMetric counts the skipped images as images without detections
         theirs = CocoMetric(ann_file=cfg.test_evaluator.ann_file, metric=['segm'])
         assert _evaluate(theirs, ds, outputs)['segm_mAP'] < 0.9
-        # no skip_bad: mmdet's numbers, no count
+        # no skip_bad: no count; the metric still scores the processed images only (it
+        # follows the dataloader, with a warning), not the JSON's others as misses
         meta = {k: v for k, v in ds.metainfo.items() if k != 'skipped'}
         plain = ClustSegCocoMetric(ann_file=cfg.test_evaluator.ann_file, metric=['segm'])
         plain.dataset_meta = meta
         plain.process({}, outputs)
         res = plain.compute_metrics(plain.results)
-        assert 'num_skipped' not in res and res['segm_mAP'] < 0.9
+        assert 'num_skipped' not in res and res['segm_mAP'] == pytest.approx(1.0)
+        assert any('evaluating the 3 image(s) the dataloader processed, of the 6' in m
+                   for m in log_messages)
+
+
+def test_panoptic_instance_metric_follows_a_redirected_dataloader(log_messages):
+    """The panoptic config's instance metric (AP^Th_pan) reads its own instance-format
+    ann_file. With only the dataloader redirected (here to the corpus), mmdet's CocoMetric
+    scores the file's images that were never processed as misses; ours evaluates the
+    processed ones and refuses images the file does not list, naming the file."""
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py'))
+    [metric_cfg] = [e for e in cfg.test_evaluator if e.get('prefix') == 'pan_instance']
+    ann_file = str(ROOT / metric_cfg.ann_file)
+    ds = _panoptic(skip_bad=True)  # good (39769), good2 (142238): images of that file
+    order = _stems(ds, order=True)
+    samples = [ds[order.index(stem)]['data_samples'] for stem in ('good', 'good2')]
+    outputs = []
+    for sample in samples:
+        gt = sample.gt_instances
+        sample.pred_instances = InstanceData(
+            masks=gt.masks.to_tensor(torch.bool, 'cpu'), labels=gt.labels,
+            bboxes=gt.bboxes.tensor, scores=torch.ones(len(gt)))
+        outputs.append(sample.to_dict())
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ours = METRICS.build(dict(metric_cfg, ann_file=ann_file))
+    assert type(ours) is ClustSegCocoMetric
+    res = _evaluate(ours, ds, outputs)
+    theirs = CocoMetric(ann_file=ann_file, metric=['segm'])
+    assert res['segm_mAP'] > _evaluate(theirs, ds, outputs)['segm_mAP']
+    assert any('evaluating the 2 image(s) the dataloader processed, of the 3' in m
+               for m in log_messages)
+    extra = ds[order.index('empty')]['data_samples']  # image 900005: not in that file
+    extra.pred_instances = InstanceData(masks=torch.zeros(0, 480, 640, dtype=torch.bool),
+                                        labels=torch.zeros(0, dtype=torch.long),
+                                        bboxes=torch.zeros(0, 4), scores=torch.zeros(0))
+    with pytest.raises(ValueError, match=r"ClustSegCocoMetric\(ann_file='\S+instances_val2017"
+                       r"\.json', prefix='pan_instance'\): the dataloader gave image id\(s\) "
+                       r"900005, which \S+ does not list.*test_evaluator"):
+        ours.process({}, [extra.to_dict()])
