@@ -11,6 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import clustseg  # noqa: F401  (applies the checkpoint fixes)
+from clustseg.engine import register_model_checks
 from clustseg.utils import register_all_modules, setup_distributed
 
 
@@ -28,6 +29,10 @@ def parse_args(argv=None):
     p.add_argument('--skip-bad', action='store_true',
                    help='skip unreadable test samples with a warning naming the file and count '
                    'them in the metrics (sets test_dataloader.dataset.skip_bad=True)')
+    p.add_argument('--partial-load', action='store_true',
+                   help='load a checkpoint whose keys or shapes do not all fit the model (the '
+                   'matching part; the others are only logged). Without it such a checkpoint is '
+                   'an error naming the keys')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = p.parse_args(argv)
@@ -94,6 +99,8 @@ def main(argv=None):
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
+    # class counts against the dataset, checkpoint keys / shapes against the model
+    register_model_checks(runner, allow_partial_load=args.partial_load)
     metrics = runner.test()
     if args.out and is_main_process():
         dump(metrics, args.out, file_format='json', indent=2)

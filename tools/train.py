@@ -16,6 +16,7 @@ from mmengine.runner import Runner
 import torch
 
 import clustseg
+from clustseg.engine import register_model_checks
 from clustseg.utils import find_resumable_checkpoint, register_all_modules, setup_distributed
 
 
@@ -34,6 +35,10 @@ def parse_args(argv=None):
                    help='autocast dtype for --amp (default: float16 on CUDA, bfloat16 on CPU)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                    help='override config entries, e.g. train_cfg.max_iters=100')
+    p.add_argument('--partial-load', action='store_true',
+                   help='load a checkpoint whose keys or shapes do not all fit the model (the '
+                   'matching part; the others are only logged). Without it such a checkpoint is '
+                   'an error naming the keys')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = p.parse_args(argv)
@@ -111,6 +116,8 @@ def main(argv=None):
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
+    # class counts against the dataset, checkpoint keys / shapes against the model
+    register_model_checks(runner, allow_partial_load=args.partial_load)
     print_log(f'clustseg {clustseg.__version__}', logger='current')
     runner.train()
 

@@ -163,18 +163,48 @@ def check_loaded_keys(source: str, missing: List[str], unexpected: List[str],
     missing = [k for k in missing if not _matches(k, new_keys)]
     unexpected = [k for k in unexpected if not _matches(k, unused_keys)]
     if missing or unexpected:
-        def show(keys):
-            return ', '.join(keys[:8]) + (f' (+{len(keys) - 8} more)' if len(keys) > 8 else '')
-        parts = []
-        if missing:
-            parts.append(f'{len(missing)} module keys not in the checkpoint: {show(missing)}')
-        if unexpected:
-            parts.append(f'{len(unexpected)} checkpoint keys the module does not have: '
-                         f'{show(unexpected)}')
         raise PretrainedKeysError(
-            f'pretrained weights {source} do not match the backbone: ' + '; '.join(parts) +
+            f'pretrained weights {source} do not match the backbone: ' +
+            describe_key_mismatch(missing, unexpected) +
             '. Check the checkpoint against the config (converter / convert_weights), or list '
             'keys that are meant to stay unused in init_cfg.unused_keys.')
+
+
+def describe_key_mismatch(missing: List[str], unexpected: List[str],
+                          mismatched: List[str] = (), limit: int = 8) -> str:
+    """One text for the keys of a state dict that do not fit a module: its ``missing`` keys,
+    the checkpoint's ``unexpected`` ones and ``mismatched`` (``'key: checkpoint shape vs
+    module shape'``), each with its count and the first ``limit``."""
+    def show(keys):
+        keys = list(keys)
+        return ', '.join(keys[:limit]) + (f' (+{len(keys) - limit} more)'
+                                          if len(keys) > limit else '')
+    parts = []
+    if missing:
+        parts.append(f'{len(missing)} module keys not in the checkpoint: {show(missing)}')
+    if unexpected:
+        parts.append(f'{len(unexpected)} checkpoint keys the module does not have: '
+                     f'{show(unexpected)}')
+    if mismatched:
+        parts.append(f'{len(mismatched)} keys of another shape: {show(mismatched)}')
+    return '; '.join(parts)
+
+
+def state_dict_mismatch(module_state: Dict[str, torch.Tensor],
+                        ckpt_state: Dict[str, torch.Tensor]
+                        ) -> Tuple[List[str], List[str], List[str]]:
+    """(missing, unexpected, mismatched) keys of ``ckpt_state`` loaded into a module whose
+    ``state_dict()`` is ``module_state``; ``mismatched`` as ``'key: [ckpt shape] vs [module
+    shape]'`` for tensors of another shape."""
+    missing = [k for k in module_state if k not in ckpt_state]
+    unexpected = [k for k in ckpt_state if k not in module_state]
+    mismatched = []
+    for k, v in ckpt_state.items():
+        if k in module_state and hasattr(v, 'shape') and \
+                tuple(v.shape) != tuple(module_state[k].shape):
+            mismatched.append(f'{k}: {list(v.shape)} in the checkpoint vs '
+                              f'{list(module_state[k].shape)} in the model')
+    return missing, unexpected, mismatched
 
 
 def strip_state_dict(ckpt) -> Dict[str, torch.Tensor]:

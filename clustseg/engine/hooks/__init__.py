@@ -1,3 +1,4 @@
+from .model_check_hook import ModelCheckError, ModelCheckHook, register_model_checks
 from .safe_checkpoint_hook import SafeCheckpointHook
 
-__all__ = ['SafeCheckpointHook']
+__all__ = ['ModelCheckError', 'ModelCheckHook', 'SafeCheckpointHook', 'register_model_checks']

@@ -1,0 +1,135 @@
+"""A model that does not fit its checkpoint or its dataset is an error naming the keys:
+tools/test.py with another task's checkpoint, shape-mismatched heads, ``--partial-load``;
+class counts of the config against the dataset's metainfo before a run starts."""
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+
+from clustseg.engine import ModelCheckError, ModelCheckHook, register_model_checks
+from clustseg.engine.hooks.model_check_hook import checkpoint_problem
+from clustseg.registry import MODELS
+from clustseg.utils import load_local_checkpoint
+
+ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
+SUPERPIXEL_CKPT = ROOT / 'checkpoints' / 'clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth'
+PANOPTIC = ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py'
+SEMANTIC = ROOT / 'configs' / 'semantic' / 'clustseg_compact_embedded.py'
+
+
+def _model(config, **cfg_options):
+    cfg = Config.fromfile(str(config))
+    cfg.merge_from_dict(cfg_options)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        return MODELS.build(cfg.model)
+
+
+def test_another_tasks_checkpoint_stops_tools_test(tmp_path):
+    """A superpixel checkpoint into the panoptic config: before, mmengine logged the keys and
+    the evaluation exited 0 with PQ 0."""
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / 'tools' / 'test.py'), str(PANOPTIC), str(SUPERPIXEL_CKPT),
+         '--work-dir', str(tmp_path / 'work')],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log[-3000:]
+    assert 'ModelCheckError' in log and f'checkpoint {SUPERPIXEL_CKPT} does not fit' in log
+    assert 'module keys not in the checkpoint: panoptic_head.pixel_decoder.' in log
+    assert 'checkpoint keys the module does not have: pixel_decoder.' in log
+    assert '--partial-load' in log
+    assert 'Epoch(test)' not in log  # stopped before any inference
+
+
+def _fake_runner(model, load_from='x.pth'):
+    return SimpleNamespace(model=model, _load_from=load_from)
+
+
+def test_shape_mismatch_and_partial_load(log_messages):
+    model = _model(SEMANTIC)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    key = next(k for k, v in state.items() if k.startswith('decode_head') and v.dim() == 2)
+    good = dict(state_dict=state, meta={})
+    hook = ModelCheckHook()
+    hook.after_load_checkpoint(_fake_runner(model), good)  # fits: nothing raised
+    # a wrapper's 'module.' prefix is dropped, as the Runner does
+    hook.after_load_checkpoint(_fake_runner(model), {f'module.{k}': v for k, v in state.items()})
+    shape = list(state[key].shape)
+    bad = dict(state)
+    bad[key] = torch.zeros(shape[0] + 1, shape[1])
+    with pytest.raises(ModelCheckError) as info:
+        hook.after_load_checkpoint(_fake_runner(model, 'sem.pth'), dict(state_dict=bad))
+    msg = str(info.value)
+    assert msg.startswith('checkpoint sem.pth does not fit the model EncoderDecoder: ')
+    assert (f'1 keys of another shape: {key}: {[shape[0] + 1, shape[1]]} in the checkpoint vs '
+            f'{shape} in the model') in msg
+    missing = dict(state)
+    del missing[key]
+    missing['decode_head.extra.weight'] = torch.zeros(1)
+    with pytest.raises(ModelCheckError, match=rf'1 module keys not in the checkpoint: '
+                       rf'{key}; 1 checkpoint keys the module does not have: '
+                       r'decode_head\.extra\.weight'):
+        hook.after_load_checkpoint(_fake_runner(model), missing)
+    partial = ModelCheckHook(allow_partial_load=True)
+    partial.after_load_checkpoint(_fake_runner(model, 'sem.pth'), dict(state_dict=bad))
+    assert any('partial load' in m and key in m for m in log_messages)
+
+
+def test_shipped_checkpoint_fits_its_config():
+    model = _model(ROOT / 'configs' / 'superpixel' /
+                   'clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py')
+    assert checkpoint_problem(model, load_local_checkpoint(str(SUPERPIXEL_CKPT))) is None
+
+
+def _runner(config, tmp_path, **cfg_options):
+    cfg = Config.fromfile(str(config))
+    cfg.merge_from_dict(cfg_options)
+    cfg.work_dir = str(tmp_path / 'work')
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler',
+                'val_dataloader', 'val_cfg', 'val_evaluator'):
+        cfg[key] = None
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    runner = Runner.from_cfg(cfg)
+    register_model_checks(runner)
+    return runner
+
+
+@pytest.mark.parametrize('config,options,keys', [
+    (SEMANTIC, {'model.decode_head.num_classes': 150,
+                'model.decode_head.initializer.num_classes': 150},
+     [r"model\.decode_head\.num_classes = 150, but the dataset has 171 \(metainfo\['classes'\]\)",
+      r'model\.decode_head\.initializer\.num_classes = 150']),
+    (PANOPTIC, {'model.panoptic_head.num_stuff_classes': 50,
+                'model.panoptic_fusion_head.num_stuff_classes': 50},
+     [r"model\.panoptic_head\.num_stuff_classes = 50, but the dataset has 53 "
+      r"\(metainfo\['stuff_classes'\]\)", r'model\.panoptic_fusion_head\.num_stuff_classes = 50']),
+], ids=['semantic', 'panoptic'])
+def test_class_counts_disagreeing_with_the_dataset(config, options, keys, tmp_path):
+    runner = _runner(config, tmp_path, **options)
+    called = []
+    runner.model.test_step = lambda *a, **k: called.append(1)  # no inference may run
+    with pytest.raises(ModelCheckError) as info:
+        runner.test()
+    msg = str(info.value)
+    assert msg.startswith('the model config does not fit the classes of the test_dataloader '
+                          'dataset')
+    for key in keys:
+        assert __import__('re').search(key, msg), (key, msg)
+    assert not called
+
+
+def test_instance_class_counts(tmp_path):
+    from clustseg.engine.hooks.model_check_hook import class_count_problems
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'instance' / 'clustseg_compact_embedded.py'))
+    meta = dict(classes=tuple(str(i) for i in range(80)))
+    assert class_count_problems(cfg, meta) == []
+    problems = class_count_problems(cfg, dict(classes=meta['classes'][:79]))
+    assert "model.panoptic_head.num_things_classes = 80, but the dataset has 79 " \
+        "(metainfo['classes'])" in problems
+    assert class_count_problems(cfg, {}) == []  # no classes (superpixels): nothing to check
