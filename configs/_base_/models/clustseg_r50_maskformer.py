@@ -15,7 +15,7 @@ embed_dims = 256
 backbone_norm_cfg = dict(type='BN', requires_grad=False)
 norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
 data_preprocessor = dict(
-    type='DetDataPreprocessor',
+    type='ClustSegDetDataPreprocessor',  # mmdet's, refusing huge test images
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,

@@ -4,7 +4,7 @@
 # recipe applies to superpixels).
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
-    type='SegDataPreProcessor',
+    type='ClustSegSegDataPreProcessor',  # mmseg's, refusing huge test images
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
