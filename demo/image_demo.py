@@ -5,7 +5,12 @@ python demo/image_demo.py IMG CONFIG CHECKPOINT --task panoptic --out-file pan.p
 python demo/image_demo.py IMG CONFIG CHECKPOINT --task instance --score-thr 0.5 --out-file ins.png
 python demo/image_demo.py IMG CONFIG CHECKPOINT --task semantic --out-file sem.png
 
-``superpixel`` (default): superpixel boundaries over the image. ``panoptic``: the panoptic
+Without ``--task`` the task is the model's: ``superpixel`` for a superpixel model, ``semantic``
+for a semantic segmentor, ``panoptic`` for a panoptic / instance detector whose
+``test_cfg.panoptic_on`` is set, else ``instance``. A ``--task`` the model cannot do is an
+error saying what the model does.
+
+``superpixel``: superpixel boundaries over the image. ``panoptic``: the panoptic
 overlay (segments coloured by class, outlined, labelled) and ``instance``: instance masks,
 boxes, labels and scores, both drawn by mmdet's ``DetLocalVisualizer``. ``semantic``: the class
 map blended over the image with class names, drawn by mmseg's ``SegLocalVisualizer``.
@@ -33,8 +38,9 @@ def parse_args(argv=None):
     p.add_argument('img', help='input image')
     p.add_argument('config', help='config file')
     p.add_argument('checkpoint', help='checkpoint file')
-    p.add_argument('--task', choices=TASKS, default='superpixel',
-                   help='what the model predicts and how it is drawn (default: superpixel)')
+    p.add_argument('--task', choices=TASKS, default=None,
+                   help='what the model predicts and how it is drawn (default: what the '
+                   "config's model predicts)")
     p.add_argument('--num-superpixels', type=int, default=None,
                    help='superpixel: number of superpixels K (default: the config\'s test_cfg)')
     p.add_argument('--out-file', default=None,
@@ -49,15 +55,46 @@ def parse_args(argv=None):
                    help='instance: draw instances scoring above this (default 0.3)')
     p.add_argument('--opacity', type=float, default=0.5,
                    help='semantic: opacity of the class colours (default 0.5)')
-    args = p.parse_args(argv)
-    if args.out_file is None:
-        args.out_file = DEFAULT_OUT[args.task]
-    return args
+    return p.parse_args(argv)
 
 
-def draw_superpixels(args, img):
+def model_task(model):
+    """The demo task of ``model``: 'superpixel' (it has ``superpixels()``, the
+    ``clustseg.apis`` contract), 'semantic' (a ClustSeg semantic head as ``decode_head``),
+    'panoptic' / 'instance' (a ClustSeg head as ``panoptic_head``; panoptic when
+    ``test_cfg.panoptic_on``), or None for anything else."""
+    from clustseg.models.heads import ClustSegHead, ClustSegSemanticHead
+    if callable(getattr(model, 'superpixels', None)):
+        return 'superpixel'
+    if isinstance(getattr(model, 'decode_head', None), ClustSegSemanticHead):
+        return 'semantic'
+    if isinstance(getattr(model, 'panoptic_head', None), ClustSegHead):
+        test_cfg = getattr(model, 'test_cfg', None) or {}
+        return 'panoptic' if test_cfg.get('panoptic_on', False) else 'instance'
+    return None
+
+
+def resolve_task(args, model):
+    """``args.task``, or the model's task when not given; exits with an error naming the
+    config when the model cannot do it."""
+    task = model_task(model)
+    if task is None:
+        sys.exit(f'error: {args.config} builds a {type(model).__name__}, which is not a '
+                 f'ClustSeg superpixel, semantic, panoptic or instance model')
+    if args.task is None:
+        print(f'task: {task} (from the model of {args.config}; --task to choose)')
+        return task
+    detector = ('panoptic', 'instance')
+    if args.task != task and not (args.task in detector and task in detector):
+        article = 'an' if task[0] in 'aeiou' else 'a'
+        sys.exit(f'error: --task {args.task} needs a {args.task} config, but {args.config} '
+                 f'builds {article} {task} model ({type(model).__name__}); use --task {task} '
+                 'or leave --task out')
+    return args.task
+
+
+def draw_superpixels(args, model, img):
     """Superpixel boundaries (or mean colours) over ``img`` (H x W x 3 BGR) -> ``out_file``."""
-    model = init_model(args.config, args.checkpoint, device=args.device)
     labels = inference_superpixel(model, img, num_superpixels=args.num_superpixels,
                                   img_path=args.img)
     sample = SegDataSample()
@@ -69,14 +106,13 @@ def draw_superpixels(args, img):
     print(f'{len(np.unique(labels))} superpixels -> {args.out_file}')
 
 
-def draw_detections(args, img):
+def draw_detections(args, model, img):
     """Panoptic overlay or instance masks + boxes of ``img`` (H x W x 3 BGR) -> ``out_file``
     (drawn by mmdet's DetLocalVisualizer, at the image's size)."""
     from mmdet.evaluation.functional import INSTANCE_OFFSET
     from mmdet.visualization import DetLocalVisualizer
 
     from clustseg.apis.inference import detector_dataset_meta, inference_detector
-    model = init_model(args.config, args.checkpoint, device=args.device)
     try:
         sample = inference_detector(model, img, img_path=args.img)
     except TypeError as err:  # not a ClustSeg detector (e.g. a superpixel config)
@@ -110,13 +146,12 @@ def draw_detections(args, img):
     print(f'{summary} -> {args.out_file}')
 
 
-def draw_semantic(args, img):
+def draw_semantic(args, model, img):
     """Semantic class map of ``img`` (H x W x 3 BGR) blended over it -> ``out_file`` (drawn by
     mmseg's SegLocalVisualizer, at the image's size)."""
     from mmseg.visualization import SegLocalVisualizer
 
     from clustseg.apis.inference import inference_segmentor, segmentor_dataset_meta
-    model = init_model(args.config, args.checkpoint, device=args.device)
     try:
         sample = inference_segmentor(model, img, img_path=args.img)
     except TypeError as err:  # not a ClustSeg semantic model
@@ -149,12 +184,16 @@ def main(argv=None):
     except BadInputError as err:
         sys.exit(f'error: bad input image: {err}')
 
+    model = init_model(args.config, args.checkpoint, device=args.device)
+    args.task = resolve_task(args, model)
+    if args.out_file is None:
+        args.out_file = DEFAULT_OUT[args.task]
     if args.task == 'superpixel':
-        draw_superpixels(args, img)
+        draw_superpixels(args, model, img)
     elif args.task == 'semantic':
-        draw_semantic(args, img)
+        draw_semantic(args, model, img)
     else:
-        draw_detections(args, img)
+        draw_detections(args, model, img)
 
 
 if __name__ == '__main__':

@@ -50,21 +50,43 @@ def _test_pipeline(cfg, from_array=False):
 
 
 @torch.no_grad()
-def inference_superpixel(model, img, num_superpixels=None, img_path=None):
+def inference_superpixel(model, img, num_superpixels=None, img_path=None, channel_order='bgr'):
     """Superpixels of one image.
+
+    Input convention: the pixels the dataset pipeline reads, i.e. an ``H x W x 3`` **uint8**
+    array (0..255) in **BGR** order (OpenCV's, :func:`clustseg.datasets.read_image`'s). An
+    RGB array (PIL, matplotlib, torchvision) is converted when ``channel_order='rgb'`` is
+    given; a float array (e.g. values in [0, 1]) or any other dtype is refused with a
+    ``TypeError``, since its scale cannot be known (multiply by 255 and cast to uint8 first).
+    Without this check, such inputs would give other superpixels without any error.
 
     Args:
         model: a :class:`SuperpixelSegmentor` from :func:`init_model`.
         img (str | np.ndarray): path (read checked, see :class:`LoadImageChecked`; a bad file
-            raises :class:`~clustseg.datasets.BadInputError` naming it) or H x W x 3 BGR
-            uint8 array.
+            raises :class:`~clustseg.datasets.BadInputError` naming it) or ``H x W x 3``
+            uint8 array in ``channel_order``.
         num_superpixels (int, optional): K (default ``model.test_cfg.num_superpixels``).
         img_path (str, optional): the file an array came from; it goes into the sample's
             metainfo (``img_path``) so that errors can name it.
+        channel_order (str): ``'bgr'`` (default) or ``'rgb'``: the channel order of an
+            array ``img`` (files are always read as BGR).
 
     Returns:
         np.ndarray: H x W int64 labels 0..n-1 (after the connectivity step).
     """
+    if channel_order not in ('bgr', 'rgb'):
+        raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
+    if isinstance(img, np.ndarray):
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f'{_name(img, img_path)}: expected an H x W x 3 array, got shape '
+                             f'{img.shape}')
+        if img.dtype != np.uint8:
+            hint = (' (values in [0, 1]? pass (img * 255).round().astype(np.uint8))'
+                    if img.dtype.kind == 'f' else '')
+            raise TypeError(f'{_name(img, img_path)}: expected a uint8 image (0..255, as '
+                            f'read_image gives), got {img.dtype}{hint}')
+        if channel_order == 'rgb':
+            img = np.ascontiguousarray(img[..., ::-1])
     batch = _preprocess(model, img, img_path)
     try:
         return model.superpixels(batch['inputs'], num_superpixels)[0]

@@ -357,3 +357,29 @@ def test_8x8_image_with_real_model_names_the_image_and_largest_k(bad_root, repo_
     assert inference_superpixel(model, tiny, num_superpixels=1).shape == (8, 8)
     with pytest.raises(ValueError, match='num_superpixels must be an integer >= 1'):
         inference_superpixel(model, tiny, num_superpixels=0)
+
+
+def test_superpixel_api_input_convention(bad_root, repo_root):
+    """inference_superpixel takes uint8 BGR (as read_image gives); RGB is converted when said
+    so, float / other dtypes are refused instead of giving other superpixels silently."""
+    from clustseg.apis import inference_superpixel, init_model
+    model = init_model(str(repo_root / 'configs/superpixel/'
+                           'clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py'),
+                       str(repo_root / 'checkpoints/'
+                           'clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth'))
+    path = osp.join(bad_root, 'images', 'jpg', 'good.jpg')
+    bgr = read_image(path)
+    ref = inference_superpixel(model, path, num_superpixels=20)
+    np.testing.assert_array_equal(inference_superpixel(model, bgr, num_superpixels=20), ref)
+    rgb = np.ascontiguousarray(bgr[..., ::-1])
+    np.testing.assert_array_equal(
+        inference_superpixel(model, rgb, num_superpixels=20, channel_order='rgb'), ref)
+    with pytest.raises(TypeError, match=r'expected a uint8 image .*got float64 \(values in '
+                       r'\[0, 1\]\? pass \(img \* 255\)'):
+        inference_superpixel(model, bgr / 255.0, num_superpixels=20)
+    with pytest.raises(TypeError, match=r'^x\.png: expected a uint8 image .*got uint16'):
+        inference_superpixel(model, bgr.astype(np.uint16), img_path='x.png')
+    with pytest.raises(ValueError, match='channel_order'):
+        inference_superpixel(model, bgr, channel_order='hsv')
+    with pytest.raises(ValueError, match=r'H x W x 3 array, got shape \(64, 96\)'):
+        inference_superpixel(model, bgr[..., 0])

@@ -158,6 +158,32 @@ def test_demo_instance(demo, files, repo_root, tmp_path, capsys):
     assert _changed_fraction(shown, img) > 0.05  # masks / boxes drawn
 
 
+@pytest.mark.parametrize('task', ['panoptic', 'instance', 'superpixel'])
+def test_demo_infers_the_task_from_the_model(demo, files, repo_root, tmp_path, capsys, task):
+    """Without --task a mask model is drawn as what it predicts (it was a raw AttributeError:
+    the superpixel default on a detector)."""
+    cfg = {'panoptic': PANOPTIC, 'instance': INSTANCE, 'superpixel': SUPERPIXEL}[task]
+    img = files['bsds' if task == 'superpixel' else 'coco']
+    extra = ['--num-superpixels', '20'] if task == 'superpixel' else []
+    demo.main([str(img), str(repo_root / cfg), str(files[task]), '--device', 'cpu',
+               '--out-file', str(tmp_path / 'o.png')] + extra)
+    printed = capsys.readouterr().out
+    assert f'task: {task} (from the model of ' in printed
+    assert {'panoptic': ' segments (', 'instance': ' instances with score > ',
+            'superpixel': ' superpixels -> '}[task] in printed
+    assert (tmp_path / 'o.png').is_file()
+
+
+def test_demo_task_the_model_cannot_do(demo, files, repo_root, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        demo.main([str(files['coco']), str(repo_root / INSTANCE), str(files['instance']),
+                   '--task', 'superpixel', '--device', 'cpu',
+                   '--out-file', str(tmp_path / 'o.png')])
+    assert str(info.value).startswith('error: --task superpixel needs a superpixel config, but ')
+    assert 'builds an instance model (MaskFormer); use --task instance' in str(info.value)
+    assert not (tmp_path / 'o.png').exists()
+
+
 def test_inference_detector_outputs(files, repo_root):
     model = init_model(str(repo_root / PANOPTIC), str(files['panoptic']))
     img = mmcv.imread(str(files['coco']))
