@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 import torch
 
 import clustseg
-from clustseg.engine import register_model_checks
+from clustseg.engine import ScheduleError, fit_schedules_to_max_iters, register_model_checks
 from clustseg.utils import find_resumable_checkpoint, register_all_modules, setup_distributed
 
 
@@ -47,12 +47,19 @@ def parse_args(argv=None):
 
 
 def load_config(path, cfg_options=None):
-    """Read a config file with a clear error for a missing file."""
+    """Read a config file (a clear error for a missing file), apply ``cfg_options`` and make
+    the parameter schedules follow ``train_cfg.max_iters``
+    (:func:`clustseg.engine.fit_schedules_to_max_iters`)."""
     if not osp.isfile(path):
         sys.exit(f'error: config file not found: {path}')
     cfg = Config.fromfile(path)
+    old_max_iters = (cfg.get('train_cfg') or {}).get('max_iters')
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    try:  # schedules that ended at the config's max_iters end at the new one
+        fit_schedules_to_max_iters(cfg, old_max_iters)
+    except ScheduleError as err:
+        sys.exit(f'error: {path}: {err}')
     return cfg
 
 

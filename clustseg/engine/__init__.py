@@ -1,6 +1,7 @@
 """Training-engine parts: hooks and optimizer wrappers (registered into mmengine)."""
 from .hooks import ModelCheckError, ModelCheckHook, SafeCheckpointHook, register_model_checks
 from .optimizers import AutocastOptimWrapper
+from .schedules import ScheduleError, fit_schedules_to_max_iters
 
 __all__ = ['ModelCheckError', 'ModelCheckHook', 'SafeCheckpointHook', 'AutocastOptimWrapper',
-           'register_model_checks']
+           'ScheduleError', 'fit_schedules_to_max_iters', 'register_model_checks']

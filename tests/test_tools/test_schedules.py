@@ -1,0 +1,62 @@
+"""Schedules follow a shortened (or lengthened) ``train_cfg.max_iters``: the cosine's end and
+``T_max`` move with it; a part that no longer fits is an error naming the config keys."""
+import importlib.util
+
+import pytest
+from mmengine.config import Config
+
+from clustseg.engine import ScheduleError, fit_schedules_to_max_iters
+
+ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
+SEMANTIC = ROOT / 'configs' / 'semantic' / 'clustseg_compact_embedded.py'
+
+
+def _train_tool():
+    spec = importlib.util.spec_from_file_location('train_tool_sched', ROOT / 'tools' / 'train.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_config_schedule_fits_its_max_iters():
+    for path in sorted((ROOT / 'configs').rglob('*.py')):
+        if '_base_' in path.parts:
+            continue
+        cfg = Config.fromfile(str(path))
+        old = (cfg.get('train_cfg') or {}).get('max_iters')
+        assert fit_schedules_to_max_iters(cfg, old) == [], path
+
+
+def test_cosine_end_follows_max_iters(log_messages):
+    cfg = _train_tool().load_config(str(SEMANTIC), {'train_cfg.max_iters': 100})
+    warmup, cosine = cfg.param_scheduler
+    assert cosine.type == 'CosineAnnealingLR' and (cosine.begin, cosine.end) == (20, 100)
+    assert warmup.end == 20  # not tied to max_iters
+    assert any('param_scheduler[1].end (CosineAnnealingLR): 150 -> 100' in m
+               for m in log_messages)
+    # T_max given as the length of the cosine follows too; an explicit end stays
+    cfg = Config(dict(train_cfg=dict(max_iters=50), param_scheduler=[
+        dict(type='CosineAnnealingLR', by_epoch=False, begin=10, end=300, T_max=290),
+        dict(type='ConstantLR', by_epoch=False)]))
+    changes = fit_schedules_to_max_iters(cfg, 300)
+    assert cfg.param_scheduler[0].end == 50 and cfg.param_scheduler[0].T_max == 40
+    assert len(changes) == 2
+    epoch_based = Config(dict(train_cfg=dict(max_iters=5),
+                              param_scheduler=dict(type='PolyLR', begin=0, end=12)))
+    assert fit_schedules_to_max_iters(epoch_based, 100) == []  # epochs: not iterations
+
+
+def test_schedule_that_no_longer_fits_is_an_error():
+    """max_iters=10 on a config with a 20-iteration warm-up (the cosine begins at 20): it
+    used to run 10 warm-up iterations and stop, silently."""
+    with pytest.raises(SystemExit) as info:
+        _train_tool().main([str(SEMANTIC), '--cfg-options', 'train_cfg.max_iters=10'])
+    msg = str(info.value)
+    assert msg.startswith(f'error: {SEMANTIC}: train_cfg.max_iters = 10, but '
+                          'param_scheduler[0] (LinearLR) ends at iteration 20; '
+                          'param_scheduler[1] (CosineAnnealingLR) begins at iteration 20')
+    assert 'param_scheduler.0.end=N' in msg
+    with pytest.raises(ScheduleError, match=r'param_scheduler \(PolyLR\) ends at iteration 30'):
+        fit_schedules_to_max_iters(Config(dict(
+            train_cfg=dict(max_iters=20),
+            param_scheduler=dict(type='PolyLR', by_epoch=False, end=30))), 20)
