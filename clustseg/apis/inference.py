@@ -118,6 +118,19 @@ def _preprocess(model, img, img_path=None):
                                         data_samples=[data['data_samples']]), False)
 
 
+def _core(model):
+    """The :class:`ClusteringCore` of a ClustSeg detector or semantic segmentor, or a
+    TypeError."""
+    from clustseg.models.heads import ClustSegHead, ClustSegSemanticHead
+    for name in ('decode_head', 'panoptic_head'):
+        head = getattr(model, name, None)
+        if isinstance(head, (ClustSegSemanticHead, ClustSegHead)):
+            return head.core
+    raise TypeError(f'{type(model).__name__} is no ClustSeg model: it has neither a '
+                    'ClustSegHead (model.panoptic_head) nor a ClustSegSemanticHead '
+                    '(model.decode_head)')
+
+
 def _clustseg_head(model):
     """The :class:`ClustSegHead` of an mmdet MaskFormer-family detector, or a TypeError."""
     from clustseg.models.heads import ClustSegHead
@@ -198,10 +211,11 @@ def _to_image_grid(labels, pad_hw, img_hw, ori_hw):
 def inference_assignments(model, img, num_superpixels=None, img_path=None):
     """Hard cluster assignment of every E-step for one image (the paper's Fig. 6).
 
-    Detectors with a :class:`ClustSegHead`: backbone -> pixel decoder -> initializer ->
-    decoder with ``return_logits=True``, one map per E-step of every layer. A
-    :class:`SuperpixelSegmentor`: its decoder E-steps, then the full-resolution E-steps of its
-    final EM (``num_superpixels`` = K, default ``test_cfg.num_superpixels``).
+    Every ClustSeg model runs its :class:`~clustseg.models.core.ClusteringCore` with the maps
+    kept: detectors with a :class:`ClustSegHead`, semantic segmentors with a
+    :class:`ClustSegSemanticHead` (one map per E-step of every decoder layer) and a
+    :class:`SuperpixelSegmentor` (its decoder E-steps, then the full-resolution E-steps of its
+    final EM; ``num_superpixels`` = K, default ``test_cfg.num_superpixels``).
 
     Args:
         model: from :func:`init_model`. img, img_path: as for :func:`inference_detector`.
@@ -213,6 +227,7 @@ def inference_assignments(model, img, num_superpixels=None, img_path=None):
         probabilities (softmax over clusters), at the original image size).
     """
     from clustseg.models.segmentors.superpixel_segmentor import SuperpixelSegmentor
+    from clustseg.models.utils import batch_pad_mask
     batch = _preprocess(model, img, img_path)
     inputs, ds = batch['inputs'], batch['data_samples'][0]
     pad_hw = inputs.shape[-2:]
@@ -226,14 +241,11 @@ def inference_assignments(model, img, num_superpixels=None, img_path=None):
             raise TooManySuperpixelsError(f'{_name(img, img_path)}: {e}', e.max_k) from None
         e_steps = out['e_steps']
         finals = [dict(iter=t, hw=out['hw'], probs=p) for t, p in enumerate(out['final'])]
-    else:  # a TypeError unless a ClustSeg detector
-        head = _clustseg_head(model)
-        x = model.extract_feat(inputs)
-        pad_mask = head.pad_mask(batch['data_samples'], inputs.device)
-        feats = head.pixel_decoder(x, pad_mask)  # strides 32, 16, 8, 4
-        init = head.initializer(feats[head.init_level], pad_mask)
-        e_steps = head.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
-                               center_pos=init['center_pos'], return_logits=True)['e_steps']
+    else:  # a TypeError unless a ClustSeg detector or semantic segmentor
+        core = _core(model)
+        metas = [d.metainfo for d in batch['data_samples']]
+        pad_mask = batch_pad_mask(metas, inputs.device, pad_hw)
+        e_steps = core(model.extract_feat(inputs), pad_mask, return_maps=True).states
         finals = []
     maps = []
     for stage, steps in (('decoder', e_steps), ('full', finals)):

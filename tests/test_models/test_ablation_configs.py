@@ -59,7 +59,7 @@ def test_vanilla_attention_sums_to_one_over_pixels_without_clustering_loss():
         _, model = _model(name)
         assert not model.panoptic_head.supervise_e_step_maps  # no loss on the E-step maps
     _, model = _model('clustseg_r50_baseline_coco-panoptic.py')
-    init = model.panoptic_head.initializer
+    init = model.panoptic_head.core.initializer
     assert type(init.things).__name__ == type(init.stuff).__name__ == 'LearnedInitializer'
 
 
@@ -112,19 +112,21 @@ def test_deep_supervision_rows_and_test_iterations():
     with DefaultScope.overwrite_default_scope('mmdet'):
         data = model.data_preprocessor(batch, True)
         x = model.extract_feat(data['inputs'])
-        cls_list, _ = head(x, data['data_samples'])
+        cls_list = head(x, data['data_samples']).cls_scores
         assert len(cls_list) == 6  # the last E-step of each of the 6 layers
         _, full = _model('main')
         full.load_state_dict(model.state_dict())
         full.panoptic_head.train()
         torch.manual_seed(0)
-        cls_all, mask_all = full.panoptic_head(x, data['data_samples'])
+        out = full.panoptic_head(x, data['data_samples'])
+        cls_all, mask_all = out.cls_scores, out.mask_preds
         assert len(cls_all) == 18  # every E-step
         for t in (0, 1):  # Table 7b: round t + 1 of the last layer predicts at test time
             _, m = _model(f'clustseg_r50_test-iter{t + 1}_coco-panoptic.py')
             m.load_state_dict(model.state_dict())
             m.panoptic_head.eval()
-            cls_t, mask_t = m.panoptic_head(x, data['data_samples'])
+            out = m.panoptic_head(x, data['data_samples'])
+            cls_t, mask_t = out.cls_scores, out.mask_preds
             assert len(cls_t) == 1
             torch.testing.assert_close(cls_t[0], cls_all[15 + t])
             torch.testing.assert_close(mask_t[0], mask_all[15 + t])
@@ -132,7 +134,7 @@ def test_deep_supervision_rows_and_test_iterations():
 
 def test_dreamy_start_rows_tie_stuff_queries_to_classes():
     _, model = _model('clustseg_r50_learned-things-adaptive-stuff_coco-panoptic.py')
-    init = model.panoptic_head.initializer
+    init = model.panoptic_head.core.initializer
     assert type(init.things).__name__ == 'LearnedInitializer'
     assert type(init.stuff).__name__ == 'ImageAdaptiveInitializer'
     out = init(torch.randn(2, 256, 8, 8))
@@ -145,7 +147,7 @@ def test_dreamy_start_rows_tie_stuff_queries_to_classes():
              'MemoryBankInitializer'),
             ('clustseg_r50_learned-queries_coco-panoptic.py', 'LearnedInitializer',
              'LearnedInitializer')):
-        init = _model(name)[1].panoptic_head.initializer
+        init = _model(name)[1].panoptic_head.core.initializer
         assert (type(init.things).__name__, type(init.stuff).__name__) == (things, stuff), name
 
 

@@ -36,7 +36,7 @@ def _loss(model, batch):
 def test_memory_bank_filled_with_the_gt_stuff_classes_only(setup):
     model, batch = setup
     model.train()
-    bank = model.panoptic_head.initializer.stuff
+    bank = model.panoptic_head.core.initializer.stuff
     bank.count.zero_()
     _loss(model, batch)
     num_things = model.panoptic_head.num_things_classes

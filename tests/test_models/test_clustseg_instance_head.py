@@ -54,7 +54,7 @@ def test_class_ffn_replaces_the_softmax_classifier_and_every_parameter_trains(se
     assert not hasattr(head, 'cls_embed')
     model.train()
     losses = _loss(model, batch)
-    n = len(head.decoder.layer_levels) * head.decoder.num_iters
+    n = len(head.core.decoder.layer_levels) * head.core.decoder.num_iters
     keys = ('loss_cls', 'loss_mask', 'loss_dice')
     assert set(losses) == {f'd{i}.{k}' for i in range(n - 1) for k in keys} | set(keys)
     model.zero_grad()
@@ -69,19 +69,20 @@ def test_class_loss_is_the_weighted_sigmoid_bce_of_the_matched_labels(setup):
     head = model.panoptic_head
     model.train()
     seen = []
-    real = head.get_targets
+    real = head._match
 
-    def spy(*args, **kwargs):
-        out = real(*args, **kwargs)
-        seen.append((args[0], out[0]))
+    def spy(cls_score, *args):
+        out = real(cls_score, *args)
+        seen.append((cls_score, out[0]))
         return out
 
-    head.get_targets = spy
+    head._match = spy  # one call per image and supervised E-step
     try:
         losses = _loss(model, batch)
     finally:
-        del head.get_targets
-    cls_list, labels = seen[-1]  # final E-step
+        del head._match
+    b = len(batch['data_samples'])
+    cls_list, labels = [s[0] for s in seen[-b:]], [s[1] for s in seen[-b:]]  # final E-step
     labels = torch.stack(labels)
     # matched queries carry their GT class, the others "no object" (= num_classes)
     assert (labels < head.num_classes).sum() == sum(
@@ -95,7 +96,7 @@ def test_loss_weights_multiply_their_terms():
     base, batch = _build(cfg.model, cfg.train_dataloader.dataset)
     m2 = copy.deepcopy(cfg.model)
     m2.panoptic_head.class_loss_weight = 4.0
-    m2.panoptic_head.loss_dice.loss_weight = 6.0
+    m2.panoptic_head.loss_dice.loss_weight = 6.0  # the mmdet config's weight takes effect
     model2, _ = _build(m2, cfg.train_dataloader.dataset)
     base.train()
     model2.train()
@@ -113,7 +114,7 @@ def test_prediction_hands_the_top_sigmoid_class_to_the_fusion_head(setup):
         data = model.data_preprocessor(batch, False)
         x = model.extract_feat(data['inputs'])
         cls_logp, masks = head.predict(x, data['data_samples'])
-        all_cls, _ = head(x, data['data_samples'])
+        all_cls = head(x, data['data_samples']).cls_scores
         results = model.predict(data['inputs'], data['data_samples'])
     s, lab = all_cls[-1].sigmoid().max(-1)
     probs = cls_logp.softmax(-1)  # what MaskFormerFusionHead computes

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 
 from clustseg.models.decoders import ClusterDecoder
-from clustseg.models.initializers.grid_initializer import grid_points
+from clustseg.models.layers.seed_grid import grid_points
 from clustseg.models.layers.local_em import LocalAssignment, LocalGrid
 from clustseg.models.layers.recurrent_cross_attention import RecurrentCrossAttention
 
@@ -132,10 +132,10 @@ def test_local_padding_is_ignored():
 
 def test_local_rejects_vanilla_and_mismatched_grids():
     grid = LocalGrid(6, (10, 12), (10, 12))
-    with pytest.raises(ValueError, match="not variant='vanilla'"):
+    with pytest.raises(ValueError, match='variant=SoftmaxOverPixels'):
         RecurrentCrossAttention(8, num_heads=2, variant='vanilla')(
             torch.randn(1, 6, 8), torch.randn(1, 120, 8), grid=grid)
-    with pytest.raises(ValueError, match='5 centers / 120 pixels for a grid of 6 cells'):
+    with pytest.raises(ValueError, match='5 centers for a grid of 6 cells'):
         RecurrentCrossAttention(8, num_heads=2)(torch.randn(1, 5, 8), torch.randn(1, 120, 8),
                                                 grid=grid)
 
@@ -198,7 +198,7 @@ def test_superpixel_model_with_a_local_decoder_trains_and_predicts(repo_root):
         ds.gt_sem_seg = PixelData(data=torch.as_tensor(lbl)[None].long())
         samples.append(ds)
     data = m.data_preprocessor(dict(inputs=imgs, data_samples=samples), True)
-    out = m.cluster(data['inputs'], 24, m.image_valid(data['inputs'], data['data_samples']),
+    out = m.cluster(data['inputs'], 24, m.pad_mask(data['inputs'], data['data_samples']),
                     dense_final=False)
     kinds = {es['level']: isinstance(es['probs'], LocalAssignment) for es in out['e_steps']}
     assert kinds == {0: False, 1: False, 2: True}
@@ -226,7 +226,7 @@ def test_assignment_maps_of_a_local_decoder_level(repo_root):
         maps = inference_assignments(model, img, num_superpixels=20)
     finally:
         register_all_modules(init_default_scope=True, scope='mmseg')
-    layers = len(model.decoder.layers)
+    layers = len(model.core.decoder.layers)
     assert len(maps) == (layers + 1) * 3
     for m in maps:
         assert m['labels'].shape == (48, 72) and 0 <= m['labels'].min()

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from clustseg.models.initializers.grid_initializer import grid_points, grid_row_counts
+from clustseg.models.layers.seed_grid import grid_points, grid_row_counts
+from clustseg.models.e_steps import SoftmaxOverClusters, SoftmaxOverPixels
 from clustseg.models.layers.local_em import LocalAssignment, LocalGrid, local_em, local_grid
 from clustseg.models.layers.recurrent_cross_attention import RecurrentCrossAttention
 from clustseg.models.losses.superpixel_losses import (pixel_coords, reconstruction_loss,
@@ -72,6 +73,12 @@ def _separated_problem(h, w, k, sharp, seed=0):
     return grid, feats, centers, rca
 
 
+def _local(rca, centers, feats, grid, valid=None):
+    """The local form of ``rca`` (its :func:`local_em`) on B x E x H x W features."""
+    kpm = None if valid is None else ~valid.flatten(1)
+    return rca(centers, feats.flatten(2).transpose(1, 2), kpm, grid=grid)
+
+
 @pytest.mark.parametrize('padded', [False, True])
 def test_local_equals_dense_when_far_centers_carry_no_mass(padded):
     h, w, k = 48, 60, 20  # 4 x 5 cells of 12 x 12 px: up to 16 of 20 centers are not candidates
@@ -83,8 +90,7 @@ def test_local_equals_dense_when_far_centers_carry_no_mass(padded):
         valid[:, :, 56:] = False
     kpm = ~valid.flatten(1) if padded else None
     dense = rca(centers, feats.flatten(2).transpose(1, 2), key_padding_mask=kpm)
-    loc = local_em(centers, feats, grid, rca.q_proj, 3, valid=valid if padded else None,
-                   scale=rca.scale, center_norm_bias=True, eps=rca.eps)
+    loc = _local(rca, centers, feats, grid, valid if padded else None)
     # the dense softmax mass outside the 9 candidates is negligible here (the premise)
     cand_mask = grid.to_dense(torch.ones(1, k, 9, grid.slots)) > 0
     for p in dense['probs']:
@@ -106,7 +112,7 @@ def test_local_differs_from_dense_when_far_centers_matter():
     far centers and the two forms disagree."""
     grid, feats, centers, rca = _separated_problem(48, 72, 24, sharp=0.3)
     dense = rca(centers, feats.flatten(2).transpose(1, 2))
-    loc = local_em(centers, feats, grid, rca.q_proj, 3, scale=1.0, eps=rca.eps)
+    loc = _local(rca, centers, feats, grid)
     assert (grid.to_dense(loc['probs'][0]) - dense['probs'][0]).abs().max() > 1e-2
 
 
@@ -145,7 +151,7 @@ def test_gradients_flow_to_centers_features_and_q():
     grid, feats, centers, rca = _separated_problem(h, w, k, sharp=1.0)
     feats.requires_grad_(True)
     centers.requires_grad_(True)
-    out = local_em(centers, feats, grid, rca.q_proj, 3, scale=1.0, eps=rca.eps)
+    out = _local(rca, centers, feats, grid)
     labels = (torch.arange(w) // 9).expand(1, h, w).contiguous()
     loss = 0
     for p in out['probs']:
@@ -167,8 +173,8 @@ def test_padding_is_ignored():
     valid[:, :, 45:] = False
     other = feats.clone()
     other[~valid[:, None].expand_as(other)] = 1e3
-    a = local_em(centers, feats, grid, rca.q_proj, 2, valid=valid, scale=1.0)
-    b = local_em(centers, other, grid, rca.q_proj, 2, valid=valid, scale=1.0)
+    a = _local(rca, centers, feats, grid, valid)
+    b = _local(rca, centers, other, grid, valid)
     for pa, pb in zip(a['probs'], b['probs']):
         assert (grid.scatter(pa.sum(2))[~valid.flatten(1)] == 0).all()
         torch.testing.assert_close(pa, pb)
@@ -186,7 +192,8 @@ def test_memory_does_not_grow_with_k():
         grid, _ = _seed_grid(k, h, w)
         feats = torch.randn(1, e, h, w, requires_grad=True)
         centers = torch.randn(1, k, e, requires_grad=True)
-        q = torch.nn.Linear(e, e)
+        rca = RecurrentCrossAttention(e, num_heads=1, num_iters=2, identity_kv=True,
+                                      center_norm_bias=True, scale=1.0)
         saved = []
 
         def pack(t):
@@ -194,7 +201,7 @@ def test_memory_does_not_grow_with_k():
             return t
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            out = local_em(centers, feats, grid, q, 2)
+            out = _local(rca, centers, feats, grid)
             la = LocalAssignment(out['probs'][-1], grid)
             loss = slic_loss(la, torch.randint(0, 30, (1, h, w)), pixel_coords(h, w))['total']
             loss = loss + reconstruction_loss(la, torch.randn(1, n, 3))
@@ -210,4 +217,7 @@ def test_grid_cache_and_k_mismatch_error():
     a = local_grid(30, (5, 7), (40, 56))
     assert local_grid(30, (5, 7), (40, 56)) is a
     with pytest.raises(ValueError, match='29 centers for a grid of 30 cells'):
-        local_em(torch.zeros(1, 29, 5), torch.zeros(1, 5, 40, 56), a, torch.nn.Identity(), 1)
+        x = torch.zeros(1, 40 * 56, 5)
+        local_em(torch.zeros(1, 29, 5), x, x, a, lambda c: c, 1, SoftmaxOverClusters())
+    with pytest.raises(ValueError, match='SoftmaxOverPixels E-step has no local form'):
+        local_em(torch.zeros(1, 30, 5), x, x, a, lambda c: c, 1, SoftmaxOverPixels())

@@ -37,7 +37,7 @@ def test_frozen_backbone_bn_and_group_norm_decoder(task):
     for n, m in bns:  # frozen: eval mode in training, no trainable affine
         assert not m.training, n
         assert not any(p.requires_grad for p in m.parameters()), n
-    decoder = getattr(model, head).pixel_decoder
+    decoder = getattr(model, head).core.pixel_decoder
     gns = [m for m in decoder.modules() if isinstance(m, torch.nn.GroupNorm)]
     assert gns and all(m.num_groups == 32 for m in gns)
     assert not any(isinstance(m, _BatchNorm) for m in getattr(model, head).modules())

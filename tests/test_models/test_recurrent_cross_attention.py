@@ -129,5 +129,5 @@ def test_bad_arguments_name_the_key(kwargs, key):
 
 
 def test_unknown_variant_lists_allowed_values():
-    with pytest.raises(ValueError, match="recurrent.*vanilla.*kmeans"):
+    with pytest.raises(ValueError, match="not a registered E-step variant.*'kmeans'.*'recurrent'"):
         RecurrentCrossAttention(32, 4, variant='em')

@@ -13,6 +13,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint, save_checkpoint
 
 from clustseg.models.heads.clustseg_semantic_head import labels_at, upsample_to_input
+from clustseg.models.utils import batch_pad_mask
 from clustseg.registry import DATASETS, MODELS
 from clustseg.utils import checkpoint as ckpt_utils
 
@@ -48,7 +49,7 @@ def _loss(model, batch):
 
 
 def _bank_state(model):
-    sd = model.decode_head.initializer.state_dict()
+    sd = model.decode_head.core.initializer.state_dict()
     return {k: sd[k].clone() for k in BANK_KEYS}
 
 
@@ -60,7 +61,7 @@ def coco():
 
 def test_memory_bank_holds_exactly_the_classes_of_a_real_label_map(coco):
     _, model, ds, _ = coco
-    bank = model.decode_head.initializer
+    bank = model.decode_head.core.initializer
     bank.train()
     label = ds[0]['data_samples'].gt_sem_seg.data[0].long()  # real map, 0..170 / 255
     present = set(label.unique().tolist()) - {255}
@@ -81,13 +82,13 @@ def test_memory_bank_holds_exactly_the_classes_of_a_real_label_map(coco):
 def test_training_step_fills_the_bank_from_the_batch_ground_truth(coco):
     _, model, _, batch = coco
     model.train()
-    bank = model.decode_head.initializer
+    bank = model.decode_head.core.initializer
     for k in BANK_KEYS[:3]:
         getattr(bank, k).zero_()
     losses, data = _loss(model, batch)
     labels = torch.stack([ds.gt_sem_seg.data[0] for ds in data['data_samples']]).long()
-    hw = model.decode_head.pixel_decoder(
-        model.extract_feat(data['inputs']))[model.decode_head.init_level].shape[-2:]
+    hw = model.decode_head.core.pixel_decoder(
+        model.extract_feat(data['inputs']))[1].shape[-2:]  # the bank's level, stride 16
     seen = F.interpolate(labels[:, None].float(), size=tuple(hw), mode='nearest').long()
     expected = set(seen.unique().tolist()) - {255}
     assert expected and set(bank.count.nonzero().flatten().tolist()) == expected
@@ -103,7 +104,7 @@ def test_eval_never_writes_to_the_bank(coco):
     with DefaultScope.overwrite_default_scope('mmseg'), torch.no_grad():
         data = model.data_preprocessor(pseudo_collate([ds[2]]), False)
         out = model(**data, mode='predict')
-        model.decode_head.initializer.update(torch.randn(1, before['queue'].shape[-1], 8, 8),
+        model.decode_head.core.initializer.update(torch.randn(1, before['queue'].shape[-1], 8, 8),
                                              torch.zeros(1, 8, 8, dtype=torch.long))
     after = _bank_state(model)
     for k in BANK_KEYS:
@@ -122,11 +123,11 @@ def test_bank_survives_a_checkpoint_round_trip(coco, tmp_path):
     # weights-only loading through the project's loader (what Runner resume / load_from use)
     raw = ckpt_utils.load_local_checkpoint(path, map_location='cpu')
     for k in BANK_KEYS:
-        assert torch.equal(raw['decode_head.initializer.' + k], saved[k]), k
+        assert torch.equal(raw['decode_head.core.initializer.' + k], saved[k]), k
     with DefaultScope.overwrite_default_scope('mmseg'):
         torch.manual_seed(1)
         fresh = MODELS.build(cfg.model)
-    assert int(fresh.decode_head.initializer.count.sum()) == 0
+    assert int(fresh.decode_head.core.initializer.count.sum()) == 0
     load_checkpoint(fresh, path, map_location='cpu', strict=True)
     for k, v in _bank_state(fresh).items():
         assert torch.equal(v, saved[k]), k
@@ -144,7 +145,7 @@ def test_every_parameter_gets_a_gradient_when_classes_are_absent(coco):
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, missing
-    assert model.decode_head.initializer.fallback.grad.abs().sum() > 0
+    assert model.decode_head.core.initializer.fallback.grad.abs().sum() > 0
 
 
 def test_loss_falls_on_the_real_samples():
@@ -161,7 +162,7 @@ def test_loss_falls_on_the_real_samples():
         opt.step()
         history.append(float(logs['decode.loss_ce'].detach()))
     assert history[-1] < 0.8 * history[0], history
-    assert int((model.decode_head.initializer.count > 0).sum()) >= 10
+    assert int((model.decode_head.core.initializer.count > 0).sum()) >= 10
 
 
 def test_losses_every_e_step_and_deep_supervision_modes():
@@ -238,7 +239,7 @@ def test_padding_is_masked_and_ignored():
     with DefaultScope.overwrite_default_scope('mmseg'):
         data = model.data_preprocessor(batch, True)
     metas = [s.metainfo for s in data['data_samples']]
-    mask = model.decode_head.pad_mask(metas, 'cpu')
+    mask = batch_pad_mask(metas, 'cpu')
     assert mask.shape[-2:] == data['inputs'].shape[-2:]
     for i, (h, w) in enumerate(shapes):
         assert not mask[i, :h, :w].any() and mask[i].sum() == mask[i].numel() - h * w

@@ -35,7 +35,7 @@ def test_loss_every_e_step_supervised_and_padding_ignored(model):
     assert (data['data_samples'][1].gt_sem_seg.data[0, 48:] == -1).all()
     losses = model(**data, mode='loss')
     n_full = model.final_em.num_iters
-    n_dec = len(model.decoder.layers) * model.decoder.layers[0].cross_attn.num_iters
+    n_dec = len(model.core.decoder.layers) * model.core.decoder.layers[0].cross_attn.num_iters
     assert len([k for k in losses if k.startswith('full.')]) == 3 * n_full
     assert len([k for k in losses if k.startswith('d')]) == 3 * n_dec
     total = sum(losses.values())
@@ -219,24 +219,24 @@ def test_grid_center_positions_reach_the_decoder_in_its_encoding(repo_root, monk
     encoding at the seed's pixel of the seed level, per image (padding changes the unit)."""
     m = _build(repo_root).eval()
     seen = {}
-    forward = m.decoder.forward
+    forward = m.core.decoder.forward
 
     def spy(centers, feats, pad_mask=None, center_pos=None, return_logits=False, **kw):
         seen.update(center_pos=center_pos, pad_mask=pad_mask, feat2=feats[2])
         return forward(centers, feats, pad_mask=pad_mask, center_pos=center_pos,
                        return_logits=return_logits, **kw)
 
-    monkeypatch.setattr(m.decoder, 'forward', spy)
+    monkeypatch.setattr(m.core.decoder, 'forward', spy)
     imgs = [torch.randint(0, 255, (3, 64, 96), dtype=torch.uint8),
             torch.randint(0, 255, (3, 40, 64), dtype=torch.uint8)]  # padded to 64 x 96
     data = _batch(m, imgs, [np.zeros((64, 96)), np.zeros((40, 64))], True)  # pads the batch
-    valid = m.image_valid(data['inputs'], data['data_samples'])
+    pad_mask = m.pad_mask(data['inputs'], data['data_samples'])
     k = 96  # the 8 x 12 seed map: rows of 12, every seed at a pixel centre
     with torch.no_grad():
-        m.cluster(data['inputs'], k, valid, return_all=False)
+        m.cluster(data['inputs'], k, pad_mask, return_all=False)
     pos = seen['center_pos']
-    assert pos is not None and pos.shape == (2, k, m.decoder.embed_dims)
-    _, key_pos, kpm = m.decoder._flatten(seen['feat2'], 2, seen['pad_mask'])  # B x 96 x D
+    assert pos is not None and pos.shape == (2, k, m.core.decoder.embed_dims)
+    _, key_pos, kpm = m.core.decoder._flatten(seen['feat2'], 2, seen['pad_mask'])  # B x 96 x D
     assert kpm[1].sum() == 96 - 5 * 8 and not kpm[0].any()  # image 1: 5 x 8 valid cells
     keep = ~kpm  # seeds on padding have no key to compare with (the grid spans the batch)
     torch.testing.assert_close(pos[keep], key_pos[keep], rtol=0, atol=1e-5)
@@ -253,13 +253,13 @@ def test_decoder_variants_train_their_q_k_through_the_superpixel_loss(repo_root,
     imgs = [torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8) for _ in range(2)]
     labels = [np.repeat(np.arange(4), 16)[None].repeat(64, 0) * 3 for _ in range(2)]
     data = _batch(m, imgs, labels, True)
-    out = m.cluster(data['inputs'], 16, m.image_valid(data['inputs'], data['data_samples']),
+    out = m.cluster(data['inputs'], 16, m.pad_mask(data['inputs'], data['data_samples']),
                     dense_final=False)
     for es in out['e_steps']:  # what the loss supervises: a distribution over the K clusters
         torch.testing.assert_close(es['probs'].sum(1), torch.ones_like(es['probs'][:, 0]))
     m.zero_grad()
     sum(m(**data, mode='loss').values()).backward()
-    for i, layer in enumerate(m.decoder.layers):
+    for i, layer in enumerate(m.core.decoder.layers):
         ca = layer.cross_attn
         for name in ('q_proj', 'k_proj'):
             g = getattr(ca, name).weight.grad
@@ -272,7 +272,7 @@ def test_no_decoder_ablation_starts_from_the_grid_seeds_and_every_parameter_trai
     (DDP with find_unused_parameters=False), and only the full-resolution E-steps are
     supervised."""
     m = _build(repo_root, initializer=None, decoder=None)
-    assert m.decoder is None and m.initializer is None and m.center_proj is None
+    assert m.core.decoder is None and m.core.initializer is None and m.center_proj is None
     m.train()
     m.train_cfg['num_superpixels_range'] = (12, 12)
     imgs = [torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(2)]
@@ -300,12 +300,12 @@ def test_learned_queries_ablation_takes_the_first_k_rows_and_trains(repo_root):
     imgs = [torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(2)]
     labels = [np.repeat(np.arange(4), 16)[None].repeat(48, 0) for _ in range(2)]
     sum(m(**_batch(m, imgs, labels, True), mode='loss').values()).backward()
-    g = m.initializer.embed.weight.grad
+    g = m.core.initializer.embed.weight.grad
     assert g[:12].abs().sum() > 0 and g[12:].abs().sum() == 0
     missing = [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing, missing
     with pytest.raises(ValueError, match='has 30 queries; num_queries=31'):
-        m.initializer(torch.zeros(1, 1, 8, 8), num_queries=31)
+        m.core.initializer(torch.zeros(1, 1, 8, 8), num_queries=31)
 
 
 def test_decoder_level_labels_are_cell_centred(repo_root, monkeypatch):
@@ -354,7 +354,7 @@ def test_fast_config_trains_every_parameter_and_predicts(repo_root):
                               'clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py')).model
     torch.manual_seed(0)
     m = MODELS.build(cfg)
-    assert [layer.cross_attn.num_heads for layer in m.decoder.layers] == [1]
+    assert [layer.cross_attn.num_heads for layer in m.core.decoder.layers] == [1]
     m.train()
     m.train_cfg['num_superpixels_range'] = (12, 12)
     imgs = [torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(2)]

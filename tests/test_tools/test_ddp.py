@@ -69,7 +69,7 @@ def test_two_process_ddp(tmp_path, task):
         assert sorted(losses) == list(range(1, iters + 1)), losses
         assert all(torch.isfinite(torch.tensor(v)) for v in losses.values()), losses
         if task == 'panoptic':  # the stuff memory bank was filled, identically on both ranks
-            assert int(s0['panoptic_head.initializer.stuff.count'].sum()) > 0
+            assert int(s0['panoptic_head.core.initializer.stuff.count'].sum()) > 0
         return
 
     single_dir = tmp_path / 'single'
@@ -117,7 +117,7 @@ def test_two_process_ddp_semantic_uneven_batches(tmp_path):
                        deterministic=True, group_norm=True, record=True,
                        extra=SGD + '\n' + sampler + '\n')
     ddp_dir, s0, s1 = _ddp_train(tmp_path, cfg, env)
-    bank = 'decode_head.initializer.'
+    bank = 'decode_head.core.initializer.'
     assert int(s0[bank + 'count'].sum()) > 0
 
     single_dir = tmp_path / 'single'

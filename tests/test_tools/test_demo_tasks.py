@@ -85,8 +85,8 @@ def files(repo_root, tmp_path_factory):
                 if key == 'panoptic':
                     # its masks are a softmax over the queries: make the random ones peaked,
                     # so that segments hold pixels with probability >= 0.5 (mmdet's filter)
-                    head.mask_embed[-1].weight.mul_(100.0)
-                    head.mask_proj.weight.mul_(100.0)
+                    head.mask_predictor.embed[-1].weight.mul_(100.0)
+                    head.mask_predictor.proj.weight.mul_(100.0)
         out[key] = tmp / f'{key}.pth'
         torch.save({'state_dict': model.state_dict(), 'meta': {}}, out[key])
         if key == 'panoptic':  # every query 'no object': an all-void panoptic prediction

@@ -41,7 +41,7 @@ def test_another_tasks_checkpoint_stops_tools_test(tmp_path):
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0, log[-3000:]
     assert 'ModelCheckError' in log and f'checkpoint {SUPERPIXEL_CKPT} does not fit' in log
-    assert 'module keys not in the checkpoint: panoptic_head.pixel_decoder.' in log
+    assert 'module keys not in the checkpoint: panoptic_head.core.pixel_decoder.' in log
     assert 'checkpoint keys the module does not have: pixel_decoder.' in log
     assert '--partial-load' in log
     assert 'Epoch(test)' not in log  # stopped before any inference

@@ -11,7 +11,7 @@ from clustseg.apis import init_model
 from clustseg.utils import load_local_checkpoint
 from train_helpers import env_for, run, train_cmd, write_config
 
-BANK = 'decode_head.initializer.'
+BANK = 'decode_head.core.initializer.'
 BANK_KEYS = [BANK + k for k in ('queue', 'ptr', 'count', 'sampler.seed', 'sampler.step')]
 
 

@@ -41,6 +41,10 @@ SHIPPED = ('configs/superpixel/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.
            'checkpoints/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth')
 
 
+#: largest fraction of the shipped model's label pixels allowed to change (float-rounding ties)
+TIE_FRACTION = 1e-5
+
+
 def _seed(s=0):
     random.seed(s)
     np.random.seed(s)
@@ -85,13 +89,16 @@ def _losses(task, out, rename, record):
 
 
 def _shipped_labels():
+    """{image name: labels} of the shipped model at K = 600, and their sha256."""
     from clustseg.apis import inference_superpixel, init_model
     model = init_model(str(ROOT / SHIPPED[0]), str(ROOT / SHIPPED[1]))
     digest = hashlib.sha256()
+    out = {}
     for p in sorted((ROOT / 'tests/data/bsds500/images/val').glob('*.jpg')):
         labels = inference_superpixel(model, str(p), num_superpixels=600)
         digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
-    return digest.hexdigest()
+        out[p.name] = labels
+    return out, digest.hexdigest()
 
 
 def main():
@@ -107,9 +114,11 @@ def main():
     Path(args.out).mkdir(parents=True, exist_ok=True)
     record = args.mode == 'record'
     result = {t: _losses(t, args.out, rename, record) for t in args.tasks}
-    result['shipped_superpixel_labels_sha256'] = _shipped_labels()
+    labels, result['shipped_superpixel_labels_sha256'] = _shipped_labels()
     path = osp.join(args.out, 'record.json')
+    npz = osp.join(args.out, 'shipped_labels.npz')
     if record:
+        np.savez_compressed(npz, **labels)
         with open(path, 'w') as f:
             json.dump(result, f, indent=1)
         print(json.dumps(result, indent=1))
@@ -132,6 +141,15 @@ def main():
     same = ref['shipped_superpixel_labels_sha256'] == result['shipped_superpixel_labels_sha256']
     print(f'largest relative loss difference: {worst:.3e}')
     print(f'shipped superpixel labels equal: {same}')
+    if not same and osp.exists(npz):
+        # reordered float sums move a pixel only where its two best candidates tie to float
+        # rounding; anything beyond TIE_FRACTION of the pixels is a change of behaviour
+        old = np.load(npz)
+        diff = sum(int((old[k] != labels[k]).sum()) for k in old.files)
+        total = sum(old[k].size for k in old.files)
+        print(f'shipped superpixel labels: {diff} of {total} pixels differ '
+              f'({diff / total:.2e}; tolerance {TIE_FRACTION:.0e})')
+        same = diff <= TIE_FRACTION * total
     sys.exit(0 if worst <= 1e-4 and same else 1)
 
 

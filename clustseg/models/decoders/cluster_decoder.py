@@ -30,15 +30,15 @@ class ClusterDecoder(BaseModule):
             that no layer reads (it has no projection; e.g. ``[None, None, 32]`` with
             ``layer_levels=(2,)``, a decoder at stride 8 only).
         embed_dims (int): D. num_heads, num_iters (T), ffn_dims, variant, m_step, shared_iters:
-            per layer (:class:`RecurrentCrossAttention`).
+            per layer (:class:`ClusterDecoderLayer`; ``variant`` is a registered
+            :class:`~clustseg.models.e_steps.EStepVariant` name or config).
         layer_levels (list[int]): pyramid level of each layer.
         local_levels (list[int]): pyramid levels whose layers use the local E/M.
     """
 
     def __init__(self, in_channels=(256, 256, 256), embed_dims=256, num_heads=8, num_iters=3,
                  ffn_dims=2048, layer_levels=(0, 0, 1, 1, 2, 2), variant='recurrent',
-                 m_step='mean', dropout=0.0, local_levels=(), shared_iters=True,
-                 init_cfg=None):
+                 m_step='mean', local_levels=(), shared_iters=True, init_cfg=None):
         super().__init__(init_cfg)
         check_positive('num_layers (len(layer_levels))', len(layer_levels))
         for lv in layer_levels:
@@ -49,10 +49,6 @@ class ClusterDecoder(BaseModule):
             if lv not in layer_levels:
                 raise ValueError(f'local_levels entry {lv} is not a level of layer_levels='
                                  f'{list(layer_levels)}')
-        if local_levels and (variant not in ('recurrent', 'kmeans') or not shared_iters):
-            raise ValueError("local_levels needs variant='recurrent' or 'kmeans' with "
-                             f'shared_iters=True (got variant={variant!r}, shared_iters='
-                             f'{shared_iters})')
         self.local_levels = tuple(local_levels)
         unread = sorted(set(range(len(in_channels))) - set(layer_levels))
         unread = [lv for lv in unread if in_channels[lv] is not None]
@@ -76,8 +72,18 @@ class ClusterDecoder(BaseModule):
         self.level_embed = nn.Embedding(len(read), embed_dims)
         self.layers = nn.ModuleList(
             ClusterDecoderLayer(embed_dims, num_heads, num_iters, ffn_dims, variant, m_step,
-                                dropout=dropout, shared_iters=shared_iters)
+                                shared_iters=shared_iters)
             for _ in layer_levels)
+        if local_levels and not self.layers[0].cross_attn.supports_local:
+            raise ValueError(f'local_levels={list(local_levels)} needs an E-step variant with a '
+                             f'local form (supports_local) and shared_iters=True, got variant='
+                             f'{variant!r}, shared_iters={shared_iters}')
+
+    @property
+    def variant(self):
+        """The E-step variant of the layers (:class:`~clustseg.models.e_steps.EStepVariant`;
+        its declared properties are what heads and segmentors read)."""
+        return self.layers[0].cross_attn.variant
 
     def _flatten(self, feat, level, pad_mask):
         """feat B x C x H x W, pad_mask B x H0 x W0 bool (True = padding) or None ->

@@ -13,40 +13,40 @@ class ClusterDecoderLayer(BaseModule):
     ``C <- norm1(C + W_o RCA(I, C))``, ``C <- norm2(C + SelfAttn(C))``, ``C <- norm3(C + FFN(C))``.
     The centers after each E/M round (``norm1(C + W_o C^(t))``) are returned too, so that every
     E-step can be supervised.
+
+    Args:
+        embed_dims, num_heads, num_iters, variant, m_step, shared_iters: of the
+            :class:`RecurrentCrossAttention` (``variant``: a registered
+            :class:`~clustseg.models.e_steps.EStepVariant` name or config).
+        ffn_dims (int): hidden channels of the FFN.
     """
 
     def __init__(self, embed_dims=256, num_heads=8, num_iters=3, ffn_dims=2048,
-                 variant='recurrent', m_step='mean', kv_dims=None, dropout=0.0,
-                 self_attn=True, shared_iters=True, init_cfg=None):
+                 variant='recurrent', m_step='mean', shared_iters=True, init_cfg=None):
         super().__init__(init_cfg)
         self.cross_attn = RecurrentCrossAttention(
             embed_dims, num_heads=num_heads, num_iters=num_iters, variant=variant,
-            m_step=m_step, kv_dims=kv_dims, shared_iters=shared_iters)
+            m_step=m_step, shared_iters=shared_iters)
         self.out_proj = nn.Linear(embed_dims, embed_dims)
         self.norm1 = nn.LayerNorm(embed_dims)
-        self.self_attn = nn.MultiheadAttention(
-            embed_dims, num_heads, dropout=dropout, batch_first=True) if self_attn else None
+        self.self_attn = nn.MultiheadAttention(embed_dims, num_heads, batch_first=True)
         self.norm2 = nn.LayerNorm(embed_dims)
-        self.ffn = nn.Sequential(
-            nn.Linear(embed_dims, ffn_dims), nn.GELU(), nn.Dropout(dropout),
-            nn.Linear(ffn_dims, embed_dims))
+        self.ffn = nn.Sequential(nn.Linear(embed_dims, ffn_dims), nn.GELU(),
+                                 nn.Linear(ffn_dims, embed_dims))
         self.norm3 = nn.LayerNorm(embed_dims)
-        self.drop = nn.Dropout(dropout)
 
     def forward(self, centers, feats, key_padding_mask=None, center_pos=None, feat_pos=None,
                 return_logits=True, grid=None, return_maps=True):
-        """centers: B x K x D, feats: B x N x D_kv -> dict(centers, iter_centers, logits, assigns,
+        """centers: B x K x D, feats: B x N x D -> dict(centers, iter_centers, logits, assigns,
         probs) (maps as in :meth:`RecurrentCrossAttention.forward`; ``grid``: its local form;
         ``return_maps=False`` with ``return_logits=False``: no maps)."""
         out = self.cross_attn(centers, feats, key_padding_mask, center_pos, feat_pos,
                               return_logits=return_logits, grid=grid, return_maps=return_maps)
-        iter_centers = [self.norm1(centers + self.drop(self.out_proj(c)))
-                        for c in out['iter_centers']]
+        iter_centers = [self.norm1(centers + self.out_proj(c)) for c in out['iter_centers']]
         c = iter_centers[-1]
-        if self.self_attn is not None:
-            q = c if center_pos is None else c + center_pos
-            c = self.norm2(c + self.drop(self.self_attn(q, q, c, need_weights=False)[0]))
-        c = self.norm3(c + self.drop(self.ffn(c)))
+        q = c if center_pos is None else c + center_pos
+        c = self.norm2(c + self.self_attn(q, q, c, need_weights=False)[0])
+        c = self.norm3(c + self.ffn(c))
         iter_centers[-1] = c
         return dict(centers=c, iter_centers=iter_centers, logits=out['logits'],
                     assigns=out['assigns'], probs=out['probs'])

@@ -1,19 +1,17 @@
 """ClustSeg's mask-classification head for mmdet's MaskFormer family (panoptic / instance)."""
-from typing import List, Tuple
+from typing import List, NamedTuple, Optional
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from mmdet.models.dense_heads import Mask2FormerHead
+from mmdet.models.utils import multi_apply, preprocess_panoptic_gt
 from mmdet.registry import TASK_UTILS
 from mmdet.structures import SampleList
 from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..utils import StepRandom, check_positive_int, merge_cfg
-
-SUPERVISION = ('all', 'layer', 'final')
+from ..core import CoreOutput, MaskPredictor, check_supervision, select_states
+from ..utils import StepRandom, batch_pad_mask, check_positive_int, merge_cfg, rename_legacy_keys
 
 
 def top1_class_logprobs(label: Tensor, score: Tensor, num_classes: int) -> Tensor:
@@ -29,82 +27,82 @@ def top1_class_logprobs(label: Tensor, score: Tensor, num_classes: int) -> Tenso
     return dist.clamp(min=1e-8).log()
 
 
-@MODELS.register_module()
-class ClustSegHead(Mask2FormerHead):
-    """backbone levels -> ``AxialPixelDecoder`` -> dreamy start -> ``ClusterDecoder`` ->
-    a (class, mask) prediction after every E-step.
+class HeadOutput(NamedTuple):
+    """What :meth:`ClustSegHead.forward` returns, and ``loss_by_feat`` / ``predict`` read.
 
-    Predictions: ``cls = Linear(LN(C))`` over ``num_classes + 1`` (last = no object) and
-    ``mask = <MLP(LN(C)), P_4>`` with ``P_4`` the stride-4 pixel-decoder map projected to
-    ``mask_dims`` (fp32). Matching and the Mask2Former-protocol losses (class CE with a
-    no-object weight, point-sampled mask BCE and dice, Hungarian matching through mmdet's
-    assigner / cost registry) are mmdet's ``Mask2FormerHead``'s, as is ``predict``. Stuff queries
-    tied to a class (``query_classes`` of the initializer, e.g. memory-bank stuff centers) are
-    matched to that class's segment by ``FixedStuffHungarianAssigner``.
+    ``cls_scores`` / ``mask_preds`` / ``centers``: one entry per selected E-step (every
+    supervised one in training, the predicting one at test), class logits B x K x C',
+    stride-4 mask logits B x K x h x w and the normalised centers B x K x D; ``states``: those
+    E-steps' core states; ``mask_feats``: the projected pixel embedding B x E x h x w;
+    ``core``: the :class:`CoreOutput`."""
+    cls_scores: List[Tensor]
+    mask_preds: List[Tensor]
+    centers: List[Tensor]
+    states: List[dict]
+    mask_feats: Tensor
+    core: CoreOutput
 
-    Every E-step of every layer is supervised with ``deep_supervision='all'`` (``'layer'``: the
-    last E-step of each layer, the paper's "only final E-step of each recurrent
-    cross-attention" row of Table 7a; ``'final'``: only the output). At test time one
-    prediction is computed: the output's, or with ``test_iter=t`` the one after E/M round ``t``
-    (0-based) of the last decoder layer (Table 7b; the last round is the output).
 
-    Training-time random draws (mmdet's point sampling uses torch's global RNG) run inside a
-    ``torch.random.fork_rng`` seeded from a checkpointed :class:`StepRandom`, so a resumed run
-    draws the same points; the memory bank (if any) is updated from ground truth on every rank
-    every training iteration.
+class ClustSegHead(BaseModule):
+    """Base of the panoptic and instance heads: backbone levels -> :class:`ClusteringCore`
+    (axial pixel decoder -> dreamy start -> cluster decoder) -> a (class, mask) prediction
+    after every supervised E-step, for mmdet's ``MaskFormer`` detector (which calls
+    :meth:`loss` and :meth:`predict`, then its ``MaskFormerFusionHead``).
+
+    Masks: :class:`MaskPredictor` (``<MLP(LN(C)), P_4>``, fp32); classes: :meth:`_classify` of
+    the normalised centers (the subclass's class head). Every E-step of every layer is
+    supervised with ``deep_supervision='all'`` (``'layer'``: the last E-step of each layer,
+    Table 7a; ``'final'``: the output only). At test time one prediction is computed: the
+    output's, or with ``test_iter=t`` the one after E/M round ``t`` (0-based) of the last layer
+    (Table 7b). Subclasses implement ``_classify``, ``loss_by_feat(out, batch_gt_instances,
+    batch_img_metas)`` and ``predict``; the head keeps no state between ``forward`` and
+    ``loss`` / ``predict`` (they receive the :class:`HeadOutput`).
+
+    Training-time random draws (point sampling) run inside a ``torch.random.fork_rng`` seeded
+    from a checkpointed :class:`StepRandom`, so a resumed run draws the same points; the
+    initializer's ground-truth step (memory bank) runs after the losses through
+    :meth:`ClusteringCore.update` on every rank every training iteration, with the batch's
+    semantic map (class ids, 255 = none).
 
     Args:
         num_things_classes, num_stuff_classes (int): as in mmdet.
-        pixel_decoder, initializer, decoder (dict): ClustSeg module configs.
+        pixel_decoder, initializer, decoder (dict): the :class:`ClusteringCore` modules.
         mask_dims (int): E, channels of the mask embedding.
-        init_level (int): pixel-decoder level (0..3 = strides 32..4) the initializer reads.
         deep_supervision (str): 'all' | 'layer' | 'final'.
         test_iter (int, optional): E/M round of the last layer that predicts at test time
             (default: the last, i.e. the decoder's output).
-        loss_cls, loss_mask, loss_dice (dict): mmdet loss configs.
-        train_cfg: ``assigner``, ``sampler``, ``num_points``, ``oversample_ratio``,
-            ``importance_sample_ratio`` (mmdet's Mask2Former keys; others are errors).
-        test_cfg: the MaskFormerFusionHead keys (``object_mask_thr``, ``iou_thr``,
+        train_cfg: the subclass's keys (:meth:`default_train_cfg`; others are errors).
+        test_cfg: the ``MaskFormerFusionHead`` keys (``object_mask_thr``, ``iou_thr``,
             ``filter_low_score``, ``max_per_image``, ``panoptic_on``, ``semantic_on``,
             ``instance_on``; others are errors).
     """
 
     def __init__(self, num_things_classes=80, num_stuff_classes=53, pixel_decoder=None,
-                 initializer=None, decoder=None, mask_dims=256, init_level=1,
-                 deep_supervision='all', test_iter=None,
-                 loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=2.0,
-                               reduction='mean', class_weight=[1.0] * 133 + [0.1]),
-                 loss_mask=dict(type='CrossEntropyLoss', use_sigmoid=True, reduction='mean',
-                                loss_weight=5.0),
-                 loss_dice=dict(type='DiceLoss', use_sigmoid=True, activate=True,
-                                reduction='mean', naive_dice=True, eps=1.0, loss_weight=5.0),
-                 train_cfg=None, test_cfg=None, init_cfg=None, **kwargs):
-        BaseModule.__init__(self, init_cfg)  # Mask2FormerHead.__init__ builds its own decoder
-        if kwargs:
-            raise KeyError(f'ClustSegHead got unknown argument(s) {sorted(kwargs)}')
-        if deep_supervision not in SUPERVISION:
-            raise ValueError(f'deep_supervision={deep_supervision!r}; allowed: {SUPERVISION}')
+                 initializer=None, decoder=None, mask_dims=256, deep_supervision='all',
+                 test_iter=None, train_cfg=None, test_cfg=None, init_cfg=None):
+        super().__init__(init_cfg)
         self.num_things_classes = num_things_classes
         self.num_stuff_classes = num_stuff_classes
         self.num_classes = num_things_classes + num_stuff_classes
-        self.pixel_decoder = MODELS.build(pixel_decoder)
-        self.initializer = MODELS.build(initializer)
-        self.decoder = MODELS.build(decoder)
-        self.num_queries = self.initializer.num_queries
-        self.init_level = init_level
-        self.deep_supervision = deep_supervision
-        if test_iter is not None and not 0 <= test_iter < self.decoder.num_iters:
+        self.core = MODELS.build(dict(type='ClusteringCore', pixel_decoder=pixel_decoder,
+                                      initializer=initializer, decoder=decoder))
+        rename_legacy_keys(self)
+        self.num_queries = self.core.initializer.num_queries
+        variant = self.core.decoder.variant
+        if variant.needs_prob_loss and not self.supervise_e_step_maps:
+            raise ValueError(f'model.panoptic_head: the {type(variant).__name__} E-step passes no '
+                             f'gradient to its Q/K projections and {type(self).__name__} has no '
+                             'loss on the E-step maps (panoptic: loss_weights.e_step > 0)')
+        self.deep_supervision = check_supervision('model.panoptic_head.deep_supervision',
+                                                  deep_supervision)
+        if test_iter is not None and not 0 <= test_iter < self.core.num_iters:
             raise ValueError(f'model.panoptic_head.test_iter={test_iter!r} must be one of the '
-                             f'last layer\'s rounds 0..{self.decoder.num_iters - 1}')
+                             f'last layer\'s rounds 0..{self.core.num_iters - 1}')
         self.test_iter = test_iter
-        d = self.decoder.embed_dims
-        self.out_norm = nn.LayerNorm(d)
-        self.cls_embed = nn.Linear(d, self.num_classes + 1)
-        self.mask_embed = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True), nn.Linear(d, d),
-                                        nn.ReLU(inplace=True), nn.Linear(d, mask_dims))
-        self.mask_proj = nn.Conv2d(self.pixel_decoder.out_channels[3], mask_dims, 1)
+        self.embed_dims = self.core.decoder.embed_dims
+        self.mask_predictor = MaskPredictor(self.embed_dims, self.core.out_channels['stride4'],
+                                            mask_dims)
         self.rng = StepRandom()
-
         # the MaskFormerFusionHead reads these (with the same defaults); a typo is an error
         self.test_cfg = merge_cfg(
             dict(object_mask_thr=0.8, iou_thr=0.8, filter_low_score=False, max_per_image=100,
@@ -113,133 +111,85 @@ class ClustSegHead(Mask2FormerHead):
         check_positive_int('model.test_cfg.max_per_image', self.test_cfg['max_per_image'])
         self.train_cfg = merge_cfg(self.default_train_cfg(), train_cfg, 'model.train_cfg')
         self.assigner = TASK_UTILS.build(self.train_cfg['assigner'])
-        self._init_losses(loss_cls, loss_mask, loss_dice)
 
-    #: whether training asks the decoder for every E-step's assignment map ``M`` (a subclass
-    #: whose loss supervises them sets this)
-    supervise_e_step_maps = False
+    @property
+    def supervise_e_step_maps(self) -> bool:
+        """Whether training asks the core for every E-step's assignment map (a subclass whose
+        loss supervises them says so)."""
+        return False
 
     def default_train_cfg(self) -> dict:
-        """The allowed ``train_cfg`` keys with their defaults (mmdet's Mask2Former ones)."""
-        return dict(assigner=dict(type='FixedStuffHungarianAssigner',
-                                  num_things_classes=self.num_things_classes, match_costs=[
-                                      dict(type='ClassificationCost', weight=2.0),
-                                      dict(type='CrossEntropyLossCost', weight=5.0,
-                                           use_sigmoid=True),
-                                      dict(type='DiceCost', weight=5.0, pred_act=True,
-                                           eps=1.0)]),
-                    sampler=dict(type='MaskPseudoSampler'), num_points=12544,
-                    oversample_ratio=3.0, importance_sample_ratio=0.75)
-
-    def _init_mask_losses(self, loss_mask, loss_dice) -> None:
-        """Mask2Former's point sampling (sampler, point counts) and mask BCE / dice."""
-        self.sampler = TASK_UTILS.build(self.train_cfg['sampler'], default_args=dict(context=self))
-        check_positive_int('model.train_cfg.num_points', self.train_cfg['num_points'])
-        self.num_points = self.train_cfg['num_points']
-        self.oversample_ratio = self.train_cfg['oversample_ratio']
-        self.importance_sample_ratio = self.train_cfg['importance_sample_ratio']
-        self.loss_mask = MODELS.build(loss_mask)
-        self.loss_dice = MODELS.build(loss_dice)
-
-    def _init_losses(self, loss_cls, loss_mask, loss_dice) -> None:
-        """Mask2Former protocol: point sampling, class CE with a no-object weight, BCE, dice."""
-        self._init_mask_losses(loss_mask, loss_dice)
-        self.class_weight = loss_cls['class_weight']
-        if len(self.class_weight) != self.num_classes + 1:
-            raise ValueError(f'loss_cls.class_weight must have num_classes + 1 = '
-                             f'{self.num_classes + 1} entries, got {len(self.class_weight)}')
-        self.loss_cls = MODELS.build(loss_cls)
-
-    def init_weights(self) -> None:
-        BaseModule.init_weights(self)
-
-    # ------------------------------------------------------------------ forward
-    @staticmethod
-    def pad_mask(batch_data_samples: SampleList, device) -> Tensor:
-        """B x H x W bool, True where the batch padded an image (from the img_shape metas)."""
-        h, w = batch_data_samples[0].metainfo['batch_input_shape']
-        mask = torch.ones(len(batch_data_samples), h, w, dtype=torch.bool, device=device)
-        for i, ds in enumerate(batch_data_samples):
-            ih, iw = ds.metainfo['img_shape'][:2]
-            mask[i, :ih, :iw] = False
-        return mask
-
-    def _predict(self, centers: Tensor, mask_feats: Tensor) -> Tuple[Tensor, Tensor]:
-        """centers B x K x D -> (cls B x K x (C+1), masks B x K x H4 x W4)."""
-        c = self.out_norm(centers)
-        embed = self.mask_embed(c)  # B x K x E, under the caller's autocast
-        with torch.autocast(device_type=c.device.type, enabled=False):  # fp32 island
-            masks = torch.einsum('bke,behw->bkhw', embed.float(), mask_feats.float())
-        return self._classify(c), masks
+        """The allowed ``train_cfg`` keys with their defaults."""
+        raise NotImplementedError
 
     def _classify(self, c: Tensor) -> Tensor:
-        """Normalised centers B x K x D -> class logits (here B x K x (C + 1), softmax)."""
-        return self.cls_embed(c)
+        """Normalised centers B x K x D -> class logits."""
+        raise NotImplementedError
 
-    def forward(self, x: Tuple[Tensor], batch_data_samples: SampleList
-                ) -> Tuple[List[Tensor], List[Tensor]]:
-        """x: backbone levels at strides 4..32 -> (list of cls logits, list of mask logits),
-        one entry per supervised E-step in training, the final one only in eval."""
-        pad_mask = self.pad_mask(batch_data_samples, x[0].device)
-        feats = self.pixel_decoder(x, pad_mask)  # strides 32, 16, 8, 4 (zero on padding)
-        init = self.initializer(feats[self.init_level], pad_mask)
-        dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
-                           center_pos=init['center_pos'],
-                           return_logits=self.training and self.supervise_e_step_maps)
-        self._query_classes = init['query_classes']
-        mask_feats = self.mask_proj(feats[3])
-        states = dec['e_steps']
-        if not self.training and self.test_iter is not None:  # Table 7b
-            states = [s for s in states if s['layer'] == states[-1]['layer']
-                      and s['iter'] == self.test_iter]
-        elif not self.training or self.deep_supervision == 'final':
-            states = states[-1:]
-        elif self.deep_supervision == 'layer':
-            states = [s for s in states if s['iter'] == self.decoder.num_iters - 1]
-        if self.training:  # read (and released) by loss(): memory bank, auxiliary losses
-            self._train_cache = dict(feats=feats, mask_feats=mask_feats,
-                                     centers=states[-1]['centers'],
-                                     e_step_probs=[(s.get('probs'), s['hw']) for s in states])
-        else:  # final centers, for a head whose prediction also reads them
-            self._final_centers = states[-1]['centers']
-        cls_list, mask_list = [], []
+    # ------------------------------------------------------------------ forward
+    def forward(self, x, batch_data_samples: SampleList) -> HeadOutput:
+        """x: backbone levels at strides 4..32 -> :class:`HeadOutput`."""
+        metas = [ds.metainfo for ds in batch_data_samples]
+        pad_mask = batch_pad_mask(metas, x[0].device)
+        core = self.core(x, pad_mask, return_maps=self.training and self.supervise_e_step_maps)
+        states = select_states(core.states, self.deep_supervision, self.core.num_iters,
+                               self.training, self.test_iter)
+        mask_feats = self.mask_predictor.project(core.pyramid['stride4'])
+        cls_list, mask_list, centers = [], [], []
         for s in states:
-            cls, masks = self._predict(s['centers'], mask_feats)
-            cls_list.append(cls)
+            c, masks = self.mask_predictor(s['centers'], mask_feats)
+            cls_list.append(self._classify(c))
             mask_list.append(masks)
-        return cls_list, mask_list
+            centers.append(c)
+        return HeadOutput(cls_list, mask_list, centers, states, mask_feats, core)
 
     # ------------------------------------------------------------------ training
-    def _update_memory_bank(self, batch_data_samples: SampleList) -> None:
-        """Stuff ids (class - num_things; others ignored) of the padded batch -> the bank."""
-        if not hasattr(self.initializer, 'update'):
-            return
-        feats = self._train_cache['feats'][self.init_level]
+    def preprocess_gt(self, batch_data_samples: SampleList) -> List[InstanceData]:
+        """mmdet's panoptic ground truth (``preprocess_panoptic_gt``: thing instances + one
+        mask per stuff class, padded to the batch shape)."""
+        n = len(batch_data_samples)
+        labels, masks = multi_apply(
+            preprocess_panoptic_gt, [ds.gt_instances.labels for ds in batch_data_samples],
+            [ds.gt_instances.masks for ds in batch_data_samples],
+            [ds.gt_sem_seg.sem_seg if 'gt_sem_seg' in ds else None
+             for ds in batch_data_samples],
+            [self.num_things_classes] * n, [self.num_stuff_classes] * n)
+        return [InstanceData(labels=lb, masks=m) for lb, m in zip(labels, masks)]
+
+    def semantic_targets(self, batch_data_samples: SampleList, device) -> Tensor:
+        """B x H x W class ids of the padded batch (``gt_sem_seg``; 255 where none), what the
+        core's ground-truth step reads."""
         h, w = batch_data_samples[0].metainfo['batch_input_shape']
-        sem = torch.full((len(batch_data_samples), h, w), 255, dtype=torch.long,
-                         device=feats.device)
+        sem = torch.full((len(batch_data_samples), h, w), 255, dtype=torch.long, device=device)
         for i, ds in enumerate(batch_data_samples):
             if 'gt_sem_seg' in ds:
                 s = ds.gt_sem_seg.sem_seg[0].long()
                 sem[i, :s.shape[0], :s.shape[1]] = s
-        stuff = sem - self.num_things_classes
-        stuff = torch.where((stuff >= 0) & (sem < self.num_classes), stuff,
-                            torch.full_like(stuff, 255))
-        self.initializer.update(feats, stuff)
+        return torch.where(sem < self.num_classes, sem, torch.full_like(sem, 255))
 
-    def loss(self, x: Tuple[Tensor], batch_data_samples: SampleList):
-        """mmdet's Mask2Former losses over every supervised E-step, with the random point
-        sampling seeded from checkpointed state, then the memory-bank step."""
+    def loss(self, x, batch_data_samples: SampleList) -> dict:
+        """Forward and losses (``loss_by_feat``) with the random draws seeded from
+        checkpointed state, then the core's ground-truth step."""
         seed = int(torch.randint(2**62, (1,), generator=self.rng.generator()))
         devices = [torch.cuda.current_device()] if x[0].is_cuda else []
+        metas = [ds.metainfo for ds in batch_data_samples]
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
-            losses = super().loss(x, batch_data_samples)
-        self._update_memory_bank(batch_data_samples)
-        del self._train_cache
+            out = self(x, batch_data_samples)
+            losses = self.loss_by_feat(out, self.preprocess_gt(batch_data_samples), metas)
+        self.core.update(out.core, self.semantic_targets(batch_data_samples, x[0].device))
         return losses
 
-    def _get_targets_single(self, cls_score, mask_pred, gt_instances, img_meta):
-        # the assigner reads each query's fixed class (-1: none) from the image meta
-        img_meta = dict(img_meta, query_stuff_classes=self._query_classes)
-        return super()._get_targets_single(cls_score, mask_pred, gt_instances, img_meta)
+    def loss_by_feat(self, out: HeadOutput, batch_gt_instances: List[InstanceData],
+                     batch_img_metas: List[dict]) -> dict:
+        raise NotImplementedError
+
+    def predict(self, x, batch_data_samples: SampleList):
+        """-> (class log-probabilities B x K x (C + 1), mask logits B x K x H x W at the padded
+        input size) for ``MaskFormerFusionHead``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def query_classes(out: HeadOutput) -> Optional[Tensor]:
+        """K long: the class each query is tied to (-1: none)."""
+        return out.core.query_classes

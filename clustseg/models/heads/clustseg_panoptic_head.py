@@ -18,7 +18,7 @@ from ..losses import (build_query_targets, mask_bce_dice_loss, mask_id_cross_ent
                       semantic_aux_loss, sigmoid_class_loss)
 from ..losses.loss_utils import fp32_island
 from ..utils import check_positive_int, merge_cfg
-from .clustseg_head import ClustSegHead, top1_class_logprobs
+from .clustseg_head import ClustSegHead, HeadOutput, top1_class_logprobs
 
 LOSS_WEIGHTS = dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0, mask_id=0.3,
                     insdis=1.0, sem=1.0, thing_cls=2.0, e_step=0.3)
@@ -80,22 +80,31 @@ class ClustSegPanopticHead(ClustSegHead):
     """
 
     def __init__(self, loss_weights=None, **kwargs):
-        bad = sorted(k for k in ('loss_cls', 'loss_mask', 'loss_dice') if k in kwargs)
-        if bad:
-            raise KeyError(f'ClustSegPanopticHead does not take {bad}: its losses are set by '
-                           f'loss_weights (keys {sorted(LOSS_WEIGHTS)})')
-        self._loss_weights = merge_cfg(LOSS_WEIGHTS, loss_weights,
-                                       'model.panoptic_head.loss_weights')
-        self.supervise_e_step_maps = self._loss_weights['e_step'] > 0
+        self.loss_weights = merge_cfg(LOSS_WEIGHTS, loss_weights,
+                                      'model.panoptic_head.loss_weights')
         super().__init__(**kwargs)
-        if not self.supervise_e_step_maps and kwargs.get('decoder', {}).get('variant') == 'kmeans':
-            raise ValueError('model.panoptic_head: the k-means decoder needs '
-                             'loss_weights.e_step > 0 (its Q/K projections are trained only '
-                             'through the loss on the E-step assignment maps)')
-        d = self.decoder.embed_dims
+        check_positive_int('model.train_cfg.num_insdis_samples',
+                           self.train_cfg['num_insdis_samples'])
+        n_pts = self.train_cfg['mask_num_points']
+        if not (isinstance(n_pts, int) and n_pts >= 0):
+            raise ValueError('model.train_cfg.mask_num_points must be an integer >= 0 (0 = dense), '
+                             f'got {n_pts!r}')
+        if self.train_cfg['mask_activation'] not in ('softmax', 'sigmoid'):
+            raise ValueError("model.train_cfg.mask_activation must be 'softmax' or 'sigmoid', "
+                             f"got {self.train_cfg['mask_activation']!r}")
+        d = self.embed_dims
+        self.cls_embed = nn.Linear(d, self.num_classes + 1)
         self.thing_cls_ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True),
                                            nn.Linear(d, self.num_things_classes))
-        self.sem_head = nn.Conv2d(self.pixel_decoder.out_channels[3], self.num_classes, 1)
+        self.sem_head = nn.Conv2d(self.core.out_channels['stride4'], self.num_classes, 1)
+
+    @property
+    def supervise_e_step_maps(self) -> bool:
+        return self.loss_weights['e_step'] > 0
+
+    def _classify(self, c: Tensor) -> Tensor:
+        """Normalised centers B x K x D -> softmax class logits B x K x (C + 1)."""
+        return self.cls_embed(c)
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -107,8 +116,7 @@ class ClustSegPanopticHead(ClustSegHead):
         """``assigner``; ``num_insdis_samples`` / ``num_sem_samples``: pixels drawn per image
         for instance discrimination / the semantic loss (kMaX: 4096; 0 = all, semantic only);
         ``mask_activation``: ``'softmax'`` over the K clusters (default) or ``'sigmoid'`` for
-        the thing / stuff mask terms; ``share_final_matching``: match once on the final
-        E-step and reuse it for the others (kMaX) instead of matching every E-step;
+        the thing / stuff mask terms;
         ``mask_num_points``: 0 = the thing / stuff CE + dice are dense over the stride-4 map
         (void pixels excluded); N > 0 = on N points per matched mask drawn as Mask2Former does
         (3x oversampling, 75 % most uncertain), the probabilities given as logits and the
@@ -117,19 +125,7 @@ class ClustSegPanopticHead(ClustSegHead):
                                   num_things_classes=self.num_things_classes,
                                   match_costs=[dict(type='PQProductCost')]),
                     num_insdis_samples=4096, num_sem_samples=4096, mask_activation='softmax',
-                    share_final_matching=False, recompute_losses=True, mask_num_points=0)
-
-    def _init_losses(self, loss_cls, loss_mask, loss_dice) -> None:
-        self.loss_weights = self._loss_weights  # merged (and checked) in __init__
-        check_positive_int('model.train_cfg.num_insdis_samples',
-                           self.train_cfg['num_insdis_samples'])
-        n_pts = self.train_cfg['mask_num_points']
-        if not (isinstance(n_pts, int) and n_pts >= 0):
-            raise ValueError('model.train_cfg.mask_num_points must be an integer >= 0 (0 = dense), '
-                             f'got {n_pts!r}')
-        if self.train_cfg['mask_activation'] not in ('softmax', 'sigmoid'):
-            raise ValueError("model.train_cfg.mask_activation must be 'softmax' or 'sigmoid', "
-                             f"got {self.train_cfg['mask_activation']!r}")
+                    recompute_losses=True, mask_num_points=0)
 
     # ------------------------------------------------------------------ targets
     def _stride_targets(self, batch_gt_instances, size) -> Tuple[List[Tensor], List[Tensor]]:
@@ -159,8 +155,7 @@ class ClustSegPanopticHead(ClustSegHead):
         masks beyond each image's M), for the point-sampled mask terms."""
         return _pad_stack([_mask_tensor(gi, torch.uint8) for gi in batch_gt_instances])
 
-    def _assign(self, cls: Tensor, masks: Tensor, gt_masks, gt_labels):
-        qsc = self._query_classes
+    def _assign(self, cls: Tensor, masks: Tensor, gt_masks, gt_labels, qsc: Tensor):
         out = []
         for b in range(cls.shape[0]):
             pred = InstanceData(scores=cls[b].detach(), masks=masks[b].detach())
@@ -169,26 +164,28 @@ class ClustSegPanopticHead(ClustSegHead):
         return build_query_targets(out, gt_masks, gt_labels, self.num_classes)
 
     # ------------------------------------------------------------------ losses
-    def loss_by_feat(self, all_cls_scores: List[Tensor], all_mask_preds: List[Tensor],
-                     batch_gt_instances, batch_img_metas) -> Dict[str, Tensor]:
-        """all_cls_scores: per supervised E-step B x K x (C + 1); all_mask_preds: per E-step
-        B x K x H/4 x W/4 (last = final). GT masks come padded to the batch shape."""
+    def loss_by_feat(self, out: HeadOutput, batch_gt_instances,
+                     batch_img_metas) -> Dict[str, Tensor]:
+        """``out.cls_scores``: per supervised E-step B x K x (C + 1); ``out.mask_preds``: per
+        E-step B x K x H/4 x W/4 (last = final). GT masks come padded to the batch shape."""
+        all_cls_scores, all_mask_preds = out.cls_scores, out.mask_preds
+        qsc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
         size = tuple(all_mask_preds[-1].shape[-2:])
         gt_masks, gt_labels = self._stride_targets(batch_gt_instances, size)
         full = self._full_res_targets(batch_gt_instances) \
             if self.train_cfg['mask_num_points'] > 0 else None
-        thing_q = self._query_classes < 0  # K
+        thing_q = qsc < 0  # K
         n = len(all_cls_scores)
-        final = self._assign(all_cls_scores[-1], all_mask_preds[-1], gt_masks, gt_labels)
+        final = self._assign(all_cls_scores[-1], all_mask_preds[-1], gt_masks, gt_labels, qsc)
         losses = {}
         for i, (cls, masks) in enumerate(zip(all_cls_scores, all_mask_preds)):
-            tgt = final if (i == n - 1 or self.train_cfg['share_final_matching']) else \
-                self._assign(cls, masks, gt_masks, gt_labels)
+            tgt = final if i == n - 1 else \
+                self._assign(cls, masks, gt_masks, gt_labels, qsc)
             sel_th = tgt.matched & thing_q[None]  # B x K
             sel_st = tgt.matched & ~thing_q[None]
             n_th = reduce_mean(cls.new_tensor(float(sel_th.sum()))).clamp(min=1).item()
             n_st = reduce_mean(cls.new_tensor(float(sel_st.sum()))).clamp(min=1).item()
-            probs, hw = self._train_cache['e_step_probs'][i]
+            probs, hw = out.states[i].get('probs'), out.states[i]['hw']
             # point-sampled terms: the points are drawn here, once (not again when the loss
             # is recomputed in backward)
             pts_th, pts_st = self._draw_points(masks, tgt, sel_th, sel_st, full)
@@ -201,7 +198,7 @@ class ClustSegPanopticHead(ClustSegHead):
             p = '' if i == n - 1 else f'd{i}.'
             for k, v in terms.items():
                 losses[p + k] = v
-        losses.update(self._once_per_step_losses(gt_masks, gt_labels, final))
+        losses.update(self._once_per_step_losses(out, gt_masks, gt_labels, final))
         return losses
 
     def _point_logits(self, masks: Tensor, select: Tensor, log_p: Optional[Tensor]) -> Tensor:
@@ -290,10 +287,10 @@ class ClustSegPanopticHead(ClustSegHead):
             log_m = probs.float().clamp(min=1e-8).log().view(b, k, h, w)
             return mask_id_cross_entropy(log_m, t)
 
-    def _once_per_step_losses(self, gt_masks, gt_labels, final) -> Dict[str, Tensor]:
+    def _once_per_step_losses(self, out: HeadOutput, gt_masks, gt_labels,
+                              final) -> Dict[str, Tensor]:
         """Instance discrimination, semantic loss and the thing FFN's BCE (final E-step)."""
         w = self.loss_weights
-        cache = self._train_cache
         b = len(gt_masks)
         h, wd = gt_masks[0].shape[-2:]
         # B x M x H4 x W4, zero-padded over M; binary for the pixel-level terms
@@ -302,16 +299,16 @@ class ClustSegPanopticHead(ClustSegHead):
         for i, (m, lab) in enumerate(zip(gt_masks, gt_labels)):
             for j in range(m.shape[0]):
                 sem[i][m[j] > 0.5] = lab[j]
-        with fp32_island(cache['mask_feats']):
-            f = F.normalize(cache['mask_feats'].float(), dim=1)  # B x E x H4 x W4
+        with fp32_island(out.mask_feats):
+            f = F.normalize(out.mask_feats.float(), dim=1)  # B x E x H4 x W4
             insdis = pixelwise_instance_discrimination_loss(
                 f, seg, num_samples=self.train_cfg['num_insdis_samples'])
-        sem_logits = self.sem_head(cache['feats'][3])  # B x C x H4 x W4
+        sem_logits = self.sem_head(out.core.pyramid['stride4'])  # B x C x H4 x W4
         sem_loss = semantic_aux_loss(sem_logits, sem,
                                      num_samples=self.train_cfg['num_sem_samples'],
                                      gt_masks=seg)
-        thing_q = self._query_classes < 0
-        logits = self.thing_cls_ffn(self.out_norm(cache['centers'][:, thing_q]))  # B x Kth x C_th
+        thing_q = out.core.query_classes < 0
+        logits = self.thing_cls_ffn(out.centers[-1][:, thing_q])  # B x Kth x C_th
         labels = final.labels[:, thing_q].clone()  # thing class or num_classes (none)
         labels[labels >= self.num_things_classes] = self.num_things_classes
         return dict(loss_insdis=w['aux'] * w['insdis'] * insdis,
@@ -323,9 +320,9 @@ class ClustSegPanopticHead(ClustSegHead):
         """-> (class log-probabilities B x K x (C + 1), mask logits B x K x H x W at the padded
         input size) for ``MaskFormerFusionHead``: its softmax / sigmoid then give back the
         class distribution described in the class docstring and the softmax-over-K masks."""
-        all_cls, all_masks = self(x, batch_data_samples)
-        centers = self._final_centers  # B x K x D, set by forward() in eval
-        del self._final_centers
+        out = self(x, batch_data_samples)
+        all_cls, all_masks = out.cls_scores, out.mask_preds
+        centers = out.centers[-1]  # B x K x D, normalised
         h, w = batch_data_samples[0].metainfo['batch_input_shape']
         masks = F.interpolate(all_masks[-1], size=(h, w), mode='bilinear', align_corners=False)
         with fp32_island(masks):
@@ -333,13 +330,13 @@ class ClustSegPanopticHead(ClustSegHead):
             mask_logits = torch.log(p) - torch.log1p(-p)
             cls = all_cls[-1].float()
             b, k, _ = cls.shape
-            qc = self._query_classes  # K: -1 = thing query, else the stuff query's class
+            qc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
             thing_q = qc < 0
             # stuff query: its own class, scored by the softmax class head
             label = qc.clamp(min=0)[None].expand(b, k).clone()  # B x K
             score = cls.softmax(dim=-1).gather(2, label[..., None]).squeeze(2)
             # thing query: the thing FFN's best class and its sigmoid
-            s_th = self.thing_cls_ffn(self.out_norm(centers[:, thing_q])).float().sigmoid()
+            s_th = self.thing_cls_ffn(centers[:, thing_q]).float().sigmoid()
             score[:, thing_q], label[:, thing_q] = s_th.max(dim=-1)
             cls_logp = top1_class_logprobs(label, score, self.num_classes)
         return cls_logp, mask_logits

@@ -8,10 +8,9 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from clustseg.registry import MODELS
+from ..core import MaskPredictor, check_supervision, select_states
 from ..layers.positional_encoding import conv_stride, labels_at
-from ..utils import merge_cfg
-
-SUPERVISION = ('all', 'layer', 'final')
+from ..utils import batch_pad_mask, merge_cfg, rename_legacy_keys
 #: keys of the segmentor's ``test_cfg`` that mmseg's EncoderDecoder reads (others are errors)
 TEST_CFG_DEFAULTS = dict(mode='whole', crop_size=None, stride=None)
 #: the segmentor's ``train_cfg``: EncoderDecoder passes it to the head, which reads no key
@@ -34,13 +33,14 @@ def upsample_to_input(x: Tensor, size: Sequence[int]) -> Tensor:
 
 @MODELS.register_module()
 class ClustSegSemanticHead(BaseModule):
-    """backbone levels -> ``AxialPixelDecoder`` -> dreamy start (K = ``num_classes`` class
-    centers) -> ``ClusterDecoder`` -> per-pixel class scores after every E-step.
+    """backbone levels -> :class:`ClusteringCore` (axial pixel decoder -> dreamy start with
+    K = ``num_classes`` class centers -> cluster decoder) -> per-pixel class scores after every
+    E-step.
 
     Center k is class k (``MemoryBankInitializer``: Eq. 7, the class's memory-bank mean through
     an FFN; or a learned table for the ablation). The per-pixel class logit of class k is the
-    mask logit of center k, ``s_k(p) = <MLP(LN(c_k)), P_4(p)>`` with ``P_4`` the stride-4
-    pixel-decoder map projected to ``mask_dims`` (fp32), so ``softmax_k s_k(p)`` is pixel p's
+    mask logit of center k, ``s_k(p) = <MLP(LN(c_k)), P_4(p)>`` (:class:`MaskPredictor`: ``P_4``
+    the stride-4 pixel-decoder map projected to ``mask_dims``, fp32), so ``softmax_k s_k(p)`` is pixel p's
     class distribution: there is no separate class head and no matching (the assignment of
     centers to classes is fixed).
 
@@ -54,9 +54,10 @@ class ClustSegSemanticHead(BaseModule):
     ``ignore_index`` (255, also mmseg's padding value of labels) is ignored; other labels outside
     ``[0, num_classes)`` are errors.
 
-    Memory bank: ``loss`` ends with ``initializer.update(P_l, labels)`` (the pixel-decoder level
-    ``init_level``, detached) on every rank at every training iteration; the bank is frozen in
-    eval mode and its queues are buffers (saved in checkpoints).
+    Memory bank: ``loss`` ends with the core's ground-truth step (:meth:`ClusteringCore.update`
+    with the labels; the bank stores its ``in_level`` embeddings, detached) on every rank at
+    every training iteration; the bank is frozen in eval mode and its queues are buffers (saved
+    in checkpoints).
 
     Padding: the pad mask (True = padding) comes from each image's ``img_shape`` vs the batch's
     input shape (``batch_input_shape`` or ``pad_shape`` of the metas, else the largest
@@ -73,10 +74,9 @@ class ClustSegSemanticHead(BaseModule):
 
     Args:
         num_classes (int): K.
-        pixel_decoder, initializer, decoder (dict): ClustSeg module configs; the initializer
-            must have ``num_classes`` queries, query k tied to class k.
+        pixel_decoder, initializer, decoder (dict): the :class:`ClusteringCore` modules; the
+            initializer must have ``num_classes`` queries, query k tied to class k.
         mask_dims (int): E, channels of the mask embedding.
-        init_level (int): pixel-decoder level (0..3 = strides 32..4) the memory bank stores.
         deep_supervision (str): 'all' | 'layer' | 'final'.
         loss_ce_weight, loss_dice_weight, dice_eps (float): the loss.
         ignore_index (int): label ignored by the loss and the memory bank.
@@ -84,98 +84,53 @@ class ClustSegSemanticHead(BaseModule):
     """
 
     def __init__(self, num_classes, pixel_decoder, initializer, decoder, mask_dims=256,
-                 init_level=1, deep_supervision='all', loss_ce_weight=5.0, loss_dice_weight=1.0,
+                 deep_supervision='all', loss_ce_weight=5.0, loss_dice_weight=1.0,
                  dice_eps=1.0, ignore_index=255, align_corners=False, init_cfg=None):
         super().__init__(init_cfg)
-        if deep_supervision not in SUPERVISION:
-            raise ValueError(f'deep_supervision={deep_supervision!r}; allowed: {SUPERVISION}')
-        if not 0 <= init_level <= 3:
-            raise ValueError(f'init_level must be a pixel-decoder level 0..3, got {init_level}')
+        self.deep_supervision = check_supervision('model.decode_head.deep_supervision',
+                                                  deep_supervision)
         self.num_classes = self.out_channels = num_classes
         self.align_corners = align_corners
         self.ignore_index = ignore_index
-        self.pixel_decoder = MODELS.build(pixel_decoder)
-        self.initializer = MODELS.build(initializer)
-        self.decoder = MODELS.build(decoder)
-        if self.initializer.num_queries != num_classes:
-            raise ValueError(f'the initializer has {self.initializer.num_queries} queries; the '
+        self.core = MODELS.build(dict(type='ClusteringCore', pixel_decoder=pixel_decoder,
+                                      initializer=initializer, decoder=decoder))
+        rename_legacy_keys(self)
+        variant = self.core.decoder.variant
+        if variant.needs_prob_loss:
+            raise ValueError(f'model.decode_head: the {type(variant).__name__} E-step passes no '
+                             'gradient to its Q/K projections, and the semantic head has no loss '
+                             'on the E-step maps')
+        init = self.core.initializer
+        if init.num_queries != num_classes:
+            raise ValueError(f'the initializer has {init.num_queries} queries; the '
                              f'semantic head needs one per class ({num_classes})')
-        qc = self._query_classes(self.initializer)
-        if qc is not None and not torch.equal(qc.cpu(), torch.arange(num_classes)) and \
+        qc = getattr(init, 'query_classes', None)  # a memory bank: query k is class k
+        if isinstance(qc, Tensor) and not torch.equal(qc.cpu(), torch.arange(num_classes)) and \
                 not bool((qc < 0).all()):
             raise ValueError('the initializer ties its queries to classes '
                              f'{qc.tolist()[:10]}...; the semantic head needs query k = class k')
-        self.init_level = init_level
-        self.deep_supervision = deep_supervision
         self.loss_ce_weight = float(loss_ce_weight)
         self.loss_dice_weight = float(loss_dice_weight)
         self.dice_eps = float(dice_eps)
-        d = self.decoder.embed_dims
-        self.out_norm = nn.LayerNorm(d)
-        self.mask_embed = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True), nn.Linear(d, d),
-                                        nn.ReLU(inplace=True), nn.Linear(d, mask_dims))
-        self.mask_proj = nn.Conv2d(self.pixel_decoder.out_channels[3], mask_dims, 1)
-
-    @staticmethod
-    def _query_classes(initializer) -> Optional[Tensor]:
-        """The classes an initializer ties its queries to (None if it does not say)."""
-        qc = getattr(initializer, 'query_classes', None)
-        if isinstance(qc, Tensor):
-            return qc
-        if hasattr(initializer, 'num_classes'):  # memory bank: query k is class k
-            return torch.arange(initializer.num_classes)
-        return None
+        self.mask_predictor = MaskPredictor(self.core.decoder.embed_dims,
+                                            self.core.out_channels['stride4'], mask_dims)
 
     # ------------------------------------------------------------------ forward
-    @staticmethod
-    def input_shape(batch_img_metas: List[dict]) -> Tuple[int, int]:
-        """(H, W) of the batch's input tensor, from the metas."""
-        m = batch_img_metas[0]
-        for key in ('batch_input_shape', 'pad_shape'):
-            if key in m:
-                return tuple(int(v) for v in m[key][:2])
-        return (max(int(mm['img_shape'][0]) for mm in batch_img_metas),
-                max(int(mm['img_shape'][1]) for mm in batch_img_metas))
-
-    @classmethod
-    def pad_mask(cls, batch_img_metas: List[dict], device) -> Tensor:
-        """B x H x W bool, True where the batch padded an image (``img_shape`` vs the input
-        shape, :meth:`input_shape`)."""
-        h, w = cls.input_shape(batch_img_metas)
-        mask = torch.ones(len(batch_img_metas), h, w, dtype=torch.bool, device=device)
-        for i, m in enumerate(batch_img_metas):
-            ih, iw = m['img_shape'][:2]
-            mask[i, :ih, :iw] = False
-        return mask
-
-    def _mask_logits(self, centers: Tensor, mask_feats: Tensor) -> Tensor:
-        """centers B x K x D -> per-pixel class logits B x K x h4 x w4 (fp32)."""
-        embed = self.mask_embed(self.out_norm(centers))  # B x K x E, under the caller's autocast
-        with torch.autocast(device_type=centers.device.type, enabled=False):  # fp32 island
-            return torch.einsum('bke,behw->bkhw', embed.float(), mask_feats.float())
-
     def forward(self, x: Sequence[Tensor], batch_img_metas: Optional[List[dict]] = None,
                 pad_mask: Optional[Tensor] = None) -> List[dict]:
-        """x: backbone levels at strides 4..32 -> list of dict(layer, iter, logits = B x K x
-        h4 x w4 class logits), one per supervised E-step in training, the final one in eval.
-        ``pad_mask`` (B x H x W, True = padding) defaults to :meth:`pad_mask` of the metas
-        (none without metas)."""
+        """x: backbone levels at strides 4..32 -> (list of dict(layer, iter, logits = B x K x
+        h4 x w4 class logits), one per supervised E-step in training, the final one in eval;
+        the :class:`CoreOutput`). ``pad_mask`` (B x H x W, True = padding) defaults to
+        :func:`batch_pad_mask` of the metas (none without metas)."""
         if pad_mask is None and batch_img_metas is not None:
-            pad_mask = self.pad_mask(batch_img_metas, x[0].device)
-        feats = self.pixel_decoder(x, pad_mask)  # strides 32, 16, 8, 4 (zero on padding)
-        if self.training:  # read (and released) by loss() for the memory-bank step
-            self._feats = feats[self.init_level]
-        init = self.initializer(feats[self.init_level], pad_mask)
-        dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
-                           center_pos=init['center_pos'])
-        mask_feats = self.mask_proj(feats[3])
-        states = dec['e_steps']
-        if not self.training or self.deep_supervision == 'final':
-            states = states[-1:]
-        elif self.deep_supervision == 'layer':
-            states = [s for s in states if s['iter'] == self.decoder.num_iters - 1]
-        return [dict(layer=s['layer'], iter=s['iter'],
-                     logits=self._mask_logits(s['centers'], mask_feats)) for s in states]
+            pad_mask = batch_pad_mask(batch_img_metas, x[0].device)
+        core = self.core(x, pad_mask)
+        states = select_states(core.states, self.deep_supervision, self.core.num_iters,
+                               self.training)
+        mask_feats = self.mask_predictor.project(core.pyramid['stride4'])
+        outs = [dict(layer=s['layer'], iter=s['iter'],
+                     logits=self.mask_predictor(s['centers'], mask_feats)[1]) for s in states]
+        return outs, core
 
     # ------------------------------------------------------------------ training
     def _targets(self, batch_data_samples) -> Tensor:
@@ -218,7 +173,7 @@ class ClustSegSemanticHead(BaseModule):
         merge_cfg(TRAIN_CFG_DEFAULTS, train_cfg, 'model.train_cfg')
         metas = [ds.metainfo for ds in batch_data_samples]
         labels = self._targets(batch_data_samples)
-        outs = self.forward(x, metas)
+        outs, core = self.forward(x, metas)
         losses = {}
         for j, out in enumerate(outs):
             target = labels_at(labels, out['logits'].shape[-2:])
@@ -230,9 +185,8 @@ class ClustSegSemanticHead(BaseModule):
             valid = target != self.ignore_index
             hit = (outs[-1]['logits'].argmax(1) == target) & valid
             losses['acc_seg'] = 100.0 * hit.sum() / valid.sum().clamp(min=1)
-        if hasattr(self.initializer, 'update'):
-            self.initializer.update(self._feats, labels)
-        del self._feats
+        self.core.update(core, torch.where(labels == self.ignore_index,
+                                           torch.full_like(labels, 255), labels))
         return losses
 
     # ------------------------------------------------------------------ inference
@@ -245,7 +199,7 @@ class ClustSegSemanticHead(BaseModule):
             pad_mask = torch.zeros(len(batch_img_metas), *size, dtype=torch.bool,
                                    device=x[0].device)
         else:
-            pad_mask = self.pad_mask(batch_img_metas, x[0].device)
+            pad_mask = batch_pad_mask(batch_img_metas, x[0].device)
             size = tuple(pad_mask.shape[-2:])
-        logits = self.forward(x, pad_mask=pad_mask)[-1]['logits']
+        logits = self.forward(x, pad_mask=pad_mask)[0][-1]['logits']
         return upsample_to_input(logits, size).softmax(1)

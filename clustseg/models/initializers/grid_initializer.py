@@ -4,50 +4,17 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
 from ..layers.positional_encoding import (POS_SCALE, downsample_pad_mask, position_unit,
                                           sine_encode_points, sine_position_encoding)
+from ..layers.seed_grid import grid_points
 from ._ffn import build_ffn
-
-
-def grid_row_counts(num_points, h, w):
-    """Layout of the K seeds of an h x w map: ``r = clamp(round(sqrt(K h / w)), 1, K)`` rows,
-    row j holding ``floor((j+1)K/r) - floor(jK/r)`` seeds (the counts differ by at most one and
-    add up to K). Seed k of the raster order is cell (j, c) of this layout.
-
-    Returns:
-        list[int]: the r row counts.
-    """
-    if num_points < 1:
-        raise ValueError(f'num_superpixels (K) must be >= 1, got {num_points}')
-    rows = min(num_points, max(1, round(math.sqrt(num_points * h / w))))
-    return [(j + 1) * num_points // rows - j * num_points // rows for j in range(rows)]
-
-
-def grid_points(num_points, h, w, device=None):
-    """Exactly ``num_points`` near-regular positions covering an h x w image.
-
-    Rows as :func:`grid_row_counts`; row j's band is ``[j h / r, (j + 1) h / r)`` and its n_j
-    points sit at the centres of n_j equal cells, ``x = (c + 0.5) w / n_j``,
-    ``y = (j + 0.5) h / r`` (the cells the local E/M of ``layers/local_em.py`` uses).
-
-    Returns:
-        Tensor: K x 2 (x, y) in pixel units (pixel centres at +0.5).
-    """
-    counts = grid_row_counts(num_points, h, w)
-    rows = len(counts)
-    pts = []
-    for j, n_j in enumerate(counts):
-        y = (j + 0.5) * h / rows
-        xs = (torch.arange(n_j, dtype=torch.float32) + 0.5) * w / n_j
-        pts.append(torch.stack([xs, torch.full_like(xs, y)], dim=1))
-    return torch.cat(pts).to(device)
+from .base_initializer import BaseInitializer, check_level
 
 
 @MODELS.register_module()
-class GridInitializer(BaseModule):
+class GridInitializer(BaseInitializer):
     """``C0 = FFN(Grid_Sample_K(PE(I)))``; K is chosen per call, any value, any image shape.
 
     PE is a sine encoding in units of the grid interval ``S = sqrt(HW/K)`` (so it means the same
@@ -58,15 +25,17 @@ class GridInitializer(BaseModule):
         in_channels (int): channels of the sampled feature map.
         embed_dims (int): D of the centers.
         pos_dims (int): channels of the position encoding (multiple of 4).
+        in_level (str): the pyramid level the seeds are sampled from.
     """
 
-    def __init__(self, in_channels, embed_dims, pos_dims=32, init_cfg=None):
+    def __init__(self, in_channels, embed_dims, pos_dims=32, in_level='stride8', init_cfg=None):
         super().__init__(init_cfg)
+        self.in_level = check_level('initializer.in_level', in_level)
         self.pos_dims = pos_dims
         self.ffn = build_ffn(in_channels + pos_dims, embed_dims)
 
     def forward(self, feats, pad_mask=None, num_queries=None):
-        """feats: B x C x H x W, pad_mask: B x H0 x W0 bool (True = padding, optional),
+        """feats: the pyramid (reads ``in_level``, B x C x H x W), pad_mask: B x H0 x W0 bool (True = padding, optional),
         num_queries: K (required) -> dict(centers B x K x D, points K x 2 (x, y) in feature px,
         center_pos B x K x D (the decoder's sine convention at this level: unit = each image's
         valid long side / 8, as ``ClusterDecoder`` encodes its keys), query_classes K (all -1:
@@ -74,6 +43,7 @@ class GridInitializer(BaseModule):
         if num_queries is None:
             raise ValueError('GridInitializer needs num_queries (the number of superpixels K)')
         num_clusters = num_queries
+        feats = self.read(feats)
         b, _, h, w = feats.shape
         if num_clusters > h * w:
             raise ValueError(f'num_superpixels K={num_clusters} is larger than the number of '

@@ -1,16 +1,16 @@
 """Instance/thing dreamy start (Eq. 8): K image-adaptive centers from FFN(PE(I))."""
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
 from ..layers.positional_encoding import downsample_pad_mask, masked_sine_position_encoding
 from ..layers.recurrent_cross_attention import check_positive
 from ._ffn import build_ffn
+from .base_initializer import BaseInitializer, check_level
 
 
 @MODELS.register_module()
-class ImageAdaptiveInitializer(BaseModule):
+class ImageAdaptiveInitializer(BaseInitializer):
     """``C0 = FFN(PE(I))`` reduced to K tokens of the image itself.
 
     How the K tokens are formed (``token_mode``; Eq. 8 leaves it open):
@@ -29,12 +29,13 @@ class ImageAdaptiveInitializer(BaseModule):
 
     ``query_classes`` ties query k to class ``query_classes[k]`` (the scene-adaptive stuff
     centers of Table 4b #4: one per stuff class, matched to that class's segment); default: no
-    tie (-1).
+    tie (-1). ``in_level``: the pyramid level read (default stride 16).
     """
 
     def __init__(self, in_channels, embed_dims, num_queries=100, pos_dims=64, token_mode='topk',
-                 query_classes=None, init_cfg=None):
+                 query_classes=None, in_level='stride16', init_cfg=None):
         super().__init__(init_cfg)
+        self.in_level = check_level('initializer.in_level', in_level)
         check_positive('num_queries', num_queries)
         if token_mode not in ('topk', 'attention'):
             raise ValueError(f"token_mode must be 'topk' or 'attention', got {token_mode!r}")
@@ -55,6 +56,7 @@ class ImageAdaptiveInitializer(BaseModule):
         """feats: B x C x H x W -> dict(centers B x K x D, center_pos B x K x D (the decoder's
         sine encoding at the chosen pixels), query_classes K (all -1), indices B x K (flat
         pixel index)). ``num_queries`` overrides the configured K for this call."""
+        feats = self.read(feats)
         b, _, h, w = feats.shape
         k = self.num_queries if num_queries is None else num_queries
         check_positive('num_queries', k)

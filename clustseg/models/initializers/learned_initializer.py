@@ -1,14 +1,14 @@
 """Baseline for ablations: K free, image-independent center embeddings."""
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
 from ..layers.recurrent_cross_attention import check_positive
+from .base_initializer import BaseInitializer
 
 
 @MODELS.register_module()
-class LearnedInitializer(BaseModule):
+class LearnedInitializer(BaseInitializer):
     """``C0 = E`` with E a learned K x D table (the 'free parameters' rows of Tables 4b/6),
     plus a learned K x D query position table (as Mask2Former's query embeddings).
 
@@ -36,14 +36,14 @@ class LearnedInitializer(BaseModule):
         self.register_buffer('query_classes', qc, persistent=False)
 
     def forward(self, feats, pad_mask=None, num_queries=None):
-        """feats: B x C x H x W (only B is used) -> dict(centers B x K x D, center_pos
+        """feats: the pyramid (only B is read) -> dict(centers B x K x D, center_pos
         B x K x D, query_classes K)."""
         k = self.num_queries if num_queries is None else num_queries
         if k != self.num_queries and not (self.variable_k and 1 <= k <= self.num_queries):
             raise ValueError(f'LearnedInitializer has {self.num_queries} queries; '
                              f'num_queries={num_queries} was asked'
                              + ('' if self.variable_k else ' (variable_k=False)'))
-        b = feats.shape[0]
+        b = self.read(feats).shape[0]
         return dict(centers=self.embed.weight[:k][None].expand(b, -1, -1),
                     center_pos=self.pos_embed.weight[:k][None].expand(b, -1, -1),
                     query_classes=self.query_classes[:k])

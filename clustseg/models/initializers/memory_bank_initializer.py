@@ -2,17 +2,17 @@
 import torch
 import torch.nn as nn
 from mmengine.dist import all_gather, get_world_size
-from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
 from ..layers.positional_encoding import labels_at
 from ..layers.recurrent_cross_attention import check_positive
 from ..utils import StepRandom
 from ._ffn import build_ffn
+from .base_initializer import BaseInitializer, check_level
 
 
 @MODELS.register_module()
-class MemoryBankInitializer(BaseModule):
+class MemoryBankInitializer(BaseInitializer):
     """``c_k = FFN(mean(B_k))`` with ``B_k`` a first-in-first-out queue of class-k pixel embeddings.
 
     :meth:`update` is an explicit training step, to be called on every rank at every training
@@ -33,11 +33,13 @@ class MemoryBankInitializer(BaseModule):
         samples_per_class (int): embeddings pushed per class and image.
         ignore_index (int): label ignored by :meth:`update` (as are labels outside
             ``[0, num_classes)``).
+        in_level (str): the pyramid level whose pixel embeddings the bank stores.
     """
 
     def __init__(self, num_classes, feat_dims, embed_dims, queue_size=256, samples_per_class=16,
-                 ignore_index=255, init_cfg=None):
+                 ignore_index=255, in_level='stride16', init_cfg=None):
         super().__init__(init_cfg)
+        self.in_level = check_level('initializer.in_level', in_level)
         check_positive('num_classes', num_classes)
         check_positive('queue_size', queue_size)
         check_positive('samples_per_class', samples_per_class)
@@ -66,12 +68,12 @@ class MemoryBankInitializer(BaseModule):
         return torch.where((filled > 0)[:, None], mean, self.fallback)
 
     def forward(self, feats, pad_mask=None, num_queries=None):
-        """feats: B x C x H x W (only B is used) -> dict(centers B x K x D, center_pos B x K x D
+        """feats: the pyramid (only B is read) -> dict(centers B x K x D, center_pos B x K x D
         (zeros: class centers have no position), query_classes K (query k is class k))."""
         if num_queries not in (None, self.num_classes):
             raise ValueError(f'MemoryBankInitializer has one center per class '
                              f'({self.num_classes}); num_queries={num_queries} was asked')
-        b = feats.shape[0]
+        b = self.read(feats).shape[0]
         centers = self.ffn(self.class_means())[None].expand(b, -1, -1)
         return dict(centers=centers, center_pos=torch.zeros_like(centers),
                     query_classes=torch.arange(self.num_classes, device=centers.device))
@@ -131,13 +133,14 @@ class MemoryBankInitializer(BaseModule):
         """One training step of the bank (no-op in eval mode). Call it on every rank.
 
         Args:
-            feats: B x C x H x W pixel embeddings (B may differ between ranks, and be 0).
+            feats: the pyramid (reads ``in_level``: B x C x H x W pixel embeddings; B may
+                differ between ranks, and be 0).
             gt_sem_seg: B x H0 x W0 class ids, read at the centres of the H x W cells
                 (:func:`~clustseg.models.layers.positional_encoding.labels_at`).
         """
         if not self.training:
             return
-        picked, filled = self.sample(feats, gt_sem_seg)
+        picked, filled = self.sample(self.read(feats), gt_sem_seg)
         if get_world_size() > 1:  # pad to the largest batch; `filled` marks real rows
             b_max = max(int(t) for t in all_gather(torch.tensor([picked.shape[0]],
                                                                 device=picked.device)))

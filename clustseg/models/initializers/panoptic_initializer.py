@@ -1,12 +1,12 @@
 """Panoptic dreamy start: image-adaptive thing centers followed by memory-bank stuff centers."""
 import torch
-from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
+from .base_initializer import BaseInitializer
 
 
 @MODELS.register_module()
-class PanopticInitializer(BaseModule):
+class PanopticInitializer(BaseInitializer):
     """Concatenates ``thing_initializer`` (e.g. 75 image-adaptive) and ``stuff_initializer``
     (e.g. 53 memory-bank) centers: B x (K_th + K_st) x D, things first.
 
@@ -41,8 +41,10 @@ class PanopticInitializer(BaseModule):
                     query_classes=torch.cat([th['query_classes'], stuff_classes]),
                     num_things=th['centers'].shape[1])
 
-    def update(self, feats, gt_stuff_seg):
-        """Memory-bank step of the stuff initializer (``gt_stuff_seg``: stuff class ids
-        0..K_st-1, anything else ignored). Call on every rank every training iteration."""
-        if hasattr(self.stuff, 'update'):
-            self.stuff.update(feats, gt_stuff_seg)
+    def update(self, feats, gt_sem_seg):
+        """Ground-truth step of both initializers; the stuff one (a memory bank) gets stuff ids
+        ``class - stuff_class_offset`` (0..K_st-1; thing classes and 255 become 255)."""
+        self.things.update(feats, gt_sem_seg)
+        stuff = gt_sem_seg - self.stuff_class_offset
+        ok = (stuff >= 0) & (stuff < self.stuff.num_queries)
+        self.stuff.update(feats, torch.where(ok, stuff, torch.full_like(stuff, 255)))

@@ -24,7 +24,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from ..initializers.grid_initializer import grid_row_counts
+from .seed_grid import grid_row_counts
 
 _CACHE = {}
 _CACHE_SIZE = 32
@@ -161,73 +161,90 @@ class LocalAssignment(NamedTuple):
         return self.grid.to_dense(self.probs)
 
 
-def local_em(centers: Tensor, feats: Tensor, grid: LocalGrid, q_proj, num_iters: int,
-             valid: Optional[Tensor] = None, scale: float = 1.0, center_norm_bias: bool = True,
+def local_em(centers: Tensor, keys: Tensor, values: Tensor, grid: LocalGrid, q_fn, num_iters: int,
+             variant, num_heads: int = 1, key_padding_mask: Optional[Tensor] = None,
+             scale: float = 1.0, center_norm_bias: bool = False, m_step: str = 'mean',
              eps: float = 1e-6, return_all: bool = True, last_m_step: bool = True,
              last_probs: bool = True) -> dict:
-    """``num_iters`` local E/M rounds (one head, identity K/V): the local form of
-    :class:`RecurrentCrossAttention` with ``identity_kv=True`` (same ``q_proj``, ``scale``,
-    ``center_norm_bias``, ``m_step='mean'``, ``eps``).
+    """``num_iters`` local E/M rounds: the local form of :class:`RecurrentCrossAttention`, the
+    one implementation behind its ``grid`` argument (decoder levels in ``local_levels`` and the
+    superpixel segmentor's full-resolution rounds).
 
-    E-step: ``logit_ij = s q_j . x_i (- s |q_j|^2 / 2)``, softmax over the 9 candidates j of
-    pixel i. M-step: ``c_j = sum_i M_ij x_i / (sum_i M_ij + eps)`` over the pixels that have j
-    among their candidates.
+    E-step, per head: ``logit_ij = s q_j . k_i (- s |q_j|^2 / 2 with center_norm_bias)`` for the
+    9 candidate centers j of pixel i (absent candidates -inf); ``probs`` = softmax over those 9;
+    the M-step's assignment is ``variant.assign`` of them (it must declare ``supports_local``).
+    M-step: ``c_j = sum_i M_ij v_i (/ (sum_i M_ij + eps) with m_step='mean')`` over the pixels
+    that have j among their candidates.
 
     Args:
-        centers: B x K x E. feats: B x E x H x W (or B x N x E) pixel embedding.
-        grid: :func:`local_grid` of (K, seed map size, (H, W)).
-        q_proj: module mapping centers to queries (E -> E).
-        valid: B x H x W (or B x N) bool, False = padding (no assignment, not in the M-step).
+        centers: B x K x D. keys, values: B x N x D projected pixel features (may be the same
+            tensor: identity K / V; gathered once then).
+        grid: :func:`local_grid` of (K, seed map size, (H, W)), N = H W.
+        q_fn: callable, centers B x K x D -> queries B x K x D (projection, positions).
+        variant: an :class:`~clustseg.models.e_steps.EStepVariant`.
+        num_heads: h; D must be divisible by it.
+        key_padding_mask: B x N bool, True = padding (no assignment, not in the M-step).
         return_all: keep the maps of every round (else only the last one's).
         last_m_step: run the M-step after the last E-step (``centers`` is None otherwise).
-        last_probs: compute the last round's softmax (None in ``probs`` otherwise: the hard
+        last_probs: compute the last round's softmax (None in ``probs`` otherwise: a hard
             assignment needs only the logits).
 
     Returns:
-        dict(centers=B x K x E or None, iter_centers=[B x K x E per M-step],
-        logits=[B x K x 9 x P] (-inf on absent candidates), probs=[B x K x 9 x P] (zero on
-        empty / padded slots), grid=grid).
+        dict(centers=B x K x D or None, iter_centers=[B x K x D per M-step], and per kept round
+        ``logits`` (-inf on absent candidates), ``assigns`` and ``probs`` (zero on empty /
+        padded slots), each B x K x h x 9 x P, grid=grid).
     """
-    b, k, e = centers.shape
+    b, k, dims = centers.shape
     if k != grid.num_clusters:
-        raise ValueError(f'local_em: {k} centers for a grid of {grid.num_clusters} cells')
-    if feats.dim() == 4:
-        feats = feats.flatten(2).transpose(1, 2)  # B x N x E (a view; gather copies)
-    if feats.shape[1] != grid.num_pixels:
-        raise ValueError(f'local_em: {feats.shape[1]} pixels for a grid of {grid.hw} pixels')
+        raise ValueError(f'local E-step: {k} centers for a grid of {grid.num_clusters} cells')
+    if keys.shape[1] != grid.num_pixels:
+        raise ValueError(f'local E-step: {keys.shape[1]} pixels for a grid of {grid.hw} pixels')
+    if not variant.supports_local:
+        raise ValueError(f'the {type(variant).__name__} E-step has no local form (its '
+                         'supports_local is False)')
+    h = num_heads
+    d = dims // h
     p = grid.slots
     with torch.autocast(device_type=centers.device.type, enabled=False):
-        x = grid.gather(feats.float())  # B x K x P x E
-        xt = x.flatten(0, 1).transpose(1, 2)  # BK x E x P (a view)
+        xk = grid.gather(keys.float())  # B x K x P x D
+        xv = xk if values is keys else grid.gather(values.float())
+        kt = xk.view(b, k, p, h, d).permute(0, 1, 3, 4, 2).reshape(b * k * h, d, p)
+        v = xv.view(b, k, p, h, d).transpose(2, 3)  # B x K x h x P x d
         ok = grid.slot_ok[None].expand(b, -1, -1)  # B x K x P
-        if valid is not None:
-            ok = ok & grid.gather(valid.reshape(b, -1))
-        okf = ok[:, :, None, :].float()  # B x K x 1 x P
+        if key_padding_mask is not None:
+            ok = ok & grid.gather(~key_padding_mask.reshape(b, -1))
+        ok = ok[:, :, None, None, :]  # B x K x 1 x 1 x P
+        okf, pad = ok.float(), ~ok
+        absent = grid.absent_bias[None, :, None].expand(b, -1, h, -1)  # B x K x h x 9
         c = centers.float()
-        iter_centers, logits_all, probs_all = [], [], []
+        iter_centers, logits_all, assigns_all, probs_all = [], [], [], []
         out_c = None
         for t in range(num_iters):
             last = t == num_iters - 1
-            qc = grid.from_centers(q_proj(c).float())  # B x K x 9 x E
-            bias = grid.absent_bias[None].expand(b, -1, -1)
-            if center_norm_bias:
-                bias = bias - (0.5 * scale) * qc.pow(2).sum(-1)
-            logits = torch.baddbmm(bias.reshape(b * k, 9, 1), qc.flatten(0, 1), xt,
-                                   alpha=scale).view(b, k, 9, p)  # B x K x 9 x P
-            probs = None
-            if not last or last_probs or last_m_step:
-                probs = logits.softmax(2) * okf
-            if return_all or last:
-                logits_all.append(logits)
-                probs_all.append(probs)
-            if not last or last_m_step:
-                num = grid.to_centers(torch.matmul(probs, x))  # B x K x E
-                mass = grid.to_centers(probs.sum(-1))  # B x K
-                c = num / (mass[..., None] + eps)
+            run_m = not last or last_m_step
+            qc = grid.from_centers(q_fn(c).float())  # B x K x 9 x D
+            qc = qc.view(b, k, 9, h, d).transpose(2, 3)  # B x K x h x 9 x d
+            bias = absent - (0.5 * scale) * qc.pow(2).sum(-1) if center_norm_bias else absent
+            logits = torch.baddbmm(bias.reshape(b * k * h, 9, 1), qc.reshape(b * k * h, 9, d),
+                                   kt, alpha=scale).view(b, k, h, 9, p)
+            probs = assign = None
+            if run_m or last_probs:
+                probs = logits.softmax(3) * okf  # over the 9 candidate clusters
+            if run_m:
+                assign = variant.assign(logits, probs, pad, cluster_dim=3)
+                num = torch.matmul(assign, v).permute(0, 1, 3, 2, 4)  # B x K x 9 x h x d
+                c = grid.to_centers(num.reshape(b, k, 9, dims))  # B x K x D
+                if m_step == 'mean' and variant.mass_normalised:
+                    mass = grid.to_centers(assign.sum(-1).transpose(2, 3))  # B x K x h
+                    c = (c.view(b, k, h, d) / (mass[..., None] + eps)).view(b, k, dims)
                 iter_centers.append(c.to(centers.dtype))
                 out_c = iter_centers[-1]
-    return dict(centers=out_c, iter_centers=iter_centers, logits=logits_all, probs=probs_all,
-                grid=grid)
+            if return_all or last:
+                logits_all.append(logits)
+                assigns_all.append(assign)
+                probs_all.append(probs)
+    return dict(centers=out_c, iter_centers=iter_centers, logits=logits_all,
+                assigns=assigns_all, probs=probs_all, grid=grid)
 
 
 __all__ = ['LocalGrid', 'LocalAssignment', 'local_grid', 'local_em']

@@ -5,9 +5,9 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
-from ..utils.step_random import StepRandom
+from ..e_steps import build_variant
+from .local_em import local_em
 
-VARIANTS = ('recurrent', 'vanilla', 'kmeans', 'gumbel')
 M_STEPS = ('mean', 'sum')
 
 
@@ -28,18 +28,17 @@ class RecurrentCrossAttention(BaseModule):
     K and V are projected once from the pixel features; Q is re-projected from the centers at
     every iteration with the same weights, so the parameter count does not depend on T.
 
-    * E-step (Eq. 10): ``M = softmax_K(scale * Q(C) K^T)`` per head (``variant='recurrent'``).
-      ``'vanilla'`` is standard cross-attention, softmax over pixels (Eq. 5); ``'kmeans'`` is
-      kMaX-DeepLab's hard assignment, one-hot of the argmax over K (no gradient through it);
-      ``'gumbel'`` is the paper's k-means cross-attention of Table 4c: the one-hot argmax over K
-      of Gumbel-perturbed logits in training, with the gradient of their softmax
-      (straight-through Gumbel-softmax, temperature 1; the noise comes from checkpointed state,
-      :class:`~clustseg.models.utils.step_random.StepRandom`), the plain argmax at test.
+    * E-step (Eq. 10): ``logits = scale * Q(C) K^T`` per head; ``probs = softmax_K(logits)``
+      (what losses supervise, for every variant); the M-step's assignment is
+      ``variant.assign(logits, probs, ...)``, an :class:`~clustseg.models.e_steps.EStepVariant`
+      built from ``variant`` (a registered name such as ``'recurrent'`` (Eq. 10),
+      ``'vanilla'`` (softmax over pixels, Eq. 5), ``'kmeans'`` (hard argmax), ``'gumbel'``
+      (straight-through Gumbel, Table 4c), or ``dict(type=...)``).
     * M-step: ``C = normalise(M) V``. With ``m_step='mean'`` (default) each center becomes the
       assignment-weighted *mean* of the values, ``C_k = sum_i M_ki V_i / (sum_i M_ki + eps)``,
       i.e. the EM update of Eq. 4 for soft memberships, whose scale does not grow with H x W.
-      ``m_step='sum'`` is the literal ``M V`` of Eq. 10. The vanilla variant's rows already sum
-      to 1 over pixels, so both options coincide for it.
+      ``m_step='sum'`` is the literal ``M V`` of Eq. 10. A variant whose assignment already sums
+      to 1 over the pixels (``mass_normalised=False``, vanilla) is not divided.
     * ``center_norm_bias=True`` adds ``-||q_k||^2 / 2`` to the logits, turning the dot product
       into a negative squared distance (the softmax over K ignores the per-pixel ``||k_i||^2``):
       a Gaussian-mixture E-step.
@@ -47,8 +46,8 @@ class RecurrentCrossAttention(BaseModule):
       a :class:`~clustseg.models.layers.local_em.LocalGrid` and every pixel is assigned among
       the 9 centers of its own and the neighbouring cells only (softmax / argmax over those 9),
       O(9 N) instead of O(K N) per head; the M-step sums over the pixels that have the center
-      among their candidates. 'recurrent' and 'kmeans' only (the vanilla softmax runs over
-      pixels, which has no local counterpart here).
+      among their candidates (:func:`~clustseg.models.layers.local_em.local_em`). Variants
+      that declare ``supports_local`` only.
     * ``shared_iters=False`` (Table 5, "multiple non-recurrent cross-attention"): every round t
       has its own Q, K and V projections (K and V re-projected from the pixels each round), so
       the T rounds are T stacked one-step cross-attentions with unshared weights and the
@@ -58,9 +57,8 @@ class RecurrentCrossAttention(BaseModule):
         embed_dims (int): D, channels of centers and pixel features.
         num_heads (int): heads; D must be divisible by it.
         num_iters (int): T >= 1.
-        variant (str): 'recurrent' | 'vanilla' | 'kmeans' | 'gumbel'.
+        variant (str | dict): the E-step variant (registered name or config).
         m_step (str): 'mean' | 'sum'.
-        kv_dims (int, optional): channels of the pixel features (default D).
         identity_kv (bool): use the pixel features themselves as K and V (no projection).
         center_norm_bias (bool): see above.
         scale (float, optional): logit scale, default 1/sqrt(D/num_heads).
@@ -69,21 +67,18 @@ class RecurrentCrossAttention(BaseModule):
     """
 
     def __init__(self, embed_dims, num_heads=8, num_iters=3, variant='recurrent', m_step='mean',
-                 kv_dims=None, identity_kv=False, center_norm_bias=False, scale=None,
-                 eps=1e-6, shared_iters=True, init_cfg=None):
+                 identity_kv=False, center_norm_bias=False, scale=None, eps=1e-6,
+                 shared_iters=True, init_cfg=None):
         super().__init__(init_cfg)
         check_positive('num_iters', num_iters)
         check_positive('num_heads', num_heads)
         check_positive('embed_dims', embed_dims)
-        check_choice('variant', variant, VARIANTS)
         check_choice('m_step', m_step, M_STEPS)
         if embed_dims % num_heads != 0:
             raise ValueError(f'embed_dims={embed_dims} must be divisible by num_heads={num_heads}')
-        kv_dims = kv_dims or embed_dims
-        if identity_kv and kv_dims != embed_dims:
-            raise ValueError('identity_kv=True needs kv_dims == embed_dims')
+        self.variant = build_variant(variant)
         self.embed_dims, self.num_heads, self.num_iters = embed_dims, num_heads, num_iters
-        self.variant, self.m_step, self.eps = variant, m_step, eps
+        self.m_step, self.eps = m_step, eps
         self.center_norm_bias = center_norm_bias
         self.head_dims = embed_dims // num_heads
         self.scale = scale if scale is not None else self.head_dims ** -0.5
@@ -95,19 +90,23 @@ class RecurrentCrossAttention(BaseModule):
             # Table 5: round t has its own Q / K / V projections
             self.q_projs = nn.ModuleList(nn.Linear(embed_dims, embed_dims)
                                          for _ in range(num_iters))
-            self.k_projs = nn.ModuleList(nn.Linear(kv_dims, embed_dims)
+            self.k_projs = nn.ModuleList(nn.Linear(embed_dims, embed_dims)
                                          for _ in range(num_iters))
-            self.v_projs = nn.ModuleList(nn.Linear(kv_dims, embed_dims)
+            self.v_projs = nn.ModuleList(nn.Linear(embed_dims, embed_dims)
                                          for _ in range(num_iters))
         else:
             self.q_proj = nn.Linear(embed_dims, embed_dims)
             if identity_kv:
                 self.k_proj = self.v_proj = nn.Identity()
             else:
-                self.k_proj = nn.Linear(kv_dims, embed_dims)
-                self.v_proj = nn.Linear(kv_dims, embed_dims)
-        # the Gumbel noise of the 'gumbel' variant: drawn from checkpointed state
-        self.rng = StepRandom() if variant == 'gumbel' else None
+                self.k_proj = nn.Linear(embed_dims, embed_dims)
+                self.v_proj = nn.Linear(embed_dims, embed_dims)
+
+    @property
+    def supports_local(self) -> bool:
+        """Whether ``forward(..., grid=...)`` is available (shared projections and a variant
+        with a local form)."""
+        return self.shared_iters and self.variant.supports_local
 
     def _split(self, x):  # B x L x D -> B x h x L x d
         b, n, _ = x.shape
@@ -116,11 +115,10 @@ class RecurrentCrossAttention(BaseModule):
     def e_step(self, q, k, key_padding_mask=None):
         """q: B x h x K x d, k: B x h x N x d -> (logits, assignment, probs), each B x h x K x N.
 
-        ``assignment`` drives the M-step (per variant); ``probs`` is always the softmax over
-        the cluster axis of the logits (zero on padded pixels): the per-pixel distribution over
-        clusters that losses supervise. For 'recurrent' the two are the same tensor; for
-        'kmeans' the loss on ``probs`` is what trains the Q/K projections (as in kMaX-DeepLab,
-        whose hard assignments come from logits that a mask loss supervises).
+        ``assignment`` drives the M-step (``variant.assign``); ``probs`` is always the softmax
+        over the cluster axis of the logits (zero on padded pixels): the per-pixel distribution
+        over clusters that losses supervise. For 'recurrent' the two are the same tensor; for a
+        variant with ``needs_prob_loss`` the loss on ``probs`` is what trains Q / K.
         """
         with torch.autocast(device_type=q.device.type, enabled=False):
             # computed pixel-major (B x h x N x K), so that the softmax over the clusters runs
@@ -134,40 +132,9 @@ class RecurrentCrossAttention(BaseModule):
             probs = logits.softmax(dim=-1)  # over clusters
             if pad is not None:
                 probs = probs.masked_fill(pad, 0.0)
-            if self.variant == 'recurrent':
-                assign = probs
-            elif self.variant == 'vanilla':
-                masked = logits if pad is None else logits.masked_fill(pad, float('-inf'))
-                assign = masked.softmax(dim=-2)  # over pixels
-            elif self.variant == 'kmeans':  # hard cluster-wise argmax
-                idx = logits.detach().argmax(dim=-1, keepdim=True)
-                assign = torch.zeros_like(logits).scatter_(-1, idx, 1.0)
-                if pad is not None:
-                    assign = assign.masked_fill(pad, 0.0)
-            elif self.variant == 'gumbel':
-                assign = self._gumbel_assign(logits, pad)
-            else:
-                raise ValueError(f'variant {self.variant!r} has no E-step')
+            assign = self.variant.assign(logits, probs, pad, cluster_dim=-1, pixel_dim=-2)
         logits, probs_t = logits.transpose(-1, -2), probs.transpose(-1, -2)
         return logits, (probs_t if assign is probs else assign.transpose(-1, -2)), probs_t
-
-    def _gumbel_assign(self, logits, pad):
-        """B x h x N x K logits -> one-hot over K (the argmax of the Gumbel-perturbed logits in
-        training, of the logits at test); in training its gradient is that of the softmax of
-        the perturbed logits (straight-through)."""
-        if self.training:
-            seed = int(torch.randint(2**62, (1, ), generator=self.rng.generator()))
-            g = torch.Generator(device=logits.device)
-            g.manual_seed(seed)
-            u = torch.rand(logits.shape, generator=g, device=logits.device)
-            gumbel = -torch.log((-torch.log(u.clamp_min(1e-20))).clamp_min(1e-20))
-            logits = logits + gumbel
-        idx = logits.detach().argmax(dim=-1, keepdim=True)
-        assign = torch.zeros_like(logits).scatter_(-1, idx, 1.0)
-        if self.training:
-            soft = logits.softmax(dim=-1)
-            assign = assign + (soft - soft.detach())  # exactly one-hot forward
-        return assign if pad is None else assign.masked_fill(pad, 0.0)
 
     def _projections(self, t):
         """(q, k, v) projections of round ``t``."""
@@ -179,82 +146,48 @@ class RecurrentCrossAttention(BaseModule):
         """assign: B x h x K x N, v: B x h x N x d -> centers B x h x K x d (fp32)."""
         with torch.autocast(device_type=v.device.type, enabled=False):
             out = torch.einsum('bhkn,bhnd->bhkd', assign, v.float())
-            if self.m_step == 'mean' and self.variant != 'vanilla':
+            if self.m_step == 'mean' and self.variant.mass_normalised:
                 out = out / (assign.sum(-1, keepdim=True) + self.eps)
         return out
 
-    def local_e_step(self, q, kg, grid, okf):
-        """Local E-step. q: B x K x D (projected), kg: B x K x P x D (keys in the grid's slots),
-        okf: B x K x 1 x 1 x P float (1 = a valid pixel in the slot) -> (logits, assignment,
-        probs), each B x K x h x 9 x P (cell, head, candidate, slot)."""
-        b, k_num, p, _ = kg.shape
-        h, d = self.num_heads, self.head_dims
-        with torch.autocast(device_type=q.device.type, enabled=False):
-            qc = grid.from_centers(q.float()).view(b, k_num, 9, h, d).transpose(2, 3)
-            kt = kg.float().view(b, k_num, p, h, d).permute(0, 1, 3, 4, 2)  # B x K x h x d x P
-            logits = torch.matmul(qc, kt) * self.scale  # B x K x h x 9 x P
-            logits = logits + grid.absent_bias[None, :, None, :, None]
-            if self.center_norm_bias:
-                logits = logits - 0.5 * self.scale * qc.pow(2).sum(-1, keepdim=True)
-            probs = logits.softmax(dim=3) * okf  # over the 9 candidate clusters
-            if self.variant == 'recurrent':
-                assign = probs
-            elif self.variant == 'kmeans':
-                idx = logits.detach().argmax(dim=3, keepdim=True)
-                assign = torch.zeros_like(logits).scatter_(3, idx, 1.0) * okf
-            else:
-                raise ValueError(f'variant {self.variant!r} has no local E-step')
-        return logits, assign, probs
-
-    def local_m_step(self, assign, vg, grid):
-        """assign: B x K x h x 9 x P, vg: B x K x P x D -> centers B x K x D (fp32)."""
-        b, k_num, p, _ = vg.shape
-        h, d = self.num_heads, self.head_dims
-        with torch.autocast(device_type=vg.device.type, enabled=False):
-            v = vg.float().view(b, k_num, p, h, d).transpose(2, 3)  # B x K x h x P x d
-            if self.m_step == 'mean':  # a ones column: the same matmul sums the mass
-                v = torch.cat([v, v.new_ones(v.shape[:-1] + (1, ))], -1)
-            e = v.shape[-1]
-            num = torch.matmul(assign, v).permute(0, 1, 3, 2, 4)  # B x K x 9 x h x e
-            out = grid.to_centers(num.reshape(b, k_num, 9, h * e)).view(b, k_num, h, e)
-            if self.m_step == 'mean':
-                out = out[..., :d] / (out[..., d:] + self.eps)
-        return out.reshape(b, k_num, h * d)
-
     def _forward_local(self, centers, feats, grid, key_padding_mask, center_pos, feat_pos,
-                       return_logits, return_maps=True):
-        """:meth:`forward` with ``grid``: maps are B x K x 9 x P (head-averaged)."""
-        if self.variant not in ('recurrent', 'kmeans') or not self.shared_iters:
-            raise ValueError("the local E-step supports variant='recurrent' or 'kmeans' with "
-                             f'shared_iters=True, not variant={self.variant!r} / shared_iters='
-                             f'{self.shared_iters}')
-        b, k_num, _ = centers.shape
-        if k_num != grid.num_clusters or feats.shape[1] != grid.num_pixels:
-            raise ValueError(f'local E-step: {k_num} centers / {feats.shape[1]} pixels for a '
-                             f'grid of {grid.num_clusters} cells / {grid.hw} pixels')
+                       return_logits, return_maps, last_m_step, last_probs):
+        """:meth:`forward` with ``grid``: :func:`local_em`, maps head-averaged B x K x 9 x P."""
+        if not self.supports_local:
+            raise ValueError(f'the local E-step needs a variant with a local form and '
+                             f'shared_iters=True, not variant={type(self.variant).__name__} / '
+                             f'shared_iters={self.shared_iters}')
         key_in = feats if feat_pos is None else feats + feat_pos
-        kg = grid.gather(self.k_proj(key_in))  # B x K x P x D
-        vg = grid.gather(self.v_proj(feats))  # B x K x P x D
-        ok = grid.slot_ok[None].expand(b, -1, -1)  # B x K x P
-        if key_padding_mask is not None:
-            ok = ok & grid.gather(~key_padding_mask)
-        okf = ok[:, :, None, None, :].float()
-        c = centers
-        iter_centers, logits_all, assigns, probs_all = [], [], [], []
-        for _ in range(self.num_iters):
-            q_in = c if center_pos is None else c + center_pos
-            logits, assign, probs = self.local_e_step(self.q_proj(q_in), kg, grid, okf)
-            c = self.local_m_step(assign, vg, grid).to(centers.dtype)  # B x K x D
-            iter_centers.append(c)
-            if return_logits or (return_maps and len(iter_centers) == self.num_iters):
-                logits_all.append(logits.mean(2))  # B x K x 9 x P
-                assigns.append(assign.mean(2))
-                probs_all.append(assigns[-1] if probs is assign else probs.mean(2))
-        return dict(centers=c, iter_centers=iter_centers, logits=logits_all, assigns=assigns,
-                    probs=probs_all, grid=grid)
+        keys = self.k_proj(key_in)
+        values = keys if (self.identity_kv and feat_pos is None) else self.v_proj(feats)
+
+        def q_fn(c):
+            return self.q_proj(c if center_pos is None else c + center_pos)
+
+        out = local_em(centers, keys, values, grid, q_fn, self.num_iters, self.variant,
+                       num_heads=self.num_heads, key_padding_mask=key_padding_mask,
+                       scale=self.scale, center_norm_bias=self.center_norm_bias,
+                       m_step=self.m_step, eps=self.eps,
+                       return_all=return_logits, last_m_step=last_m_step,
+                       last_probs=last_probs)
+        if not (return_logits or return_maps):
+            out['logits'] = out['assigns'] = out['probs'] = []
+
+        def heads(x):  # B x K x h x 9 x P -> B x K x 9 x P
+            if x is None:
+                return None
+            return x.squeeze(2) if x.shape[2] == 1 else x.mean(2)
+
+        assigns = [heads(a) for a in out['assigns']]
+        probs = [assigns[i] if p is a else heads(p)
+                 for i, (a, p) in enumerate(zip(out['assigns'], out['probs']))]
+        return dict(centers=out['centers'], iter_centers=out['iter_centers'],
+                    logits=[heads(x) for x in out['logits']], assigns=assigns, probs=probs,
+                    grid=grid)
 
     def forward(self, centers, feats, key_padding_mask=None, center_pos=None, feat_pos=None,
-                return_logits=True, grid=None, return_maps=True):
+                return_logits=True, grid=None, return_maps=True, last_m_step=True,
+                last_probs=True):
         """Runs T EM rounds.
 
         Args:
@@ -269,6 +202,9 @@ class RecurrentCrossAttention(BaseModule):
                 H x W: the local E/M (maps then B x K x 9 x P, plus ``grid`` in the output).
             return_maps: with ``return_logits=False``, False keeps no map at all (the lists
                 are empty; inference that reads only the centers skips the head averages).
+            last_m_step, last_probs: local form only (:func:`local_em`): skip the last M-step
+                (``centers`` is then None) / the last softmax (inference that needs only the
+                last logits, the superpixel segmentor's hard labels).
 
         Returns:
             dict(centers=B x K x D final M-step output (heads merged),
@@ -282,7 +218,8 @@ class RecurrentCrossAttention(BaseModule):
             raise ValueError('need at least one cluster center (K >= 1)')
         if grid is not None:
             return self._forward_local(centers, feats, grid, key_padding_mask, center_pos,
-                                       feat_pos, return_logits, return_maps)
+                                       feat_pos, return_logits, return_maps, last_m_step,
+                                       last_probs)
         key_in = feats if feat_pos is None else feats + feat_pos
         c = centers
         iter_centers, logits_all, assigns, probs_all = [], [], [], []

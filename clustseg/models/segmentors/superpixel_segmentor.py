@@ -8,12 +8,14 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 
 from clustseg.registry import MODELS
-from ..initializers.grid_initializer import grid_points
-from ..layers.local_em import LocalAssignment, local_em, local_grid
+from ..initializers.base_initializer import PIXEL_LEVELS, check_level
+from ..layers.seed_grid import grid_points
+from ..layers.local_em import LocalAssignment, local_grid
 from ..layers.positional_encoding import labels_at
 from ..layers.recurrent_cross_attention import RecurrentCrossAttention
 from ..losses.superpixel_losses import lab_target
-from ..utils import StepRandom, check_positive_int, enforce_connectivity, merge_cfg
+from ..utils import (StepRandom, batch_pad_mask, check_positive_int, enforce_connectivity,
+                     merge_cfg, rename_legacy_keys)
 
 
 FINAL_EM_MODES = ('local', 'dense')
@@ -29,12 +31,14 @@ class TooManySuperpixelsError(ValueError):
 
 @MODELS.register_module()
 class SuperpixelSegmentor(BaseModel):
-    """backbone -> pixel decoder -> GridInitializer(K) -> ClusterDecoder -> final EM at full size.
+    """backbone -> :class:`ClusteringCore` (pixel decoder -> GridInitializer(K) ->
+    ClusterDecoder) -> final EM at full size.
 
     Pipeline of one forward pass (B images, K superpixels chosen per call):
 
     1. ``backbone`` gives strides 4..32; ``pixel_decoder`` returns maps at strides 32, 16, 8, 4.
-    2. ``initializer`` (GridInitializer) samples K centers from the stride-8 map (Eq. 9).
+    2. ``initializer`` (GridInitializer) samples K centers from the ``seed_level`` map
+       (stride 8; Eq. 9).
     3. ``decoder`` (ClusterDecoder) refines them with recurrent cross-attention layers at
        strides 32/16/8 (Eq. 10-11); each of its E-steps is a soft assignment B x K x N_l, or
        at the decoder's ``local_levels`` (e.g. stride 8, whose grid of pixels is the seed
@@ -43,10 +47,10 @@ class SuperpixelSegmentor(BaseModel):
     4. ``embed_head`` builds the full-resolution pixel embedding (learned + Lab + xy/S); the
        centers are mapped into that space (grid-sampled embedding at the K grid points plus a
        zero-initialised projection of the decoder centers) and ``final_iters`` Gaussian E/M
-       rounds run at full resolution with the Q projection of ``final_em`` (a
-       :class:`RecurrentCrossAttention` with identity K/V and identity-initialised Q):
+       rounds run at full resolution in ``final_em`` (a :class:`RecurrentCrossAttention` with
+       identity K/V and identity-initialised Q):
        ``final_em_mode='local'`` (default) assigns each pixel among the 9 centers of its own and
-       the neighbouring grid cells (``layers/local_em.py``, O(9 HW) per round, the grid of
+       the neighbouring grid cells (its local form, :func:`local_em`, O(9 HW) per round, the grid of
        ``GridInitializer``: K seeds in ``grid_row_counts`` rows, one cell each, so the actual K
        is the requested K); ``'dense'`` is the softmax over all K (O(K HW), the ablation).
        Both have the same parameters, so a checkpoint loads in either mode.
@@ -58,8 +62,8 @@ class SuperpixelSegmentor(BaseModel):
     whose oneDNN convolutions and max-pooling are faster on a CPU (same parameters and state
     dict; results equal up to float rounding).
 
-    The image's padding mask (from ``img_shape`` vs the batch input) goes to the pixel
-    decoder, the initializer and the decoder; the grid initializer's ``center_pos`` (the
+    The image's padding mask (``batch_pad_mask``: ``img_shape`` vs the batch input, True =
+    padding) goes to the core and the final EM; the grid initializer's ``center_pos`` (the
     decoder's position convention) is the decoder's query position.
 
     Losses (deep supervision, every E-step): SLIC loss (weight 1) + smooth-L1 Lab
@@ -79,7 +83,7 @@ class SuperpixelSegmentor(BaseModel):
     def __init__(self, backbone, pixel_decoder, initializer, decoder, embed_head,
                  loss_slic=dict(type='SLICLoss', loss_weight=1.0),
                  loss_recon=dict(type='SuperpixelReconstructionLoss', loss_weight=10.0),
-                 final_iters=3, init_level=2, final_em_mode='local',
+                 final_iters=3, seed_level='stride8', final_em_mode='local',
                  backbone_channels_last=False, data_preprocessor=None, train_cfg=None,
                  test_cfg=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -91,21 +95,22 @@ class SuperpixelSegmentor(BaseModel):
         self.backbone_channels_last = bool(backbone_channels_last)
         if self.backbone_channels_last:  # conv weights NHWC: oneDNN's faster CPU path
             self.backbone.to(memory_format=torch.channels_last)
-        self.pixel_decoder = MODELS.build(pixel_decoder)
-        if (initializer is None) != (decoder is None):
-            raise ValueError('model.initializer and model.decoder must be both set or both None '
-                             '(None: the no-decoder ablation, centers = the grid-sampled '
-                             'embedding only)')
-        self.initializer = None if initializer is None else MODELS.build(initializer)
-        self.decoder = None if decoder is None else MODELS.build(decoder)
+        self.core = MODELS.build(dict(type='ClusteringCore', pixel_decoder=pixel_decoder,
+                                      initializer=initializer, decoder=decoder))
+        rename_legacy_keys(self)
+        self.seed_level = check_level('model.seed_level', seed_level)
+        init_level = getattr(self.core.initializer, 'in_level', None)
+        if init_level not in (None, seed_level):
+            raise ValueError(f'model.initializer.in_level={init_level!r} differs from '
+                             f'model.seed_level={seed_level!r}: the seeds and the local grid '
+                             'are laid out on one map')
         self.embed_head = MODELS.build(embed_head)
         self.loss_slic = MODELS.build(loss_slic)
         self.loss_recon = MODELS.build(loss_recon)
-        self.init_level = init_level
         e = self.embed_head.out_channels
         self.center_proj = None
-        if self.decoder is not None:
-            self.center_proj = nn.Linear(self.decoder.embed_dims, e)
+        if self.core.decoder is not None:
+            self.center_proj = nn.Linear(self.core.decoder.embed_dims, e)
             nn.init.zeros_(self.center_proj.weight)
             nn.init.zeros_(self.center_proj.bias)
         self.final_em = RecurrentCrossAttention(
@@ -123,11 +128,12 @@ class SuperpixelSegmentor(BaseModel):
         if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
             raise ValueError('model.train_cfg.num_superpixels_range must be (low, high) integers '
                              f'with 1 <= low <= high, got {(lo, hi)}')
-        if self.decoder is not None and self.train_cfg['decoder_loss_weight'] <= 0 and \
-                self.decoder.layers[0].cross_attn.variant == 'kmeans':
-            raise ValueError('model.train_cfg.decoder_loss_weight must be > 0 with the k-means '
-                             'decoder: its hard assignments pass no gradient, only the loss on '
-                             'its E-step probabilities trains the Q/K projections')
+        if self.core.decoder is not None and self.train_cfg['decoder_loss_weight'] <= 0 and \
+                self.core.decoder.variant.needs_prob_loss:
+            raise ValueError('model.train_cfg.decoder_loss_weight must be > 0 with the '
+                             f'{type(self.core.decoder.variant).__name__} E-step: it passes no '
+                             'gradient to the Q/K projections, only the loss on its E-step '
+                             'probabilities trains them')
         check_positive_int('model.test_cfg.num_superpixels', self.test_cfg['num_superpixels'])
         if not self.test_cfg['min_size_ratio'] >= 0:
             raise ValueError('model.test_cfg.min_size_ratio must be >= 0, got '
@@ -144,24 +150,20 @@ class SuperpixelSegmentor(BaseModel):
         return img
 
     @staticmethod
-    def image_valid(inputs, data_samples):
-        """B x H x W bool, False where the batch padded an image (``img_shape`` vs the input;
-        a sample without ``img_shape`` counts as unpadded)."""
-        b, _, h, w = inputs.shape
-        valid = torch.zeros(b, h, w, dtype=torch.bool, device=inputs.device)
-        for i in range(b):
-            meta = data_samples[i].metainfo if data_samples else {}
-            ih, iw = meta.get('img_shape', (h, w))[:2]
-            valid[i, :ih, :iw] = True
-        return valid
+    def pad_mask(inputs, data_samples):
+        """B x H x W bool, True where the batch padded an image (``batch_pad_mask``; a sample
+        without ``img_shape`` counts as unpadded)."""
+        metas = [ds.metainfo for ds in data_samples] if data_samples else \
+            [{} for _ in range(inputs.shape[0])]
+        return batch_pad_mask(metas, inputs.device, inputs.shape[-2:])
 
-    def cluster(self, inputs, num_clusters, valid=None, return_all=True, dense_final=True,
+    def cluster(self, inputs, num_clusters, pad_mask=None, return_all=True, dense_final=True,
                 probs=True, timer=None):
         """Runs the network.
 
         Args:
             inputs: B x 3 x H x W normalised RGB. num_clusters: K.
-            valid: B x H x W bool, False = padded pixel (valid pixels start at (0, 0)).
+            pad_mask: B x H x W bool, True = padded pixel (images start at (0, 0)).
             return_all: keep every full-resolution E-step (else only the last one).
             dense_final: in 'local' mode also return the dense B x K x HW maps in ``final`` /
                 ``final_logits`` (zero / -inf outside each pixel's 9 candidates; O(K HW),
@@ -182,36 +184,29 @@ class SuperpixelSegmentor(BaseModel):
         b, _, h, w = inputs.shape
         check_positive_int('num_superpixels', num_clusters)
         tick = timer or (lambda stage: None)
-        pad_mask = None if valid is None else ~valid
         if self.backbone_channels_last:
             x = self.backbone(inputs.contiguous(memory_format=torch.channels_last))
             x = [f.contiguous() for f in x]  # the pixel decoder is faster on NCHW
         else:
             x = self.backbone(inputs)
         tick('backbone')
-        feats = self.pixel_decoder(x, pad_mask)  # strides 32, 16, 8, 4
+        core = self.core.decode_pixels(x, pad_mask)  # strides 32, 16, 8, 4
         tick('pixel_decoder')
-        fh, fw = feats[self.init_level].shape[-2:]
+        fh, fw = core.pyramid[self.seed_level].shape[-2:]
         if num_clusters > fh * fw:
             raise TooManySuperpixelsError(
                 f'num_superpixels={num_clusters} is too large for a {h}x{w} input: seeds are '
-                f'sampled from its {fh}x{fw} stride-{32 // 2 ** self.init_level} feature '
-                f'map, so the largest K it allows is {fh * fw}', fh * fw)
-        if self.decoder is None:  # ablation: the grid seeds alone, no learned centers
-            init = dict(points=grid_points(num_clusters, fh, fw, inputs.device))
-            dec = dict(centers=None, e_steps=[])
-        else:
-            init = self.initializer(feats[self.init_level], pad_mask, num_queries=num_clusters)
-            dec = self.decoder(init['centers'], feats[:3], pad_mask=pad_mask,
-                               center_pos=init['center_pos'], return_logits=return_all,
-                               seed_hw=(fh, fw))
+                f'sampled from its {fh}x{fw} {self.seed_level} feature map, so the largest K '
+                f'it allows is {fh * fw}', fh * fw)
+        core = self.core.cluster(core, num_queries=num_clusters, return_maps=return_all,
+                                 seed_hw=(fh, fw))
         tick('initializer_decoder')
         interval = math.sqrt(h * w / num_clusters)
         lab = lab_target(self._raw_image(inputs), bgr=False)  # B x 3 x H x W
-        emb = self.embed_head(inputs, lab, feats[3], interval)  # B x E x H x W
+        emb = self.embed_head(inputs, lab, core.pyramid['stride4'], interval)  # B x E x H x W
         tick('embed_head')
         # grid points of the init level -> full-resolution coordinates
-        pts = init.get('points')  # K x 2 at the init level (a learned initializer has none)
+        pts = core.init.get('points')  # K x 2 at the seed level (learned queries: none)
         if pts is None:
             pts = grid_points(num_clusters, fh, fw, inputs.device)
         pts = pts * torch.tensor([w / fw, h / fh], device=inputs.device)
@@ -219,23 +214,21 @@ class SuperpixelSegmentor(BaseModel):
         seeds = F.grid_sample(emb, grid.view(1, 1, -1, 2).expand(b, -1, -1, -1),
                               mode='bilinear', align_corners=False)[:, :, 0].transpose(1, 2)
         centers = seeds  # B x K x E
-        if self.decoder is not None:
-            centers = seeds + self.center_proj(dec['centers']).float()
-        res = dict(final=None, final_logits=None, local=None, e_steps=dec['e_steps'],
+        if core.centers is not None:
+            centers = seeds + self.center_proj(core.centers).float()
+        res = dict(final=None, final_logits=None, local=None, e_steps=core.states,
                    hw=(h, w), lab=lab, final_em_mode=self.final_em_mode)
+        kpm = None if pad_mask is None else pad_mask.flatten(1)
+        emb = emb.flatten(2).transpose(1, 2)  # B x HW x E
         if self.final_em_mode == 'dense':
-            kpm = None if valid is None else ~valid.flatten(1)
-            out = self.final_em(centers, emb.flatten(2).transpose(1, 2), key_padding_mask=kpm,
-                                return_logits=return_all)
+            out = self.final_em(centers, emb, key_padding_mask=kpm, return_logits=return_all)
             res.update(final=out['assigns'], final_logits=out['logits'])
             tick('final_em')
             return res
-        fem = self.final_em
         lgrid = local_grid(num_clusters, (fh, fw), (h, w), inputs.device)
-        out = local_em(centers, emb, lgrid, fem.q_proj, fem.num_iters, valid=valid,
-                       scale=fem.scale, center_norm_bias=fem.center_norm_bias, eps=fem.eps,
-                       return_all=return_all, last_m_step=False,  # last centers are unused
-                       last_probs=probs or dense_final)
+        out = self.final_em(centers, emb, key_padding_mask=kpm, grid=lgrid,
+                            return_logits=return_all, last_m_step=False,  # centers unused
+                            last_probs=probs or dense_final)
         res['local'] = dict(probs=out['probs'], logits=out['logits'], grid=lgrid)
         tick('final_em')
         if dense_final:
@@ -248,16 +241,16 @@ class SuperpixelSegmentor(BaseModel):
         """K for this batch: uniform in ``train_cfg.num_superpixels_range``, capped at the pixel
         count of the feature map the seeds are sampled from."""
         lo, hi = self.train_cfg['num_superpixels_range']
-        stride = 32 // 2 ** self.init_level  # levels: 32, 16, 8, 4
+        stride = 32 // 2 ** PIXEL_LEVELS.index(self.seed_level)
         hi = min(hi, math.ceil(h / stride) * math.ceil(w / stride))
         return self.k_random.randint(min(lo, hi), hi)
 
     def loss(self, inputs, data_samples):
         labels = torch.stack([ds.gt_sem_seg.data[0] for ds in data_samples]).long()  # B x H x W
-        image = self.image_valid(inputs, data_samples)  # B x H x W, False = batch padding
-        valid = (labels >= 0) & image
+        pad_mask = self.pad_mask(inputs, data_samples)  # B x H x W, True = batch padding
+        valid = (labels >= 0) & ~pad_mask
         k = self._sample_k(*inputs.shape[-2:])
-        out = self.cluster(inputs, k, image, dense_final=False)
+        out = self.cluster(inputs, k, pad_mask, dense_final=False)
         losses = {}
         lab = out['lab']
         if out['local'] is not None:

@@ -49,7 +49,6 @@ model = dict(
             num_heads=8,
             num_blocks=(1, 5),
             norm_cfg=norm_cfg),
-        init_level=1,  # stride 16: the level the initializer reads
         decoder=dict(
             type='ClusterDecoder',
             in_channels=[512, 256, 256],

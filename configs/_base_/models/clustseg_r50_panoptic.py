@@ -34,7 +34,6 @@ model = dict(
         num_insdis_samples=4096,
         num_sem_samples=4096,
         mask_activation='softmax',
-        share_final_matching=False,
         recompute_losses=True,
         # thing / stuff CE + dice on Mask2Former's uncertainty-sampled points (its 12544 for
         # 1024^2 crops), read from the input-resolution GT: sub-cell extents and thin

@@ -42,7 +42,6 @@ model = dict(
             num_heads=8,
             num_blocks=(1, 5),
             norm_cfg=norm_cfg),
-        init_level=1,  # the memory bank stores stride-16 pixel-decoder embeddings
         initializer=dict(type='MemoryBankInitializer', num_classes=num_classes, feat_dims=256,
                          embed_dims=embed_dims, queue_size=256, samples_per_class=16,
                          ignore_index=255),

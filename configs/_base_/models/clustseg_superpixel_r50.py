@@ -51,6 +51,5 @@ model = dict(
     # full-resolution E/M: 'local' = each pixel among the 9 centers of its own and the
     # neighbouring seed-grid cells, O(9 HW); 'dense' = softmax over all K, O(K HW) (ablation)
     final_em_mode='local',
-    init_level=2,
     train_cfg=dict(num_superpixels_range=(50, 2500), decoder_loss_weight=1.0),
     test_cfg=dict(num_superpixels=600, min_size_ratio=0.25))

@@ -1,0 +1,151 @@
+"""The clustering core every ClustSeg task runs: pixel decoder -> dreamy start -> decoder."""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from clustseg.registry import MODELS
+from ..initializers.base_initializer import PIXEL_LEVELS, BaseInitializer
+
+#: deep-supervision modes: every E-step of every layer, the last E-step of each layer (the
+#: paper's Table 7a row "only final E-step of each recurrent cross-attention"), the output only
+SUPERVISION = ('all', 'layer', 'final')
+
+
+def check_supervision(key: str, mode: str) -> str:
+    if mode not in SUPERVISION:
+        raise ValueError(f'{key}={mode!r} is not supported; allowed values: {list(SUPERVISION)}')
+    return mode
+
+
+def select_states(states: List[dict], mode: str, num_iters: int, training: bool,
+                  test_iter: Optional[int] = None) -> List[dict]:
+    """The E-step states a head predicts from. Training: by ``mode`` (:data:`SUPERVISION`);
+    test: the output's, or with ``test_iter = t`` the state after E/M round t (0-based) of the
+    last layer (Table 7b)."""
+    if not training and test_iter is not None:
+        return [s for s in states if s['layer'] == states[-1]['layer'] and s['iter'] == test_iter]
+    if not training or mode == 'final':
+        return states[-1:]
+    if mode == 'layer':
+        return [s for s in states if s['iter'] == num_iters - 1]
+    return list(states)
+
+
+@dataclass
+class CoreOutput:
+    """What :meth:`ClusteringCore.forward` returns.
+
+    Attributes:
+        pyramid: the pixel decoder's maps by level name (:data:`PIXEL_LEVELS`), each
+            B x C_l x h_l x w_l (zero on padding); ``pyramid['stride4']`` is the pixel
+            embedding the mask heads project.
+        pad_mask: B x H x W bool of the input, True = padding (None: no padding).
+        init: the initializer's output (``centers``, ``center_pos``, ``query_classes``, maybe
+            ``points``); empty without an initializer.
+        states: one dict per E/M round of every decoder layer, in order: ``layer``, ``iter``,
+            ``level``, ``hw`` (h_l, w_l), ``centers`` (B x K x D after that round) and, when
+            maps were asked for, ``logits``, ``probs`` (softmax over the clusters, what losses
+            supervise) and ``assigns`` (what the M-step used): B x K x h_l w_l, or at a local
+            level a :class:`~clustseg.models.layers.local_em.LocalAssignment`.
+        centers: the decoder's final centers B x K x D (None without a decoder).
+    """
+    pyramid: Dict[str, Tensor]
+    pad_mask: Optional[Tensor]
+    init: dict = field(default_factory=dict)
+    states: List[dict] = field(default_factory=list)
+    centers: Optional[Tensor] = None
+
+    @property
+    def query_classes(self) -> Optional[Tensor]:
+        """K long, the class each query is tied to (-1: none)."""
+        return self.init.get('query_classes')
+
+
+@MODELS.register_module()
+class ClusteringCore(BaseModule):
+    """pixel decoder -> initializer (dreamy start) -> :class:`ClusterDecoder`, wired once for
+    every task (panoptic / instance heads, the semantic head, the superpixel segmentor and the
+    inference API).
+
+    The initializer reads the pyramid level it names (:class:`BaseInitializer`); the decoder
+    reads ``decoder_levels`` (the pyramid levels its ``layer_levels`` index, strides 32, 16, 8
+    by default). The ground-truth hook of the initializer (the memory bank) is called from
+    :meth:`update` only.
+
+    Args:
+        pixel_decoder, initializer, decoder (dict): module configs. ``initializer`` and
+            ``decoder`` may both be None (the superpixel no-decoder ablation: the core then
+            runs the pixel decoder only).
+        decoder_levels (list[str]): the pyramid levels given to the decoder, in the order its
+            ``in_channels`` / ``layer_levels`` index them.
+    """
+
+    def __init__(self, pixel_decoder, initializer=None, decoder=None,
+                 decoder_levels=PIXEL_LEVELS[:3], init_cfg=None):
+        super().__init__(init_cfg)
+        if (initializer is None) != (decoder is None):
+            raise ValueError('the initializer and the decoder must be both set or both None')
+        self.pixel_decoder = MODELS.build(pixel_decoder)
+        self.initializer = None if initializer is None else MODELS.build(initializer)
+        self.decoder = None if decoder is None else MODELS.build(decoder)
+        if self.initializer is not None and not isinstance(self.initializer, BaseInitializer):
+            raise TypeError(f'{type(self.initializer).__name__} is not a BaseInitializer '
+                            '(clustseg.models.initializers.base_initializer)')
+        for lv in decoder_levels:
+            if lv not in PIXEL_LEVELS:
+                raise ValueError(f'decoder_levels entry {lv!r} is not one of {PIXEL_LEVELS}')
+        self.decoder_levels = tuple(decoder_levels)
+
+    @property
+    def num_iters(self) -> int:
+        return self.decoder.num_iters
+
+    @property
+    def out_channels(self) -> Dict[str, int]:
+        """Channels of each pyramid level."""
+        return dict(zip(PIXEL_LEVELS, self.pixel_decoder.out_channels))
+
+    def forward(self, x: Sequence[Tensor], pad_mask: Optional[Tensor] = None,
+                num_queries: Optional[int] = None, return_maps: bool = False,
+                seed_hw=None) -> CoreOutput:
+        """Runs the core: :meth:`decode_pixels` then :meth:`cluster`.
+
+        Args:
+            x: backbone levels (strides 4..32), as the pixel decoder takes them.
+            pad_mask: B x H x W bool, True = padding (``batch_pad_mask``).
+            num_queries: K for this call (initializers with a variable K, superpixels).
+            return_maps: keep every E-step's maps in ``states`` (for losses on them and the
+                assignment-map API); False keeps the centers only.
+            seed_hw: (h, w) of the seed grid, for decoders with local levels (default: the
+                size of the initializer's level).
+        """
+        return self.cluster(self.decode_pixels(x, pad_mask), num_queries, return_maps, seed_hw)
+
+    def decode_pixels(self, x: Sequence[Tensor], pad_mask: Optional[Tensor] = None
+                      ) -> CoreOutput:
+        """The pixel decoder alone -> a :class:`CoreOutput` with the pyramid only."""
+        return CoreOutput(pyramid=dict(zip(PIXEL_LEVELS, self.pixel_decoder(x, pad_mask))),
+                          pad_mask=pad_mask)
+
+    def cluster(self, out: CoreOutput, num_queries: Optional[int] = None,
+                return_maps: bool = False, seed_hw=None) -> CoreOutput:
+        """Dreamy start and decoder on the pyramid of ``out`` (filled in and returned)."""
+        if self.initializer is None:
+            return out
+        out.init = self.initializer(out.pyramid, out.pad_mask, num_queries=num_queries)
+        if seed_hw is None and self.decoder.local_levels:
+            seed_hw = tuple(self.initializer.read(out.pyramid).shape[-2:])
+        dec = self.decoder(out.init['centers'], [out.pyramid[lv] for lv in self.decoder_levels],
+                           pad_mask=out.pad_mask, center_pos=out.init['center_pos'],
+                           return_logits=return_maps, seed_hw=seed_hw)
+        out.states, out.centers = dec['e_steps'], dec['centers']
+        return out
+
+    def update(self, out: CoreOutput, gt_sem_seg: Tensor) -> None:
+        """The initializer's ground-truth step (:meth:`BaseInitializer.update`), on the pyramid
+        of ``out``; ``gt_sem_seg``: B x H x W class ids of the model's class space (255 =
+        none). Call once per training iteration on every rank."""
+        if self.initializer is not None:
+            self.initializer.update(out.pyramid, gt_sem_seg)

@@ -1,0 +1,71 @@
+"""The E-step variant interface: how a map of logits becomes the assignment the M-step uses."""
+from typing import Optional
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from clustseg.registry import MODELS
+
+
+class EStepVariant(BaseModule):
+    """Base class of the E-step variants of :class:`RecurrentCrossAttention` (paper Table 4c).
+
+    A variant is a registered module, built from config (``variant='recurrent'`` or
+    ``variant=dict(type='SoftmaxOverClusters')``). It declares what it supports, and the decoder,
+    the heads and the superpixel segmentor read these class attributes instead of comparing
+    names:
+
+    * ``supports_local``: it has a form on the local 9-candidate layout of
+      :class:`~clustseg.models.layers.local_em.LocalGrid` (superpixels);
+    * ``needs_prob_loss``: its assignment passes no gradient to the Q / K projections, so a loss
+      on the E-step probabilities (the softmax over clusters, which every variant's E-step
+      provides for supervision) must be on for them to train;
+    * ``mass_normalised``: under ``m_step='mean'`` the M-step divides by the assignment mass
+      (False when the assignment already sums to 1 over the pixels).
+
+    :meth:`assign` receives the logits in the layout of the caller: ``B x h x N x K`` in the
+    dense form (clusters on ``cluster_dim = -1``, pixels on ``pixel_dim = -2``) and
+    ``B x K x h x 9 x P`` in the local one (the 9 candidate clusters on ``cluster_dim = 3``,
+    ``pixel_dim = None``). ``pad`` (bool, True = padding, or None) broadcasts against them;
+    ``probs`` is the softmax over clusters, zero on padding. It runs inside the caller's fp32
+    island and returns a tensor shaped as ``logits``, zero on padding.
+    """
+
+    supports_local = False
+    needs_prob_loss = False
+    mass_normalised = True
+
+    def assign(self, logits: Tensor, probs: Tensor, pad: Optional[Tensor], cluster_dim: int,
+               pixel_dim: Optional[int] = None) -> Tensor:
+        raise NotImplementedError(f'{type(self).__name__} must implement assign()')
+
+    @staticmethod
+    def one_hot_argmax(logits: Tensor, pad: Optional[Tensor], dim: int) -> Tensor:
+        """One-hot of the argmax over ``dim`` (no gradient), zero on padding."""
+        idx = logits.detach().argmax(dim=dim, keepdim=True)
+        out = torch.zeros_like(logits).scatter_(dim, idx, 1.0)
+        return out if pad is None else out.masked_fill(pad, 0.0)
+
+
+def registered_variants():
+    """Names (aliases included) of the registered :class:`EStepVariant` classes."""
+    from mmdet.registry import MODELS as REG
+    return sorted(n for n, c in REG.module_dict.items()
+                  if isinstance(c, type) and issubclass(c, EStepVariant))
+
+
+def build_variant(variant) -> EStepVariant:
+    """A registered name, a ``dict(type=...)`` or an instance -> the variant module. Anything
+    else (an unknown name, a registered class that is no :class:`EStepVariant`) is a
+    ``ValueError`` listing the registered variants."""
+    if isinstance(variant, EStepVariant):
+        return variant
+    cfg = dict(type=variant) if isinstance(variant, str) else variant
+    cls = None
+    if isinstance(cfg, dict):
+        cls = cfg['type'] if isinstance(cfg.get('type'), type) else MODELS.get(cfg.get('type'))
+    if not (isinstance(cls, type) and issubclass(cls, EStepVariant)):
+        raise ValueError(f'variant={variant!r} is not a registered E-step variant; registered: '
+                         f'{registered_variants()}')
+    return MODELS.build(dict(cfg, type=cls))

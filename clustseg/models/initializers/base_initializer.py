@@ -1,0 +1,65 @@
+"""The dreamy-start interface: what an initializer reads, returns and may learn from."""
+from typing import Dict, Optional, Union
+
+from mmengine.model import BaseModule
+from torch import Tensor
+
+#: the pixel decoder's outputs, coarse to fine (:class:`AxialPixelDecoder` returns them in this
+#: order); initializers and the core name a level by these keys
+PIXEL_LEVELS = ('stride32', 'stride16', 'stride8', 'stride4')
+
+
+def check_level(key: str, level: Optional[str]) -> Optional[str]:
+    """``level`` if it is one of :data:`PIXEL_LEVELS` (or None), else a ValueError naming
+    ``key``."""
+    if level is not None and level not in PIXEL_LEVELS:
+        raise ValueError(f'{key}={level!r} is not a pixel-decoder level; allowed: '
+                         f'{list(PIXEL_LEVELS)}')
+    return level
+
+
+class BaseInitializer(BaseModule):
+    """Base class of the query initializers (the paper's dreamy start, Eq. 7-9, and the
+    learned-queries baseline), called by :class:`~clustseg.models.core.ClusteringCore`.
+
+    Reads: ``feats``, the pixel decoder's pyramid as a dict ``{level name: B x C x h x w}``
+    (names in :data:`PIXEL_LEVELS`); an initializer reads the level ``in_level`` it was built
+    with (:meth:`read`; a unit test may pass that one map as a tensor). ``pad_mask``:
+    B x H x W bool of the input, True = padding (optional). ``num_queries``: K for this call
+    (None: the configured K; initializers with a fixed K refuse another).
+
+    Returns (:meth:`forward`): a dict with ``centers`` (B x K x D), ``center_pos`` (B x K x D,
+    added to the queries of the decoder's attention; zeros when centers have no position) and
+    ``query_classes`` (K long: the class a query is tied to, -1 for none); optionally
+    ``points`` (K x 2, (x, y) seed positions in pixels of the ``in_level`` map).
+
+    Learns from ground truth (:meth:`update`, optional): called by the core once per training
+    iteration on every rank, with the same pyramid and ``gt_sem_seg``, B x H x W class ids of
+    the model's class space (255 = none) at the input resolution. The default does nothing.
+
+    Attributes:
+        num_queries (int): the configured K.
+        in_level (str | None): the pyramid level read (None: only the batch size is read).
+    """
+
+    in_level: Optional[str] = None
+
+    def read(self, feats: Union[Dict[str, Tensor], Tensor]) -> Tensor:
+        """The map this initializer reads: ``feats[in_level]``, or ``feats`` itself when a
+        tensor is given; any level when ``in_level`` is None (only its batch size is used)."""
+        if isinstance(feats, Tensor):
+            return feats
+        if self.in_level is None:
+            return next(iter(feats.values()))
+        if self.in_level not in feats:
+            raise KeyError(f'{type(self).__name__} reads pyramid level {self.in_level!r}, not '
+                           f'among {sorted(feats)}')
+        return feats[self.in_level]
+
+    def forward(self, feats, pad_mask: Optional[Tensor] = None,
+                num_queries: Optional[int] = None) -> dict:
+        raise NotImplementedError(f'{type(self).__name__} must implement forward()')
+
+    def update(self, feats, gt_sem_seg: Tensor) -> None:
+        """Ground-truth step (see the class docstring); the default does nothing."""
+        return None
