@@ -40,7 +40,8 @@ class ClustSegSemanticHead(BaseModule):
     Center k is class k (``MemoryBankInitializer``: Eq. 7, the class's memory-bank mean through
     an FFN; or a learned table for the ablation). The per-pixel class logit of class k is the
     mask logit of center k, ``s_k(p) = <MLP(LN(c_k)), P_4(p)>`` (:class:`MaskPredictor`: ``P_4``
-    the stride-4 pixel-decoder map projected to ``mask_dims``, fp32), so ``softmax_k s_k(p)`` is pixel p's
+    the stride-4 pixel-decoder map projected to ``mask_dims``, fp32), so ``softmax_k s_k(p)``
+    is pixel p's
     class distribution: there is no separate class head and no matching (the assignment of
     centers to classes is fixed).
 

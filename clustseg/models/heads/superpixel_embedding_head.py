@@ -10,6 +10,13 @@ from clustseg.registry import MODELS
 from ..layers.axial_block import norm_layer
 
 
+#: initial scales of the embedding (trained afterwards): colour weight (SLIC's m = 10), overall
+#: sharpness of the Gaussian E-step, and the small start of the learned channels
+COLOR_WEIGHT = 10.0
+INIT_SHARPNESS = 2.0
+INIT_LEARNED_SCALE = 0.1
+
+
 @MODELS.register_module()
 class SuperpixelEmbeddingHead(BaseModule):
     """Builds the pixel embedding ``I`` on which the final, full-resolution E-steps run.
@@ -18,7 +25,7 @@ class SuperpixelEmbeddingHead(BaseModule):
 
     * ``learned`` fuses the stride-4 pixel-decoder map (upsampled) with a light 3x3 conv stem on
       the full-resolution image (boundary detail). Its scale ``g`` starts small
-      (``init_learned_scale``), so an untrained model clusters mostly on colour and position,
+      (``INIT_LEARNED_SCALE``), so an untrained model clusters mostly on colour and position,
       like SLIC. It must not start at exactly zero: the centers' learned channels are sampled
       from the same embedding, and with both sides of the E-step's dot product at zero their
       gradients vanish (a saddle the training never leaves);
@@ -26,7 +33,8 @@ class SuperpixelEmbeddingHead(BaseModule):
     * ``xy / S`` are pixel coordinates in units of the grid interval ``S = sqrt(HW / K)``;
     * ``g``, ``c``, ``p`` are learned positive scales (stored as logs), initialised so that a
       colour difference of 10 Lab units weighs as much as a distance of one grid interval (SLIC
-      with compactness m = 10) and the Gaussian E-step is sharp (``init_sharpness``).
+      with compactness m = 10, ``COLOR_WEIGHT``) and the Gaussian E-step is sharp
+      (``INIT_SHARPNESS``).
 
     ``norm_cfg`` is the normalisation of its convs (mmcv config: BN, SyncBN, GN, ...).
     ``stem_stride`` (1 or 2) is the stride at which the stem and the fusion run: 1 = at full
@@ -35,8 +43,7 @@ class SuperpixelEmbeddingHead(BaseModule):
     per pixel at full resolution).
     """
 
-    def __init__(self, in_channels, embed_dims=32, stem_dims=16, color_weight=10.0,
-                 init_sharpness=2.0, init_learned_scale=0.1, stem_stride=1,
+    def __init__(self, in_channels, embed_dims=32, stem_dims=16, stem_stride=1,
                  norm_cfg=dict(type='BN'), init_cfg=None):
         super().__init__(init_cfg)
         if stem_stride not in (1, 2):
@@ -52,10 +59,10 @@ class SuperpixelEmbeddingHead(BaseModule):
         self.fuse = nn.Sequential(
             nn.Conv2d(embed_dims + stem_dims, embed_dims, 3, padding=1, bias=False),
             norm_layer(norm_cfg, embed_dims), nn.GELU(), nn.Conv2d(embed_dims, embed_dims, 1))
-        # colour in Lab/100 units: 10 Lab units = 0.1 -> x color_weight -> 1.0 = one interval S
-        s = math.sqrt(init_sharpness)
-        self.log_learned_scale = nn.Parameter(torch.tensor(math.log(init_learned_scale * s)))
-        self.log_color_scale = nn.Parameter(torch.tensor(math.log(color_weight * s)))
+        # colour in Lab/100 units: 10 Lab units = 0.1 -> x COLOR_WEIGHT -> 1.0 = one interval S
+        s = math.sqrt(INIT_SHARPNESS)
+        self.log_learned_scale = nn.Parameter(torch.tensor(math.log(INIT_LEARNED_SCALE * s)))
+        self.log_color_scale = nn.Parameter(torch.tensor(math.log(COLOR_WEIGHT * s)))
         self.log_pos_scale = nn.Parameter(torch.tensor(math.log(s)))
 
     @property

@@ -5,5 +5,6 @@ from .learned_initializer import LearnedInitializer
 from .memory_bank_initializer import MemoryBankInitializer
 from .panoptic_initializer import PanopticInitializer
 
-__all__ = ['PIXEL_LEVELS', 'BaseInitializer', 'GridInitializer', 'grid_points', 'ImageAdaptiveInitializer', 'LearnedInitializer',
-           'MemoryBankInitializer', 'PanopticInitializer']
+__all__ = ['PIXEL_LEVELS', 'BaseInitializer', 'GridInitializer', 'grid_points',
+           'ImageAdaptiveInitializer', 'LearnedInitializer', 'MemoryBankInitializer',
+           'PanopticInitializer']

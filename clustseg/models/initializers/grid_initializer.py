@@ -35,8 +35,8 @@ class GridInitializer(BaseInitializer):
         self.ffn = build_ffn(in_channels + pos_dims, embed_dims)
 
     def forward(self, feats, pad_mask=None, num_queries=None):
-        """feats: the pyramid (reads ``in_level``, B x C x H x W), pad_mask: B x H0 x W0 bool (True = padding, optional),
-        num_queries: K (required) -> dict(centers B x K x D, points K x 2 (x, y) in feature px,
+        """feats: the pyramid (reads ``in_level``, B x C x H x W), pad_mask: B x H0 x W0 bool
+        (True = padding, optional), num_queries: K (required) -> dict(centers B x K x D, points K x 2 (x, y) in feature px,
         center_pos B x K x D (the decoder's sine convention at this level: unit = each image's
         valid long side / 8, as ``ClusterDecoder`` encodes its keys), query_classes K (all -1:
         no class tie)). The seed grid covers the whole (padded) map, shared by the batch."""

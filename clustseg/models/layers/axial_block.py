@@ -83,9 +83,9 @@ class AxialBlock(nn.Module):
     """1x1 conv-norm-GELU -> height attention -> width attention -> 1x1 conv-norm (zero-init
     scale) -> residual add -> GELU. Channels: in = out = ``dims``; inner = ``dims // 2``."""
 
-    def __init__(self, dims, num_heads=4, inner_dims=None, norm_cfg=dict(type='BN')):
+    def __init__(self, dims, num_heads=4, norm_cfg=dict(type="BN")):
         super().__init__()
-        inner = inner_dims or dims // 2
+        inner = dims // 2
         self.reduce = nn.Sequential(nn.Conv2d(dims, inner, 1, bias=False),
                                     norm_layer(norm_cfg, inner), nn.GELU())
         self.attn_h = AxialAttention1d(inner, num_heads, 'h')

@@ -53,7 +53,7 @@ model = dict(
             num_iters=3,
             ffn_dims=2048,
             layer_levels=(0, 0, 1, 1, 2, 2),
-            variant='recurrent'),
+            variant=dict(type='SoftmaxOverClusters')),
         mask_dims=embed_dims,
         deep_supervision='all',
         loss_ce_weight=5.0,

@@ -42,7 +42,7 @@ model = dict(
         num_iters=3,
         ffn_dims=2048,
         layer_levels=(0, 0, 1, 1, 2, 2),
-        variant='recurrent'),
+        variant=dict(type='SoftmaxOverClusters')),
     embed_head=dict(type='SuperpixelEmbeddingHead', in_channels=128, embed_dims=32,
                     stem_dims=32, norm_cfg=norm_cfg),
     loss_slic=dict(type='SLICLoss', loss_weight=1.0, pos_weight=0.003),

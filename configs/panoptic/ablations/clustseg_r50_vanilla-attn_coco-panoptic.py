@@ -4,5 +4,5 @@
 # (the E-step assignment maps are not supervised; the class / mask predictions after every
 # layer still are).
 _base_ = ['../clustseg_r50_8xb2-lsj-50e_coco-panoptic.py']
-model = dict(panoptic_head=dict(decoder=dict(variant='vanilla', num_iters=1),
+model = dict(panoptic_head=dict(decoder=dict(variant=dict(type='SoftmaxOverPixels'), num_iters=1),
                                 loss_weights=dict(e_step=0.0)))
