@@ -3,9 +3,9 @@
 ``record`` (on the old code) saves, per task, the embedded config's initial weights and the
 losses of a few optimizer steps on fixed real batches (tests/data), plus the labels of the
 shipped superpixel model on the committed BSDS500 val images. ``compare`` (on the new code)
-loads those weights (renaming keys with ``--rename OLD=NEW`` prefixes when modules moved),
-repeats the steps and reports the largest relative loss difference and whether the labels are
-equal. Writes / reads one folder::
+loads those weights strictly (modules that moved keep loading through the models'
+``rename_legacy_keys``), repeats the steps and reports the largest relative loss difference
+and whether the labels are equal (else how many pixels differ). Writes / reads one folder::
 
     python tools/analysis_tools/parity_check.py record  --out work_dirs/parity
     python tools/analysis_tools/parity_check.py compare --out work_dirs/parity
@@ -41,8 +41,9 @@ SHIPPED = ('configs/superpixel/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.
            'checkpoints/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth')
 
 
-#: largest fraction of the shipped model's label pixels allowed to change (float-rounding ties)
-TIE_FRACTION = 1e-5
+#: largest fraction of the shipped model's label pixels allowed to change: float-rounding ties
+#: (the code at 020c648 moves 2.2e-5 of them between 1 and 2 threads)
+TIE_FRACTION = 3e-5
 
 
 def _seed(s=0):
@@ -58,7 +59,7 @@ def _batch(cfg, n=2):
     return pseudo_collate([ds[i] for i in range(n)])
 
 
-def _losses(task, out, rename, record):
+def _losses(task, out, record):
     from clustseg.registry import MODELS
     cfg = Config.fromfile(str(ROOT / TASKS[task]))
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
@@ -70,10 +71,7 @@ def _losses(task, out, rename, record):
         if record:
             torch.save(model.state_dict(), state)
         else:
-            sd = torch.load(state, weights_only=True)
-            for old, new in rename:
-                sd = {(new + k[len(old):] if k.startswith(old) else k): v for k, v in sd.items()}
-            model.load_state_dict(sd, strict=True)
+            model.load_state_dict(torch.load(state, weights_only=True), strict=True)
         batch = _batch(cfg)
         wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
         steps = []
@@ -105,15 +103,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('mode', choices=['record', 'compare'])
     parser.add_argument('--out', default='work_dirs/parity')
-    parser.add_argument('--rename', nargs='*', default=[],
-                        help='OLD=NEW state-dict key prefixes (compare only)')
     parser.add_argument('--tasks', nargs='*', default=list(TASKS))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rename = [tuple(r.split('=', 1)) for r in args.rename]
     Path(args.out).mkdir(parents=True, exist_ok=True)
     record = args.mode == 'record'
-    result = {t: _losses(t, args.out, rename, record) for t in args.tasks}
+    result = {t: _losses(t, args.out, record) for t in args.tasks}
     labels, result['shipped_superpixel_labels_sha256'] = _shipped_labels()
     path = osp.join(args.out, 'record.json')
     npz = osp.join(args.out, 'shipped_labels.npz')
