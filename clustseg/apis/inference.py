@@ -228,12 +228,13 @@ def inference_assignments(model, img, num_superpixels=None, img_path=None):
     """
     from clustseg.models.segmentors.superpixel_segmentor import SuperpixelSegmentor
     from clustseg.models.utils import batch_pad_mask
+    core = None if isinstance(model, SuperpixelSegmentor) else _core(model)  # or a TypeError
     batch = _preprocess(model, img, img_path)
     inputs, ds = batch['inputs'], batch['data_samples'][0]
     pad_hw = inputs.shape[-2:]
     img_hw = ds.metainfo.get('img_shape', pad_hw)[:2]
     ori_hw = ds.metainfo.get('ori_shape', img_hw)[:2]
-    if isinstance(model, SuperpixelSegmentor):
+    if core is None:
         k = model.test_cfg['num_superpixels'] if num_superpixels is None else num_superpixels
         try:
             out = model.cluster(inputs, k, return_all=True)
@@ -241,8 +242,7 @@ def inference_assignments(model, img, num_superpixels=None, img_path=None):
             raise TooManySuperpixelsError(f'{_name(img, img_path)}: {e}', e.max_k) from None
         e_steps = out['e_steps']
         finals = [dict(iter=t, hw=out['hw'], probs=p) for t, p in enumerate(out['final'])]
-    else:  # a TypeError unless a ClustSeg detector or semantic segmentor
-        core = _core(model)
+    else:
         metas = [d.metainfo for d in batch['data_samples']]
         pad_mask = batch_pad_mask(metas, inputs.device, pad_hw)
         e_steps = core(model.extract_feat(inputs), pad_mask, return_maps=True).states

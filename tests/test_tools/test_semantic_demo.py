@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from clustseg.apis import inference_segmentor, init_model, segmentor_dataset_meta
+from clustseg.apis import (inference_assignments, inference_segmentor, init_model,
+                           segmentor_dataset_meta)
 from clustseg.utils import register_all_modules
 
 SEMANTIC = 'configs/semantic/clustseg_compact_embedded_ade20k.py'
@@ -53,6 +54,26 @@ def test_inference_segmentor(files, repo_root):
     assert len(meta['classes']) == 150 and meta['classes'][SKY] == 'sky'
     with pytest.raises(TypeError, match='ClustSegSemanticHead'):
         inference_segmentor(init_model(str(repo_root / SUPERPIXEL)), str(files['img']))
+
+
+def test_assignment_maps_api_semantic(files, repo_root):
+    """Semantic models go through the same core as the other tasks: one hard assignment map
+    per E-step of every decoder layer, over the 150 class centers."""
+    model = init_model(str(repo_root / SEMANTIC), str(files['ckpt']))
+    maps = inference_assignments(model, str(files['img']))
+    layers = len(model.decode_head.core.decoder.layers)
+    iters = model.decode_head.core.num_iters
+    assert [(m['layer'], m['iter']) for m in maps] == [
+        (lv, t) for lv in range(layers) for t in range(iters)]
+    assert {m['num_clusters'] for m in maps} == {150}
+    for m in maps:
+        assert m['stage'] == 'decoder'
+        assert m['labels'].shape == (96, 128) and 0 <= m['labels'].min() < 150
+        assert m['labels'].max() < 150
+    # strides 32, 16, 8 (one layer each in the compact config): finer maps, more cells
+    assert [m['hw'][0] for m in maps[::iters]] == sorted(m['hw'][0] for m in maps[::iters])
+    with pytest.raises(TypeError, match='no ClustSeg model'):
+        inference_assignments(torch.nn.Module(), str(files['img']))
 
 
 def test_demo_semantic(files, repo_root, tmp_path, capsys):
