@@ -18,5 +18,14 @@ setup(
     # The pinned stack is installed by tools/install.sh (order matters: torch, then mmcv built
     # against it); see requirements/.
     install_requires=[],
+    # the shipped superpixel model (weights + self-contained config) for clustseg.superpixels
+    package_data={'clustseg.weights': ['*.pth', '*.py']},
+    include_package_data=True,
+    # ONNX export / onnxruntime backend; pinned in requirements/onnx.txt (installed by
+    # tools/install.sh)
+    extras_require={'onnx': ['onnx', 'onnxruntime']},
+    entry_points={
+        'console_scripts': ['clustseg-superpixels = clustseg.tools.superpixels_cli:main'],
+    },
     zip_safe=False,
 )

@@ -14,7 +14,7 @@ from clustseg.apis import inference_superpixel, init_model
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'configs/superpixel/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py'
-CKPT = ROOT / 'checkpoints/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth'
+CKPT = ROOT / 'clustseg/weights/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth'
 RECORD = ROOT / 'tests/data/shipped_superpixel_labels.npz'
 #: largest fraction of pixels allowed to change: the implementation's own float-rounding noise
 #: (2.2e-5 between thread counts, measured on the old code)

@@ -18,7 +18,8 @@ from clustseg.registry import MODELS
 from clustseg.utils import load_local_checkpoint
 
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
-SUPERPIXEL_CKPT = ROOT / 'checkpoints' / 'clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth'
+SUPERPIXEL_CKPT = (ROOT / 'clustseg' / 'weights' /
+                   'clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth')
 PANOPTIC = ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py'
 SEMANTIC = ROOT / 'configs' / 'semantic' / 'clustseg_compact_embedded.py'
 
