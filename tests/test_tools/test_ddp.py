@@ -150,5 +150,5 @@ def test_two_process_ddp_paper_norms(tmp_path, task):
     assert torch.equal(s0['backbone.bn1.running_var'], torch.ones_like(s0['backbone.bn1.running_var']))
     assert int(s0['backbone.bn1.num_batches_tracked']) == 0
     assert torch.equal(s0['backbone.bn1.weight'], torch.ones_like(s0['backbone.bn1.weight']))
-    gn = [k for k in s0 if k.startswith(f'{head}.pixel_decoder') and k.endswith('.weight')]
+    gn = [k for k in s0 if k.startswith(f'{head}.core.pixel_decoder') and k.endswith('.weight')]
     assert gn

@@ -15,6 +15,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
+from clustseg.models.utils import upgrade_legacy_keys
 from clustseg.utils.pretrained import describe_key_mismatch, state_dict_mismatch, \
     strip_state_dict
 
@@ -101,6 +102,7 @@ def checkpoint_problem(model, checkpoint: dict) -> Optional[str]:
     if is_model_wrapper(model):
         model = model.module
     state = {re.sub(r'^module\.', '', k): v for k, v in strip_state_dict(checkpoint).items()}
+    state = upgrade_legacy_keys(model, state)  # keys of older checkpoints, renamed on load
     missing, unexpected, mismatched = state_dict_mismatch(model.state_dict(), state)
     if not (missing or unexpected or mismatched):
         return None
