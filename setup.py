@@ -25,7 +25,7 @@ setup(
     # tools/install.sh)
     extras_require={'onnx': ['onnx', 'onnxruntime']},
     entry_points={
-        'console_scripts': ['clustseg-superpixels = clustseg.tools.superpixels_cli:main'],
+        'console_scripts': ['clustseg-superpixels = clustseg.cli.superpixels:main'],
     },
     zip_safe=False,
 )

@@ -1,0 +1,190 @@
+"""``clustseg-superpixels``: superpixels of files, folders and globs with the shipped model.
+
+Usage::
+
+    clustseg-superpixels INPUT... --out-dir DIR [--n-segments 600] [--overlay]
+
+Each image ``<name>.<ext>`` gives ``DIR/<name>.png``, a 16-bit PNG of its labels
+(``--start-label``, default 0, upwards), and with ``--overlay`` ``DIR/<name>_overlay.png``,
+the image with the superpixel boundaries drawn. An image of a folder keeps its path relative to
+that folder (``DIR/<sub/dir>/<name>.png``). Files are written atomically, so a run that is
+stopped and started again skips the images whose outputs exist (``--overwrite`` recomputes
+them). Unreadable, missing or too small images are skipped and listed at the end (exit code 1
+when there were any, after the others are done; 2 for bad arguments).
+"""
+import argparse
+import glob
+import os
+import os.path as osp
+import sys
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+#: File extensions taken from a folder (case-insensitive).
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+#: Boundary colour of the overlays (BGR: yellow).
+OVERLAY_COLOR = (0, 255, 255)
+
+
+def _is_glob(pattern: str) -> bool:
+    return glob.has_magic(pattern)
+
+
+def collect_inputs(inputs: List[str], recursive: bool = False
+                   ) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
+    """Expands files, folders and glob patterns.
+
+    Returns:
+        (jobs, missing): ``jobs`` = [(image path, output stem relative to the out dir)] in
+        input order without repeats; ``missing`` = [(input, reason)] for inputs that match
+        nothing.
+
+    Raises:
+        ValueError: two inputs would write the same output, naming both.
+    """
+    jobs, missing, seen, stems = [], [], set(), {}
+
+    def add(path, stem):
+        path = osp.normpath(path)
+        if path in seen:
+            return
+        seen.add(path)
+        if stem in stems:
+            raise ValueError(f'{stems[stem]} and {path} would both be written to {stem}.png: '
+                             'give them separately, or their folders')
+        stems[stem] = path
+        jobs.append((path, stem))
+
+    for item in inputs:
+        if osp.isdir(item):
+            pattern = osp.join(glob.escape(item), '**', '*') if recursive else \
+                osp.join(glob.escape(item), '*')
+            files = sorted(p for p in glob.glob(pattern, recursive=recursive)
+                           if osp.isfile(p) and p.lower().endswith(IMAGE_EXTENSIONS))
+            if not files:
+                missing.append((item, 'folder without images (' +
+                                ', '.join(IMAGE_EXTENSIONS) + ')'))
+            for p in files:
+                add(p, osp.splitext(osp.relpath(p, item))[0])
+        elif _is_glob(item):
+            files = sorted(p for p in glob.glob(item, recursive=True) if osp.isfile(p))
+            if not files:
+                missing.append((item, 'pattern matches no file'))
+            for p in files:
+                add(p, osp.splitext(osp.basename(p))[0])
+        elif osp.isfile(item):
+            add(item, osp.splitext(osp.basename(item))[0])
+        else:
+            missing.append((item, 'no such file or folder'))
+    return jobs, missing
+
+
+def label_png(labels: np.ndarray) -> bytes:
+    """H x W labels -> the bytes of a 16-bit grayscale PNG (labels must be in 0..65535)."""
+    import cv2
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi > 65535:
+        raise ValueError(f'labels in [{lo}, {hi}] do not fit a 16-bit PNG (0..65535)')
+    ok, buf = cv2.imencode('.png', labels.astype(np.uint16))
+    if not ok:
+        raise RuntimeError('PNG encoding of the labels failed')
+    return buf.tobytes()
+
+
+def overlay_png(bgr: np.ndarray, labels: np.ndarray, color=OVERLAY_COLOR) -> bytes:
+    """The image (BGR uint8) with the label boundaries drawn in ``color`` -> PNG bytes."""
+    import cv2
+    from skimage.segmentation import find_boundaries
+    out = bgr.copy()
+    out[find_boundaries(labels, mode='inner')] = color
+    ok, buf = cv2.imencode('.png', out)
+    if not ok:
+        raise RuntimeError('PNG encoding of the overlay failed')
+    return buf.tobytes()
+
+
+def _progress(total: int, enabled: bool):
+    """tqdm progress bar on stderr (pinned in requirements/runtime.txt)."""
+    from tqdm import tqdm
+    return tqdm(total=total, disable=not enabled, unit='img', file=sys.stderr,
+                dynamic_ncols=True)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog='clustseg-superpixels',
+        description='Superpixels of images with the shipped ClustSeg model: 16-bit label PNGs '
+        '(and overlays) in --out-dir; existing outputs are kept (resumable).')
+    parser.add_argument('inputs', nargs='+', metavar='INPUT',
+                        help='image files, folders (their images) and glob patterns (quote '
+                        "them, e.g. 'photos/**/*.jpg')")
+    parser.add_argument('--out-dir', required=True, help='output folder (created)')
+    parser.add_argument('--n-segments', type=int, default=600,
+                        help='number of superpixels K (default 600)')
+    parser.add_argument('--start-label', type=int, default=0,
+                        help='first label in the PNGs (default 0)')
+    parser.add_argument('--overlay', action='store_true',
+                        help='also write <name>_overlay.png with the boundaries drawn')
+    parser.add_argument('--recursive', action='store_true',
+                        help='take the images of folders recursively')
+    parser.add_argument('--device', default='cpu', help="torch device (default 'cpu')")
+    parser.add_argument('--backend', default='torch', choices=('torch', 'onnx'),
+                        help="'onnx': onnxruntime on the CPU (faster; docs/benchmark.md)")
+    parser.add_argument('--overwrite', action='store_true',
+                        help='recompute images whose outputs exist')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    args = parser.parse_args(argv)
+    if args.n_segments < 1:
+        parser.error(f'--n-segments must be >= 1, got {args.n_segments}')
+    if args.start_label < 0:
+        parser.error(f'--start-label must be >= 0, got {args.start_label}')
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Runs the command; returns the exit code (0: all done, 1: some inputs skipped)."""
+    args = parse_args(argv)
+    from clustseg.apis.superpixel_api import superpixels
+    from clustseg.datasets import BadInputError, read_image
+    from clustseg.models.segmentors.superpixel_segmentor import TooManySuperpixelsError
+    from clustseg.utils import atomic_write_bytes
+
+    try:
+        jobs, failed = collect_inputs(args.inputs, args.recursive)
+    except ValueError as e:
+        print(f'clustseg-superpixels: error: {e}', file=sys.stderr)
+        return 2
+    done = existing = 0
+    bar = _progress(len(jobs), not args.no_progress)
+    for path, stem in jobs:
+        out = osp.join(args.out_dir, stem + '.png')
+        outs = [out] + ([osp.join(args.out_dir, stem + '_overlay.png')] if args.overlay else [])
+        if not args.overwrite and all(osp.isfile(p) for p in outs):
+            existing += 1
+            bar.update(1)
+            continue
+        try:
+            bgr = read_image(path)
+            labels = superpixels(np.ascontiguousarray(bgr[..., ::-1]), args.n_segments,
+                                 start_label=args.start_label, device=args.device,
+                                 backend=args.backend)
+        except (BadInputError, TooManySuperpixelsError) as e:
+            failed.append((path, str(e)))
+            bar.update(1)
+            continue
+        atomic_write_bytes(label_png(labels), out)
+        if args.overlay:
+            atomic_write_bytes(overlay_png(bgr, labels), outs[1])
+        done += 1
+        bar.update(1)
+    bar.close()
+    print(f'clustseg-superpixels: {done} written, {existing} already done (kept), '
+          f'{len(failed)} skipped; outputs in {args.out_dir}', file=sys.stderr)
+    for item, reason in failed:
+        print(f'  skipped {item}: {reason}', file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
