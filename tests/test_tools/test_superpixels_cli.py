@@ -1,0 +1,89 @@
+"""clustseg-superpixels: files, folders and globs -> 16-bit label PNGs (+ overlays),
+resumable, unreadable files skipped and listed."""
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from clustseg.apis import inference_superpixel
+from clustseg.apis.superpixel_api import load_superpixel_model
+from clustseg.cli.superpixels import collect_inputs, main
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+VAL = osp.join(ROOT, 'tests', 'data', 'bsds500', 'images', 'val')
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    """tmp/in/{a,b}.jpg (BSDS val copies), tmp/in/sub/c.jpg, tmp/in/broken.jpg (truncated),
+    tmp/in/notes.txt."""
+    src = tmp_path / 'in'
+    (src / 'sub').mkdir(parents=True)
+    shutil.copy(osp.join(VAL, '103070.jpg'), src / 'a.jpg')
+    shutil.copy(osp.join(VAL, '101085.jpg'), src / 'b.jpg')
+    shutil.copy(osp.join(VAL, '105025.jpg'), src / 'sub' / 'c.jpg')
+    data = open(osp.join(VAL, '108005.jpg'), 'rb').read()
+    (src / 'broken.jpg').write_bytes(data[:len(data) // 3])
+    (src / 'notes.txt').write_text('not an image')
+    return src
+
+
+def test_folder_run_overlay_resume_and_skips(inputs, tmp_path, capsys):
+    out = tmp_path / 'out'
+    argv = [str(inputs), str(inputs / 'missing.jpg'), '--out-dir', str(out), '--n-segments',
+            '200', '--overlay', '--no-progress']
+    assert main(argv) == 1  # some inputs skipped
+    err = capsys.readouterr().err
+    assert '2 written, 0 already done (kept), 2 skipped' in err
+    assert f'skipped {inputs / "broken.jpg"}' in err and 'missing.jpg: no such file' in err
+    assert sorted(os.listdir(out)) == ['a.png', 'a_overlay.png', 'b.png', 'b_overlay.png']
+    model = load_superpixel_model('cpu')
+    for name, src in (('a', '103070'), ('b', '101085')):
+        png = cv2.imread(str(out / f'{name}.png'), cv2.IMREAD_UNCHANGED)
+        assert png.dtype == np.uint16
+        ref = inference_superpixel(model, osp.join(VAL, f'{src}.jpg'), num_superpixels=200)
+        np.testing.assert_array_equal(png, ref)
+        overlay = cv2.imread(str(out / f'{name}_overlay.png'))
+        assert overlay.shape == ref.shape + (3, )
+        assert (overlay == (0, 255, 255)).all(-1).mean() > 0.05  # boundaries drawn
+    # resumable: existing outputs are kept, not recomputed
+    stamp = os.stat(out / 'a.png').st_mtime_ns
+    assert main(argv) == 1
+    assert '0 written, 2 already done (kept), 2 skipped' in capsys.readouterr().err
+    assert os.stat(out / 'a.png').st_mtime_ns == stamp
+    # an overlay asked for later is computed
+    os.remove(out / 'b_overlay.png')
+    assert main(argv) == 1
+    assert '1 written, 1 already done' in capsys.readouterr().err
+
+
+def test_globs_recursive_and_console_script(inputs, tmp_path):
+    jobs, missing = collect_inputs([str(inputs / '*.jpg'), str(inputs / 'nothing*.png')])
+    assert [osp.basename(p) for p, _ in jobs] == ['a.jpg', 'b.jpg', 'broken.jpg']
+    assert missing == [(str(inputs / 'nothing*.png'), 'pattern matches no file')]
+    jobs, _ = collect_inputs([str(inputs)], recursive=True)
+    assert [s for _, s in jobs] == ['a', 'b', 'broken', osp.join('sub', 'c')]
+    (tmp_path / 'x').mkdir()
+    shutil.copy(inputs / 'a.jpg', tmp_path / 'x' / 'a.jpg')
+    with pytest.raises(ValueError, match='would both be written to a.png'):
+        collect_inputs([str(inputs / 'a.jpg'), str(tmp_path / 'x' / 'a.jpg')])
+    # the installed console script (setup.py entry_points), on one image of a subfolder
+    exe = shutil.which('clustseg-superpixels', path=osp.dirname(sys.executable))
+    assert exe, 'clustseg-superpixels is not installed: pip install -e . --no-deps'
+    out = tmp_path / 'out2'
+    res = subprocess.run([exe, str(inputs / 'sub'), '--out-dir', str(out), '--n-segments',
+                          '100'], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert os.listdir(out) == ['c.png'] and '1 written' in res.stderr
+
+
+def test_bad_arguments(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(['x.jpg', '--out-dir', str(tmp_path), '--n-segments', '0'])
+    assert e.value.code == 2
+    assert '--n-segments must be >= 1' in capsys.readouterr().err
