@@ -1,15 +1,13 @@
 from .binary_mask_losses import (mask_bce_dice_loss, mask_point_targets, matched_mask_loss,
                                  read_mask_points, sample_mask_points, sigmoid_class_loss,
                                  uncertain_point_coords)
-from .instance_discrimination_loss import (InstanceDiscriminationLoss,
-                                           instance_discrimination_loss,
-                                           pixelwise_instance_discrimination_loss)
-from .mask_id_loss import MaskIDCrossEntropyLoss, mask_id_cross_entropy
+from .instance_discrimination_loss import pixelwise_instance_discrimination_loss
+from .mask_id_loss import mask_id_cross_entropy
 from .pixel_sampling import area_weighted_sample, inverse_segment_area
-from .pq_style_loss import PQStyleLoss, pq_style_loss
+from .pq_style_loss import pq_style_loss
 from .query_targets import QueryTargets, build_query_targets, void_pixels
 from .reconstruction_loss import SuperpixelReconstructionLoss
-from .semantic_aux_loss import SemanticAuxLoss, semantic_aux_loss
+from .semantic_aux_loss import semantic_aux_loss
 from .slic_loss import SLICLoss
 from .superpixel_losses import (LAB_SCALE, cluster_means, lab_target, pixel_coords,
                                 reconstruction_loss, remap_labels, rgb_to_lab,
@@ -19,9 +17,8 @@ __all__ = [
     'SLICLoss', 'SuperpixelReconstructionLoss', 'LAB_SCALE', 'cluster_means', 'lab_target',
     'pixel_coords', 'reconstruction_loss', 'remap_labels', 'rgb_to_lab', 'slic_loss',
     'soft_reconstruct', 'QueryTargets', 'build_query_targets', 'void_pixels',
-    'pq_style_loss', 'PQStyleLoss', 'mask_id_cross_entropy', 'MaskIDCrossEntropyLoss',
-    'instance_discrimination_loss', 'pixelwise_instance_discrimination_loss',
-    'InstanceDiscriminationLoss', 'semantic_aux_loss', 'SemanticAuxLoss',
+    'pq_style_loss', 'mask_id_cross_entropy', 'pixelwise_instance_discrimination_loss',
+    'semantic_aux_loss',
     'inverse_segment_area', 'area_weighted_sample', 'sample_mask_points',
     'mask_point_targets', 'read_mask_points', 'uncertain_point_coords',
     'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss'

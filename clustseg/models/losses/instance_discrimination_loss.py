@@ -4,13 +4,8 @@ A contrastive loss on the L2-normalised pixel embedding (kMaX: 128-d output of t
 head): pixels of one ground-truth segment are pulled together, pixels of different segments
 pushed apart, with temperature ``0.3`` (deeplab2 ``instance_discrimination_temperature``; the
 kMaX PyTorch port hard-codes the same value). It needs no matching: targets are the GT
-segments themselves. Two published forms:
+segments themselves. The form used here (the panoptic head's):
 
-- :func:`instance_discrimination_loss` - pixel vs. *mask embedding* (deeplab2
-  ``max_deeplab_loss.py``): each GT segment's embedding is the L2-normalised mean of its pixel
-  embeddings; every pixel is classified among the segments of its image by
-  ``softmax_m(<f_i, e_m> / tau)``. deeplab2 weights the pixels by a thing mask (only thing
-  pixels supervised); pass that as ``pixel_weight`` to reproduce it.
 - :func:`pixelwise_instance_discrimination_loss` - pixel vs. *pixel* (kMaX-DeepLab PyTorch port
   ``pixelwise_insdis_loss``): 4096 pixels sampled per image with ``P ~ (HW / area) ** 1.5``;
   for every sampled pixel, ``softmax_j(<f_i, f_j> / tau)`` over the sampled pixels against the
@@ -22,10 +17,9 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from clustseg.registry import MODELS
-from .loss_utils import flatten_masks, flatten_pixels, fp32_island, per_image_mean, shape_str
+from .loss_utils import flatten_masks, fp32_island, per_image_mean, shape_str
 from .pixel_sampling import area_weighted_sample, inverse_segment_area
 
 # added to the logits of absent segments / dropped samples (deeplab2's softmax masking constant)
@@ -39,52 +33,6 @@ def _check(pixel_feats: Tensor, gt_masks: Tensor):
         raise ValueError(f'gt_masks ({shape_str(g)}) must be B x M x HW with the B and HW of '
                          f'pixel_feats ({shape_str(f)})')
     return f, g
-
-
-def instance_discrimination_loss(pixel_feats: Tensor,
-                                 gt_masks: Tensor,
-                                 pixel_weight: Optional[Tensor] = None,
-                                 temperature: float = 0.3,
-                                 normalize_pixels: bool = False) -> Tensor:
-    """Pixel-to-mask-embedding contrastive loss (deeplab2 MaX-DeepLab form).
-
-    ``e_m = l2norm(sum_i g_mi f_i / max(|g_m|, 1))``, ``s_mi = <f_i, e_m> / tau`` over the
-    segments present in the image (``|g_m| > 0``), and
-    ``loss = mean_b [sum_i w_i CE(softmax_m s_mi, y_i) / sum_i w_i]``, ``y_i = g_i / sum_m g_mi``
-    over pixels covered by a segment (void pixels have ``w_i = 0``).
-
-    Args:
-        pixel_feats: ``B x C x H x W`` (or ``B x C x HW``) pixel embeddings, L2-normalised
-            over ``C`` by the model (kMaX does so) or here with ``normalize_pixels=True``.
-        gt_masks: ``B x M x H x W`` binary GT segments (zero-padded to a common ``M``).
-        pixel_weight: optional ``B x H x W`` / ``B x HW`` non-negative weight, e.g. the thing
-            mask as in deeplab2; default 1 on every non-void pixel.
-        temperature: ``tau`` (deeplab2 / kMaX: 0.3).
-        normalize_pixels: L2-normalise ``pixel_feats`` over ``C`` first.
-
-    Returns:
-        fp32 scalar.
-    """
-    f, g = _check(pixel_feats, gt_masks)
-    b, _, n = f.shape
-    pixel_weight = flatten_pixels(pixel_weight, 'pixel_weight', b, n)
-    with fp32_island(f):
-        f = f.float()
-        if normalize_pixels:
-            f = F.normalize(f, dim=1)
-        g = g.float()
-        area = g.sum(dim=2)  # B x M
-        emb = torch.einsum('bcn,bmn->bmc', f, g) / area.clamp(min=1.0).unsqueeze(2)
-        emb = F.normalize(emb, dim=2)  # B x M x C
-        logits = torch.einsum('bcn,bmc->bmn', f, emb) / temperature  # B x M x HW
-        logits = logits + (area <= 0).float().unsqueeze(2) * _MASKED_LOGIT
-        cover = g.sum(dim=1)  # B x HW
-        y = g / cover.clamp(min=1.0).unsqueeze(1)
-        ce = -(y * logits.log_softmax(dim=1)).sum(dim=1)  # B x HW
-        w = (cover >= 0.5).float()
-        if pixel_weight is not None:
-            w = w * pixel_weight.float()
-        return per_image_mean(ce, w)
 
 
 def pixelwise_instance_discrimination_loss(pixel_feats: Tensor,
@@ -145,56 +93,4 @@ def pixelwise_instance_discrimination_loss(pixel_feats: Tensor,
         return per_image_mean(ce, okf)
 
 
-@MODELS.register_module()
-class InstanceDiscriminationLoss(nn.Module):
-    """Registered wrapper of the two instance-discrimination forms.
-
-    Args:
-        loss_weight: kMaX-DeepLab COCO ``INSDIS_WEIGHT = 1.0``.
-        mode: ``'mask'`` (:func:`instance_discrimination_loss`) or ``'pixel'``
-            (:func:`pixelwise_instance_discrimination_loss`, kMaX's PyTorch form).
-        temperature: contrastive temperature (0.3).
-        num_samples, sample_temperature: ``'pixel'`` mode sampling (4096, 1.5).
-        normalize_pixels: L2-normalise the pixel embedding inside the loss.
-
-    Forward ``(pixel_feats, gt_masks, pixel_weight=None)`` returns ``{'loss_insdis'}``
-    (``pixel_weight`` is only used in ``'mask'`` mode).
-    """
-
-    def __init__(self,
-                 loss_weight: float = 1.0,
-                 mode: str = 'mask',
-                 temperature: float = 0.3,
-                 num_samples: int = 4096,
-                 sample_temperature: float = 1.5,
-                 normalize_pixels: bool = False):
-        super().__init__()
-        if mode not in ('mask', 'pixel'):
-            raise ValueError(f"mode must be 'mask' or 'pixel', got {mode!r}")
-        self.loss_weight = loss_weight
-        self.mode = mode
-        self.temperature = temperature
-        self.num_samples = num_samples
-        self.sample_temperature = sample_temperature
-        self.normalize_pixels = normalize_pixels
-
-    def forward(self, pixel_feats: Tensor, gt_masks: Tensor,
-                pixel_weight: Optional[Tensor] = None) -> dict:
-        if self.mode == 'mask':
-            loss = instance_discrimination_loss(pixel_feats, gt_masks, pixel_weight,
-                                                self.temperature, self.normalize_pixels)
-        else:
-            loss = pixelwise_instance_discrimination_loss(
-                pixel_feats, gt_masks, self.num_samples, self.sample_temperature,
-                self.temperature, self.normalize_pixels)
-        return dict(loss_insdis=self.loss_weight * loss)
-
-    def extra_repr(self) -> str:
-        return (f'loss_weight={self.loss_weight}, mode={self.mode!r}, '
-                f'temperature={self.temperature}')
-
-
-__all__ = [
-    'instance_discrimination_loss', 'pixelwise_instance_discrimination_loss',
-    'InstanceDiscriminationLoss'
-]
+__all__ = ['pixelwise_instance_discrimination_loss']

@@ -11,9 +11,8 @@ batch. kMaX-DeepLab's COCO weight for this term is ``MASK_WEIGHT = 0.3``.
 from typing import Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from clustseg.registry import MODELS
 from .loss_utils import flatten_masks, flatten_pixels, fp32_island, per_image_mean, shape_str
 
 
@@ -56,27 +55,4 @@ def mask_id_cross_entropy(mask_logits: Tensor,
         return per_image_mean(ce, keep.float())
 
 
-@MODELS.register_module()
-class MaskIDCrossEntropyLoss(nn.Module):
-    """Registered wrapper of :func:`mask_id_cross_entropy`.
-
-    Args:
-        loss_weight: kMaX-DeepLab COCO ``MASK_WEIGHT = 0.3`` by default.
-
-    Forward returns ``{'loss_mask_id': loss_weight * loss}``.
-    """
-
-    def __init__(self, loss_weight: float = 0.3):
-        super().__init__()
-        self.loss_weight = loss_weight
-
-    def forward(self, mask_logits: Tensor, target_masks: Tensor,
-                valid: Optional[Tensor] = None) -> dict:
-        return dict(loss_mask_id=self.loss_weight *
-                    mask_id_cross_entropy(mask_logits, target_masks, valid))
-
-    def extra_repr(self) -> str:
-        return f'loss_weight={self.loss_weight}'
-
-
-__all__ = ['mask_id_cross_entropy', 'MaskIDCrossEntropyLoss']
+__all__ = ['mask_id_cross_entropy']

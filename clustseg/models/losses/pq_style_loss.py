@@ -19,9 +19,8 @@ port (bytedance/kmax-deeplab ``kmax_deeplab/modeling/criterion.py``):
 from typing import Dict, Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from clustseg.registry import MODELS
 from .loss_utils import check_query_targets, flatten_pixels, fp32_island, shape_str
 from .query_targets import void_pixels
 
@@ -124,48 +123,4 @@ def pq_style_loss(cls_logits: Tensor,
     return dict(cls=cls_term, mask=mask_term)
 
 
-@MODELS.register_module()
-class PQStyleLoss(nn.Module):
-    """Registered wrapper of :func:`pq_style_loss`.
-
-    Args:
-        cls_weight: weight of the class term (kMaX-DeepLab COCO: ``CLASS_WEIGHT = 3.0``).
-        mask_weight: weight of the mask dice term (kMaX-DeepLab COCO: ``DICE_WEIGHT = 3.0``).
-        alpha, min_weight, unmatched_weight, dice_smooth, sim_eps: see :func:`pq_style_loss`.
-
-    Forward returns ``{'loss_pq_cls', 'loss_pq_mask'}`` (weighted fp32 scalars).
-    """
-
-    def __init__(self,
-                 cls_weight: float = 3.0,
-                 mask_weight: float = 3.0,
-                 alpha: float = 0.75,
-                 min_weight: float = 1e-5,
-                 unmatched_weight: Optional[float] = None,
-                 dice_smooth: float = 1.0,
-                 sim_eps: float = 1e-5):
-        super().__init__()
-        self.cls_weight = cls_weight
-        self.mask_weight = mask_weight
-        self.alpha = alpha
-        self.min_weight = min_weight
-        self.unmatched_weight = unmatched_weight
-        self.dice_smooth = dice_smooth
-        self.sim_eps = sim_eps
-
-    def forward(self, cls_logits: Tensor, mask_logits: Tensor, target_masks: Tensor,
-                target_labels: Tensor, matched: Tensor,
-                valid: Optional[Tensor] = None) -> Dict[str, Tensor]:
-        out = pq_style_loss(cls_logits, mask_logits, target_masks, target_labels, matched,
-                            valid=valid, alpha=self.alpha, min_weight=self.min_weight,
-                            unmatched_weight=self.unmatched_weight,
-                            dice_smooth=self.dice_smooth, sim_eps=self.sim_eps)
-        return dict(loss_pq_cls=self.cls_weight * out['cls'],
-                    loss_pq_mask=self.mask_weight * out['mask'])
-
-    def extra_repr(self) -> str:
-        return (f'cls_weight={self.cls_weight}, mask_weight={self.mask_weight}, '
-                f'alpha={self.alpha}, unmatched_weight={self.unmatched_weight}')
-
-
-__all__ = ['pq_style_loss', 'PQStyleLoss']
+__all__ = ['pq_style_loss']

@@ -15,9 +15,8 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from clustseg.registry import MODELS
 from .loss_utils import fp32_island, per_image_mean, shape_str
 from .pixel_sampling import area_weighted_sample, inverse_segment_area
 
@@ -88,37 +87,4 @@ def semantic_aux_loss(sem_logits: Tensor,
         return per_image_mean(ce, keep.float())
 
 
-@MODELS.register_module()
-class SemanticAuxLoss(nn.Module):
-    """Registered wrapper of :func:`semantic_aux_loss`.
-
-    Args:
-        loss_weight: kMaX-DeepLab COCO ``AUX_SEMANTIC_WEIGHT = 1.0``.
-        ignore_index, num_samples, sample_temperature: see :func:`semantic_aux_loss`.
-
-    Forward ``(sem_logits, gt_semantic, gt_masks=None)`` returns ``{'loss_aux_sem'}``.
-    """
-
-    def __init__(self,
-                 loss_weight: float = 1.0,
-                 ignore_index: int = 255,
-                 num_samples: int = 4096,
-                 sample_temperature: float = 2.0):
-        super().__init__()
-        self.loss_weight = loss_weight
-        self.ignore_index = ignore_index
-        self.num_samples = num_samples
-        self.sample_temperature = sample_temperature
-
-    def forward(self, sem_logits: Tensor, gt_semantic: Tensor,
-                gt_masks: Optional[Tensor] = None) -> dict:
-        loss = semantic_aux_loss(sem_logits, gt_semantic, self.ignore_index,
-                                 self.num_samples, self.sample_temperature, gt_masks)
-        return dict(loss_aux_sem=self.loss_weight * loss)
-
-    def extra_repr(self) -> str:
-        return (f'loss_weight={self.loss_weight}, ignore_index={self.ignore_index}, '
-                f'num_samples={self.num_samples}')
-
-
-__all__ = ['semantic_aux_loss', 'SemanticAuxLoss']
+__all__ = ['semantic_aux_loss']
