@@ -325,18 +325,20 @@ class ClustSegPanopticHead(ClustSegHead):
         centers = out.centers[-1]  # B x K x D, normalised
         h, w = batch_data_samples[0].metainfo['batch_input_shape']
         masks = F.interpolate(all_masks[-1], size=(h, w), mode='bilinear', align_corners=False)
+        thing_q = out.core.query_classes < 0
+        # the thing FFN under the caller's autocast (its input may be bf16), its sigmoid in fp32
+        th_logits = self.thing_cls_ffn(centers[:, thing_q])
         with fp32_island(masks):
             p = masks.float().softmax(dim=1).clamp(1e-6, 1 - 1e-6)  # B x K x H x W
             mask_logits = torch.log(p) - torch.log1p(-p)
             cls = all_cls[-1].float()
             b, k, _ = cls.shape
             qc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
-            thing_q = qc < 0
             # stuff query: its own class, scored by the softmax class head
             label = qc.clamp(min=0)[None].expand(b, k).clone()  # B x K
             score = cls.softmax(dim=-1).gather(2, label[..., None]).squeeze(2)
             # thing query: the thing FFN's best class and its sigmoid
-            s_th = self.thing_cls_ffn(centers[:, thing_q]).float().sigmoid()
+            s_th = th_logits.float().sigmoid()
             score[:, thing_q], label[:, thing_q] = s_th.max(dim=-1)
             cls_logp = top1_class_logprobs(label, score, self.num_classes)
         return cls_logp, mask_logits
