@@ -25,7 +25,7 @@ Everything else (grayscale ``H x W``, RGBA, other dtypes, NaN, an image too smal
 """
 import os
 import threading
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Tuple, Union
 
 import numpy as np
 import torch

@@ -14,7 +14,6 @@ when there were any, after the others are done; 2 for bad arguments).
 """
 import argparse
 import glob
-import os
 import os.path as osp
 import sys
 from typing import List, Optional, Tuple

@@ -2,7 +2,6 @@
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from clustseg.registry import MODELS

@@ -1,7 +1,6 @@
 """Recurrent cross-attention: T rounds of EM clustering with shared projections (Eq. 10)."""
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
