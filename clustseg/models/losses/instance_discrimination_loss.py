@@ -16,7 +16,6 @@ kMaX-DeepLab's COCO weight for this term is ``INSDIS_WEIGHT = 1.0``.
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .loss_utils import flatten_masks, fp32_island, per_image_mean, shape_str
@@ -24,6 +23,8 @@ from .pixel_sampling import area_weighted_sample, inverse_segment_area
 
 # added to the logits of absent segments / dropped samples (deeplab2's softmax masking constant)
 _MASKED_LOGIT = -99999.0
+#: exponent of the inverse segment area in the sampling law (kMaX ``PIXEL_INSDIS_TEMPERATURE``)
+SAMPLE_TEMPERATURE = 1.5
 
 
 def _check(pixel_feats: Tensor, gt_masks: Tensor):
@@ -38,28 +39,25 @@ def _check(pixel_feats: Tensor, gt_masks: Tensor):
 def pixelwise_instance_discrimination_loss(pixel_feats: Tensor,
                                            gt_masks: Tensor,
                                            num_samples: int = 4096,
-                                           sample_temperature: float = 1.5,
                                            temperature: float = 0.3,
-                                           normalize_pixels: bool = False,
                                            generator: Optional[torch.Generator] = None
                                            ) -> Tensor:
     """Pixel-to-pixel contrastive loss on area-balanced samples (kMaX-DeepLab PyTorch port).
 
-    Draw ``S`` non-void pixels per image (:func:`area_weighted_sample`, defaults 4096 and
-    ``sample_temperature = 1.5`` from kMaX's ``PIXEL_INSDIS_SAMPLE_K`` /
-    ``PIXEL_INSDIS_TEMPERATURE``); for each drawn pixel ``i``:
+    Draw ``S`` non-void pixels per image (:func:`area_weighted_sample` with
+    ``P ~ (HW / area) ** SAMPLE_TEMPERATURE``; kMaX's ``PIXEL_INSDIS_SAMPLE_K = 4096`` /
+    ``PIXEL_INSDIS_TEMPERATURE = 1.5``); for each drawn pixel ``i``:
     ``CE(softmax_j <f_i, f_j> / tau, same_ij / sum_j same_ij)`` over the drawn pixels ``j``
     (itself included), ``same_ij = <g_i, g_j>`` (1 when both lie in the same segment). Mean
     over the drawn pixels of each image, then over the batch. When an image has no more than
     ``S`` non-void pixels all of them are used and the loss is deterministic.
 
     Args:
-        pixel_feats: ``B x C x H x W`` (or ``B x C x HW``) pixel embeddings (L2-normalised).
+        pixel_feats: ``B x C x H x W`` (or ``B x C x HW``) pixel embeddings, L2-normalised over
+            ``C`` by the caller (the panoptic head normalises its mask features).
         gt_masks: ``B x M x H x W`` binary GT segments.
         num_samples: ``S``.
-        sample_temperature: exponent of the inverse segment area in the sampling law.
         temperature: contrastive temperature ``tau`` (0.3).
-        normalize_pixels: L2-normalise ``pixel_feats`` over ``C`` first.
         generator: optional ``torch.Generator`` for the draw.
 
     Returns:
@@ -68,12 +66,10 @@ def pixelwise_instance_discrimination_loss(pixel_feats: Tensor,
     f, g = _check(pixel_feats, gt_masks)
     with fp32_island(f):
         f = f.float()
-        if normalize_pixels:
-            f = F.normalize(f, dim=1)
         g = g.float()
         keep = g.sum(dim=1) >= 0.5  # B x HW
         idx, ok = area_weighted_sample(inverse_segment_area(g), keep, num_samples,
-                                       sample_temperature, generator)  # B x S
+                                       SAMPLE_TEMPERATURE, generator)  # B x S
         gs = g.gather(2, idx.unsqueeze(1).expand(-1, g.shape[1], -1))  # B x M x S
         fs = f.gather(2, idx.unsqueeze(1).expand(-1, f.shape[1], -1))  # B x C x S
         okf = ok.float()

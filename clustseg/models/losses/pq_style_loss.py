@@ -24,6 +24,15 @@ from torch import Tensor
 from .loss_utils import check_query_targets, flatten_pixels, fp32_island, shape_str
 from .query_targets import void_pixels
 
+#: focal alpha of the positive terms (deeplab2 ``focal_loss_alpha``)
+ALPHA = 0.75
+#: lower clamp of both detached weights (deeplab2 / kMaX)
+MIN_WEIGHT = 1e-5
+#: smoothing of the dice loss (kMaX port)
+DICE_SMOOTH = 1.0
+#: denominator epsilon of the dice similarity and of the void ratio (deeplab2)
+SIM_EPS = 1e-5
+
 
 def pq_style_loss(cls_logits: Tensor,
                   mask_logits: Tensor,
@@ -31,11 +40,7 @@ def pq_style_loss(cls_logits: Tensor,
                   target_labels: Tensor,
                   matched: Tensor,
                   valid: Optional[Tensor] = None,
-                  alpha: float = 0.75,
-                  min_weight: float = 1e-5,
                   unmatched_weight: Optional[float] = None,
-                  dice_smooth: float = 1.0,
-                  sim_eps: float = 1e-5,
                   log_probs: bool = False) -> Dict[str, Tensor]:
     """PQ-style loss: dice x detached class prob, and class CE x detached dice.
 
@@ -43,13 +48,16 @@ def pq_style_loss(cls_logits: Tensor,
     ``q_k = softmax(cls_logits_k)``:
 
     - ``mask = mean_b alpha / K * sum_{k matched} max(q_k(c_k), min_w).detach() * dice_loss_k``
-      with ``dice_loss_k = 1 - (2 <p_k, t_k> + s) / (|p_k| + |t_k| + s)``, ``s = dice_smooth``;
+      with ``dice_loss_k = 1 - (2 <p_k, t_k> + s) / (|p_k| + |t_k| + s)``;
     - ``cls = mean_b 1 / K * sum_k w_k * (-log q_k(y_k))``, ``y_k = c_k`` (matched) or void
       (``C``, unmatched), ``w_k = alpha * max(sim_k, min_w)`` for matched queries with the dice
-      similarity ``sim_k = <p_k, t_k> / ((|p_k| + |t_k|) / 2 + sim_eps)`` (detached), and
+      similarity ``sim_k = <p_k, t_k> / ((|p_k| + |t_k|) / 2 + eps)`` (detached), and
       ``w_k = (1 - alpha) * max(void_ratio_k, min_w)`` (detached) for unmatched ones,
       ``void_ratio_k = sum_{void px} softmax_K(mask_logits)_k / sum_px softmax_K(...)_k``, or
       ``(1 - alpha) * unmatched_weight`` when that is given (MaX-DeepLab's paper form is 1.0).
+
+    Constants (deeplab2 / kMaX): ``alpha = ALPHA = 0.75``, ``min_w = MIN_WEIGHT = 1e-5``,
+    ``s = DICE_SMOOTH = 1``, ``eps = SIM_EPS = 1e-5``.
 
     kMaX divides the class term by the number of non-zero terms (``K`` unless one is exactly 0).
 
@@ -61,11 +69,7 @@ def pq_style_loss(cls_logits: Tensor,
         target_labels: ``B x K`` int64 GT class, ``C`` for unmatched queries.
         matched: ``B x K`` bool.
         valid: optional ``B x H x W`` / ``B x HW`` bool; False pixels are void too (padding).
-        alpha: focal alpha of the positive terms (deeplab2 ``focal_loss_alpha = 0.75``).
-        min_weight: lower clamp of both detached weights (deeplab2 / kMaX ``1e-5``).
         unmatched_weight: constant weight of the void terms instead of the void ratio.
-        dice_smooth: smoothing of the dice loss (kMaX port: 1.0).
-        sim_eps: denominator epsilon of the dice similarity (deeplab2: 1e-5).
         log_probs: ``mask_logits`` already hold ``log_softmax_K`` (shared with other terms);
             the value is the same.
 
@@ -101,24 +105,24 @@ def pq_style_loss(cls_logits: Tensor,
         t = t * nv
         inter = (p * t).sum(dim=2)  # B x K
         p_sum, t_sum = p.sum(dim=2), t.sum(dim=2)
-        dice_loss = 1.0 - (2.0 * inter + dice_smooth) / (p_sum + t_sum + dice_smooth)
+        dice_loss = 1.0 - (2.0 * inter + DICE_SMOOTH) / (p_sum + t_sum + DICE_SMOOTH)
 
         log_q = cls_logits.float().log_softmax(dim=-1)  # B x K x (C + 1)
         log_q_y = log_q.gather(2, labels.unsqueeze(2)).squeeze(2)  # B x K
         zero = log_q_y.new_zeros(())
         with torch.no_grad():
-            cls_prob = log_q_y.exp().clamp(min=min_weight)
-            sim = inter / ((p_sum + t_sum) / 2.0 + sim_eps)
-            pos_w = alpha * sim.clamp(min=min_weight)
+            cls_prob = log_q_y.exp().clamp(min=MIN_WEIGHT)
+            sim = inter / ((p_sum + t_sum) / 2.0 + SIM_EPS)
+            pos_w = ALPHA * sim.clamp(min=MIN_WEIGHT)
             if unmatched_weight is None:
                 void_mass = (probs * (1.0 - nv)).sum(dim=2)
-                ratio = void_mass / (probs.sum(dim=2) + sim_eps)
-                neg_w = (1.0 - alpha) * ratio.clamp(min=min_weight)
+                ratio = void_mass / (probs.sum(dim=2) + SIM_EPS)
+                neg_w = (1.0 - ALPHA) * ratio.clamp(min=MIN_WEIGHT)
             else:
-                neg_w = torch.full_like(pos_w, (1.0 - alpha) * float(unmatched_weight))
+                neg_w = torch.full_like(pos_w, (1.0 - ALPHA) * float(unmatched_weight))
             cls_w = torch.where(matched, pos_w, neg_w)
         mask_w = torch.where(matched, cls_prob, zero)
-        mask_term = (mask_w * dice_loss).sum(dim=1).mul(alpha / k).mean()
+        mask_term = (mask_w * dice_loss).sum(dim=1).mul(ALPHA / k).mean()
         cls_term = (cls_w * -log_q_y).sum(dim=1).div(k).mean()
     return dict(cls=cls_term, mask=mask_term)
 

@@ -20,6 +20,11 @@ from torch import Tensor
 from .loss_utils import fp32_island, per_image_mean, shape_str
 from .pixel_sampling import area_weighted_sample, inverse_segment_area
 
+#: label of ignored pixels (void / padding; mmdet panoptic and mmseg: 255)
+IGNORE_INDEX = 255
+#: exponent of the inverse segment area in the sampling law (kMaX ``AUX_SEMANTIC_TEMPERATURE``)
+SAMPLE_TEMPERATURE = 2.0
+
 
 def _class_inverse_area(labels: Tensor, keep: Tensor, num_classes: int) -> Tensor:
     """``HW / area`` of each pixel's class region (``B x HW``; void pixels get ``HW``)."""
@@ -34,11 +39,8 @@ def _class_inverse_area(labels: Tensor, keep: Tensor, num_classes: int) -> Tenso
 
 def semantic_aux_loss(sem_logits: Tensor,
                       gt_semantic: Tensor,
-                      ignore_index: int = 255,
                       num_samples: int = 4096,
-                      sample_temperature: float = 2.0,
-                      gt_masks: Optional[Tensor] = None,
-                      generator: Optional[torch.Generator] = None) -> Tensor:
+                      gt_masks: Optional[Tensor] = None) -> Tensor:
     """Softmax cross-entropy of the auxiliary semantic head (kMaX-DeepLab).
 
     ``loss = mean_b mean_{i in S_b} -log softmax(sem_logits)_{i, y_i}``, ``S_b`` = the drawn
@@ -47,13 +49,11 @@ def semantic_aux_loss(sem_logits: Tensor,
     Args:
         sem_logits: ``B x C x H x W`` logits (same ``H x W`` as the labels; kMaX strides the
             labels down to the prediction beforehand).
-        gt_semantic: ``B x H x W`` int class map, ``ignore_index`` = void / padding.
-        ignore_index: label of ignored pixels (mmdet panoptic / mmseg: 255).
-        num_samples: pixels drawn per image (kMaX: 4096); 0 = dense.
-        sample_temperature: exponent of the inverse segment area (kMaX: 2.0).
+        gt_semantic: ``B x H x W`` int class map, :data:`IGNORE_INDEX` (255) = void / padding.
+        num_samples: pixels drawn per image (kMaX: 4096) with
+            ``P ~ (HW / area) ** SAMPLE_TEMPERATURE`` (kMaX: 2.0); 0 = dense.
         gt_masks: optional ``B x M x H x W`` panoptic segments whose areas drive the
             sampling (kMaX uses the instance / stuff segments); default: the class regions.
-        generator: optional ``torch.Generator`` for the draw.
 
     Returns:
         fp32 scalar.
@@ -67,21 +67,20 @@ def semantic_aux_loss(sem_logits: Tensor,
     b, c = sem_logits.shape[:2]
     logits = sem_logits.flatten(2)  # B x C x HW
     labels = gt_semantic.flatten(1).to(device=logits.device, dtype=torch.long)  # B x HW
-    keep = labels != ignore_index
+    keep = labels != IGNORE_INDEX
     if bool(((labels[keep] < 0) | (labels[keep] >= c)).any()):
         raise ValueError(f'gt_semantic has labels outside [0, {c}) that are not '
-                         f'ignore_index={ignore_index}')
+                         f'ignored ({IGNORE_INDEX})')
     with fp32_island(logits):
         if num_samples and num_samples > 0:
             if gt_masks is not None:
                 inv = inverse_segment_area(gt_masks.to(logits.device))
             else:
                 inv = _class_inverse_area(labels, keep, c)
-            idx, ok = area_weighted_sample(inv, keep, num_samples, sample_temperature,
-                                           generator)
+            idx, ok = area_weighted_sample(inv, keep, num_samples, SAMPLE_TEMPERATURE)
             logits = logits.gather(2, idx.unsqueeze(1).expand(-1, c, -1))  # B x C x S
             labels = labels.gather(1, idx)
-            keep = ok & (labels != ignore_index)
+            keep = ok & (labels != IGNORE_INDEX)
         safe = torch.where(keep, labels, torch.zeros_like(labels))
         ce = F.cross_entropy(logits.float(), safe, reduction='none')  # B x N
         return per_image_mean(ce, keep.float())
