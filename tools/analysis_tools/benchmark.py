@@ -142,13 +142,14 @@ def build_parser():
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', help='write the results as JSON to this file')
     p.add_argument('--worker', help=argparse.SUPPRESS)  # internal: one (model, phase), JSON
+    p.add_argument('--worker-jobs', help=argparse.SUPPRESS)  # internal: a JSON list of jobs
     return p
 
 
 def parse_args(argv=None):
     p = build_parser()
     args = p.parse_args(argv)
-    if args.worker is not None:
+    if args.worker is not None or args.worker_jobs is not None:
         return args
     device = args.device
     if device == 'auto':
@@ -559,18 +560,127 @@ def run_worker(job):
     return result
 
 
-def worker_main(job_json):
-    job = json.loads(job_json)
+def _run_one(job):
+    """``run_worker(job)``, with a failure returned as ``dict(phase, error)`` (traceback on
+    stderr and, shortened, in ``log_tail``)."""
     try:
-        result = run_worker(job)
+        return run_worker(job)
     except BenchmarkError as e:
-        result = dict(phase=job['phase'], error=str(e))
+        return dict(phase=job['phase'], error=str(e))
     except Exception as e:  # reported in the table, the other rows go on
         traceback.print_exc()
         first = str(e).strip().splitlines()[0] if str(e).strip() else ''
-        result = dict(phase=job['phase'], error=f'{type(e).__name__}: {first}'[:300])
+        return dict(phase=job['phase'], error=f'{type(e).__name__}: {first}'[:300],
+                    log_tail=traceback.format_exc()[-2000:])
+
+
+def _emit(result):
     sys.stdout.write('\n' + RESULT_MARK + json.dumps(result) + '\n')
     sys.stdout.flush()
+
+
+def worker_main(job_json):
+    job = json.loads(job_json)
+    result = _run_one(job)
+    result.pop('log_tail', None)  # the parent reads the worker's stderr
+    _emit(result)
+
+
+def worker_jobs_main(jobs_json):
+    """Several jobs in one process, one after the other (``run_jobs``): the start-up (imports,
+    CUDA context) is paid once. Each model is freed before the next is built, and on CUDA the
+    peak-memory counter is reset after each build, so each job's CUDA peak is its own. The CPU
+    peak RSS cannot be reset: after the first job it is reported as None. On CUDA the process
+    stops after a failed job (a failed kernel may leave the context unusable); ``run_jobs``
+    goes on in a fresh process."""
+    import gc
+
+    import torch
+    jobs = json.loads(jobs_json)
+    for index, job in enumerate(jobs):
+        result = _run_one(job)
+        if job['device'] == 'cpu' and index > 0 and 'peak_mem_mb' in result:
+            result.update(peak_mem_mb=None,
+                          mem_kind='n/a: CPU peak RSS of a process shared with earlier jobs')
+        _emit(dict(result, index=index))
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if 'error' in result and job['device'] == 'cuda':
+            return
+
+
+def run_jobs(jobs, timeout=None, progress=None):
+    """Run ``jobs`` (the dicts of ``run_worker``) in order in as few worker processes as
+    possible: one process runs them one after the other (``worker_jobs_main``); when it fails
+    a job on CUDA, crashes or exits early, the rest go on in a fresh process. ``timeout``
+    (seconds) bounds the whole call: the job running at the deadline is killed and reported as
+    timed out, the ones after it as skipped. ``progress(job, result)`` is called after each
+    job. Returns one result per job, in order (``dict(phase, error)`` for a job that failed,
+    crashed its process, timed out or was skipped)."""
+    import tempfile
+    import threading
+
+    results = [None] * len(jobs)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    start = 0
+    while start < len(jobs):
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            break
+        batch = jobs[start:]
+        cmd = [sys.executable, osp.abspath(__file__), '--worker-jobs', json.dumps(batch)]
+        with tempfile.TemporaryFile('w+') as err:
+            proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=err,
+                                    text=True)
+            killed = threading.Event()
+
+            def kill():
+                killed.set()
+                proc.kill()
+
+            timer = threading.Timer(left, kill) if left is not None else None
+            if timer:
+                timer.start()
+            try:
+                for line in proc.stdout:
+                    if line.startswith(RESULT_MARK):
+                        result = json.loads(line[len(RESULT_MARK):])
+                        i = start + result.pop('index')
+                        results[i] = result
+                        if progress:
+                            progress(jobs[i], result)
+                proc.wait()
+            finally:
+                if timer:
+                    timer.cancel()
+            err.seek(0)
+            stderr = err.read()
+        done = [i for i in range(start, len(jobs)) if results[i] is not None]
+        nxt = max(done) + 1 if done else start
+        if nxt < len(jobs):
+            if killed.is_set():
+                results[nxt] = dict(phase=jobs[nxt]['phase'], error=f'timed out: the time '
+                                    f'budget ({timeout:.0f} s) ran out during this job')
+                if progress:
+                    progress(jobs[nxt], results[nxt])
+                break
+            stopped = nxt > start and 'error' in results[nxt - 1] and \
+                jobs[nxt - 1]['device'] == 'cuda'  # worker_jobs_main stops after a failure
+            if not stopped:  # the process died (or exited) during job nxt
+                tail = stderr.strip().splitlines()[-1:] or ['']
+                results[nxt] = dict(phase=jobs[nxt]['phase'],
+                                    error=f'worker exited with code {proc.returncode}: '
+                                    f'{tail[0][:300]}', log_tail=stderr[-2000:])
+                if progress:
+                    progress(jobs[nxt], results[nxt])
+                nxt += 1
+        start = nxt
+    for i, job in enumerate(jobs):
+        if results[i] is None:
+            results[i] = dict(phase=job['phase'], error='skipped: the time budget ran out',
+                              skipped=True)
+    return results
 
 
 # ---------------------------------------------------------------------------------------------
@@ -640,6 +750,8 @@ def main(argv=None):
     os.environ.setdefault('CLUSTSEG_OFFLINE_WEIGHTS', 'none')
     if args.worker is not None:
         return worker_main(args.worker)
+    if args.worker_jobs is not None:
+        return worker_jobs_main(args.worker_jobs)
     import torch
     try:  # fail early, before any run, on a bad config or option
         for spec in args.specs:
