@@ -1,0 +1,6 @@
+# Held-out ablation (Table 4c "Vanilla" at CamVid-panoptic scale), the definition of
+# configs/panoptic/ablations/clustseg_r50_vanilla-attn_coco-panoptic.py: standard
+# cross-attention (softmax over the pixels), one round per layer, no clustering loss.
+_base_ = ['../clustseg_compact_1xb8-1k_camvid-panoptic-240x180.py']
+model = dict(panoptic_head=dict(decoder=dict(variant=dict(type='SoftmaxOverPixels'), num_iters=1),
+                                loss_weights=dict(e_step=0.0)))

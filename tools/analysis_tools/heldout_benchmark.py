@@ -1,0 +1,235 @@
+"""Held-out benchmarks (docs/model_zoo.md "Held-out benchmarks"): train ClustSeg, its
+Mask2Former twin and the paper's ablations on a small real benchmark, one run at a time, select
+each run's checkpoint on val and score it once on the held-out split; then tabulate and plot.
+
+    python tools/analysis_tools/heldout_benchmark.py run camvid [--runs NAME...] [--seeds 0 1]
+    python tools/analysis_tools/heldout_benchmark.py report camvid [--figure F.png] [--json F]
+
+``run`` is resumable and kill-safe: each run trains with ``tools/train.py --resume auto`` in
+``WORK_ROOT/BENCHMARK/RUN_sSEED`` (a killed run continues from its last checkpoint), writes
+``train_done`` when training ended, then scores the checkpoint with the best val metric on the
+held-out split with ``tools/test.py`` into ``test_metrics.json``; a run with that file is skipped.
+Runs go one after the other (one heavy job at a time on a small machine). ``--cfg-options``
+is passed to every run (the tests shrink the budget with it).
+
+``report`` reads every run's logs (``*/vis_data/scalars.json`` of each start, in order): the val
+metric at each validation against the iteration and against the training time (iterations x
+the median logged seconds per iteration; validation excluded), the best val point, and the
+held-out metric; prints one markdown table per benchmark (mean and spread over seeds) and
+draws the curves.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+from statistics import mean, median
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+#: the paper's ablations (Table 4b-d) run on the semantic and panoptic benchmarks
+ABLATIONS = ('T1', 'learned-queries', 'vanilla-attn', 'kmeans-attn')
+#: benchmark -> (val / held-out metric key, its label, checkpoint scored on the held-out split
+#: ('best' by the val metric or the 'last'), {run name: config})
+BENCHMARKS = {
+    'camvid': ('mIoU', 'mIoU', 'best', {
+        'clustseg': 'configs/semantic/clustseg_compact_1xb8-1k_camvid-240x180.py',
+        'mask2former': 'configs/reference/mask2former_compact_1xb8-1k_camvid-240x180.py',
+        **{f'clustseg_{a}': f'configs/semantic/ablations/clustseg_compact_{a}_1xb8-1k_'
+                            'camvid-240x180.py' for a in ABLATIONS},
+    }),
+    'camvid-panoptic': ('coco_panoptic/PQ', 'PQ', 'best', {
+        'clustseg': 'configs/panoptic/clustseg_compact_1xb8-1k_camvid-panoptic-240x180.py',
+        'mask2former': 'configs/reference/mask2former_compact_1xb8-1k_camvid-panoptic-240x180.py',
+        **{f'clustseg_{a}': f'configs/panoptic/ablations/clustseg_compact_{a}_1xb8-1k_'
+                            'camvid-panoptic-240x180.py' for a in ABLATIONS},
+    }),
+    # no val split: the validations run on the training images, the last checkpoint is scored
+    'coco128': ('coco/segm_mAP', 'mask AP', 'last', {
+        'clustseg': 'configs/instance/clustseg_compact_1xb8-1k_coco128-320.py',
+        'mask2former': 'configs/reference/mask2former_compact_1xb8-1k_coco128-320.py',
+    }),
+}
+#: runs trained with every seed of --seeds; the ablations use the first seed only (their
+#: difference is read against the spread of the two seeds of 'clustseg')
+SEEDED = ('clustseg', 'mask2former')
+
+
+def run_dir(work_root, bench, name, seed):
+    return osp.join(work_root, bench, f'{name}_s{seed}')
+
+
+def plan(bench, runs, seeds):
+    """[(name, config, seed)] in the order they run: both models with the first seed, the
+    ablations (first seed), then both models with the other seeds."""
+    configs = BENCHMARKS[bench][3]
+    unknown = sorted(set(runs or ()) - set(configs))
+    if unknown:
+        raise SystemExit(f'--runs {unknown}: not runs of {bench!r} ({sorted(configs)})')
+    chosen = [n for n in configs if not runs or n in runs]
+    seeded = [n for n in chosen if n in SEEDED]
+    out = [(n, configs[n], seeds[0]) for n in seeded]
+    out += [(n, configs[n], seeds[0]) for n in chosen if n not in SEEDED]
+    return out + [(n, configs[n], s) for s in seeds[1:] for n in seeded]
+
+
+def selected_checkpoint(wd, metric, select):
+    """The checkpoint to score: the one with the best val ``metric`` or the last one."""
+    if select == 'last':
+        with open(osp.join(wd, 'last_checkpoint')) as f:
+            return f.read().strip()
+    found = sorted(glob.glob(osp.join(wd, f'best_{metric.replace("/", "_")}_iter_*.pth')))
+    if len(found) != 1:
+        raise RuntimeError(f'{wd}: expected one best_{metric}_iter_*.pth, found {found}')
+    return found[0]
+
+
+def run(args):
+    metric, _, select, _ = BENCHMARKS[args.benchmark]
+    todo = plan(args.benchmark, args.runs, args.seeds)
+    for i, (name, config, seed) in enumerate(todo):
+        wd = run_dir(args.work_root, args.benchmark, name, seed)
+        out = osp.join(wd, 'test_metrics.json')
+        tag = f'[{i + 1}/{len(todo)}] {name} seed {seed}'
+        if osp.isfile(out):
+            print(f'{tag}: done ({out})', flush=True)
+            continue
+        os.makedirs(wd, exist_ok=True)
+        opts = [f'randomness.seed={seed}'] + list(args.cfg_options or [])
+        if not osp.isfile(osp.join(wd, 'train_done')):
+            print(f'{tag}: training in {wd}', flush=True)
+            subprocess.run([sys.executable, osp.join(ROOT, 'tools/train.py'), config,
+                            '--work-dir', wd, '--resume', 'auto', '--cfg-options', *opts],
+                           check=True, cwd=ROOT)
+            open(osp.join(wd, 'train_done'), 'w').close()
+        ckpt = selected_checkpoint(wd, metric, select)
+        print(f'{tag}: scoring {osp.basename(ckpt)} ({select}) on the held-out split', flush=True)
+        subprocess.run([sys.executable, osp.join(ROOT, 'tools/test.py'), config, ckpt,
+                        '--work-dir', osp.join(wd, 'test'), '--out', out + '.part',
+                        '--cfg-options', *opts], check=True, cwd=ROOT)
+        os.replace(out + '.part', out)
+
+
+def read_logs(wd, metric):
+    """(val points [(iteration, training seconds, metric)], last iteration) from the scalars of
+    every start of a run (a resumed run logs into a new folder; later starts override the
+    iterations they repeat). Training seconds at iteration i = i x the median of the logged
+    seconds per iteration: the median keeps a stretch slowed by another job on the machine
+    from distorting the time axis (validation time is not counted)."""
+    per_iter, val = {}, {}
+    for path in sorted(glob.glob(osp.join(wd, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                rec = json.loads(line)
+                if metric in rec:
+                    val[int(rec['step'])] = float(rec[metric])
+                elif 'time' in rec and 'iter' in rec:
+                    per_iter[int(rec['iter'])] = float(rec['time'])
+    sec = median(per_iter.values()) if per_iter else None
+    points = [(it, it * sec if sec else None, val[it]) for it in sorted(val)]
+    return points, max(list(per_iter) + list(val) + [0])
+
+
+def collect(args):
+    metric, _, _, configs = BENCHMARKS[args.benchmark]
+    rows = []
+    for name in configs:
+        for wd in sorted(glob.glob(run_dir(args.work_root, args.benchmark, name, '*'))):
+            seed = int(wd.rsplit('_s', 1)[1])
+            points, iters = read_logs(wd, metric)
+            test = osp.join(wd, 'test_metrics.json')
+            held = json.load(open(test)).get(metric) if osp.isfile(test) else None
+            best = max(points, key=lambda p: p[2]) if points else None
+            rows.append(dict(run=name, seed=seed, iters=iters, points=points,
+                             train_s=points[-1][1] if points else None,
+                             best_val=best[2] if best else None,
+                             best_iter=best[0] if best else None, test=held))
+    return rows
+
+
+def fmt(values, digits=2):
+    values = [v for v in values if v is not None]
+    if not values:
+        return '-'
+    if len(values) == 1:
+        return f'{values[0]:.{digits}f}'
+    return f'{mean(values):.{digits}f} ± {(max(values) - min(values)) / 2:.{digits}f}'
+
+
+def table(rows, label):
+    lines = [f'| run | seeds | iterations | train time (min) | best val {label} (iter) | '
+             f'held-out {label} per seed | held-out {label} mean ± half-range |',
+             '|---|---|---|---|---|---|---|']
+    for name in dict.fromkeys(r['run'] for r in rows):
+        rs = [r for r in rows if r['run'] == name]
+        lines.append(
+            f'| {name} | {", ".join(str(r["seed"]) for r in rs)} | '
+            f'{", ".join(str(r["iters"]) for r in rs)} | '
+            f'{fmt([r["train_s"] / 60 if r["train_s"] else None for r in rs], 1)} | '
+            + ', '.join(f'{r["best_val"]:.2f} ({r["best_iter"]})' if r['best_val'] is not None
+                        else '-' for r in rs)
+            + ' | ' + ', '.join(f'{r["test"]:.2f}' if r['test'] is not None else '-' for r in rs)
+            + f' | {fmt([r["test"] for r in rs])} |')
+    return '\n'.join(lines)
+
+
+def plot(rows, label, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for r in rows:
+        if not r['points']:
+            continue
+        its, secs, vals = zip(*r['points'])
+        style = '-' if r['run'] in SEEDED else '--'
+        axes[0].plot(its, vals, style, marker='.', label=f'{r["run"]} s{r["seed"]}')
+        if None not in secs:
+            axes[1].plot([s / 60 for s in secs], vals, style, marker='.')
+    axes[0].set_xlabel('iteration')
+    axes[1].set_xlabel('training time (min): iterations x median s/iteration')
+    for ax in axes:
+        ax.set_ylabel(f'val {label}')
+        ax.grid(alpha=.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def report(args):
+    label = BENCHMARKS[args.benchmark][1]
+    rows = collect(args)
+    if not rows:
+        raise SystemExit(f'no runs under {osp.join(args.work_root, args.benchmark)}')
+    print(table(rows, label))
+    if args.figure:
+        plot(rows, label, args.figure)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rows, f, indent=1)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('command', choices=['run', 'report'])
+    p.add_argument('benchmark', choices=sorted(BENCHMARKS))
+    p.add_argument('--work-root', default='work_dirs/heldout')
+    p.add_argument('--runs', nargs='+', help='run names (default: all of the benchmark)')
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1])
+    p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
+                   help='passed to tools/train.py and tools/test.py for every run')
+    p.add_argument('--figure', help='report: write the val curves to this PNG')
+    p.add_argument('--json', help='report: write the collected rows to this JSON')
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    (run if args.command == 'run' else report)(args)
+
+
+if __name__ == '__main__':
+    main()
