@@ -41,6 +41,20 @@ def upstream_weights(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def heldout_data(tmp_path_factory, load_script):
+    """A folder holding ``data/camvid`` and ``data/coco128`` as the converters write them from
+    the committed real samples (tests/data/camvid, tests/data/coco128_seg; all 3 coco128
+    images in train): the held-out benchmark configs read it with their data roots under it."""
+    root = tmp_path_factory.mktemp('heldout_data')
+    load_script('tools/dataset_converters/camvid.py').convert(
+        str(REPO_ROOT / 'tests/data/camvid'), str(root / 'data/camvid'), verbose=False)
+    load_script('tools/dataset_converters/coco128_seg.py').convert(
+        str(REPO_ROOT / 'tests/data/coco128_seg'), str(root / 'data/coco128'), num_train=3,
+        verbose=False)
+    return root
+
+
+@pytest.fixture(scope='session')
 def load_script():
     """Imports a repository script by path: ``load_script('tools/x/y.py')`` -> module ``y``
     (``name`` overrides the module name)."""

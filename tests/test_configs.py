@@ -81,26 +81,39 @@ def _embedded_config(path):
     return ROOT / 'configs' / task / name
 
 
-def _real_det_batch(config, n=2, scale=(256, 256)):
+def _real_det_batch(config, n=2, scale=(256, 256), data_root=None):
     """Two real images of an embedded config's data (tests/data), through its train pipeline
-    (resized to a ``scale`` longer side: small enough for the R50 configs on a CPU)."""
+    (resized to a ``scale`` longer side: small enough for the R50 configs on a CPU); with
+    ``data_root``, of the config's own dataset read from there."""
     cfg = Config.fromfile(str(config))
-    for t in cfg.train_dataloader.dataset.pipeline:
+    dataset = cfg.train_dataloader.dataset
+    if data_root is not None:
+        dataset.data_root = str(data_root)
+    for t in dataset.pipeline:
         if t['type'] == 'Resize':
             t['scale'] = scale
     with _scope(cfg):
-        ds = DATASETS.build(cfg.train_dataloader.dataset)
+        ds = DATASETS.build(dataset)
         return pseudo_collate([ds[i] for i in range(n)])
 
 
-def _model_and_batch(path):
+#: data roots of the held-out benchmark configs, read from the converted committed samples
+HELDOUT_ROOTS = ('data/camvid', 'data/coco128')
+
+
+def _model_and_batch(path, heldout_data=None):
     cfg = Config.fromfile(str(path))
     if cfg.model.get('data_preprocessor', {}).get('batch_augments'):
         cfg.model.data_preprocessor.batch_augments = None  # no 1024 x 1024 padding on a CPU
+    root = cfg.train_dataloader.dataset.get('data_root', '').rstrip('/')
     with _scope(cfg):
         model = MODELS.build(cfg.model).train()
-        batch = _real_batch() if cfg.model.type == 'SuperpixelSegmentor' else \
-            _real_det_batch(_embedded_config(path))
+        if cfg.model.type == 'SuperpixelSegmentor':
+            batch = _real_batch()
+        elif root in HELDOUT_ROOTS:
+            batch = _real_det_batch(path, data_root=heldout_data / root)
+        else:
+            batch = _real_det_batch(_embedded_config(path))
     return cfg, model, batch
 
 
@@ -130,9 +143,9 @@ ONE_STEP = [pytest.param(p, marks=pytest.mark.slow) if p.name in NUMERIC_VARIANT
 @pytest.mark.parametrize('path', ONE_STEP,
                          ids=[f'{getattr(p, "values", [p])[0].parent.name}/'
                               f'{getattr(p, "values", [p])[0].name}' for p in ONE_STEP])
-def test_one_training_step_reaches_every_parameter(path):
+def test_one_training_step_reaches_every_parameter(path, heldout_data):
     torch.manual_seed(0)
-    cfg, model, batch = _model_and_batch(path)
+    cfg, model, batch = _model_and_batch(path, heldout_data)
     with _scope(cfg):
         data = model.data_preprocessor(batch, True)
         losses = model(**data, mode='loss')

@@ -9,7 +9,6 @@ _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/schedules/heldout_cpu.py',
 ]
-custom_imports = dict(imports=['clustseg', 'mmdet.models'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(save_best='mIoU'),
                      visualization=dict(type='SegVisualizationHook', draw=False))
 visualizer = dict(type='SegLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')],
