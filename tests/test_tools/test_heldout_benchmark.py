@@ -1,0 +1,120 @@
+"""tools/analysis_tools/heldout_benchmark.py: the run plan, checkpoint selection, log reading
+across resumed starts, the table; and (slow) a tiny end-to-end run of both semantic models on
+the converted committed CamVid samples."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope='module')
+def hb(load_script):
+    return load_script('tools/analysis_tools/heldout_benchmark.py')
+
+
+def test_every_benchmark_config_exists(hb, repo_root):
+    for bench, (_, _, select, configs) in hb.BENCHMARKS.items():
+        assert select in ('best', 'last')
+        assert set(hb.SEEDED) <= set(configs)
+        for config in configs.values():
+            assert (repo_root / config).is_file(), config
+
+
+def test_plan_runs_the_first_seed_and_the_ablations_before_other_seeds(hb):
+    order = [(n, s) for n, _, s in hb.plan('camvid', None, [3, 4])]
+    assert order[:2] == [('clustseg', 3), ('mask2former', 3)]
+    assert order[-2:] == [('clustseg', 4), ('mask2former', 4)]
+    ablations = order[2:-2]
+    assert [n for n, _ in ablations] == [f'clustseg_{a}' for a in hb.ABLATIONS]
+    assert all(s == 3 for _, s in ablations)
+    assert [n for n, _, _ in hb.plan('coco128', ['mask2former'], [0])] == ['mask2former']
+    with pytest.raises(SystemExit, match='clustseg_T9'):
+        hb.plan('camvid', ['clustseg_T9'], [0])
+
+
+def test_selected_checkpoint(hb, tmp_path):
+    (tmp_path / 'best_coco_panoptic_PQ_iter_300.pth').write_bytes(b'')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_1000.pth'))
+    assert hb.selected_checkpoint(str(tmp_path), 'coco_panoptic/PQ', 'best').endswith(
+        'best_coco_panoptic_PQ_iter_300.pth')
+    assert hb.selected_checkpoint(str(tmp_path), 'coco_panoptic/PQ', 'last').endswith(
+        'iter_1000.pth')
+    (tmp_path / 'best_coco_panoptic_PQ_iter_400.pth').write_bytes(b'')
+    with pytest.raises(RuntimeError, match='expected one'):
+        hb.selected_checkpoint(str(tmp_path), 'coco_panoptic/PQ', 'best')
+
+
+def _scalars(wd, start, records):
+    d = wd / start / 'vis_data'
+    d.mkdir(parents=True)
+    (d / 'scalars.json').write_text(''.join(json.dumps(r) + '\n' for r in records))
+
+
+def test_read_logs_joins_resumed_starts_and_uses_the_median_time(hb, tmp_path):
+    # first start: iterations 25..100 (one slowed by another job), val at 100; killed at 110;
+    # the resumed start repeats nothing before 100 and logs 125..200, val at 200
+    _scalars(tmp_path, '20260101_000000',
+             [dict(iter=25, time=0.5, loss=3.0), dict(iter=50, time=9.0, loss=2.0),
+              dict(iter=75, time=0.5), dict(iter=100, time=0.5), dict(mIoU=10.0, step=100)])
+    _scalars(tmp_path, '20260101_010000',
+             [dict(iter=125, time=0.5), dict(iter=150, time=0.5), dict(iter=175, time=0.5),
+              dict(iter=200, time=0.5), dict(mIoU=12.5, step=200)])
+    points, last = hb.read_logs(str(tmp_path), 'mIoU')
+    assert last == 200
+    assert points == [(100, 50.0, 10.0), (200, 100.0, 12.5)]
+
+
+def test_report_table_gives_mean_and_half_range(hb, tmp_path, capsys):
+    root = tmp_path / 'work'
+    for name, seed, val, test in (('clustseg', 0, 20.0, 18.0), ('clustseg', 1, 22.0, 19.0),
+                                  ('mask2former', 0, 15.0, 14.0)):
+        wd = root / 'camvid' / f'{name}_s{seed}'
+        _scalars(wd, '20260101_000000', [dict(iter=100, time=1.0), dict(mIoU=val, step=100)])
+        (wd / 'test_metrics.json').write_text(json.dumps(dict(mIoU=test)))
+    hb.main(['report', 'camvid', '--work-root', str(root), '--figure', str(tmp_path / 'c.png'),
+             '--json', str(tmp_path / 'rows.json')])
+    out = capsys.readouterr().out
+    assert '| clustseg | 0, 1 | 100, 100 | 1.7 ± 0.0 | 20.00 (100), 22.00 (100) | 18.00, 19.00 | ' \
+           '18.50 ± 0.50 |' in out
+    assert '| mask2former | 0 | 100 | 1.7 | 15.00 (100) | 14.00 | 14.00 |' in out
+    assert (tmp_path / 'c.png').stat().st_size > 0
+    assert len(json.load(open(tmp_path / 'rows.json'))) == 3
+
+
+@pytest.mark.slow
+def test_tiny_run_trains_selects_scores_and_resumes(hb, repo_root, heldout_data, tmp_path):
+    """4 iterations of ClustSeg and Mask2Former on the converted samples (data root under
+    ``heldout_data``): each run trains, keeps its best-on-val checkpoint, is scored on the test
+    split; a second call skips finished runs; after ``test_metrics.json`` is removed only the
+    scoring is redone."""
+    data = heldout_data / 'data' / 'camvid'
+    opts = ['train_cfg.max_iters=4', 'train_cfg.val_interval=2',
+            'default_hooks.checkpoint.interval=2', 'param_scheduler.0.end=2',
+            'param_scheduler.1.begin=2', 'param_scheduler.1.end=4',
+            'train_dataloader.batch_size=2', f'train_dataloader.dataset.data_root={data}',
+            f'val_dataloader.dataset.data_root={data}',
+            f'test_dataloader.dataset.data_root={data}']
+    cmd = [sys.executable, 'tools/analysis_tools/heldout_benchmark.py', 'run', 'camvid',
+           '--runs', 'clustseg', 'mask2former', '--seeds', '0', '--work-root', str(tmp_path),
+           '--cfg-options', *opts]
+    env = dict(os.environ, OMP_NUM_THREADS='2')
+    first = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for name in ('clustseg', 'mask2former'):
+        wd = tmp_path / 'camvid' / f'{name}_s0'
+        metrics = json.load(open(wd / 'test_metrics.json'))
+        assert 0 <= metrics['mIoU'] <= 100
+        assert (wd / 'train_done').is_file()
+        assert len(list(wd.glob('best_mIoU_iter_*.pth'))) == 1
+    again = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and again.stdout.count(': done (') == 2, again.stdout
+    os.remove(tmp_path / 'camvid' / 'clustseg_s0' / 'test_metrics.json')
+    shutil.rmtree(tmp_path / 'camvid' / 'clustseg_s0' / 'test')
+    third = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert 'clustseg seed 0: scoring best_mIoU_iter_' in third.stdout
+    assert 'clustseg seed 0: training' not in third.stdout
+    assert (tmp_path / 'camvid' / 'clustseg_s0' / 'test_metrics.json').is_file()
