@@ -167,4 +167,4 @@ def test_reference_config_shares_the_compact_clustseg_data_and_schedule():
     assert ref.model.type == 'Mask2Former'
     assert ref.model.backbone == clustseg.model.backbone
     assert ref.model.train_cfg.num_points == 512
-    assert ref.model.data_preprocessor.batch_augments is None
+    assert not ref.model.data_preprocessor.get("batch_augments")

@@ -1,9 +1,9 @@
-# Reference model of the held-out panoptic and instance benchmarks: MMDetection's Mask2Former
+# Reference model of the CPU comparisons (configs/reference/mask2former_compact_*.py: the
+# embedded panoptic run, the held-out panoptic and instance benchmarks): MMDetection's Mask2Former
 # (mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py: MSDeformAttnPixelDecoder,
 # 9-layer transformer decoder, class CE x 2 + point-sampled mask BCE x 5 + dice x 5, Hungarian
 # matching, MaskFormerFusionHead with mmdet's test_cfg) made as compact as
-# configs/_base_/models/clustseg_compact_panoptic.py, with the same backbone and input; the
-# same choices as configs/reference/mask2former_compact_embedded_panoptic.py:
+# configs/_base_/models/clustseg_compact_panoptic.py, with the same backbone and input:
 # - backbone: the same ResNet-18 at 1/4 width (16..128 channels), trainable BN, from scratch;
 # - pixel decoder: 64 channels, 4 heads, FFN 256, mmdet's 6 deformable encoder layers on 3
 #   levels; GN keeps 32 groups;
