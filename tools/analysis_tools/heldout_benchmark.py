@@ -4,6 +4,7 @@ each run's checkpoint on val and score it once on the held-out split; then tabul
 
     python tools/analysis_tools/heldout_benchmark.py run camvid [--runs NAME...] [--seeds 0 1]
     python tools/analysis_tools/heldout_benchmark.py report camvid [--figure F.png] [--json F]
+    python tools/analysis_tools/heldout_benchmark.py ship camvid [--ship-dir checkpoints/heldout]
 
 ``run`` is resumable and kill-safe: each run trains with ``tools/train.py --resume auto`` in
 ``WORK_ROOT/BENCHMARK/RUN_sSEED`` (a killed run continues from its last checkpoint), writes
@@ -17,6 +18,11 @@ metric at each validation against the iteration and against the training time (i
 the median logged seconds per iteration; validation excluded), the best val point, and the
 held-out metric; prints one markdown table per benchmark (mean and spread over seeds) and
 draws the curves.
+
+``ship`` publishes, for ClustSeg and Mask2Former, the scored checkpoint of the seed with the
+best val metric ('best' benchmarks; 'last' benchmarks: the first seed) as
+``SHIP_DIR/<config name>.pth`` (weights only, ``tools/model_converters/publish_model.py``), so
+that ``tools/test.py CONFIG SHIP_DIR/<config name>.pth`` re-scores the held-out split.
 """
 import argparse
 import glob
@@ -212,9 +218,27 @@ def report(args):
             json.dump(rows, f, indent=1)
 
 
+def ship(args):
+    metric, _, select, configs = BENCHMARKS[args.benchmark]
+    rows = collect(args)
+    for name in SEEDED:
+        runs = [r for r in rows if r['run'] == name and r['test'] is not None]
+        if not runs:
+            raise SystemExit(f'{name}: no scored run of {args.benchmark} to ship')
+        chosen = max(runs, key=lambda r: r['best_val']) if select == 'best' else \
+            min(runs, key=lambda r: r['seed'])
+        wd = run_dir(args.work_root, args.benchmark, name, chosen['seed'])
+        dst = osp.join(args.ship_dir, osp.basename(configs[name])[:-3] + '.pth')
+        os.makedirs(args.ship_dir, exist_ok=True)
+        print(f'{name}: seed {chosen["seed"]} (held-out {chosen["test"]:.2f}) -> {dst}',
+              flush=True)
+        subprocess.run([sys.executable, osp.join(ROOT, 'tools/model_converters/publish_model.py'),
+                        selected_checkpoint(wd, metric, select), dst], check=True, cwd=ROOT)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('command', choices=['run', 'report'])
+    p.add_argument('command', choices=['run', 'report', 'ship'])
     p.add_argument('benchmark', choices=sorted(BENCHMARKS))
     p.add_argument('--work-root', default='work_dirs/heldout')
     p.add_argument('--runs', nargs='+', help='run names (default: all of the benchmark)')
@@ -223,12 +247,14 @@ def parse_args(argv=None):
                    help='passed to tools/train.py and tools/test.py for every run')
     p.add_argument('--figure', help='report: write the val curves to this PNG')
     p.add_argument('--json', help='report: write the collected rows to this JSON')
+    p.add_argument('--ship-dir', default='checkpoints/heldout',
+                   help='ship: where the published checkpoints go')
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    (run if args.command == 'run' else report)(args)
+    dict(run=run, report=report, ship=ship)[args.command](args)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,49 @@
+"""The shipped checkpoints of the held-out benchmarks (checkpoints/heldout, docs/model_zoo.md):
+each loads strictly into its config through ``tools/test.py`` and segments the converted
+committed test image of its benchmark far better than an untrained model."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
+SHIPPED = sorted((ROOT / 'checkpoints' / 'heldout').glob('*.pth'))
+MAX_BYTES = 16 * 2 ** 20
+#: held-out metric -> floor on the committed test image (Seq05VD_f03510); the shipped ClustSeg
+#: checkpoint scores 31.25 mIoU there
+FLOORS = {'mIoU': 20.0}
+
+
+@pytest.fixture(scope='module')
+def hb(load_script):
+    return load_script('tools/analysis_tools/heldout_benchmark.py')
+
+
+def _entry(hb, ckpt):
+    """(benchmark, metric, config path) of a shipped checkpoint, by its name."""
+    for bench, (metric, _, _, configs) in hb.BENCHMARKS.items():
+        for config in configs.values():
+            if ckpt.stem == config.rsplit('/', 1)[1][:-3]:
+                return bench, metric, config
+    raise AssertionError(f'{ckpt.name} is no benchmark config of heldout_benchmark.py')
+
+
+def test_shipped_checkpoints_are_known_and_small(hb):
+    for ckpt in SHIPPED:
+        _entry(hb, ckpt)
+        assert ckpt.stat().st_size <= MAX_BYTES, ckpt
+
+
+@pytest.mark.parametrize('ckpt', SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_checkpoint_rescores_with_tools_test(hb, ckpt, heldout_data, tmp_path):
+    bench, metric, config = _entry(hb, ckpt)
+    root = heldout_data / 'data' / 'camvid'
+    out = tmp_path / 'metrics.json'
+    cmd = [sys.executable, 'tools/test.py', config, str(ckpt), '--work-dir', str(tmp_path),
+           '--out', str(out), '--cfg-options', f'test_dataloader.dataset.data_root={root}']
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert 'missing keys' not in done.stdout + done.stderr
+    value = json.loads(out.read_text())[metric]
+    assert value >= FLOORS[metric], (ckpt.name, value)
