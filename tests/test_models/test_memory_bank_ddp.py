@@ -28,6 +28,9 @@ def _worker(rank, world, port, out_dir):
         bank.update(feats, gt)
         torch.save({k: v for k, v in bank.state_dict().items()
                     if k in ('queue', 'ptr', 'count')}, os.path.join(out_dir, f'{rank}.pt'))
+        # both ranks leave their collectives before either tears the group down (a rank that
+        # destroyed it while the other was still in gloo's send / recv aborted once in CI)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
