@@ -74,14 +74,17 @@ def test_report_table_gives_mean_and_half_range(hb, tmp_path, capsys):
         wd = root / 'camvid' / f'{name}_s{seed}'
         _scalars(wd, '20260101_000000', [dict(iter=100, time=1.0), dict(mIoU=val, step=100)])
         (wd / 'test_metrics.json').write_text(json.dumps(dict(mIoU=test)))
+        (wd / 'train_done').write_text('')
+    _scalars(root / 'camvid' / 'mask2former_s1', '20260101_000000', [dict(iter=25, time=1.0)])
     hb.main(['report', 'camvid', '--work-root', str(root), '--figure', str(tmp_path / 'c.png'),
              '--json', str(tmp_path / 'rows.json')])
     out = capsys.readouterr().out
     assert '| clustseg | 0, 1 | 100, 100 | 1.7 ± 0.0 | 20.00 (100), 22.00 (100) | 18.00, 19.00 | ' \
            '18.50 ± 0.50 |' in out
-    assert '| mask2former | 0 | 100 | 1.7 | 15.00 (100) | 14.00 | 14.00 |' in out
+    assert '| mask2former | 0, 1 | 100, 25 (training) | 1.7 | 15.00 (100), - | 14.00, - | ' \
+           '14.00 |' in out
     assert (tmp_path / 'c.png').stat().st_size > 0
-    assert len(json.load(open(tmp_path / 'rows.json'))) == 3
+    assert len(json.load(open(tmp_path / 'rows.json'))) == 4
 
 
 @pytest.mark.slow

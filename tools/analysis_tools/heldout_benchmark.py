@@ -149,6 +149,7 @@ def collect(args):
             held = json.load(open(test)).get(metric) if osp.isfile(test) else None
             best = max(points, key=lambda p: p[2]) if points else None
             rows.append(dict(run=name, seed=seed, iters=iters, points=points,
+                             finished=osp.isfile(osp.join(wd, 'train_done')),
                              train_s=points[-1][1] if points else None,
                              best_val=best[2] if best else None,
                              best_iter=best[0] if best else None, test=held))
@@ -172,7 +173,7 @@ def table(rows, label):
         rs = [r for r in rows if r['run'] == name]
         lines.append(
             f'| {name} | {", ".join(str(r["seed"]) for r in rs)} | '
-            f'{", ".join(str(r["iters"]) for r in rs)} | '
+            f'{", ".join(str(r["iters"]) + ("" if r["finished"] else " (training)") for r in rs)} | '
             f'{fmt([r["train_s"] / 60 if r["train_s"] else None for r in rs], 1)} | '
             + ', '.join(f'{r["best_val"]:.2f} ({r["best_iter"]})' if r['best_val'] is not None
                         else '-' for r in rs)
