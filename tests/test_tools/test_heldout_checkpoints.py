@@ -24,7 +24,7 @@ def _entry(hb, ckpt):
     """(benchmark, metric, config path) of a shipped checkpoint, by its name."""
     for bench, (metric, _, _, configs) in hb.BENCHMARKS.items():
         for config in configs.values():
-            if ckpt.stem == config.rsplit('/', 1)[1][:-3]:
+            if ckpt.name == hb.shipped_name(config):
                 return bench, metric, config
     raise AssertionError(f'{ckpt.name} is no benchmark config of heldout_benchmark.py')
 

@@ -81,6 +81,11 @@ def plan(bench, runs, seeds):
     return out + [(n, configs[n], s) for s in seeds[1:] for n in seeded]
 
 
+def shipped_name(config):
+    """File name under the ship dir of a benchmark config's published checkpoint."""
+    return osp.basename(config)[:-len('.py')] + '.pth'
+
+
 def selected_checkpoint(wd, metric, select):
     """The checkpoint to score: the one with the best val ``metric`` or the last one."""
     if select == 'last':
@@ -229,7 +234,7 @@ def ship(args):
         chosen = max(runs, key=lambda r: r['best_val']) if select == 'best' else \
             min(runs, key=lambda r: r['seed'])
         wd = run_dir(args.work_root, args.benchmark, name, chosen['seed'])
-        dst = osp.join(args.ship_dir, osp.basename(configs[name])[:-3] + '.pth')
+        dst = osp.join(args.ship_dir, shipped_name(configs[name]))
         os.makedirs(args.ship_dir, exist_ok=True)
         print(f'{name}: seed {chosen["seed"]} (held-out {chosen["test"]:.2f}) -> {dst}',
               flush=True)
