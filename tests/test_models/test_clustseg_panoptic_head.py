@@ -7,6 +7,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 
+from clustseg.models.heads.clustseg_panoptic_head import ClustSegPanopticHead
 from clustseg.registry import DATASETS, MODELS
 
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
@@ -147,13 +148,14 @@ def test_bad_head_arguments_are_errors(change, match):
         MODELS.build(cfg.model)
 
 
-@pytest.mark.parametrize('num_points', [0, 64])
-def test_recomputed_losses_give_the_same_values_and_gradients(num_points):
+@pytest.mark.parametrize('num_points,inner', [(0, None), (64, None), (64, 256)])
+def test_recomputed_losses_give_the_same_values_and_gradients(num_points, inner):
     """train_cfg.recompute_losses (activation checkpointing of each E-step's dense terms)
     changes memory, not the result (with point-sampled mask terms too: the recomputation
-    draws the same points)."""
+    draws the same points; and with point-supervised inner E-steps)."""
     cfg = _cfg()
     cfg.model.train_cfg.mask_num_points = num_points
+    cfg.model.train_cfg.inner_step_points = inner
     model, batch = _build(cfg)
     model.train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -277,3 +279,103 @@ def test_stride_targets_are_cell_centred_area_fractions(setup):
     assert torch.allclose(masks[0][0, :, 0], torch.tensor([0.5, 0.5, 0.0, 0.0]))
     assert torch.allclose(masks[0][1, 2:, 0], torch.tensor([0.75, 0.75]))
     assert float(masks[0][1, :, 1:].abs().sum()) == 0.0
+
+
+def test_inner_step_points_predict_the_dense_logits_at_the_points():
+    """inner_step_points = P: the E-steps before each layer's last predict B x K x P x 1
+    logits, equal to their stride-4 logit map read (bilinear) at the step's points; the output
+    and the layers' last E-steps stay dense; every term is still there and trains."""
+    from mmcv.ops import point_sample
+    cfg = _cfg()
+    cfg.model.train_cfg.inner_step_points = 300
+    model, batch = _build(cfg)
+    model.train()
+    head = model.panoptic_head
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        data = model.data_preprocessor(batch, True)
+        x = model.extract_feat(data['inputs'])
+        out = head(x, data['data_samples'])
+    t_last = head.core.num_iters - 1
+    inner = [s['iter'] < t_last for s in out.states[:-1]] + [False]
+    assert inner == head.point_supervised(out.states) and sum(inner) > 0
+    b = data['inputs'].shape[0]
+    assert out.point_coords.shape == (b, 300, 2)
+    assert 0 <= float(out.point_coords.min()) and float(out.point_coords.max()) <= 1
+    for s, masks, pts in zip(out.states, out.mask_preds, inner):
+        if not pts:
+            assert masks.shape[-2:] == out.mask_feats.shape[-2:]
+            continue
+        assert masks.shape == (b, head.num_queries, 300, 1)
+        _, dense = head.mask_predictor(s['centers'], out.mask_feats)
+        torch.testing.assert_close(masks[..., 0], point_sample(dense, out.point_coords),
+                                   rtol=1e-4, atol=1e-4)
+    losses = _loss(model, batch)
+    dense_keys = set(_loss(*_build(_cfg())))
+    assert set(losses) == dense_keys
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.zero_grad()
+    sum(losses.values()).backward()
+    assert all(p.grad is not None for p in head.mask_predictor.parameters())
+    model.eval()  # evaluation predicts densely whatever train_cfg says
+    assert head.point_supervised(out.states) == [False] * len(out.states)
+
+
+def test_inner_step_point_terms_estimate_the_dense_terms():
+    """The point-supervised terms are the dense ones on a P-pixel map: with many points the
+    inner E-steps' mask-ID and PQ-style mask terms come close to their dense values (same
+    weights, same step; the targets are read at input pixels instead of area-pooled; the
+    thing / stuff terms dense too, not on uncertainty-sampled points)."""
+    cfg = _cfg()
+    cfg.model.train_cfg.mask_num_points = 0
+    model, batch = _build(cfg)
+    model.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    dense = _loss(model, batch)
+    cfg.model.train_cfg.inner_step_points = 20000
+    model2, _ = _build(cfg)
+    model2.load_state_dict(state)
+    model2.train()
+    pts = _loss(model2, batch)
+    t_last = model.panoptic_head.core.num_iters - 1
+    assert t_last > 0
+    for key in ('loss_mask_id', 'loss_pq_mask', 'loss_th_dice', 'loss_st_ce'):
+        inner = [k for k in dense if k.endswith('.' + key) and k.startswith('d0.')]
+        assert inner, key
+        a, b = float(dense[inner[0]]), float(pts[inner[0]])
+        assert abs(a - b) <= 0.15 * abs(a) + 1e-3, (key, a, b)
+    # the output's terms are dense in both
+    torch.testing.assert_close(dense['loss_mask_id'], pts['loss_mask_id'])
+
+
+def test_point_targets_read_the_input_pixel_under_each_point():
+    from mmengine.structures import InstanceData
+    m = torch.zeros(2, 4, 8, dtype=torch.uint8)
+    m[0, 1, 6] = 1  # row 1, column 6
+    m[1, 3, 0] = 1
+    coords = torch.tensor([[[6.5 / 8, 1.5 / 4], [0.5 / 8, 3.5 / 4], [1 / 8, 1 / 4]]])  # x, y
+    got = ClustSegPanopticHead._point_targets([InstanceData(masks=m, labels=torch.ones(2))],
+                                              coords)
+    assert got[0].shape == (2, 3, 1)
+    assert got[0][..., 0].tolist() == [[1, 0, 0], [0, 1, 0]]
+
+
+def test_level_targets_pool_the_matched_targets():
+    """_level_targets = the matched stride-4 targets area-pooled to the E-step's level."""
+    from clustseg.models.losses import build_query_targets
+    torch.manual_seed(0)
+    gt = [torch.rand(3, 16, 16).round(), torch.rand(1, 16, 16).round()]
+    labels = [torch.tensor([0, 1, 2]), torch.tensor([4])]
+    t = build_query_targets([torch.tensor([2, 0, 3, 1]), torch.tensor([0, 1, 0, 0])], gt,
+                            labels, num_classes=5)
+    cache = {}
+    got = ClustSegPanopticHead._level_targets(gt, t.gt_index, (4, 4), cache)
+    torch.testing.assert_close(got, F.interpolate(t.masks, size=(4, 4), mode='area'))
+    assert list(cache) == [(4, 4)]
+
+
+def test_bad_inner_step_points_is_an_error():
+    cfg = Config.fromfile(str(CFG))
+    cfg.model.train_cfg.inner_step_points = 0
+    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(
+            ValueError, match='inner_step_points must be None or an integer > 0'):
+        MODELS.build(cfg.model)

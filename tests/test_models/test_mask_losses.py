@@ -376,6 +376,29 @@ def test_matched_mask_loss_softmax_hand_and_perfect():
     assert x.grad[0, :, :2].abs().sum() > 0 and x.grad[0, :, 2].abs().sum() == 0  # void
 
 
+def test_matched_mask_loss_per_query_sum_and_shared_log_probs():
+    """The group loss is the sum over the selected queries of each one's CE / dice (computed
+    alone, with the softmax over all K), and a caller's log-softmax gives the same values."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 4, 5, 5, generator=gen)
+    t = (torch.rand(2, 4, 5, 5, generator=gen) > 0.6).float()
+    sel = torch.tensor([[True, False, True, False], [False, True, True, True]])
+    out = matched_mask_loss(x, t, sel, avg_factor=3.0)
+    ce = dice = 0.0
+    for b, q in sel.nonzero().tolist():
+        one = torch.zeros_like(sel)
+        one[b, q] = True
+        o = matched_mask_loss(x, t, one, avg_factor=1.0)
+        ce, dice = ce + o['ce'].item(), dice + o['dice'].item()
+    assert out['ce'].item() == pytest.approx(ce / 3, rel=1e-5)
+    assert out['dice'].item() == pytest.approx(dice / 3, rel=1e-5)
+    shared = matched_mask_loss(x, t, sel, avg_factor=3.0, log_probs=x.log_softmax(dim=1))
+    for k in ('ce', 'dice'):
+        assert shared[k].item() == pytest.approx(out[k].item(), rel=1e-6)
+    none = matched_mask_loss(x, t, torch.zeros_like(sel))
+    assert none['ce'].item() == 0.0 and none['dice'].item() == 0.0
+
+
 def test_matched_mask_loss_sigmoid_equals_mask2former_dense():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 3, 4, 4, generator=gen)

@@ -86,6 +86,27 @@ def test_worker_trains_on_real_ground_truth(capsys):
         assert _positive(res[key]), (key, res)
 
 
+def test_profile_tables_time_by_stage_and_loss_function(tmp_path):
+    """--profile: the timed step also runs under torch.profiler; the table names the model's
+    stages and the head's loss functions with their calls per iteration (the compact model
+    supervises 9 E-steps: 9 matchings, 18 loss evaluations with the recomputation)."""
+    res = bench.run_worker(_job(CLUSTSEG, 'train', batch=1, iters=1,
+                                spec=dict(label='C S', config=CLUSTSEG, options={}),
+                                profile=str(tmp_path)))
+    assert _positive(res['s_per_iter'])
+    text = (tmp_path / 'C_S_train.txt').read_text()
+    cells = [line.strip('| ').split(' | ') for line in text.splitlines()
+             if line.startswith('| ')]
+    rows = {c[0]: c[1:] for c in cells}
+    for scope in ('stage:backbone', 'stage:panoptic_head.core.decoder',
+                  'loss:ClustSegPanopticHead.loss_by_feat'):
+        assert scope in rows, scope
+    assert rows['loss:ClustSegPanopticHead._assign'][0] == '9'
+    assert rows['loss:ClustSegPanopticHead._step_losses'][0] == '18'
+    assert 0 < float(rows['loss:ClustSegPanopticHead.loss_by_feat'][2]) < 100  # % of the step
+    assert any(k.startswith('aten::') for k in rows)
+
+
 @pytest.mark.parametrize('phase', ['train', 'infer'])
 def test_worker_runs_an_mmseg_segmentor_on_real_ade20k_images(phase):
     """The semantic ClustSeg (mmseg EncoderDecoder) through the mmseg task: the ADE20K images

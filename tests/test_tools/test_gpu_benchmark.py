@@ -42,11 +42,12 @@ def test_cells_default_gpu_plan():
     Mask2Former's bf16 inference last of the panoptic cells."""
     cells = _cells(['--device', 'cuda'])
     keys = [(c['task'], c['model'], c['phase'], c['precision']) for c in cells]
-    assert keys[:6] == [('panoptic', 'ClustSeg-R50 T=3', 'infer', 'fp32'),
+    assert keys[:7] == [('panoptic', 'ClustSeg-R50 T=3', 'infer', 'fp32'),
                         ('panoptic', 'Mask2Former-R50', 'infer', 'fp32'),
                         ('panoptic', 'ClustSeg-R50 T=3', 'train', 'fp32'),
                         ('panoptic', 'Mask2Former-R50', 'train', 'fp32'),
                         ('panoptic', 'ClustSeg-R50 T=1', 'train', 'fp32'),
+                        ('panoptic', 'ClustSeg-R50 T=3 inner points', 'train', 'fp32'),
                         ('panoptic', 'ClustSeg-R50 T=1', 'infer', 'fp32')]
     panoptic = [k for k in keys if k[0] == 'panoptic' and k[2] == 'infer']
     assert panoptic[-1] == ('panoptic', 'Mask2Former-R50', 'infer', 'bf16')
@@ -63,6 +64,8 @@ def test_cells_default_gpu_plan():
     t1 = by_key[('panoptic', 'ClustSeg-R50 T=1', 'infer', 'fp32')]['job']
     assert t1['infer_size'] == [800, 1333]
     assert t1['spec']['options'] == {'model.panoptic_head.decoder.num_iters': 1}
+    inner = by_key[('panoptic', 'ClustSeg-R50 T=3 inner points', 'train', 'fp32')]['job']
+    assert inner['spec']['options'] == {'model.train_cfg.inner_step_points': 12544}
     sem = by_key[('semantic', 'ClustSeg-R50', 'infer', 'fp32')]['job']
     assert sem['infer_size'] == [640, 640] and sem['spec']['config'] == gb.SEMANTIC
     # every config exists and every option key is in its config
@@ -79,7 +82,9 @@ def test_ratios_and_markdown_from_results():
             ('Mask2Former-R50', 'infer', 'fp16'): dict(ms_per_img=40.0, img_per_s=25.0),
             ('ClustSeg-R50 T=3', 'train', 'fp32'): dict(s_per_iter=0.6, peak_mem_mb=900.0),
             ('Mask2Former-R50', 'train', 'fp32'): dict(s_per_iter=1.0, peak_mem_mb=1000.0),
-            ('ClustSeg-R50 T=1', 'train', 'fp32'): dict(s_per_iter=0.4, peak_mem_mb=800.0)}
+            ('ClustSeg-R50 T=1', 'train', 'fp32'): dict(s_per_iter=0.4, peak_mem_mb=800.0),
+            ('ClustSeg-R50 T=3 inner points', 'train', 'fp32'): dict(s_per_iter=0.46,
+                                                                   peak_mem_mb=850.0)}
     for c in cells:
         res = fake.get((c['model'], c['phase'], c['precision'])) if c['task'] == 'panoptic' \
             else None
@@ -93,6 +98,8 @@ def test_ratios_and_markdown_from_results():
     assert ratios['train_peak_memory']['reached'] is True
     assert ratios['t3_over_t1_train_step']['value'] == pytest.approx(1.5)
     assert ratios['t3_over_t1_train_step']['reached'] is False
+    assert ratios['t3_inner_points_over_t1_train_step']['value'] == pytest.approx(1.15)
+    assert ratios['t3_inner_points_over_t1_train_step']['reached'] is True
     md = gb.format_markdown(dict(meta=dict(
         device_name='GPU', date='d', code='c', torch='t', device='cuda', mem_kind='m',
         msda='kernel', infer_warmup=1, infer_iters=2, train_warmup=1, train_iters=2,
@@ -128,7 +135,7 @@ def test_gpu_benchmark_script_on_cpu(tmp_path):
     md = (tmp_path / 'gpu_benchmark.md').read_text()
     assert results['meta']['device'] == 'cpu' and results['meta']['isolate'] == 'shared'
     cells = results['cells']
-    assert len(cells) == 15
+    assert len(cells) == 16
     for cell in cells:
         res = cell['result']
         assert 'error' not in res, cell
@@ -140,7 +147,7 @@ def test_gpu_benchmark_script_on_cpu(tmp_path):
     assert {c['task'] for c in cells} == {'panoptic', 'semantic', 'instance'}
     assert sorted(results['ratios']) == sorted(gb.TARGETS)
     for name in ('infer_fp32_throughput', 'infer_best_throughput', 'train_step_time',
-                 't3_over_t1_train_step'):
+                 't3_over_t1_train_step', 't3_inner_points_over_t1_train_step'):
         assert results['ratios'][name]['value'] > 0, name
     assert '| ratio (panoptic) | value | target | reached |' in md
     assert '[clustseg_compact_embedded]' in md

@@ -140,6 +140,11 @@ def build_parser():
                    'output). On CPU mmcv always runs the PyTorch path')
     p.add_argument('--threads', type=int, help='torch.set_num_threads in the workers')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--profile', metavar='DIR',
+                   help="also profile the timed iterations (torch.profiler, CPU time) and write "
+                   "DIR/<label>_<phase>.txt: the time by stage (the model's top-level modules "
+                   "and the head's pixel decoder / decoder / mask predictor) and by the head's "
+                   "loss functions, then the top operators")
     p.add_argument('--out', help='write the results as JSON to this file')
     p.add_argument('--worker', help=argparse.SUPPRESS)  # internal: one (model, phase), JSON
     p.add_argument('--worker-jobs', help=argparse.SUPPRESS)  # internal: a JSON list of jobs
@@ -173,6 +178,8 @@ def parse_args(argv=None):
         p.error(str(e))
     if not args.specs:
         p.error('give at least one CONFIG or --variant')
+    if args.profile:
+        args.profile = osp.abspath(args.profile)  # the workers run in the repository root
     labels = [s['label'] for s in args.specs]
     if len(set(labels)) != len(labels):
         p.error(f'labels must be unique, got {labels}: use --variant LABEL=CONFIG')
@@ -463,6 +470,86 @@ def _timed(fn, device, warmup, iters):
     return times
 
 
+#: --profile: the head methods given a profiler scope (those of the head that match)
+PROFILE_METHODS = re.compile(r'^_?(loss\w*|\w*_losse?s?|\w*assign\w*|\w*targets\w*|\w*points)$')
+
+
+def _scoped(fn, name):
+    import torch
+
+    def wrapped(*args, **kwargs):
+        with torch.profiler.record_function(name):
+            return fn(*args, **kwargs)
+    return wrapped
+
+
+def add_profile_scopes(model):
+    """Give the profiler one scope per stage and per loss function of ``model`` (instance
+    attributes that shadow the class's methods; for a throw-away benchmark model only):
+    ``stage:<name>`` for the model's top-level modules and, inside a head, its children and
+    those of its clustering core (``panoptic_head.core.decoder``); ``loss:<Head>.<method>``
+    for the head's methods matched by ``PROFILE_METHODS``. Returns the scope names."""
+    names = []
+    for qual, module in model.named_modules():
+        depth = qual.count('.') + 1 if qual else 0
+        in_head = qual.split('.')[0].endswith('head')
+        if depth == 1 or (in_head and (depth == 2 or (depth == 3 and '.core.' in qual))):
+            module.forward = _scoped(module.forward, f'stage:{qual}')
+            names.append(f'stage:{qual}')
+        if depth == 1 and in_head:
+            for attr in sorted(dir(type(module))):
+                if PROFILE_METHODS.match(attr) and callable(getattr(type(module), attr)):
+                    name = f'loss:{type(module).__name__}.{attr}'
+                    setattr(module, attr, _scoped(getattr(module, attr), name))
+                    names.append(name)
+    return names
+
+
+def write_profile(prof, scopes, iters, path, title):
+    """The profile of ``iters`` iterations as a text table per iteration: the scopes of
+    ``add_profile_scopes`` (total CPU time, children included; a scope run again in backward,
+    e.g. a loss recomputed by activation checkpointing, counts both), then the 30 operators
+    with the most self CPU time."""
+    events = prof.key_averages()
+    step = sum(e.self_cpu_time_total for e in events) / iters / 1000  # ms per iteration
+    lines = [title, f'CPU time per iteration (sum of self times): {step:.1f} ms', '',
+             '| scope | calls / iter | total ms / iter | % of iteration |', '|---|---:|---:|---:|']
+    by_key = {e.key: e for e in events}
+    for name in sorted(scopes, key=lambda n: -(by_key[n].cpu_time_total if n in by_key else 0)):
+        e = by_key.get(name)
+        if e is not None:
+            ms = e.cpu_time_total / iters / 1000
+            lines.append(f'| {name} | {e.count / iters:g} | {ms:.1f} | {100 * ms / step:.1f} |')
+    lines += ['', '| operator | calls / iter | self ms / iter | % of iteration |',
+              '|---|---:|---:|---:|']
+    ops = sorted((e for e in events if e.key not in scopes), key=lambda e: -e.self_cpu_time_total)
+    for e in ops[:30]:
+        ms = e.self_cpu_time_total / iters / 1000
+        lines.append(f'| {e.key} | {e.count / iters:g} | {ms:.1f} | {100 * ms / step:.1f} |')
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+def _profiled_timed(step, job, model):
+    """``_timed``; with ``job['profile']`` (a folder) the timed iterations also run under
+    torch.profiler (CPU activities) and its table goes to ``DIR/<label>_<phase>.txt``."""
+    if not job.get('profile'):
+        return _timed(step, job['device'], job['warmup'], job['iters'])
+    import torch
+    scopes = add_profile_scopes(model)
+    for i in range(job['warmup']):
+        step(i)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        times = _timed(step, job['device'], 0, job['iters'])
+    label = re.sub(r'[^\w.-]+', '_', job['spec']['label'])
+    write_profile(prof, scopes, job['iters'],
+                  osp.join(job['profile'], f"{label}_{job['phase']}.txt"),
+                  f"{job['spec']['label']} {job['phase']} ({job['device']}, "
+                  f"{job['iters']} profiled iterations; times include the profiler's overhead)")
+    return times
+
+
 def _optim_wrapper_cfg(cfg, amp, device):
     wrapper = deepcopy(cfg.optim_wrapper)
     if amp == 'none':
@@ -528,7 +615,7 @@ def run_worker(job):
                                                      enabled=dtype is not None):
                     return model.test_step(batches[i % len(batches)])
 
-            times = _timed(step, device, job['warmup'], job['iters'])
+            times = _profiled_timed(step, job, model)
             ms = 1000 * statistics.mean(times)
             result.update(ms_per_img=ms, img_per_s=1000 / ms,
                           ms_median=1000 * statistics.median(times))
@@ -544,7 +631,7 @@ def run_worker(job):
                 loss = log_vars['loss']
                 losses.append(float(loss.detach() if hasattr(loss, 'detach') else loss))
 
-            times = _timed(step, device, job['warmup'], job['iters'])
+            times = _profiled_timed(step, job, model)
             if not all(math.isfinite(v) for v in losses):
                 raise RuntimeError(f'non-finite training loss: {losses}')
             result.update(s_per_iter=statistics.mean(times), s_median=statistics.median(times),
@@ -763,7 +850,7 @@ def main(argv=None):
     common = dict(device=args.device, infer_size=list(args.infer_size),
                   train_size=args.train_size, batch=args.batch, warmup=args.warmup,
                   iters=args.iters, amp=args.amp, seed=args.seed, threads=args.threads,
-                  global_options=args.global_options,
+                  global_options=args.global_options, profile=args.profile,
                   msda=resolve_msda(args.msda, args.device))
     rows = []
     for spec in args.specs:

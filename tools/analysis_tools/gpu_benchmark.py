@@ -9,7 +9,8 @@ leaves the main comparison complete):
 * panoptic, ClustSeg-R50 T = 3 and T = 1 against mmdet's Mask2Former-R50: inference (batch 1,
   ``--infer-size``, default 800 x 1333) in fp32 and under each ``--amp-dtypes`` autocast (bf16,
   fp16); training step (``--train-size`` S x S, default 1024, batch ``--batch`` 2) in fp32,
-  with peak memory. Mask2Former under bf16 is tried last of the panoptic cells: mmcv's
+  with peak memory; and the T = 3 training step with point-supervised inner E-steps
+  (``--inner-options``, ``train_cfg.inner_step_points``). Mask2Former under bf16 is tried last of the panoptic cells: mmcv's
   deformable-attention CUDA kernel has no bf16, and the error is recorded as the cell's result;
 * semantic (ClustSeg-R50 ADE20K) and instance (ClustSeg-R50 COCO) rows: inference fp32 and bf16,
   training step fp32;
@@ -49,6 +50,8 @@ SEMANTIC_REFERENCE = 'mmseg::mask2former/mask2former_r50_8xb2-160k_ade20k-512x51
 INSTANCE = 'configs/instance/clustseg_r50_8xb2-lsj-50e_coco.py'
 INSTANCE_REFERENCE = 'mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py'
 T1_OPTION = 'model.panoptic_head.decoder.num_iters=1'
+#: T = 3 with point-supervised inner E-steps (Mask2Former's 12544 points, at 1024^2)
+INNER_OPTION = 'model.train_cfg.inner_step_points=12544'
 
 # the project's speed targets, panoptic: ratio name -> (comparison, target)
 TARGETS = dict(
@@ -56,7 +59,8 @@ TARGETS = dict(
     infer_best_throughput=('>=', 1.5),
     train_step_time=('<=', 0.7),
     train_peak_memory=('<=', 1.0),
-    t3_over_t1_train_step=('<=', 1.2))
+    t3_over_t1_train_step=('<=', 1.2),
+    t3_inner_points_over_t1_train_step=('<=', 1.2))
 
 
 def build_parser():
@@ -85,6 +89,9 @@ def build_parser():
     p.add_argument('--panoptic', default=PANOPTIC, help='ClustSeg panoptic config (T = 3)')
     p.add_argument('--t1-options', nargs='+', default=[T1_OPTION], metavar='KEY=VALUE',
                    help=f'options that make the T = 1 variant (default {T1_OPTION})')
+    p.add_argument('--inner-options', nargs='+', default=[INNER_OPTION], metavar='KEY=VALUE',
+                   help='options that make the T = 3 variant with point-supervised inner '
+                   f'E-steps (default {INNER_OPTION})')
     p.add_argument('--reference', default=REFERENCE, help='Mask2Former panoptic config')
     p.add_argument('--semantic', default=SEMANTIC, help="ClustSeg semantic config ('' = none)")
     p.add_argument('--semantic-reference', default=SEMANTIC_REFERENCE,
@@ -111,6 +118,7 @@ def build_parser():
 def make_cells(args):
     """The (task, model, phase, precision) cells in the order they run, each with its job."""
     t1_options = bench.parse_options(args.t1_options)
+    inner_options = bench.parse_options(args.inner_options)
 
     def model(label, config, default, options=None):
         # the default configs are the R50 ones; another config is named in the label
@@ -120,6 +128,7 @@ def make_cells(args):
     models = dict(
         t3=model('ClustSeg-R50 T=3', args.panoptic, PANOPTIC),
         t1=model('ClustSeg-R50 T=1', args.panoptic, PANOPTIC, t1_options),
+        t3p=model('ClustSeg-R50 T=3 inner points', args.panoptic, PANOPTIC, inner_options),
         m2f=model('Mask2Former-R50', args.reference, REFERENCE),
         sem=model('ClustSeg-R50', args.semantic, SEMANTIC),
         sem_ref=model('Mask2Former-R50', args.semantic_reference, SEMANTIC_REFERENCE),
@@ -129,7 +138,8 @@ def make_cells(args):
     first_amp = amps[:1]
     order = [('panoptic', 't3', 'infer', 'none'), ('panoptic', 'm2f', 'infer', 'none'),
              ('panoptic', 't3', 'train', 'none'), ('panoptic', 'm2f', 'train', 'none'),
-             ('panoptic', 't1', 'train', 'none'), ('panoptic', 't1', 'infer', 'none')]
+             ('panoptic', 't1', 'train', 'none'), ('panoptic', 't3p', 'train', 'none'),
+             ('panoptic', 't1', 'infer', 'none')]
     order += [('panoptic', 't3', 'infer', a) for a in amps]
     order += [('panoptic', 'm2f', 'infer', a) for a in amps if a != 'bf16']
     order += [('panoptic', 't1', 'infer', a) for a in first_amp]
@@ -217,6 +227,9 @@ def compute_ratios(cells):
         'training peak memory ClustSeg T=3 / Mask2Former, fp32')
     put('t3_over_t1_train_step', t3, _find(cells, 'panoptic', 't1', 'train', 'fp32'),
         's_per_iter', 's/step ClustSeg T=3 / T=1, fp32')
+    put('t3_inner_points_over_t1_train_step', _find(cells, 'panoptic', 't3p', 'train', 'fp32'),
+        _find(cells, 'panoptic', 't1', 'train', 'fp32'), 's_per_iter',
+        's/step ClustSeg T=3 with point-supervised inner E-steps / T=1, fp32')
     return ratios
 
 

@@ -2,6 +2,7 @@
 from typing import List, NamedTuple, Optional
 
 import torch
+from mmcv.ops import point_sample
 from mmdet.models.utils import multi_apply, preprocess_panoptic_gt
 from mmdet.registry import TASK_UTILS
 from mmdet.structures import SampleList
@@ -34,13 +35,17 @@ class HeadOutput(NamedTuple):
     supervised one in training, the predicting one at test), class logits B x K x C',
     stride-4 mask logits B x K x h x w and the normalised centers B x K x D; ``states``: those
     E-steps' core states; ``mask_feats``: the projected pixel embedding B x E x h x w;
-    ``core``: the :class:`CoreOutput`."""
+    ``core``: the :class:`CoreOutput`; ``point_coords``: B x P x 2 points in [0, 1]^2 of the
+    padded input (x, y) when the inner E-steps are point-supervised
+    (``train_cfg.inner_step_points``; :meth:`ClustSegHead.point_supervised`), whose
+    ``mask_preds`` are then the mask logits at those points, B x K x P x 1."""
     cls_scores: List[Tensor]
     mask_preds: List[Tensor]
     centers: List[Tensor]
     states: List[dict]
     mask_feats: Tensor
     core: CoreOutput
+    point_coords: Optional[Tensor] = None
 
 
 class ClustSegHead(BaseModule):
@@ -135,13 +140,31 @@ class ClustSegHead(BaseModule):
         states = select_states(core.states, self.deep_supervision, self.core.num_iters,
                                self.training, self.test_iter)
         mask_feats = self.mask_predictor.project(core.pyramid['stride4'])
+        at_points = self.point_supervised(states)
+        coords = point_feats = None
+        if any(at_points):
+            # uniform points of the padded input, drawn once per step for all inner E-steps;
+            # bilinear reads are linear, so <MLP(LN(c)), W P> read at a point equals the
+            # stride-4 mask logit map read there
+            coords = torch.rand(mask_feats.shape[0], self.train_cfg['inner_step_points'], 2,
+                                device=mask_feats.device)  # B x P x 2
+            point_feats = point_sample(mask_feats, coords).unsqueeze(-1)  # B x E x P x 1
         cls_list, mask_list, centers = [], [], []
-        for s in states:
-            c, masks = self.mask_predictor(s['centers'], mask_feats)
+        for s, pts in zip(states, at_points):
+            c, masks = self.mask_predictor(s['centers'], point_feats if pts else mask_feats)
             cls_list.append(self._classify(c))
             mask_list.append(masks)
             centers.append(c)
-        return HeadOutput(cls_list, mask_list, centers, states, mask_feats, core)
+        return HeadOutput(cls_list, mask_list, centers, states, mask_feats, core, coords)
+
+    def point_supervised(self, states: List[dict]) -> List[bool]:
+        """Per selected state, whether its mask prediction is made and supervised at the
+        ``train_cfg.inner_step_points`` sampled points only: in training, the E-steps before
+        the last of each layer (``iter < T - 1``), never the output."""
+        if not (self.training and self.train_cfg.get('inner_step_points')):
+            return [False] * len(states)
+        last = self.core.num_iters - 1
+        return [s['iter'] < last and i < len(states) - 1 for i, s in enumerate(states)]
 
     # ------------------------------------------------------------------ training
     def preprocess_gt(self, batch_data_samples: SampleList) -> List[InstanceData]:

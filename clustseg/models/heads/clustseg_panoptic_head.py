@@ -89,6 +89,10 @@ class ClustSegPanopticHead(ClustSegHead):
         if not (isinstance(n_pts, int) and n_pts >= 0):
             raise ValueError('model.train_cfg.mask_num_points must be an integer >= 0 (0 = dense), '
                              f'got {n_pts!r}')
+        inner = self.train_cfg['inner_step_points']
+        if inner is not None and not (isinstance(inner, int) and inner > 0):
+            raise ValueError('model.train_cfg.inner_step_points must be None or an integer > 0, '
+                             f'got {inner!r}')
         if self.train_cfg['mask_activation'] not in ('softmax', 'sigmoid'):
             raise ValueError("model.train_cfg.mask_activation must be 'softmax' or 'sigmoid', "
                              f"got {self.train_cfg['mask_activation']!r}")
@@ -120,12 +124,19 @@ class ClustSegPanopticHead(ClustSegHead):
         ``mask_num_points``: 0 = the thing / stuff CE + dice are dense over the stride-4 map
         (void pixels excluded); N > 0 = on N points per matched mask drawn as Mask2Former does
         (3x oversampling, 75 % most uncertain), the probabilities given as logits and the
-        targets read from the input-resolution GT masks (sub-cell extent and thin segments)."""
+        targets read from the input-resolution GT masks (sub-cell extent and thin segments);
+        ``inner_step_points``: None = every supervised E-step as above; P > 0 = the E-steps
+        before the last of each layer (``iter < T - 1``) predict their masks at P uniform
+        points per image only (:meth:`ClustSegHead.point_supervised`), where the matching and
+        every mask term (thing / stuff CE + dice, PQ-style, mask-ID) run as on a P-pixel map,
+        with the targets read at the input-resolution pixel under each point; their E-step
+        maps stay supervised at their level. The cheap inner supervision for T > 1
+        (docs/benchmark.md)."""
         return dict(assigner=dict(type='FixedStuffHungarianAssigner',
                                   num_things_classes=self.num_things_classes,
                                   match_costs=[dict(type='PQProductCost')]),
                     num_insdis_samples=4096, num_sem_samples=4096, mask_activation='softmax',
-                    recompute_losses=True, mask_num_points=0)
+                    recompute_losses=True, mask_num_points=0, inner_step_points=None)
 
     # ------------------------------------------------------------------ targets
     def _stride_targets(self, batch_gt_instances, size) -> Tuple[List[Tensor], List[Tensor]]:
@@ -148,6 +159,36 @@ class ClustSegPanopticHead(ClustSegHead):
             masks.append(m)
             labels.append(gi.labels.long())
         return masks, labels
+
+    @staticmethod
+    def _point_targets(batch_gt_instances, coords: Tensor) -> List[Tensor]:
+        """Per image, its GT masks (padded-batch shape H x W) read at ``coords`` (B x P x 2 in
+        [0, 1]^2, x then y) -> M_b x P x 1 fp32: the input pixel under each point."""
+        out = []
+        for gi, xy in zip(batch_gt_instances, coords):
+            m = _mask_tensor(gi, torch.uint8)  # M x H x W
+            h, w = m.shape[-2:]
+            x = (xy[:, 0] * w).long().clamp_(0, w - 1)
+            y = (xy[:, 1] * h).long().clamp_(0, h - 1)
+            out.append(m[:, y, x].float().unsqueeze(-1))
+        return out
+
+    @staticmethod
+    def _level_targets(gt_masks: List[Tensor], gt_index: Tensor, hw, cache: dict) -> Tensor:
+        """The matched stride-4 targets area-pooled to an E-step's level ``hw``: B x K x h x w
+        (zeros for unmatched queries). Pools each image's GT once per level (``cache``), then
+        gathers by ``gt_index`` (the same as pooling the gathered targets)."""
+        hw = tuple(hw)
+        if hw not in cache:
+            cache[hw] = [F.interpolate(m[None], size=hw, mode='area')[0] if m.shape[0] else
+                         m.new_zeros((0, ) + hw) for m in gt_masks]
+        b, k = gt_index.shape
+        out = gt_masks[0].new_zeros((b, k) + hw)
+        for i, pooled in enumerate(cache[hw]):
+            sel = gt_index[i] >= 0
+            if bool(sel.any()):
+                out[i, sel] = pooled[gt_index[i, sel]]
+        return out
 
     @staticmethod
     def _full_res_targets(batch_gt_instances) -> Tensor:
@@ -176,21 +217,30 @@ class ClustSegPanopticHead(ClustSegHead):
             if self.train_cfg['mask_num_points'] > 0 else None
         thing_q = qsc < 0  # K
         n = len(all_cls_scores)
+        at_points = self.point_supervised(out.states)
+        pt_masks = self._point_targets(batch_gt_instances, out.point_coords) \
+            if any(at_points) else None  # per image M x P x 1
         final = self._assign(all_cls_scores[-1], all_mask_preds[-1], gt_masks, gt_labels, qsc)
-        losses = {}
+        losses, pooled = {}, {}
         for i, (cls, masks) in enumerate(zip(all_cls_scores, all_mask_preds)):
-            tgt = final if i == n - 1 else \
-                self._assign(cls, masks, gt_masks, gt_labels, qsc)
+            # an inner E-step's masks (at_points) are B x K x P x 1: matched and supervised
+            # as a P-pixel map
+            tgt = final if i == n - 1 else self._assign(
+                cls, masks, pt_masks if at_points[i] else gt_masks, gt_labels, qsc)
             sel_th = tgt.matched & thing_q[None]  # B x K
             sel_st = tgt.matched & ~thing_q[None]
             n_th = reduce_mean(cls.new_tensor(float(sel_th.sum()))).clamp(min=1).item()
             n_st = reduce_mean(cls.new_tensor(float(sel_st.sum()))).clamp(min=1).item()
             probs, hw = out.states[i].get('probs'), out.states[i]['hw']
+            e_tgt = self._level_targets(gt_masks, tgt.gt_index, hw, pooled) \
+                if self.supervise_e_step_maps else None
             # point-sampled terms: the points are drawn here, once (not again when the loss
             # is recomputed in backward)
-            pts_th, pts_st = self._draw_points(masks, tgt, sel_th, sel_st, full)
+            pts_th, pts_st = (None, None) if at_points[i] else \
+                self._draw_points(masks, tgt, sel_th, sel_st, full)
             args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, tgt.masks,
-                    tgt.labels, tgt.matched, sel_th, sel_st, n_th, n_st, pts_th, pts_st)
+                    tgt.labels, tgt.matched, sel_th, sel_st, n_th, n_st, pts_th, pts_st,
+                    e_tgt, at_points[i])
             if self.train_cfg['recompute_losses']:  # keep only the inputs for backward
                 terms = checkpoint(self._step_losses, *args, use_reentrant=False)
             else:
@@ -233,17 +283,21 @@ class ClustSegPanopticHead(ClustSegHead):
         return tuple(out)
 
     def _step_losses(self, cls, masks, probs, hw, tgt_masks, tgt_labels, matched, sel_th,
-                     sel_st, n_th, n_st, pts_th=None, pts_st=None) -> Dict[str, Tensor]:
+                     sel_st, n_th, n_st, pts_th=None, pts_st=None, e_tgt=None,
+                     dense=False) -> Dict[str, Tensor]:
         """The weighted Eq. 12 terms of one supervised E-step (a pure function of its
         arguments, so it can be recomputed in backward). ``pts_th`` / ``pts_st``: the groups'
-        sampled points (:meth:`_draw_points`)."""
+        sampled points (:meth:`_draw_points`); ``e_tgt``: the matched targets at the E-step
+        map's level (:meth:`_level_targets`); ``dense``: the thing / stuff terms over every
+        pixel of ``masks`` (a point-supervised E-step's P x 1 map) whatever
+        ``mask_num_points`` says."""
         w = self.loss_weights
         aux = w['aux']
         act = self.train_cfg['mask_activation']
         with fp32_island(masks):  # log-softmax over K, shared by the terms that use it
-            log_p = masks.float().log_softmax(dim=1)  # B x K x H4 x W4
-        th = self._group_mask_loss(masks, tgt_masks, sel_th, act, n_th, pts_th, log_p)
-        st = self._group_mask_loss(masks, tgt_masks, sel_st, act, n_st, pts_st, log_p)
+            log_p = masks.float().log_softmax(dim=1)  # B x K x H4 x W4 (or P x 1)
+        th = self._group_mask_loss(masks, tgt_masks, sel_th, act, n_th, pts_th, log_p, dense)
+        st = self._group_mask_loss(masks, tgt_masks, sel_st, act, n_st, pts_st, log_p, dense)
         pq = pq_style_loss(cls, log_p, tgt_masks, tgt_labels, matched, log_probs=True)
         mask_id = mask_id_cross_entropy(log_p, tgt_masks, log_probs=True)
         out = dict(loss_th_ce=w['thing'] * th['ce'], loss_th_dice=w['thing'] * th['dice'],
@@ -252,19 +306,20 @@ class ClustSegPanopticHead(ClustSegHead):
                    loss_pq_mask=aux * w['pq_mask'] * pq['mask'],
                    loss_mask_id=aux * w['mask_id'] * mask_id)
         if probs is not None:
-            out['loss_e_step_mask_id'] = aux * w['e_step'] * self._e_step_loss(
-                probs, hw, tgt_masks)
+            out['loss_e_step_mask_id'] = aux * w['e_step'] * self._e_step_loss(probs, hw, e_tgt)
         return out
 
     def _group_mask_loss(self, masks: Tensor, tgt_masks: Tensor, select: Tensor, act: str,
-                         avg: float, points=None, log_p: Optional[Tensor] = None
-                         ) -> Dict[str, Tensor]:
+                         avg: float, points=None, log_p: Optional[Tensor] = None,
+                         dense: bool = False) -> Dict[str, Tensor]:
         """CE + dice of the selected matched queries (masks / targets B x K x H4 x W4),
-        dense or on sampled points (``train_cfg.mask_num_points``). ``points``: the group's
-        ``(coords, gt_points)`` from :meth:`_draw_points` (None: no selected query).
-        ``log_p``: ``masks``' log-softmax over K if already computed (softmax activation)."""
-        if self.train_cfg['mask_num_points'] == 0:
-            return matched_mask_loss(masks, tgt_masks, select, activation=act, avg_factor=avg)
+        dense (``dense`` or ``train_cfg.mask_num_points == 0``) or on sampled points.
+        ``points``: the group's ``(coords, gt_points)`` from :meth:`_draw_points` (None: no
+        selected query). ``log_p``: ``masks``' log-softmax over K if already computed
+        (softmax activation)."""
+        if dense or self.train_cfg['mask_num_points'] == 0:
+            return matched_mask_loss(masks, tgt_masks, select, activation=act, avg_factor=avg,
+                                     log_probs=log_p if act == 'softmax' else None)
         if points is None:
             zero = masks.float().sum() * 0.0
             return dict(ce=zero, dice=zero)
@@ -277,15 +332,15 @@ class ClustSegPanopticHead(ClustSegHead):
         return dict(ce=out['bce'], dice=out['dice'])
 
     @staticmethod
-    def _e_step_loss(probs: Tensor, hw, target_masks: Tensor) -> Tensor:
+    def _e_step_loss(probs: Tensor, hw, level_targets: Tensor) -> Tensor:
         """Mask-ID CE of an E-step's assignment map ``M`` (B x K x h*w, softmax over K, zero
-        on padding) against the matched stride-4 targets area-pooled to ``h x w``."""
+        on padding) against the matched stride-4 targets area-pooled to ``h x w``
+        (``level_targets``, B x K x h x w: :meth:`_level_targets`)."""
         h, w = hw
         b, k = probs.shape[:2]
         with fp32_island(probs):
-            t = F.interpolate(target_masks, size=(h, w), mode='area')  # B x K x h x w
             log_m = probs.float().clamp(min=1e-8).log().view(b, k, h, w)
-            return mask_id_cross_entropy(log_m, t)
+            return mask_id_cross_entropy(log_m, level_targets)
 
     def _once_per_step_losses(self, out: HeadOutput, gt_masks, gt_labels,
                               final) -> Dict[str, Tensor]:

@@ -205,7 +205,8 @@ def matched_mask_loss(mask_logits: Tensor,
                       valid: Optional[Tensor] = None,
                       ignore_void: bool = True,
                       avg_factor: Optional[float] = None,
-                      dice_eps: float = 1.0) -> Dict[str, Tensor]:
+                      dice_eps: float = 1.0,
+                      log_probs: Optional[Tensor] = None) -> Dict[str, Tensor]:
     """Dense binary CE + dice of a group of matched queries (thing or stuff term of Eq. 12).
 
     With ``p = softmax_K(mask_logits)`` (``'softmax'``, the E-step's assignment) or
@@ -214,6 +215,7 @@ def matched_mask_loss(mask_logits: Tensor,
     ``ce_k = mean_{i in V} -[t log p + (1 - t) log(1 - p)]`` and
     ``dice_k = 1 - (2 sum_V p t + eps) / (sum_V p + sum_V t + eps)``;
     ``loss = sum_{k selected} (.)_k / avg_factor`` (default: number selected, at least 1).
+    Only the selected queries' maps are evaluated (the softmax still runs over all K).
 
     Args:
         mask_logits: ``B x K x H x W`` (or ``B x K x HW``) mask logits of *all* queries (the
@@ -226,6 +228,8 @@ def matched_mask_loss(mask_logits: Tensor,
         ignore_void: exclude pixels covered by no target (kMaX's void rule).
         avg_factor: normaliser (e.g. the all-reduced number of matched GT of the group).
         dice_eps: dice smoothing (1.0 as mmdet's Mask2Former config).
+        log_probs: ``mask_logits``' log-softmax over K, same shape, when the caller has it
+            (``'softmax'`` only; shared with its other terms).
 
     Returns:
         dict of fp32 scalars ``'ce'`` and ``'dice'``.
@@ -236,29 +240,32 @@ def matched_mask_loss(mask_logits: Tensor,
     b, k, n = logits.shape
     valid = flatten_pixels(valid, 'valid', b, n)
     with fp32_island(logits):
-        x = logits.float()
-        t = targets.float()
-        keep = torch.ones(b, n, dtype=torch.bool, device=x.device)
+        t_all = targets.float()
+        keep = torch.ones(b, n, dtype=torch.bool, device=t_all.device)
         if ignore_void:
-            keep = keep & ~void_pixels(t)
+            keep = keep & ~void_pixels(t_all)
         if valid is not None:
-            keep = keep & valid.to(device=x.device, dtype=torch.bool)
-        kf = keep.float().unsqueeze(1)  # B x 1 x HW
+            keep = keep & valid.to(device=t_all.device, dtype=torch.bool)
+        img = select.nonzero(as_tuple=True)[0]
+        kf = keep[img].float()  # N x HW, the selected queries' images
+        t = t_all[select]  # N x HW
         if activation == 'softmax':
-            log_p = x.log_softmax(dim=1)
+            if log_probs is None:
+                log_probs = logits.float().log_softmax(dim=1)
+            log_p = log_probs.float().flatten(2)[select]  # N x HW
             log_1mp = torch.log(-torch.expm1(log_p.clamp(max=-1e-7)))
             p = log_p.exp()
         else:
+            x = logits.float()[select]
             log_p, log_1mp, p = F.logsigmoid(x), F.logsigmoid(-x), x.sigmoid()
-        ce_map = -(t * log_p + (1.0 - t) * log_1mp) * kf
-        ce = ce_map.sum(dim=2) / kf.sum(dim=2).clamp(min=1.0)  # B x K
+        ce = (-(t * log_p + (1.0 - t) * log_1mp) * kf).sum(dim=1) / \
+            kf.sum(dim=1).clamp(min=1.0)  # N
         p, t = p * kf, t * kf
-        dice = 1.0 - (2.0 * (p * t).sum(dim=2) + dice_eps) / (
-            p.sum(dim=2) + t.sum(dim=2) + dice_eps)  # B x K
-        sel = select.float()
-        avg = float(sel.sum()) if avg_factor is None else float(avg_factor)
+        dice = 1.0 - (2.0 * (p * t).sum(dim=1) + dice_eps) / (
+            p.sum(dim=1) + t.sum(dim=1) + dice_eps)  # N
+        avg = float(select.sum()) if avg_factor is None else float(avg_factor)
         avg = max(avg, 1.0)
-        return dict(ce=(ce * sel).sum() / avg, dice=(dice * sel).sum() / avg)
+        return dict(ce=ce.sum() / avg, dice=dice.sum() / avg)
 
 
 __all__ = ['uncertain_point_coords', 'mask_point_targets', 'read_mask_points',

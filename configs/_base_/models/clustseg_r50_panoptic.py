@@ -38,7 +38,10 @@ model = dict(
         # thing / stuff CE + dice on Mask2Former's uncertainty-sampled points (its 12544 for
         # 1024^2 crops), read from the input-resolution GT: sub-cell extents and thin
         # segments are supervised (docs/losses.md, docs/model_zoo.md)
-        mask_num_points=12544),
+        mask_num_points=12544,
+        # None: every E-step supervised as above; P: the inner E-steps (before each layer's
+        # last) supervised at P uniform points per image (docs/benchmark.md, T's cost)
+        inner_step_points=None),
     # a thing query's score is its FFN's sigmoid (a stuff query's, its softmax class
     # probability): keep a segment when its class is more likely present than not
     test_cfg=dict(object_mask_thr=0.5))
