@@ -35,13 +35,28 @@ def test_shipped_checkpoints_are_known_and_small(hb):
         assert ckpt.stat().st_size <= MAX_BYTES, ckpt
 
 
+def _local_data(config, heldout_data):
+    """--cfg-options that point the config's test split (dataset root, and the evaluator's
+    annotation file / panoptic PNG folder under that root) at the converted committed
+    samples."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(ROOT / config))
+    root = cfg.test_dataloader.dataset.data_root.rstrip('/')
+    local = heldout_data / root
+    opts = [f'test_dataloader.dataset.data_root={local}']
+    for key in ('ann_file', 'seg_prefix'):
+        value = cfg.test_evaluator.get(key)
+        if value and value.startswith(root):
+            opts.append(f'test_evaluator.{key}={local}{value[len(root):]}')
+    return opts
+
+
 @pytest.mark.parametrize('ckpt', SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_shipped_checkpoint_rescores_with_tools_test(hb, ckpt, heldout_data, tmp_path):
     bench, metric, config = _entry(hb, ckpt)
-    root = heldout_data / 'data' / 'camvid'
     out = tmp_path / 'metrics.json'
     cmd = [sys.executable, 'tools/test.py', config, str(ckpt), '--work-dir', str(tmp_path),
-           '--out', str(out), '--cfg-options', f'test_dataloader.dataset.data_root={root}']
+           '--out', str(out), '--cfg-options', *_local_data(config, heldout_data)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert 'missing keys' not in done.stdout + done.stderr

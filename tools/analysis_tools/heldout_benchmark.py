@@ -37,6 +37,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 #: the paper's ablations (Table 4b-d) run on the semantic and panoptic benchmarks
 ABLATIONS = ('T1', 'learned-queries', 'vanilla-attn', 'kmeans-attn')
+#: the cheap inner-E-step supervision (train_cfg.inner_step_points), checked on the panoptic
+#: benchmark against the full supervision before any config adopts it
+INNER = ('inner-points', )
 #: benchmark -> (val / held-out metric key, its label, checkpoint scored on the held-out split
 #: ('best' by the val metric or the 'last'), {run name: config})
 BENCHMARKS = {
@@ -50,7 +53,7 @@ BENCHMARKS = {
         'clustseg': 'configs/panoptic/clustseg_compact_1xb8-1k_camvid-panoptic-240x180.py',
         'mask2former': 'configs/reference/mask2former_compact_1xb8-1k_camvid-panoptic-240x180.py',
         **{f'clustseg_{a}': f'configs/panoptic/ablations/clustseg_compact_{a}_1xb8-1k_'
-                            'camvid-panoptic-240x180.py' for a in ABLATIONS},
+                            'camvid-panoptic-240x180.py' for a in ABLATIONS + INNER},
     }),
     # no val split: the validations run on the training images, the last checkpoint is scored
     'coco128': ('coco/segm_mAP', 'mask AP', 'last', {
