@@ -28,7 +28,8 @@ def test_plan_runs_the_first_seed_and_the_ablations_before_other_seeds(hb):
     assert order[:2] == [('clustseg', 3), ('mask2former', 3)]
     assert order[-2:] == [('clustseg', 4), ('mask2former', 4)]
     ablations = order[2:-2]
-    assert [n for n, _ in ablations] == [f'clustseg_{a}' for a in hb.ABLATIONS]
+    assert [n for n, _ in ablations] == [f'clustseg_{a}' for a in
+                                         hb.ABLATIONS + hb.DIAGNOSTICS]
     assert all(s == 3 for _, s in ablations)
     assert [n for n, _, _ in hb.plan('coco128', ['mask2former'], [0])] == ['mask2former']
     with pytest.raises(SystemExit, match='clustseg_T9'):

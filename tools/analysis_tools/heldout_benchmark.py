@@ -40,6 +40,8 @@ ABLATIONS = ('T1', 'learned-queries', 'vanilla-attn', 'kmeans-attn')
 #: the cheap inner-E-step supervision (train_cfg.inner_step_points), checked on the panoptic
 #: benchmark against the full supervision before any config adopts it
 INNER = ('inner-points', )
+#: semantic diagnostics of the gap to Mask2Former on CamVid's small classes (docs/model_zoo.md)
+DIAGNOSTICS = ('bank-stride8', 'ce1-dice5')
 #: benchmark -> (val / held-out metric key, its label, checkpoint scored on the held-out split
 #: ('best' by the val metric or the 'last'), {run name: config})
 BENCHMARKS = {
@@ -47,7 +49,7 @@ BENCHMARKS = {
         'clustseg': 'configs/semantic/clustseg_compact_1xb8-1k_camvid-240x180.py',
         'mask2former': 'configs/reference/mask2former_compact_1xb8-1k_camvid-240x180.py',
         **{f'clustseg_{a}': f'configs/semantic/ablations/clustseg_compact_{a}_1xb8-1k_'
-                            'camvid-240x180.py' for a in ABLATIONS},
+                            'camvid-240x180.py' for a in ABLATIONS + DIAGNOSTICS},
     }),
     'camvid-panoptic': ('coco_panoptic/PQ', 'PQ', 'best', {
         'clustseg': 'configs/panoptic/clustseg_compact_1xb8-1k_camvid-panoptic-240x180.py',
