@@ -307,17 +307,25 @@ def test_inner_step_points_predict_the_dense_logits_at_the_points():
             continue
         assert masks.shape == (b, head.num_queries, 300, 1)
         _, dense = head.mask_predictor(s['centers'], out.mask_feats)
-        torch.testing.assert_close(masks[..., 0], point_sample(dense, out.point_coords),
-                                   rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            masks[..., 0], point_sample(dense, out.point_coords, padding_mode='border'),
+            rtol=1e-4, atol=1e-4)
     losses = _loss(model, batch)
     dense_keys = set(_loss(*_build(_cfg())))
     assert set(losses) == dense_keys
     assert all(torch.isfinite(v) for v in losses.values())
+    # an inner E-step's point terms alone train the mask predictor and the decoder
+    first_inner = inner.index(True)
     model.zero_grad()
-    sum(losses.values()).backward()
-    assert all(p.grad is not None for p in head.mask_predictor.parameters())
+    sum(v for k, v in losses.items() if k.startswith(f'd{first_inner}.') and
+        'e_step' not in k).backward()
+    for p in head.mask_predictor.embed.parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0
     model.eval()  # evaluation predicts densely whatever train_cfg says
-    assert head.point_supervised(out.states) == [False] * len(out.states)
+    with torch.no_grad(), DefaultScope.overwrite_default_scope('mmdet'):
+        test_out = head(x, data['data_samples'])
+    assert test_out.point_coords is None
+    assert test_out.mask_preds[-1].shape[-2:] == out.mask_feats.shape[-2:]
 
 
 def test_inner_step_point_terms_estimate_the_dense_terms():
@@ -368,7 +376,9 @@ def test_level_targets_pool_the_matched_targets():
     t = build_query_targets([torch.tensor([2, 0, 3, 1]), torch.tensor([0, 1, 0, 0])], gt,
                             labels, num_classes=5)
     cache = {}
-    got = ClustSegPanopticHead._level_targets(gt, t.gt_index, (4, 4), cache)
+    pooled = ClustSegPanopticHead._pooled_targets(gt, (4, 4), cache)
+    assert ClustSegPanopticHead._pooled_targets(gt, (4, 4), cache) is pooled  # once per level
+    got = ClustSegPanopticHead._level_targets(pooled, t.gt_index)
     torch.testing.assert_close(got, F.interpolate(t.masks, size=(4, 4), mode='area'))
     assert list(cache) == [(4, 4)]
 

@@ -392,11 +392,17 @@ def test_matched_mask_loss_per_query_sum_and_shared_log_probs():
         ce, dice = ce + o['ce'].item(), dice + o['dice'].item()
     assert out['ce'].item() == pytest.approx(ce / 3, rel=1e-5)
     assert out['dice'].item() == pytest.approx(dice / 3, rel=1e-5)
-    shared = matched_mask_loss(x, t, sel, avg_factor=3.0, log_probs=x.log_softmax(dim=1))
+    # the caller's log-softmax is the one used (another map's gives that map's loss)
+    shared = matched_mask_loss(x, t, sel, avg_factor=3.0, log_probs=(2 * x).log_softmax(dim=1))
+    twice = matched_mask_loss(2 * x, t, sel, avg_factor=3.0)
     for k in ('ce', 'dice'):
-        assert shared[k].item() == pytest.approx(out[k].item(), rel=1e-6)
-    none = matched_mask_loss(x, t, torch.zeros_like(sel))
+        assert shared[k].item() == pytest.approx(twice[k].item(), rel=1e-6)
+        assert shared[k].item() != pytest.approx(out[k].item(), rel=1e-3)
+    xg = x.clone().requires_grad_(True)
+    none = matched_mask_loss(xg, t, torch.zeros_like(sel))
     assert none['ce'].item() == 0.0 and none['dice'].item() == 0.0
+    (none['ce'] + none['dice']).backward()  # still in the graph: DDP sees every parameter
+    assert xg.grad is not None and xg.grad.abs().sum() == 0
 
 
 def test_matched_mask_loss_sigmoid_equals_mask2former_dense():

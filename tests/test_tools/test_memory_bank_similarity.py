@@ -28,10 +28,17 @@ def test_shipped_camvid_bank(tool, tmp_path, capsys):
     cos = torch.tensor(bank['cosine'])
     torch.testing.assert_close(cos, cos.T)
     torch.testing.assert_close(cos.diagonal(), torch.ones(11), rtol=0, atol=1e-5)
+    # the bank's class means, as the initializer computes them (all queues are filled here)
+    q = state['decode_head.core.initializer.queue']
+    means = torch.nn.functional.normalize(q.mean(1), dim=1)
+    torch.testing.assert_close(cos, means @ means.T, rtol=1e-4, atol=1e-4)
+    nearest = int((cos - 2 * torch.eye(11))[2].argmax())
+    row = (f"| Pole | {bank['count'][2]} | {bank['classes'][nearest]} | "
+           f'{float(cos[2, nearest]):.2f} |')
     assert json.loads((tmp_path / 'sim.json').read_text()) == banks
     out = capsys.readouterr().out
     assert '| class | stored embeddings | nearest class | cosine |' in out
-    assert '| Pole | ' in out
+    assert row in out
 
 
 def test_panoptic_stuff_bank_is_named_by_its_stuff_classes(tool, tmp_path):

@@ -533,7 +533,8 @@ def write_profile(prof, scopes, iters, path, title):
 
 def _profiled_timed(step, job, model):
     """``_timed``; with ``job['profile']`` (a folder) the timed iterations also run under
-    torch.profiler (CPU activities) and its table goes to ``DIR/<label>_<phase>.txt``."""
+    torch.profiler (CPU activities) and its table goes to ``DIR/<label>_<phase>.txt`` (the
+    times then include the profiler's overhead: the result says ``profiled``)."""
     if not job.get('profile'):
         return _timed(step, job['device'], job['warmup'], job['iters'])
     import torch
@@ -541,7 +542,8 @@ def _profiled_timed(step, job, model):
     for i in range(job['warmup']):
         step(i)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        times = _timed(step, job['device'], 0, job['iters'])
+        # the timed iterations' own inputs (indices after the warm-up ones), as _timed does
+        times = _timed(lambda i: step(job['warmup'] + i), job['device'], 0, job['iters'])
     label = re.sub(r'[^\w.-]+', '_', job['spec']['label'])
     write_profile(prof, scopes, job['iters'],
                   osp.join(job['profile'], f"{label}_{job['phase']}.txt"),
@@ -617,7 +619,7 @@ def run_worker(job):
 
             times = _profiled_timed(step, job, model)
             ms = 1000 * statistics.mean(times)
-            result.update(ms_per_img=ms, img_per_s=1000 / ms,
+            result.update(ms_per_img=ms, img_per_s=1000 / ms, profiled=bool(job.get('profile')),
                           ms_median=1000 * statistics.median(times))
         else:
             model.train()
@@ -635,6 +637,7 @@ def run_worker(job):
             if not all(math.isfinite(v) for v in losses):
                 raise RuntimeError(f'non-finite training loss: {losses}')
             result.update(s_per_iter=statistics.mean(times), s_median=statistics.median(times),
+                          profiled=bool(job.get('profile')),
                           img_per_s=job['batch'] / statistics.mean(times),
                           optim_wrapper=optim_cfg.get('type', 'OptimWrapper'),
                           optimizer=optim_cfg.optimizer.type, last_loss=losses[-1])

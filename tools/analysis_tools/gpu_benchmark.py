@@ -10,8 +10,9 @@ leaves the main comparison complete):
   ``--infer-size``, default 800 x 1333) in fp32 and under each ``--amp-dtypes`` autocast (bf16,
   fp16); training step (``--train-size`` S x S, default 1024, batch ``--batch`` 2) in fp32,
   with peak memory; and the T = 3 training step with point-supervised inner E-steps
-  (``--inner-options``, ``train_cfg.inner_step_points``). Mask2Former under bf16 is tried last of the panoptic cells: mmcv's
-  deformable-attention CUDA kernel has no bf16, and the error is recorded as the cell's result;
+  (``--inner-options``, ``train_cfg.inner_step_points``). Mask2Former under bf16 is tried
+  last of the panoptic cells: mmcv's deformable-attention CUDA kernel has no bf16, and the
+  error is recorded as the cell's result;
 * semantic (ClustSeg-R50 ADE20K) and instance (ClustSeg-R50 COCO) rows: inference fp32 and bf16,
   training step fp32;
 * extras while the budget lasts: ClustSeg T = 3 training step under bf16 autocast,

@@ -145,10 +145,12 @@ class ClustSegHead(BaseModule):
         if any(at_points):
             # uniform points of the padded input, drawn once per step for all inner E-steps;
             # bilinear reads are linear, so <MLP(LN(c)), W P> read at a point equals the
-            # stride-4 mask logit map read there
+            # stride-4 mask logit map read there; border padding as the upsampling at
+            # prediction (no fade to zero within half a cell of the edge)
             coords = torch.rand(mask_feats.shape[0], self.train_cfg['inner_step_points'], 2,
                                 device=mask_feats.device)  # B x P x 2
-            point_feats = point_sample(mask_feats, coords).unsqueeze(-1)  # B x E x P x 1
+            point_feats = point_sample(mask_feats, coords,
+                                       padding_mode='border').unsqueeze(-1)  # B x E x P x 1
         cls_list, mask_list, centers = [], [], []
         for s, pts in zip(states, at_points):
             c, masks = self.mask_predictor(s['centers'], point_feats if pts else mask_feats)

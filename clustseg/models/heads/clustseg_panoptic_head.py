@@ -174,20 +174,26 @@ class ClustSegPanopticHead(ClustSegHead):
         return out
 
     @staticmethod
-    def _level_targets(gt_masks: List[Tensor], gt_index: Tensor, hw, cache: dict) -> Tensor:
-        """The matched stride-4 targets area-pooled to an E-step's level ``hw``: B x K x h x w
-        (zeros for unmatched queries). Pools each image's GT once per level (``cache``), then
-        gathers by ``gt_index`` (the same as pooling the gathered targets)."""
+    def _pooled_targets(gt_masks: List[Tensor], hw, cache: dict) -> List[Tensor]:
+        """Each image's stride-4 GT masks area-pooled to a decoder level ``hw`` (M_b x h x w),
+        computed once per level per step (``cache``)."""
         hw = tuple(hw)
         if hw not in cache:
             cache[hw] = [F.interpolate(m[None], size=hw, mode='area')[0] if m.shape[0] else
                          m.new_zeros((0, ) + hw) for m in gt_masks]
+        return cache[hw]
+
+    @staticmethod
+    def _level_targets(pooled: List[Tensor], gt_index: Tensor) -> Tensor:
+        """The matched targets at an E-step's level: B x K x h x w gathered from
+        :meth:`_pooled_targets` by ``gt_index`` (zeros for unmatched queries); the same as
+        area-pooling the matched stride-4 targets."""
         b, k = gt_index.shape
-        out = gt_masks[0].new_zeros((b, k) + hw)
-        for i, pooled in enumerate(cache[hw]):
+        out = pooled[0].new_zeros((b, k) + tuple(pooled[0].shape[-2:]))
+        for i, p in enumerate(pooled):
             sel = gt_index[i] >= 0
             if bool(sel.any()):
-                out[i, sel] = pooled[gt_index[i, sel]]
+                out[i, sel] = p[gt_index[i, sel]]
         return out
 
     @staticmethod
@@ -232,7 +238,9 @@ class ClustSegPanopticHead(ClustSegHead):
             n_th = reduce_mean(cls.new_tensor(float(sel_th.sum()))).clamp(min=1).item()
             n_st = reduce_mean(cls.new_tensor(float(sel_st.sum()))).clamp(min=1).item()
             probs, hw = out.states[i].get('probs'), out.states[i]['hw']
-            e_tgt = self._level_targets(gt_masks, tgt.gt_index, hw, pooled) \
+            # the E-step's targets are gathered inside the (recomputed) step loss, so that
+            # they are not kept until backward
+            e_pooled = self._pooled_targets(gt_masks, hw, pooled) \
                 if self.supervise_e_step_maps else None
             # point-sampled terms: the points are drawn here, once (not again when the loss
             # is recomputed in backward)
@@ -240,7 +248,7 @@ class ClustSegPanopticHead(ClustSegHead):
                 self._draw_points(masks, tgt, sel_th, sel_st, full)
             args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, tgt.masks,
                     tgt.labels, tgt.matched, sel_th, sel_st, n_th, n_st, pts_th, pts_st,
-                    e_tgt, at_points[i])
+                    e_pooled, tgt.gt_index, at_points[i])
             if self.train_cfg['recompute_losses']:  # keep only the inputs for backward
                 terms = checkpoint(self._step_losses, *args, use_reentrant=False)
             else:
@@ -283,12 +291,13 @@ class ClustSegPanopticHead(ClustSegHead):
         return tuple(out)
 
     def _step_losses(self, cls, masks, probs, hw, tgt_masks, tgt_labels, matched, sel_th,
-                     sel_st, n_th, n_st, pts_th=None, pts_st=None, e_tgt=None,
-                     dense=False) -> Dict[str, Tensor]:
+                     sel_st, n_th, n_st, pts_th=None, pts_st=None, e_pooled=None,
+                     gt_index=None, dense=False) -> Dict[str, Tensor]:
         """The weighted Eq. 12 terms of one supervised E-step (a pure function of its
         arguments, so it can be recomputed in backward). ``pts_th`` / ``pts_st``: the groups'
-        sampled points (:meth:`_draw_points`); ``e_tgt``: the matched targets at the E-step
-        map's level (:meth:`_level_targets`); ``dense``: the thing / stuff terms over every
+        sampled points (:meth:`_draw_points`); ``e_pooled`` / ``gt_index``: the GT pooled to
+        the E-step map's level (:meth:`_pooled_targets`) and the matching, from which its
+        targets are gathered (:meth:`_level_targets`); ``dense``: the thing / stuff terms over every
         pixel of ``masks`` (a point-supervised E-step's P x 1 map) whatever
         ``mask_num_points`` says."""
         w = self.loss_weights
@@ -306,7 +315,8 @@ class ClustSegPanopticHead(ClustSegHead):
                    loss_pq_mask=aux * w['pq_mask'] * pq['mask'],
                    loss_mask_id=aux * w['mask_id'] * mask_id)
         if probs is not None:
-            out['loss_e_step_mask_id'] = aux * w['e_step'] * self._e_step_loss(probs, hw, e_tgt)
+            out['loss_e_step_mask_id'] = aux * w['e_step'] * self._e_step_loss(
+                probs, hw, self._level_targets(e_pooled, gt_index))
         return out
 
     def _group_mask_loss(self, masks: Tensor, tgt_masks: Tensor, select: Tensor, act: str,
