@@ -68,6 +68,21 @@ def test_read_logs_joins_resumed_starts_and_uses_the_median_time(hb, tmp_path):
     assert points == [(100, 50.0, 10.0), (200, 100.0, 12.5)]
 
 
+def test_coco_ap_is_reported_in_percent(hb, tmp_path, capsys):
+    """mmdet logs mask AP as a fraction; the coco128 table and curves show it in percent
+    like mIoU and PQ (val and held-out alike)."""
+    wd = tmp_path / 'work' / 'coco128' / 'clustseg_s0'
+    _scalars(wd, '20260101_000000', [dict(iter=250, time=1.0),
+                                     {'coco/segm_mAP': 0.011, 'step': 250}])
+    (wd / 'test_metrics.json').write_text(json.dumps({'coco/segm_mAP': 0.005}))
+    (wd / 'train_done').write_text('')
+    points, _ = hb.read_logs(str(wd), 'coco/segm_mAP')
+    assert points == [(250, 250.0, pytest.approx(1.1))]
+    hb.main(['report', 'coco128', '--work-root', str(tmp_path / 'work')])
+    assert '| clustseg | 0 | 250 | 4.2 | 1.10 (250) | 0.50 | 0.50 |' in capsys.readouterr().out
+    assert hb.as_percent('mIoU', 33.5) == 33.5 and hb.as_percent('coco/segm_mAP', None) is None
+
+
 def test_report_table_gives_mean_and_half_range(hb, tmp_path, capsys):
     root = tmp_path / 'work'
     for name, seed, val, test in (('clustseg', 0, 20.0, 18.0), ('clustseg', 1, 22.0, 19.0),

@@ -63,6 +63,9 @@ BENCHMARKS = {
         'mask2former': 'configs/reference/mask2former_compact_1xb8-1k_coco128-320.py',
     }),
 }
+#: metrics logged as fractions (mmdet's COCO AP) that the tables and curves show in percent,
+#: as mIoU and PQ are logged
+FRACTION_METRICS = ('coco/segm_mAP', )
 #: runs trained with every seed of --seeds; the ablations use the first seed only (their
 #: difference is read against the spread of the two seeds of 'clustseg')
 SEEDED = ('clustseg', 'mask2former')
@@ -128,6 +131,13 @@ def run(args):
         os.replace(out + '.part', out)
 
 
+def as_percent(metric, value):
+    """A logged metric value in percent (``FRACTION_METRICS`` x 100; None stays None)."""
+    if value is None:
+        return None
+    return 100.0 * float(value) if metric in FRACTION_METRICS else float(value)
+
+
 def read_logs(wd, metric):
     """(val points [(iteration, training seconds, metric)], last iteration) from the scalars of
     every start of a run (a resumed run logs into a new folder; later starts override the
@@ -140,7 +150,7 @@ def read_logs(wd, metric):
             for line in f:
                 rec = json.loads(line)
                 if metric in rec:
-                    val[int(rec['step'])] = float(rec[metric])
+                    val[int(rec['step'])] = as_percent(metric, rec[metric])
                 elif 'time' in rec and 'iter' in rec:
                     per_iter[int(rec['iter'])] = float(rec['time'])
     sec = median(per_iter.values()) if per_iter else None
@@ -156,7 +166,8 @@ def collect(args):
             seed = int(wd.rsplit('_s', 1)[1])
             points, iters = read_logs(wd, metric)
             test = osp.join(wd, 'test_metrics.json')
-            held = json.load(open(test)).get(metric) if osp.isfile(test) else None
+            held = as_percent(metric, json.load(open(test)).get(metric)) \
+                if osp.isfile(test) else None
             best = max(points, key=lambda p: p[2]) if points else None
             rows.append(dict(run=name, seed=seed, iters=iters, points=points,
                              finished=osp.isfile(osp.join(wd, 'train_done')),
