@@ -405,6 +405,29 @@ def test_matched_mask_loss_per_query_sum_and_shared_log_probs():
     assert xg.grad is not None and xg.grad.abs().sum() == 0
 
 
+def test_matched_mask_loss_matches_a_per_pixel_reference_with_void_and_padding():
+    """B = 2 images with their own void pixels and padding: each selected query's CE / dice
+    over its own image's kept pixels, written out pixel by pixel."""
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 3, 4, 5, generator=gen)
+    t = torch.zeros(2, 3, 4, 5)
+    t[0, 0, :2], t[0, 1, 2:, :3] = 1, 1  # image 0: void at rows 2-3, columns 3-4
+    t[1, 2, :, :4] = 1  # image 1: void in column 4
+    valid = torch.ones(2, 4, 5, dtype=torch.bool)
+    valid[1, 3] = False  # image 1: row 3 is padding
+    sel = torch.tensor([[True, True, False], [False, False, True]])
+    out = matched_mask_loss(x, t, sel, valid=valid)
+    p = x.softmax(dim=1)
+    ce = dice = 0.0
+    for b, q in sel.nonzero().tolist():
+        keep = (t[b].sum(0) > 0.5) & valid[b]
+        pk, tk = p[b, q][keep], t[b, q][keep]
+        ce += float(-(tk * pk.log() + (1 - tk) * (1 - pk).log()).mean())
+        dice += 1 - float((2 * (pk * tk).sum() + 1) / (pk.sum() + tk.sum() + 1))
+    assert out['ce'].item() == pytest.approx(ce / 3, rel=1e-5)
+    assert out['dice'].item() == pytest.approx(dice / 3, rel=1e-5)
+
+
 def test_matched_mask_loss_sigmoid_equals_mask2former_dense():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 3, 4, 4, generator=gen)
