@@ -68,6 +68,58 @@ def test_read_logs_joins_resumed_starts_and_uses_the_median_time(hb, tmp_path):
     assert points == [(100, 50.0, 10.0), (200, 100.0, 12.5)]
 
 
+def _fake_subprocess(calls, state, fail=None):
+    """A stand-in for subprocess.run of tools/train.py / tools/test.py: writes what they
+    would (a best checkpoint; the metrics file), records the runs going on at once."""
+    import threading
+    import time
+    lock = threading.Lock()
+
+    def fake(cmd, check, cwd):
+        args = cmd[cmd.index('--cfg-options') + 1:]
+        wd = cmd[cmd.index('--work-dir') + 1]
+        with lock:
+            state['now'] += 1
+            state['max'] = max(state['max'], state['now'])
+            calls.append((os.path.basename(cmd[1]), wd))
+        time.sleep(0.05)
+        with lock:
+            state['now'] -= 1
+        if fail and fail in wd:
+            raise subprocess.CalledProcessError(1, cmd)
+        if cmd[1].endswith('train.py'):
+            open(os.path.join(wd, 'best_mIoU_iter_100.pth'), 'w').close()
+        else:
+            out = cmd[cmd.index('--out') + 1]
+            with open(out, 'w') as f:
+                json.dump(dict(mIoU=1.0, seed=args[0]), f)
+    return fake
+
+
+def test_parallel_jobs_run_every_run_and_list_the_failed(hb, tmp_path, monkeypatch):
+    calls, state = [], dict(now=0, max=0)
+    monkeypatch.setattr(hb.subprocess, 'run', _fake_subprocess(calls, state))
+    root = tmp_path / 'work'
+    hb.main(['run', 'camvid', '--work-root', str(root), '--seeds', '0', '1', '--jobs', '3'])
+    todo = hb.plan('camvid', None, [0, 1])
+    for name, _, seed in todo:
+        metrics = json.loads((root / 'camvid' / f'{name}_s{seed}' /
+                              'test_metrics.json').read_text())
+        assert metrics['seed'] == f'randomness.seed={seed}'
+    assert len(calls) == 2 * len(todo) and 2 <= state['max'] <= 3
+    # a failed run does not stop the others; the command lists it and a rerun resumes it
+    calls.clear()
+    monkeypatch.setattr(hb.subprocess, 'run',
+                        _fake_subprocess(calls, dict(now=0, max=0), fail='clustseg_T1_s0'))
+    root2 = tmp_path / 'work2'
+    with pytest.raises(SystemExit, match='clustseg_T1 seed 0'):
+        hb.main(['run', 'camvid', '--work-root', str(root2), '--seeds', '0', '--jobs', '2'])
+    done = sorted(p.parent.name for p in (root2 / 'camvid').glob('*/test_metrics.json'))
+    assert 'clustseg_T1_s0' not in done and len(done) == len(hb.plan('camvid', None, [0])) - 1
+    with pytest.raises(SystemExit):
+        hb.main(['run', 'camvid', '--jobs', '0'])
+
+
 def test_coco_ap_is_reported_in_percent(hb, tmp_path, capsys):
     """mmdet logs mask AP as a fraction; the coco128 table and curves show it in percent
     like mIoU and PQ (val and held-out alike)."""

@@ -10,8 +10,9 @@ each run's checkpoint on val and score it once on the held-out split; then tabul
 ``WORK_ROOT/BENCHMARK/RUN_sSEED`` (a killed run continues from its last checkpoint), writes
 ``train_done`` when training ended, then scores the checkpoint with the best val metric on the
 held-out split with ``tools/test.py`` into ``test_metrics.json``; a run with that file is skipped.
-Runs go one after the other (one heavy job at a time on a small machine). ``--cfg-options``
-is passed to every run (the tests shrink the budget with it).
+Runs go one after the other (one heavy job at a time on a small machine), or ``--jobs N`` at a
+time on a larger one. ``--cfg-options`` is passed to every run (the tests shrink the budget
+with it).
 
 ``report`` reads every run's logs (``*/vis_data/scalars.json`` of each start, in order): the val
 metric at each validation against the iteration and against the training time (iterations x
@@ -105,30 +106,48 @@ def selected_checkpoint(wd, metric, select):
     return found[0]
 
 
-def run(args):
+def run_one(args, index, total, name, config, seed):
+    """Train (resumably), select and score one run of the plan; skipped when scored."""
     metric, _, select, _ = BENCHMARKS[args.benchmark]
+    wd = run_dir(args.work_root, args.benchmark, name, seed)
+    out = osp.join(wd, 'test_metrics.json')
+    tag = f'[{index + 1}/{total}] {name} seed {seed}'
+    if osp.isfile(out):
+        print(f'{tag}: done ({out})', flush=True)
+        return
+    os.makedirs(wd, exist_ok=True)
+    opts = [f'randomness.seed={seed}'] + list(args.cfg_options or [])
+    if not osp.isfile(osp.join(wd, 'train_done')):
+        print(f'{tag}: training in {wd}', flush=True)
+        subprocess.run([sys.executable, osp.join(ROOT, 'tools/train.py'), config,
+                        '--work-dir', wd, '--resume', 'auto', '--cfg-options', *opts],
+                       check=True, cwd=ROOT)
+        open(osp.join(wd, 'train_done'), 'w').close()
+    ckpt = selected_checkpoint(wd, metric, select)
+    print(f'{tag}: scoring {osp.basename(ckpt)} ({select}) on the held-out split', flush=True)
+    subprocess.run([sys.executable, osp.join(ROOT, 'tools/test.py'), config, ckpt,
+                    '--work-dir', osp.join(wd, 'test'), '--out', out + '.part',
+                    '--cfg-options', *opts], check=True, cwd=ROOT)
+    os.replace(out + '.part', out)
+
+
+def run(args):
+    """The plan's runs in order, ``--jobs`` at a time (1: one after the other, stopping at a
+    failure; more: every run is tried and the failed ones are listed at the end)."""
     todo = plan(args.benchmark, args.runs, args.seeds)
-    for i, (name, config, seed) in enumerate(todo):
-        wd = run_dir(args.work_root, args.benchmark, name, seed)
-        out = osp.join(wd, 'test_metrics.json')
-        tag = f'[{i + 1}/{len(todo)}] {name} seed {seed}'
-        if osp.isfile(out):
-            print(f'{tag}: done ({out})', flush=True)
-            continue
-        os.makedirs(wd, exist_ok=True)
-        opts = [f'randomness.seed={seed}'] + list(args.cfg_options or [])
-        if not osp.isfile(osp.join(wd, 'train_done')):
-            print(f'{tag}: training in {wd}', flush=True)
-            subprocess.run([sys.executable, osp.join(ROOT, 'tools/train.py'), config,
-                            '--work-dir', wd, '--resume', 'auto', '--cfg-options', *opts],
-                           check=True, cwd=ROOT)
-            open(osp.join(wd, 'train_done'), 'w').close()
-        ckpt = selected_checkpoint(wd, metric, select)
-        print(f'{tag}: scoring {osp.basename(ckpt)} ({select}) on the held-out split', flush=True)
-        subprocess.run([sys.executable, osp.join(ROOT, 'tools/test.py'), config, ckpt,
-                        '--work-dir', osp.join(wd, 'test'), '--out', out + '.part',
-                        '--cfg-options', *opts], check=True, cwd=ROOT)
-        os.replace(out + '.part', out)
+    if args.jobs == 1:
+        for i, entry in enumerate(todo):
+            run_one(args, i, len(todo), *entry)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(run_one, args, i, len(todo), *entry)
+                   for i, entry in enumerate(todo)]
+        errors = [(entry, f.exception()) for entry, f in zip(todo, futures)]
+    failed = [f'{name} seed {seed}: {err}' for (name, _, seed), err in errors if err]
+    if failed:
+        raise SystemExit('failed runs (run the same command again to resume them):\n' +
+                         '\n'.join(failed))
 
 
 def as_percent(metric, value):
@@ -265,13 +284,19 @@ def parse_args(argv=None):
     p.add_argument('--work-root', default='work_dirs/heldout')
     p.add_argument('--runs', nargs='+', help='run names (default: all of the benchmark)')
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1])
+    p.add_argument('--jobs', type=int, default=1,
+                   help='run: runs trained at the same time (default 1, one heavy job at a '
+                   'time on a small CPU machine; a GPU machine can take several)')
     p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
                    help='passed to tools/train.py and tools/test.py for every run')
     p.add_argument('--figure', help='report: write the val curves to this PNG')
     p.add_argument('--json', help='report: write the collected rows to this JSON')
     p.add_argument('--ship-dir', default='checkpoints/heldout',
                    help='ship: where the published checkpoints go')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.jobs < 1:
+        p.error(f'--jobs must be >= 1, got {args.jobs}')
+    return args
 
 
 def main(argv=None):
