@@ -360,10 +360,14 @@ def test_point_targets_read_the_input_pixel_under_each_point():
     m = torch.zeros(2, 4, 8, dtype=torch.uint8)
     m[0, 1, 6] = 1  # row 1, column 6
     m[1, 3, 0] = 1
-    coords = torch.tensor([[[6.5 / 8, 1.5 / 4], [0.5 / 8, 3.5 / 4], [1 / 8, 1 / 4]]])  # x, y
-    got = ClustSegPanopticHead._point_targets([InstanceData(masks=m, labels=torch.ones(2))],
-                                              coords)
-    assert got[0].shape == (2, 3, 1)
+    m1 = torch.zeros(1, 4, 8, dtype=torch.uint8)  # a second image with one GT
+    gts = [InstanceData(masks=m, labels=torch.ones(2)),
+           InstanceData(masks=m1, labels=torch.ones(1))]
+    full = ClustSegPanopticHead._full_res_targets(gts)
+    coords = torch.tensor([[6.5 / 8, 1.5 / 4], [0.5 / 8, 3.5 / 4], [1 / 8, 1 / 4]])  # x, y
+    got = ClustSegPanopticHead._point_targets(full, [g.labels for g in gts],
+                                              torch.stack([coords, coords]))
+    assert got[0].shape == (2, 3, 1) and got[1].shape == (1, 3, 1)  # M_b, not M_max
     assert got[0][..., 0].tolist() == [[1, 0, 0], [0, 1, 0]]
 
 

@@ -161,16 +161,16 @@ class ClustSegPanopticHead(ClustSegHead):
         return masks, labels
 
     @staticmethod
-    def _point_targets(batch_gt_instances, coords: Tensor) -> List[Tensor]:
-        """Per image, its GT masks (padded-batch shape H x W) read at ``coords`` (B x P x 2 in
-        [0, 1]^2, x then y) -> M_b x P x 1 fp32: the input pixel under each point."""
+    def _point_targets(full: Tensor, gt_labels: List[Tensor], coords: Tensor) -> List[Tensor]:
+        """Per image, its GT masks read at ``coords`` (B x P x 2 in [0, 1]^2, x then y) ->
+        M_b x P x 1 fp32: the input pixel under each point. ``full``: the padded batch's
+        input-resolution GT (:meth:`_full_res_targets`), M_b = ``len(gt_labels[b])``."""
+        h, w = full.shape[-2:]
         out = []
-        for gi, xy in zip(batch_gt_instances, coords):
-            m = _mask_tensor(gi, torch.uint8)  # M x H x W
-            h, w = m.shape[-2:]
+        for m, labels, xy in zip(full, gt_labels, coords):
             x = (xy[:, 0] * w).long().clamp_(0, w - 1)
             y = (xy[:, 1] * h).long().clamp_(0, h - 1)
-            out.append(m[:, y, x].float().unsqueeze(-1))
+            out.append(m[:labels.numel(), y, x].float().unsqueeze(-1))
         return out
 
     @staticmethod
@@ -219,12 +219,14 @@ class ClustSegPanopticHead(ClustSegHead):
         qsc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
         size = tuple(all_mask_preds[-1].shape[-2:])
         gt_masks, gt_labels = self._stride_targets(batch_gt_instances, size)
+        at_points = self.point_supervised(out.states)
+        # input-resolution GT, converted once for the point-sampled terms and the points of
+        # the point-supervised E-steps
         full = self._full_res_targets(batch_gt_instances) \
-            if self.train_cfg['mask_num_points'] > 0 else None
+            if self.train_cfg['mask_num_points'] > 0 or any(at_points) else None
         thing_q = qsc < 0  # K
         n = len(all_cls_scores)
-        at_points = self.point_supervised(out.states)
-        pt_masks = self._point_targets(batch_gt_instances, out.point_coords) \
+        pt_masks = self._point_targets(full, gt_labels, out.point_coords) \
             if any(at_points) else None  # per image M x P x 1
         final = self._assign(all_cls_scores[-1], all_mask_preds[-1], gt_masks, gt_labels, qsc)
         losses, pooled = {}, {}
