@@ -107,6 +107,37 @@ def test_profile_tables_time_by_stage_and_loss_function(tmp_path):
     assert any(k.startswith('aten::') for k in rows)
 
 
+def test_profile_table_of_a_cuda_run_gives_gpu_time_per_scope(tmp_path):
+    """write_profile(device=True), as a CUDA profile writes it: a scope's row is its CPU-side
+    event (not the GPU range of the same name), with the kernel time of its operators and the
+    range's span; kernels are counted once (through the operators that launched them) and the
+    operators are ranked by them (stand-in events, microseconds over 2 iterations)."""
+    from types import SimpleNamespace as Ev
+
+    from torch.autograd import DeviceType
+
+    def ev(key, count, cpu, self_cpu, dev, self_dev, kind=DeviceType.CPU):
+        return Ev(key=key, count=count, cpu_time_total=cpu, self_cpu_time_total=self_cpu,
+                  device_time_total=dev, self_device_time_total=self_dev, device_type=kind)
+    events = [ev('stage:backbone', 2, 4000, 0, 3000, 0),
+              ev('aten::conv2d', 40, 3000, 3000, 6000, 6000),
+              ev('aten::copy_', 8, 1000, 1000, 2000, 2000),
+              ev('stage:backbone', 2, 0, 0, 9000, 9000, DeviceType.CUDA),  # the GPU range
+              ev('sm90_gemm_kernel', 40, 0, 0, 6000, 6000, DeviceType.CUDA)]
+    prof = Ev(key_averages=lambda: events)
+    path = tmp_path / 'p.txt'
+    bench.write_profile(prof, ['stage:backbone'], 2, str(path), 'title', device=True)
+    text = path.read_text()
+    assert 'GPU kernel time per iteration (sum over operators): 4.0 ms' in text
+    rows = {c[0]: c[1:] for c in (line.strip('| ').split(' | ') for line in text.splitlines()
+                                  if line.startswith('| '))}
+    assert rows['stage:backbone'] == ['1', '2.0', '100.0', '1.5', '4.5']
+    assert rows['aten::copy_'] == ['4', '0.5', '25.0', '1.0', '25.0']
+    assert 'sm90_gemm_kernel' not in rows
+    ops = [line.split(' | ')[0] for line in text.splitlines() if line.startswith('| aten')]
+    assert ops == ['| aten::conv2d', '| aten::copy_']  # by GPU time
+
+
 @pytest.mark.parametrize('phase', ['train', 'infer'])
 def test_worker_runs_an_mmseg_segmentor_on_real_ade20k_images(phase):
     """The semantic ClustSeg (mmseg EncoderDecoder) through the mmseg task: the ADE20K images

@@ -505,27 +505,57 @@ def add_profile_scopes(model):
     return names
 
 
-def write_profile(prof, scopes, iters, path, title):
+def write_profile(prof, scopes, iters, path, title, device=False):
     """The profile of ``iters`` iterations as a text table per iteration: the scopes of
     ``add_profile_scopes`` (total CPU time, children included; a scope run again in backward,
     e.g. a loss recomputed by activation checkpointing, counts both), then the 30 operators
-    with the most self CPU time."""
+    with the most self CPU time. With ``device=True`` (a CUDA profile) each scope also gets the
+    GPU kernel time of the operators run inside it and its span on the GPU timeline (first
+    kernel to last, idle gaps included: a span far above the kernel time means the GPU waited
+    for the CPU), each operator its own kernels' time, and the operators are ranked by it."""
+    from torch.autograd import DeviceType
     events = prof.key_averages()
-    step = sum(e.self_cpu_time_total for e in events) / iters / 1000  # ms per iteration
-    lines = [title, f'CPU time per iteration (sum of self times): {step:.1f} ms', '',
-             '| scope | calls / iter | total ms / iter | % of iteration |', '|---|---:|---:|---:|']
-    by_key = {e.key: e for e in events}
-    for name in sorted(scopes, key=lambda n: -(by_key[n].cpu_time_total if n in by_key else 0)):
-        e = by_key.get(name)
-        if e is not None:
-            ms = e.cpu_time_total / iters / 1000
-            lines.append(f'| {name} | {e.count / iters:g} | {ms:.1f} | {100 * ms / step:.1f} |')
-    lines += ['', '| operator | calls / iter | self ms / iter | % of iteration |',
-              '|---|---:|---:|---:|']
-    ops = sorted((e for e in events if e.key not in scopes), key=lambda e: -e.self_cpu_time_total)
-    for e in ops[:30]:
-        ms = e.self_cpu_time_total / iters / 1000
-        lines.append(f'| {e.key} | {e.count / iters:g} | {ms:.1f} | {100 * ms / step:.1f} |')
+    host, spans = {}, {}  # the CPU-side events; the GPU-side ranges of the scopes
+    for e in events:
+        if getattr(e, 'device_type', DeviceType.CPU) == DeviceType.CPU:
+            host[e.key] = e
+        elif e.key in scopes:
+            spans[e.key] = e
+    step = sum(e.self_cpu_time_total for e in host.values()) / iters / 1000  # ms / iteration
+    lines = [title, f'CPU time per iteration (sum of self times): {step:.1f} ms']
+    dev_step = 0.0
+    if device:  # the kernels each CPU operator launched, summed once
+        dev_step = sum(e.self_device_time_total for e in host.values()) / iters / 1000
+        lines.append(f'GPU kernel time per iteration (sum over operators): {dev_step:.1f} ms')
+    lines += ['', '| scope | calls / iter | total ms / iter | % of iteration |' +
+              (' GPU kernel ms / iter | GPU span ms / iter |' if device else ''),
+              '|---|---:|---:|---:|' + ('---:|---:|' if device else '')]
+
+    def ms(value):
+        return value / iters / 1000
+
+    for name in sorted(scopes, key=lambda n: -(host[n].cpu_time_total if n in host else 0)):
+        e = host.get(name)
+        if e is None:
+            continue
+        row = f'| {name} | {e.count / iters:g} | {ms(e.cpu_time_total):.1f} | ' \
+              f'{100 * ms(e.cpu_time_total) / step:.1f} |'
+        if device:
+            span = spans.get(name)
+            row += f' {ms(e.device_time_total):.1f} | ' + \
+                (f'{ms(span.device_time_total):.1f} |' if span is not None else 'n/a |')
+        lines.append(row)
+    lines += ['', '| operator | calls / iter | self ms / iter | % of iteration |' +
+              (' GPU kernel ms / iter | % of GPU kernel time |' if device else ''),
+              '|---|---:|---:|---:|' + ('---:|---:|' if device else '')]
+    rank = (lambda e: -e.self_device_time_total) if device else (lambda e: -e.self_cpu_time_total)
+    for e in sorted((e for k, e in host.items() if k not in scopes), key=rank)[:30]:
+        row = f'| {e.key} | {e.count / iters:g} | {ms(e.self_cpu_time_total):.1f} | ' \
+              f'{100 * ms(e.self_cpu_time_total) / step:.1f} |'
+        if device:
+            dev = ms(e.self_device_time_total)
+            row += f' {dev:.1f} | {100 * dev / dev_step if dev_step else 0:.1f} |'
+        lines.append(row)
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
@@ -533,7 +563,7 @@ def write_profile(prof, scopes, iters, path, title):
 
 def _profiled_timed(step, job, model):
     """``_timed``; with ``job['profile']`` (a folder) the timed iterations also run under
-    torch.profiler (CPU activities) and its table goes to ``DIR/<label>_<phase>.txt`` (the
+    torch.profiler (CPU activities, and CUDA ones on a GPU) and its table goes to ``DIR/<label>_<phase>.txt`` (the
     times then include the profiler's overhead: the result says ``profiled``)."""
     if not job.get('profile'):
         return _timed(step, job['device'], job['warmup'], job['iters'])
@@ -541,14 +571,18 @@ def _profiled_timed(step, job, model):
     scopes = add_profile_scopes(model)
     for i in range(job['warmup']):
         step(i)
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+    cuda = job['device'] == 'cuda'
+    activities = [torch.profiler.ProfilerActivity.CPU] + \
+        ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
+    with torch.profiler.profile(activities=activities) as prof:
         # the timed iterations' own inputs (indices after the warm-up ones), as _timed does
         times = _timed(lambda i: step(job['warmup'] + i), job['device'], 0, job['iters'])
     label = re.sub(r'[^\w.-]+', '_', job['spec']['label'])
     write_profile(prof, scopes, job['iters'],
                   osp.join(job['profile'], f"{label}_{job['phase']}.txt"),
                   f"{job['spec']['label']} {job['phase']} ({job['device']}, "
-                  f"{job['iters']} profiled iterations; times include the profiler's overhead)")
+                  f"{job['iters']} profiled iterations, {1000 * sum(times) / len(times):.0f} "
+                  "ms per iteration; times include the profiler's overhead)", device=cuda)
     return times
 
 
