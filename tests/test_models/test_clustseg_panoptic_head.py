@@ -179,19 +179,19 @@ def test_recomputed_losses_give_the_same_values_and_gradients(num_points, inner)
 def test_point_sampled_mask_terms_read_the_softmax_over_clusters(setup):
     """mask_num_points > 0: the thing / stuff CE + dice are Mask2Former's point-sampled BCE and
     dice on the logit of the softmax-over-K probability of the matched queries; the points are
-    drawn once per E-step (_draw_points: things, then stuff), outside the recomputed loss."""
-    from types import SimpleNamespace
-
-    from clustseg.models.losses import mask_bce_dice_loss, sample_mask_points
+    drawn once per E-step (_draw_points: things, then stuff, selected on the host in the order
+    of a boolean selection), outside the recomputed loss."""
+    from clustseg.models.losses import gather_matched, mask_bce_dice_loss, sample_mask_points
     model, _ = setup
     head = model.panoptic_head
     torch.manual_seed(0)
     masks = torch.randn(2, 5, 12, 10)
-    tgt = (torch.rand(2, 5, 12, 10) > 0.5).float()
-    sel_th = torch.tensor([[True, False, True, False, False], [False, True, False, False, True]])
-    sel_st = torch.tensor([[False, True, False, False, False], [False, False, False, True, False]])
-    gt_index = torch.tensor([[0, 2, 1, 0, 0], [0, 1, 0, 2, 0]])
-    targets = SimpleNamespace(masks=tgt, gt_index=gt_index)
+    gt = (torch.rand(2, 3, 12, 10) > 0.5).float()  # B x M x H4 x W4, padded GT
+    thing = torch.tensor([True, True, True, False, False])
+    gt_index = torch.tensor([[0, -1, 1, 2, -1], [-1, 1, -1, -1, 0]])
+    tgt = gather_matched(gt, gt_index)  # B x K x H4 x W4
+    sel_th = (gt_index >= 0) & thing[None]
+    sel_st = (gt_index >= 0) & ~thing[None]
     full = (torch.rand(2, 3, 48, 40) > 0.5).to(torch.uint8)  # B x M x H x W input resolution
     log_p = masks.log_softmax(dim=1)
     p = masks.softmax(dim=1)
@@ -201,14 +201,14 @@ def test_point_sampled_mask_terms_read_the_softmax_over_clusters(setup):
     try:
         for gt_full in (None, full):
             torch.manual_seed(1)
-            pts = head._draw_points(masks, targets, sel_th, sel_st, gt_full)
+            pts = head._draw_points(masks, gt_index, thing, gt, gt_full)
             got = [head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0, pt, log_p)
                    for sel, pt in zip((sel_th, sel_st), pts)]
             torch.manual_seed(1)  # the reference draws in the same order
             for sel, g in zip((sel_th, sel_st), got):
-                gt = tgt[sel] if gt_full is None else \
+                ref_gt = tgt[sel] if gt_full is None else \
                     gt_full[sel.nonzero(as_tuple=True)[0], gt_index[sel]].float()
-                pp, gp = sample_mask_points(logit[sel], gt, 32)
+                pp, gp = sample_mask_points(logit[sel], ref_gt, 32)
                 ref = mask_bce_dice_loss(pp, gp, avg_factor=4.0)
                 torch.testing.assert_close(g['ce'], ref['bce'], rtol=1e-4, atol=1e-5)
                 torch.testing.assert_close(g['dice'], ref['dice'], rtol=1e-4, atol=1e-5)
@@ -219,14 +219,14 @@ def test_point_sampled_mask_terms_read_the_softmax_over_clusters(setup):
         # a group with no matched query draws nothing and gives zero terms
         none = torch.zeros_like(sel_th)
         state = torch.random.get_rng_state()
-        pts = head._draw_points(masks, targets, none, none, None)
+        pts = head._draw_points(masks, torch.full_like(gt_index, -1), thing, gt, None)
         assert pts == (None, None) and torch.equal(state, torch.random.get_rng_state())
         zero = head._group_mask_loss(masks, tgt, none, 'softmax', 4.0, None, log_p)
         assert zero['ce'].item() == 0 and zero['dice'].item() == 0
         head.train_cfg['mask_num_points'] = 0  # dense terms: no points drawn
         dense = head._group_mask_loss(masks, tgt, sel_th, 'softmax', 4.0)
         assert not torch.allclose(dense['ce'], got[0]['ce'])
-        assert head._draw_points(masks, targets, sel_th, sel_st, None) == (None, None)
+        assert head._draw_points(masks, gt_index, thing, gt, None) == (None, None)
     finally:
         head.train_cfg['mask_num_points'] = old
 
@@ -361,30 +361,73 @@ def test_point_targets_read_the_input_pixel_under_each_point():
     m[0, 1, 6] = 1  # row 1, column 6
     m[1, 3, 0] = 1
     m1 = torch.zeros(1, 4, 8, dtype=torch.uint8)  # a second image with one GT
+    m1[0, 3, 0] = 1
     gts = [InstanceData(masks=m, labels=torch.ones(2)),
            InstanceData(masks=m1, labels=torch.ones(1))]
     full = ClustSegPanopticHead._full_res_targets(gts)
     coords = torch.tensor([[6.5 / 8, 1.5 / 4], [0.5 / 8, 3.5 / 4], [1 / 8, 1 / 4]])  # x, y
-    got = ClustSegPanopticHead._point_targets(full, [g.labels for g in gts],
-                                              torch.stack([coords, coords]))
-    assert got[0].shape == (2, 3, 1) and got[1].shape == (1, 3, 1)  # M_b, not M_max
-    assert got[0][..., 0].tolist() == [[1, 0, 0], [0, 1, 0]]
+    got = ClustSegPanopticHead._point_targets(full, torch.stack([coords, coords]))
+    assert got.shape == (2, 2, 3, 1)  # B x M_max x P x 1
+    assert got[0, ..., 0].tolist() == [[1, 0, 0], [0, 1, 0]]
+    assert got[1, ..., 0].tolist() == [[0, 1, 0], [0, 0, 0]]  # the padding GT reads zeros
 
 
 def test_level_targets_pool_the_matched_targets():
-    """_level_targets = the matched stride-4 targets area-pooled to the E-step's level."""
-    from clustseg.models.losses import build_query_targets
+    """The E-step targets: gather_matched of _pooled_targets (the padded GT pooled once per
+    level) = the matched stride-4 targets area-pooled to the E-step's level."""
+    from clustseg.models.heads.clustseg_panoptic_head import _pad_stack
+    from clustseg.models.losses import build_query_targets, gather_matched
     torch.manual_seed(0)
     gt = [torch.rand(3, 16, 16).round(), torch.rand(1, 16, 16).round()]
     labels = [torch.tensor([0, 1, 2]), torch.tensor([4])]
-    t = build_query_targets([torch.tensor([2, 0, 3, 1]), torch.tensor([0, 1, 0, 0])], gt,
-                            labels, num_classes=5)
+    gt_inds = [torch.tensor([2, 0, 3, 1]), torch.tensor([0, 1, 0, 0])]
+    ref = build_query_targets(gt_inds, gt, labels, num_classes=5)
     cache = {}
-    pooled = ClustSegPanopticHead._pooled_targets(gt, (4, 4), cache)
-    assert ClustSegPanopticHead._pooled_targets(gt, (4, 4), cache) is pooled  # once per level
-    got = ClustSegPanopticHead._level_targets(pooled, t.gt_index)
-    torch.testing.assert_close(got, F.interpolate(t.masks, size=(4, 4), mode='area'))
+    padded = _pad_stack(gt)
+    pooled = ClustSegPanopticHead._pooled_targets(padded, (4, 4), cache)
+    assert ClustSegPanopticHead._pooled_targets(padded, (4, 4), cache) is pooled  # once
+    got = gather_matched(pooled, torch.stack(gt_inds) - 1)
+    torch.testing.assert_close(got, F.interpolate(ref.masks, size=(4, 4), mode='area'))
+    assert got[1, [0, 2, 3]].abs().sum() == 0  # unmatched queries: zeros
     assert list(cache) == [(4, 4)]
+
+
+def test_all_e_steps_matched_at_once_equal_each_matched_alone(setup, monkeypatch):
+    """_assign_steps (every E-step of an image costed together, matched after one transfer,
+    in chunks) gives each E-step the matching the assigner gives it alone, on the real
+    images' predictions."""
+    from mmengine.structures import InstanceData
+    import clustseg.models.heads.clustseg_panoptic_head as mod
+    model, batch = setup
+    model.train()
+    head = model.panoptic_head
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        data = model.data_preprocessor(batch, True)
+        x = model.extract_feat(data['inputs'])
+        out = head(x, data['data_samples'])
+        gts = head.preprocess_gt(data['data_samples'])
+    gt_masks, gt_labels = head._stride_targets(gts, tuple(out.mask_preds[-1].shape[-2:]))
+    qsc = out.core.query_classes
+    monkeypatch.setattr(mod, 'MATCH_CHUNK_ELEMENTS', 4 * out.mask_preds[0][0].numel())
+    got = head._assign_steps(out.cls_scores, out.mask_preds, gt_masks, gt_labels, qsc)
+    assert got.shape == (len(out.cls_scores), 2, head.num_queries)
+    for s, (cls, masks) in enumerate(zip(out.cls_scores, out.mask_preds)):
+        for b in range(2):
+            r = head.assigner.assign(InstanceData(scores=cls[b].detach(),
+                                                  masks=masks[b].detach()),
+                                     InstanceData(labels=gt_labels[b], masks=gt_masks[b]),
+                                     img_meta=dict(query_stuff_classes=qsc))
+            assert torch.equal(got[s, b], r.gt_inds.cpu() - 1), (s, b)
+    assert (got >= 0).any()
+
+
+def test_an_assigner_that_cannot_match_several_predictions_is_an_error():
+    cfg = Config.fromfile(str(CFG))
+    cfg.model.train_cfg.assigner = dict(type='mmdet.HungarianAssigner',
+                                        match_costs=[dict(type='PQProductCost')])
+    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(
+            TypeError, match='model.train_cfg.assigner must match several predictions'):
+        MODELS.build(cfg.model)
 
 
 def test_bad_inner_step_points_is_an_error():

@@ -10,7 +10,8 @@ from mmseg.registry import TASK_UTILS as SEG_TASK_UTILS
 
 from clustseg.models.losses import build_query_targets, pq_style_loss
 from clustseg.models.task_modules import (FixedStuffHungarianAssigner, PQProductCost,
-                                          fixed_stuff_assignment, pq_similarities)
+                                          fixed_stuff_assignment, fixed_stuff_gt_inds,
+                                          pq_similarities)
 
 
 def test_pq_similarities_hand_computed():
@@ -172,3 +173,34 @@ def test_matching_feeds_the_pq_loss():
     # and the assigner's own prediction does not
     out = pq_style_loss(pred.scores[None], pred.masks[None], t.masks, t.labels, t.matched)
     assert out['mask'].item() > 1e-3
+
+
+def test_several_predictions_matched_at_once_as_each_alone():
+    """pq_similarities and FixedStuffHungarianAssigner.assign_many over S predictions of one
+    image = each prediction on its own (costs and gt_inds), and fixed_stuff_gt_inds keeps the
+    stuff-by-class rule per matrix."""
+    gen = torch.Generator().manual_seed(3)
+    s, k, m, c = 4, 6, 4, 5  # queries 0-3 things, 4 / 5 stuff classes 3 / 4; classes < 3 things
+    scores = torch.randn(s, k, c + 1, generator=gen) * 2
+    masks = torch.randn(s, k, 5, 5, generator=gen) * 2
+    seg = torch.randint(0, m, (5, 5), generator=gen)
+    gt = InstanceData(labels=torch.tensor([0, 3, 1, 4]),
+                      masks=torch.stack([seg == i for i in range(m)]).float())
+    qsc = torch.tensor([-1, -1, -1, -1, 3, 4])
+    cs, ms = pq_similarities(scores, masks, gt.labels, gt.masks)
+    assert cs.shape == ms.shape == (s, k, m)
+    assigner = FixedStuffHungarianAssigner(match_costs=[dict(type='PQProductCost')],
+                                           num_things_classes=3)
+    many = assigner.assign_many(scores, masks, gt, qsc)
+    for i in range(s):
+        c1, m1 = pq_similarities(scores[i], masks[i], gt.labels, gt.masks)
+        torch.testing.assert_close(cs[i], c1)
+        torch.testing.assert_close(ms[i], m1)
+        one = assigner.assign(InstanceData(scores=scores[i], masks=masks[i]), gt,
+                              query_stuff_classes=qsc)
+        assert torch.equal(many[i], one.gt_inds)
+    assert many[:, 4].eq(2).all() and many[:, 5].eq(4).all()  # stuff by class
+    assert torch.equal(fixed_stuff_gt_inds(torch.zeros(2, k, 0), torch.zeros(0).long(), qsc),
+                       torch.zeros(2, k, dtype=torch.long))
+    with pytest.raises(ValueError, match='same leading sizes'):
+        pq_similarities(scores, masks[:, :3], gt.labels, gt.masks)

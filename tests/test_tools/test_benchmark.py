@@ -89,7 +89,7 @@ def test_worker_trains_on_real_ground_truth(capsys):
 def test_profile_tables_time_by_stage_and_loss_function(tmp_path):
     """--profile: the timed step also runs under torch.profiler; the table names the model's
     stages and the head's loss functions with their calls per iteration (the compact model
-    supervises 9 E-steps: 9 matchings, 18 loss evaluations with the recomputation)."""
+    supervises 9 E-steps: one matching of all, 18 loss evaluations with the recomputation)."""
     res = bench.run_worker(_job(CLUSTSEG, 'train', batch=1, iters=1,
                                 spec=dict(label='C S', config=CLUSTSEG, options={}),
                                 profile=str(tmp_path)))
@@ -101,7 +101,7 @@ def test_profile_tables_time_by_stage_and_loss_function(tmp_path):
     for scope in ('stage:backbone', 'stage:panoptic_head.core.decoder',
                   'loss:ClustSegPanopticHead.loss_by_feat'):
         assert scope in rows, scope
-    assert rows['loss:ClustSegPanopticHead._assign'][0] == '9'
+    assert rows['loss:ClustSegPanopticHead._assign_steps'][0] == '1'  # all E-steps at once
     assert rows['loss:ClustSegPanopticHead._step_losses'][0] == '18'
     assert 0 < float(rows['loss:ClustSegPanopticHead.loss_by_feat'][2]) < 100  # % of the step
     assert any(k.startswith('aten::') for k in rows)

@@ -6,19 +6,23 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.structures import SampleList
 from mmdet.utils import reduce_mean
+from mmengine.dist import is_distributed
 from mmengine.model import bias_init_with_prob
 from mmengine.structures import InstanceData
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from clustseg.registry import MODELS
-from ..losses import (build_query_targets, mask_bce_dice_loss, mask_id_cross_entropy,
+from ..losses import (gather_matched, gather_query_targets, mask_bce_dice_loss, mask_id_cross_entropy,
                       mask_point_targets, matched_mask_loss,
                       pixelwise_instance_discrimination_loss, pq_style_loss, read_mask_points,
                       semantic_aux_loss, sigmoid_class_loss)
 from ..losses.loss_utils import fp32_island
 from ..utils import check_positive_int, merge_cfg
 from .clustseg_head import ClustSegHead, HeadOutput, top1_class_logprobs
+
+#: the matching stacks at most this many mask values of one image's E-steps at once
+MATCH_CHUNK_ELEMENTS = 2**25
 
 LOSS_WEIGHTS = dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0, mask_id=0.3,
                     insdis=1.0, sem=1.0, thing_cls=2.0, e_step=0.3)
@@ -40,6 +44,13 @@ def _pad_stack(masks: List[Tensor]) -> Tensor:
     for i, m in enumerate(masks):
         out[i, :m.shape[0]] = m
     return out
+
+
+def _to_device(t: Tensor, device) -> Tensor:
+    """A host tensor to ``device`` without a host sync on CUDA (pinned, non-blocking)."""
+    if torch.device(device).type == 'cuda':
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 @MODELS.register_module()
@@ -96,6 +107,10 @@ class ClustSegPanopticHead(ClustSegHead):
         if self.train_cfg['mask_activation'] not in ('softmax', 'sigmoid'):
             raise ValueError("model.train_cfg.mask_activation must be 'softmax' or 'sigmoid', "
                              f"got {self.train_cfg['mask_activation']!r}")
+        if not callable(getattr(self.assigner, 'assign_many', None)):
+            raise TypeError('model.train_cfg.assigner must match several predictions at once '
+                            '(assign_many, e.g. FixedStuffHungarianAssigner), got '
+                            f'{type(self.assigner).__name__}')
         d = self.embed_dims
         self.cls_embed = nn.Linear(d, self.num_classes + 1)
         self.thing_cls_ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True),
@@ -161,40 +176,24 @@ class ClustSegPanopticHead(ClustSegHead):
         return masks, labels
 
     @staticmethod
-    def _point_targets(full: Tensor, gt_labels: List[Tensor], coords: Tensor) -> List[Tensor]:
-        """Per image, its GT masks read at ``coords`` (B x P x 2 in [0, 1]^2, x then y) ->
-        M_b x P x 1 fp32: the input pixel under each point. ``full``: the padded batch's
-        input-resolution GT (:meth:`_full_res_targets`), M_b = ``len(gt_labels[b])``."""
+    def _point_targets(full: Tensor, coords: Tensor) -> Tensor:
+        """The padded batch's input-resolution GT (:meth:`_full_res_targets`, B x M x H x W)
+        read at ``coords`` (B x P x 2 in [0, 1]^2, x then y) -> B x M x P x 1 fp32: the input
+        pixel under each point."""
         h, w = full.shape[-2:]
-        out = []
-        for m, labels, xy in zip(full, gt_labels, coords):
-            x = (xy[:, 0] * w).long().clamp_(0, w - 1)
-            y = (xy[:, 1] * h).long().clamp_(0, h - 1)
-            out.append(m[:labels.numel(), y, x].float().unsqueeze(-1))
-        return out
+        x = (coords[..., 0] * w).long().clamp_(0, w - 1)  # B x P
+        y = (coords[..., 1] * h).long().clamp_(0, h - 1)
+        b = torch.arange(full.shape[0], device=full.device)[:, None]
+        return full[b, :, y, x].permute(0, 2, 1).float().unsqueeze(-1)  # B x M x P x 1
 
     @staticmethod
-    def _pooled_targets(gt_masks: List[Tensor], hw, cache: dict) -> List[Tensor]:
-        """Each image's stride-4 GT masks area-pooled to a decoder level ``hw`` (M_b x h x w),
-        computed once per level per step (``cache``)."""
+    def _pooled_targets(gt: Tensor, hw, cache: dict) -> Tensor:
+        """The padded stride-4 GT masks (B x M x H4 x W4) area-pooled to a decoder level
+        ``hw`` (B x M x h x w), computed once per level per step (``cache``)."""
         hw = tuple(hw)
         if hw not in cache:
-            cache[hw] = [F.interpolate(m[None], size=hw, mode='area')[0] if m.shape[0] else
-                         m.new_zeros((0, ) + hw) for m in gt_masks]
+            cache[hw] = F.interpolate(gt, size=hw, mode='area')
         return cache[hw]
-
-    @staticmethod
-    def _level_targets(pooled: List[Tensor], gt_index: Tensor) -> Tensor:
-        """The matched targets at an E-step's level: B x K x h x w gathered from
-        :meth:`_pooled_targets` by ``gt_index`` (zeros for unmatched queries); the same as
-        area-pooling the matched stride-4 targets."""
-        b, k = gt_index.shape
-        out = pooled[0].new_zeros((b, k) + tuple(pooled[0].shape[-2:]))
-        for i, p in enumerate(pooled):
-            sel = gt_index[i] >= 0
-            if bool(sel.any()):
-                out[i, sel] = p[gt_index[i, sel]]
-        return out
 
     @staticmethod
     def _full_res_targets(batch_gt_instances) -> Tensor:
@@ -202,55 +201,95 @@ class ClustSegPanopticHead(ClustSegHead):
         masks beyond each image's M), for the point-sampled mask terms."""
         return _pad_stack([_mask_tensor(gi, torch.uint8) for gi in batch_gt_instances])
 
-    def _assign(self, cls: Tensor, masks: Tensor, gt_masks, gt_labels, qsc: Tensor):
-        out = []
-        for b in range(cls.shape[0]):
-            pred = InstanceData(scores=cls[b].detach(), masks=masks[b].detach())
-            gt = InstanceData(labels=gt_labels[b], masks=gt_masks[b])
-            out.append(self.assigner.assign(pred, gt, img_meta=dict(query_stuff_classes=qsc)))
-        return build_query_targets(out, gt_masks, gt_labels, self.num_classes)
+    def _assign_steps(self, cls_list: List[Tensor], masks_list: List[Tensor],
+                      gts: List[Tensor], gt_labels: List[Tensor], qsc: Tensor) -> Tensor:
+        """The Hungarian matching of several E-steps at once: their class logits B x K x C'
+        and masks B x K x ... (one shape for all), the per-image GT ``gts`` (M_b x ...).
+        Per image, the E-steps' costs are computed together and matched on the host after
+        one transfer (``FixedStuffHungarianAssigner.assign_many``), in chunks of at most
+        ``MATCH_CHUNK_ELEMENTS`` mask values. Returns S x B x K ``gt_index`` on the CPU
+        (-1 = unmatched), what matching each E-step alone gives."""
+        s, (b, k) = len(cls_list), cls_list[0].shape[:2]
+        chunk = max(1, MATCH_CHUNK_ELEMENTS // max(masks_list[0][0].numel(), 1))
+        out = torch.empty(s, b, k, dtype=torch.long)
+        for i in range(b):
+            gt = InstanceData(labels=gt_labels[i], masks=gts[i])
+            for j in range(0, s, chunk):
+                scores = torch.stack([c[i].detach() for c in cls_list[j:j + chunk]])
+                masks = torch.stack([m[i].detach() for m in masks_list[j:j + chunk]])
+                out[j:j + chunk, i] = self.assigner.assign_many(scores, masks, gt, qsc)
+        return out - 1
+
+    @staticmethod
+    def _avg_factors(gt_index: Tensor, thing_host: Tensor,
+                     device) -> List[Tuple[float, float]]:
+        """Per E-step (``gt_index`` S x B x K on the host; ``thing_host`` K), the thing and
+        stuff averaging factors: matched queries of each group, averaged over ranks (one
+        all-reduce for all E-steps under DDP, on ``device``), at least 1."""
+        matched = gt_index >= 0
+        th = thing_host[None, None]
+        counts = torch.stack([(matched & th).sum(dim=(1, 2)), (matched & ~th).sum(dim=(1, 2))],
+                             dim=1).float()  # S x 2
+        if is_distributed():
+            counts = reduce_mean(counts.to(device)).cpu()
+        return [tuple(c) for c in counts.clamp(min=1).tolist()]
 
     # ------------------------------------------------------------------ losses
     def loss_by_feat(self, out: HeadOutput, batch_gt_instances,
                      batch_img_metas) -> Dict[str, Tensor]:
         """``out.cls_scores``: per supervised E-step B x K x (C + 1); ``out.mask_preds``: per
-        E-step B x K x H/4 x W/4 (last = final). GT masks come padded to the batch shape."""
+        E-step B x K x H/4 x W/4 (last = final). GT masks come padded to the batch shape.
+
+        Every E-step is matched before any loss, the dense ones together and the
+        point-supervised ones together (:meth:`_assign_steps`); each E-step's targets are then
+        gathered from the padded GT by its matching inside its (recomputed) loss, so that no
+        per-step target tensor is kept until backward and no step waits on the host."""
         all_cls_scores, all_mask_preds = out.cls_scores, out.mask_preds
         qsc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
         size = tuple(all_mask_preds[-1].shape[-2:])
         gt_masks, gt_labels = self._stride_targets(batch_gt_instances, size)
+        gt = _pad_stack(gt_masks)  # B x M x H4 x W4
+        labels = _pad_stack([lb[:, None, None] for lb in gt_labels])[:, :, 0, 0]  # B x M
         at_points = self.point_supervised(out.states)
         # input-resolution GT, converted once for the point-sampled terms and the points of
         # the point-supervised E-steps
         full = self._full_res_targets(batch_gt_instances) \
             if self.train_cfg['mask_num_points'] > 0 or any(at_points) else None
+        pt = self._point_targets(full, out.point_coords) if any(at_points) else None
         thing_q = qsc < 0  # K
         n = len(all_cls_scores)
-        pt_masks = self._point_targets(full, gt_labels, out.point_coords) \
-            if any(at_points) else None  # per image M x P x 1
-        final = self._assign(all_cls_scores[-1], all_mask_preds[-1], gt_masks, gt_labels, qsc)
+        gt_index = [None] * n  # per E-step, B x K on the CPU
+        for group, gts in ((False, gt_masks), (True, None)):
+            steps = [i for i in range(n) if at_points[i] == group]
+            if not steps:
+                continue
+            if group:  # the point-supervised E-steps' GT: M_b x P x 1 per image
+                gts = [pt[b, :lb.numel()] for b, lb in enumerate(gt_labels)]
+            idx = self._assign_steps([all_cls_scores[i] for i in steps],
+                                     [all_mask_preds[i] for i in steps], gts, gt_labels, qsc)
+            for i, g in zip(steps, idx):
+                gt_index[i] = g
+        thing_host = thing_q.cpu()
+        factors = self._avg_factors(torch.stack(gt_index), thing_host, thing_q.device)
+        device_index = _to_device(torch.stack(gt_index), thing_q.device)  # S x B x K
         losses, pooled = {}, {}
+        final = None
         for i, (cls, masks) in enumerate(zip(all_cls_scores, all_mask_preds)):
             # an inner E-step's masks (at_points) are B x K x P x 1: matched and supervised
             # as a P-pixel map
-            tgt = final if i == n - 1 else self._assign(
-                cls, masks, pt_masks if at_points[i] else gt_masks, gt_labels, qsc)
-            sel_th = tgt.matched & thing_q[None]  # B x K
-            sel_st = tgt.matched & ~thing_q[None]
-            n_th = reduce_mean(cls.new_tensor(float(sel_th.sum()))).clamp(min=1).item()
-            n_st = reduce_mean(cls.new_tensor(float(sel_st.sum()))).clamp(min=1).item()
+            index = device_index[i]
+            step_gt = pt if at_points[i] else gt
+            n_th, n_st = factors[i]
             probs, hw = out.states[i].get('probs'), out.states[i]['hw']
-            # the E-step's targets are gathered inside the (recomputed) step loss, so that
-            # they are not kept until backward
-            e_pooled = self._pooled_targets(gt_masks, hw, pooled) \
+            e_pooled = self._pooled_targets(gt, hw, pooled) \
                 if self.supervise_e_step_maps else None
             # point-sampled terms: the points are drawn here, once (not again when the loss
             # is recomputed in backward)
-            pts_th, pts_st = (None, None) if at_points[i] else \
-                self._draw_points(masks, tgt, sel_th, sel_st, full)
-            args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, tgt.masks,
-                    tgt.labels, tgt.matched, sel_th, sel_st, n_th, n_st, pts_th, pts_st,
-                    e_pooled, tgt.gt_index, at_points[i])
+            pts_th, pts_st = (None, None) if at_points[i] else self._draw_points(
+                masks, gt_index[i], thing_host, step_gt, full)
+            args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, index,
+                    step_gt, labels, thing_q, n_th, n_st, pts_th, pts_st, e_pooled,
+                    at_points[i])
             if self.train_cfg['recompute_losses']:  # keep only the inputs for backward
                 terms = checkpoint(self._step_losses, *args, use_reentrant=False)
             else:
@@ -258,6 +297,8 @@ class ClustSegPanopticHead(ClustSegHead):
             p = '' if i == n - 1 else f'd{i}.'
             for k, v in terms.items():
                 losses[p + k] = v
+            if i == n - 1:
+                final = gather_query_targets(gt, labels, index, self.num_classes)
         losses.update(self._once_per_step_losses(out, gt_masks, gt_labels, final))
         return losses
 
@@ -270,47 +311,57 @@ class ClustSegPanopticHead(ClustSegHead):
         lp = log_p[select].clamp(max=-1e-7)  # N x H4 x W4
         return lp - torch.log(-torch.expm1(lp))
 
-    def _draw_points(self, masks: Tensor, tgt, sel_th: Tensor, sel_st: Tensor,
-                     full: Optional[Tensor]):
+    def _draw_points(self, masks: Tensor, host_index: Tensor, thing_host: Tensor,
+                     gt: Tensor, full: Optional[Tensor]):
         """Per group (things, stuff): ``(coords N x P x 2, gt_points N x P)`` of Mask2Former's
         uncertainty sampling on the group's detached point logits, or None (no matched query
-        of the group, or dense terms). ``full``: B x M x H x W input-resolution GT (read at the
-        points instead of the stride-4 targets)."""
+        of the group, or dense terms). ``host_index``: the E-step's matching (B x K, -1 =
+        unmatched) on the host, ``thing_host`` the thing queries (K), so that the selection
+        needs no sync; ``gt``: the padded GT the E-step is matched to (B x M x ...);
+        ``full``: B x M x H x W input-resolution GT (read at the points instead of ``gt``).
+        The N selected queries are in (image, query) order, as a boolean selection gives."""
         n_pts = self.train_cfg['mask_num_points']
         if n_pts == 0:
             return None, None
         out = []
+        src = full if full is not None else gt
         with torch.no_grad(), fp32_island(masks):
             log_p = masks.float().log_softmax(dim=1) \
                 if self.train_cfg['mask_activation'] == 'softmax' else None
-            for sel in (sel_th, sel_st):
-                if not bool(sel.any()):
+            for group in (thing_host, ~thing_host):
+                bb, kk = ((host_index >= 0) & group[None]).nonzero(as_tuple=True)
+                if bb.numel() == 0:
                     out.append(None)
                     continue
-                gt = full[sel.nonzero(as_tuple=True)[0], tgt.gt_index[sel]] \
-                    if full is not None else tgt.masks[sel]
-                out.append(mask_point_targets(self._point_logits(masks, sel, log_p), gt, n_pts))
+                ix = _to_device(torch.stack([bb, kk, host_index[bb, kk]]), masks.device)
+                out.append(mask_point_targets(self._point_logits(masks, (ix[0], ix[1]), log_p),
+                                              src[ix[0], ix[2]], n_pts))
         return tuple(out)
 
-    def _step_losses(self, cls, masks, probs, hw, tgt_masks, tgt_labels, matched, sel_th,
-                     sel_st, n_th, n_st, pts_th=None, pts_st=None, e_pooled=None,
-                     gt_index=None, dense=False) -> Dict[str, Tensor]:
+    def _step_losses(self, cls, masks, probs, hw, gt_index, gt, labels, thing_q, n_th, n_st,
+                     pts_th=None, pts_st=None, e_pooled=None,
+                     dense=False) -> Dict[str, Tensor]:
         """The weighted Eq. 12 terms of one supervised E-step (a pure function of its
-        arguments, so it can be recomputed in backward). ``pts_th`` / ``pts_st``: the groups'
-        sampled points (:meth:`_draw_points`); ``e_pooled`` / ``gt_index``: the GT pooled to
-        the E-step map's level (:meth:`_pooled_targets`) and the matching, from which its
-        targets are gathered (:meth:`_level_targets`); ``dense``: the thing / stuff terms over every
-        pixel of ``masks`` (a point-supervised E-step's P x 1 map) whatever
-        ``mask_num_points`` says."""
+        arguments, so it can be recomputed in backward). ``gt_index``: its matching (B x K,
+        -1 = unmatched) into the padded GT ``gt`` (B x M x ..., the E-step's resolution) and
+        ``labels`` (B x M), from which its targets are gathered (:func:`gather_query_targets`);
+        ``thing_q``: K, the thing queries; ``n_th`` / ``n_st``: the groups' averaging factors;
+        ``pts_th`` / ``pts_st``: the groups' sampled points (:meth:`_draw_points`);
+        ``e_pooled``: the GT pooled to the E-step map's level (:meth:`_pooled_targets`);
+        ``dense``: the thing / stuff terms over every pixel of ``masks`` (a point-supervised
+        E-step's P x 1 map) whatever ``mask_num_points`` says."""
         w = self.loss_weights
         aux = w['aux']
         act = self.train_cfg['mask_activation']
+        tgt = gather_query_targets(gt, labels, gt_index, self.num_classes)
+        sel_th = tgt.matched & thing_q[None]  # B x K
+        sel_st = tgt.matched & ~thing_q[None]
         with fp32_island(masks):  # log-softmax over K, shared by the terms that use it
             log_p = masks.float().log_softmax(dim=1)  # B x K x H4 x W4 (or P x 1)
-        th = self._group_mask_loss(masks, tgt_masks, sel_th, act, n_th, pts_th, log_p, dense)
-        st = self._group_mask_loss(masks, tgt_masks, sel_st, act, n_st, pts_st, log_p, dense)
-        pq = pq_style_loss(cls, log_p, tgt_masks, tgt_labels, matched, log_probs=True)
-        mask_id = mask_id_cross_entropy(log_p, tgt_masks, log_probs=True)
+        th = self._group_mask_loss(masks, tgt.masks, sel_th, act, n_th, pts_th, log_p, dense)
+        st = self._group_mask_loss(masks, tgt.masks, sel_st, act, n_st, pts_st, log_p, dense)
+        pq = pq_style_loss(cls, log_p, tgt.masks, tgt.labels, tgt.matched, log_probs=True)
+        mask_id = mask_id_cross_entropy(log_p, tgt.masks, log_probs=True)
         out = dict(loss_th_ce=w['thing'] * th['ce'], loss_th_dice=w['thing'] * th['dice'],
                    loss_st_ce=w['stuff'] * st['ce'], loss_st_dice=w['stuff'] * st['dice'],
                    loss_pq_cls=aux * w['pq_cls'] * pq['cls'],
@@ -318,7 +369,7 @@ class ClustSegPanopticHead(ClustSegHead):
                    loss_mask_id=aux * w['mask_id'] * mask_id)
         if probs is not None:
             out['loss_e_step_mask_id'] = aux * w['e_step'] * self._e_step_loss(
-                probs, hw, self._level_targets(e_pooled, gt_index))
+                probs, hw, gather_matched(e_pooled, gt_index))
         return out
 
     def _group_mask_loss(self, masks: Tensor, tgt_masks: Tensor, select: Tensor, act: str,
@@ -347,7 +398,7 @@ class ClustSegPanopticHead(ClustSegHead):
     def _e_step_loss(probs: Tensor, hw, level_targets: Tensor) -> Tensor:
         """Mask-ID CE of an E-step's assignment map ``M`` (B x K x h*w, softmax over K, zero
         on padding) against the matched stride-4 targets area-pooled to ``h x w``
-        (``level_targets``, B x K x h x w: :meth:`_level_targets`)."""
+        (``level_targets``, B x K x h x w, gathered from :meth:`_pooled_targets`)."""
         h, w = hw
         b, k = probs.shape[:2]
         with fp32_island(probs):

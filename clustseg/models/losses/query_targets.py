@@ -37,11 +37,32 @@ def _gt_inds(a) -> Tensor:
     return inds
 
 
+def gather_matched(padded: Tensor, gt_index: Tensor) -> Tensor:
+    """Each query's matched GT entry: ``padded`` B x M x ... (per GT segment, zero-padded to
+    the batch's largest M), ``gt_index`` B x K (-1 = unmatched) -> B x K x ..., zeros for
+    unmatched queries. A gather, so it needs no host sync on a GPU."""
+    matched = gt_index >= 0
+    b = torch.arange(gt_index.shape[0], device=gt_index.device)[:, None]
+    out = padded[b, gt_index.clamp(min=0)]
+    return out * matched.view(matched.shape + (1, ) * (out.dim() - 2)).to(out.dtype)
+
+
+def gather_query_targets(gt_masks: Tensor, gt_labels: Tensor, gt_index: Tensor,
+                         num_classes: int) -> QueryTargets:
+    """:class:`QueryTargets` of a matching: ``gt_masks`` B x M x H x W and ``gt_labels`` B x M
+    (the batch's GT, padded over M), ``gt_index`` B x K (the matched GT's index in its image,
+    -1 = unmatched: zero mask, label ``num_classes``)."""
+    matched = gt_index >= 0
+    labels = torch.where(matched, gt_labels.long().gather(1, gt_index.clamp(min=0)),
+                         torch.full_like(gt_index, num_classes))
+    return QueryTargets(gather_matched(gt_masks, gt_index).float(), labels, matched, gt_index)
+
+
 def build_query_targets(assignments: Sequence[Union[Tensor, object]],
                         gt_masks: Sequence[Tensor],
                         gt_labels: Sequence[Tensor],
                         num_classes: int) -> QueryTargets:
-    """Scatter matched GT masks / labels onto their queries.
+    """Per-image matching results -> :class:`QueryTargets` (:func:`gather_query_targets`).
 
     Args:
         assignments: per image, an mmdet ``AssignResult`` or its ``gt_inds`` tensor ``K``
@@ -63,30 +84,22 @@ def build_query_targets(assignments: Sequence[Union[Tensor, object]],
     k = inds[0].numel()
     h, w = gt_masks[0].shape[-2:]
     device = gt_masks[0].device
-    b = len(gt_masks)
-    masks = torch.zeros(b, k, h, w, dtype=torch.float32, device=device)
-    labels = torch.full((b, k), num_classes, dtype=torch.long, device=device)
-    matched = torch.zeros(b, k, dtype=torch.bool, device=device)
-    gt_index = torch.full((b, k), -1, dtype=torch.long, device=device)
+    m_max = max(max(int(gm.shape[0]) for gm in gt_masks), 1)
+    masks = torch.zeros(len(gt_masks), m_max, h, w, dtype=torch.float32, device=device)
+    labels = torch.zeros(len(gt_masks), m_max, dtype=torch.long, device=device)
     for i, (gi, gm, gl) in enumerate(zip(inds, gt_masks, gt_labels)):
         if gi.numel() != k:
             raise ValueError(f'image {i}: assignment has {gi.numel()} queries, expected {k}')
         if gm.dim() != 3 or tuple(gm.shape[-2:]) != (h, w) or gm.shape[0] != gl.numel():
             raise ValueError(f'image {i}: gt_masks must be M x {h} x {w} with M = '
                              f'len(gt_labels) = {gl.numel()}, got {shape_str(gm)}')
-        gi = gi.to(device)
-        q = torch.nonzero(gi > 0, as_tuple=False).squeeze(1)  # matched queries
-        if q.numel() == 0:
-            continue
-        g = gi[q] - 1
-        if int(g.max()) >= gm.shape[0]:
-            raise ValueError(f'image {i}: assignment names GT {int(g.max())} but only '
+        if gi.numel() and int(gi.max()) > gm.shape[0]:
+            raise ValueError(f'image {i}: assignment names GT {int(gi.max()) - 1} but only '
                              f'{gm.shape[0]} exist')
-        masks[i, q] = gm[g].to(device=device, dtype=torch.float32)
-        labels[i, q] = gl.to(device)[g].long()
-        matched[i, q] = True
-        gt_index[i, q] = g
-    return QueryTargets(masks, labels, matched, gt_index)
+        masks[i, :gm.shape[0]] = gm.to(device=device, dtype=torch.float32)
+        labels[i, :gl.numel()] = gl.to(device).long()
+    gt_index = torch.stack([gi.to(device).long() for gi in inds]).clamp(min=0) - 1
+    return gather_query_targets(masks, labels, gt_index, num_classes)
 
 
 def void_pixels(target_masks: Tensor) -> Tensor:
@@ -99,4 +112,5 @@ def void_pixels(target_masks: Tensor) -> Tensor:
     return t.float().sum(dim=1) < 0.5
 
 
-__all__ = ['QueryTargets', 'build_query_targets', 'void_pixels']
+__all__ = ['QueryTargets', 'build_query_targets', 'gather_matched', 'gather_query_targets',
+           'void_pixels']

@@ -9,6 +9,7 @@ go through the Hungarian algorithm (scipy's ``linear_sum_assignment``, as mmdet'
 """
 from typing import List, Optional, Union
 
+import numpy as np
 import torch
 from mmdet.models.task_modules.assigners import AssignResult, HungarianAssigner
 from mmengine import ConfigDict
@@ -17,6 +18,49 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from .registry import TASK_UTILS
+
+
+def fixed_stuff_gt_inds(cost: Tensor,
+                        gt_labels: Tensor,
+                        query_stuff_classes: Tensor,
+                        num_things_classes: Optional[int] = None) -> Tensor:
+    """:func:`fixed_stuff_assignment` of S cost matrices at once (e.g. every supervised
+    E-step of one image): one transfer of ``cost`` (``S x K x M``) to the host, then the
+    stuff-by-class rule and a Hungarian problem per matrix on the host. Returns ``S x K``
+    int64 on the CPU, mmdet's ``gt_inds`` convention (0 = unmatched, ``m + 1`` = GT ``m``)."""
+    s, k, m = cost.shape if cost.dim() == 3 else (-1, -1, -1)
+    if cost.dim() != 3 or gt_labels.shape != (m, ) or query_stuff_classes.shape != (k, ):
+        raise ValueError(f'cost must be [S x] K x M, gt_labels M and query_stuff_classes K, '
+                         f'got {tuple(cost.shape)}, {tuple(gt_labels.shape)}, '
+                         f'{tuple(query_stuff_classes.shape)}')
+    qsc = query_stuff_classes.detach().long().cpu()
+    labels = gt_labels.detach().long().cpu()
+    stuff_q = torch.nonzero(qsc >= 0, as_tuple=False).squeeze(1)
+    if torch.unique(qsc[stuff_q]).numel() != stuff_q.numel():
+        raise ValueError('query_stuff_classes names a stuff class more than once')
+    if num_things_classes is not None:
+        gt_is_stuff = labels >= num_things_classes
+    else:
+        gt_is_stuff = torch.isin(labels, qsc[stuff_q])
+    cost_np = cost.detach().float().cpu().numpy()  # S x K x M, the one transfer
+    # stuff: each stuff query's candidate segments (its class); the lowest cost wins
+    class_to_query = {int(c): int(q) for q, c in zip(stuff_q.tolist(), qsc[stuff_q].tolist())}
+    candidates = {}
+    for g in torch.nonzero(gt_is_stuff, as_tuple=False).squeeze(1).tolist():
+        q = class_to_query.get(int(labels[g]))
+        if q is not None:
+            candidates.setdefault(q, []).append(g)
+    # things: Hungarian over thing queries x thing segments
+    thing_q = torch.nonzero(qsc < 0, as_tuple=False).squeeze(1).numpy()
+    thing_g = torch.nonzero(~gt_is_stuff, as_tuple=False).squeeze(1).numpy()
+    gt_inds = np.zeros((s, k), dtype=np.int64)
+    for i in range(s):
+        for q, gs in candidates.items():
+            gt_inds[i, q] = gs[int(np.argmin(cost_np[i, q, gs]))] + 1  # first of equal costs
+        if thing_q.size and thing_g.size:
+            rows, cols = linear_sum_assignment(cost_np[i][np.ix_(thing_q, thing_g)])
+            gt_inds[i, thing_q[rows]] = thing_g[cols] + 1
+    return torch.from_numpy(gt_inds)
 
 
 def fixed_stuff_assignment(cost: Tensor,
@@ -48,50 +92,17 @@ def fixed_stuff_assignment(cost: Tensor,
         mmdet ``AssignResult``: ``gt_inds`` (``K``, 0 = unmatched, ``m + 1`` = GT ``m``),
         ``labels`` (``K``, -1 for unmatched), ``num_gts = M``, ``max_overlaps = None``.
     """
-    k, m = cost.shape if cost.dim() == 2 else (-1, -1)
-    if cost.dim() != 2 or gt_labels.shape != (m, ) or query_stuff_classes.shape != (k, ):
-        raise ValueError(f'cost must be K x M, gt_labels M and query_stuff_classes K, got '
-                         f'{tuple(cost.shape)}, {tuple(gt_labels.shape)}, '
-                         f'{tuple(query_stuff_classes.shape)}')
+    if cost.dim() != 2:
+        raise ValueError(f'cost must be K x M, got {tuple(cost.shape)}')
     device = gt_labels.device
-    qsc = query_stuff_classes.to(device=device, dtype=torch.long)
-    stuff_q = torch.nonzero(qsc >= 0, as_tuple=False).squeeze(1)
-    if torch.unique(qsc[stuff_q]).numel() != stuff_q.numel():
-        raise ValueError('query_stuff_classes names a stuff class more than once')
-    labels = gt_labels.to(device=device, dtype=torch.long)
-    if num_things_classes is not None:
-        gt_is_stuff = labels >= num_things_classes
-    else:
-        gt_is_stuff = torch.isin(labels, qsc[stuff_q])
-
-    gt_inds = torch.zeros(k, dtype=torch.long, device=device)
-    assigned_labels = torch.full((k, ), -1, dtype=torch.long, device=device)
-    cost_cpu = cost.detach().float().cpu()
-
-    # stuff: by class
-    class_to_query = {int(c): int(q) for q, c in zip(stuff_q.tolist(), qsc[stuff_q].tolist())}
-    best = {}
-    for g in torch.nonzero(gt_is_stuff, as_tuple=False).squeeze(1).tolist():
-        q = class_to_query.get(int(labels[g]))
-        if q is None:
-            continue
-        if q not in best or cost_cpu[q, g] < cost_cpu[q, best[q]]:
-            best[q] = g
-    for q, g in best.items():
-        gt_inds[q] = g + 1
-        assigned_labels[q] = labels[g]
-
-    # things: Hungarian over thing queries x thing segments
-    thing_q = torch.nonzero(qsc < 0, as_tuple=False).squeeze(1)
-    thing_g = torch.nonzero(~gt_is_stuff, as_tuple=False).squeeze(1)
-    if thing_q.numel() and thing_g.numel():
-        sub = cost_cpu[thing_q.cpu()][:, thing_g.cpu()]
-        rows, cols = linear_sum_assignment(sub.numpy())
-        rows = thing_q[torch.as_tensor(rows, dtype=torch.long, device=device)]
-        cols = thing_g[torch.as_tensor(cols, dtype=torch.long, device=device)]
-        gt_inds[rows] = cols + 1
-        assigned_labels[rows] = labels[cols]
-    return AssignResult(num_gts=m, gt_inds=gt_inds, max_overlaps=None, labels=assigned_labels)
+    gt_inds = fixed_stuff_gt_inds(cost[None], gt_labels, query_stuff_classes,
+                                  num_things_classes)[0]
+    labels = gt_labels.detach().long().cpu()
+    assigned = torch.where(gt_inds > 0, labels[(gt_inds - 1).clamp(min=0)],
+                           torch.full_like(gt_inds, -1)) if labels.numel() else \
+        torch.full_like(gt_inds, -1)
+    return AssignResult(num_gts=cost.shape[1], gt_inds=gt_inds.to(device), max_overlaps=None,
+                        labels=assigned.to(device))
 
 
 @TASK_UTILS.register_module()
@@ -138,12 +149,28 @@ class FixedStuffHungarianAssigner(HungarianAssigner):
                 gt_inds=torch.zeros(num_preds, dtype=torch.long, device=device),
                 max_overlaps=None,
                 labels=torch.full((num_preds, ), -1, dtype=torch.long, device=device))
-        cost = torch.stack([
+        return fixed_stuff_assignment(self._cost(pred_instances, gt_instances, img_meta),
+                                      gt_instances.labels, query_stuff_classes,
+                                      self.num_things_classes)
+
+    def _cost(self, pred_instances, gt_instances, img_meta=None) -> Tensor:
+        return torch.stack([
             c(pred_instances=pred_instances, gt_instances=gt_instances, img_meta=img_meta)
             for c in self.match_costs
         ]).sum(dim=0)
-        return fixed_stuff_assignment(cost, gt_instances.labels, query_stuff_classes,
-                                      self.num_things_classes)
+
+    def assign_many(self, scores: Tensor, masks: Tensor, gt_instances: InstanceData,
+                    query_stuff_classes: Tensor) -> Tensor:
+        """S predictions of one image matched at once (:func:`fixed_stuff_gt_inds`): scores
+        ``S x K x C'``, masks ``S x K x ...`` (the match costs must take that leading S, as
+        :class:`PQProductCost` does) -> ``S x K`` CPU ``gt_inds`` (0 = unmatched, ``m + 1`` =
+        GT ``m``), what :meth:`assign` gives for each of the S predictions."""
+        s, k = scores.shape[:2]
+        if len(gt_instances) == 0 or k == 0:
+            return torch.zeros(s, k, dtype=torch.long)
+        pred = InstanceData(scores=scores, masks=masks)
+        return fixed_stuff_gt_inds(self._cost(pred, gt_instances), gt_instances.labels,
+                                   query_stuff_classes, self.num_things_classes)
 
 
-__all__ = ['fixed_stuff_assignment', 'FixedStuffHungarianAssigner']
+__all__ = ['fixed_stuff_assignment', 'fixed_stuff_gt_inds', 'FixedStuffHungarianAssigner']

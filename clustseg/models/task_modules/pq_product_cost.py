@@ -35,8 +35,9 @@ def pq_similarities(cls_logits: Tensor,
     """Class and mask similarity matrices of every (query, GT) pair, without gradient.
 
     Args:
-        cls_logits: ``K x (C + 1)`` (softmax, last column void) or ``K x C`` (sigmoid) logits.
-        mask_logits: ``K x H x W`` (or ``K x HW``) mask logits.
+        cls_logits: ``K x (C + 1)`` (softmax, last column void) or ``K x C`` (sigmoid) logits;
+            or ``S x K x ...``: S predictions (e.g. the E-steps of one image) at once.
+        mask_logits: ``K x H x W`` (or ``K x HW``) mask logits; ``S x K x ...`` with S.
         gt_labels: ``M`` int64 classes in ``[0, C)``.
         gt_masks: ``M x H x W`` (or ``M x HW``) binary masks.
         class_act: ``'softmax'`` (kMaX) or ``'sigmoid'`` (a BCE class head).
@@ -45,33 +46,35 @@ def pq_similarities(cls_logits: Tensor,
         eps: denominator epsilon of the dice similarity (deeplab2: 1e-5).
 
     Returns:
-        ``(class_sim, mask_sim)``, both fp32 ``K x M``.
+        ``(class_sim, mask_sim)``, both fp32 ``K x M`` (``S x K x M``).
     """
     if class_act not in ('softmax', 'sigmoid') or mask_act not in ('softmax', 'sigmoid'):
         raise ValueError(f"class_act and mask_act must be 'softmax' or 'sigmoid', got "
                          f'{class_act!r}, {mask_act!r}')
-    k = mask_logits.shape[0]
-    if cls_logits.dim() != 2 or cls_logits.shape[0] != k:
-        raise ValueError(f'cls_logits must be K x C with K = {k}, got {tuple(cls_logits.shape)}')
+    lead = tuple(cls_logits.shape[:-1])  # K, or S x K
+    if cls_logits.dim() not in (2, 3) or tuple(mask_logits.shape[:len(lead)]) != lead:
+        raise ValueError(f'cls_logits must be [S x] K x C and mask_logits [S x] K x ... with the '
+                         f'same leading sizes, got {tuple(cls_logits.shape)} and '
+                         f'{tuple(mask_logits.shape)}')
     with torch.no_grad(), torch.autocast(device_type=mask_logits.device.type, enabled=False):
-        x = mask_logits.float().reshape(k, -1)  # K x HW
+        x = mask_logits.float().reshape(lead + (-1, ))  # [S x] K x HW
         g = gt_masks.float().reshape(gt_masks.shape[0], -1).to(x.device)  # M x HW
-        if g.shape[1] != x.shape[1]:
+        if g.shape[1] != x.shape[-1]:
             raise ValueError(f'gt_masks ({tuple(gt_masks.shape)}) and mask_logits '
                              f'({tuple(mask_logits.shape)}) must have the same pixels')
         if class_act == 'softmax':
-            probs = cls_logits.float().softmax(dim=-1)[:, :-1]
+            probs = cls_logits.float().softmax(dim=-1)[..., :-1]
         else:
             probs = cls_logits.float().sigmoid()
         labels = gt_labels.to(device=probs.device, dtype=torch.long)
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= probs.shape[1]):
-            raise ValueError(f'gt_labels must lie in [0, {probs.shape[1]})')
-        class_sim = probs[:, labels]  # K x M
-        p = x.softmax(dim=0) if mask_act == 'softmax' else x.sigmoid()
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= probs.shape[-1]):
+            raise ValueError(f'gt_labels must lie in [0, {probs.shape[-1]})')
+        class_sim = probs[..., labels]  # [S x] K x M
+        p = x.softmax(dim=-2) if mask_act == 'softmax' else x.sigmoid()  # over K
         if mask_void_masking:
-            p = p * (g.sum(dim=0, keepdim=True) > 0).float()
-        inter = p @ g.t()  # K x M
-        denom = (p.sum(dim=1, keepdim=True) + g.sum(dim=1).unsqueeze(0)) / 2.0
+            p = p * (g.sum(dim=0) > 0).float()
+        inter = p @ g.t()  # [S x] K x M
+        denom = (p.sum(dim=-1, keepdim=True) + g.sum(dim=1)) / 2.0
         mask_sim = inter / (denom + eps)
     return class_sim, mask_sim
 
@@ -112,7 +115,8 @@ class PQProductCost(BaseMatchCost):
                  gt_instances: InstanceData,
                  img_meta: Optional[dict] = None,
                  **kwargs) -> Tensor:
-        """Return the ``K x M`` fp32 cost matrix."""
+        """Return the ``K x M`` fp32 cost matrix (``S x K x M`` for S predictions at once:
+        scores ``S x K x C'``, masks ``S x K x ...``)."""
         class_sim, mask_sim = pq_similarities(
             pred_instances.scores, pred_instances.masks, gt_instances.labels,
             gt_instances.masks, self.class_act, self.mask_act, self.mask_void_masking,
