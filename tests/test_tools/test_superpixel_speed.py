@@ -27,7 +27,8 @@ def test_speed_tool_reports_every_stage(speed_tool, repo_root, tmp_path, capsys,
     assert res['threads'] == 1 and res['images'] == 1
     stages = res['stages_mean_s']
     assert set(stages) == set(speed_tool.STAGES)
-    assert all(v > 0 for v in stages.values()), stages
+    assert all(stages[s] > 0 for s in speed_tool.TORCH_STAGES), stages
+    assert stages['network'] == 0
     assert res['model_mean_s'] == pytest.approx(sum(stages.values()), rel=1e-6)
     assert res['ratio'] == pytest.approx(res['model_mean_s'] / res['slic_mean_s'])
     (one,) = res['per_image']
@@ -79,3 +80,23 @@ def test_speed_tool_times_contrib_baselines(speed_tool, repo_root, tmp_path, cap
     (res,) = report['results']
     assert set(res['contrib']) == {'LSC', 'SEEDS'}
     assert all(v['mean_s'] > 0 and v['count_mean'] >= 1 for v in res['contrib'].values())
+
+
+def test_speed_tool_onnx_backend_times_network_and_connectivity(speed_tool, repo_root, tmp_path,
+                                                                 capsys):
+    """--backend onnx: the network in onnxruntime (exported in the warm-up), then the same
+    connectivity step; the stages are network and connectivity."""
+    pytest.importorskip('onnxruntime')
+    img = repo_root / 'tests' / 'data' / 'bsds500' / 'images' / 'val' / '101085.jpg'
+    report = speed_tool.main([str(repo_root / CFG), str(repo_root / CKPT), '--images', str(img),
+                              '--k', '60', '--threads', '1', '--warmup', '1',
+                              '--backend', 'onnx'])
+    printed = capsys.readouterr().out
+    assert 'model: network' in printed and 'model: backbone' not in printed
+    (res,) = report['results']
+    assert report['backend'] == res['backend'] == 'onnx'
+    stages = res['stages_mean_s']
+    assert stages['network'] > 0 and stages['connectivity'] > 0
+    assert all(stages[s] == 0 for s in speed_tool.TORCH_STAGES[:-1])
+    assert res['model_mean_s'] == pytest.approx(stages['network'] + stages['connectivity'])
+    assert 20 <= res['per_image'][0]['model_count'] <= 120

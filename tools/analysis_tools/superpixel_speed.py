@@ -12,6 +12,10 @@ methods):
   settings of ``superpixel_curve.py``: Lab conversion and connectivity included).
 
 It prints a table (mean ms per image per stage, the ratio model / SLIC) and writes JSON.
+With ``--backend onnx`` the model's network runs as its ONNX export in onnxruntime
+(:func:`clustseg.apis.superpixel_onnx.onnx_hard_labels`, on the same number of threads; the
+export of each image size is made during the warm-up, not timed): its stages are
+``network`` (RGB uint8 -> hard labels) and ``connectivity``.
 
 Example::
 
@@ -33,8 +37,10 @@ import torch
 
 from clustseg.evaluation.functional import CONTRIB_METHODS
 
-STAGES = ('preprocess', 'backbone', 'pixel_decoder', 'initializer_decoder', 'embed_head',
-          'final_em', 'hard_labels', 'connectivity')
+TORCH_STAGES = ('preprocess', 'backbone', 'pixel_decoder', 'initializer_decoder',
+                'embed_head', 'final_em', 'hard_labels', 'connectivity')
+ONNX_STAGES = ('network', 'connectivity')  # --backend onnx
+STAGES = TORCH_STAGES[:-1] + ONNX_STAGES
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 
 
@@ -59,6 +65,9 @@ def parse_args(argv=None):
     p.add_argument('--fuse-conv-bn', action='store_true',
                    help="fold every eval-mode BN into its conv first (mmcv's fuse_conv_bn): "
                         'same superpixels, fewer full-resolution passes')
+    p.add_argument('--backend', choices=['torch', 'onnx'], default='torch',
+                   help="the model's network in PyTorch (per stage) or as its ONNX export in "
+                   'onnxruntime (network + connectivity)')
     p.add_argument('--cfg-options', nargs='+', default=[],
                    help='key=value config overrides (as tools/test.py)')
     p.add_argument('--out', default=None, help='JSON output path')
@@ -136,6 +145,17 @@ def run_model(model, img, k):
     return labels, timer.times
 
 
+def run_model_onnx(model, img, k):
+    """``run_model`` with the network in onnxruntime (``--backend onnx``)."""
+    from clustseg.apis.superpixel_api import _post
+    from clustseg.apis.superpixel_onnx import onnx_hard_labels
+    t0 = time.perf_counter()
+    hard = onnx_hard_labels(model, img[..., ::-1], k)
+    t1 = time.perf_counter()
+    labels = _post(model, hard, k)
+    return labels, dict(network=t1 - t0, connectivity=time.perf_counter() - t1)
+
+
 def run_slic(img, k, compactness):
     from clustseg.evaluation.functional.superpixel import slic_superpixels
     t = time.perf_counter()
@@ -150,17 +170,21 @@ def run_contrib(name, img, k):
     return labels, time.perf_counter() - t
 
 
-def measure(model, images, k, threads, compactness, warmup=1, contrib=()):
+def measure(model, images, k, threads, compactness, warmup=1, contrib=(), backend='torch'):
     """All images at one thread count -> dict of per-image times (seconds) and counts."""
     torch.set_num_threads(threads)
+    run = run_model_onnx if backend == 'onnx' else run_model
+    # the warm-up runs on the first image of each size (the onnx backend exports per size)
+    firsts = list({img.shape[:2]: img for _, img in reversed(images)}.values())
     for _ in range(warmup):
-        run_model(model, images[0][1], k)
+        for img in firsts:
+            run(model, img, k)
         run_slic(images[0][1], k, compactness)
         for c in contrib:
             run_contrib(c, images[0][1], k)
     per_image = []
     for name, img in images:
-        labels, stages = run_model(model, img, k)
+        labels, stages = run(model, img, k)
         slic_labels, slic_t = run_slic(img, k, compactness)
         row = dict(image=name, hw=list(img.shape[:2]), model=stages,
                    model_total=sum(stages.values()), model_count=int(labels.max()) + 1,
@@ -172,7 +196,7 @@ def measure(model, images, k, threads, compactness, warmup=1, contrib=()):
     mean = {s: float(np.mean([r['model'].get(s, 0.0) for r in per_image])) for s in STAGES}
     model_total = float(np.mean([r['model_total'] for r in per_image]))
     slic = float(np.mean([r['slic'] for r in per_image]))
-    return dict(threads=threads, images=len(per_image), stages_mean_s=mean,
+    return dict(threads=threads, backend=backend, images=len(per_image), stages_mean_s=mean,
                 model_mean_s=model_total, slic_mean_s=slic, ratio=model_total / slic,
                 model_count_mean=float(np.mean([r['model_count'] for r in per_image])),
                 slic_count_mean=float(np.mean([r['slic_count'] for r in per_image])),
@@ -188,6 +212,8 @@ def format_table(results, k):
     cols = [f"{r['threads']} thr" for r in results]
     lines = [f'mean ms per image (K = {k})'.ljust(26) + ''.join(c.rjust(12) for c in cols)]
     for s in STAGES:
+        if not any(r['stages_mean_s'][s] for r in results):
+            continue
         lines.append(f'  model: {s}'.ljust(26)
                      + ''.join(f"{1e3 * r['stages_mean_s'][s]:12.1f}" for r in results))
     lines.append('model total'.ljust(26) + ''.join(f"{1e3 * r['model_mean_s']:12.1f}"
@@ -219,11 +245,11 @@ def main(argv=None):
     for t in args.threads:
         n = t or os.cpu_count()
         results.append(measure(model, images, args.k, n, args.slic_compactness, args.warmup,
-                               args.contrib_baselines))
+                               args.contrib_baselines, args.backend))
     table = format_table(results, args.k)
     print(table)
     load = os.getloadavg() if hasattr(os, 'getloadavg') else None
-    report = dict(config=args.config, checkpoint=args.checkpoint, k=args.k,
+    report = dict(config=args.config, checkpoint=args.checkpoint, k=args.k, backend=args.backend,
                   final_em_mode=model.final_em_mode, fuse_conv_bn=args.fuse_conv_bn,
                   slic_compactness=args.slic_compactness,
                   cpu_count=os.cpu_count(), load_avg_at_end=load, torch=torch.__version__,
