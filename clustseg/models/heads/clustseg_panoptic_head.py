@@ -447,8 +447,11 @@ class ClustSegPanopticHead(ClustSegHead):
         # the thing FFN under the caller's autocast (its input may be bf16), its sigmoid in fp32
         th_logits = self.thing_cls_ffn(centers[:, thing_q])
         with fp32_island(masks):
-            p = masks.float().softmax(dim=1).clamp(1e-6, 1 - 1e-6)  # B x K x H x W
-            mask_logits = torch.log(p) - torch.log1p(-p)
+            # the softmax over K and its logit, in place: two full-size B x K x H x W tensors
+            # at the peak (the upsampled logits and the softmax), not five
+            mask_logits = masks.float().softmax(dim=1)
+            del masks
+            mask_logits.clamp_(1e-6, 1 - 1e-6).logit_()  # log p - log(1 - p)
             cls = all_cls[-1].float()
             b, k, _ = cls.shape
             qc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
