@@ -439,3 +439,19 @@ def test_matched_mask_loss_sigmoid_equals_mask2former_dense():
     ref = mask_bce_dice_loss(x[0, [0, 2]], t[0, [0, 2]])
     assert ours['ce'].item() == pytest.approx(ref['bce'].item(), rel=1e-5)
     assert ours['dice'].item() == pytest.approx(ref['dice'].item(), rel=1e-5)
+
+
+def test_pq_style_loss_names_bad_labels():
+    """Labels outside [0, C] and a matched query with the void label C are errors (one host
+    check for both)."""
+    from clustseg.models.losses import pq_style_loss
+    cls = torch.zeros(1, 2, 4)  # C = 3
+    masks = torch.zeros(1, 2, 5)
+    tgt = torch.zeros(1, 2, 5)
+    matched = torch.tensor([[True, False]])
+    with pytest.raises(ValueError, match=r'must lie in \[0, 3\]'):
+        pq_style_loss(cls, masks, tgt, torch.tensor([[4, 3]]), matched)
+    with pytest.raises(ValueError, match='a matched query has the void label'):
+        pq_style_loss(cls, masks, tgt, torch.tensor([[3, 3]]), matched)
+    out = pq_style_loss(cls, masks, tgt, torch.tensor([[1, 3]]), matched)
+    assert torch.isfinite(out['cls']) and torch.isfinite(out['mask'])

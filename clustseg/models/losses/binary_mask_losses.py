@@ -246,24 +246,24 @@ def matched_mask_loss(mask_logits: Tensor,
             keep = keep & ~void_pixels(t_all)
         if valid is not None:
             keep = keep & valid.to(device=t_all.device, dtype=torch.bool)
-        img = select.nonzero(as_tuple=True)[0]
-        kf = keep[img].float()  # N x HW, the selected queries' images
-        t = t_all[select]  # N x HW
+        idx = select.nonzero(as_tuple=True)  # (image, query) of the N selected: one sync
+        kf = keep[idx[0]].float()  # N x HW, the selected queries' images
+        t = t_all[idx]  # N x HW
         if activation == 'softmax':
             if log_probs is None:
                 log_probs = logits.float().log_softmax(dim=1)
-            log_p = log_probs.float().flatten(2)[select]  # N x HW
+            log_p = log_probs.float().flatten(2)[idx]  # N x HW
             log_1mp = torch.log(-torch.expm1(log_p.clamp(max=-1e-7)))
             p = log_p.exp()
         else:
-            x = logits.float()[select]
+            x = logits.float()[idx]
             log_p, log_1mp, p = F.logsigmoid(x), F.logsigmoid(-x), x.sigmoid()
         ce = (-(t * log_p + (1.0 - t) * log_1mp) * kf).sum(dim=1) / \
             kf.sum(dim=1).clamp(min=1.0)  # N
         p, t = p * kf, t * kf
         dice = 1.0 - (2.0 * (p * t).sum(dim=1) + dice_eps) / (
             p.sum(dim=1) + t.sum(dim=1) + dice_eps)  # N
-        avg = float(select.sum()) if avg_factor is None else float(avg_factor)
+        avg = float(idx[0].numel()) if avg_factor is None else float(avg_factor)
         avg = max(avg, 1.0)
         return dict(ce=ce.sum() / avg, dice=dice.sum() / avg)
 

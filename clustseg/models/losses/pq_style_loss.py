@@ -87,9 +87,13 @@ def pq_style_loss(cls_logits: Tensor,
                          f'got {shape_str(target_labels)}')
     num_classes = cls_logits.shape[2] - 1
     labels = target_labels.to(device=logits.device, dtype=torch.long)
-    if bool(((labels < 0) | (labels > num_classes)).any()):
-        raise ValueError(f'target_labels must lie in [0, {num_classes}] ({num_classes} = void)')
-    if bool((labels[matched] == num_classes).any()):
+    # one host sync for both checks
+    bad_range = (labels < 0) | (labels > num_classes)
+    bad_void = matched & (labels == num_classes)
+    if bool((bad_range | bad_void).any()):
+        if bool(bad_range.any()):
+            raise ValueError(f'target_labels must lie in [0, {num_classes}] ({num_classes} = '
+                             'void)')
         raise ValueError('a matched query has the void label')
     labels = torch.where(matched, labels, torch.full_like(labels, num_classes))
     valid = flatten_pixels(valid, 'valid', b, n)
