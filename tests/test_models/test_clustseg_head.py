@@ -76,31 +76,36 @@ def test_loss_does_not_depend_on_the_global_rng(setup):
 
 
 def test_stuff_queries_are_matched_to_their_own_class(setup):
+    """Every E-step's matching (the head's one assign_many call per image and chunk): a stuff
+    segment goes to its class's query, a thing segment to a thing query."""
     model, batch = setup
     head = model.panoptic_head
     head.train()
     seen = []
-    real = head.assigner.assign
+    real = head.assigner.assign_many
 
-    def spy(pred_instances, gt_instances, img_meta=None, **kw):
-        res = real(pred_instances, gt_instances, img_meta, **kw)
-        seen.append((img_meta['query_stuff_classes'], gt_instances.labels, res))
+    def spy(scores, masks, gt_instances, query_stuff_classes):
+        res = real(scores, masks, gt_instances, query_stuff_classes)
+        seen.append((query_stuff_classes, gt_instances.labels, res))
         return res
 
-    head.assigner.assign = spy
+    head.assigner.assign_many = spy
     try:
         _loss(model, batch)
     finally:
-        del head.assigner.assign
+        del head.assigner.assign_many
     assert seen
+    n_stuff = 0
     for qsc, labels, res in seen:
-        matched = torch.nonzero(res.gt_inds > 0).flatten()
-        for q in matched.tolist():
-            label = int(labels[res.gt_inds[q] - 1])
-            if label >= head.num_things_classes:  # a stuff segment -> its class's query
-                assert int(qsc[q]) == label
-            else:  # a thing segment -> a thing query
-                assert int(qsc[q]) == -1
+        for gt_inds in res:  # one row per E-step
+            for q in torch.nonzero(gt_inds > 0).flatten().tolist():
+                label = int(labels[gt_inds[q] - 1])
+                if label >= head.num_things_classes:  # a stuff segment -> its class's query
+                    assert int(qsc[q]) == label
+                    n_stuff += 1
+                else:  # a thing segment -> a thing query
+                    assert int(qsc[q]) == -1
+    assert n_stuff > 0
 
 
 @pytest.mark.parametrize('key,value,match', [

@@ -428,6 +428,12 @@ def test_an_assigner_that_cannot_match_several_predictions_is_an_error():
     with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(
             TypeError, match='model.train_cfg.assigner must match several predictions'):
         MODELS.build(cfg.model)
+    cfg.model.train_cfg.assigner = dict(
+        type='FixedStuffHungarianAssigner',
+        match_costs=[dict(type='PQProductCost'), dict(type='mmdet.ClassificationCost')])
+    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(
+            TypeError, match=r"match_costs: .*\['ClassificationCost'\]"):
+        MODELS.build(cfg.model)
 
 
 def test_bad_inner_step_points_is_an_error():

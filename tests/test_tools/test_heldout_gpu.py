@@ -19,18 +19,26 @@ def hg(load_script):
 
 
 def test_schedule_scaled_from_the_cpu_benchmark(hg, repo_root):
-    """At 1,000 iterations the options give back heldout_cpu.py's schedule (validation and
-    checkpoint every 100, 50 warm-up iterations); other lengths keep the proportions."""
-    cfg = Config.fromfile(str(repo_root / 'configs/_base_/schedules/heldout_cpu.py'))
-    opts = dict(o.split('=') for o in hg.schedule_options(1000))
-    assert int(opts['train_cfg.max_iters']) == cfg.train_cfg.max_iters
-    assert int(opts['train_cfg.val_interval']) == cfg.train_cfg.val_interval
-    assert int(opts['default_hooks.checkpoint.interval']) == cfg.default_hooks.checkpoint.interval
-    assert int(opts['param_scheduler.0.end']) == cfg.param_scheduler[0].end
-    assert int(opts['param_scheduler.1.begin']) == cfg.param_scheduler[1].begin
-    assert int(opts['param_scheduler.1.end']) == cfg.param_scheduler[1].end
-    opts = dict(o.split('=') for o in hg.schedule_options(4000))
+    """At 1,000 iterations the options give back each benchmark config's own schedule (CamVid:
+    heldout_cpu.py's validation / checkpoint every 100 and 50 warm-up iterations; coco128:
+    validation every 250); other lengths keep the proportions."""
+    hb = hg._load('tools/analysis_tools/heldout_benchmark.py', 'hb')
+    for bench, (_, _, _, configs) in hb.BENCHMARKS.items():
+        for config in configs.values():
+            cfg = Config.fromfile(str(repo_root / config))
+            opts = dict(o.split('=') for o in hg.schedule_options(1000, config))
+            assert int(opts['train_cfg.max_iters']) == cfg.train_cfg.max_iters == 1000
+            assert int(opts['train_cfg.val_interval']) == cfg.train_cfg.val_interval, config
+            assert int(opts['default_hooks.checkpoint.interval']) == \
+                cfg.default_hooks.checkpoint.interval
+            assert int(opts['param_scheduler.0.end']) == cfg.param_scheduler[0].end
+            assert int(opts['param_scheduler.1.begin']) == cfg.param_scheduler[1].begin
+            assert int(opts['param_scheduler.1.end']) == cfg.param_scheduler[1].end
+    camvid = hb.BENCHMARKS['camvid'][3]['clustseg']
+    opts = dict(o.split('=') for o in hg.schedule_options(4000, camvid))
     assert opts['train_cfg.val_interval'] == '400' and opts['param_scheduler.0.end'] == '200'
+    coco = hb.BENCHMARKS['coco128'][3]['clustseg']
+    assert 'train_cfg.val_interval=1000' in hg.schedule_options(4000, coco)
 
 
 def test_runs_past_the_budget_are_stopped(hg, tmp_path):
@@ -76,6 +84,9 @@ def test_pack_and_unpack_rebuild_the_converted_layout(hg, repo_root, tmp_path):
         hg.pack(str(repo_root / 'tests/data/coco128_seg'), None, str(tmp_path / 'bad'))
     with pytest.raises(SystemExit, match='neither'):
         hg.unpack(str(tmp_path / 'empty'), str(data))
+    with pytest.raises(SystemExit, match='is not a pack'):  # never deletes another folder
+        hg.pack(str(repo_root / 'tests/data/camvid'), None, str(data))
+    assert (data / 'camvid').is_dir()
 
 
 @pytest.mark.slow
@@ -106,3 +117,25 @@ def test_gpu_procedure_runs_on_the_cpu_with_a_tiny_budget(repo_root, tmp_path):
     assert sorted(r['run'] for r in rows) == ['clustseg', 'mask2former']
     assert all(r['test'] is not None and 0 <= r['test'] <= 100 for r in rows)
     assert (out / 'heldout_gpu_camvid.png').stat().st_size > 0
+
+
+def test_run_reports_stopped_and_unstarted_benchmarks(hg, tmp_path, monkeypatch):
+    """A benchmark stopped by the budget and one never started (budget spent) are named as
+    such in heldout_gpu.md / .json, which are written after each benchmark."""
+    calls = []
+
+    def fake_run_until(cmd, deadline, log):
+        calls.append(cmd)
+        time.sleep(0.2)
+        return None, 0.2  # stopped at the deadline
+    monkeypatch.setattr(hg, '_run_until', fake_run_until)
+    out = tmp_path / 'out'
+    args = hg.parse_args(['run', '--benchmarks', 'camvid', 'coco128', '--budget-s', '0.1',
+                          '--work-root', str(tmp_path / 'work'), '--out-dir', str(out)])
+    assert hg.run(args) == 0
+    assert len(calls) == 1 and 'camvid' in calls[0]
+    md = (out / 'heldout_gpu.md').read_text()
+    assert '## camvid (mIoU; stopped by the budget' in md
+    assert '## coco128 (mask AP; not started: the budget was spent' in md
+    meta = json.load(open(out / 'heldout_gpu.json'))['meta']
+    assert meta['benchmarks']['coco128']['state'].startswith('not started')

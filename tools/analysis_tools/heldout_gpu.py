@@ -22,8 +22,9 @@ JPEG and a halving: their numbers compare ClustSeg with Mask2Former within the G
 with the CPU table of ``docs/model_zoo.md``.
 
 ``run``: ``heldout_benchmark.py run`` per benchmark with ``--jobs`` runs at a time, every
-schedule length scaled to ``--iters`` (validation and checkpoint every tenth, warm-up a
-twentieth, as the 1,000-iteration CPU schedule), work root ``--work-root``; the runs still
+schedule length of the benchmark's configs scaled to ``--iters`` in proportion (CamVid:
+validation and checkpoint every tenth, warm-up a twentieth; coco128: validation every
+quarter), work root ``--work-root``; the runs still
 training when ``--budget-s`` runs out are stopped (they resume from their last checkpoint when
 the same command runs again) and reported as training. Then ``heldout_benchmark.py report``
 per benchmark: ``heldout_gpu.md`` (the tables), ``heldout_gpu.json`` (every run's val points,
@@ -70,6 +71,9 @@ def pack(camvid_src, coco128_src, out):
     if not camvid_src and not coco128_src:
         raise SystemExit('pack: give --camvid-src and / or --coco128-src')
     if osp.isdir(out):
+        if set(os.listdir(out)) - {'camvid', 'coco128-seg'}:
+            raise SystemExit(f'pack: {out} exists and is not a pack (it holds more than camvid/ '
+                             'and coco128-seg/); give another --out')
         shutil.rmtree(out)
     if camvid_src:
         for split in CAMVID_SPLITS:
@@ -134,14 +138,22 @@ def unpack(pack_dir, data_root, coco128_num_train=None):
 
 
 # ----------------------------------------------------------------------------------- run
-def schedule_options(iters):
-    """cfg-options scaling the held-out schedule (``heldout_cpu.py``: 1,000 iterations,
-    validation / checkpoint every 100, 50 warm-up) to ``iters``."""
-    every = max(iters // 10, 1)
-    warm = max(iters // 20, 1)
-    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={every}',
-            f'default_hooks.checkpoint.interval={every}', f'param_scheduler.0.end={warm}',
-            f'param_scheduler.1.begin={warm}', f'param_scheduler.1.end={iters}']
+def schedule_options(iters, config):
+    """cfg-options scaling a benchmark config's schedule (1,000 iterations on the CPU:
+    ``heldout_cpu.py``'s validation / checkpoint every 100 and 50 warm-up iterations, or the
+    config's own validation interval, e.g. coco128's 250) to ``iters``, in proportion."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    total = cfg.train_cfg.max_iters
+
+    def scaled(n):
+        return max(int(round(iters * n / total)), 1)
+    warm = scaled(cfg.param_scheduler[0].end)
+    return [f'train_cfg.max_iters={iters}',
+            f'train_cfg.val_interval={scaled(cfg.train_cfg.val_interval)}',
+            f'default_hooks.checkpoint.interval={scaled(cfg.default_hooks.checkpoint.interval)}',
+            f'param_scheduler.0.end={warm}', f'param_scheduler.1.begin={warm}',
+            f'param_scheduler.1.end={iters}']
 
 
 def data_options(bench, data_root):
@@ -172,8 +184,12 @@ def _run_until(cmd, deadline, log):
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
+            pass
+        try:  # whatever of the group is left (a child slower than its parent, say)
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        except ProcessLookupError:
+            pass
+        proc.wait()
         return None, time.monotonic() - start
 
 
@@ -199,16 +215,17 @@ def run(args):
                 if not names:
                     continue
                 cmd += ['--runs', *names]
-            cmd += ['--cfg-options', *schedule_options(args.iters),
+            cmd += ['--cfg-options',
+                    *schedule_options(args.iters, hb.BENCHMARKS[bench][3]['clustseg']),
                     *data_options(bench, args.data_root), *(args.cfg_options or [])]
             log.write(f'\n$ {" ".join(cmd)}\n')
             log.flush()
             if time.monotonic() >= deadline:
-                rc, secs = None, 0.0
+                rc, secs, state = None, 0.0, 'not started: the budget was spent'
             else:
                 rc, secs = _run_until(cmd, deadline, log)
-            state = 'finished' if rc == 0 else ('stopped by the budget' if rc is None else
-                                                f'failed (exit {rc}, see heldout_gpu.log)')
+                state = 'finished' if rc == 0 else ('stopped by the budget' if rc is None else
+                                                    f'failed (exit {rc}, see heldout_gpu.log)')
             print(f'[heldout_gpu] {bench}: {state} after {secs:.0f} s', file=sys.stderr,
                   flush=True)
             meta['benchmarks'][bench] = dict(state=state, seconds=secs)
@@ -223,10 +240,11 @@ def run(args):
             else:
                 md.append('no run reached a validation')
             md.append('')
-    with open(osp.join(args.out_dir, 'heldout_gpu.md'), 'w') as f:
-        f.write('\n'.join(md) + '\n')
-    with open(osp.join(args.out_dir, 'heldout_gpu.json'), 'w') as f:
-        json.dump(dict(meta=meta, rows=rows_all), f, indent=1)
+            # written after each benchmark, so that a call stopped from outside keeps them
+            with open(osp.join(args.out_dir, 'heldout_gpu.md'), 'w') as f:
+                f.write('\n'.join(md) + '\n')
+            with open(osp.join(args.out_dir, 'heldout_gpu.json'), 'w') as f:
+                json.dump(dict(meta=meta, rows=rows_all), f, indent=1)
     print('\n'.join(md))
     failed = [b for b, m in meta['benchmarks'].items() if m['state'].startswith('failed')]
     return 1 if failed else 0

@@ -13,11 +13,12 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from clustseg.registry import MODELS
-from ..losses import (gather_matched, gather_query_targets, mask_bce_dice_loss, mask_id_cross_entropy,
-                      mask_point_targets, matched_mask_loss,
+from ..losses import (gather_matched, gather_query_targets, mask_bce_dice_loss,
+                      mask_id_cross_entropy, mask_point_targets, matched_mask_loss,
                       pixelwise_instance_discrimination_loss, pq_style_loss, read_mask_points,
                       semantic_aux_loss, sigmoid_class_loss)
 from ..losses.loss_utils import fp32_island
+from ..task_modules import PQProductCost
 from ..utils import check_positive_int, merge_cfg
 from .clustseg_head import ClustSegHead, HeadOutput, top1_class_logprobs
 
@@ -111,6 +112,12 @@ class ClustSegPanopticHead(ClustSegHead):
             raise TypeError('model.train_cfg.assigner must match several predictions at once '
                             '(assign_many, e.g. FixedStuffHungarianAssigner), got '
                             f'{type(self.assigner).__name__}')
+        costs = [type(c).__name__ for c in self.assigner.match_costs
+                 if not isinstance(c, PQProductCost)]
+        if costs:
+            raise TypeError('model.train_cfg.assigner.match_costs: the head matches all E-steps '
+                            'at once, which needs costs that take a leading E-step dimension '
+                            f'(PQProductCost); got {costs}')
         d = self.embed_dims
         self.cls_embed = nn.Linear(d, self.num_classes + 1)
         self.thing_cls_ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True),
@@ -243,7 +250,8 @@ class ClustSegPanopticHead(ClustSegHead):
         Every E-step is matched before any loss, the dense ones together and the
         point-supervised ones together (:meth:`_assign_steps`); each E-step's targets are then
         gathered from the padded GT by its matching inside its (recomputed) loss, so that no
-        per-step target tensor is kept until backward and no step waits on the host."""
+        per-step target tensor is kept until backward and the loop needs no host read of the
+        matching (the loss terms' own selections still read the device once or twice each)."""
         all_cls_scores, all_mask_preds = out.cls_scores, out.mask_preds
         qsc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
         size = tuple(all_mask_preds[-1].shape[-2:])
@@ -447,10 +455,10 @@ class ClustSegPanopticHead(ClustSegHead):
         # the thing FFN under the caller's autocast (its input may be bf16), its sigmoid in fp32
         th_logits = self.thing_cls_ffn(centers[:, thing_q])
         with fp32_island(masks):
-            # the softmax over K and its logit, in place: two full-size B x K x H x W tensors
-            # at the peak (the upsampled logits and the softmax), not five
+            # the softmax over K and its logit, in place (inference only: not differentiable):
+            # two full-size B x K x H x W tensors at the peak (the upsampled logits and the
+            # softmax), not five
             mask_logits = masks.float().softmax(dim=1)
-            del masks
             mask_logits.clamp_(1e-6, 1 - 1e-6).logit_()  # log p - log(1 - p)
             cls = all_cls[-1].float()
             b, k, _ = cls.shape
