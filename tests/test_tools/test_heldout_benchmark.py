@@ -66,6 +66,11 @@ def test_read_logs_joins_resumed_starts_and_uses_the_median_time(hb, tmp_path):
     points, last = hb.read_logs(str(tmp_path), 'mIoU')
     assert last == 200
     assert points == [(100, 50.0, 10.0), (200, 100.0, 12.5)]
+    # a run killed while writing: its last line is cut off and skipped
+    path = tmp_path / '20260101_010000' / 'vis_data' / 'scalars.json'
+    with open(path, 'a') as f:
+        f.write('{"iter": 225, "ti')
+    assert hb.read_logs(str(tmp_path), 'mIoU') == (points, 200)
 
 
 def _fake_subprocess(calls, state, fail=None):

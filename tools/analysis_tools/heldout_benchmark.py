@@ -160,14 +160,18 @@ def as_percent(metric, value):
 def read_logs(wd, metric):
     """(val points [(iteration, training seconds, metric)], last iteration) from the scalars of
     every start of a run (a resumed run logs into a new folder; later starts override the
-    iterations they repeat). Training seconds at iteration i = i x the median of the logged
+    iterations they repeat; a last line cut off by a kill is skipped). Training seconds at
+    iteration i = i x the median of the logged
     seconds per iteration: the median keeps a stretch slowed by another job on the machine
     from distorting the time axis (validation time is not counted)."""
     per_iter, val = {}, {}
     for path in sorted(glob.glob(osp.join(wd, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
             for line in f:
-                rec = json.loads(line)
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:  # a line cut off by a kill: skipped
+                    continue
                 if metric in rec:
                     val[int(rec['step'])] = as_percent(metric, rec[metric])
                 elif 'time' in rec and 'iter' in rec:
