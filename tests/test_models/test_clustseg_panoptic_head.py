@@ -42,6 +42,15 @@ def setup():
     return _build(_cfg())
 
 
+def _head_output(model, batch):
+    """(head output, the batch's preprocessed GT) of a training-mode forward."""
+    head = model.panoptic_head
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        data = model.data_preprocessor(batch, True)
+        x = model.extract_feat(data['inputs'])
+        return head(x, data['data_samples']), head.preprocess_gt(data['data_samples'])
+
+
 def _loss(model, batch):
     with DefaultScope.overwrite_default_scope('mmdet'):
         data = model.data_preprocessor(batch, True)
@@ -291,14 +300,11 @@ def test_inner_step_points_predict_the_dense_logits_at_the_points():
     model, batch = _build(cfg)
     model.train()
     head = model.panoptic_head
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        data = model.data_preprocessor(batch, True)
-        x = model.extract_feat(data['inputs'])
-        out = head(x, data['data_samples'])
+    out, _ = _head_output(model, batch)
     t_last = head.core.num_iters - 1
     inner = [s['iter'] < t_last for s in out.states[:-1]] + [False]
     assert inner == head.point_supervised(out.states) and sum(inner) > 0
-    b = data['inputs'].shape[0]
+    b = out.mask_feats.shape[0]
     assert out.point_coords.shape == (b, 300, 2)
     assert 0 <= float(out.point_coords.min()) and float(out.point_coords.max()) <= 1
     for s, masks, pts in zip(out.states, out.mask_preds, inner):
@@ -401,11 +407,7 @@ def test_all_e_steps_matched_at_once_equal_each_matched_alone(setup, monkeypatch
     model, batch = setup
     model.train()
     head = model.panoptic_head
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        data = model.data_preprocessor(batch, True)
-        x = model.extract_feat(data['inputs'])
-        out = head(x, data['data_samples'])
-        gts = head.preprocess_gt(data['data_samples'])
+    out, gts = _head_output(model, batch)
     gt_masks, gt_labels = head._stride_targets(gts, tuple(out.mask_preds[-1].shape[-2:]))
     qsc = out.core.query_classes
     monkeypatch.setattr(mod, 'MATCH_CHUNK_ELEMENTS', 4 * out.mask_preds[0][0].numel())
