@@ -328,8 +328,8 @@ def test_inner_step_points_predict_the_dense_logits_at_the_points():
     for p in head.mask_predictor.embed.parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0
     model.eval()  # evaluation predicts densely whatever train_cfg says
-    with torch.no_grad(), DefaultScope.overwrite_default_scope('mmdet'):
-        test_out = head(x, data['data_samples'])
+    with torch.no_grad():
+        test_out, _ = _head_output(model, batch)
     assert test_out.point_coords is None
     assert test_out.mask_preds[-1].shape[-2:] == out.mask_feats.shape[-2:]
 
