@@ -278,8 +278,9 @@ class ClustSegPanopticHead(ClustSegHead):
             for i, g in zip(steps, idx):
                 gt_index[i] = g
         thing_host = thing_q.cpu()
-        factors = self._avg_factors(torch.stack(gt_index), thing_host, thing_q.device)
-        device_index = _to_device(torch.stack(gt_index), thing_q.device)  # S x B x K
+        host_index = torch.stack(gt_index)  # S x B x K
+        factors = self._avg_factors(host_index, thing_host, thing_q.device)
+        device_index = _to_device(host_index, thing_q.device)
         losses, pooled = {}, {}
         final = None
         for i, (cls, masks) in enumerate(zip(all_cls_scores, all_mask_preds)):
