@@ -38,10 +38,11 @@ def _mask_tensor(gt_instances, dtype) -> Tensor:
 
 
 def _pad_stack(masks: List[Tensor]) -> Tensor:
-    """Per-image M_b x H x W masks -> B x M_max x H x W (M_max >= 1), zero beyond each M_b."""
+    """Per-image M_b x ... tensors (M_b x H x W masks, M_b labels) -> B x M_max x ...
+    (M_max >= 1), zero beyond each M_b."""
     m0 = masks[0]
     out = m0.new_zeros((len(masks), max(max(int(m.shape[0]) for m in masks), 1)) +
-                       tuple(m0.shape[-2:]))
+                       tuple(m0.shape[1:]))
     for i, m in enumerate(masks):
         out[i, :m.shape[0]] = m
     return out
@@ -257,7 +258,7 @@ class ClustSegPanopticHead(ClustSegHead):
         size = tuple(all_mask_preds[-1].shape[-2:])
         gt_masks, gt_labels = self._stride_targets(batch_gt_instances, size)
         gt = _pad_stack(gt_masks)  # B x M x H4 x W4
-        labels = _pad_stack([lb[:, None, None] for lb in gt_labels])[:, :, 0, 0]  # B x M
+        labels = _pad_stack(gt_labels)  # B x M
         at_points = self.point_supervised(out.states)
         # input-resolution GT, converted once for the point-sampled terms and the points of
         # the point-supervised E-steps
@@ -282,7 +283,6 @@ class ClustSegPanopticHead(ClustSegHead):
         factors = self._avg_factors(host_index, thing_host, thing_q.device)
         device_index = _to_device(host_index, thing_q.device)
         losses, pooled = {}, {}
-        final = None
         for i, (cls, masks) in enumerate(zip(all_cls_scores, all_mask_preds)):
             # an inner E-step's masks (at_points) are B x K x P x 1: matched and supervised
             # as a P-pixel map
@@ -306,8 +306,7 @@ class ClustSegPanopticHead(ClustSegHead):
             p = '' if i == n - 1 else f'd{i}.'
             for k, v in terms.items():
                 losses[p + k] = v
-            if i == n - 1:
-                final = gather_query_targets(gt, labels, index, self.num_classes)
+        final = gather_query_targets(gt, labels, device_index[-1], self.num_classes)
         losses.update(self._once_per_step_losses(out, gt_masks, gt_labels, final))
         return losses
 
