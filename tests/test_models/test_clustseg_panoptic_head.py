@@ -381,15 +381,14 @@ def test_point_targets_read_the_input_pixel_under_each_point():
 def test_level_targets_pool_the_matched_targets():
     """The E-step targets: gather_matched of _pooled_targets (the padded GT pooled once per
     level) = the matched stride-4 targets area-pooled to the E-step's level."""
-    from clustseg.models.heads.clustseg_panoptic_head import _pad_stack
-    from clustseg.models.losses import build_query_targets, gather_matched
+    from clustseg.models.losses import build_query_targets, gather_matched, pad_stack
     torch.manual_seed(0)
     gt = [torch.rand(3, 16, 16).round(), torch.rand(1, 16, 16).round()]
     labels = [torch.tensor([0, 1, 2]), torch.tensor([4])]
     gt_inds = [torch.tensor([2, 0, 3, 1]), torch.tensor([0, 1, 0, 0])]
     ref = build_query_targets(gt_inds, gt, labels, num_classes=5)
     cache = {}
-    padded = _pad_stack(gt)
+    padded = pad_stack(gt)
     pooled = ClustSegPanopticHead._pooled_targets(padded, (4, 4), cache)
     assert ClustSegPanopticHead._pooled_targets(padded, (4, 4), cache) is pooled  # once
     got = gather_matched(pooled, torch.stack(gt_inds) - 1)

@@ -10,7 +10,7 @@ from mmseg.registry import MODELS as SEG_MODELS
 
 from clustseg.models.losses import (area_weighted_sample, build_query_targets,
                                     inverse_segment_area, mask_bce_dice_loss,
-                                    mask_id_cross_entropy, matched_mask_loss,
+                                    mask_id_cross_entropy, matched_mask_loss, pad_stack,
                                     pixelwise_instance_discrimination_loss, pq_style_loss,
                                     sample_mask_points, semantic_aux_loss, sigmoid_class_loss,
                                     void_pixels)
@@ -37,6 +37,16 @@ def test_build_query_targets_scatters_matched_gt():
     # pixel (0, 0) of image 1 is covered by no matched GT
     assert void_pixels(t.masks).tolist() == [[False, False, False, False],
                                              [True, True, False, True]]
+
+
+def test_pad_stack_zero_pads_over_segments():
+    labels = pad_stack([torch.tensor([3, 7]), torch.zeros(0, dtype=torch.long),
+                        torch.tensor([4])])
+    assert labels.tolist() == [[3, 7], [0, 0], [4, 0]] and labels.dtype == torch.long
+    masks = pad_stack([torch.zeros(0, 2, 3), torch.ones(1, 2, 3)])
+    assert masks.shape == (2, 1, 2, 3) and masks[0].sum() == 0 and masks[1].sum() == 6
+    # no segment in any image: one all-zero entry, so a gather has something to read
+    assert pad_stack([torch.zeros(0, 4)]).shape == (1, 1, 4)
 
 
 def test_build_query_targets_rejects_bad_index():

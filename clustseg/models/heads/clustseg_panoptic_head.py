@@ -14,7 +14,7 @@ from torch.utils.checkpoint import checkpoint
 
 from clustseg.registry import MODELS
 from ..losses import (gather_matched, gather_query_targets, mask_bce_dice_loss,
-                      mask_id_cross_entropy, mask_point_targets, matched_mask_loss,
+                      mask_id_cross_entropy, mask_point_targets, matched_mask_loss, pad_stack,
                       pixelwise_instance_discrimination_loss, pq_style_loss, read_mask_points,
                       semantic_aux_loss, sigmoid_class_loss)
 from ..losses.loss_utils import fp32_island
@@ -35,17 +35,6 @@ def _mask_tensor(gt_instances, dtype) -> Tensor:
     if hasattr(m, 'to_tensor'):
         return m.to_tensor(dtype, gt_instances.labels.device)
     return m.to(dtype)
-
-
-def _pad_stack(masks: List[Tensor]) -> Tensor:
-    """Per-image M_b x ... tensors (M_b x H x W masks, M_b labels) -> B x M_max x ...
-    (M_max >= 1), zero beyond each M_b."""
-    m0 = masks[0]
-    out = m0.new_zeros((len(masks), max(max(int(m.shape[0]) for m in masks), 1)) +
-                       tuple(m0.shape[1:]))
-    for i, m in enumerate(masks):
-        out[i, :m.shape[0]] = m
-    return out
 
 
 def _to_device(t: Tensor, device) -> Tensor:
@@ -207,7 +196,7 @@ class ClustSegPanopticHead(ClustSegHead):
     def _full_res_targets(batch_gt_instances) -> Tensor:
         """The padded batch's GT masks at input resolution, B x M_max x H x W uint8 (zero
         masks beyond each image's M), for the point-sampled mask terms."""
-        return _pad_stack([_mask_tensor(gi, torch.uint8) for gi in batch_gt_instances])
+        return pad_stack([_mask_tensor(gi, torch.uint8) for gi in batch_gt_instances])
 
     def _assign_steps(self, cls_list: List[Tensor], masks_list: List[Tensor],
                       gts: List[Tensor], gt_labels: List[Tensor], qsc: Tensor) -> Tensor:
@@ -257,8 +246,8 @@ class ClustSegPanopticHead(ClustSegHead):
         qsc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
         size = tuple(all_mask_preds[-1].shape[-2:])
         gt_masks, gt_labels = self._stride_targets(batch_gt_instances, size)
-        gt = _pad_stack(gt_masks)  # B x M x H4 x W4
-        labels = _pad_stack(gt_labels)  # B x M
+        gt = pad_stack(gt_masks)  # B x M x H4 x W4
+        labels = pad_stack(gt_labels)  # B x M
         at_points = self.point_supervised(out.states)
         # input-resolution GT, converted once for the point-sampled terms and the points of
         # the point-supervised E-steps
@@ -420,7 +409,7 @@ class ClustSegPanopticHead(ClustSegHead):
         b = len(gt_masks)
         h, wd = gt_masks[0].shape[-2:]
         # B x M x H4 x W4, zero-padded over M; binary for the pixel-level terms
-        seg = _pad_stack([(m > 0.5).to(m.dtype) for m in gt_masks])
+        seg = pad_stack([(m > 0.5).to(m.dtype) for m in gt_masks])
         sem = torch.full((b, h, wd), 255, dtype=torch.long, device=seg.device)
         for i, (m, lab) in enumerate(zip(gt_masks, gt_labels)):
             for j in range(m.shape[0]):

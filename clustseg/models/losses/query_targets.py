@@ -37,6 +37,18 @@ def _gt_inds(a) -> Tensor:
     return inds
 
 
+def pad_stack(per_image: Sequence[Tensor]) -> Tensor:
+    """Per-image ``M_b x ...`` tensors (masks ``M_b x H x W``, labels ``M_b``; one trailing
+    shape, dtype and device) -> ``B x M_max x ...`` (``M_max >= 1``), zero beyond each
+    ``M_b``: the padded GT that :func:`gather_matched` reads."""
+    m0 = per_image[0]
+    out = m0.new_zeros((len(per_image), max(max(int(m.shape[0]) for m in per_image), 1)) +
+                       tuple(m0.shape[1:]))
+    for i, m in enumerate(per_image):
+        out[i, :m.shape[0]] = m
+    return out
+
+
 def gather_matched(padded: Tensor, gt_index: Tensor) -> Tensor:
     """Each query's matched GT entry: ``padded`` B x M x ... (per GT segment, zero-padded to
     the batch's largest M), ``gt_index`` B x K (-1 = unmatched) -> B x K x ..., zeros for
@@ -84,9 +96,6 @@ def build_query_targets(assignments: Sequence[Union[Tensor, object]],
     k = inds[0].numel()
     h, w = gt_masks[0].shape[-2:]
     device = gt_masks[0].device
-    m_max = max(max(int(gm.shape[0]) for gm in gt_masks), 1)
-    masks = torch.zeros(len(gt_masks), m_max, h, w, dtype=torch.float32, device=device)
-    labels = torch.zeros(len(gt_masks), m_max, dtype=torch.long, device=device)
     for i, (gi, gm, gl) in enumerate(zip(inds, gt_masks, gt_labels)):
         if gi.numel() != k:
             raise ValueError(f'image {i}: assignment has {gi.numel()} queries, expected {k}')
@@ -96,8 +105,8 @@ def build_query_targets(assignments: Sequence[Union[Tensor, object]],
         if gi.numel() and int(gi.max()) > gm.shape[0]:
             raise ValueError(f'image {i}: assignment names GT {int(gi.max()) - 1} but only '
                              f'{gm.shape[0]} exist')
-        masks[i, :gm.shape[0]] = gm.to(device=device, dtype=torch.float32)
-        labels[i, :gl.numel()] = gl.to(device).long()
+    masks = pad_stack([gm.to(device=device, dtype=torch.float32) for gm in gt_masks])
+    labels = pad_stack([gl.to(device).long() for gl in gt_labels])
     gt_index = torch.stack([gi.to(device).long() for gi in inds]).clamp(min=0) - 1
     return gather_query_targets(masks, labels, gt_index, num_classes)
 
@@ -113,4 +122,4 @@ def void_pixels(target_masks: Tensor) -> Tensor:
 
 
 __all__ = ['QueryTargets', 'build_query_targets', 'gather_matched', 'gather_query_targets',
-           'void_pixels']
+           'pad_stack', 'void_pixels']
