@@ -211,7 +211,7 @@ def test_point_sampled_mask_terms_read_the_softmax_over_clusters(setup):
         for gt_full in (None, full):
             torch.manual_seed(1)
             pts = head._draw_points(masks, gt_index, thing, gt, gt_full)
-            got = [head._group_mask_loss(masks, tgt, sel, 'softmax', 4.0, pt, log_p)
+            got = [head._point_mask_loss(masks, sel, 'softmax', 4.0, pt, log_p)
                    for sel, pt in zip((sel_th, sel_st), pts)]
             torch.manual_seed(1)  # the reference draws in the same order
             for sel, g in zip((sel_th, sel_st), got):
@@ -221,23 +221,50 @@ def test_point_sampled_mask_terms_read_the_softmax_over_clusters(setup):
                 ref = mask_bce_dice_loss(pp, gp, avg_factor=4.0)
                 torch.testing.assert_close(g['ce'], ref['bce'], rtol=1e-4, atol=1e-5)
                 torch.testing.assert_close(g['dice'], ref['dice'], rtol=1e-4, atol=1e-5)
-            # without the shared log-softmax the group computes it: the same terms
-            alone = head._group_mask_loss(masks, tgt, sel_th, 'softmax', 4.0, pts[0])
-            torch.testing.assert_close(alone['ce'], got[0]['ce'], rtol=0, atol=0)
-            torch.testing.assert_close(alone['dice'], got[0]['dice'], rtol=0, atol=0)
         # a group with no matched query draws nothing and gives zero terms
         none = torch.zeros_like(sel_th)
         state = torch.random.get_rng_state()
         pts = head._draw_points(masks, torch.full_like(gt_index, -1), thing, gt, None)
         assert pts == (None, None) and torch.equal(state, torch.random.get_rng_state())
-        zero = head._group_mask_loss(masks, tgt, none, 'softmax', 4.0, None, log_p)
+        zero = head._point_mask_loss(masks, none, 'softmax', 4.0, None, log_p)
         assert zero['ce'].item() == 0 and zero['dice'].item() == 0
         head.train_cfg['mask_num_points'] = 0  # dense terms: no points drawn
-        dense = head._group_mask_loss(masks, tgt, sel_th, 'softmax', 4.0)
-        assert not torch.allclose(dense['ce'], got[0]['ce'])
         assert head._draw_points(masks, gt_index, thing, gt, None) == (None, None)
     finally:
         head.train_cfg['mask_num_points'] = old
+
+
+@pytest.mark.parametrize('act', ['softmax', 'sigmoid'])
+def test_dense_thing_and_stuff_terms_in_one_evaluation(act):
+    """_dense_mask_losses evaluates every matched query once and splits the sums by group:
+    the same terms (values and gradients) as matched_mask_loss on each group with its own
+    averaging factor, void pixels defined by all matched targets."""
+    from clustseg.models.losses import gather_query_targets, matched_mask_loss
+    torch.manual_seed(0)
+    masks = torch.randn(2, 5, 12, 10, requires_grad=True)
+    gt = (torch.rand(2, 3, 12, 10) > 0.6).float()
+    labels = torch.tensor([[0, 1, 4], [2, 3, 0]])
+    thing = torch.tensor([True, True, True, False, False])
+    gt_index = torch.tensor([[0, -1, 1, 2, -1], [-1, 1, -1, -1, 0]])
+    tgt = gather_query_targets(gt, labels, gt_index, num_classes=5)
+    log_p = masks.log_softmax(dim=1) if act == 'softmax' else None
+    th, st = ClustSegPanopticHead._dense_mask_losses(masks, tgt, thing, act, 3.0, 2.0, log_p)
+    got = th['ce'] + 2 * th['dice'] + 3 * st['ce'] + 5 * st['dice']
+    g_got, = torch.autograd.grad(got, masks)
+    ref_th = matched_mask_loss(masks, tgt.masks, tgt.matched & thing[None], act,
+                               avg_factor=3.0)
+    ref_st = matched_mask_loss(masks, tgt.masks, tgt.matched & ~thing[None], act,
+                               avg_factor=2.0)
+    for a, b in ((th, ref_th), (st, ref_st)):
+        for key in ('ce', 'dice'):
+            torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-7)
+    ref = ref_th['ce'] + 2 * ref_th['dice'] + 3 * ref_st['ce'] + 5 * ref_st['dice']
+    g_ref, = torch.autograd.grad(ref, masks)
+    torch.testing.assert_close(g_got, g_ref, rtol=1e-5, atol=1e-7)
+    # no matched query: zero terms that still reach the logits
+    empty = tgt._replace(matched=torch.zeros_like(tgt.matched))
+    th, st = ClustSegPanopticHead._dense_mask_losses(masks, empty, thing, act, 1.0, 1.0, log_p)
+    assert th['ce'].item() == 0 and st['dice'].item() == 0 and th['ce'].requires_grad
 
 
 def test_full_res_targets_follow_the_matching(setup):

@@ -10,7 +10,8 @@ from mmseg.registry import MODELS as SEG_MODELS
 
 from clustseg.models.losses import (area_weighted_sample, build_query_targets,
                                     inverse_segment_area, mask_bce_dice_loss,
-                                    mask_id_cross_entropy, matched_mask_loss, pad_stack,
+                                    mask_id_cross_entropy, matched_mask_loss,
+                                    matched_mask_terms, pad_stack,
                                     pixelwise_instance_discrimination_loss, pq_style_loss,
                                     sample_mask_points, semantic_aux_loss, sigmoid_class_loss,
                                     void_pixels)
@@ -394,12 +395,16 @@ def test_matched_mask_loss_per_query_sum_and_shared_log_probs():
     t = (torch.rand(2, 4, 5, 5, generator=gen) > 0.6).float()
     sel = torch.tensor([[True, False, True, False], [False, True, True, True]])
     out = matched_mask_loss(x, t, sel, avg_factor=3.0)
+    idx, ce_q, dice_q = matched_mask_terms(x, t, sel)  # per selected query, (image, query)
     ce = dice = 0.0
-    for b, q in sel.nonzero().tolist():
+    for i, (b, q) in enumerate(sel.nonzero().tolist()):
         one = torch.zeros_like(sel)
         one[b, q] = True
         o = matched_mask_loss(x, t, one, avg_factor=1.0)
         ce, dice = ce + o['ce'].item(), dice + o['dice'].item()
+        assert (idx[0][i].item(), idx[1][i].item()) == (b, q)
+        assert ce_q[i].item() == pytest.approx(o['ce'].item(), rel=1e-6)
+        assert dice_q[i].item() == pytest.approx(o['dice'].item(), rel=1e-6)
     assert out['ce'].item() == pytest.approx(ce / 3, rel=1e-5)
     assert out['dice'].item() == pytest.approx(dice / 3, rel=1e-5)
     # the caller's log-softmax is the one used (another map's gives that map's loss)

@@ -14,7 +14,7 @@ from torch.utils.checkpoint import checkpoint
 
 from clustseg.registry import MODELS
 from ..losses import (gather_matched, gather_query_targets, mask_bce_dice_loss,
-                      mask_id_cross_entropy, mask_point_targets, matched_mask_loss, pad_stack,
+                      mask_id_cross_entropy, mask_point_targets, matched_mask_terms, pad_stack,
                       pixelwise_instance_discrimination_loss, pq_style_loss, read_mask_points,
                       semantic_aux_loss, sigmoid_class_loss)
 from ..losses.loss_utils import fp32_island
@@ -351,12 +351,15 @@ class ClustSegPanopticHead(ClustSegHead):
         aux = w['aux']
         act = self.train_cfg['mask_activation']
         tgt = gather_query_targets(gt, labels, gt_index, self.num_classes)
-        sel_th = tgt.matched & thing_q[None]  # B x K
-        sel_st = tgt.matched & ~thing_q[None]
         with fp32_island(masks):  # log-softmax over K, shared by the terms that use it
             log_p = masks.float().log_softmax(dim=1)  # B x K x H4 x W4 (or P x 1)
-        th = self._group_mask_loss(masks, tgt.masks, sel_th, act, n_th, pts_th, log_p, dense)
-        st = self._group_mask_loss(masks, tgt.masks, sel_st, act, n_st, pts_st, log_p, dense)
+        if dense or self.train_cfg['mask_num_points'] == 0:
+            th, st = self._dense_mask_losses(masks, tgt, thing_q, act, n_th, n_st, log_p)
+        else:
+            th = self._point_mask_loss(masks, tgt.matched & thing_q[None], act, n_th, pts_th,
+                                       log_p)
+            st = self._point_mask_loss(masks, tgt.matched & ~thing_q[None], act, n_st, pts_st,
+                                       log_p)
         pq = pq_style_loss(cls, log_p, tgt.masks, tgt.labels, tgt.matched, log_probs=True)
         mask_id = mask_id_cross_entropy(log_p, tgt.masks, log_probs=True)
         out = dict(loss_th_ce=w['thing'] * th['ce'], loss_th_dice=w['thing'] * th['dice'],
@@ -369,23 +372,30 @@ class ClustSegPanopticHead(ClustSegHead):
                 probs, hw, gather_matched(e_pooled, gt_index))
         return out
 
-    def _group_mask_loss(self, masks: Tensor, tgt_masks: Tensor, select: Tensor, act: str,
-                         avg: float, points=None, log_p: Optional[Tensor] = None,
-                         dense: bool = False) -> Dict[str, Tensor]:
-        """CE + dice of the selected matched queries (masks / targets B x K x H4 x W4),
-        dense (``dense`` or ``train_cfg.mask_num_points == 0``) or on sampled points.
-        ``points``: the group's ``(coords, gt_points)`` from :meth:`_draw_points` (None: no
-        selected query). ``log_p``: ``masks``' log-softmax over K if already computed
-        (softmax activation)."""
-        if dense or self.train_cfg['mask_num_points'] == 0:
-            return matched_mask_loss(masks, tgt_masks, select, activation=act, avg_factor=avg,
-                                     log_probs=log_p if act == 'softmax' else None)
+    @staticmethod
+    def _dense_mask_losses(masks: Tensor, tgt, thing_q: Tensor, act: str, n_th: float,
+                           n_st: float, log_p: Tensor) -> Tuple[dict, dict]:
+        """The thing and the stuff CE + dice, dense over the map (masks / targets
+        B x K x H4 x W4, or a point-supervised E-step's P x 1): every matched query's terms
+        in one :func:`matched_mask_terms` (one selection, one void map), then summed per
+        group and divided by the group's averaging factor."""
+        idx, ce, dice = matched_mask_terms(masks, tgt.masks, tgt.matched, activation=act,
+                                           log_probs=log_p if act == 'softmax' else None)
+        th = thing_q[idx[1]].to(ce.dtype)  # N: 1 = thing query
+        st = 1.0 - th
+        return (dict(ce=(ce * th).sum() / n_th, dice=(dice * th).sum() / n_th),
+                dict(ce=(ce * st).sum() / n_st, dice=(dice * st).sum() / n_st))
+
+    def _point_mask_loss(self, masks: Tensor, select: Tensor, act: str, avg: float, points,
+                         log_p: Tensor) -> Dict[str, Tensor]:
+        """CE + dice of a group's selected matched queries (``select`` B x K) on its sampled
+        points: ``points`` = the group's ``(coords, gt_points)`` from :meth:`_draw_points`
+        (None: no selected query); ``log_p``: ``masks``' log-softmax over K (softmax
+        activation)."""
         if points is None:
             zero = masks.float().sum() * 0.0
             return dict(ce=zero, dice=zero)
         with fp32_island(masks):
-            if act == 'softmax' and log_p is None:
-                log_p = masks.float().log_softmax(dim=1)
             pred = self._point_logits(masks, select, log_p if act == 'softmax' else None)
             coords, gt_pts = points
             out = mask_bce_dice_loss(read_mask_points(pred, coords), gt_pts, avg_factor=avg)

@@ -1,4 +1,5 @@
 from .binary_mask_losses import (mask_bce_dice_loss, mask_point_targets, matched_mask_loss,
+                                 matched_mask_terms,
                                  read_mask_points, sample_mask_points, sigmoid_class_loss,
                                  uncertain_point_coords)
 from .instance_discrimination_loss import pixelwise_instance_discrimination_loss
@@ -23,5 +24,6 @@ __all__ = [
     'semantic_aux_loss',
     'inverse_segment_area', 'area_weighted_sample', 'sample_mask_points',
     'mask_point_targets', 'read_mask_points', 'uncertain_point_coords',
-    'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss'
+    'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss',
+    'matched_mask_terms'
 ]

@@ -198,41 +198,42 @@ def sigmoid_class_loss(cls_logits: Tensor,
         return binary_cross_entropy(x.float(), y, weight=w, avg_factor=max(avg, 1.0))
 
 
-def matched_mask_loss(mask_logits: Tensor,
-                      target_masks: Tensor,
-                      select: Tensor,
-                      activation: str = 'softmax',
-                      valid: Optional[Tensor] = None,
-                      ignore_void: bool = True,
-                      avg_factor: Optional[float] = None,
-                      dice_eps: float = 1.0,
-                      log_probs: Optional[Tensor] = None) -> Dict[str, Tensor]:
-    """Dense binary CE + dice of a group of matched queries (thing or stuff term of Eq. 12).
+def matched_mask_terms(mask_logits: Tensor,
+                       target_masks: Tensor,
+                       select: Tensor,
+                       activation: str = 'softmax',
+                       valid: Optional[Tensor] = None,
+                       ignore_void: bool = True,
+                       dice_eps: float = 1.0,
+                       log_probs: Optional[Tensor] = None
+                       ) -> Tuple[Tuple[Tensor, Tensor], Tensor, Tensor]:
+    """Dense binary CE and dice of each selected matched query (the thing / stuff terms of
+    Eq. 12 before their sum and normalisation, :func:`matched_mask_loss`).
 
     With ``p = softmax_K(mask_logits)`` (``'softmax'``, the E-step's assignment) or
     ``sigmoid(mask_logits)`` (``'sigmoid'``) and ``V`` the valid pixels, for each selected
     query ``k`` with target ``t_k``:
     ``ce_k = mean_{i in V} -[t log p + (1 - t) log(1 - p)]`` and
-    ``dice_k = 1 - (2 sum_V p t + eps) / (sum_V p + sum_V t + eps)``;
-    ``loss = sum_{k selected} (.)_k / avg_factor`` (default: number selected, at least 1).
-    Only the selected queries' maps are evaluated (the softmax still runs over all K).
+    ``dice_k = 1 - (2 sum_V p t + eps) / (sum_V p + sum_V t + eps)``.
+    Only the selected queries' maps are evaluated (the softmax still runs over all K), after
+    one host sync (the selection's size).
 
     Args:
         mask_logits: ``B x K x H x W`` (or ``B x K x HW``) mask logits of *all* queries (the
             softmax runs over all of them).
         target_masks: same shape, query-aligned targets of all matched queries (things and
             stuff: they define the void pixels).
-        select: ``B x K`` bool, the queries of this group (e.g. matched & thing query).
+        select: ``B x K`` bool, the queries evaluated (e.g. the matched ones).
         activation: ``'softmax'`` (over the K queries) or ``'sigmoid'``.
         valid: optional ``B x H x W`` / ``B x HW`` bool, False = excluded (padding).
         ignore_void: exclude pixels covered by no target (kMaX's void rule).
-        avg_factor: normaliser (e.g. the all-reduced number of matched GT of the group).
         dice_eps: dice smoothing (1.0 as mmdet's Mask2Former config).
         log_probs: ``mask_logits``' log-softmax over K, same shape, when the caller has it
             (``'softmax'`` only; shared with its other terms).
 
     Returns:
-        dict of fp32 scalars ``'ce'`` and ``'dice'``.
+        ``((image, query) indices of the N selected queries, in (image, query) order, ce N,
+        dice N)``, fp32.
     """
     if activation not in ('softmax', 'sigmoid'):
         raise ValueError(f"activation must be 'softmax' or 'sigmoid', got {activation!r}")
@@ -263,10 +264,31 @@ def matched_mask_loss(mask_logits: Tensor,
         p, t = p * kf, t * kf
         dice = 1.0 - (2.0 * (p * t).sum(dim=1) + dice_eps) / (
             p.sum(dim=1) + t.sum(dim=1) + dice_eps)  # N
-        avg = float(idx[0].numel()) if avg_factor is None else float(avg_factor)
-        avg = max(avg, 1.0)
-        return dict(ce=ce.sum() / avg, dice=dice.sum() / avg)
+    return idx, ce, dice
+
+
+def matched_mask_loss(mask_logits: Tensor,
+                      target_masks: Tensor,
+                      select: Tensor,
+                      activation: str = 'softmax',
+                      valid: Optional[Tensor] = None,
+                      ignore_void: bool = True,
+                      avg_factor: Optional[float] = None,
+                      dice_eps: float = 1.0,
+                      log_probs: Optional[Tensor] = None) -> Dict[str, Tensor]:
+    """Dense binary CE + dice of a group of matched queries (thing or stuff term of Eq. 12):
+    ``loss = sum_{k selected} (.)_k / avg_factor`` of :func:`matched_mask_terms`' per-query
+    values (``avg_factor`` default: the number selected; at least 1). Arguments as there.
+
+    Returns:
+        dict of fp32 scalars ``'ce'`` and ``'dice'``.
+    """
+    idx, ce, dice = matched_mask_terms(mask_logits, target_masks, select, activation, valid,
+                                       ignore_void, dice_eps, log_probs)
+    avg = max(float(idx[0].numel()) if avg_factor is None else float(avg_factor), 1.0)
+    return dict(ce=ce.sum() / avg, dice=dice.sum() / avg)
 
 
 __all__ = ['uncertain_point_coords', 'mask_point_targets', 'read_mask_points',
-           'sample_mask_points', 'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss']
+           'sample_mask_points', 'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss',
+           'matched_mask_terms']
