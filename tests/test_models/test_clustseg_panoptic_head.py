@@ -251,9 +251,9 @@ def test_dense_thing_and_stuff_terms_in_one_evaluation(act):
     th, st = ClustSegPanopticHead._dense_mask_losses(masks, tgt, thing, act, 3.0, 2.0, log_p)
     got = th['ce'] + 2 * th['dice'] + 3 * st['ce'] + 5 * st['dice']
     g_got, = torch.autograd.grad(got, masks)
-    ref_th = matched_mask_loss(masks, tgt.masks, tgt.matched & thing[None], act,
+    ref_th = matched_mask_loss(masks, tgt.masks, tgt.matched & thing[None], activation=act,
                                avg_factor=3.0)
-    ref_st = matched_mask_loss(masks, tgt.masks, tgt.matched & ~thing[None], act,
+    ref_st = matched_mask_loss(masks, tgt.masks, tgt.matched & ~thing[None], activation=act,
                                avg_factor=2.0)
     for a, b in ((th, ref_th), (st, ref_st)):
         for key in ('ce', 'dice'):

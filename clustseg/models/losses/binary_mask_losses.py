@@ -267,24 +267,18 @@ def matched_mask_terms(mask_logits: Tensor,
     return idx, ce, dice
 
 
-def matched_mask_loss(mask_logits: Tensor,
-                      target_masks: Tensor,
-                      select: Tensor,
-                      activation: str = 'softmax',
-                      valid: Optional[Tensor] = None,
-                      ignore_void: bool = True,
-                      avg_factor: Optional[float] = None,
-                      dice_eps: float = 1.0,
-                      log_probs: Optional[Tensor] = None) -> Dict[str, Tensor]:
+def matched_mask_loss(mask_logits: Tensor, target_masks: Tensor, select: Tensor,
+                      avg_factor: Optional[float] = None, **kwargs) -> Dict[str, Tensor]:
     """Dense binary CE + dice of a group of matched queries (thing or stuff term of Eq. 12):
     ``loss = sum_{k selected} (.)_k / avg_factor`` of :func:`matched_mask_terms`' per-query
-    values (``avg_factor`` default: the number selected; at least 1). Arguments as there.
+    values (``avg_factor`` default: the number selected; at least 1). The other arguments
+    (``activation``, ``valid``, ``ignore_void``, ``dice_eps``, ``log_probs``) are those of
+    :func:`matched_mask_terms`.
 
     Returns:
         dict of fp32 scalars ``'ce'`` and ``'dice'``.
     """
-    idx, ce, dice = matched_mask_terms(mask_logits, target_masks, select, activation, valid,
-                                       ignore_void, dice_eps, log_probs)
+    idx, ce, dice = matched_mask_terms(mask_logits, target_masks, select, **kwargs)
     avg = max(float(idx[0].numel()) if avg_factor is None else float(avg_factor), 1.0)
     return dict(ce=ce.sum() / avg, dice=dice.sum() / avg)
 
