@@ -159,3 +159,18 @@ def test_table_6_and_lr_rows():
     cfg = _cfg('clustseg_r50_lr1e-5-all_coco-panoptic.py')
     assert cfg.optim_wrapper.optimizer.lr == 1e-5
     assert cfg.optim_wrapper.paramwise_cfg.custom_keys['backbone'].lr_mult == 1.0
+
+
+def test_inner_points_row_differs_from_the_recipe_only_in_the_inner_supervision():
+    """clustseg_r50_inner-points: the paper recipe with its 12 inner E-steps supervised at
+    12544 points (Mask2Former's count for a 1024^2 crop); nothing else changes."""
+    cfg, main = _cfg('clustseg_r50_inner-points_coco-panoptic.py'), _cfg('main')
+    assert cfg.model.train_cfg.inner_step_points == 12544
+    assert main.model.train_cfg.inner_step_points is None
+    cfg.model.train_cfg.inner_step_points = None
+    assert cfg.to_dict() == main.to_dict()
+    _, model = _model('clustseg_r50_inner-points_coco-panoptic.py')
+    head = model.panoptic_head.train()
+    states = [dict(iter=i) for _ in range(6) for i in range(3)] + [dict(iter=2)]
+    # the E-steps before each layer's last are point-supervised, the layer outputs are not
+    assert head.point_supervised(states) == [s['iter'] < 2 for s in states[:-1]] + [False]
