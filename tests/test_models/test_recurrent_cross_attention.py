@@ -131,3 +131,31 @@ def test_bad_arguments_name_the_key(kwargs, key):
 def test_unknown_variant_lists_allowed_values():
     with pytest.raises(ValueError, match="not a registered E-step variant.*'kmeans'.*'recurrent'"):
         RecurrentCrossAttention(32, 4, variant='em')
+
+
+@pytest.mark.parametrize('variant', ['gumbel', 'kmeans'])
+def test_one_hot_m_step_keeps_empty_clusters_gradient_bounded(variant):
+    """A one-hot E-step leaves clusters without pixels (here 64 clusters, 40 pixels). Their mean
+    M-step divides by a pixel count floored at 1 (``EStepVariant.m_step_mass``): the center is
+    0, the other centers are the plain means of their pixels, and the straight-through
+    gradient stays on the scale of the values. With ``mass + eps`` it was about 1 / eps = 1e6
+    times larger."""
+    torch.manual_seed(0)
+    rca = RecurrentCrossAttention(8, num_heads=1, num_iters=1, variant=variant).train()
+    logits = torch.randn(1, 1, 40, 64, requires_grad=True)  # B x h x N x K
+    assign = rca.variant.assign(logits, logits.softmax(-1), None, cluster_dim=-1, pixel_dim=-2)
+    assign = assign.transpose(-1, -2)  # B x h x K x N
+    v = torch.randn(1, 1, 40, 8)
+    out = rca.m_step_update(assign, v)  # B x h x K x d
+    counts = assign.detach().sum(-1)[0, 0]
+    empty = counts == 0
+    assert empty.sum() >= 24
+    assert out[0, 0, empty].abs().max() == 0
+    for k in torch.nonzero(~empty)[:, 0].tolist():
+        members = assign.detach()[0, 0, k] > 0.5
+        torch.testing.assert_close(out[0, 0, k], v[0, 0, members].mean(0))
+    if variant == 'kmeans':  # kMaX's hard argmax passes no gradient (the E-step loss trains Q/K)
+        assert not out.requires_grad
+        return
+    (out * torch.randn_like(out)).sum().backward()  # straight-through: reaches the logits
+    assert logits.grad.abs().max() < 10 * v.abs().max()

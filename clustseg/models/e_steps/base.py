@@ -22,7 +22,9 @@ class EStepVariant(BaseModule):
       on the E-step probabilities (the softmax over clusters, which every variant's E-step
       provides for supervision) must be on for them to train;
     * ``mass_normalised``: under ``m_step='mean'`` the M-step divides by the assignment mass
-      (False when the assignment already sums to 1 over the pixels).
+      (False when the assignment already sums to 1 over the pixels);
+    * ``one_hot``: its assignment is one-hot in the forward pass, so a cluster's mass is a
+      pixel count and :meth:`m_step_mass` floors it at one pixel.
 
     :meth:`assign` receives the logits in the layout of the caller: ``B x h x N x K`` in the
     dense form (clusters on ``cluster_dim = -1``, pixels on ``pixel_dim = -2``) and
@@ -35,10 +37,21 @@ class EStepVariant(BaseModule):
     supports_local = False
     needs_prob_loss = False
     mass_normalised = True
+    one_hot = False
 
     def assign(self, logits: Tensor, probs: Tensor, pad: Optional[Tensor], cluster_dim: int,
                pixel_dim: Optional[int] = None) -> Tensor:
         raise NotImplementedError(f'{type(self).__name__} must implement assign()')
+
+    def m_step_mass(self, mass: Tensor, eps: float) -> Tensor:
+        """The denominator of the mean M-step for a cluster's assignment mass ``mass`` (its sum
+        over the pixels): ``mass + eps`` for soft assignments. A one-hot assignment gives an
+        empty cluster a mass of exactly 0; with ``+ eps`` a straight-through gradient (whose
+        forward value is 0 there) would reach its pixels scaled by ``1 / eps``, about 1e6 per
+        empty cluster, and swamp every other gradient. So a one-hot mass, a pixel count, is
+        floored at one pixel: the same value for every non-empty cluster, the center 0 for an
+        empty one, and a gradient of the scale of the values."""
+        return mass.clamp_min(1.0) if self.one_hot else mass + eps
 
     @staticmethod
     def one_hot_argmax(logits: Tensor, pad: Optional[Tensor], dim: int) -> Tensor:

@@ -13,6 +13,8 @@ class GumbelHardAssignment(EStepVariant):
     argmax. The noise is drawn from checkpointed state (:class:`StepRandom`), so a resumed run
     draws the same noise."""
 
+    one_hot = True
+
     def __init__(self, init_cfg=None):
         super().__init__(init_cfg)
         self.rng = StepRandom()

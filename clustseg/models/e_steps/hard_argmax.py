@@ -11,6 +11,7 @@ class HardArgmax(EStepVariant):
 
     supports_local = True
     needs_prob_loss = True
+    one_hot = True
 
     def assign(self, logits, probs, pad, cluster_dim, pixel_dim=None):
         return self.one_hot_argmax(logits, pad, cluster_dim)

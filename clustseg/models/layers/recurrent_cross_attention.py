@@ -35,7 +35,9 @@ class RecurrentCrossAttention(BaseModule):
       (straight-through Gumbel, Table 4c), or ``dict(type=...)``).
     * M-step: ``C = normalise(M) V``. With ``m_step='mean'`` (default) each center becomes the
       assignment-weighted *mean* of the values, ``C_k = sum_i M_ki V_i / (sum_i M_ki + eps)``,
-      i.e. the EM update of Eq. 4 for soft memberships, whose scale does not grow with H x W.
+      i.e. the EM update of Eq. 4 for soft memberships, whose scale does not grow with H x W
+      (one-hot variants divide by the pixel count floored at 1,
+      :meth:`~clustseg.models.e_steps.EStepVariant.m_step_mass`).
       ``m_step='sum'`` is the literal ``M V`` of Eq. 10. A variant whose assignment already sums
       to 1 over the pixels (``mass_normalised=False``, vanilla) is not divided.
     * ``center_norm_bias=True`` adds ``-||q_k||^2 / 2`` to the logits, turning the dot product
@@ -146,7 +148,7 @@ class RecurrentCrossAttention(BaseModule):
         with torch.autocast(device_type=v.device.type, enabled=False):
             out = torch.einsum('bhkn,bhnd->bhkd', assign, v.float())
             if self.m_step == 'mean' and self.variant.mass_normalised:
-                out = out / (assign.sum(-1, keepdim=True) + self.eps)
+                out = out / self.variant.m_step_mass(assign.sum(-1, keepdim=True), self.eps)
         return out
 
     def _forward_local(self, centers, feats, grid, key_padding_mask, center_pos, feat_pos,
