@@ -236,7 +236,8 @@ def local_em(centers: Tensor, keys: Tensor, values: Tensor, grid: LocalGrid, q_f
                 c = grid.to_centers(num.reshape(b, k, 9, dims))  # B x K x D
                 if m_step == 'mean' and variant.mass_normalised:
                     mass = grid.to_centers(assign.sum(-1).transpose(2, 3))  # B x K x h
-                    c = (c.view(b, k, h, d) / variant.m_step_mass(mass[..., None], eps)).view(b, k, dims)
+                    mass = variant.m_step_mass(mass[..., None], eps)  # B x K x h x 1
+                    c = (c.view(b, k, h, d) / mass).view(b, k, dims)
                 iter_centers.append(c.to(centers.dtype))
                 out_c = iter_centers[-1]
             if return_all or last:
