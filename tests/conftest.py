@@ -55,6 +55,20 @@ def heldout_data(tmp_path_factory, load_script):
 
 
 @pytest.fixture(scope='session')
+def heldout_scoring_data(tmp_path_factory, heldout_data, load_script):
+    """As ``heldout_data``, with the committed coco128 images in the test split: they are
+    among the benchmark's last 50 (held out), so the shipped coco128 checkpoints never trained
+    on them."""
+    root = tmp_path_factory.mktemp('heldout_scoring_data')
+    (root / 'data').mkdir()
+    (root / 'data/camvid').symlink_to(heldout_data / 'data/camvid')
+    load_script('tools/dataset_converters/coco128_seg.py').convert(
+        str(REPO_ROOT / 'tests/data/coco128_seg'), str(root / 'data/coco128'), num_train=0,
+        verbose=False)
+    return root
+
+
+@pytest.fixture(scope='session')
 def load_script():
     """Imports a repository script by path: ``load_script('tools/x/y.py')`` -> module ``y``
     (``name`` overrides the module name)."""

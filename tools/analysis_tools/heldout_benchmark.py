@@ -43,6 +43,8 @@ ABLATIONS = ('T1', 'learned-queries', 'vanilla-attn', 'kmeans-attn')
 INNER = ('inner-points', )
 #: semantic diagnostics of the gap to Mask2Former on CamVid's small classes (docs/model_zoo.md)
 DIAGNOSTICS = ('bank-stride8', 'ce1-dice5')
+#: panoptic diagnostic of ClustSeg's gap on stuff: learned stuff queries, adaptive things
+PANOPTIC_DIAGNOSTICS = ('learned-stuff', )
 #: benchmark -> (val / held-out metric key, its label, checkpoint scored on the held-out split
 #: ('best' by the val metric or the 'last'), {run name: config})
 BENCHMARKS = {
@@ -56,7 +58,8 @@ BENCHMARKS = {
         'clustseg': 'configs/panoptic/clustseg_compact_1xb8-1k_camvid-panoptic-240x180.py',
         'mask2former': 'configs/reference/mask2former_compact_1xb8-1k_camvid-panoptic-240x180.py',
         **{f'clustseg_{a}': f'configs/panoptic/ablations/clustseg_compact_{a}_1xb8-1k_'
-                            'camvid-panoptic-240x180.py' for a in ABLATIONS + INNER},
+                            'camvid-panoptic-240x180.py'
+           for a in ABLATIONS + INNER + PANOPTIC_DIAGNOSTICS},
     }),
     # no val split: the validations run on the training images, the last checkpoint is scored
     'coco128': ('coco/segm_mAP', 'mask AP', 'last', {
