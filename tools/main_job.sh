@@ -12,8 +12,8 @@ PY=.venv/bin/python
 # the offline switch (README): nothing here is pretrained, and nothing may be downloaded
 export CLUSTSEG_OFFLINE_WEIGHTS=${CLUSTSEG_OFFLINE_WEIGHTS:-none}
 OUT_DIR=${OUT_DIR:-work_dirs/main_job}
-CKPT=${CKPT:-clustseg/weights/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth}
-CKPT_CFG=configs/superpixel/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py
+CKPT=${CKPT:-clustseg/weights/clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.pth}
+CKPT_CFG=configs/superpixel/clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.py
 EMB_CFG=configs/superpixel/clustseg_compact_embedded.py
 DATA=tests/data/bsds500
 mkdir -p "$OUT_DIR"

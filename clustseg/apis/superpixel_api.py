@@ -3,7 +3,7 @@
 >>> from clustseg import superpixels
 >>> labels = superpixels(image, n_segments=600)   # image: H x W x 3 RGB
 
-The shipped model (``clustseg_compact-fast_1xb4-3k_bsds500-superpixel``, see
+The shipped model (``clustseg_compact-nodec_1xb4-3k_bsds500-superpixel``, see
 ``docs/model_zoo.md``) lives inside the package (:mod:`clustseg.weights`); it is loaded on the
 first call and cached per device (:func:`load_superpixel_model`). No config or checkpoint path
 is needed.

@@ -40,7 +40,7 @@ def test_package_config_builds_the_repository_model():
 
     from clustseg.weights import SUPERPIXEL_CHECKPOINT, SUPERPIXEL_CONFIG
     repo = Config.fromfile(osp.join(
-        ROOT, 'configs/superpixel/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py'))
+        ROOT, 'configs/superpixel/clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.py'))
     assert Config.fromfile(SUPERPIXEL_CONFIG).model.to_dict() == repo.model.to_dict()
     assert osp.isfile(SUPERPIXEL_CHECKPOINT)
 

@@ -364,9 +364,9 @@ def test_superpixel_api_input_convention(bad_root, repo_root):
     so, float / other dtypes are refused instead of giving other superpixels silently."""
     from clustseg.apis import inference_superpixel, init_model
     model = init_model(str(repo_root / 'configs/superpixel/'
-                           'clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py'),
+                           'clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.py'),
                        str(repo_root / 'clustseg/weights/'
-                           'clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth'))
+                           'clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.pth'))
     path = osp.join(bad_root, 'images', 'jpg', 'good.jpg')
     bgr = read_image(path)
     ref = inference_superpixel(model, path, num_superpixels=20)

@@ -1,4 +1,5 @@
-"""The shipped superpixel model keeps its behaviour across refactors: its labels on the 6
+"""The fast superpixel model (shipped before the no-decoder one; it has the decoder, so the test
+covers the decoder's local E-steps too) keeps its behaviour across refactors: its labels on the 6
 committed BSDS500 val images at K = 600 equal those recorded before the one-core refactor
 (tests/data/shipped_superpixel_labels.npz, written by commit 020c648's code on one thread), up
 to pixels whose two best candidates tie to float rounding. The old code itself moves 20 of the
@@ -25,7 +26,7 @@ from clustseg.evaluation.functional import achievable_segmentation_accuracy
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'configs/superpixel/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py'
-CKPT = ROOT / 'clustseg/weights/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth'
+CKPT = ROOT / 'checkpoints/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth'
 RECORD = ROOT / 'tests/data/shipped_superpixel_labels.npz'
 #: largest fraction of pixels allowed to change superpixel: float-rounding noise (the module
 #: docstring: up to 5.8e-5 as partitions)

@@ -111,7 +111,8 @@ def test_k_not_positive_is_an_error(model, k):
 @pytest.mark.parametrize('key,value,match', [
     ('test_cfg', dict(num_superpixel=200), r"model\.test_cfg has unknown key\(s\) "
                                            r"\['num_superpixel'\]; allowed keys: "
-                                           r"\['min_size_ratio', 'num_superpixels'\]"),
+                                           r"\['compactness', 'min_size_ratio', "
+                                           r"'num_superpixels'\]"),
     ('train_cfg', dict(decoder_los_weight=0.1), r"model\.train_cfg has unknown key\(s\) "
                                                r"\['decoder_los_weight'\]"),
 ])
@@ -124,6 +125,8 @@ def test_unknown_cfg_keys_are_errors(repo_root, key, value, match):
 
 @pytest.mark.parametrize('key,value,match', [
     ('test_cfg', dict(num_superpixels=0), 'model.test_cfg.num_superpixels must be'),
+    ('test_cfg', dict(compactness=0), 'model.test_cfg.compactness must be a number > 0'),
+    ('test_cfg', dict(compactness='0.8'), 'model.test_cfg.compactness must be a number > 0'),
     ('train_cfg', dict(num_superpixels_range=(0, 10)), 'num_superpixels_range'),
     ('train_cfg', dict(num_superpixels_range=(30, 10)), 'num_superpixels_range'),
 ])
@@ -132,6 +135,38 @@ def test_bad_k_in_cfg_is_an_error(repo_root, key, value, match):
     cfg[key] = value
     with pytest.raises(ValueError, match=match):
         MODELS.build(cfg)
+
+
+def test_compactness_weighs_the_position_channels_at_inference_only(repo_root):
+    """test_cfg.compactness c scales the embedding's position channels (xy / S) by c at
+    inference; the losses always use the trained weight (c = 1)."""
+    cfg = Config.fromfile(str(repo_root / CFG)).model
+    torch.manual_seed(0)
+    m = MODELS.build(cfg)
+    m.eval()
+    x = torch.randn(1, 3, 40, 56)
+    seen = []
+    head_forward = m.embed_head.forward
+
+    def spy(img, lab, feat4, interval):
+        out = head_forward(img, lab, feat4, interval)
+        seen.append((interval, out[:, -2:].detach()))  # the two position channels
+        return out
+
+    m.embed_head.forward = spy
+    with torch.no_grad():
+        m.superpixels(x, 20)
+        m.test_cfg['compactness'] = 0.5
+        m.superpixels(x, 20)
+        m.cluster(x, 20, compactness=2.0)
+    torch.testing.assert_close(seen[1][1], seen[0][1] * 0.5)
+    torch.testing.assert_close(seen[2][1], seen[0][1] * 2.0)
+    m.train()
+    m.train_cfg['num_superpixels_range'] = (20, 20)
+    labels = [np.repeat(np.arange(4), 14)[None].repeat(40, 0)]
+    imgs = [torch.randint(0, 255, (3, 40, 56), dtype=torch.uint8)]
+    m(**_batch(m, imgs, labels, True), mode='loss')
+    assert seen[3][0] == pytest.approx((40 * 56 / 20) ** 0.5)  # S itself, not S / 0.5
 
 
 def test_k_draws_resume_exactly_and_agree_across_copies(repo_root):
@@ -344,6 +379,30 @@ def test_embed_head_stem_stride():
     assert head.stem[0].stride == (2, 2)
     with pytest.raises(ValueError, match='embed_head.stem_stride must be 1 or 2'):
         SuperpixelEmbeddingHead(16, stem_stride=4)
+
+
+def test_no_decoder_config_trains_every_parameter_and_predicts(repo_root):
+    """The no-decoder config (the clustering is the full-resolution recurrent E/M from the grid
+    seeds): no decoder or initializer parameters, every parameter gets a gradient (DDP with
+    find_unused_parameters=False), prediction gives connected labels."""
+    cfg = Config.fromfile(str(repo_root / 'configs/superpixel/'
+                              'clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.py')).model
+    torch.manual_seed(0)
+    m = MODELS.build(cfg)
+    assert m.core.decoder is None and m.core.initializer is None and m.center_proj is None
+    assert [len(stage) for stage in m.core.pixel_decoder.stages[:2]] == [1, 2]
+    m.train()
+    m.train_cfg['num_superpixels_range'] = (12, 12)
+    imgs = [torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(2)]
+    labels = [np.repeat(np.arange(4), 16)[None].repeat(48, 0) for _ in range(2)]
+    losses = m(**_batch(m, imgs, labels, True), mode='loss')
+    assert losses and all(k.startswith('full.') for k in losses)
+    sum(losses.values()).backward()
+    missing = [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing
+    m.eval()
+    sp = m.superpixels(_batch(m, imgs[:1], labels[:1], False)['inputs'], 12)[0]
+    _check_connected_labels(sp, (48, 64), 12)
 
 
 def test_fast_config_trains_every_parameter_and_predicts(repo_root):

@@ -19,7 +19,7 @@ from clustseg.utils import load_local_checkpoint
 
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
 SUPERPIXEL_CKPT = (ROOT / 'clustseg' / 'weights' /
-                   'clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth')
+                   'clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.pth')
 PANOPTIC = ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py'
 SEMANTIC = ROOT / 'configs' / 'semantic' / 'clustseg_compact_embedded.py'
 
@@ -43,7 +43,7 @@ def test_another_tasks_checkpoint_stops_tools_test(tmp_path):
     assert proc.returncode != 0, log[-3000:]
     assert 'ModelCheckError' in log and f'checkpoint {SUPERPIXEL_CKPT} does not fit' in log
     assert 'module keys not in the checkpoint: panoptic_head.core.pixel_decoder.' in log
-    assert 'checkpoint keys the module does not have: pixel_decoder.' in log
+    assert 'checkpoint keys the module does not have: core.pixel_decoder.' in log
     assert '--partial-load' in log
     assert 'Epoch(test)' not in log  # stopped before any inference
 
@@ -84,7 +84,7 @@ def test_shape_mismatch_and_partial_load(log_messages):
 
 def test_shipped_checkpoint_fits_its_config():
     model = _model(ROOT / 'configs' / 'superpixel' /
-                   'clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py')
+                   'clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.py')
     assert checkpoint_problem(model, load_local_checkpoint(str(SUPERPIXEL_CKPT))) is None
 
 

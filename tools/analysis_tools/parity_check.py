@@ -38,7 +38,7 @@ TASKS = {
     'superpixel': 'configs/superpixel/clustseg_compact_embedded.py',
 }
 SHIPPED = ('configs/superpixel/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py',
-           'clustseg/weights/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth')
+           'checkpoints/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth')
 
 
 #: largest fraction of the shipped model's label pixels allowed to change: float-rounding ties

@@ -77,7 +77,10 @@ class SuperpixelSegmentor(BaseModel):
     ``train_cfg``: ``num_superpixels_range=(50, 2500)`` (K drawn uniformly per batch from a
     :class:`StepRandom`, so the draw is checkpointed and equal on every rank),
     ``decoder_loss_weight=1.0``. ``test_cfg``: ``num_superpixels=600`` (the requested = actual
-    K before the connectivity step), ``min_size_ratio=0.25``. Other keys in either are errors.
+    K before the connectivity step), ``min_size_ratio=0.25``, ``compactness=1.0`` (a factor on
+    the learned weight of the embedding's position channels at inference, as SLIC's
+    compactness: below 1 the superpixels follow image boundaries more and are less regular;
+    training always uses 1). Other keys in either are errors.
     """
 
     def __init__(self, backbone, pixel_decoder, initializer, decoder, embed_head,
@@ -122,8 +125,8 @@ class SuperpixelSegmentor(BaseModel):
         self.train_cfg = merge_cfg(
             dict(num_superpixels_range=(50, 2500), decoder_loss_weight=1.0), train_cfg,
             'model.train_cfg')
-        self.test_cfg = merge_cfg(dict(num_superpixels=600, min_size_ratio=0.25), test_cfg,
-                                  'model.test_cfg')
+        self.test_cfg = merge_cfg(dict(num_superpixels=600, min_size_ratio=0.25,
+                                       compactness=1.0), test_cfg, 'model.test_cfg')
         lo, hi = self.train_cfg['num_superpixels_range']
         if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
             raise ValueError('model.train_cfg.num_superpixels_range must be (low, high) integers '
@@ -135,6 +138,9 @@ class SuperpixelSegmentor(BaseModel):
                              'gradient to the Q/K projections, only the loss on its E-step '
                              'probabilities trains them')
         check_positive_int('model.test_cfg.num_superpixels', self.test_cfg['num_superpixels'])
+        c = self.test_cfg['compactness']
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0:
+            raise ValueError(f'model.test_cfg.compactness must be a number > 0, got {c!r}')
         if not self.test_cfg['min_size_ratio'] >= 0:
             raise ValueError('model.test_cfg.min_size_ratio must be >= 0, got '
                              f"{self.test_cfg['min_size_ratio']}")
@@ -158,7 +164,7 @@ class SuperpixelSegmentor(BaseModel):
         return batch_pad_mask(metas, inputs.device, inputs.shape[-2:])
 
     def cluster(self, inputs, num_clusters, pad_mask=None, return_all=True, dense_final=True,
-                probs=True, timer=None):
+                probs=True, timer=None, compactness=None):
         """Runs the network.
 
         Args:
@@ -173,6 +179,8 @@ class SuperpixelSegmentor(BaseModel):
             timer: optional callable, called with a stage name at the end of each stage
                 ('backbone', 'pixel_decoder', 'initializer_decoder', 'embed_head',
                 'final_em'; ``tools/analysis_tools/superpixel_speed.py``).
+            compactness: factor on the position channels' weight (None: ``test_cfg``'s; the
+                losses pass 1).
 
         Returns:
             dict(final=[T (or 1) x (B x K x HW)] assignments of the full-resolution E-steps
@@ -201,7 +209,10 @@ class SuperpixelSegmentor(BaseModel):
         core = self.core.cluster(core, num_queries=num_clusters, return_maps=return_all,
                                  seed_hw=(fh, fw))
         tick('initializer_decoder')
-        interval = math.sqrt(h * w / num_clusters)
+        if compactness is None:
+            compactness = self.test_cfg['compactness']
+        # the position channels are xy / S; with S / c in its place they weigh c times as much
+        interval = math.sqrt(h * w / num_clusters) / compactness
         lab = lab_target(self._raw_image(inputs), bgr=False)  # B x 3 x H x W
         emb = self.embed_head(inputs, lab, core.pyramid['stride4'], interval)  # B x E x H x W
         tick('embed_head')
@@ -250,7 +261,7 @@ class SuperpixelSegmentor(BaseModel):
         pad_mask = self.pad_mask(inputs, data_samples)  # B x H x W, True = batch padding
         valid = (labels >= 0) & ~pad_mask
         k = self._sample_k(*inputs.shape[-2:])
-        out = self.cluster(inputs, k, pad_mask, dense_final=False)
+        out = self.cluster(inputs, k, pad_mask, dense_final=False, compactness=1.0)
         losses = {}
         lab = out['lab']
         if out['local'] is not None:

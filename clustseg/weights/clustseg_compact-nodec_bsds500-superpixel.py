@@ -1,9 +1,9 @@
 # The shipped superpixel model, self-contained (no _base_), for inference from the installed
 # package (clustseg.superpixels, the clustseg-superpixels CLI): the model of
-# configs/superpixel/clustseg_compact-fast_1xb4-3k_bsds500-superpixel.py (the training config
+# configs/superpixel/clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.py (the training config
 # in the repository, with its datasets and schedule) and its test pipeline without annotation
 # loading. tests/test_apis/test_superpixels_api.py checks that both configs build the same
-# model. Weights: clustseg_compact-fast_1xb4-3k_bsds500-superpixel.pth next to this file.
+# model. Weights: clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.pth next to this file.
 default_scope = 'mmseg'
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
@@ -33,20 +33,11 @@ model = dict(
         type='AxialPixelDecoder',
         in_channels=[16, 32, 64, 128],
         channels=[64, 64, 32, 16],
-        num_blocks=(1, 5),
+        num_blocks=(1, 2),
         num_heads=4,
         norm_cfg=norm_cfg),
-    initializer=dict(type='GridInitializer', in_channels=32, embed_dims=64, pos_dims=16),
-    decoder=dict(
-        type='ClusterDecoder',
-        in_channels=[None, None, 32],
-        embed_dims=64,
-        ffn_dims=256,
-        num_heads=1,
-        num_iters=3,
-        layer_levels=(2, ),
-        local_levels=(2, ),
-        variant=dict(type='SoftmaxOverClusters')),
+    initializer=None,
+    decoder=None,
     embed_head=dict(
         type='SuperpixelEmbeddingHead',
         in_channels=16,
@@ -59,7 +50,7 @@ model = dict(
     loss_slic=dict(type='SLICLoss', loss_weight=1.0, pos_weight=0.003),
     loss_recon=dict(type='SuperpixelReconstructionLoss', loss_weight=10.0),
     train_cfg=dict(num_superpixels_range=(30, 200), decoder_loss_weight=0.1),
-    test_cfg=dict(num_superpixels=600, min_size_ratio=0.25))
+    test_cfg=dict(num_superpixels=600, min_size_ratio=0.25, compactness=0.8))
 # read by clustseg.apis.inference_superpixel (files: checked reading; arrays: packing only)
 test_pipeline = [dict(type='LoadImageChecked'), dict(type='PackSuperpixelInputs')]
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
