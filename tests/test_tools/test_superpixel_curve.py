@@ -69,3 +69,18 @@ def test_cli_requires_model_args(curve_tool, tmp_path):
     with pytest.raises(FileNotFoundError, match='images'):
         curve_tool.main(['--slic-only', '--data-root', str(tmp_path), '--out-dir',
                          str(tmp_path / 'o')])
+
+
+def test_model_curve_with_cfg_options(curve_tool, bsds_root, repo_root, tmp_path):
+    """--cfg-options reaches the model: a lower test_cfg.compactness gives less compact
+    superpixels (the shipped model, one image)."""
+    cfg = repo_root / 'configs/superpixel/clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.py'
+    ckpt = repo_root / 'clustseg/weights/clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.pth'
+    co = {}
+    for c in (0.5, 2.0):
+        rows = curve_tool.main([
+            str(cfg), str(ckpt), '--data-root', str(bsds_root), '--split', 'val', '--ks', '200',
+            '--max-images', '1', '--no-grid', '--out-dir', str(tmp_path / str(c)),
+            '--cfg-options', f'model.test_cfg.compactness={c}'])
+        co[c] = [float(r['CO']) for r in rows if r['method'] == 'ClustSeg'][0]
+    assert co[0.5] < co[2.0] - 0.05, co

@@ -25,6 +25,7 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+from mmengine.config import DictAction
 
 from clustseg.evaluation.functional import (CONTRIB_METHODS, evaluate_superpixels,
                                             grid_superpixels, slic_superpixels)
@@ -58,6 +59,9 @@ def parse_args(argv=None):
                         help='also evaluate these OpenCV-contrib methods (needs cv2.ximgproc, '
                         'see lsc_superpixels)')
     parser.add_argument('--device', default='cpu', help='device for the model (default: cpu)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
+                        help='override model config keys, e.g. '
+                        'model.test_cfg.compactness=0.65')
     parser.add_argument('--skip-bad', action='store_true',
                         help='skip (with a warning) and count unreadable images and '
                         'annotations instead of stopping at the first; they are listed in '
@@ -194,7 +198,8 @@ def main(argv=None) -> List[Dict]:
     if not args.slic_only:
         from clustseg.apis import inference_superpixel, init_model
 
-        model = init_model(args.config, args.checkpoint, device=args.device)
+        model = init_model(args.config, args.checkpoint, device=args.device,
+                           cfg_options=args.cfg_options)
         methods.append(('ClustSeg', lambda img, k, path: inference_superpixel(
             model, img, num_superpixels=k, img_path=path)))
     compactness = args.slic_compactness
