@@ -301,6 +301,22 @@ def test_decoder_variants_train_their_q_k_through_the_superpixel_loss(repo_root,
             assert g is not None and g.abs().sum() > 0, (variant, i, name)
 
 
+def _train_step_then_predict(m):
+    """One loss + backward at K = 12 on two random 48 x 64 images (asserting that every
+    parameter gets a gradient: DDP with find_unused_parameters=False), then the superpixels
+    of one of them -> (losses, labels)."""
+    m.train()
+    m.train_cfg['num_superpixels_range'] = (12, 12)
+    imgs = [torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(2)]
+    labels = [np.repeat(np.arange(4), 16)[None].repeat(48, 0) for _ in range(2)]
+    losses = m(**_batch(m, imgs, labels, True), mode='loss')
+    sum(losses.values()).backward()
+    missing = [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, missing
+    m.eval()
+    return losses, m.superpixels(_batch(m, imgs[:1], labels[:1], False)['inputs'], 12)[0]
+
+
 def test_no_decoder_ablation_starts_from_the_grid_seeds_and_every_parameter_trains(repo_root):
     """initializer=None, decoder=None: no dreamy start and no decoder; the full-resolution E/M
     starts from the embedding at the seed points; every remaining parameter gets a gradient
@@ -308,17 +324,8 @@ def test_no_decoder_ablation_starts_from_the_grid_seeds_and_every_parameter_trai
     supervised."""
     m = _build(repo_root, initializer=None, decoder=None)
     assert m.core.decoder is None and m.core.initializer is None and m.center_proj is None
-    m.train()
-    m.train_cfg['num_superpixels_range'] = (12, 12)
-    imgs = [torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(2)]
-    labels = [np.repeat(np.arange(4), 16)[None].repeat(48, 0) for _ in range(2)]
-    losses = m(**_batch(m, imgs, labels, True), mode='loss')
+    losses, sp = _train_step_then_predict(m)
     assert losses and all(k.startswith('full.') for k in losses)
-    sum(losses.values()).backward()
-    missing = [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, missing
-    m.eval()
-    sp = m.superpixels(_batch(m, imgs[:1], labels[:1], False)['inputs'], 12)[0]
     assert sp.shape == (48, 64)
     with pytest.raises(ValueError, match='both set or both None'):
         _build(repo_root, decoder=None)
@@ -391,17 +398,8 @@ def test_no_decoder_config_trains_every_parameter_and_predicts(repo_root):
     m = MODELS.build(cfg)
     assert m.core.decoder is None and m.core.initializer is None and m.center_proj is None
     assert [len(stage) for stage in m.core.pixel_decoder.stages[:2]] == [1, 2]
-    m.train()
-    m.train_cfg['num_superpixels_range'] = (12, 12)
-    imgs = [torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(2)]
-    labels = [np.repeat(np.arange(4), 16)[None].repeat(48, 0) for _ in range(2)]
-    losses = m(**_batch(m, imgs, labels, True), mode='loss')
+    losses, sp = _train_step_then_predict(m)
     assert losses and all(k.startswith('full.') for k in losses)
-    sum(losses.values()).backward()
-    missing = [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, missing
-    m.eval()
-    sp = m.superpixels(_batch(m, imgs[:1], labels[:1], False)['inputs'], 12)[0]
     _check_connected_labels(sp, (48, 64), 12)
 
 
@@ -414,18 +412,9 @@ def test_fast_config_trains_every_parameter_and_predicts(repo_root):
     torch.manual_seed(0)
     m = MODELS.build(cfg)
     assert [layer.cross_attn.num_heads for layer in m.core.decoder.layers] == [1]
-    m.train()
-    m.train_cfg['num_superpixels_range'] = (12, 12)
-    imgs = [torch.randint(0, 255, (3, 48, 64), dtype=torch.uint8) for _ in range(2)]
-    labels = [np.repeat(np.arange(4), 16)[None].repeat(48, 0) for _ in range(2)]
-    losses = m(**_batch(m, imgs, labels, True), mode='loss')
+    losses, sp = _train_step_then_predict(m)
     assert any(k.startswith('d0.') for k in losses) and not any(k.startswith('d1.')
                                                                 for k in losses)
-    sum(losses.values()).backward()
-    missing = [n for n, p in m.named_parameters() if p.requires_grad and p.grad is None]
-    assert not missing, missing
-    m.eval()
-    sp = m.superpixels(_batch(m, imgs[:1], labels[:1], False)['inputs'], 12)[0]
     _check_connected_labels(sp, (48, 64), 12)
 
 
