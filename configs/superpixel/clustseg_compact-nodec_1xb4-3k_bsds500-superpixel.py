@@ -3,7 +3,7 @@
 # recurrent E/M (grid dreamy start: the K centers are the embedding read at the grid seeds) does
 # all the clustering. Why: the ablation in docs/model_zoo.md ("what the learned ClustSeg part
 # adds") measured no gain from the decoder at this budget, and the decoder with its initializer
-# took 8.6 of the 46 ms of the onnxruntime network at K = 600 (docs/benchmark.md). The pixel
+# took 8.6 of the 46 ms of onnxruntime kernel time at K = 600 (docs/benchmark.md). The pixel
 # decoder, read only by the embedding head here, keeps 1 + 2 axial blocks instead of 1 + 5.
 # test_cfg.compactness = 0.8 (the position channels at 0.8x their learned weight at inference)
 # was selected on BSDS500 val among 1, 0.8 and 0.65: it raises BR at every count and keeps CO
