@@ -75,7 +75,7 @@ def test_kmeans_is_hard_non_recursive_and_trains_through_gumbel_softmax():
     q, k = torch.randn(1, 2, 5, 8), torch.randn(1, 2, 11, 8)
     _, assign, _ = rca.e_step(q, k)
     assert set(assign.detach().unique().tolist()) <= {0.0, 1.0}
-    assert torch.equal(assign.sum(-2), torch.ones(1, 2, 11))  # one-hot over the clusters
+    assert torch.equal(assign.sum(-1), torch.ones(1, 2, 11))  # one-hot over the clusters
     out['centers'].sum().backward()  # straight-through: Q / K get gradients
     assert dec.layers[0].cross_attn.q_proj.weight.grad.abs().sum() > 0
     assert dec.layers[0].cross_attn.k_proj.weight.grad.abs().sum() > 0

@@ -185,86 +185,121 @@ def test_recomputed_losses_give_the_same_values_and_gradients(num_points, inner)
         torch.testing.assert_close(ga[n], gb[n], rtol=1e-4, atol=1e-6, msg=n)
 
 
-def test_point_sampled_mask_terms_read_the_softmax_over_clusters(setup):
-    """mask_num_points > 0: the thing / stuff CE + dice are Mask2Former's point-sampled BCE and
-    dice on the logit of the softmax-over-K probability of the matched queries; the points are
-    drawn once per E-step (_draw_points: things, then stuff, selected on the host in the order
-    of a boolean selection), outside the recomputed loss."""
-    from clustseg.models.losses import gather_matched, mask_bce_dice_loss, sample_mask_points
-    model, _ = setup
-    head = model.panoptic_head
-    torch.manual_seed(0)
-    masks = torch.randn(2, 5, 12, 10)
-    gt = (torch.rand(2, 3, 12, 10) > 0.5).float()  # B x M x H4 x W4, padded GT
-    thing = torch.tensor([True, True, True, False, False])
-    gt_index = torch.tensor([[0, -1, 1, 2, -1], [-1, 1, -1, -1, 0]])
-    tgt = gather_matched(gt, gt_index)  # B x K x H4 x W4
-    sel_th = (gt_index >= 0) & thing[None]
-    sel_st = (gt_index >= 0) & ~thing[None]
-    full = (torch.rand(2, 3, 48, 40) > 0.5).to(torch.uint8)  # B x M x H x W input resolution
-    log_p = masks.log_softmax(dim=1)
-    p = masks.softmax(dim=1)
-    logit = torch.log(p) - torch.log1p(-p)
-    old = head.train_cfg['mask_num_points']
-    head.train_cfg['mask_num_points'] = 32
-    try:
-        for gt_full in (None, full):
-            torch.manual_seed(1)
-            pts = head._draw_points(masks, gt_index, thing, gt, gt_full)
-            got = [head._point_mask_loss(masks, sel, 'softmax', 4.0, pt, log_p)
-                   for sel, pt in zip((sel_th, sel_st), pts)]
-            torch.manual_seed(1)  # the reference draws in the same order
-            for sel, g in zip((sel_th, sel_st), got):
-                ref_gt = tgt[sel] if gt_full is None else \
-                    gt_full[sel.nonzero(as_tuple=True)[0], gt_index[sel]].float()
-                pp, gp = sample_mask_points(logit[sel], ref_gt, 32)
-                ref = mask_bce_dice_loss(pp, gp, avg_factor=4.0)
-                torch.testing.assert_close(g['ce'], ref['bce'], rtol=1e-4, atol=1e-5)
-                torch.testing.assert_close(g['dice'], ref['dice'], rtol=1e-4, atol=1e-5)
-        # a group with no matched query draws nothing and gives zero terms
-        none = torch.zeros_like(sel_th)
-        state = torch.random.get_rng_state()
-        pts = head._draw_points(masks, torch.full_like(gt_index, -1), thing, gt, None)
-        assert pts == (None, None) and torch.equal(state, torch.random.get_rng_state())
-        zero = head._point_mask_loss(masks, none, 'softmax', 4.0, None, log_p)
-        assert zero['ce'].item() == 0 and zero['dice'].item() == 0
-        head.train_cfg['mask_num_points'] = 0  # dense terms: no points drawn
-        assert head._draw_points(masks, gt_index, thing, gt, None) == (None, None)
-    finally:
-        head.train_cfg['mask_num_points'] = old
-
-
-@pytest.mark.parametrize('act', ['softmax', 'sigmoid'])
-def test_dense_thing_and_stuff_terms_in_one_evaluation(act):
-    """_dense_mask_losses evaluates every matched query once and splits the sums by group:
-    the same terms (values and gradients) as matched_mask_loss on each group with its own
-    averaging factor, void pixels defined by all matched targets."""
-    from clustseg.models.losses import gather_query_targets, matched_mask_loss
+def _row_case(num_classes):
+    """Random predictions of 2 images x 5 queries (3 thing, 2 stuff) and a padded GT of 3
+    segments, one of them (image 1, segment 2) left unmatched: its pixels are void."""
     torch.manual_seed(0)
     masks = torch.randn(2, 5, 12, 10, requires_grad=True)
-    gt = (torch.rand(2, 3, 12, 10) > 0.6).float()
+    cls = torch.randn(2, 5, num_classes + 1, requires_grad=True)
+    # an E-step map at a 6 x 5 level: the softmax over K of the E-step's logits
+    e_logits = torch.randn(2, 5, 30, requires_grad=True)
+    gt = (torch.rand(2, 3, 12, 10) > 0.6).float()  # B x M x H4 x W4
     labels = torch.tensor([[0, 1, 4], [2, 3, 0]])
     thing = torch.tensor([True, True, True, False, False])
     gt_index = torch.tensor([[0, -1, 1, 2, -1], [-1, 1, -1, -1, 0]])
-    tgt = gather_query_targets(gt, labels, gt_index, num_classes=5)
-    log_p = masks.log_softmax(dim=1) if act == 'softmax' else None
-    th, st = ClustSegPanopticHead._dense_mask_losses(masks, tgt, thing, act, 3.0, 2.0, log_p)
-    got = th['ce'] + 2 * th['dice'] + 3 * st['ce'] + 5 * st['dice']
-    g_got, = torch.autograd.grad(got, masks)
-    ref_th = matched_mask_loss(masks, tgt.masks, tgt.matched & thing[None], activation=act,
-                               avg_factor=3.0)
-    ref_st = matched_mask_loss(masks, tgt.masks, tgt.matched & ~thing[None], activation=act,
-                               avg_factor=2.0)
-    for a, b in ((th, ref_th), (st, ref_st)):
-        for key in ('ce', 'dice'):
-            torch.testing.assert_close(a[key], b[key], rtol=1e-6, atol=1e-7)
-    ref = ref_th['ce'] + 2 * ref_th['dice'] + 3 * ref_st['ce'] + 5 * ref_st['dice']
-    g_ref, = torch.autograd.grad(ref, masks)
-    torch.testing.assert_close(g_got, g_ref, rtol=1e-5, atol=1e-7)
-    # no matched query: zero terms that still reach the logits
-    empty = tgt._replace(matched=torch.zeros_like(tgt.matched))
-    th, st = ClustSegPanopticHead._dense_mask_losses(masks, empty, thing, act, 1.0, 1.0, log_p)
-    assert th['ce'].item() == 0 and st['dice'].item() == 0 and th['ce'].requires_grad
+    return masks, cls, e_logits, gt, labels, thing, gt_index
+
+
+@pytest.mark.parametrize('num_points,act', [(0, 'softmax'), (0, 'sigmoid'), (16, 'softmax')])
+def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, act):
+    """_step_losses reads one row per GT segment (its matched query's map, gt_queries):
+    every term and its gradients equal those of the per-query (B x K) targets of
+    gather_query_targets through the public losses, dense and point-sampled (the same points,
+    drawn by _step_draws from each segment's matched query's logit, in (image, segment)
+    order). The E-step term reads the log of the map's probabilities in both forms (the row
+    form cannot take a log-softmax over K of a row); they differ in the gradient by a
+    per-pixel constant over K, which the map's softmax removes: compared at its logits."""
+    from mmcv.ops import point_sample
+
+    from clustseg.models.losses import (gather_matched, gather_query_targets, gt_queries,
+                                        mask_bce_dice_loss, mask_id_cross_entropy,
+                                        mask_point_targets, matched_mask_loss, pq_style_loss)
+    head = setup[0].panoptic_head
+    masks, cls, e_logits, gt, labels, thing, gt_index = _row_case(head.num_classes)
+    probs = e_logits.softmax(dim=1)
+    rows = gt_queries(gt_index, gt.shape[1])
+    assert rows.tolist() == [[0, 2, 3], [4, 1, -1]]
+    full = (torch.rand(2, 3, 48, 40) > 0.5).to(torch.uint8)  # input-resolution GT
+    e_pooled = F.interpolate(gt, size=(6, 5), mode='area')
+    old = dict(head.train_cfg)
+    head.train_cfg.update(mask_num_points=num_points, mask_activation=act)
+    try:
+        torch.manual_seed(1)
+        ratios, pts_th, pts_st = head._step_draws(masks, rows, rows, thing, gt.flatten(2),
+                                                  full, False)
+        got = head._step_losses(cls, masks, probs, (6, 5), gt_index, rows, gt.flatten(2),
+                                labels, thing, 3.0, 2.0, ratios, pts_th, pts_st, e_pooled)
+    finally:
+        head.train_cfg.clear()
+        head.train_cfg.update(old)
+    w = head.loss_weights
+    tgt = gather_query_targets(gt, labels, gt_index, head.num_classes)
+    ref = {}
+    if num_points == 0:
+        for key, sel, avg, wt in (('th', tgt.matched & thing, 3.0, w['thing']),
+                                  ('st', tgt.matched & ~thing, 2.0, w['stuff'])):
+            t = matched_mask_loss(masks, tgt.masks, sel, activation=act, avg_factor=avg)
+            ref[f'loss_{key}_ce'], ref[f'loss_{key}_dice'] = wt * t['ce'], wt * t['dice']
+    else:
+        p = masks.softmax(dim=1)
+        logit = torch.log(p) - torch.log1p(-p)
+        has = rows >= 0
+        is_th = has & thing[rows.clamp(min=0)]
+        torch.manual_seed(1)  # the reference draws in the same order: things, then stuff
+        for key, sel, avg, wt, pts in (('th', is_th, 3.0, w['thing'], pts_th),
+                                       ('st', has & ~is_th, 2.0, w['stuff'], pts_st)):
+            bb, mm = sel.nonzero(as_tuple=True)
+            lg = logit[bb, rows[bb, mm]]  # N x H4 x W4, the segments' queries' logits
+            coords, gt_pts = mask_point_targets(lg.detach(), full.flatten(0, 1), num_points,
+                                                gt_index=bb * 3 + mm)
+            torch.testing.assert_close(coords, pts[0])
+            torch.testing.assert_close(gt_pts, pts[1])
+            ref_gt = point_sample(full[bb, mm].float().unsqueeze(1), coords).squeeze(1)
+            torch.testing.assert_close(gt_pts, ref_gt, rtol=0, atol=1e-5)
+            t = mask_bce_dice_loss(point_sample(lg.unsqueeze(1), coords).squeeze(1), ref_gt,
+                                   avg_factor=avg)
+            ref[f'loss_{key}_ce'], ref[f'loss_{key}_dice'] = wt * t['bce'], wt * t['dice']
+    pq = pq_style_loss(cls, masks, tgt.masks, tgt.labels, tgt.matched)
+    ref['loss_pq_cls'] = w['aux'] * w['pq_cls'] * pq['cls']
+    ref['loss_pq_mask'] = w['aux'] * w['pq_mask'] * pq['mask']
+    ref['loss_mask_id'] = w['aux'] * w['mask_id'] * mask_id_cross_entropy(masks, tgt.masks)
+    log_m = probs.clamp(min=1e-8).log().view(2, 5, 6, 5)
+    ref['loss_e_step_mask_id'] = w['aux'] * w['e_step'] * mask_id_cross_entropy(
+        log_m, gather_matched(e_pooled, gt_index))
+    assert set(got) == set(ref)
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k], rtol=1e-5, atol=1e-6, msg=k)
+    coef = torch.rand(len(ref))
+    inputs = (masks, cls, e_logits)
+    g_got = torch.autograd.grad(sum(c * got[k] for c, k in zip(coef, ref)), inputs,
+                                retain_graph=True)
+    g_ref = torch.autograd.grad(sum(c * ref[k] for c, k in zip(coef, ref)), inputs)
+    for a, b in zip(g_got, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_groups_without_matched_segments_give_zero_terms(setup):
+    """No matched segment: nothing is drawn (the random state is untouched) and the thing /
+    stuff terms are zeros that still reach the logits."""
+    from clustseg.models.losses import gt_queries
+    head = setup[0].panoptic_head
+    masks, cls, _, gt, labels, thing, _ = _row_case(head.num_classes)
+    none = torch.full((2, 5), -1)
+    rows = gt_queries(none, 3)
+    old = head.train_cfg['mask_num_points']
+    head.train_cfg['mask_num_points'] = 16
+    try:
+        state = torch.random.get_rng_state()
+        ratios, pts_th, pts_st = head._step_draws(masks, rows, rows, thing, gt.flatten(2),
+                                                  None, False)
+        assert (pts_th, pts_st) == (None, None)
+        assert torch.equal(state, torch.random.get_rng_state())
+        got = head._step_losses(cls, masks, None, (6, 5), none, rows, gt.flatten(2), labels,
+                                thing, 1.0, 1.0, ratios, pts_th, pts_st)
+        assert got['loss_th_ce'].item() == 0 and got['loss_st_dice'].item() == 0
+        assert got['loss_th_ce'].requires_grad
+    finally:
+        head.train_cfg['mask_num_points'] = old
 
 
 def test_full_res_targets_follow_the_matching(setup):

@@ -13,8 +13,8 @@ from clustseg.models.losses import (area_weighted_sample, build_query_targets,
                                     mask_id_cross_entropy, matched_mask_loss,
                                     matched_mask_terms, pad_stack,
                                     pixelwise_instance_discrimination_loss, pq_style_loss,
-                                    sample_mask_points, semantic_aux_loss, sigmoid_class_loss,
-                                    void_pixels)
+                                    read_binary_points, sample_mask_points, semantic_aux_loss, sigmoid_class_loss,
+                                    void_pixels, void_ratio)
 
 LOG2, LOG3 = math.log(2.0), math.log(3.0)
 
@@ -75,13 +75,22 @@ def test_pq_style_loss_hand_computed():
     dice = 1.0 - 3.0 / 4.0
     assert out['mask'].item() == pytest.approx(0.75 / 2 * (1.0 / 3.0) * dice, rel=1e-6)
     sim = 1.0 / (1.5 + 1e-5)  # <p, t> / ((|p| + |t|) / 2 + eps)
-    void_ratio = 1.0 / (2.0 + 1e-5)  # query 1 has half its mass on void pixels
-    expected_cls = (0.75 * sim * LOG3 + 0.25 * void_ratio * LOG3) / 2
+    ratio = 1.0 / (2.0 + 1e-5)  # query 1 has half its mass on void pixels
+    expected_cls = (0.75 * sim * LOG3 + 0.25 * ratio * LOG3) / 2
     assert out['cls'].item() == pytest.approx(expected_cls, rel=1e-5)
     assert out['cls'].dtype == torch.float32
-    # MaX-DeepLab's unweighted negative term
-    out1 = pq_style_loss(cls_logits, mask_logits, target, labels, matched, unmatched_weight=1.0)
-    assert out1['cls'].item() == pytest.approx((0.75 * sim + 0.25) * LOG3 / 2, rel=1e-5)
+    # row form: the one GT segment's row (query 0's log-softmax), the void ratios given
+    log_p = mask_logits.log_softmax(dim=1)
+    non_void = target.sum(dim=1) >= 0.5
+    ratios = void_ratio(log_p, non_void)
+    assert ratios.tolist()[0] == pytest.approx([ratio, ratio])  # p = 0.5 on every pixel
+    rows = pq_style_loss(cls_logits, log_p[:, :1], target[:, :1], labels, matched,
+                         log_probs=True, row_query=torch.tensor([[0]]), void_ratios=ratios)
+    for key in ('mask', 'cls'):
+        assert rows[key].item() == pytest.approx(out[key].item(), rel=1e-6)
+    with pytest.raises(ValueError, match='row form needs'):
+        pq_style_loss(cls_logits, log_p[:, :1], target[:, :1], labels, matched,
+                      row_query=torch.tensor([[0]]), void_ratios=ratios)
 
 
 def test_pq_style_loss_perfect_prediction_is_zero():
@@ -336,6 +345,28 @@ def test_sample_mask_points_shapes_and_targets():
     assert (gt_pts[1] == 1.0).sum() >= 10
     mask_bce_dice_loss(pred_pts, gt_pts)['bce'].backward()
     assert logits.grad.abs().sum() > 0
+
+
+def test_read_binary_points_is_mmcvs_point_sample_without_float_masks():
+    """The targets are read as point_sample reads fp32 masks (bilinear, align_corners=False,
+    zero outside), from uint8 masks picked by an index, with points on the border and
+    beyond it."""
+    from mmcv.ops import point_sample
+    torch.manual_seed(0)
+    masks = (torch.rand(5, 37, 23) > 0.5).to(torch.uint8)
+    coords = torch.rand(3, 400, 2) * 1.2 - 0.1
+    coords[0, :4] = torch.tensor([[0., 0.], [1., 1.], [0.5 / 23, 0.5 / 37], [1., 0.]])
+    index = torch.tensor([4, 0, 4])
+    ref = point_sample(masks[index].float().unsqueeze(1), coords).squeeze(1)
+    got = read_binary_points(masks, coords, index)
+    assert got.dtype == torch.float32 and got.shape == (3, 400)
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-5)
+    assert got[0, 2].item() == masks[4, 0, 0].item()  # a pixel centre reads that pixel
+    torch.testing.assert_close(read_binary_points(masks[:3], coords),
+                               point_sample(masks[:3].float().unsqueeze(1), coords).squeeze(1),
+                               rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match='L x H x W'):
+        read_binary_points(masks[0], coords)
 
 
 def test_uncertain_point_coords_draw_mmdets_point_set():

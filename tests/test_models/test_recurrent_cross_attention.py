@@ -144,9 +144,9 @@ def test_one_hot_m_step_keeps_empty_clusters_gradient_bounded(variant):
     rca = RecurrentCrossAttention(8, num_heads=1, num_iters=1, variant=variant).train()
     logits = torch.randn(1, 1, 40, 64, requires_grad=True)  # B x h x N x K
     assign = rca.variant.assign(logits, logits.softmax(-1), None, cluster_dim=-1, pixel_dim=-2)
-    assign = assign.transpose(-1, -2)  # B x h x K x N
     v = torch.randn(1, 1, 40, 8)
     out = rca.m_step_update(assign, v)  # B x h x K x d
+    assign = assign.transpose(-1, -2)  # B x h x K x N, to read per cluster below
     counts = assign.detach().sum(-1)[0, 0]
     empty = counts == 0
     assert empty.sum() >= 24

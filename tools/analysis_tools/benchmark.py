@@ -471,7 +471,7 @@ def _timed(fn, device, warmup, iters):
 
 
 #: --profile: the head methods given a profiler scope (those of the head that match)
-PROFILE_METHODS = re.compile(r'^_?(loss\w*|\w*_losse?s?|\w*assign\w*|\w*targets\w*|\w*points)$')
+PROFILE_METHODS = re.compile(r'^_?(loss\w*|\w*_losse?s?|\w*assign\w*|\w*targets\w*|\w*points|\w*draws)$')
 
 
 def _scoped(fn, name):

@@ -13,10 +13,10 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from clustseg.registry import MODELS
-from ..losses import (gather_matched, gather_query_targets, mask_bce_dice_loss,
+from ..losses import (gather_matched, gather_query_targets, gt_queries, mask_bce_dice_loss,
                       mask_id_cross_entropy, mask_point_targets, matched_mask_terms, pad_stack,
                       pixelwise_instance_discrimination_loss, pq_style_loss, read_mask_points,
-                      semantic_aux_loss, sigmoid_class_loss)
+                      semantic_aux_loss, sigmoid_class_loss, void_ratio)
 from ..losses.loss_utils import fp32_island
 from ..task_modules import PQProductCost
 from ..utils import check_positive_int, merge_cfg
@@ -238,10 +238,11 @@ class ClustSegPanopticHead(ClustSegHead):
         E-step B x K x H/4 x W/4 (last = final). GT masks come padded to the batch shape.
 
         Every E-step is matched before any loss, the dense ones together and the
-        point-supervised ones together (:meth:`_assign_steps`); each E-step's targets are then
-        gathered from the padded GT by its matching inside its (recomputed) loss, so that no
-        per-step target tensor is kept until backward and the loop needs no host read of the
-        matching (the loss terms' own selections still read the device once or twice each)."""
+        point-supervised ones together (:meth:`_assign_steps`). Each E-step's mask terms then
+        read one row per GT segment, its matched query's map, gathered inside its (recomputed)
+        loss, so that no per-step target tensor is kept until backward and the loop needs no
+        host read of the matching (the loss terms' own selections still read the device once
+        or twice each)."""
         all_cls_scores, all_mask_preds = out.cls_scores, out.mask_preds
         qsc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
         size = tuple(all_mask_preds[-1].shape[-2:])
@@ -269,24 +270,27 @@ class ClustSegPanopticHead(ClustSegHead):
                 gt_index[i] = g
         thing_host = thing_q.cpu()
         host_index = torch.stack(gt_index)  # S x B x K
+        # the matched query of each GT segment: the mask terms read one row per segment
+        host_rows = gt_queries(host_index, gt.shape[1])  # S x B x M
         factors = self._avg_factors(host_index, thing_host, thing_q.device)
         device_index = _to_device(host_index, thing_q.device)
+        device_rows = _to_device(host_rows, thing_q.device)
         losses, pooled = {}, {}
         for i, (cls, masks) in enumerate(zip(all_cls_scores, all_mask_preds)):
             # an inner E-step's masks (at_points) are B x K x P x 1: matched and supervised
             # as a P-pixel map
-            index = device_index[i]
-            step_gt = pt if at_points[i] else gt
+            index, rows = device_index[i], device_rows[i]
+            step_gt = (pt if at_points[i] else gt).flatten(2)  # B x M x N
             n_th, n_st = factors[i]
             probs, hw = out.states[i].get('probs'), out.states[i]['hw']
             e_pooled = self._pooled_targets(gt, hw, pooled) \
                 if self.supervise_e_step_maps else None
-            # point-sampled terms: the points are drawn here, once (not again when the loss
-            # is recomputed in backward)
-            pts_th, pts_st = (None, None) if at_points[i] else self._draw_points(
-                masks, gt_index[i], thing_host, step_gt, full)
-            args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, index,
-                    step_gt, labels, thing_q, n_th, n_st, pts_th, pts_st, e_pooled,
+            # no gradient, once (not again when the loss is recomputed in backward): the
+            # unmatched queries' void ratios and the point-sampled terms' points
+            ratios, pts_th, pts_st = self._step_draws(masks, rows, host_rows[i], thing_host,
+                                                      step_gt, full, at_points[i])
+            args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, index, rows,
+                    step_gt, labels, thing_q, n_th, n_st, ratios, pts_th, pts_st, e_pooled,
                     at_points[i])
             if self.train_cfg['recompute_losses']:  # keep only the inputs for backward
                 terms = checkpoint(self._step_losses, *args, use_reentrant=False)
@@ -299,69 +303,102 @@ class ClustSegPanopticHead(ClustSegHead):
         losses.update(self._once_per_step_losses(out, gt_masks, gt_labels, final))
         return losses
 
-    def _point_logits(self, masks: Tensor, select: Tensor, log_p: Optional[Tensor]) -> Tensor:
-        """The selected queries' mask logits N x H4 x W4 that the point-sampled terms read:
-        the logit of the softmax-over-K probability (``log_p``: its log) or the raw logit
-        (sigmoid activation)."""
-        if log_p is None:
-            return masks.float()[select]
-        lp = log_p[select].clamp(max=-1e-7)  # N x H4 x W4
-        return lp - torch.log(-torch.expm1(lp))
+    @staticmethod
+    def _row_maps(masks: Tensor, rows: Tensor, act: str) -> Tuple[Tensor, Tensor]:
+        """An E-step's mask logits B x K x ... -> (``log_p``: their log-softmax over K,
+        B x K x N fp32; ``x``: each GT segment's matched query's map, B x M x N, zero where
+        ``rows`` (B x M) is -1: the log-softmax (softmax activation) or the raw logit)."""
+        with fp32_island(masks):
+            flat = masks.float().flatten(2)
+            log_p = flat.log_softmax(dim=1)
+            return log_p, gather_matched(log_p if act == 'softmax' else flat, rows)
 
-    def _draw_points(self, masks: Tensor, host_index: Tensor, thing_host: Tensor,
-                     gt: Tensor, full: Optional[Tensor]):
-        """Per group (things, stuff): ``(coords N x P x 2, gt_points N x P)`` of Mask2Former's
-        uncertainty sampling on the group's detached point logits, or None (no matched query
-        of the group, or dense terms). ``host_index``: the E-step's matching (B x K, -1 =
-        unmatched) on the host, ``thing_host`` the thing queries (K), so that the selection
-        needs no sync; ``gt``: the padded GT the E-step is matched to (B x M x ...);
+    def _step_draws(self, masks: Tensor, rows: Tensor, host_rows: Tensor, thing_host: Tensor,
+                    gt: Tensor, full: Optional[Tensor], dense: bool):
+        """What an E-step's loss needs that is drawn or detached, computed once outside the
+        recomputed loss: the queries' void ratios (B x K, :func:`void_ratio`) and, per group
+        (things, stuff), ``(coords N x P x 2, gt_points N x P)`` of Mask2Former's uncertainty
+        sampling on the group's detached point logits, or None (no matched segment of the
+        group, or dense terms: ``dense`` or ``mask_num_points == 0``).
+
+        ``rows`` / ``host_rows``: the query matched to each GT segment (B x M, -1 = none) on
+        the device and on the host, ``thing_host`` the thing queries (K), so that the selection
+        needs no sync; ``gt``: the padded GT the E-step is matched to (B x M x N);
         ``full``: B x M x H x W input-resolution GT (read at the points instead of ``gt``).
-        The N selected queries are in (image, query) order, as a boolean selection gives."""
-        n_pts = self.train_cfg['mask_num_points']
-        if n_pts == 0:
-            return None, None
-        out = []
-        src = full if full is not None else gt
-        with torch.no_grad(), fp32_island(masks):
-            log_p = masks.float().log_softmax(dim=1) \
-                if self.train_cfg['mask_activation'] == 'softmax' else None
-            for group in (thing_host, ~thing_host):
-                bb, kk = ((host_index >= 0) & group[None]).nonzero(as_tuple=True)
+        The N selected segments are in (image, segment) order, as a boolean selection gives."""
+        act = self.train_cfg['mask_activation']
+        with torch.no_grad():
+            log_p, x = self._row_maps(masks, rows, act)
+            has_query = (rows >= 0)[..., None].float()
+            ratios = void_ratio(log_p, (gt.float() * has_query).sum(dim=1) >= 0.5)
+            del log_p
+            n_pts = self.train_cfg['mask_num_points']
+            if dense or n_pts == 0:
+                return ratios, None, None
+            out = []
+            h4, w4 = masks.shape[-2:]
+            src = full if full is not None else gt.view(gt.shape[:2] + (h4, w4))
+            num_gt = src.shape[1]
+            src = src.flatten(0, 1)  # (B x M) x H x W
+            matched = host_rows >= 0
+            is_thing = thing_host[host_rows.clamp(min=0)]
+            for group in (is_thing, ~is_thing):
+                bb, mm = (matched & group).nonzero(as_tuple=True)
                 if bb.numel() == 0:
                     out.append(None)
                     continue
-                ix = _to_device(torch.stack([bb, kk, host_index[bb, kk]]), masks.device)
-                out.append(mask_point_targets(self._point_logits(masks, (ix[0], ix[1]), log_p),
-                                              src[ix[0], ix[2]], n_pts))
-        return tuple(out)
+                ix = _to_device(torch.stack([bb, mm]), masks.device)
+                logits = self._point_logits(x[ix[0], ix[1]].view(-1, h4, w4), act)
+                out.append(mask_point_targets(logits, src, n_pts,
+                                              gt_index=ix[0] * num_gt + ix[1]))
+        return ratios, out[0], out[1]
 
-    def _step_losses(self, cls, masks, probs, hw, gt_index, gt, labels, thing_q, n_th, n_st,
-                     pts_th=None, pts_st=None, e_pooled=None,
+    @staticmethod
+    def _point_logits(x: Tensor, act: str) -> Tensor:
+        """Selected segments' maps (``_row_maps``' ``x``) -> the mask logits the point-sampled
+        terms read: the logit of the softmax-over-K probability (from its log) or the raw
+        logit (sigmoid activation)."""
+        if act != 'softmax':
+            return x
+        lp = x.clamp(max=-1e-7)
+        return lp - torch.log(-torch.expm1(lp))
+
+    def _step_losses(self, cls, masks, probs, hw, gt_index, rows, gt, labels, thing_q, n_th,
+                     n_st, ratios, pts_th=None, pts_st=None, e_pooled=None,
                      dense=False) -> Dict[str, Tensor]:
         """The weighted Eq. 12 terms of one supervised E-step (a pure function of its
         arguments, so it can be recomputed in backward). ``gt_index``: its matching (B x K,
-        -1 = unmatched) into the padded GT ``gt`` (B x M x ..., the E-step's resolution) and
-        ``labels`` (B x M), from which its targets are gathered (:func:`gather_query_targets`);
+        -1 = unmatched) into the padded GT ``gt`` (B x M x N, the E-step's resolution) and
+        ``labels`` (B x M); ``rows``: the inverse (B x M, :func:`gt_queries`). The mask terms
+        read one row per GT segment, the map of its matched query
+        (:func:`gather_matched`), so only the log-softmax runs over all K queries (the row
+        form of :func:`pq_style_loss`, with the void ratios ``ratios`` of :meth:`_step_draws`);
         ``thing_q``: K, the thing queries; ``n_th`` / ``n_st``: the groups' averaging factors;
-        ``pts_th`` / ``pts_st``: the groups' sampled points (:meth:`_draw_points`);
+        ``pts_th`` / ``pts_st``: the groups' sampled points (:meth:`_step_draws`);
         ``e_pooled``: the GT pooled to the E-step map's level (:meth:`_pooled_targets`);
         ``dense``: the thing / stuff terms over every pixel of ``masks`` (a point-supervised
         E-step's P x 1 map) whatever ``mask_num_points`` says."""
         w = self.loss_weights
         aux = w['aux']
         act = self.train_cfg['mask_activation']
-        tgt = gather_query_targets(gt, labels, gt_index, self.num_classes)
-        with fp32_island(masks):  # log-softmax over K, shared by the terms that use it
-            log_p = masks.float().log_softmax(dim=1)  # B x K x H4 x W4 (or P x 1)
+        matched = gt_index >= 0  # B x K
+        q_labels = torch.where(matched, labels.long().gather(1, gt_index.clamp(min=0)),
+                               torch.full_like(gt_index, self.num_classes))
+        has_query = rows >= 0  # B x M
+        t = gt.float() * has_query[..., None]  # B x M x N, unmatched segments: void
+        log_p, x = self._row_maps(masks, rows, act)
+        lp = x if act == 'softmax' else gather_matched(log_p, rows)  # B x M x N
+        del log_p
+        is_thing = has_query & thing_q[rows.clamp(min=0)]  # B x M
         if dense or self.train_cfg['mask_num_points'] == 0:
-            th, st = self._dense_mask_losses(masks, tgt, thing_q, act, n_th, n_st, log_p)
+            th, st = self._dense_mask_losses(x, t, has_query, is_thing, act, n_th, n_st)
         else:
-            th = self._point_mask_loss(masks, tgt.matched & thing_q[None], act, n_th, pts_th,
-                                       log_p)
-            st = self._point_mask_loss(masks, tgt.matched & ~thing_q[None], act, n_st, pts_st,
-                                       log_p)
-        pq = pq_style_loss(cls, log_p, tgt.masks, tgt.labels, tgt.matched, log_probs=True)
-        mask_id = mask_id_cross_entropy(log_p, tgt.masks, log_probs=True)
+            hw4 = masks.shape[-2:]
+            th = self._point_mask_loss(x, hw4, is_thing, act, n_th, pts_th)
+            st = self._point_mask_loss(x, hw4, has_query & ~is_thing, act, n_st, pts_st)
+        pq = pq_style_loss(cls, lp, t, q_labels, matched, log_probs=True, row_query=rows,
+                           void_ratios=ratios)
+        mask_id = mask_id_cross_entropy(lp, t, log_probs=True)
         out = dict(loss_th_ce=w['thing'] * th['ce'], loss_th_dice=w['thing'] * th['dice'],
                    loss_st_ce=w['stuff'] * st['ce'], loss_st_dice=w['stuff'] * st['dice'],
                    loss_pq_cls=aux * w['pq_cls'] * pq['cls'],
@@ -369,48 +406,51 @@ class ClustSegPanopticHead(ClustSegHead):
                    loss_mask_id=aux * w['mask_id'] * mask_id)
         if probs is not None:
             out['loss_e_step_mask_id'] = aux * w['e_step'] * self._e_step_loss(
-                probs, hw, gather_matched(e_pooled, gt_index))
+                probs, hw, rows, e_pooled)
         return out
 
     @staticmethod
-    def _dense_mask_losses(masks: Tensor, tgt, thing_q: Tensor, act: str, n_th: float,
-                           n_st: float, log_p: Tensor) -> Tuple[dict, dict]:
-        """The thing and the stuff CE + dice, dense over the map (masks / targets
-        B x K x H4 x W4, or a point-supervised E-step's P x 1): every matched query's terms
-        in one :func:`matched_mask_terms` (one selection, one void map), then summed per
-        group and divided by the group's averaging factor."""
-        idx, ce, dice = matched_mask_terms(masks, tgt.masks, tgt.matched, activation=act,
-                                           log_probs=log_p if act == 'softmax' else None)
-        th = thing_q[idx[1]].to(ce.dtype)  # N: 1 = thing query
+    def _dense_mask_losses(x: Tensor, t: Tensor, has_query: Tensor, is_thing: Tensor,
+                           act: str, n_th: float, n_st: float) -> Tuple[dict, dict]:
+        """The thing and the stuff CE + dice, dense over the map: ``x`` / ``t`` B x M x N, each
+        GT segment's matched query's map (``_row_maps``: log-softmax over K or raw logit) and
+        its target; every matched segment's terms in one :func:`matched_mask_terms` (one
+        selection, one void map), then summed per group (``is_thing`` B x M) and divided by
+        the group's averaging factor."""
+        idx, ce, dice = matched_mask_terms(x, t, has_query, activation=act,
+                                           log_probs=x if act == 'softmax' else None)
+        th = is_thing[idx].to(ce.dtype)  # N: 1 = thing
         st = 1.0 - th
         return (dict(ce=(ce * th).sum() / n_th, dice=(dice * th).sum() / n_th),
                 dict(ce=(ce * st).sum() / n_st, dice=(dice * st).sum() / n_st))
 
-    def _point_mask_loss(self, masks: Tensor, select: Tensor, act: str, avg: float, points,
-                         log_p: Tensor) -> Dict[str, Tensor]:
-        """CE + dice of a group's selected matched queries (``select`` B x K) on its sampled
-        points: ``points`` = the group's ``(coords, gt_points)`` from :meth:`_draw_points`
-        (None: no selected query); ``log_p``: ``masks``' log-softmax over K (softmax
-        activation)."""
+    def _point_mask_loss(self, x: Tensor, hw, select: Tensor, act: str, avg: float,
+                         points) -> Dict[str, Tensor]:
+        """CE + dice of a group's selected GT segments (``select`` B x M) on its sampled
+        points: ``x`` the segments' matched queries' maps (``_row_maps``, B x M x h*w with
+        ``hw`` = (h, w)), ``points`` the group's ``(coords, gt_points)`` from
+        :meth:`_step_draws` (None: no selected segment)."""
         if points is None:
-            zero = masks.float().sum() * 0.0
+            zero = x.sum() * 0.0
             return dict(ce=zero, dice=zero)
-        with fp32_island(masks):
-            pred = self._point_logits(masks, select, log_p if act == 'softmax' else None)
+        with fp32_island(x):
+            pred = self._point_logits(x[select], act).view(-1, *hw)  # N x h x w
             coords, gt_pts = points
             out = mask_bce_dice_loss(read_mask_points(pred, coords), gt_pts, avg_factor=avg)
         return dict(ce=out['bce'], dice=out['dice'])
 
     @staticmethod
-    def _e_step_loss(probs: Tensor, hw, level_targets: Tensor) -> Tensor:
+    def _e_step_loss(probs: Tensor, hw, rows: Tensor, level_targets: Tensor) -> Tensor:
         """Mask-ID CE of an E-step's assignment map ``M`` (B x K x h*w, softmax over K, zero
         on padding) against the matched stride-4 targets area-pooled to ``h x w``
-        (``level_targets``, B x K x h x w, gathered from :meth:`_pooled_targets`)."""
+        (``level_targets``, the padded GT B x M x h x w of :meth:`_pooled_targets`), one row
+        per GT segment (``rows``, B x M: its matched query, -1 = none)."""
         h, w = hw
-        b, k = probs.shape[:2]
+        b, m = rows.shape
         with fp32_island(probs):
-            log_m = probs.float().clamp(min=1e-8).log().view(b, k, h, w)
-            return mask_id_cross_entropy(log_m, level_targets)
+            log_m = gather_matched(probs.float(), rows).clamp(min=1e-8).log().view(b, m, h, w)
+            t = level_targets * (rows >= 0)[..., None, None].to(level_targets.dtype)
+            return mask_id_cross_entropy(log_m, t, log_probs=True)
 
     def _once_per_step_losses(self, out: HeadOutput, gt_masks, gt_labels,
                               final) -> Dict[str, Tensor]:

@@ -20,6 +20,30 @@ def check_positive(key, value):
         raise ValueError(f'{key} must be an integer >= 1, got {value!r}')
 
 
+class _HeadMean(torch.autograd.Function):
+    """An E-step map B x h x N x K -> its mean over the heads, B x K x N (contiguous).
+
+    The backward returns the gradient pixel-major and contiguous over N x K (broadcast over
+    the heads), so that its sum with the M-step's gradient stays contiguous and the softmax's
+    backward reads it without a copy; autograd's own transpose-and-mean backward gives a
+    strided layout that costs a full-size copy per E-step on CPU."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.heads = x.shape[1]
+        return x.mean(1).transpose(1, 2).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = (grad.transpose(1, 2) / ctx.heads).contiguous()  # B x N x K
+        return g.unsqueeze(1).expand(-1, ctx.heads, -1, -1)
+
+
+def _head_mean(x):
+    """An E-step map B x h x N x K -> its mean over the heads, B x K x N (contiguous)."""
+    return _HeadMean.apply(x)
+
+
 @MODELS.register_module()
 class RecurrentCrossAttention(BaseModule):
     """Cluster centers attend to pixels; the E/M steps are repeated ``num_iters`` times.
@@ -114,7 +138,10 @@ class RecurrentCrossAttention(BaseModule):
         return x.view(b, n, self.num_heads, self.head_dims).transpose(1, 2)
 
     def e_step(self, q, k, key_padding_mask=None):
-        """q: B x h x K x d, k: B x h x N x d -> (logits, assignment, probs), each B x h x K x N.
+        """q: B x h x K x d, k: B x h x N x d -> (logits, assignment, probs), each B x h x N x K
+        (pixel-major: the softmax over the clusters runs over the contiguous last axis, about
+        2x faster on CPU than over dim -2, and the M-step's gradient comes back in the same
+        layout, :meth:`m_step_update`).
 
         ``assignment`` drives the M-step (``variant.assign``); ``probs`` is always the softmax
         over the cluster axis of the logits (zero on padded pixels): the per-pixel distribution
@@ -122,9 +149,6 @@ class RecurrentCrossAttention(BaseModule):
         variant with ``needs_prob_loss`` the loss on ``probs`` is what trains Q / K.
         """
         with torch.autocast(device_type=q.device.type, enabled=False):
-            # computed pixel-major (B x h x N x K), so that the softmax over the clusters runs
-            # over the contiguous last axis (about 2x faster on CPU than over dim -2); the
-            # maps are returned as B x h x K x N views of it
             q, k = q.float(), k.float()
             logits = torch.einsum('bhnd,bhkd->bhnk', k, q * self.scale)
             if self.center_norm_bias:
@@ -134,8 +158,7 @@ class RecurrentCrossAttention(BaseModule):
             if pad is not None:
                 probs = probs.masked_fill(pad, 0.0)
             assign = self.variant.assign(logits, probs, pad, cluster_dim=-1, pixel_dim=-2)
-        logits, probs_t = logits.transpose(-1, -2), probs.transpose(-1, -2)
-        return logits, (probs_t if assign is probs else assign.transpose(-1, -2)), probs_t
+        return logits, assign, probs
 
     def _projections(self, t):
         """(q, k, v) projections of round ``t``."""
@@ -144,11 +167,14 @@ class RecurrentCrossAttention(BaseModule):
         return self.q_projs[t], self.k_projs[t], self.v_projs[t]
 
     def m_step_update(self, assign, v):
-        """assign: B x h x K x N, v: B x h x N x d -> centers B x h x K x d (fp32)."""
+        """assign: B x h x N x K (:meth:`e_step`'s layout), v: B x h x N x d -> centers
+        B x h x K x d (fp32), computed as ``(v^T assign)^T`` so that the gradient with respect
+        to the assignment comes back pixel-major (the softmax's backward then reads it
+        contiguously)."""
         with torch.autocast(device_type=v.device.type, enabled=False):
-            out = torch.einsum('bhkn,bhnd->bhkd', assign, v.float())
+            out = torch.matmul(v.float().transpose(-1, -2), assign).transpose(-1, -2)
             if self.m_step == 'mean' and self.variant.mass_normalised:
-                out = out / self.variant.m_step_mass(assign.sum(-1, keepdim=True), self.eps)
+                out = out / self.variant.m_step_mass(assign.sum(-2).unsqueeze(-1), self.eps)
         return out
 
     def _forward_local(self, centers, feats, grid, key_padding_mask, center_pos, feat_pos,
@@ -236,8 +262,8 @@ class RecurrentCrossAttention(BaseModule):
             c = c.transpose(1, 2).reshape(b, k_num, self.embed_dims).to(centers.dtype)
             iter_centers.append(c)
             if return_logits or (return_maps and len(iter_centers) == self.num_iters):
-                logits_all.append(logits.mean(1).contiguous())  # B x K x N
-                assigns.append(assign.mean(1).contiguous())
-                probs_all.append(assigns[-1] if probs is assign else probs.mean(1).contiguous())
+                logits_all.append(_head_mean(logits))  # B x K x N
+                assigns.append(_head_mean(assign))
+                probs_all.append(assigns[-1] if probs is assign else _head_mean(probs))
         return dict(centers=c, iter_centers=iter_centers, logits=logits_all, assigns=assigns,
                     probs=probs_all)

@@ -57,11 +57,50 @@ def uncertain_point_coords(mask_logits: Tensor,
     return coords
 
 
+def read_binary_points(masks: Tensor, coords: Tensor, index: Optional[Tensor] = None) -> Tensor:
+    """Targets read at points as mmcv's ``point_sample`` reads them (bilinear,
+    ``align_corners=False``, zero outside), without converting whole masks to fp32: the four
+    neighbours of each point are gathered from ``masks`` in its own dtype (e.g. uint8), so the
+    cost follows the points, not the masks' resolution.
+
+    Args:
+        masks: ``L x H x W`` (any dtype, values in [0, 1]).
+        coords: ``N x P x 2`` in [0, 1]^2, x then y.
+        index: ``N`` int64, the mask each row reads (default: row ``n`` reads mask ``n``).
+
+    Returns:
+        ``N x P`` fp32.
+    """
+    if masks.dim() != 3 or coords.dim() != 3 or coords.shape[-1] != 2:
+        raise ValueError(f'masks must be L x H x W and coords N x P x 2, got {shape_str(masks)} '
+                         f'and {shape_str(coords)}')
+    if index is None:
+        index = torch.arange(coords.shape[0], device=coords.device)
+    h, w = masks.shape[-2:]
+    x = coords[..., 0].float() * w - 0.5  # N x P, pixel centres at integers
+    y = coords[..., 1].float() * h - 0.5
+    x0, y0 = x.floor(), y.floor()
+    fx, fy = x - x0, y - y0
+    x0, y0 = x0.long(), y0.long()
+    flat = masks.reshape(-1)
+    base = index.to(coords.device).long()[:, None] * (h * w)  # N x 1
+    out = torch.zeros_like(x)
+    for dy, wy in ((0, 1.0 - fy), (1, fy)):
+        yy = y0 + dy
+        for dx, wx in ((0, 1.0 - fx), (1, fx)):
+            xx = x0 + dx
+            inside = (xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)
+            at = base + yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)
+            out += flat[at].float() * (wy * wx * inside)
+    return out
+
+
 def mask_point_targets(mask_logits: Tensor,
                        gt_masks: Tensor,
                        num_points: int = 12544,
                        oversample_ratio: float = 3.0,
-                       importance_sample_ratio: float = 0.75) -> Tuple[Tensor, Tensor]:
+                       importance_sample_ratio: float = 0.75,
+                       gt_index: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """The points of :func:`sample_mask_points` and the targets read there (no gradient).
 
     A caller that recomputes its loss in backward (activation checkpointing) draws the points
@@ -69,20 +108,26 @@ def mask_point_targets(mask_logits: Tensor,
 
     Args:
         mask_logits: ``N x h x w`` logits of the matched queries (read detached).
-        gt_masks: ``N x H x W`` binary targets (any resolution).
+        gt_masks: ``N x H x W`` targets in [0, 1] (any resolution and dtype); with
+            ``gt_index``, ``L x H x W`` of which row ``n`` reads mask ``gt_index[n]``.
         num_points, oversample_ratio, importance_sample_ratio: mmdet Mask2Former defaults.
+        gt_index: optional ``N`` int64 (see ``gt_masks``).
 
     Returns:
         ``(coords, gt_points)``: ``N x num_points x 2`` normalised point coordinates and the
-        ``N x num_points`` targets there.
+        ``N x num_points`` targets there (:func:`read_binary_points`).
     """
-    if mask_logits.dim() != 3 or gt_masks.dim() != 3 or mask_logits.shape[0] != gt_masks.shape[0]:
-        raise ValueError(f'mask_logits and gt_masks must be N x h x w and N x H x W, got '
-                         f'{shape_str(mask_logits)} and {shape_str(gt_masks)}')
+    n = mask_logits.shape[0]
+    if mask_logits.dim() != 3 or gt_masks.dim() != 3 or \
+            (gt_index is None and gt_masks.shape[0] != n) or \
+            (gt_index is not None and gt_index.shape != (n, )):
+        raise ValueError(f'mask_logits must be N x h x w and gt_masks N x H x W (or L x H x W '
+                         f'with an N gt_index), got {shape_str(mask_logits)}, '
+                         f'{shape_str(gt_masks)} and gt_index {shape_str(gt_index)}')
     with torch.no_grad(), fp32_island(mask_logits):
         coords = uncertain_point_coords(mask_logits.detach().float().unsqueeze(1), num_points,
                                         oversample_ratio, importance_sample_ratio)
-        gt_points = point_sample(gt_masks.unsqueeze(1).float(), coords).squeeze(1)
+        gt_points = read_binary_points(gt_masks, coords, gt_index)
     return coords, gt_points
 
 
@@ -283,6 +328,7 @@ def matched_mask_loss(mask_logits: Tensor, target_masks: Tensor, select: Tensor,
     return dict(ce=ce.sum() / avg, dice=dice.sum() / avg)
 
 
-__all__ = ['uncertain_point_coords', 'mask_point_targets', 'read_mask_points',
+__all__ = ['uncertain_point_coords', 'read_binary_points', 'mask_point_targets',
+           'read_mask_points',
            'sample_mask_points', 'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss',
            'matched_mask_terms']

@@ -52,11 +52,26 @@ def pad_stack(per_image: Sequence[Tensor]) -> Tensor:
 def gather_matched(padded: Tensor, gt_index: Tensor) -> Tensor:
     """Each query's matched GT entry: ``padded`` B x M x ... (per GT segment, zero-padded to
     the batch's largest M), ``gt_index`` B x K (-1 = unmatched) -> B x K x ..., zeros for
-    unmatched queries. A gather, so it needs no host sync on a GPU."""
+    unmatched queries. A gather, so it needs no host sync on a GPU. The other way round,
+    ``padded`` B x K x ... per query and the index of :func:`gt_queries` give each GT
+    segment's matched query's entry."""
     matched = gt_index >= 0
     b = torch.arange(gt_index.shape[0], device=gt_index.device)[:, None]
     out = padded[b, gt_index.clamp(min=0)]
     return out * matched.view(matched.shape + (1, ) * (out.dim() - 2)).to(out.dtype)
+
+
+def gt_queries(gt_index: Tensor, num_gt: int) -> Tensor:
+    """The inverse of a one-to-one matching: ``gt_index`` ``... x K`` (each query's matched GT
+    index, -1 = unmatched) -> ``... x num_gt`` int64, the query matched to each GT segment
+    (-1 = none). With it, :func:`gather_matched` reads the matched queries' maps as one row
+    per GT segment (``B x M x ...``) instead of one per query."""
+    out = torch.full(gt_index.shape[:-1] + (num_gt + 1, ), -1, dtype=torch.long,
+                     device=gt_index.device)
+    k = torch.arange(gt_index.shape[-1], device=gt_index.device).expand_as(gt_index)
+    # unmatched queries write into the extra last column, dropped below
+    slot = torch.where(gt_index >= 0, gt_index, torch.full_like(gt_index, num_gt))
+    return out.scatter_(-1, slot.long(), k)[..., :num_gt]
 
 
 def gather_query_targets(gt_masks: Tensor, gt_labels: Tensor, gt_index: Tensor,
@@ -122,4 +137,4 @@ def void_pixels(target_masks: Tensor) -> Tensor:
 
 
 __all__ = ['QueryTargets', 'build_query_targets', 'gather_matched', 'gather_query_targets',
-           'pad_stack', 'void_pixels']
+           'gt_queries', 'pad_stack', 'void_pixels']
