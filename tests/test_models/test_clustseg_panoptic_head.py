@@ -225,10 +225,10 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
     head.train_cfg.update(mask_num_points=num_points, mask_activation=act)
     try:
         torch.manual_seed(1)
-        ratios, pts_th, pts_st = head._step_draws(masks, rows, rows, thing, gt.flatten(2),
-                                                  full, False)
+        lse, ratios, pts_th, pts_st = head._step_draws(masks, rows, rows, thing,
+                                                       gt.flatten(2), full, False)
         got = head._step_losses(cls, masks, probs, (6, 5), gt_index, rows, gt.flatten(2),
-                                labels, thing, 3.0, 2.0, ratios, pts_th, pts_st, e_pooled)
+                                labels, thing, 3.0, 2.0, lse, ratios, pts_th, pts_st, e_pooled)
     finally:
         head.train_cfg.clear()
         head.train_cfg.update(old)
@@ -290,12 +290,12 @@ def test_groups_without_matched_segments_give_zero_terms(setup):
     head.train_cfg['mask_num_points'] = 16
     try:
         state = torch.random.get_rng_state()
-        ratios, pts_th, pts_st = head._step_draws(masks, rows, rows, thing, gt.flatten(2),
-                                                  None, False)
+        lse, ratios, pts_th, pts_st = head._step_draws(masks, rows, rows, thing,
+                                                       gt.flatten(2), None, False)
         assert (pts_th, pts_st) == (None, None)
         assert torch.equal(state, torch.random.get_rng_state())
         got = head._step_losses(cls, masks, None, (6, 5), none, rows, gt.flatten(2), labels,
-                                thing, 1.0, 1.0, ratios, pts_th, pts_st)
+                                thing, 1.0, 1.0, lse, ratios, pts_th, pts_st)
         assert got['loss_th_ce'].item() == 0 and got['loss_st_dice'].item() == 0
         assert got['loss_th_ce'].requires_grad
     finally:

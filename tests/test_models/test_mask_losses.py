@@ -9,6 +9,7 @@ from mmdet.registry import MODELS as DET_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 
 from clustseg.models.losses import (area_weighted_sample, build_query_targets,
+                                    gather_log_softmax, gather_matched, gt_queries,
                                     inverse_segment_area, mask_bce_dice_loss,
                                     mask_id_cross_entropy, matched_mask_loss,
                                     matched_mask_terms, pad_stack,
@@ -48,6 +49,29 @@ def test_pad_stack_zero_pads_over_segments():
     assert masks.shape == (2, 1, 2, 3) and masks[0].sum() == 0 and masks[1].sum() == 6
     # no segment in any image: one all-zero entry, so a gather has something to read
     assert pad_stack([torch.zeros(0, 4)]).shape == (1, 1, 4)
+
+
+def test_gather_log_softmax_is_the_gathered_log_softmax_with_its_gradient():
+    """Rows of the log-softmax over K (one query per row, -1 = zero row) from the logits and
+    their logsumexp: the values of gather_matched(log_softmax) and, through the explicit
+    backward, its gradient (numerical check in double, the normaliser's share included)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 7, dtype=torch.double, requires_grad=True)
+    rows = torch.tensor([[0, 3, -1], [4, 1, 2]])
+    got = gather_log_softmax(x, rows, x.detach().logsumexp(1))
+    ref = gather_matched(x.log_softmax(1), rows)
+    torch.testing.assert_close(got, ref)
+    assert got[0, 2].abs().sum() == 0
+    g = torch.randn_like(got)
+    torch.testing.assert_close(torch.autograd.grad((got * g).sum(), x)[0],
+                               torch.autograd.grad((ref * g).sum(), x)[0])
+    assert torch.autograd.gradcheck(
+        lambda t: gather_log_softmax(t, rows, t.detach().logsumexp(1)), (x, ))
+
+
+def test_gt_queries_inverts_a_matching():
+    gt_index = torch.tensor([[[0, -1, 2, 1]], [[-1, -1, 0, -1]]])  # S x B x K
+    assert gt_queries(gt_index, 3).tolist() == [[[0, 3, 2]], [[2, -1, -1]]]
 
 
 def test_build_query_targets_rejects_bad_index():

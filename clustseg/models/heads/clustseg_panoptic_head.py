@@ -13,10 +13,11 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from clustseg.registry import MODELS
-from ..losses import (gather_matched, gather_query_targets, gt_queries, mask_bce_dice_loss,
-                      mask_id_cross_entropy, mask_point_targets, matched_mask_terms, pad_stack,
-                      pixelwise_instance_discrimination_loss, pq_style_loss, read_mask_points,
-                      semantic_aux_loss, sigmoid_class_loss, void_ratio)
+from ..losses import (gather_log_softmax, gather_matched, gather_query_targets, gt_queries,
+                      mask_bce_dice_loss, mask_id_cross_entropy, mask_point_targets,
+                      matched_mask_terms, pad_stack, pixelwise_instance_discrimination_loss,
+                      pq_style_loss, read_mask_points, semantic_aux_loss, sigmoid_class_loss,
+                      void_ratio)
 from ..losses.loss_utils import fp32_island
 from ..task_modules import PQProductCost
 from ..utils import check_positive_int, merge_cfg
@@ -287,11 +288,11 @@ class ClustSegPanopticHead(ClustSegHead):
                 if self.supervise_e_step_maps else None
             # no gradient, once (not again when the loss is recomputed in backward): the
             # unmatched queries' void ratios and the point-sampled terms' points
-            ratios, pts_th, pts_st = self._step_draws(masks, rows, host_rows[i], thing_host,
-                                                      step_gt, full, at_points[i])
+            lse, ratios, pts_th, pts_st = self._step_draws(masks, rows, host_rows[i], thing_host,
+                                                           step_gt, full, at_points[i])
             args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, index, rows,
-                    step_gt, labels, thing_q, n_th, n_st, ratios, pts_th, pts_st, e_pooled,
-                    at_points[i])
+                    step_gt, labels, thing_q, n_th, n_st, lse, ratios, pts_th, pts_st,
+                    e_pooled, at_points[i])
             if self.train_cfg['recompute_losses']:  # keep only the inputs for backward
                 terms = checkpoint(self._step_losses, *args, use_reentrant=False)
             else:
@@ -304,19 +305,21 @@ class ClustSegPanopticHead(ClustSegHead):
         return losses
 
     @staticmethod
-    def _row_maps(masks: Tensor, rows: Tensor, act: str) -> Tuple[Tensor, Tensor]:
-        """An E-step's mask logits B x K x ... -> (``log_p``: their log-softmax over K,
-        B x K x N fp32; ``x``: each GT segment's matched query's map, B x M x N, zero where
-        ``rows`` (B x M) is -1: the log-softmax (softmax activation) or the raw logit)."""
+    def _row_maps(masks: Tensor, rows: Tensor, act: str, lse: Tensor) -> Tuple[Tensor, Tensor]:
+        """An E-step's mask logits B x K x ... -> (``lp``: each GT segment's matched query's
+        log-softmax over K, B x M x N fp32, zero where ``rows`` (B x M) is -1,
+        :func:`gather_log_softmax` with the logits' logsumexp ``lse`` (B x N); ``x``: the map
+        the thing / stuff terms read, ``lp`` or the raw logit for the sigmoid activation)."""
         with fp32_island(masks):
             flat = masks.float().flatten(2)
-            log_p = flat.log_softmax(dim=1)
-            return log_p, gather_matched(log_p if act == 'softmax' else flat, rows)
+            lp = gather_log_softmax(flat, rows, lse)
+            return lp, (lp if act == 'softmax' else gather_matched(flat, rows))
 
     def _step_draws(self, masks: Tensor, rows: Tensor, host_rows: Tensor, thing_host: Tensor,
                     gt: Tensor, full: Optional[Tensor], dense: bool):
         """What an E-step's loss needs that is drawn or detached, computed once outside the
-        recomputed loss: the queries' void ratios (B x K, :func:`void_ratio`) and, per group
+        recomputed loss: the logits' logsumexp over K (B x N, the normaliser of
+        :meth:`_row_maps`), the queries' void ratios (B x K, :func:`void_ratio`) and, per group
         (things, stuff), ``(coords N x P x 2, gt_points N x P)`` of Mask2Former's uncertainty
         sampling on the group's detached point logits, or None (no matched segment of the
         group, or dense terms: ``dense`` or ``mask_num_points == 0``).
@@ -327,14 +330,18 @@ class ClustSegPanopticHead(ClustSegHead):
         ``full``: B x M x H x W input-resolution GT (read at the points instead of ``gt``).
         The N selected segments are in (image, segment) order, as a boolean selection gives."""
         act = self.train_cfg['mask_activation']
-        with torch.no_grad():
-            log_p, x = self._row_maps(masks, rows, act)
+        with torch.no_grad(), fp32_island(masks):
+            flat = masks.float().flatten(2)  # B x K x N
+            log_p = flat.log_softmax(dim=1)
+            # the logsumexp, read off one query (half the time of logsumexp on CPU)
+            lse = flat[:, 0] - log_p[:, 0]  # B x N
             has_query = (rows >= 0)[..., None].float()
             ratios = void_ratio(log_p, (gt.float() * has_query).sum(dim=1) >= 0.5)
             del log_p
             n_pts = self.train_cfg['mask_num_points']
             if dense or n_pts == 0:
-                return ratios, None, None
+                return lse, ratios, None, None
+            x = self._row_maps(masks, rows, act, lse)[1]
             out = []
             h4, w4 = masks.shape[-2:]
             src = full if full is not None else gt.view(gt.shape[:2] + (h4, w4))
@@ -351,7 +358,7 @@ class ClustSegPanopticHead(ClustSegHead):
                 logits = self._point_logits(x[ix[0], ix[1]].view(-1, h4, w4), act)
                 out.append(mask_point_targets(logits, src, n_pts,
                                               gt_index=ix[0] * num_gt + ix[1]))
-        return ratios, out[0], out[1]
+        return lse, ratios, out[0], out[1]
 
     @staticmethod
     def _point_logits(x: Tensor, act: str) -> Tensor:
@@ -364,15 +371,16 @@ class ClustSegPanopticHead(ClustSegHead):
         return lp - torch.log(-torch.expm1(lp))
 
     def _step_losses(self, cls, masks, probs, hw, gt_index, rows, gt, labels, thing_q, n_th,
-                     n_st, ratios, pts_th=None, pts_st=None, e_pooled=None,
+                     n_st, lse, ratios, pts_th=None, pts_st=None, e_pooled=None,
                      dense=False) -> Dict[str, Tensor]:
         """The weighted Eq. 12 terms of one supervised E-step (a pure function of its
         arguments, so it can be recomputed in backward). ``gt_index``: its matching (B x K,
         -1 = unmatched) into the padded GT ``gt`` (B x M x N, the E-step's resolution) and
         ``labels`` (B x M); ``rows``: the inverse (B x M, :func:`gt_queries`). The mask terms
         read one row per GT segment, the map of its matched query
-        (:func:`gather_matched`), so only the log-softmax runs over all K queries (the row
-        form of :func:`pq_style_loss`, with the void ratios ``ratios`` of :meth:`_step_draws`);
+        (:meth:`_row_maps` with the logsumexp ``lse`` of :meth:`_step_draws`), so no K-wide
+        tensor is formed in forward (the row form of :func:`pq_style_loss`, with the void
+        ratios ``ratios`` of :meth:`_step_draws`);
         ``thing_q``: K, the thing queries; ``n_th`` / ``n_st``: the groups' averaging factors;
         ``pts_th`` / ``pts_st``: the groups' sampled points (:meth:`_step_draws`);
         ``e_pooled``: the GT pooled to the E-step map's level (:meth:`_pooled_targets`);
@@ -386,9 +394,7 @@ class ClustSegPanopticHead(ClustSegHead):
                                torch.full_like(gt_index, self.num_classes))
         has_query = rows >= 0  # B x M
         t = gt.float() * has_query[..., None]  # B x M x N, unmatched segments: void
-        log_p, x = self._row_maps(masks, rows, act)
-        lp = x if act == 'softmax' else gather_matched(log_p, rows)  # B x M x N
-        del log_p
+        lp, x = self._row_maps(masks, rows, act, lse)  # B x M x N
         is_thing = has_query & thing_q[rows.clamp(min=0)]  # B x M
         if dense or self.train_cfg['mask_num_points'] == 0:
             th, st = self._dense_mask_losses(x, t, has_query, is_thing, act, n_th, n_st)

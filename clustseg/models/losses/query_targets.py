@@ -74,6 +74,45 @@ def gt_queries(gt_index: Tensor, num_gt: int) -> Tensor:
     return out.scatter_(-1, slot.long(), k)[..., :num_gt]
 
 
+class _GatherLogSoftmax(torch.autograd.Function):
+    """:func:`gather_log_softmax`'s forward and its explicit backward."""
+
+    @staticmethod
+    def forward(ctx, logits, rows, lse):
+        index = rows.clamp(min=0)[..., None].expand(-1, -1, logits.shape[-1])
+        out = (logits.gather(1, index) - lse[:, None]) * (rows >= 0)[..., None]
+        ctx.save_for_backward(logits, rows, lse)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        logits, rows, lse = ctx.saved_tensors
+        grad = grad * (rows >= 0)[..., None]  # B x M x N
+        # d/dx_k of (x_r - lse) summed over the rows: [k = r] - softmax_k, the softmax
+        # recomputed from the logits and their logsumexp (one K-wide temporary)
+        out = (logits - lse[:, None]).exp_().mul_(-grad.sum(dim=1, keepdim=True))
+        index = rows.clamp(min=0)[..., None].expand_as(grad)
+        return out.scatter_add_(1, index, grad), None, None
+
+
+def gather_log_softmax(logits: Tensor, rows: Tensor, lse: Tensor) -> Tensor:
+    """``gather_matched(logits.log_softmax(dim=1), rows)`` without the K-wide log-softmax.
+
+    Args:
+        logits: ``B x K x N`` fp32 logits (softmax over the K queries).
+        rows: ``B x M`` int64, the query each row reads (-1 = none: a zero row), each query
+            at most once per image (a one-to-one matching, :func:`gt_queries`).
+        lse: ``B x N``, ``logits.logsumexp(dim=1)`` computed by the caller (no gradient is
+            taken through it: the backward accounts for the normaliser itself).
+
+    Returns:
+        ``B x M x N``: row ``m`` is ``logits[rows[m]] - lse``. Its backward recomputes the
+        softmax from ``logits`` and ``lse`` (three K-wide passes), where ``log_softmax`` and a
+        gather cost about three in forward, again in a recomputation, and three in backward.
+    """
+    return _GatherLogSoftmax.apply(logits, rows, lse.detach())
+
+
 def gather_query_targets(gt_masks: Tensor, gt_labels: Tensor, gt_index: Tensor,
                          num_classes: int) -> QueryTargets:
     """:class:`QueryTargets` of a matching: ``gt_masks`` B x M x H x W and ``gt_labels`` B x M
@@ -137,4 +176,4 @@ def void_pixels(target_masks: Tensor) -> Tensor:
 
 
 __all__ = ['QueryTargets', 'build_query_targets', 'gather_matched', 'gather_query_targets',
-           'gt_queries', 'pad_stack', 'void_pixels']
+           'gather_log_softmax', 'gt_queries', 'pad_stack', 'void_pixels']
