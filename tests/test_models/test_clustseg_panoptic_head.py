@@ -211,9 +211,10 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
     per-pixel constant over K, which the map's softmax removes: compared at its logits."""
     from mmcv.ops import point_sample
 
-    from clustseg.models.losses import (gather_matched, gather_query_targets, gt_queries,
-                                        mask_bce_dice_loss, mask_id_cross_entropy,
-                                        mask_point_targets, matched_mask_loss, pq_style_loss)
+    from clustseg.models.losses import (binary_corner_codes, gather_matched,
+                                        gather_query_targets, gt_queries, mask_bce_dice_loss,
+                                        mask_id_cross_entropy, matched_mask_loss, pq_style_loss,
+                                        uncertain_point_coords)
     head = setup[0].panoptic_head
     masks, cls, e_logits, gt, labels, thing, gt_index = _row_case(head.num_classes)
     probs = e_logits.softmax(dim=1)
@@ -225,8 +226,9 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
     head.train_cfg.update(mask_num_points=num_points, mask_activation=act)
     try:
         torch.manual_seed(1)
-        lse, ratios, pts_th, pts_st = head._step_draws(masks, rows, rows, thing,
-                                                       gt.flatten(2), full, False)
+        lse, ratios, pts_th, pts_st = head._step_draws(masks, rows, rows, thing, gt.flatten(2),
+                                                       binary_corner_codes(full.flatten(0, 1)),
+                                                       False)
         got = head._step_losses(cls, masks, probs, (6, 5), gt_index, rows, gt.flatten(2),
                                 labels, thing, 3.0, 2.0, lse, ratios, pts_th, pts_st, e_pooled)
     finally:
@@ -250,12 +252,10 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
                                        ('st', has & ~is_th, 2.0, w['stuff'], pts_st)):
             bb, mm = sel.nonzero(as_tuple=True)
             lg = logit[bb, rows[bb, mm]]  # N x H4 x W4, the segments' queries' logits
-            coords, gt_pts = mask_point_targets(lg.detach(), full.flatten(0, 1), num_points,
-                                                gt_index=bb * 3 + mm)
+            coords = uncertain_point_coords(lg.detach().unsqueeze(1), num_points)
             torch.testing.assert_close(coords, pts[0])
-            torch.testing.assert_close(gt_pts, pts[1])
             ref_gt = point_sample(full[bb, mm].float().unsqueeze(1), coords).squeeze(1)
-            torch.testing.assert_close(gt_pts, ref_gt, rtol=0, atol=1e-5)
+            torch.testing.assert_close(pts[1], ref_gt, rtol=0, atol=1e-5)
             t = mask_bce_dice_loss(point_sample(lg.unsqueeze(1), coords).squeeze(1), ref_gt,
                                    avg_factor=avg)
             ref[f'loss_{key}_ce'], ref[f'loss_{key}_dice'] = wt * t['bce'], wt * t['dice']

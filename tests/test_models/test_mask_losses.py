@@ -9,7 +9,8 @@ from mmdet.registry import MODELS as DET_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 
 from clustseg.models.losses import (area_weighted_sample, build_query_targets,
-                                    gather_log_softmax, gather_matched, gt_queries,
+                                    binary_corner_codes, gather_log_softmax, gather_matched,
+                                    gt_queries,
                                     inverse_segment_area, mask_bce_dice_loss,
                                     mask_id_cross_entropy, matched_mask_loss,
                                     matched_mask_terms, pad_stack,
@@ -371,26 +372,29 @@ def test_sample_mask_points_shapes_and_targets():
     assert logits.grad.abs().sum() > 0
 
 
-def test_read_binary_points_is_mmcvs_point_sample_without_float_masks():
-    """The targets are read as point_sample reads fp32 masks (bilinear, align_corners=False,
-    zero outside), from uint8 masks picked by an index, with points on the border and
-    beyond it."""
+def test_read_binary_points_is_mmcvs_point_sample_from_corner_codes():
+    """Binary targets read at points from their corner codes (one byte per point) as
+    point_sample reads the fp32 masks (bilinear, align_corners=False, zero outside), rows
+    picked by an index, with points on pixel centres and on the border (0 and 1)."""
     from mmcv.ops import point_sample
     torch.manual_seed(0)
     masks = (torch.rand(5, 37, 23) > 0.5).to(torch.uint8)
-    coords = torch.rand(3, 400, 2) * 1.2 - 0.1
+    codes = binary_corner_codes(masks)
+    assert codes.shape == (5, 38, 24) and codes.dtype == torch.uint8
+    coords = torch.rand(3, 400, 2)
     coords[0, :4] = torch.tensor([[0., 0.], [1., 1.], [0.5 / 23, 0.5 / 37], [1., 0.]])
+    coords[1, :100] = coords[1, :100].round()  # corners and edges
     index = torch.tensor([4, 0, 4])
     ref = point_sample(masks[index].float().unsqueeze(1), coords).squeeze(1)
-    got = read_binary_points(masks, coords, index)
+    got = read_binary_points(codes, coords, index)
     assert got.dtype == torch.float32 and got.shape == (3, 400)
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-5)
     assert got[0, 2].item() == masks[4, 0, 0].item()  # a pixel centre reads that pixel
-    torch.testing.assert_close(read_binary_points(masks[:3], coords),
+    torch.testing.assert_close(read_binary_points(codes[:3], coords),
                                point_sample(masks[:3].float().unsqueeze(1), coords).squeeze(1),
                                rtol=0, atol=1e-5)
-    with pytest.raises(ValueError, match='L x H x W'):
-        read_binary_points(masks[0], coords)
+    with pytest.raises(ValueError, match='uint8'):
+        read_binary_points(codes.float(), coords)
 
 
 def test_uncertain_point_coords_draw_mmdets_point_set():

@@ -13,11 +13,12 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from clustseg.registry import MODELS
-from ..losses import (gather_log_softmax, gather_matched, gather_query_targets, gt_queries,
-                      mask_bce_dice_loss, mask_id_cross_entropy, mask_point_targets,
-                      matched_mask_terms, pad_stack, pixelwise_instance_discrimination_loss,
-                      pq_style_loss, read_mask_points, semantic_aux_loss, sigmoid_class_loss,
-                      void_ratio)
+from ..losses import (binary_corner_codes, gather_log_softmax, gather_matched,
+                      gather_query_targets, gt_queries, mask_bce_dice_loss,
+                      mask_id_cross_entropy, matched_mask_terms, pad_stack,
+                      pixelwise_instance_discrimination_loss, pq_style_loss, read_binary_points,
+                      read_mask_points, semantic_aux_loss, sigmoid_class_loss,
+                      uncertain_point_coords, void_ratio)
 from ..losses.loss_utils import fp32_island
 from ..task_modules import PQProductCost
 from ..utils import check_positive_int, merge_cfg
@@ -256,6 +257,8 @@ class ClustSegPanopticHead(ClustSegHead):
         full = self._full_res_targets(batch_gt_instances) \
             if self.train_cfg['mask_num_points'] > 0 or any(at_points) else None
         pt = self._point_targets(full, out.point_coords) if any(at_points) else None
+        codes = binary_corner_codes(full.flatten(0, 1)) \
+            if self.train_cfg['mask_num_points'] > 0 else None
         thing_q = qsc < 0  # K
         n = len(all_cls_scores)
         gt_index = [None] * n  # per E-step, B x K on the CPU
@@ -289,7 +292,7 @@ class ClustSegPanopticHead(ClustSegHead):
             # no gradient, once (not again when the loss is recomputed in backward): the
             # unmatched queries' void ratios and the point-sampled terms' points
             lse, ratios, pts_th, pts_st = self._step_draws(masks, rows, host_rows[i], thing_host,
-                                                           step_gt, full, at_points[i])
+                                                           step_gt, codes, at_points[i])
             args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, index, rows,
                     step_gt, labels, thing_q, n_th, n_st, lse, ratios, pts_th, pts_st,
                     e_pooled, at_points[i])
@@ -316,7 +319,7 @@ class ClustSegPanopticHead(ClustSegHead):
             return lp, (lp if act == 'softmax' else gather_matched(flat, rows))
 
     def _step_draws(self, masks: Tensor, rows: Tensor, host_rows: Tensor, thing_host: Tensor,
-                    gt: Tensor, full: Optional[Tensor], dense: bool):
+                    gt: Tensor, codes: Optional[Tensor], dense: bool):
         """What an E-step's loss needs that is drawn or detached, computed once outside the
         recomputed loss: the logits' logsumexp over K (B x N, the normaliser of
         :meth:`_row_maps`), the queries' void ratios (B x K, :func:`void_ratio`) and, per group
@@ -327,7 +330,8 @@ class ClustSegPanopticHead(ClustSegHead):
         ``rows`` / ``host_rows``: the query matched to each GT segment (B x M, -1 = none) on
         the device and on the host, ``thing_host`` the thing queries (K), so that the selection
         needs no sync; ``gt``: the padded GT the E-step is matched to (B x M x N);
-        ``full``: B x M x H x W input-resolution GT (read at the points instead of ``gt``).
+        ``codes``: the input-resolution GT B x M x H x W as (B x M) x (H + 1) x (W + 1)
+        :func:`binary_corner_codes`, read at the points (:func:`read_binary_points`).
         The N selected segments are in (image, segment) order, as a boolean selection gives."""
         act = self.train_cfg['mask_activation']
         with torch.no_grad(), fp32_island(masks):
@@ -344,9 +348,7 @@ class ClustSegPanopticHead(ClustSegHead):
             x = self._row_maps(masks, rows, act, lse)[1]
             out = []
             h4, w4 = masks.shape[-2:]
-            src = full if full is not None else gt.view(gt.shape[:2] + (h4, w4))
-            num_gt = src.shape[1]
-            src = src.flatten(0, 1)  # (B x M) x H x W
+            num_gt = rows.shape[1]
             matched = host_rows >= 0
             is_thing = thing_host[host_rows.clamp(min=0)]
             for group in (is_thing, ~is_thing):
@@ -356,8 +358,8 @@ class ClustSegPanopticHead(ClustSegHead):
                     continue
                 ix = _to_device(torch.stack([bb, mm]), masks.device)
                 logits = self._point_logits(x[ix[0], ix[1]].view(-1, h4, w4), act)
-                out.append(mask_point_targets(logits, src, n_pts,
-                                              gt_index=ix[0] * num_gt + ix[1]))
+                coords = uncertain_point_coords(logits.unsqueeze(1), n_pts)
+                out.append((coords, read_binary_points(codes, coords, ix[0] * num_gt + ix[1])))
         return lse, ratios, out[0], out[1]
 
     @staticmethod

@@ -1,6 +1,7 @@
-from .binary_mask_losses import (mask_bce_dice_loss, mask_point_targets, matched_mask_loss,
-                                 matched_mask_terms, read_binary_points, read_mask_points,
-                                 sample_mask_points, sigmoid_class_loss, uncertain_point_coords)
+from .binary_mask_losses import (binary_corner_codes, mask_bce_dice_loss, mask_point_targets,
+                                 matched_mask_loss, matched_mask_terms, read_binary_points,
+                                 read_mask_points, sample_mask_points, sigmoid_class_loss,
+                                 uncertain_point_coords)
 from .instance_discrimination_loss import pixelwise_instance_discrimination_loss
 from .mask_id_loss import mask_id_cross_entropy
 from .pixel_sampling import area_weighted_sample, inverse_segment_area
@@ -26,5 +27,5 @@ __all__ = [
     'inverse_segment_area', 'area_weighted_sample', 'sample_mask_points',
     'mask_point_targets', 'read_mask_points', 'uncertain_point_coords',
     'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss',
-    'matched_mask_terms', 'read_binary_points'
+    'matched_mask_terms', 'binary_corner_codes', 'read_binary_points'
 ]

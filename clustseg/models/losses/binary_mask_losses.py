@@ -57,50 +57,63 @@ def uncertain_point_coords(mask_logits: Tensor,
     return coords
 
 
-def read_binary_points(masks: Tensor, coords: Tensor, index: Optional[Tensor] = None) -> Tensor:
-    """Targets read at points as mmcv's ``point_sample`` reads them (bilinear,
-    ``align_corners=False``, zero outside), without converting whole masks to fp32: the four
-    neighbours of each point are gathered from ``masks`` in its own dtype (e.g. uint8), so the
-    cost follows the points, not the masks' resolution.
+#: row k: bit k of each of the 16 corner codes (bits 0..3: the top-left, top-right,
+#: bottom-left and bottom-right pixels of a bilinear read's 2 x 2 neighbourhood)
+_CORNER_BITS = torch.tensor([[(code >> k) & 1 for code in range(16)] for k in range(4)],
+                            dtype=torch.float32)  # 4 x 16
+
+
+def binary_corner_codes(masks: Tensor) -> Tensor:
+    """Binary masks ``L x H x W`` (values 0 / 1, any dtype) -> ``L x (H + 1) x (W + 1)`` uint8
+    codes for :func:`read_binary_points`: entry ``(y, x)`` holds, as bits 0..3, the pixels
+    ``(y - 1, x - 1)``, ``(y - 1, x)``, ``(y, x - 1)`` and ``(y, x)`` of the masks (zero outside),
+    i.e. the whole 2 x 2 neighbourhood of a bilinear read, so that a read gathers one byte
+    instead of four. Computed once per set of masks (e.g. a training step's GT)."""
+    if masks.dim() != 3:
+        raise ValueError(f'masks must be L x H x W, got {shape_str(masks)}')
+    m = F.pad((masks > 0).to(torch.uint8), (1, 1, 1, 1))  # L x (H + 2) x (W + 2)
+    return m[:, :-1, :-1] | (m[:, :-1, 1:] << 1) | (m[:, 1:, :-1] << 2) | (m[:, 1:, 1:] << 3)
+
+
+def read_binary_points(codes: Tensor, coords: Tensor, index: Optional[Tensor] = None) -> Tensor:
+    """Binary masks read at points as mmcv's ``point_sample`` reads them (bilinear,
+    ``align_corners=False``, zero outside) from their :func:`binary_corner_codes`: one byte
+    gathered per point and no fp32 copy of the masks, so the cost follows the points, not the
+    masks' resolution.
 
     Args:
-        masks: ``L x H x W`` (any dtype, values in [0, 1]).
-        coords: ``N x P x 2`` in [0, 1]^2, x then y.
+        codes: ``L x (H + 1) x (W + 1)`` uint8 of :func:`binary_corner_codes`.
+        coords: ``N x P x 2`` in [0, 1]^2, x then y (as Mask2Former's points; not checked,
+            to keep the read free of host syncs).
         index: ``N`` int64, the mask each row reads (default: row ``n`` reads mask ``n``).
 
     Returns:
         ``N x P`` fp32.
     """
-    if masks.dim() != 3 or coords.dim() != 3 or coords.shape[-1] != 2:
-        raise ValueError(f'masks must be L x H x W and coords N x P x 2, got {shape_str(masks)} '
-                         f'and {shape_str(coords)}')
+    if codes.dim() != 3 or codes.dtype != torch.uint8 or coords.dim() != 3 or \
+            coords.shape[-1] != 2:
+        raise ValueError(f'codes must be L x (H + 1) x (W + 1) uint8 and coords N x P x 2, got '
+                         f'{shape_str(codes)} ({codes.dtype}) and {shape_str(coords)}')
     if index is None:
         index = torch.arange(coords.shape[0], device=coords.device)
-    h, w = masks.shape[-2:]
+    h, w = codes.shape[-2] - 1, codes.shape[-1] - 1
     x = coords[..., 0].float() * w - 0.5  # N x P, pixel centres at integers
     y = coords[..., 1].float() * h - 0.5
     x0, y0 = x.floor(), y.floor()
     fx, fy = x - x0, y - y0
-    x0, y0 = x0.long(), y0.long()
-    flat = masks.reshape(-1)
-    base = index.to(coords.device).long()[:, None] * (h * w)  # N x 1
-    out = torch.zeros_like(x)
-    for dy, wy in ((0, 1.0 - fy), (1, fy)):
-        yy = y0 + dy
-        for dx, wx in ((0, 1.0 - fx), (1, fx)):
-            xx = x0 + dx
-            inside = (xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)
-            at = base + yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)
-            out += flat[at].float() * (wy * wx * inside)
-    return out
+    # x0, y0 in [-1, W - 1] for points in [0, 1): code (y0 + 1, x0 + 1) holds their 2 x 2
+    at = (index.to(coords.device).long()[:, None] * (h + 1) + (y0.long() + 1).clamp_(0, h)) \
+        * (w + 1) + (x0.long() + 1).clamp_(0, w)
+    code = codes.reshape(-1)[at].long()  # N x P
+    tl, tr, bl, br = _CORNER_BITS.to(coords.device)[:, code]  # each N x P
+    return torch.lerp(torch.lerp(tl, tr, fx), torch.lerp(bl, br, fx), fy)
 
 
 def mask_point_targets(mask_logits: Tensor,
                        gt_masks: Tensor,
                        num_points: int = 12544,
                        oversample_ratio: float = 3.0,
-                       importance_sample_ratio: float = 0.75,
-                       gt_index: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+                       importance_sample_ratio: float = 0.75) -> Tuple[Tensor, Tensor]:
     """The points of :func:`sample_mask_points` and the targets read there (no gradient).
 
     A caller that recomputes its loss in backward (activation checkpointing) draws the points
@@ -108,26 +121,20 @@ def mask_point_targets(mask_logits: Tensor,
 
     Args:
         mask_logits: ``N x h x w`` logits of the matched queries (read detached).
-        gt_masks: ``N x H x W`` targets in [0, 1] (any resolution and dtype); with
-            ``gt_index``, ``L x H x W`` of which row ``n`` reads mask ``gt_index[n]``.
+        gt_masks: ``N x H x W`` binary targets (any resolution).
         num_points, oversample_ratio, importance_sample_ratio: mmdet Mask2Former defaults.
-        gt_index: optional ``N`` int64 (see ``gt_masks``).
 
     Returns:
         ``(coords, gt_points)``: ``N x num_points x 2`` normalised point coordinates and the
-        ``N x num_points`` targets there (:func:`read_binary_points`).
+        ``N x num_points`` targets there.
     """
-    n = mask_logits.shape[0]
-    if mask_logits.dim() != 3 or gt_masks.dim() != 3 or \
-            (gt_index is None and gt_masks.shape[0] != n) or \
-            (gt_index is not None and gt_index.shape != (n, )):
-        raise ValueError(f'mask_logits must be N x h x w and gt_masks N x H x W (or L x H x W '
-                         f'with an N gt_index), got {shape_str(mask_logits)}, '
-                         f'{shape_str(gt_masks)} and gt_index {shape_str(gt_index)}')
+    if mask_logits.dim() != 3 or gt_masks.dim() != 3 or mask_logits.shape[0] != gt_masks.shape[0]:
+        raise ValueError(f'mask_logits and gt_masks must be N x h x w and N x H x W, got '
+                         f'{shape_str(mask_logits)} and {shape_str(gt_masks)}')
     with torch.no_grad(), fp32_island(mask_logits):
         coords = uncertain_point_coords(mask_logits.detach().float().unsqueeze(1), num_points,
                                         oversample_ratio, importance_sample_ratio)
-        gt_points = read_binary_points(gt_masks, coords, gt_index)
+        gt_points = point_sample(gt_masks.unsqueeze(1).float(), coords).squeeze(1)
     return coords, gt_points
 
 
@@ -328,7 +335,7 @@ def matched_mask_loss(mask_logits: Tensor, target_masks: Tensor, select: Tensor,
     return dict(ce=ce.sum() / avg, dice=dice.sum() / avg)
 
 
-__all__ = ['uncertain_point_coords', 'read_binary_points', 'mask_point_targets',
-           'read_mask_points',
+__all__ = ['uncertain_point_coords', 'binary_corner_codes', 'read_binary_points',
+           'mask_point_targets', 'read_mask_points',
            'sample_mask_points', 'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss',
            'matched_mask_terms']
