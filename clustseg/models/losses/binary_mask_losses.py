@@ -15,6 +15,7 @@ Two users:
   with the mask probability taken either as the E-step's softmax over the ``K`` clusters
   (``activation='softmax'``) or per mask (``'sigmoid'``), void pixels excluded.
 """
+import functools
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -63,6 +64,13 @@ _CORNER_BITS = torch.tensor([[(code >> k) & 1 for code in range(16)] for k in ra
                             dtype=torch.float32)  # 4 x 16
 
 
+@functools.lru_cache(maxsize=None)
+def _corner_bits(device: torch.device) -> Tensor:
+    """:data:`_CORNER_BITS` on ``device``, copied there once (no copy, hence no host sync,
+    per read)."""
+    return _CORNER_BITS.to(device)
+
+
 def binary_corner_codes(masks: Tensor) -> Tensor:
     """Binary masks ``L x H x W`` (values 0 / 1, any dtype) -> ``L x (H + 1) x (W + 1)`` uint8
     codes for :func:`read_binary_points`: entry ``(y, x)`` holds, as bits 0..3, the pixels
@@ -105,7 +113,7 @@ def read_binary_points(codes: Tensor, coords: Tensor, index: Optional[Tensor] = 
     at = (index.to(coords.device).long()[:, None] * (h + 1) + (y0.long() + 1).clamp_(0, h)) \
         * (w + 1) + (x0.long() + 1).clamp_(0, w)
     code = codes.reshape(-1)[at].long()  # N x P
-    tl, tr, bl, br = _CORNER_BITS.to(coords.device)[:, code]  # each N x P
+    tl, tr, bl, br = _corner_bits(coords.device)[:, code]  # each N x P
     return torch.lerp(torch.lerp(tl, tr, fx), torch.lerp(bl, br, fx), fy)
 
 
