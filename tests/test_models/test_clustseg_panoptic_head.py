@@ -471,9 +471,13 @@ def test_all_e_steps_matched_at_once_equal_each_matched_alone(setup, monkeypatch
     out, gts = _head_output(model, batch)
     gt_masks, gt_labels = head._stride_targets(gts, tuple(out.mask_preds[-1].shape[-2:]))
     qsc = out.core.query_classes
-    monkeypatch.setattr(mod, 'MATCH_CHUNK_ELEMENTS', 4 * out.mask_preds[0][0].numel())
+    # chunks of 4 E-steps (and the rest), and the CPU's one at a time
+    monkeypatch.setitem(mod.MATCH_CHUNK_ELEMENTS, 'cpu', 4 * out.mask_preds[0][0].numel())
     got = head._assign_steps(out.cls_scores, out.mask_preds, gt_masks, gt_labels, qsc)
     assert got.shape == (len(out.cls_scores), 2, head.num_queries)
+    monkeypatch.setitem(mod.MATCH_CHUNK_ELEMENTS, 'cpu', 1)
+    assert torch.equal(head._assign_steps(out.cls_scores, out.mask_preds, gt_masks, gt_labels,
+                                          qsc), got)
     for s, (cls, masks) in enumerate(zip(out.cls_scores, out.mask_preds)):
         for b in range(2):
             r = head.assigner.assign(InstanceData(scores=cls[b].detach(),

@@ -24,8 +24,11 @@ from ..task_modules import PQProductCost
 from ..utils import check_positive_int, merge_cfg
 from .clustseg_head import ClustSegHead, HeadOutput, top1_class_logprobs
 
-#: the matching stacks at most this many mask values of one image's E-steps at once
-MATCH_CHUNK_ELEMENTS = 2**25
+#: per device type, the matching stacks at most this many mask values of one image's E-steps
+#: at once: on a GPU many (one host transfer for all of them); on the CPU one E-step at a time
+#: (a stack of E-steps falls out of the cache: the costs took 2x longer per E-step at 512 px
+#: with 16 stacked, and the stack is a copy)
+MATCH_CHUNK_ELEMENTS = dict(cpu=1, cuda=2**25)
 
 LOSS_WEIGHTS = dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0, mask_id=0.3,
                     insdis=1.0, sem=1.0, thing_cls=2.0, e_step=0.3)
@@ -206,16 +209,20 @@ class ClustSegPanopticHead(ClustSegHead):
         and masks B x K x ... (one shape for all), the per-image GT ``gts`` (M_b x ...).
         Per image, the E-steps' costs are computed together and matched on the host after
         one transfer (``FixedStuffHungarianAssigner.assign_many``), in chunks of at most
-        ``MATCH_CHUNK_ELEMENTS`` mask values. Returns S x B x K ``gt_index`` on the CPU
+        ``MATCH_CHUNK_ELEMENTS[device type]`` mask values (other devices: the GPU's). Returns S x B x K ``gt_index`` on the CPU
         (-1 = unmatched), what matching each E-step alone gives."""
         s, (b, k) = len(cls_list), cls_list[0].shape[:2]
-        chunk = max(1, MATCH_CHUNK_ELEMENTS // max(masks_list[0][0].numel(), 1))
+        device = masks_list[0].device.type
+        limit = MATCH_CHUNK_ELEMENTS.get(device, MATCH_CHUNK_ELEMENTS['cuda'])
+        chunk = max(1, limit // max(masks_list[0][0].numel(), 1))
         out = torch.empty(s, b, k, dtype=torch.long)
         for i in range(b):
             gt = InstanceData(labels=gt_labels[i], masks=gts[i])
             for j in range(0, s, chunk):
-                scores = torch.stack([c[i].detach() for c in cls_list[j:j + chunk]])
-                masks = torch.stack([m[i].detach() for m in masks_list[j:j + chunk]])
+                # one E-step is a view, not a copy
+                scores, masks = ((torch.stack([x[i].detach() for x in xs[j:j + chunk]])
+                                  if chunk > 1 else xs[j][i].detach()[None])
+                                 for xs in (cls_list, masks_list))
                 out[j:j + chunk, i] = self.assigner.assign_many(scores, masks, gt, qsc)
         return out - 1
 
