@@ -69,14 +69,21 @@ def per_image_mean(values: Tensor, weights: Tensor) -> Tensor:
     return per.mean()
 
 
-def check_query_targets(mask_logits: Tensor, target_masks: Tensor,
-                        matched: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """Flatten and check ``B x K x HW`` logits / targets and a ``B x K`` bool mask."""
+def check_mask_pair(mask_logits: Tensor, target_masks: Tensor) -> Tuple[Tensor, Tensor]:
+    """Flatten ``B x K x H x W`` (or ``B x K x HW``) logits and targets to ``B x K x HW`` and
+    check that their shapes match."""
     logits = flatten_masks(mask_logits, 'mask_logits')
     targets = flatten_masks(target_masks, 'target_masks')
     if targets.shape != logits.shape:
         raise ValueError(f'target_masks ({shape_str(targets)}) must match mask_logits '
                          f'({shape_str(logits)})')
+    return logits, targets
+
+
+def check_query_targets(mask_logits: Tensor, target_masks: Tensor,
+                        matched: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Flatten and check ``B x K x HW`` logits / targets and a ``B x K`` bool mask."""
+    logits, targets = check_mask_pair(mask_logits, target_masks)
     if matched.shape != logits.shape[:2]:
         raise ValueError(f'matched must be B x K = {shape_str(logits[..., 0])}, '
                          f'got {shape_str(matched)}')
@@ -85,5 +92,5 @@ def check_query_targets(mask_logits: Tensor, target_masks: Tensor,
 
 __all__ = [
     'shape_str', 'fp32_island', 'flatten_masks', 'flatten_pixels', 'per_image_mean',
-    'check_query_targets'
+    'check_mask_pair', 'check_query_targets'
 ]

@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .loss_utils import flatten_masks, flatten_pixels, fp32_island, per_image_mean, shape_str
+from .loss_utils import check_mask_pair, flatten_pixels, fp32_island, per_image_mean
 
 
 def mask_id_cross_entropy(mask_logits: Tensor,
@@ -36,11 +36,7 @@ def mask_id_cross_entropy(mask_logits: Tensor,
     Returns:
         fp32 scalar (0 when no pixel is valid).
     """
-    logits = flatten_masks(mask_logits, 'mask_logits')
-    targets = flatten_masks(target_masks, 'target_masks')
-    if targets.shape != logits.shape:
-        raise ValueError(f'target_masks ({shape_str(targets)}) must match mask_logits '
-                         f'({shape_str(logits)})')
+    logits, targets = check_mask_pair(mask_logits, target_masks)
     b, _, n = logits.shape
     valid = flatten_pixels(valid, 'valid', b, n)
     with fp32_island(logits):

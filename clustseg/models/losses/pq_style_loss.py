@@ -21,7 +21,7 @@ from typing import Dict, Optional
 import torch
 from torch import Tensor
 
-from .loss_utils import flatten_masks, flatten_pixels, fp32_island, shape_str
+from .loss_utils import check_mask_pair, flatten_masks, flatten_pixels, fp32_island, shape_str
 from .query_targets import void_pixels
 
 #: focal alpha of the positive terms (deeplab2 ``focal_loss_alpha``)
@@ -113,11 +113,7 @@ def pq_style_loss(cls_logits: Tensor,
     rows = row_query is not None
     if rows != (void_ratios is not None) or (rows and not log_probs):
         raise ValueError('the row form needs row_query, void_ratios and log_probs=True together')
-    logits = flatten_masks(mask_logits, 'mask_logits')
-    targets = flatten_masks(target_masks, 'target_masks')
-    if targets.shape != logits.shape:
-        raise ValueError(f'target_masks ({shape_str(targets)}) must match mask_logits '
-                         f'({shape_str(logits)})')
+    logits, targets = check_mask_pair(mask_logits, target_masks)
     b, r, n = logits.shape
     if cls_logits.dim() != 3 or cls_logits.shape[0] != b or cls_logits.shape[2] < 2 or \
             (not rows and cls_logits.shape[1] != r):
