@@ -15,8 +15,8 @@ from clustseg.models.losses import (area_weighted_sample, build_query_targets,
                                     mask_id_cross_entropy, matched_mask_loss,
                                     matched_mask_terms, pad_stack,
                                     pixelwise_instance_discrimination_loss, pq_style_loss,
-                                    read_binary_points, sample_mask_points, semantic_aux_loss, sigmoid_class_loss,
-                                    void_pixels, void_ratio)
+                                    read_binary_points, sample_mask_points, semantic_aux_loss,
+                                    sigmoid_class_loss, void_pixels, void_ratio)
 
 LOG2, LOG3 = math.log(2.0), math.log(3.0)
 

@@ -14,7 +14,7 @@ from torch.utils.checkpoint import checkpoint
 
 from clustseg.registry import MODELS
 from ..losses import (binary_corner_codes, gather_log_softmax, gather_matched,
-                      gather_query_targets, gt_queries, mask_bce_dice_loss,
+                      gather_query_labels, gather_query_targets, gt_queries, mask_bce_dice_loss,
                       mask_id_cross_entropy, matched_mask_terms, pad_stack,
                       pixelwise_instance_discrimination_loss, pq_style_loss, read_binary_points,
                       read_mask_points, semantic_aux_loss, sigmoid_class_loss,
@@ -209,8 +209,9 @@ class ClustSegPanopticHead(ClustSegHead):
         and masks B x K x ... (one shape for all), the per-image GT ``gts`` (M_b x ...).
         Per image, the E-steps' costs are computed together and matched on the host after
         one transfer (``FixedStuffHungarianAssigner.assign_many``), in chunks of at most
-        ``MATCH_CHUNK_ELEMENTS[device type]`` mask values (other devices: the GPU's). Returns S x B x K ``gt_index`` on the CPU
-        (-1 = unmatched), what matching each E-step alone gives."""
+        ``MATCH_CHUNK_ELEMENTS[device type]`` mask values (other devices: the GPU's). Returns
+        S x B x K ``gt_index`` on the CPU (-1 = unmatched), what matching each E-step alone
+        gives."""
         s, (b, k) = len(cls_list), cls_list[0].shape[:2]
         device = masks_list[0].device.type
         limit = MATCH_CHUNK_ELEMENTS.get(device, MATCH_CHUNK_ELEMENTS['cuda'])
@@ -399,8 +400,7 @@ class ClustSegPanopticHead(ClustSegHead):
         aux = w['aux']
         act = self.train_cfg['mask_activation']
         matched = gt_index >= 0  # B x K
-        q_labels = torch.where(matched, labels.long().gather(1, gt_index.clamp(min=0)),
-                               torch.full_like(gt_index, self.num_classes))
+        q_labels = gather_query_labels(labels, gt_index, self.num_classes)
         has_query = rows >= 0  # B x M
         t = gt.float() * has_query[..., None]  # B x M x N, unmatched segments: void
         lp, x = self._row_maps(masks, rows, act, lse)  # B x M x N

@@ -113,15 +113,21 @@ def gather_log_softmax(logits: Tensor, rows: Tensor, lse: Tensor) -> Tensor:
     return _GatherLogSoftmax.apply(logits, rows, lse.detach())
 
 
+def gather_query_labels(gt_labels: Tensor, gt_index: Tensor, num_classes: int) -> Tensor:
+    """Each query's matched GT class: ``gt_labels`` B x M, ``gt_index`` B x K (-1 =
+    unmatched: ``num_classes``, the void / no-object label) -> B x K int64."""
+    return torch.where(gt_index >= 0, gt_labels.long().gather(1, gt_index.clamp(min=0)),
+                       torch.full_like(gt_index, num_classes))
+
+
 def gather_query_targets(gt_masks: Tensor, gt_labels: Tensor, gt_index: Tensor,
                          num_classes: int) -> QueryTargets:
     """:class:`QueryTargets` of a matching: ``gt_masks`` B x M x H x W and ``gt_labels`` B x M
     (the batch's GT, padded over M), ``gt_index`` B x K (the matched GT's index in its image,
     -1 = unmatched: zero mask, label ``num_classes``)."""
-    matched = gt_index >= 0
-    labels = torch.where(matched, gt_labels.long().gather(1, gt_index.clamp(min=0)),
-                         torch.full_like(gt_index, num_classes))
-    return QueryTargets(gather_matched(gt_masks, gt_index).float(), labels, matched, gt_index)
+    return QueryTargets(gather_matched(gt_masks, gt_index).float(),
+                        gather_query_labels(gt_labels, gt_index, num_classes), gt_index >= 0,
+                        gt_index)
 
 
 def build_query_targets(assignments: Sequence[Union[Tensor, object]],
@@ -176,4 +182,4 @@ def void_pixels(target_masks: Tensor) -> Tensor:
 
 
 __all__ = ['QueryTargets', 'build_query_targets', 'gather_matched', 'gather_query_targets',
-           'gather_log_softmax', 'gt_queries', 'pad_stack', 'void_pixels']
+           'gather_log_softmax', 'gather_query_labels', 'gt_queries', 'pad_stack', 'void_pixels']
