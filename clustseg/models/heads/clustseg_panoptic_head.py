@@ -18,7 +18,7 @@ from ..losses import (binary_corner_codes, gather_log_softmax, gather_matched,
                       mask_id_cross_entropy, matched_mask_terms, pad_stack,
                       pixelwise_instance_discrimination_loss, pq_style_loss, read_binary_points,
                       read_mask_points, semantic_aux_loss, sigmoid_class_loss,
-                      uncertain_point_coords, void_ratio)
+                      uncertain_point_coords, void_pixels, void_ratio)
 from ..losses.loss_utils import fp32_island
 from ..task_modules import PQProductCost
 from ..utils import check_positive_int, merge_cfg
@@ -347,8 +347,9 @@ class ClustSegPanopticHead(ClustSegHead):
             log_p = flat.log_softmax(dim=1)
             # the logsumexp, read off one query (half the time of logsumexp on CPU)
             lse = flat[:, 0] - log_p[:, 0]  # B x N
-            has_query = (rows >= 0)[..., None].float()
-            ratios = void_ratio(log_p, (gt.float() * has_query).sum(dim=1) >= 0.5)
+            # non-void: covered by a matched segment (unmatched segments are void)
+            t = gt.float() * (rows >= 0)[..., None]
+            ratios = void_ratio(log_p, ~void_pixels(t))
             del log_p
             n_pts = self.train_cfg['mask_num_points']
             if dense or n_pts == 0:
