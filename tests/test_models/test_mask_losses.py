@@ -107,7 +107,7 @@ def test_pq_style_loss_hand_computed():
     # row form: the one GT segment's row (query 0's log-softmax), the void ratios given
     log_p = mask_logits.log_softmax(dim=1)
     non_void = target.sum(dim=1) >= 0.5
-    ratios = void_ratio(log_p, non_void)
+    ratios = void_ratio(log_p.exp(), non_void)
     assert ratios.tolist()[0] == pytest.approx([ratio, ratio])  # p = 0.5 on every pixel
     rows = pq_style_loss(cls_logits, log_p[:, :1], target[:, :1], labels, matched,
                          log_probs=True, row_query=torch.tensor([[0]]), void_ratios=ratios)

@@ -349,7 +349,8 @@ class ClustSegPanopticHead(ClustSegHead):
             lse = flat[:, 0] - log_p[:, 0]  # B x N
             # non-void: covered by a matched segment (unmatched segments are void)
             t = gt.float() * (rows >= 0)[..., None]
-            ratios = void_ratio(log_p, ~void_pixels(t))
+            # the probabilities overwrite the log-softmax: one K-wide temporary
+            ratios = void_ratio(log_p.exp_(), ~void_pixels(t))
             del log_p
             n_pts = self.train_cfg['mask_num_points']
             if dense or n_pts == 0:

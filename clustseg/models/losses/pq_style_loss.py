@@ -34,26 +34,28 @@ DICE_SMOOTH = 1.0
 SIM_EPS = 1e-5
 
 
-def void_ratio(log_probs: Tensor, non_void: Tensor) -> Tensor:
+def void_ratio(probs: Tensor, non_void: Tensor) -> Tensor:
     """Each query's share of its softmax-over-``K`` mass that lies on void pixels (deeplab2's
     ``mask_void_ratio``, the weight of an unmatched query's void class term), no gradient.
 
     Args:
-        log_probs: ``B x K x H x W`` (or ``B x K x HW``) log-softmax over the ``K`` queries.
+        probs: ``B x K x H x W`` (or ``B x K x HW``) softmax over the ``K`` queries (callers
+            holding the log-softmax exponentiate it, in place where they no longer need it:
+            one ``K``-wide tensor, not two).
         non_void: ``B x H x W`` / ``B x HW`` bool, True = covered by a matched target (and
             not padding).
 
     Returns:
         ``B x K`` fp32: ``sum_{void px} p_k / (sum_px p_k + eps)``, ``eps = SIM_EPS``.
     """
-    lp = flatten_masks(log_probs, 'log_probs')
-    b, _, n = lp.shape
+    p = flatten_masks(probs, 'probs')
+    b, _, n = p.shape
     non_void = flatten_pixels(non_void, 'non_void', b, n)
-    with torch.no_grad(), fp32_island(lp):
+    with torch.no_grad(), fp32_island(p):
         # B x HW x 2: (void, any pixel); one batched product reads the probabilities once
         w = torch.stack([(~non_void.bool()).float(), torch.ones_like(non_void, dtype=torch.float)],
                         dim=2)
-        mass = torch.bmm(lp.float().exp(), w)  # B x K x 2
+        mass = torch.bmm(p.float(), w)  # B x K x 2
         return mass[..., 0] / (mass[..., 1] + SIM_EPS)
 
 
@@ -149,10 +151,11 @@ def pq_style_loss(cls_logits: Tensor,
         if valid is not None:
             non_void = non_void & valid.to(device=t.device, dtype=torch.bool)
         log_p = logits.float() if log_probs else logits.float().log_softmax(dim=1)
+        p = log_p.exp()  # B x R x HW
         if not rows:
-            void_ratios = void_ratio(log_p, non_void)
+            void_ratios = void_ratio(p, non_void)
         nv = non_void.unsqueeze(1).float()  # B x 1 x HW
-        p = log_p.exp() * nv  # B x R x HW
+        p = p * nv
         t = t * nv
         inter = (p * t).sum(dim=2)  # B x R
         p_sum, t_sum = p.sum(dim=2), t.sum(dim=2)
