@@ -10,9 +10,11 @@ from mmengine.fileio import dump
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+import torch
+
 import clustseg  # noqa: F401  (applies the checkpoint fixes)
 from clustseg.engine import register_model_checks
-from clustseg.utils import register_all_modules, setup_distributed
+from clustseg.utils import keep_freed_host_memory, register_all_modules, setup_distributed
 
 
 def parse_args(argv=None):
@@ -73,6 +75,8 @@ def drop_training_parts(cfg):
 
 def main(argv=None):
     args = parse_args(argv)
+    if not torch.cuda.is_available():  # CPU: no page faults for every large temporary
+        keep_freed_host_memory()
     if not osp.isfile(args.config):
         sys.exit(f'error: config file not found: {args.config}')
     if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):

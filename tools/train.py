@@ -17,7 +17,8 @@ import torch
 
 import clustseg
 from clustseg.engine import ScheduleError, fit_schedules_to_max_iters, register_model_checks
-from clustseg.utils import find_resumable_checkpoint, register_all_modules, setup_distributed
+from clustseg.utils import (find_resumable_checkpoint, keep_freed_host_memory, register_all_modules,
+                            setup_distributed)
 
 
 def parse_args(argv=None):
@@ -89,6 +90,8 @@ def enable_amp(cfg, config_path, dtype=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if not torch.cuda.is_available():  # CPU: no page faults for every large temporary
+        keep_freed_host_memory()
     cfg = load_config(args.config, args.cfg_options)
     # The Runner switches to cfg.default_scope; mmseg is the fallback for configs without one.
     register_all_modules(init_default_scope='default_scope' not in cfg)

@@ -3,11 +3,12 @@ from .checkpoint import (MMENGINE_CHECKPOINT_GLOBALS, AtomicLocalBackend, Invali
                          enable_atomic_checkpoint_save, find_resumable_checkpoint,
                          load_local_checkpoint, remove_stale_tmp_files)
 from .dist import setup_distributed
+from .host_memory import keep_freed_host_memory
 from .setup_env import register_all_modules, setup_env
 
 __all__ = [
     'MMENGINE_CHECKPOINT_GLOBALS', 'AtomicLocalBackend', 'InvalidCheckpointError',
     'allow_mmengine_checkpoint_globals', 'atomic_write_bytes', 'enable_atomic_checkpoint_save',
     'find_resumable_checkpoint', 'load_local_checkpoint', 'remove_stale_tmp_files',
-    'setup_distributed', 'register_all_modules', 'setup_env'
+    'setup_distributed', 'keep_freed_host_memory', 'register_all_modules', 'setup_env'
 ]

@@ -24,6 +24,10 @@ batch augmentation (mmdet's Mask2Former pads to 1024 x 1024) is set to the train
 all models see the same S x S input. Weights are random (``init_cfg`` of type ``Pretrained``
 removed), seeds fixed.
 
+``--host-malloc``: on CPU the workers keep freed host memory mapped as ``tools/train.py`` and
+``tools/test.py`` do (``keep``, the default; :func:`clustseg.utils.keep_freed_host_memory`) or
+run with the C library's defaults (``default``); every model of a run gets the same.
+
 ``--amp``: training under mmengine's ``AmpOptimWrapper`` (CUDA) or ClustSeg's
 ``AutocastOptimWrapper`` (CPU, bf16 only), inference under ``torch.autocast``. A phase that fails
 (e.g. an op without a kernel for the dtype) is reported as n/a with the reason; the others run.
@@ -139,6 +143,9 @@ def build_parser():
                    'when mmcv was compiled with CUDA ops, else the PyTorch path (noted in the '
                    'output). On CPU mmcv always runs the PyTorch path')
     p.add_argument('--threads', type=int, help='torch.set_num_threads in the workers')
+    p.add_argument('--host-malloc', choices=['keep', 'default'], default='keep',
+                   help='CPU only: keep freed host memory mapped, as tools/train.py and '
+                   "tools/test.py do on CPU (keep, default), or the C library's defaults")
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--profile', metavar='DIR',
                    help="also profile the timed iterations (torch.profiler, CPU time) and write "
@@ -609,11 +616,13 @@ def run_worker(job):
     from mmengine.registry import DefaultScope
     from mmengine.runner import set_random_seed
 
-    from clustseg.utils import register_all_modules
+    from clustseg.utils import keep_freed_host_memory, register_all_modules
 
     if job.get('threads'):
         torch.set_num_threads(job['threads'])
     device, phase, amp = job['device'], job['phase'], job['amp']
+    if device == 'cpu' and job.get('host_malloc') == 'keep':
+        keep_freed_host_memory()
     if job.get('msda') == 'pytorch' and device == 'cuda':
         # mmcv takes its CUDA-kernel branch iff this flag is set (and the tensor is on CUDA)
         import mmcv.ops.multi_scale_deform_attn as msda
@@ -835,7 +844,8 @@ def format_table(results):
              f"{meta['infer_size'][0]}x{meta['infer_size'][1]} | training: batch "
              f"{meta['batch']}, {meta['train_size']}x{meta['train_size']} | warmup "
              f"{meta['warmup']}, iters {meta['iters']} | memory: {meta['mem_kind']}"
-             + (f" | MSDeformAttn: {meta['msda']}" if 'msda' in meta else ''), '',
+             + (f" | MSDeformAttn: {meta['msda']}" if 'msda' in meta else '')
+             + (f" | host malloc: {meta['host_malloc']}" if meta.get('host_malloc') else ''), '',
              '| model | params (M) | infer ms/img | infer img/s | infer peak mem (MB) '
              '| train s/iter | train peak mem (MB) |',
              '|---|---:|---:|---:|---:|---:|---:|']
@@ -887,6 +897,7 @@ def main(argv=None):
     common = dict(device=args.device, infer_size=list(args.infer_size),
                   train_size=args.train_size, batch=args.batch, warmup=args.warmup,
                   iters=args.iters, amp=args.amp, seed=args.seed, threads=args.threads,
+                  host_malloc=args.host_malloc if args.device == 'cpu' else None,
                   global_options=args.global_options, profile=args.profile,
                   msda=resolve_msda(args.msda, args.device))
     rows = []
@@ -903,6 +914,7 @@ def main(argv=None):
     results = dict(meta=dict(
         device=args.device, device_name=device_name, torch=torch.__version__,
         amp=args.amp, msda=common['msda'], mmcv_cuda_ops=common['msda'] == 'kernel',
+        host_malloc=common['host_malloc'],
         infer_size=list(args.infer_size), train_size=args.train_size,
         batch=args.batch, warmup=args.warmup, iters=args.iters, seed=args.seed,
         cfg_options=args.cfg_options, threads=args.threads or torch.get_num_threads(),
