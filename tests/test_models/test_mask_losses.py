@@ -10,7 +10,7 @@ from mmseg.registry import MODELS as SEG_MODELS
 
 from clustseg.models.losses import (area_weighted_sample, build_query_targets,
                                     binary_corner_codes, gather_log_softmax, gather_matched,
-                                    gt_queries,
+                                    gt_queries, kept_pair_logsumexp,
                                     inverse_segment_area, mask_bce_dice_loss,
                                     mask_id_cross_entropy, matched_mask_loss,
                                     matched_mask_terms, pad_stack,
@@ -267,6 +267,26 @@ def test_pixelwise_instance_discrimination_equals_the_pairwise_target_form():
             g_got, = torch.autograd.grad(got, feats)
             g_ref, = torch.autograd.grad(ref, feats)
             torch.testing.assert_close(g_got, g_ref, rtol=1e-4, atol=1e-6)
+
+
+def test_kept_pair_logsumexp_in_chunks_is_the_masked_logsumexp_with_its_gradient():
+    """Chunks smaller than S, dropped samples and an image with none kept: the values and,
+    through the explicit backward, the gradient of the dense masked logsumexp (gradcheck in
+    double)."""
+    torch.manual_seed(0)
+    f = torch.randn(3, 4, 7, dtype=torch.double, requires_grad=True)
+    keep = torch.rand(3, 7) > 0.3
+    keep[0, 0], keep[2] = False, False  # image 2: nothing kept -> 0, no gradient
+    got = kept_pair_logsumexp(f, keep, 0.3, chunk=3)
+    logits = torch.einsum('bcs,bct->bst', f, f) / 0.3
+    ref = logits.masked_fill(~keep[:, :, None], float('-inf')).logsumexp(1)  # B x S(i)
+    torch.testing.assert_close(got[:2], ref[:2])
+    assert (got[2] == 0).all()
+    g = torch.randn(3, 7, dtype=torch.double)
+    grad_got, = torch.autograd.grad((got * g).sum(), f)
+    grad_ref, = torch.autograd.grad((ref[:2] * g[:2]).sum(), f)
+    torch.testing.assert_close(grad_got, grad_ref)
+    assert torch.autograd.gradcheck(lambda t: kept_pair_logsumexp(t, keep, 0.3, chunk=3), (f, ))
 
 
 def test_shared_log_softmax_gives_the_same_pq_and_mask_id_terms():

@@ -2,7 +2,8 @@ from .binary_mask_losses import (binary_corner_codes, mask_bce_dice_loss, mask_p
                                  matched_mask_loss, matched_mask_terms, read_binary_points,
                                  read_mask_points, sample_mask_points, sigmoid_class_loss,
                                  uncertain_point_coords)
-from .instance_discrimination_loss import pixelwise_instance_discrimination_loss
+from .instance_discrimination_loss import (kept_pair_logsumexp,
+                                           pixelwise_instance_discrimination_loss)
 from .mask_id_loss import mask_id_cross_entropy
 from .pixel_sampling import area_weighted_sample, inverse_segment_area
 from .pq_style_loss import pq_style_loss, void_ratio
@@ -23,7 +24,7 @@ __all__ = [
     'gather_matched', 'gather_query_labels', 'gather_query_targets', 'gt_queries', 'pad_stack',
     'void_pixels',
     'pq_style_loss', 'void_ratio', 'mask_id_cross_entropy',
-    'pixelwise_instance_discrimination_loss', 'semantic_aux_loss',
+    'pixelwise_instance_discrimination_loss', 'kept_pair_logsumexp', 'semantic_aux_loss',
     'inverse_segment_area', 'area_weighted_sample', 'sample_mask_points',
     'mask_point_targets', 'read_mask_points', 'uncertain_point_coords',
     'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss',
