@@ -3,12 +3,13 @@
 With glibc's defaults, a tensor of more than 32 MiB (and, once freed memory at the top of the
 heap passes the trim threshold, a smaller one too) gets fresh pages from the kernel on every
 allocation and gives them back when freed, so each large temporary of a training step pays one
-page fault per 4 KiB page when it is first written. A panoptic ClustSeg-R50 step at 512 px on
-one CPU thread took 180k-620k minor faults and about 25 % of its wall time for them
-(docs/benchmark.md, "Host memory on the CPU"). :func:`keep_freed_host_memory` makes malloc
-serve every allocation from the heap and never shrink it (as PyTorch's caching allocator does
-for GPU memory): after the first steps a step takes a handful of faults. The price is that the
-process keeps its peak heap until it exits (the measured peak resident set grew by 4 %).
+page fault per 4 KiB page when it is first written. A panoptic ClustSeg-R50 training step at
+512 px on one CPU thread took 350k-620k minor faults after the first one.
+:func:`keep_freed_host_memory` makes malloc serve every allocation from the heap and never
+shrink it (as PyTorch's caching allocator does for GPU memory): from the third step on a step
+took a handful of faults, and the step time fell by 18 % (ClustSeg T = 3) and 38 %
+(Mask2Former). The price: the process keeps its peak heap until it exits (peak resident set
++1 % to +10 % in those runs). docs/benchmark.md, "Host memory on the CPU" and "Results".
 """
 import ctypes
 import ctypes.util
