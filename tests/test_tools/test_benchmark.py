@@ -183,8 +183,10 @@ def test_benchmark_run_compares_clustseg_and_mask2former(tmp_path, capsys):
     out = tmp_path / 'bench.json'
     results = bench.main([CLUSTSEG, M2F, '--infer-size', str(SIZE), str(SIZE), '--train-size',
                           str(SIZE), '--batch', '1', '--iters', '1', '--warmup', '0',
-                          '--out', str(out)])
+                          '--host-malloc', 'default', '--out', str(out)])
     table = capsys.readouterr().out
+    # the CPU workers ran with the C library's malloc settings, and the header says so
+    assert results['meta']['host_malloc'] == 'default' and '| host malloc: default' in table
     assert json.loads(out.read_text()) == json.loads(json.dumps(results))
     rows = {r['label']: r for r in results['rows']}
     assert sorted(rows) == ['clustseg_compact_embedded', 'mask2former_compact_embedded_panoptic']
