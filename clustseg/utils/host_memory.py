@@ -51,4 +51,4 @@ def keep_freed_host_memory() -> bool:
     return ok
 
 
-__all__ = ['keep_freed_host_memory', 'TOP_PAD_BYTES', 'TRIM_THRESHOLD_BYTES']
+__all__ = ['keep_freed_host_memory']
