@@ -9,6 +9,9 @@ max_iters = 368750
 embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
 optim_wrapper = dict(
     type='OptimWrapper',
+    # mmengine's paramwise settings with one parameter group per distinct setting, not one
+    # per parameter: the same updates in far fewer optimizer operators (docs/recipes.md)
+    constructor='MergedGroupsOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
     paramwise_cfg=dict(
         custom_keys={
