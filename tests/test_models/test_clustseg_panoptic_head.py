@@ -226,11 +226,10 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
     head.train_cfg.update(mask_num_points=num_points, mask_activation=act)
     try:
         torch.manual_seed(1)
-        lse, ratios, pts_th, pts_st = head._step_draws(masks, rows, rows, thing, gt.flatten(2),
-                                                       binary_corner_codes(full.flatten(0, 1)),
-                                                       False)
+        lse, ratios, points = head._step_draws(masks, rows, rows, gt.flatten(2),
+                                               binary_corner_codes(full.flatten(0, 1)), False)
         got = head._step_losses(cls, masks, probs, (6, 5), gt_index, rows, gt.flatten(2),
-                                labels, thing, 3.0, 2.0, lse, ratios, pts_th, pts_st, e_pooled)
+                                labels, thing, 3.0, 2.0, lse, ratios, points, e_pooled)
     finally:
         head.train_cfg.clear()
         head.train_cfg.update(old)
@@ -247,17 +246,19 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
         logit = torch.log(p) - torch.log1p(-p)
         has = rows >= 0
         is_th = has & thing[rows.clamp(min=0)]
-        torch.manual_seed(1)  # the reference draws in the same order: things, then stuff
-        for key, sel, avg, wt, pts in (('th', is_th, 3.0, w['thing'], pts_th),
-                                       ('st', has & ~is_th, 2.0, w['stuff'], pts_st)):
-            bb, mm = sel.nonzero(as_tuple=True)
-            lg = logit[bb, rows[bb, mm]]  # N x H4 x W4, the segments' queries' logits
-            coords = uncertain_point_coords(lg.detach().unsqueeze(1), num_points)
-            torch.testing.assert_close(coords, pts[0])
-            ref_gt = point_sample(full[bb, mm].float().unsqueeze(1), coords).squeeze(1)
-            torch.testing.assert_close(pts[1], ref_gt, rtol=0, atol=1e-5)
-            t = mask_bce_dice_loss(point_sample(lg.unsqueeze(1), coords).squeeze(1), ref_gt,
-                                   avg_factor=avg)
+        torch.manual_seed(1)  # the reference draws once too, for every matched segment
+        bb, mm = has.nonzero(as_tuple=True)
+        lg = logit[bb, rows[bb, mm]]  # N x H4 x W4, the segments' queries' logits
+        coords = uncertain_point_coords(lg.detach().unsqueeze(1), num_points)
+        torch.testing.assert_close(coords, points[0])
+        ref_gt = point_sample(full[bb, mm].float().unsqueeze(1), coords).squeeze(1)
+        torch.testing.assert_close(points[1], ref_gt, rtol=0, atol=1e-5)
+        pred = point_sample(lg.unsqueeze(1), coords).squeeze(1)
+        th_rows = is_th[bb, mm]
+        # each group's terms over its own segments' points and averaging factor
+        for key, sel, avg, wt in (('th', th_rows, 3.0, w['thing']),
+                                  ('st', ~th_rows, 2.0, w['stuff'])):
+            t = mask_bce_dice_loss(pred[sel], ref_gt[sel], avg_factor=avg)
             ref[f'loss_{key}_ce'], ref[f'loss_{key}_dice'] = wt * t['bce'], wt * t['dice']
     pq = pq_style_loss(cls, masks, tgt.masks, tgt.labels, tgt.matched)
     ref['loss_pq_cls'] = w['aux'] * w['pq_cls'] * pq['cls']
@@ -290,12 +291,11 @@ def test_groups_without_matched_segments_give_zero_terms(setup):
     head.train_cfg['mask_num_points'] = 16
     try:
         state = torch.random.get_rng_state()
-        lse, ratios, pts_th, pts_st = head._step_draws(masks, rows, rows, thing,
-                                                       gt.flatten(2), None, False)
-        assert (pts_th, pts_st) == (None, None)
+        lse, ratios, points = head._step_draws(masks, rows, rows, gt.flatten(2), None, False)
+        assert points is None
         assert torch.equal(state, torch.random.get_rng_state())
         got = head._step_losses(cls, masks, None, (6, 5), none, rows, gt.flatten(2), labels,
-                                thing, 1.0, 1.0, lse, ratios, pts_th, pts_st)
+                                thing, 1.0, 1.0, lse, ratios, points)
         assert got['loss_th_ce'].item() == 0 and got['loss_st_dice'].item() == 0
         assert got['loss_th_ce'].requires_grad
     finally:

@@ -32,11 +32,22 @@ class MaskPredictor(BaseModule):
         """B x C x h x w -> B x E x h x w mask features (once per forward)."""
         return self.proj(pixel_feats)
 
+    def embed_centers(self, centers: Tensor) -> Tuple[Tensor, Tensor]:
+        """centers ... x K x D (any leading dimensions, e.g. S x B x K x D: several E-steps at
+        once) -> (normalised centers ... x K x D, mask embeddings ... x K x E under the
+        caller's autocast)."""
+        c = self.norm(centers)
+        return c, self.embed(c)
+
+    @staticmethod
+    def mask_logits(embed: Tensor, mask_feats: Tensor) -> Tensor:
+        """embed B x K x E (:meth:`embed_centers`), mask_feats B x E x h x w (:meth:`project`)
+        -> mask logits B x K x h x w, fp32."""
+        with torch.autocast(device_type=embed.device.type, enabled=False):  # fp32 island
+            return torch.einsum('bke,behw->bkhw', embed.float(), mask_feats.float())
+
     def forward(self, centers: Tensor, mask_feats: Tensor) -> Tuple[Tensor, Tensor]:
         """centers B x K x D, mask_feats B x E x h x w (:meth:`project`) -> (normalised centers
         B x K x D, mask logits B x K x h x w fp32)."""
-        c = self.norm(centers)
-        embed = self.embed(c)  # B x K x E, under the caller's autocast
-        with torch.autocast(device_type=c.device.type, enabled=False):  # fp32 island
-            masks = torch.einsum('bke,behw->bkhw', embed.float(), mask_feats.float())
-        return c, masks
+        c, embed = self.embed_centers(centers)
+        return c, self.mask_logits(embed, mask_feats)

@@ -151,13 +151,17 @@ class ClustSegHead(BaseModule):
                                 device=mask_feats.device)  # B x P x 2
             point_feats = point_sample(mask_feats, coords,
                                        padding_mode='border').unsqueeze(-1)  # B x E x P x 1
-        cls_list, mask_list, centers = [], [], []
-        for s, pts in zip(states, at_points):
-            c, masks = self.mask_predictor(s['centers'], point_feats if pts else mask_feats)
-            cls_list.append(self._classify(c))
-            mask_list.append(masks)
-            centers.append(c)
-        return HeadOutput(cls_list, mask_list, centers, states, mask_feats, core, coords)
+        # the centers' normalisation, mask MLP and class head for all E-steps at once (S x B x
+        # K x D: a few operators instead of a few per E-step); the mask products one E-step at
+        # a time, so that backward consumes each E-step's gradient as it comes (a stacked
+        # S x B x K x h x w product would hold every E-step's gradient at once)
+        c_all, embed_all = self.mask_predictor.embed_centers(
+            torch.stack([s['centers'] for s in states]))
+        cls_all = self._classify(c_all)  # S x B x K x C'
+        mask_list = [self.mask_predictor.mask_logits(e, point_feats if pts else mask_feats)
+                     for e, pts in zip(embed_all.unbind(0), at_points)]
+        return HeadOutput(list(cls_all.unbind(0)), mask_list, list(c_all.unbind(0)), states,
+                          mask_feats, core, coords)
 
     def point_supervised(self, states: List[dict]) -> List[bool]:
         """Per selected state, whether its mask prediction is made and supervised at the

@@ -14,7 +14,7 @@ from torch.utils.checkpoint import checkpoint
 
 from clustseg.registry import MODELS
 from ..losses import (binary_corner_codes, gather_log_softmax, gather_matched,
-                      gather_query_labels, gather_query_targets, gt_queries, mask_bce_dice_loss,
+                      gather_query_labels, gather_query_targets, gt_queries, mask_bce_dice_terms,
                       mask_id_cross_entropy, matched_mask_terms, pad_stack,
                       pixelwise_instance_discrimination_loss, pq_style_loss, read_binary_points,
                       read_mask_points, semantic_aux_loss, sigmoid_class_loss,
@@ -299,11 +299,11 @@ class ClustSegPanopticHead(ClustSegHead):
                 if self.supervise_e_step_maps else None
             # no gradient, once (not again when the loss is recomputed in backward): the
             # unmatched queries' void ratios and the point-sampled terms' points
-            lse, ratios, pts_th, pts_st = self._step_draws(masks, rows, host_rows[i], thing_host,
-                                                           step_gt, codes, at_points[i])
+            lse, ratios, points = self._step_draws(masks, rows, host_rows[i], step_gt, codes,
+                                                   at_points[i])
             args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, index, rows,
-                    step_gt, labels, thing_q, n_th, n_st, lse, ratios, pts_th, pts_st,
-                    e_pooled, at_points[i])
+                    step_gt, labels, thing_q, n_th, n_st, lse, ratios, points, e_pooled,
+                    at_points[i])
             if self.train_cfg['recompute_losses']:  # keep only the inputs for backward
                 terms = checkpoint(self._step_losses, *args, use_reentrant=False)
             else:
@@ -326,21 +326,21 @@ class ClustSegPanopticHead(ClustSegHead):
             lp = gather_log_softmax(flat, rows, lse)
             return lp, (lp if act == 'softmax' else gather_matched(flat, rows))
 
-    def _step_draws(self, masks: Tensor, rows: Tensor, host_rows: Tensor, thing_host: Tensor,
-                    gt: Tensor, codes: Optional[Tensor], dense: bool):
+    def _step_draws(self, masks: Tensor, rows: Tensor, host_rows: Tensor, gt: Tensor,
+                    codes: Optional[Tensor], dense: bool):
         """What an E-step's loss needs that is drawn or detached, computed once outside the
         recomputed loss: the logits' logsumexp over K (B x N, the normaliser of
-        :meth:`_row_maps`), the queries' void ratios (B x K, :func:`void_ratio`) and, per group
-        (things, stuff), ``(coords N x P x 2, gt_points N x P)`` of Mask2Former's uncertainty
-        sampling on the group's detached point logits, or None (no matched segment of the
-        group, or dense terms: ``dense`` or ``mask_num_points == 0``).
+        :meth:`_row_maps`), the queries' void ratios (B x K, :func:`void_ratio`) and
+        ``(coords N x P x 2, gt_points N x P)`` of Mask2Former's uncertainty sampling on the
+        detached point logits of the N matched GT segments, things and stuff together, or None
+        (no matched segment, or dense terms: ``dense`` or ``mask_num_points == 0``).
 
         ``rows`` / ``host_rows``: the query matched to each GT segment (B x M, -1 = none) on
-        the device and on the host, ``thing_host`` the thing queries (K), so that the selection
-        needs no sync; ``gt``: the padded GT the E-step is matched to (B x M x N);
-        ``codes``: the input-resolution GT B x M x H x W as (B x M) x (H + 1) x (W + 1)
-        :func:`binary_corner_codes`, read at the points (:func:`read_binary_points`).
-        The N selected segments are in (image, segment) order, as a boolean selection gives."""
+        the device and on the host, so that the selection needs no sync; ``gt``: the padded GT
+        the E-step is matched to (B x M x N); ``codes``: the input-resolution GT B x M x H x W
+        as (B x M) x (H + 1) x (W + 1) :func:`binary_corner_codes`, read at the points
+        (:func:`read_binary_points`). The N segments are in (image, segment) order, as a
+        boolean selection gives."""
         act = self.train_cfg['mask_activation']
         with torch.no_grad(), fp32_island(masks):
             flat = masks.float().flatten(2)  # B x K x N
@@ -354,23 +354,17 @@ class ClustSegPanopticHead(ClustSegHead):
             del log_p
             n_pts = self.train_cfg['mask_num_points']
             if dense or n_pts == 0:
-                return lse, ratios, None, None
+                return lse, ratios, None
+            bb, mm = (host_rows >= 0).nonzero(as_tuple=True)
+            if bb.numel() == 0:
+                return lse, ratios, None
             x = self._row_maps(masks, rows, act, lse)[1]
-            out = []
             h4, w4 = masks.shape[-2:]
-            num_gt = rows.shape[1]
-            matched = host_rows >= 0
-            is_thing = thing_host[host_rows.clamp(min=0)]
-            for group in (is_thing, ~is_thing):
-                bb, mm = (matched & group).nonzero(as_tuple=True)
-                if bb.numel() == 0:
-                    out.append(None)
-                    continue
-                ix = _to_device(torch.stack([bb, mm]), masks.device)
-                logits = self._point_logits(x[ix[0], ix[1]].view(-1, h4, w4), act)
-                coords = uncertain_point_coords(logits.unsqueeze(1), n_pts)
-                out.append((coords, read_binary_points(codes, coords, ix[0] * num_gt + ix[1])))
-        return lse, ratios, out[0], out[1]
+            ix = _to_device(torch.stack([bb, mm]), masks.device)
+            logits = self._point_logits(x[ix[0], ix[1]].view(-1, h4, w4), act)
+            coords = uncertain_point_coords(logits.unsqueeze(1), n_pts)
+            return lse, ratios, (coords, read_binary_points(codes, coords,
+                                                            ix[0] * rows.shape[1] + ix[1]))
 
     @staticmethod
     def _point_logits(x: Tensor, act: str) -> Tensor:
@@ -383,7 +377,7 @@ class ClustSegPanopticHead(ClustSegHead):
         return lp - torch.log(-torch.expm1(lp))
 
     def _step_losses(self, cls, masks, probs, hw, gt_index, rows, gt, labels, thing_q, n_th,
-                     n_st, lse, ratios, pts_th=None, pts_st=None, e_pooled=None,
+                     n_st, lse, ratios, points=None, e_pooled=None,
                      dense=False) -> Dict[str, Tensor]:
         """The weighted Eq. 12 terms of one supervised E-step (a pure function of its
         arguments, so it can be recomputed in backward). ``gt_index``: its matching (B x K,
@@ -394,7 +388,7 @@ class ClustSegPanopticHead(ClustSegHead):
         tensor is formed in forward (the row form of :func:`pq_style_loss`, with the void
         ratios ``ratios`` of :meth:`_step_draws`);
         ``thing_q``: K, the thing queries; ``n_th`` / ``n_st``: the groups' averaging factors;
-        ``pts_th`` / ``pts_st``: the groups' sampled points (:meth:`_step_draws`);
+        ``points``: the matched segments' sampled points (:meth:`_step_draws`);
         ``e_pooled``: the GT pooled to the E-step map's level (:meth:`_pooled_targets`);
         ``dense``: the thing / stuff terms over every pixel of ``masks`` (a point-supervised
         E-step's P x 1 map) whatever ``mask_num_points`` says."""
@@ -410,9 +404,8 @@ class ClustSegPanopticHead(ClustSegHead):
         if dense or self.train_cfg['mask_num_points'] == 0:
             th, st = self._dense_mask_losses(x, t, has_query, is_thing, act, n_th, n_st)
         else:
-            hw4 = masks.shape[-2:]
-            th = self._point_mask_loss(x, hw4, is_thing, act, n_th, pts_th)
-            st = self._point_mask_loss(x, hw4, has_query & ~is_thing, act, n_st, pts_st)
+            th, st = self._point_mask_losses(x, masks.shape[-2:], has_query, is_thing, act,
+                                             n_th, n_st, points)
         pq = pq_style_loss(cls, lp, t, q_labels, matched, log_probs=True, row_query=rows,
                            void_ratios=ratios)
         mask_id = mask_id_cross_entropy(lp, t, log_probs=True)
@@ -427,34 +420,43 @@ class ClustSegPanopticHead(ClustSegHead):
         return out
 
     @staticmethod
-    def _dense_mask_losses(x: Tensor, t: Tensor, has_query: Tensor, is_thing: Tensor,
-                           act: str, n_th: float, n_st: float) -> Tuple[dict, dict]:
-        """The thing and the stuff CE + dice, dense over the map: ``x`` / ``t`` B x M x N, each
-        GT segment's matched query's map (``_row_maps``: log-softmax over K or raw logit) and
-        its target; every matched segment's terms in one :func:`matched_mask_terms` (one
-        selection, one void map), then summed per group (``is_thing`` B x M) and divided by
-        the group's averaging factor."""
-        idx, ce, dice = matched_mask_terms(x, t, has_query, activation=act,
-                                           log_probs=x if act == 'softmax' else None)
-        th = is_thing[idx].to(ce.dtype)  # N: 1 = thing
+    def _group_sums(ce: Tensor, dice: Tensor, thing: Tensor, n_th: float,
+                    n_st: float) -> Tuple[dict, dict]:
+        """Per selected segment CE and dice (N each) and whether it is a thing (N bool) -> the
+        thing and the stuff terms: each group's sums over its averaging factor."""
+        th = thing.to(ce.dtype)  # N: 1 = thing
         st = 1.0 - th
         return (dict(ce=(ce * th).sum() / n_th, dice=(dice * th).sum() / n_th),
                 dict(ce=(ce * st).sum() / n_st, dice=(dice * st).sum() / n_st))
 
-    def _point_mask_loss(self, x: Tensor, hw, select: Tensor, act: str, avg: float,
-                         points) -> Dict[str, Tensor]:
-        """CE + dice of a group's selected GT segments (``select`` B x M) on its sampled
-        points: ``x`` the segments' matched queries' maps (``_row_maps``, B x M x h*w with
-        ``hw`` = (h, w)), ``points`` the group's ``(coords, gt_points)`` from
-        :meth:`_step_draws` (None: no selected segment)."""
+    @classmethod
+    def _dense_mask_losses(cls, x: Tensor, t: Tensor, has_query: Tensor, is_thing: Tensor,
+                           act: str, n_th: float, n_st: float) -> Tuple[dict, dict]:
+        """The thing and the stuff CE + dice, dense over the map: ``x`` / ``t`` B x M x N, each
+        GT segment's matched query's map (``_row_maps``: log-softmax over K or raw logit) and
+        its target; every matched segment's terms in one :func:`matched_mask_terms` (one
+        selection, one void map), then summed per group (``is_thing`` B x M,
+        :meth:`_group_sums`)."""
+        idx, ce, dice = matched_mask_terms(x, t, has_query, activation=act,
+                                           log_probs=x if act == 'softmax' else None)
+        return cls._group_sums(ce, dice, is_thing[idx], n_th, n_st)
+
+    def _point_mask_losses(self, x: Tensor, hw, has_query: Tensor, is_thing: Tensor, act: str,
+                           n_th: float, n_st: float, points) -> Tuple[dict, dict]:
+        """The thing and the stuff CE + dice on the sampled points: ``x`` the matched
+        queries' maps of the GT segments (``_row_maps``, B x M x h*w with ``hw`` = (h, w)),
+        ``points`` the matched segments' ``(coords, gt_points)`` from :meth:`_step_draws`
+        (None: no matched segment); every matched segment's terms at once
+        (:func:`mask_bce_dice_terms`), then summed per group (:meth:`_group_sums`)."""
         if points is None:
             zero = x.sum() * 0.0
-            return dict(ce=zero, dice=zero)
+            return dict(ce=zero, dice=zero), dict(ce=zero, dice=zero)
+        idx = has_query.nonzero(as_tuple=True)  # (image, segment): one host sync
         with fp32_island(x):
-            pred = self._point_logits(x[select], act).view(-1, *hw)  # N x h x w
+            pred = self._point_logits(x[idx], act).view(-1, *hw)  # N x h x w
             coords, gt_pts = points
-            out = mask_bce_dice_loss(read_mask_points(pred, coords), gt_pts, avg_factor=avg)
-        return dict(ce=out['bce'], dice=out['dice'])
+            ce, dice = mask_bce_dice_terms(read_mask_points(pred, coords), gt_pts)
+        return self._group_sums(ce, dice, is_thing[idx], n_th, n_st)
 
     @staticmethod
     def _e_step_loss(probs: Tensor, hw, rows: Tensor, level_targets: Tensor) -> Tensor:

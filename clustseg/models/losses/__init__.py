@@ -1,4 +1,5 @@
-from .binary_mask_losses import (binary_corner_codes, mask_bce_dice_loss, mask_point_targets,
+from .binary_mask_losses import (binary_corner_codes, mask_bce_dice_loss, mask_bce_dice_terms,
+                                 mask_point_targets,
                                  matched_mask_loss, matched_mask_terms, read_binary_points,
                                  read_mask_points, sample_mask_points, sigmoid_class_loss,
                                  uncertain_point_coords)
@@ -27,6 +28,6 @@ __all__ = [
     'pixelwise_instance_discrimination_loss', 'kept_pair_logsumexp', 'semantic_aux_loss',
     'inverse_segment_area', 'area_weighted_sample', 'sample_mask_points',
     'mask_point_targets', 'read_mask_points', 'uncertain_point_coords',
-    'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss',
+    'mask_bce_dice_loss', 'mask_bce_dice_terms', 'sigmoid_class_loss', 'matched_mask_loss',
     'matched_mask_terms', 'binary_corner_codes', 'read_binary_points'
 ]

@@ -179,11 +179,30 @@ def sample_mask_points(mask_logits: Tensor,
     return read_mask_points(mask_logits, coords), gt_points
 
 
+def mask_bce_dice_terms(mask_logits: Tensor, gt_masks: Tensor,
+                        dice_eps: float = 1.0) -> Tuple[Tensor, Tensor]:
+    """Each mask's sigmoid BCE (mean over its points) and naive dice, through mmdet's
+    ``binary_cross_entropy`` / ``dice_loss`` unreduced: ``mask_logits`` / ``gt_masks``
+    ``N x ...`` (same shape, targets in ``[0, 1]``) -> ``(bce N, dice N)`` fp32, what
+    :func:`mask_bce_dice_loss` sums (a caller weighting masks differently, e.g. per group,
+    sums them itself)."""
+    if mask_logits.shape != gt_masks.shape or mask_logits.dim() < 2:
+        raise ValueError(f'mask_logits ({shape_str(mask_logits)}) and gt_masks '
+                         f'({shape_str(gt_masks)}) must have the same N x ... shape')
+    with fp32_island(mask_logits):
+        x = mask_logits.float().flatten(1)  # N x P
+        t = gt_masks.float().flatten(1)
+        bce = binary_cross_entropy(x, t, reduction='none').mean(dim=1)
+        dice = dice_loss(x.sigmoid(), t, eps=dice_eps, naive_dice=True, reduction='none')
+    return bce, dice
+
+
 def mask_bce_dice_loss(mask_logits: Tensor,
                        gt_masks: Tensor,
                        avg_factor: Optional[float] = None,
                        dice_eps: float = 1.0) -> Dict[str, Tensor]:
-    """Sigmoid BCE + naive dice of matched masks (Mask2Former, through mmdet's functions).
+    """Sigmoid BCE + naive dice of matched masks (Mask2Former, through mmdet's functions:
+    :func:`mask_bce_dice_terms` summed).
 
     ``bce = sum_{n,p} BCE(x_np, t_np) / (avg_factor * P)`` and
     ``dice = sum_n [1 - (2 sum_p s_np t_np + eps) / (sum_p s_np + sum_p t_np + eps)] /
@@ -201,20 +220,9 @@ def mask_bce_dice_loss(mask_logits: Tensor,
         dict of fp32 scalars ``'bce'`` and ``'dice'`` (unweighted; Mask2Former: 5 and 5, the
         ClustSeg paper: 5 and 2, see docs/losses.md).
     """
-    if mask_logits.shape != gt_masks.shape or mask_logits.dim() < 2:
-        raise ValueError(f'mask_logits ({shape_str(mask_logits)}) and gt_masks '
-                         f'({shape_str(gt_masks)}) must have the same N x ... shape')
-    n = mask_logits.shape[0]
-    if n == 0:
-        zero = mask_logits.float().sum() * 0.0
-        return dict(bce=zero, dice=zero)
-    avg = max(float(n if avg_factor is None else avg_factor), 1.0)
-    with fp32_island(mask_logits):
-        x = mask_logits.float().flatten(1)  # N x P
-        t = gt_masks.float().flatten(1)
-        bce = binary_cross_entropy(x.reshape(-1), t.reshape(-1), avg_factor=avg * x.shape[1])
-        dice = dice_loss(x.sigmoid(), t, eps=dice_eps, naive_dice=True, avg_factor=avg)
-    return dict(bce=bce, dice=dice)
+    bce, dice = mask_bce_dice_terms(mask_logits, gt_masks, dice_eps)
+    avg = max(float(mask_logits.shape[0] if avg_factor is None else avg_factor), 1.0)
+    return dict(bce=bce.sum() / avg, dice=dice.sum() / avg)
 
 
 def sigmoid_class_loss(cls_logits: Tensor,
@@ -345,5 +353,5 @@ def matched_mask_loss(mask_logits: Tensor, target_masks: Tensor, select: Tensor,
 
 __all__ = ['uncertain_point_coords', 'binary_corner_codes', 'read_binary_points',
            'mask_point_targets', 'read_mask_points',
-           'sample_mask_points', 'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss',
+           'sample_mask_points', 'mask_bce_dice_terms', 'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss',
            'matched_mask_terms']
