@@ -509,3 +509,20 @@ def test_bad_inner_step_points_is_an_error():
     with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(
             ValueError, match='inner_step_points must be None or an integer > 0'):
         MODELS.build(cfg.model)
+
+
+def test_semantic_map_takes_the_last_covering_segment():
+    """_semantic_map equals writing each segment's class over its pixels in order (later
+    segments win on overlaps), 255 where no segment (or only padding) covers a pixel."""
+    from clustseg.models.losses import pad_stack
+    gen = torch.Generator().manual_seed(0)
+    for n in ((3, 0), (0, 0), (4, 2)):
+        masks = [(torch.rand(k, 7, 9, generator=gen) > 0.6).float() for k in n]
+        labels = [torch.randint(0, 133, (k, ), generator=gen) for k in n]
+        ref = torch.full((len(n), 7, 9), 255, dtype=torch.long)
+        for i, (m, lab) in enumerate(zip(masks, labels)):
+            for j in range(m.shape[0]):
+                ref[i][m[j] > 0.5] = lab[j]
+        got = ClustSegPanopticHead._semantic_map(pad_stack(masks), pad_stack(labels))
+        assert torch.equal(got, ref)
+        assert (got != 255).any() == any(k > 0 for k in n)

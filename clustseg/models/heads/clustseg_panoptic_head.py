@@ -407,7 +407,7 @@ class ClustSegPanopticHead(ClustSegHead):
             th, st = self._point_mask_losses(x, masks.shape[-2:], has_query, is_thing, act,
                                              n_th, n_st, points)
         pq = pq_style_loss(cls, lp, t, q_labels, matched, log_probs=True, row_query=rows,
-                           void_ratios=ratios)
+                           void_ratios=ratios, check_labels=False)
         mask_id = mask_id_cross_entropy(lp, t, log_probs=True)
         out = dict(loss_th_ce=w['thing'] * th['ce'], loss_th_dice=w['thing'] * th['dice'],
                    loss_st_ce=w['stuff'] * st['ce'], loss_st_dice=w['stuff'] * st['dice'],
@@ -471,6 +471,17 @@ class ClustSegPanopticHead(ClustSegHead):
             t = level_targets * (rows >= 0)[..., None, None].to(level_targets.dtype)
             return mask_id_cross_entropy(log_m, t, log_probs=True)
 
+    @staticmethod
+    def _semantic_map(seg: Tensor, labels: Tensor) -> Tensor:
+        """Binary GT masks B x M x H x W (zero-padded over M) and their classes B x M -> B x H x
+        W int64: each pixel's class is that of the last segment covering it (255: none), in a
+        few operators for the batch instead of one masked write per segment."""
+        b, m, h, w = seg.shape
+        order = torch.arange(1, m + 1, device=seg.device)[None, :, None, None]
+        last = (seg.bool() * order).amax(dim=1).flatten(1)  # B x HW, 1-based, 0 = none
+        return torch.where(last > 0, labels.gather(1, (last - 1).clamp(min=0)),
+                           torch.full_like(last, 255)).view(b, h, w)
+
     def _once_per_step_losses(self, out: HeadOutput, gt_masks, gt_labels,
                               final) -> Dict[str, Tensor]:
         """Instance discrimination, semantic loss and the thing FFN's BCE (final E-step)."""
@@ -479,10 +490,7 @@ class ClustSegPanopticHead(ClustSegHead):
         h, wd = gt_masks[0].shape[-2:]
         # B x M x H4 x W4, zero-padded over M; binary for the pixel-level terms
         seg = pad_stack([(m > 0.5).to(m.dtype) for m in gt_masks])
-        sem = torch.full((b, h, wd), 255, dtype=torch.long, device=seg.device)
-        for i, (m, lab) in enumerate(zip(gt_masks, gt_labels)):
-            for j in range(m.shape[0]):
-                sem[i][m[j] > 0.5] = lab[j]
+        sem = self._semantic_map(seg, pad_stack([lb.long() for lb in gt_labels]))
         with fp32_island(out.mask_feats):
             f = F.normalize(out.mask_feats.float(), dim=1)  # B x E x H4 x W4
             insdis = pixelwise_instance_discrimination_loss(
