@@ -62,8 +62,11 @@ def test_every_e_step_gets_the_matched_terms_and_the_step_gets_the_auxiliary_one
     model.train()
     losses = _loss(model, batch)
     dec = model.panoptic_head.core.decoder
-    n = len(dec.layer_levels) * dec.num_iters  # deep supervision on every E-step
-    expected = {f'd{i}.{k}' for i in range(n - 1) for k in STEP_KEYS}
+    n_layers, t = len(dec.layer_levels), dec.num_iters  # every E-step supervised
+    assert t == 3
+    # each layer's E-steps evaluated and logged together, the output's E-step alone
+    prefixes = [f'd{i}.' for i in range(n_layers - 1)] + [f'd{n_layers - 1}.i0-1.']
+    expected = {p + k for p in prefixes for k in STEP_KEYS}
     expected |= set(STEP_KEYS) | set(ONCE_KEYS)
     assert set(losses) == expected
     for k, v in losses.items():
@@ -226,10 +229,15 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
     head.train_cfg.update(mask_num_points=num_points, mask_activation=act)
     try:
         torch.manual_seed(1)
-        lse, ratios, points = head._step_draws(masks, rows, rows, gt.flatten(2),
-                                               binary_corner_codes(full.flatten(0, 1)), False)
-        got = head._step_losses(cls, masks, probs, (6, 5), gt_index, rows, gt.flatten(2),
-                                labels, thing, 3.0, 2.0, lse, ratios, points, e_pooled)
+        codes = binary_corner_codes(full.flatten(0, 1))
+        lse, ratios, points = head._step_draws([masks], rows, rows, gt.flatten(2), codes, False)
+        got = head._step_losses([cls], [masks], [probs], (6, 5), gt_index, rows,
+                                gt.flatten(2), labels, thing, torch.tensor([[3.0, 2.0]]), lse,
+                                ratios, points, e_pooled)
+        if num_points:  # a group of two E-steps reads each image's own GT at its points
+            rows2 = rows.repeat(2, 1)
+            pts2 = head._step_draws([masks, masks.flip(1)], rows2, rows2, gt.flatten(2), codes,
+                                    False)[2]
     finally:
         head.train_cfg.clear()
         head.train_cfg.update(old)
@@ -253,6 +261,10 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
         torch.testing.assert_close(coords, points[0])
         ref_gt = point_sample(full[bb, mm].float().unsqueeze(1), coords).squeeze(1)
         torch.testing.assert_close(points[1], ref_gt, rtol=0, atol=1e-5)
+        gb2, mm2 = rows2.ge(0).nonzero(as_tuple=True)
+        assert gb2.tolist() == bb.tolist() + (bb + 2).tolist()
+        ref_gt2 = point_sample(full[gb2 % 2, mm2].float().unsqueeze(1), pts2[0]).squeeze(1)
+        torch.testing.assert_close(pts2[1], ref_gt2, rtol=0, atol=1e-5)
         pred = point_sample(lg.unsqueeze(1), coords).squeeze(1)
         th_rows = is_th[bb, mm]
         # each group's terms over its own segments' points and averaging factor
@@ -291,11 +303,11 @@ def test_groups_without_matched_segments_give_zero_terms(setup):
     head.train_cfg['mask_num_points'] = 16
     try:
         state = torch.random.get_rng_state()
-        lse, ratios, points = head._step_draws(masks, rows, rows, gt.flatten(2), None, False)
+        lse, ratios, points = head._step_draws([masks], rows, rows, gt.flatten(2), None, False)
         assert points is None
         assert torch.equal(state, torch.random.get_rng_state())
-        got = head._step_losses(cls, masks, None, (6, 5), none, rows, gt.flatten(2), labels,
-                                thing, 1.0, 1.0, lse, ratios, points)
+        got = head._step_losses([cls], [masks], None, (6, 5), none, rows, gt.flatten(2),
+                                labels, thing, torch.ones(1, 2), lse, ratios, points)
         assert got['loss_th_ce'].item() == 0 and got['loss_st_dice'].item() == 0
         assert got['loss_th_ce'].requires_grad
     finally:
@@ -380,12 +392,13 @@ def test_inner_step_points_predict_the_dense_logits_at_the_points():
             rtol=1e-4, atol=1e-4)
     losses = _loss(model, batch)
     dense_keys = set(_loss(*_build(_cfg())))
-    assert set(losses) == dense_keys
+    # the same terms; a layer's point-supervised E-steps form their own group
+    assert {k.split('.')[-1] for k in losses} == {k.split('.')[-1] for k in dense_keys}
+    assert 'd0.i0-1.loss_mask_id' in losses and 'd0.i2.loss_mask_id' in losses
     assert all(torch.isfinite(v) for v in losses.values())
-    # an inner E-step's point terms alone train the mask predictor and the decoder
-    first_inner = inner.index(True)
+    # the inner E-steps' point terms alone train the mask predictor and the decoder
     model.zero_grad()
-    sum(v for k, v in losses.items() if k.startswith(f'd{first_inner}.') and
+    sum(v for k, v in losses.items() if k.startswith('d0.i0-1.') and
         'e_step' not in k).backward()
     for p in head.mask_predictor.embed.parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0
@@ -415,9 +428,10 @@ def test_inner_step_point_terms_estimate_the_dense_terms():
     t_last = model.panoptic_head.core.num_iters - 1
     assert t_last > 0
     for key in ('loss_mask_id', 'loss_pq_mask', 'loss_th_dice', 'loss_st_ce'):
-        inner = [k for k in dense if k.endswith('.' + key) and k.startswith('d0.')]
-        assert inner, key
-        a, b = float(dense[inner[0]]), float(pts[inner[0]])
+        # layer 0's E-steps: one dense group, or the point-supervised inner E-steps and the
+        # dense last one
+        a = float(dense['d0.' + key])
+        b = float(pts[f'd0.i0-{t_last - 1}.' + key] + pts[f'd0.i{t_last}.' + key])
         assert abs(a - b) <= 0.15 * abs(a) + 1e-3, (key, a, b)
     # the output's terms are dense in both
     torch.testing.assert_close(dense['loss_mask_id'], pts['loss_mask_id'])
@@ -526,3 +540,60 @@ def test_semantic_map_takes_the_last_covering_segment():
         got = ClustSegPanopticHead._semantic_map(pad_stack(masks), pad_stack(labels))
         assert torch.equal(got, ref)
         assert (got != 255).any() == any(k > 0 for k in n)
+
+
+@pytest.mark.parametrize('inner_points', [None, 64])
+def test_layer_groups_equal_one_e_step_at_a_time(inner_points):
+    """Evaluating a layer's E-steps together (stacked along the batch, _step_groups) gives
+    each term's sum over them and the same gradients as evaluating one E-step at a time
+    (dense thing / stuff terms: no random draw depends on the grouping)."""
+    cfg = _cfg()
+    cfg.model.train_cfg.mask_num_points = 0
+    cfg.model.train_cfg.inner_step_points = inner_points
+    model, batch = _build(cfg)
+    model.train()
+    head = model.panoptic_head
+    out, gts = _head_output(model, batch)
+    groups = head._step_groups(out.states, head.point_supervised(out.states))
+    assert max(j - i for _, (i, j) in groups) > 1
+    params = [p for p in head.parameters() if p.requires_grad]
+
+    def run(step_groups):
+        head._step_groups = step_groups
+        try:
+            torch.manual_seed(0)
+            losses = head.loss_by_feat(out, gts, None)
+        finally:
+            del head._step_groups
+        inner = {k: sum(v for name, v in losses.items() if '.' in name and
+                        name.endswith('.' + k)) for k in STEP_KEYS}
+        step = sum(v for k, v in losses.items() if k.split('.')[-1] in STEP_KEYS)
+        grads = torch.autograd.grad(step, params, retain_graph=True, allow_unused=True)
+        return inner, {k: losses[k] for k in STEP_KEYS}, grads
+
+    n = len(out.states)
+    one = [(f'e{i}.' if i < n - 1 else '', (i, i + 1)) for i in range(n)]
+    g_inner, g_final, g_grads = run(head._step_groups)
+    s_inner, s_final, s_grads = run(lambda states, at_points: one)
+    for k in STEP_KEYS:
+        torch.testing.assert_close(g_inner[k], s_inner[k], rtol=1e-5, atol=1e-6, msg=k)
+        torch.testing.assert_close(g_final[k], s_final[k], rtol=1e-6, atol=1e-7, msg=k)
+    for p, a, b in zip(params, g_grads, s_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_group_sums_divide_each_segment_by_its_e_steps_factor():
+    """Segments of a group of G = 2 E-steps over B = 2 images (images 0, 1: E-step 0;
+    images 2, 3: E-step 1): each thing / stuff term over its own E-step's factor."""
+    ce = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    dice = torch.tensor([0.5, 0.25, 1.0, 2.0, 4.0])
+    thing = torch.tensor([True, False, True, True, False])
+    image = torch.tensor([0, 1, 2, 3, 3])
+    factors = torch.tensor([[2.0, 4.0], [8.0, 16.0]])  # per E-step: things, stuff
+    th, st = ClustSegPanopticHead._group_sums(ce, dice, thing, image, factors, 2)
+    assert th['ce'].item() == pytest.approx(1 / 2 + 3 / 8 + 4 / 8)
+    assert st['ce'].item() == pytest.approx(2 / 4 + 5 / 16)
+    assert th['dice'].item() == pytest.approx(0.5 / 2 + 1 / 8 + 2 / 8)
+    assert st['dice'].item() == pytest.approx(0.25 / 4 + 4 / 16)

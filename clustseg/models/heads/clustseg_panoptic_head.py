@@ -228,18 +228,42 @@ class ClustSegPanopticHead(ClustSegHead):
         return out - 1
 
     @staticmethod
-    def _avg_factors(gt_index: Tensor, thing_host: Tensor,
-                     device) -> List[Tuple[float, float]]:
+    def _avg_factors(gt_index: Tensor, thing_host: Tensor, device) -> Tensor:
         """Per E-step (``gt_index`` S x B x K on the host; ``thing_host`` K), the thing and
         stuff averaging factors: matched queries of each group, averaged over ranks (one
-        all-reduce for all E-steps under DDP, on ``device``), at least 1."""
+        all-reduce for all E-steps under DDP, on ``device``), at least 1: S x 2 fp32 on the
+        host."""
         matched = gt_index >= 0
         th = thing_host[None, None]
         counts = torch.stack([(matched & th).sum(dim=(1, 2)), (matched & ~th).sum(dim=(1, 2))],
                              dim=1).float()  # S x 2
         if is_distributed():
             counts = reduce_mean(counts.to(device)).cpu()
-        return [tuple(c) for c in counts.clamp(min=1).tolist()]
+        return counts.clamp(min=1)
+
+    def _step_groups(self, states: List[dict], at_points: List[bool]):
+        """The supervised E-steps evaluated together: ``(key prefix, (first, end))`` for each
+        run of consecutive E-steps of one decoder layer with the same supervision (dense or
+        at points), the output's E-step alone (prefix ``''``). A group of a whole layer is
+        ``d{layer}.``, a part of one ``d{layer}.i{first iter}-{last iter}.``; with T = 1
+        that is ``d{layer}.`` per E-step. E-step maps at a local level (not tensors) are
+        evaluated one E-step at a time."""
+        n = len(states)
+        out, i = [], 0
+        while i < n - 1:
+            j = i + 1
+            stack = isinstance(states[i].get('probs'), (Tensor, type(None)))
+            while stack and j < n - 1 and states[j]['layer'] == states[i]['layer'] and \
+                    at_points[j] == at_points[i]:
+                j += 1
+            its = [s['iter'] for s in states[i:j]]
+            whole = sum(s['layer'] == states[i]['layer'] for s in states) == j - i
+            prefix = f"d{states[i]['layer']}." if whole else \
+                f"d{states[i]['layer']}.i{its[0]}" + (f'-{its[-1]}.' if j - i > 1 else '.')
+            out.append((prefix, (i, j)))
+            i = j
+        out.append(('', (n - 1, n)))
+        return out
 
     # ------------------------------------------------------------------ losses
     def loss_by_feat(self, out: HeadOutput, batch_gt_instances,
@@ -248,11 +272,13 @@ class ClustSegPanopticHead(ClustSegHead):
         E-step B x K x H/4 x W/4 (last = final). GT masks come padded to the batch shape.
 
         Every E-step is matched before any loss, the dense ones together and the
-        point-supervised ones together (:meth:`_assign_steps`). Each E-step's mask terms then
-        read one row per GT segment, its matched query's map, gathered inside its (recomputed)
-        loss, so that no per-step target tensor is kept until backward and the loop needs no
-        host read of the matching (the loss terms' own selections still read the device once
-        or twice each)."""
+        point-supervised ones together (:meth:`_assign_steps`). The losses are then evaluated
+        per group of E-steps (:meth:`_step_groups`: one decoder layer's, stacked along the
+        batch), each term once for the group and logged as its sum over the group. The mask
+        terms read one row per GT segment, its matched query's map, gathered inside the
+        (recomputed) loss, so that no per-group target tensor is kept until backward and the
+        loop needs no host read of the matching (the loss terms' own selections still read
+        the device once or twice per group)."""
         all_cls_scores, all_mask_preds = out.cls_scores, out.mask_preds
         qsc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
         size = tuple(all_mask_preds[-1].shape[-2:])
@@ -284,33 +310,35 @@ class ClustSegPanopticHead(ClustSegHead):
         host_index = torch.stack(gt_index)  # S x B x K
         # the matched query of each GT segment: the mask terms read one row per segment
         host_rows = gt_queries(host_index, gt.shape[1])  # S x B x M
-        factors = self._avg_factors(host_index, thing_host, thing_q.device)
+        factors = _to_device(self._avg_factors(host_index, thing_host, thing_q.device),
+                             thing_q.device)  # S x 2
         device_index = _to_device(host_index, thing_q.device)
         device_rows = _to_device(host_rows, thing_q.device)
         losses, pooled = {}, {}
-        for i, (cls, masks) in enumerate(zip(all_cls_scores, all_mask_preds)):
-            # an inner E-step's masks (at_points) are B x K x P x 1: matched and supervised
-            # as a P-pixel map
-            index, rows = device_index[i], device_rows[i]
-            step_gt = (pt if at_points[i] else gt).flatten(2)  # B x M x N
-            n_th, n_st = factors[i]
-            probs, hw = out.states[i].get('probs'), out.states[i]['hw']
+        for prefix, (i, j) in self._step_groups(out.states, at_points):
+            # E-steps i..j-1 at once, stacked along the batch (G B images, E-step major):
+            # one evaluation of each term instead of G; an inner E-step's masks (at_points)
+            # are B x K x P x 1, matched and supervised as a P-pixel map
+            step_gt = (pt if at_points[i] else gt).flatten(2)  # B x M x N, shared by the group
+            hw = out.states[i]['hw']
+            probs = [s['probs'] for s in out.states[i:j]] if self.supervise_e_step_maps \
+                else None
             e_pooled = self._pooled_targets(gt, hw, pooled) \
                 if self.supervise_e_step_maps else None
+            index, rows = device_index[i:j].flatten(0, 1), device_rows[i:j].flatten(0, 1)
             # no gradient, once (not again when the loss is recomputed in backward): the
             # unmatched queries' void ratios and the point-sampled terms' points
-            lse, ratios, points = self._step_draws(masks, rows, host_rows[i], step_gt, codes,
-                                                   at_points[i])
-            args = (cls, masks, probs if self.supervise_e_step_maps else None, hw, index, rows,
-                    step_gt, labels, thing_q, n_th, n_st, lse, ratios, points, e_pooled,
-                    at_points[i])
+            lse, ratios, points = self._step_draws(all_mask_preds[i:j], rows,
+                                                   host_rows[i:j].flatten(0, 1), step_gt,
+                                                   codes, at_points[i])
+            args = (all_cls_scores[i:j], all_mask_preds[i:j], probs, hw, index, rows, step_gt,
+                    labels, thing_q, factors[i:j], lse, ratios, points, e_pooled, at_points[i])
             if self.train_cfg['recompute_losses']:  # keep only the inputs for backward
                 terms = checkpoint(self._step_losses, *args, use_reentrant=False)
             else:
                 terms = self._step_losses(*args)
-            p = '' if i == n - 1 else f'd{i}.'
             for k, v in terms.items():
-                losses[p + k] = v
+                losses[prefix + k] = v
         final = gather_query_targets(gt, labels, device_index[-1], self.num_classes)
         losses.update(self._once_per_step_losses(out, gt_masks, gt_labels, final))
         return losses
@@ -326,45 +354,58 @@ class ClustSegPanopticHead(ClustSegHead):
             lp = gather_log_softmax(flat, rows, lse)
             return lp, (lp if act == 'softmax' else gather_matched(flat, rows))
 
-    def _step_draws(self, masks: Tensor, rows: Tensor, host_rows: Tensor, gt: Tensor,
+    def _step_draws(self, masks: List[Tensor], rows: Tensor, host_rows: Tensor, gt: Tensor,
                     codes: Optional[Tensor], dense: bool):
-        """What an E-step's loss needs that is drawn or detached, computed once outside the
-        recomputed loss: the logits' logsumexp over K (B x N, the normaliser of
-        :meth:`_row_maps`), the queries' void ratios (B x K, :func:`void_ratio`) and
+        """What a group of G E-steps' loss needs that is drawn or detached, computed once
+        outside the recomputed loss. ``masks``: the G E-steps' mask logits (B x K x ... each),
+        stacked here along the batch (G B images, E-step major; ``rows`` / ``host_rows``
+        likewise). Returns the logits' logsumexp over K (G B x N, the normaliser of
+        :meth:`_row_maps`), the queries' void ratios (G B x K, :func:`void_ratio`) and
         ``(coords N x P x 2, gt_points N x P)`` of Mask2Former's uncertainty sampling on the
         detached point logits of the N matched GT segments, things and stuff together, or None
         (no matched segment, or dense terms: ``dense`` or ``mask_num_points == 0``).
 
-        ``rows`` / ``host_rows``: the query matched to each GT segment (B x M, -1 = none) on
+        ``rows`` / ``host_rows``: the query matched to each GT segment (G B x M, -1 = none) on
         the device and on the host, so that the selection needs no sync; ``gt``: the padded GT
-        the E-step is matched to (B x M x N); ``codes``: the input-resolution GT B x M x H x W
-        as (B x M) x (H + 1) x (W + 1) :func:`binary_corner_codes`, read at the points
-        (:func:`read_binary_points`). The N segments are in (image, segment) order, as a
-        boolean selection gives."""
+        the E-steps are matched to (B x M x N); ``codes``: the input-resolution GT
+        B x M x H x W as (B x M) x (H + 1) x (W + 1) :func:`binary_corner_codes`, read at the
+        points (:func:`read_binary_points`). The N segments are in (image, segment) order over
+        the G B images, as a boolean selection gives."""
         act = self.train_cfg['mask_activation']
-        with torch.no_grad(), fp32_island(masks):
-            flat = masks.float().flatten(2)  # B x K x N
+        b, m = gt.shape[:2]
+        with torch.no_grad(), fp32_island(masks[0]):
+            stacked = torch.cat(masks) if len(masks) > 1 else masks[0]
+            flat = stacked.float().flatten(2)  # G B x K x N
             log_p = flat.log_softmax(dim=1)
             # the logsumexp, read off one query (half the time of logsumexp on CPU)
-            lse = flat[:, 0] - log_p[:, 0]  # B x N
+            lse = flat[:, 0] - log_p[:, 0]  # G B x N
             # non-void: covered by a matched segment (unmatched segments are void)
-            t = gt.float() * (rows >= 0)[..., None]
+            t = self._group_targets(gt, rows)
             # the probabilities overwrite the log-softmax: one K-wide temporary
             ratios = void_ratio(log_p.exp_(), ~void_pixels(t))
-            del log_p
+            del log_p, t
             n_pts = self.train_cfg['mask_num_points']
             if dense or n_pts == 0:
                 return lse, ratios, None
-            bb, mm = (host_rows >= 0).nonzero(as_tuple=True)
-            if bb.numel() == 0:
+            gb, mm = (host_rows >= 0).nonzero(as_tuple=True)
+            if gb.numel() == 0:
                 return lse, ratios, None
-            x = self._row_maps(masks, rows, act, lse)[1]
-            h4, w4 = masks.shape[-2:]
-            ix = _to_device(torch.stack([bb, mm]), masks.device)
+            x = self._row_maps(stacked, rows, act, lse)[1]
+            h4, w4 = stacked.shape[-2:]
+            ix = _to_device(torch.stack([gb, mm]), stacked.device)
             logits = self._point_logits(x[ix[0], ix[1]].view(-1, h4, w4), act)
             coords = uncertain_point_coords(logits.unsqueeze(1), n_pts)
+            # the GT of image (g B + b) is image b's
             return lse, ratios, (coords, read_binary_points(codes, coords,
-                                                            ix[0] * rows.shape[1] + ix[1]))
+                                                            (ix[0] % b) * m + ix[1]))
+
+    @staticmethod
+    def _group_targets(gt: Tensor, rows: Tensor) -> Tensor:
+        """The padded GT ``gt`` (B x M x ...) of a group's G E-steps, each E-step's unmatched
+        segments zeroed (void): G B x M x ... fp32, ``rows`` (G B x M) the matched queries."""
+        b, m = gt.shape[:2]
+        keep = (rows >= 0).view((-1, b, m) + (1, ) * (gt.dim() - 2))  # G x B x M x 1...
+        return (gt.float()[None] * keep).flatten(0, 1)
 
     @staticmethod
     def _point_logits(x: Tensor, act: str) -> Tensor:
@@ -376,75 +417,88 @@ class ClustSegPanopticHead(ClustSegHead):
         lp = x.clamp(max=-1e-7)
         return lp - torch.log(-torch.expm1(lp))
 
-    def _step_losses(self, cls, masks, probs, hw, gt_index, rows, gt, labels, thing_q, n_th,
-                     n_st, lse, ratios, points=None, e_pooled=None,
+    def _step_losses(self, cls, masks, probs, hw, gt_index, rows, gt, labels, thing_q, factors,
+                     lse, ratios, points=None, e_pooled=None,
                      dense=False) -> Dict[str, Tensor]:
-        """The weighted Eq. 12 terms of one supervised E-step (a pure function of its
-        arguments, so it can be recomputed in backward). ``gt_index``: its matching (B x K,
-        -1 = unmatched) into the padded GT ``gt`` (B x M x N, the E-step's resolution) and
-        ``labels`` (B x M); ``rows``: the inverse (B x M, :func:`gt_queries`). The mask terms
-        read one row per GT segment, the map of its matched query
-        (:meth:`_row_maps` with the logsumexp ``lse`` of :meth:`_step_draws`), so no K-wide
-        tensor is formed in forward (the row form of :func:`pq_style_loss`, with the void
-        ratios ``ratios`` of :meth:`_step_draws`);
-        ``thing_q``: K, the thing queries; ``n_th`` / ``n_st``: the groups' averaging factors;
-        ``points``: the matched segments' sampled points (:meth:`_step_draws`);
-        ``e_pooled``: the GT pooled to the E-step map's level (:meth:`_pooled_targets`);
-        ``dense``: the thing / stuff terms over every pixel of ``masks`` (a point-supervised
-        E-step's P x 1 map) whatever ``mask_num_points`` says."""
+        """The weighted Eq. 12 terms of a group of G supervised E-steps, each term summed over
+        them (a pure function of its arguments, so it can be recomputed in backward).
+        ``cls`` / ``masks`` / ``probs``: the G E-steps' class logits, mask logits and E-step
+        maps (lists; ``probs`` None: no E-step term), stacked here along the batch (G B
+        images, E-step major), so that each term is evaluated once for the group: the
+        batch-averaged terms (PQ-style, mask-ID) average over the G B images and are scaled
+        by G, the thing / stuff terms divide each segment's terms by its E-step's factor.
+        ``gt_index``: the matchings (G B x K, -1 = unmatched) into the padded GT ``gt``
+        (B x M x N, the E-steps' resolution, shared) and ``labels`` (B x M); ``rows``: the
+        inverse (G B x M, :func:`gt_queries`). The mask terms read one row per GT segment,
+        the map of its matched query (:meth:`_row_maps` with the logsumexp ``lse`` of
+        :meth:`_step_draws`), so no K-wide tensor is formed in forward (the row form of
+        :func:`pq_style_loss`, with the void ratios ``ratios`` of :meth:`_step_draws`);
+        ``thing_q``: K, the thing queries; ``factors``: G x 2, each E-step's thing and stuff
+        averaging factors; ``points``: the matched segments' sampled points
+        (:meth:`_step_draws`); ``e_pooled``: the GT pooled to the E-step maps' level
+        (:meth:`_pooled_targets`); ``dense``: the thing / stuff terms over every pixel of
+        ``masks`` (a point-supervised E-step's P x 1 map) whatever ``mask_num_points``
+        says."""
         w = self.loss_weights
         aux = w['aux']
         act = self.train_cfg['mask_activation']
-        matched = gt_index >= 0  # B x K
-        q_labels = gather_query_labels(labels, gt_index, self.num_classes)
-        has_query = rows >= 0  # B x M
-        t = gt.float() * has_query[..., None]  # B x M x N, unmatched segments: void
-        lp, x = self._row_maps(masks, rows, act, lse)  # B x M x N
-        is_thing = has_query & thing_q[rows.clamp(min=0)]  # B x M
+        g = len(masks)
+        cls = torch.cat(cls) if g > 1 else cls[0]  # G B x K x C'
+        masks = torch.cat(masks) if g > 1 else masks[0]  # G B x K x ...
+        matched = gt_index >= 0  # G B x K
+        q_labels = gather_query_labels(labels.repeat(g, 1), gt_index, self.num_classes)
+        has_query = rows >= 0  # G B x M
+        t = self._group_targets(gt, rows)  # G B x M x N, unmatched segments: void
+        lp, x = self._row_maps(masks, rows, act, lse)  # G B x M x N
+        is_thing = has_query & thing_q[rows.clamp(min=0)]  # G B x M
+        b = gt.shape[0]
         if dense or self.train_cfg['mask_num_points'] == 0:
-            th, st = self._dense_mask_losses(x, t, has_query, is_thing, act, n_th, n_st)
+            th, st = self._dense_mask_losses(x, t, has_query, is_thing, act, factors, b)
         else:
             th, st = self._point_mask_losses(x, masks.shape[-2:], has_query, is_thing, act,
-                                             n_th, n_st, points)
+                                             factors, b, points)
         pq = pq_style_loss(cls, lp, t, q_labels, matched, log_probs=True, row_query=rows,
                            void_ratios=ratios, check_labels=False)
         mask_id = mask_id_cross_entropy(lp, t, log_probs=True)
         out = dict(loss_th_ce=w['thing'] * th['ce'], loss_th_dice=w['thing'] * th['dice'],
                    loss_st_ce=w['stuff'] * st['ce'], loss_st_dice=w['stuff'] * st['dice'],
-                   loss_pq_cls=aux * w['pq_cls'] * pq['cls'],
-                   loss_pq_mask=aux * w['pq_mask'] * pq['mask'],
-                   loss_mask_id=aux * w['mask_id'] * mask_id)
+                   loss_pq_cls=aux * w['pq_cls'] * g * pq['cls'],
+                   loss_pq_mask=aux * w['pq_mask'] * g * pq['mask'],
+                   loss_mask_id=aux * w['mask_id'] * g * mask_id)
         if probs is not None:
-            out['loss_e_step_mask_id'] = aux * w['e_step'] * self._e_step_loss(
-                probs, hw, rows, e_pooled)
+            out['loss_e_step_mask_id'] = aux * w['e_step'] * g * self._e_step_loss(
+                torch.cat(probs) if g > 1 else probs[0], hw, rows, e_pooled)
         return out
 
     @staticmethod
-    def _group_sums(ce: Tensor, dice: Tensor, thing: Tensor, n_th: float,
-                    n_st: float) -> Tuple[dict, dict]:
-        """Per selected segment CE and dice (N each) and whether it is a thing (N bool) -> the
-        thing and the stuff terms: each group's sums over its averaging factor."""
+    def _group_sums(ce: Tensor, dice: Tensor, thing: Tensor, image: Tensor, factors: Tensor,
+                    b: int) -> Tuple[dict, dict]:
+        """Per selected segment CE and dice (N each), whether it is a thing (N bool) and its
+        image in the group's G B (N) -> the thing and the stuff terms: each segment's terms
+        over its E-step's averaging factor (``factors`` G x 2: things, stuff), summed per
+        group."""
+        f = factors.to(ce.dtype)[image // b]  # N x 2
         th = thing.to(ce.dtype)  # N: 1 = thing
-        st = 1.0 - th
-        return (dict(ce=(ce * th).sum() / n_th, dice=(dice * th).sum() / n_th),
-                dict(ce=(ce * st).sum() / n_st, dice=(dice * st).sum() / n_st))
+        w_th, w_st = th / f[:, 0], (1.0 - th) / f[:, 1]
+        return (dict(ce=(ce * w_th).sum(), dice=(dice * w_th).sum()),
+                dict(ce=(ce * w_st).sum(), dice=(dice * w_st).sum()))
 
     @classmethod
     def _dense_mask_losses(cls, x: Tensor, t: Tensor, has_query: Tensor, is_thing: Tensor,
-                           act: str, n_th: float, n_st: float) -> Tuple[dict, dict]:
-        """The thing and the stuff CE + dice, dense over the map: ``x`` / ``t`` B x M x N, each
-        GT segment's matched query's map (``_row_maps``: log-softmax over K or raw logit) and
-        its target; every matched segment's terms in one :func:`matched_mask_terms` (one
-        selection, one void map), then summed per group (``is_thing`` B x M,
+                           act: str, factors: Tensor, b: int) -> Tuple[dict, dict]:
+        """The thing and the stuff CE + dice, dense over the map: ``x`` / ``t`` G B x M x N,
+        each GT segment's matched query's map (``_row_maps``: log-softmax over K or raw logit)
+        and its target; every matched segment's terms in one :func:`matched_mask_terms` (one
+        selection, one void map), then summed per group (``is_thing`` G B x M,
         :meth:`_group_sums`)."""
         idx, ce, dice = matched_mask_terms(x, t, has_query, activation=act,
                                            log_probs=x if act == 'softmax' else None)
-        return cls._group_sums(ce, dice, is_thing[idx], n_th, n_st)
+        return cls._group_sums(ce, dice, is_thing[idx], idx[0], factors, b)
 
     def _point_mask_losses(self, x: Tensor, hw, has_query: Tensor, is_thing: Tensor, act: str,
-                           n_th: float, n_st: float, points) -> Tuple[dict, dict]:
+                           factors: Tensor, b: int, points) -> Tuple[dict, dict]:
         """The thing and the stuff CE + dice on the sampled points: ``x`` the matched
-        queries' maps of the GT segments (``_row_maps``, B x M x h*w with ``hw`` = (h, w)),
+        queries' maps of the GT segments (``_row_maps``, G B x M x h*w with ``hw`` = (h, w)),
         ``points`` the matched segments' ``(coords, gt_points)`` from :meth:`_step_draws`
         (None: no matched segment); every matched segment's terms at once
         (:func:`mask_bce_dice_terms`), then summed per group (:meth:`_group_sums`)."""
@@ -456,20 +510,21 @@ class ClustSegPanopticHead(ClustSegHead):
             pred = self._point_logits(x[idx], act).view(-1, *hw)  # N x h x w
             coords, gt_pts = points
             ce, dice = mask_bce_dice_terms(read_mask_points(pred, coords), gt_pts)
-        return self._group_sums(ce, dice, is_thing[idx], n_th, n_st)
+        return self._group_sums(ce, dice, is_thing[idx], idx[0], factors, b)
 
-    @staticmethod
-    def _e_step_loss(probs: Tensor, hw, rows: Tensor, level_targets: Tensor) -> Tensor:
-        """Mask-ID CE of an E-step's assignment map ``M`` (B x K x h*w, softmax over K, zero
-        on padding) against the matched stride-4 targets area-pooled to ``h x w``
-        (``level_targets``, the padded GT B x M x h x w of :meth:`_pooled_targets`), one row
-        per GT segment (``rows``, B x M: its matched query, -1 = none)."""
+    @classmethod
+    def _e_step_loss(cls, probs: Tensor, hw, rows: Tensor, level_targets: Tensor) -> Tensor:
+        """Mask-ID CE of E-step assignment maps ``M`` (G B x K x h*w, softmax over K, zero on
+        padding; G E-steps stacked along the batch) against the matched stride-4 targets
+        area-pooled to ``h x w`` (``level_targets``, the padded GT B x M x h x w of
+        :meth:`_pooled_targets`), one row per GT segment (``rows``, G B x M: its matched
+        query, -1 = none); averaged over the G B images."""
         h, w = hw
-        b, m = rows.shape
+        gb, m = rows.shape
         with fp32_island(probs):
-            log_m = gather_matched(probs.float(), rows).clamp(min=1e-8).log().view(b, m, h, w)
-            t = level_targets * (rows >= 0)[..., None, None].to(level_targets.dtype)
-            return mask_id_cross_entropy(log_m, t, log_probs=True)
+            log_m = gather_matched(probs.float(), rows).clamp(min=1e-8).log().view(gb, m, h, w)
+            return mask_id_cross_entropy(log_m, cls._group_targets(level_targets, rows),
+                                         log_probs=True)
 
     @staticmethod
     def _semantic_map(seg: Tensor, labels: Tensor) -> Tensor:
