@@ -79,8 +79,12 @@ def test_unknown_key_and_missing_config_are_clear_errors(capsys):
 
 def test_worker_trains_on_real_ground_truth(capsys):
     """One training step of the compact ClustSeg in-process: real GT, finite loss, numbers."""
-    res = bench.run_worker(_job(CLUSTSEG, 'train', batch=2))
+    res = bench.run_worker(_job(CLUSTSEG, 'train', batch=2, count_ops=True))
     assert res['optimizer'] == 'AdamW' and res['optim_wrapper'] == 'OptimWrapper'
+    # --count-ops: one more step under the operator counter; the loss selections (nonzero,
+    # boolean indexing) are among them
+    assert res['ops'] > 1000 and 0 < res['data_dependent_ops'] < res['ops']
+    assert len(res['top']) == 15 and res['top'][0][1] >= res['top'][-1][1]
     assert math.isfinite(res['last_loss']) and res['last_loss'] > 0
     for key in ('s_per_iter', 'peak_mem_mb', 'params_m', 'img_per_s'):
         assert _positive(res[key]), (key, res)
@@ -183,7 +187,7 @@ def test_benchmark_run_compares_clustseg_and_mask2former(tmp_path, capsys):
     out = tmp_path / 'bench.json'
     results = bench.main([CLUSTSEG, M2F, '--infer-size', str(SIZE), str(SIZE), '--train-size',
                           str(SIZE), '--batch', '1', '--iters', '1', '--warmup', '0',
-                          '--host-malloc', 'default', '--out', str(out)])
+                          '--host-malloc', 'default', '--count-ops', '--out', str(out)])
     table = capsys.readouterr().out
     # the CPU workers ran with the C library's malloc settings, and the header says so
     assert results['meta']['host_malloc'] == 'default' and '| host malloc: default' in table
@@ -199,6 +203,8 @@ def test_benchmark_run_compares_clustseg_and_mask2former(tmp_path, capsys):
             assert _positive(value), (label, row)
         assert f'| {label} |' in table
     assert '| model | params (M) | infer ms/img |' in table and 'n/a' not in table
+    assert 'train ops/step (data-dependent) |' in table
+    assert all(r['train']['ops'] > 0 for r in rows.values())
 
 
 def test_reference_config_shares_the_compact_clustseg_data_and_schedule():

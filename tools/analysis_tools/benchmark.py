@@ -152,6 +152,12 @@ def build_parser():
                    "DIR/<label>_<phase>.txt: the time by stage (the model's top-level modules "
                    "and the head's pixel decoder / decoder / mask predictor) and by the head's "
                    "loss functions, then the top operators")
+    p.add_argument('--count-ops', action='store_true',
+                   help='after the timed iterations, run one more under an operator counter: '
+                   'the aten operators dispatched per image (inference) or per training step '
+                   '(forward, backward, optimizer), and of them those whose output size '
+                   'depends on the data (nonzero, boolean indexing, unique: each one a '
+                   'device-to-host read on a GPU); a column of the table and ops in the JSON')
     p.add_argument('--out', help='write the results as JSON to this file')
     p.add_argument('--worker', help=argparse.SUPPRESS)  # internal: one (model, phase), JSON
     p.add_argument('--worker-jobs', help=argparse.SUPPRESS)  # internal: a JSON list of jobs
@@ -477,6 +483,45 @@ def _timed(fn, device, warmup, iters):
     return times
 
 
+#: --count-ops: operators whose output size depends on the values (a host read on a GPU)
+DATA_DEPENDENT_OPS = ('aten::nonzero', 'aten::masked_select', 'aten::_unique2',
+                      'aten::unique_dim', 'aten::unique_consecutive')
+
+
+def count_ops(fn):
+    """Run ``fn()`` under a dispatch mode that counts the aten operators it dispatches (the
+    autograd engine's too) -> ``dict(ops, data_dependent_ops, top)``: all operators, those of
+    :data:`DATA_DEPENDENT_OPS` or indexing with a boolean mask, and the 15 most frequent."""
+    import collections
+
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Counter(TorchDispatchMode):
+
+        def __init__(self):
+            super().__init__()
+            self.ops = collections.Counter()
+            self.data_dependent = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func._schema.name
+            self.ops[name] += 1
+            if name in DATA_DEPENDENT_OPS or (
+                    name in ('aten::index', 'aten::index_put_',
+                             'aten::index_put') and len(args) > 1 and
+                    any(isinstance(i, torch.Tensor) and i.dtype == torch.bool
+                        for i in (args[1] or []))):
+                self.data_dependent += 1
+            return func(*args, **(kwargs or {}))
+
+    counter = Counter()
+    with counter:
+        fn()
+    return dict(ops=sum(counter.ops.values()), data_dependent_ops=counter.data_dependent,
+                top=counter.ops.most_common(15))
+
+
 #: --profile: the head methods given a profiler scope (those of the head that match)
 PROFILE_METHODS = re.compile(r'^_?(loss\w*|\w*_losse?s?|\w*assign\w*|\w*targets\w*|\w*points|\w*draws)$')
 
@@ -661,6 +706,8 @@ def run_worker(job):
                     return model.test_step(batches[i % len(batches)])
 
             times = _profiled_timed(step, job, model)
+            if job.get('count_ops'):
+                result.update(count_ops(lambda: step(0)))
             ms = 1000 * statistics.mean(times)
             result.update(ms_per_img=ms, img_per_s=1000 / ms, profiled=bool(job.get('profile')),
                           ms_median=1000 * statistics.median(times))
@@ -677,6 +724,8 @@ def run_worker(job):
                 losses.append(float(loss.detach() if hasattr(loss, 'detach') else loss))
 
             times = _profiled_timed(step, job, model)
+            if job.get('count_ops'):
+                result.update(count_ops(lambda: step(0)))
             if not all(math.isfinite(v) for v in losses):
                 raise RuntimeError(f'non-finite training loss: {losses}')
             result.update(s_per_iter=statistics.mean(times), s_median=statistics.median(times),
@@ -840,6 +889,7 @@ def _fmt(value, digits):
 
 def format_table(results):
     meta = results['meta']
+    ops = any('ops' in (row.get('train') or {}) for row in results['rows'])
     lines = [f"device: {meta['device_name']} | amp: {meta['amp']} | inference: batch 1, "
              f"{meta['infer_size'][0]}x{meta['infer_size'][1]} | training: batch "
              f"{meta['batch']}, {meta['train_size']}x{meta['train_size']} | warmup "
@@ -847,8 +897,9 @@ def format_table(results):
              + (f" | MSDeformAttn: {meta['msda']}" if 'msda' in meta else '')
              + (f" | host malloc: {meta['host_malloc']}" if meta.get('host_malloc') else ''), '',
              '| model | params (M) | infer ms/img | infer img/s | infer peak mem (MB) '
-             '| train s/iter | train peak mem (MB) |',
-             '|---|---:|---:|---:|---:|---:|---:|']
+             '| train s/iter | train peak mem (MB) |' + (' train ops/step (data-dependent) |'
+                                                       if ops else ''),
+             '|---|---:|---:|---:|---:|---:|---:|' + ('---:|' if ops else '')]
     errors = []
     for row in results['rows']:
         inf, tr = row.get('infer') or {}, row.get('train') or {}
@@ -858,6 +909,8 @@ def format_table(results):
             if 'error' in res:
                 errors.append(f"{row['label']} {res['phase']}: {res['error']}")
             cells += [_fmt(res.get(k), d) for k, d in keys]
+        if ops:
+            cells.append(f"{tr['ops']} ({tr['data_dependent_ops']})" if 'ops' in tr else 'n/a')
         lines.append('| ' + ' | '.join(cells) + ' |')
     if errors:
         lines += [''] + [f'n/a: {e}' for e in errors]
@@ -899,7 +952,7 @@ def main(argv=None):
                   iters=args.iters, amp=args.amp, seed=args.seed, threads=args.threads,
                   host_malloc=args.host_malloc if args.device == 'cpu' else None,
                   global_options=args.global_options, profile=args.profile,
-                  msda=resolve_msda(args.msda, args.device))
+                  count_ops=args.count_ops, msda=resolve_msda(args.msda, args.device))
     rows = []
     for spec in args.specs:
         row = dict(label=spec['label'], config=spec['config'], options=spec['options'])
