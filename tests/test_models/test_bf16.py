@@ -19,6 +19,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 
+from clustseg.models.core import MaskPredictor
 from clustseg.models.layers.recurrent_cross_attention import RecurrentCrossAttention
 from clustseg.registry import DATASETS, MODELS
 
@@ -142,7 +143,6 @@ def test_bf16_inference_keeps_the_fp32_islands(trained, monkeypatch):
     with fp32 within its tolerances (measured: mask probabilities 0.050 vs 0.049 max abs
     difference, no panoptic id changed)."""
     _, model, batch, _ = trained
-    mp = model.panoptic_head.mask_predictor
     seen = dict(masks=[], e_steps=[])
     e_step = RecurrentCrossAttention.e_step
 
@@ -159,20 +159,23 @@ def test_bf16_inference_keeps_the_fp32_islands(trained, monkeypatch):
 
     monkeypatch.setattr(RecurrentCrossAttention, 'e_step', checked_e_step)
 
-    def masks_hook(module, args, out):
-        centers, mask_feats = args
-        embed = module.embed(module.norm(centers))  # the MLP under the caller's autocast
-        assert embed.dtype == torch.bfloat16  # autocast is on: the test exercises bf16
+    mask_logits = MaskPredictor.mask_logits
+
+    def checked_mask_logits(embed, mask_feats):
+        # the centers' MLP ran under the caller's autocast: the test exercises bf16
+        assert embed.dtype == torch.bfloat16
+        masks = mask_logits(embed, mask_feats)
         with torch.autocast('cpu', enabled=False):
             ref = torch.einsum('bke,behw->bkhw', embed.float(), mask_feats.float())
             low = torch.einsum('bke,behw->bkhw', embed, mask_feats.to(embed.dtype)).float()
-        masks = out[1]
         assert masks.dtype == torch.float32
         scale = ref.abs().max().item()
         seen['masks'].append(((masks - ref).abs().max().item() / scale,
                               (low - ref).abs().max().item() / scale))
+        return masks
 
-    _bf16_predict(model, batch, {mp: masks_hook})
+    monkeypatch.setattr(MaskPredictor, 'mask_logits', staticmethod(checked_mask_logits))
+    _bf16_predict(model, batch, {})
     assert seen['masks'] and seen['e_steps']
     for name, diffs in seen.items():
         island = max(d for d, _ in diffs)

@@ -64,8 +64,9 @@ def test_every_e_step_gets_the_matched_terms_and_the_step_gets_the_auxiliary_one
     dec = model.panoptic_head.core.decoder
     n_layers, t = len(dec.layer_levels), dec.num_iters  # every E-step supervised
     assert t == 3
-    # each layer's E-steps evaluated and logged together, the output's E-step alone
-    prefixes = [f'd{i}.' for i in range(n_layers - 1)] + [f'd{n_layers - 1}.i0-1.']
+    # each decoder level's E-steps summed under one key, the output's E-step alone
+    prefixes = {f'lv{level}.' for level in dec.layer_levels}
+    assert len(prefixes) == 3
     expected = {p + k for p in prefixes for k in STEP_KEYS}
     expected |= set(STEP_KEYS) | set(ONCE_KEYS)
     assert set(losses) == expected
@@ -394,11 +395,11 @@ def test_inner_step_points_predict_the_dense_logits_at_the_points():
     dense_keys = set(_loss(*_build(_cfg())))
     # the same terms; a layer's point-supervised E-steps form their own group
     assert {k.split('.')[-1] for k in losses} == {k.split('.')[-1] for k in dense_keys}
-    assert 'd0.i0-1.loss_mask_id' in losses and 'd0.i2.loss_mask_id' in losses
+    assert 'lv0.pts.loss_mask_id' in losses and 'lv0.loss_mask_id' in losses
     assert all(torch.isfinite(v) for v in losses.values())
     # the inner E-steps' point terms alone train the mask predictor and the decoder
     model.zero_grad()
-    sum(v for k, v in losses.items() if k.startswith('d0.i0-1.') and
+    sum(v for k, v in losses.items() if k.startswith('lv0.pts.') and
         'e_step' not in k).backward()
     for p in head.mask_predictor.embed.parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0
@@ -428,10 +429,10 @@ def test_inner_step_point_terms_estimate_the_dense_terms():
     t_last = model.panoptic_head.core.num_iters - 1
     assert t_last > 0
     for key in ('loss_mask_id', 'loss_pq_mask', 'loss_th_dice', 'loss_st_ce'):
-        # layer 0's E-steps: one dense group, or the point-supervised inner E-steps and the
-        # dense last one
-        a = float(dense['d0.' + key])
-        b = float(pts[f'd0.i0-{t_last - 1}.' + key] + pts[f'd0.i{t_last}.' + key])
+        # level 0's E-steps: all dense, or the point-supervised inner E-steps and the dense
+        # last E-step of each layer
+        a = float(dense['lv0.' + key])
+        b = float(pts['lv0.pts.' + key] + pts['lv0.' + key])
         assert abs(a - b) <= 0.15 * abs(a) + 1e-3, (key, a, b)
     # the output's terms are dense in both
     torch.testing.assert_close(dense['loss_mask_id'], pts['loss_mask_id'])
@@ -543,10 +544,11 @@ def test_semantic_map_takes_the_last_covering_segment():
 
 
 @pytest.mark.parametrize('inner_points', [None, 64])
-def test_layer_groups_equal_one_e_step_at_a_time(inner_points):
-    """Evaluating a layer's E-steps together (stacked along the batch, _step_groups) gives
-    each term's sum over them and the same gradients as evaluating one E-step at a time
-    (dense thing / stuff terms: no random draw depends on the grouping)."""
+def test_stacked_e_steps_equal_one_e_step_at_a_time(inner_points, monkeypatch):
+    """A decoder level's E-steps evaluated stacked along the batch (a GPU's STACK_E_STEPS)
+    give the same keys, values and gradients as one E-step at a time (the CPU's): dense thing /
+    stuff terms, so no random draw depends on the grouping."""
+    import clustseg.models.heads.clustseg_panoptic_head as ph
     cfg = _cfg()
     cfg.model.train_cfg.mask_num_points = 0
     cfg.model.train_cfg.inner_step_points = inner_points
@@ -555,30 +557,23 @@ def test_layer_groups_equal_one_e_step_at_a_time(inner_points):
     head = model.panoptic_head
     out, gts = _head_output(model, batch)
     groups = head._step_groups(out.states, head.point_supervised(out.states))
-    assert max(j - i for _, (i, j) in groups) > 1
+    assert max(len(g) for _, g in groups) > 1
     params = [p for p in head.parameters() if p.requires_grad]
 
-    def run(step_groups):
-        head._step_groups = step_groups
-        try:
-            torch.manual_seed(0)
-            losses = head.loss_by_feat(out, gts, None)
-        finally:
-            del head._step_groups
-        inner = {k: sum(v for name, v in losses.items() if '.' in name and
-                        name.endswith('.' + k)) for k in STEP_KEYS}
+    def run(stack):
+        monkeypatch.setitem(ph.STACK_E_STEPS, 'cpu', stack)
+        torch.manual_seed(0)
+        losses = head.loss_by_feat(out, gts, None)
         step = sum(v for k, v in losses.items() if k.split('.')[-1] in STEP_KEYS)
         grads = torch.autograd.grad(step, params, retain_graph=True, allow_unused=True)
-        return inner, {k: losses[k] for k in STEP_KEYS}, grads
+        return {k: v for k, v in losses.items() if k.split('.')[-1] in STEP_KEYS}, grads
 
-    n = len(out.states)
-    one = [(f'e{i}.' if i < n - 1 else '', (i, i + 1)) for i in range(n)]
-    g_inner, g_final, g_grads = run(head._step_groups)
-    s_inner, s_final, s_grads = run(lambda states, at_points: one)
-    for k in STEP_KEYS:
-        torch.testing.assert_close(g_inner[k], s_inner[k], rtol=1e-5, atol=1e-6, msg=k)
-        torch.testing.assert_close(g_final[k], s_final[k], rtol=1e-6, atol=1e-7, msg=k)
-    for p, a, b in zip(params, g_grads, s_grads):
+    stacked, g_grads = run(True)
+    single, s_grads = run(False)
+    assert set(stacked) == set(single)
+    for k in single:
+        torch.testing.assert_close(stacked[k], single[k], rtol=1e-5, atol=1e-6, msg=k)
+    for a, b in zip(g_grads, s_grads):
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
