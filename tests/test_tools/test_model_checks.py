@@ -92,6 +92,10 @@ def _runner(config, tmp_path, **cfg_options):
     cfg = Config.fromfile(str(config))
     cfg.merge_from_dict(cfg_options)
     cfg.work_dir = str(tmp_path / 'work')
+    # mmengine names a runner's default scope after the config file and the second it starts:
+    # two runners of same-named configs (here the semantic and the panoptic one) started within
+    # a second would share the first one's scope
+    cfg.experiment_name = f'model_checks_{tmp_path.name}'
     for key in ('train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler',
                 'val_dataloader', 'val_cfg', 'val_evaluator'):
         cfg[key] = None
