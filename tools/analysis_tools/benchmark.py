@@ -706,8 +706,6 @@ def run_worker(job):
                     return model.test_step(batches[i % len(batches)])
 
             times = _profiled_timed(step, job, model)
-            if job.get('count_ops'):
-                result.update(count_ops(lambda: step(0)))
             ms = 1000 * statistics.mean(times)
             result.update(ms_per_img=ms, img_per_s=1000 / ms, profiled=bool(job.get('profile')),
                           ms_median=1000 * statistics.median(times))
@@ -724,8 +722,6 @@ def run_worker(job):
                 losses.append(float(loss.detach() if hasattr(loss, 'detach') else loss))
 
             times = _profiled_timed(step, job, model)
-            if job.get('count_ops'):
-                result.update(count_ops(lambda: step(0)))
             if not all(math.isfinite(v) for v in losses):
                 raise RuntimeError(f'non-finite training loss: {losses}')
             result.update(s_per_iter=statistics.mean(times), s_median=statistics.median(times),
@@ -733,6 +729,8 @@ def run_worker(job):
                           img_per_s=job['batch'] / statistics.mean(times),
                           optim_wrapper=optim_cfg.get('type', 'OptimWrapper'),
                           optimizer=optim_cfg.optimizer.type, last_loss=losses[-1])
+        if job.get('count_ops'):  # one more step (or image) of the phase, counted
+            result.update(count_ops(lambda: step(0)))
         if device == 'cuda':
             result.update(peak_mem_mb=torch.cuda.max_memory_allocated() / 2**20,
                           mem_kind='cuda max_memory_allocated')

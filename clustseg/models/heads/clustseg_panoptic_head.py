@@ -300,12 +300,11 @@ class ClustSegPanopticHead(ClustSegHead):
         Every E-step is matched before any loss, the dense ones together and the
         point-supervised ones together (:meth:`_assign_steps`). The losses are then summed per
         group of E-steps (:meth:`_step_groups`: a decoder level's), evaluated stacked along
-        the batch, each term once for the group, or one E-step at a time
-        (``STACK_E_STEPS``, :meth:`_group_losses`). The mask
-        terms read one row per GT segment, its matched query's map, gathered inside the
-        (recomputed) loss, so that no per-group target tensor is kept until backward and the
-        loop needs no host read of the matching (the loss terms' own selections still read
-        the device once or twice per group)."""
+        the batch, each term once for the group, or one E-step at a time (``STACK_E_STEPS``,
+        :meth:`_group_losses`). The mask terms read one row per GT segment, its matched
+        query's map, gathered inside the (recomputed) loss, so that no per-step target tensor
+        is kept until backward and the loop needs no host read of the matching (the loss
+        terms' own selections still read the device once or twice per evaluation)."""
         all_cls_scores, all_mask_preds = out.cls_scores, out.mask_preds
         qsc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
         size = tuple(all_mask_preds[-1].shape[-2:])

@@ -353,5 +353,5 @@ def matched_mask_loss(mask_logits: Tensor, target_masks: Tensor, select: Tensor,
 
 __all__ = ['uncertain_point_coords', 'binary_corner_codes', 'read_binary_points',
            'mask_point_targets', 'read_mask_points',
-           'sample_mask_points', 'mask_bce_dice_terms', 'mask_bce_dice_loss', 'sigmoid_class_loss', 'matched_mask_loss',
-           'matched_mask_terms']
+           'sample_mask_points', 'mask_bce_dice_terms', 'mask_bce_dice_loss',
+           'sigmoid_class_loss', 'matched_mask_loss', 'matched_mask_terms']
