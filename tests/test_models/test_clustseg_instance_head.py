@@ -69,26 +69,65 @@ def test_class_loss_is_the_weighted_sigmoid_bce_of_the_matched_labels(setup):
     head = model.panoptic_head
     model.train()
     seen = []
-    real = head._match
+    real = head._step_losses
 
-    def spy(cls_score, *args):
-        out = real(cls_score, *args)
-        seen.append((cls_score, out[0]))
-        return out
+    def spy(cls_scores, mask_preds, gts, gt_inds):
+        seen.append((cls_scores, gts, gt_inds))
+        return real(cls_scores, mask_preds, gts, gt_inds)
 
-    head._match = spy  # one call per image and supervised E-step
+    head._step_losses = spy  # one call per supervised E-step
     try:
         losses = _loss(model, batch)
     finally:
-        del head._match
-    b = len(batch['data_samples'])
-    cls_list, labels = [s[0] for s in seen[-b:]], [s[1] for s in seen[-b:]]  # final E-step
-    labels = torch.stack(labels)
+        del head._step_losses
+    cls, gts, gt_inds = seen[-1]  # the final E-step
+    labels = torch.full(gt_inds.shape, head.num_classes, dtype=torch.long)
+    for b, g in enumerate(gts):
+        pos = gt_inds[b] > 0
+        labels[b, pos] = g.labels[gt_inds[b][pos] - 1].long()
     # matched queries carry their GT class, the others "no object" (= num_classes)
     assert (labels < head.num_classes).sum() == sum(
         len(ds.gt_instances) for ds in batch['data_samples'])
-    expected = 2.0 * sigmoid_class_loss(torch.stack(cls_list), labels, no_object_weight=0.1)
+    expected = 2.0 * sigmoid_class_loss(cls, labels, no_object_weight=0.1)
     torch.testing.assert_close(losses['loss_cls'], expected)
+
+
+def test_matching_every_e_step_of_an_image_equals_the_assigner_per_e_step(setup):
+    """_match_image: each E-step matched on its own uniform points (one draw for all of
+    them), the S assignments after one host transfer, equal to the assigner's assign per
+    E-step on the same points."""
+    from mmcv.ops import point_sample
+    from mmengine.structures import InstanceData
+    model, batch = setup
+    head = model.panoptic_head
+    model.train()
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        data = model.data_preprocessor(batch, True)
+        x = model.extract_feat(data['inputs'])
+        out = head(x, data['data_samples'])
+        gts = head.preprocess_gt(data['data_samples'])
+    qc = out.core.query_classes
+    s, k = len(out.cls_scores), out.cls_scores[0].shape[1]
+    assert s > 1
+    for b, gt in enumerate(gts):
+        cls = [c[b].detach() for c in out.cls_scores]
+        masks = [m[b].detach() for m in out.mask_preds]
+        torch.manual_seed(b)
+        got = head._match_image(cls, masks, gt, qc)
+        assert got.shape == (s, k) and got.device.type == 'cpu'
+        torch.manual_seed(b)
+        coords = torch.rand((s, head.num_points, 2))
+        for i in range(s):
+            pts = coords[i:i + 1]
+            pred = point_sample(masks[i].unsqueeze(1), pts.repeat(k, 1, 1)).squeeze(1)
+            gt_pts = point_sample(gt.masks.unsqueeze(1).float(),
+                                  pts.repeat(len(gt.labels), 1, 1)).squeeze(1)
+            ref = head.assigner.assign(
+                pred_instances=InstanceData(scores=cls[i], masks=pred),
+                gt_instances=InstanceData(labels=gt.labels, masks=gt_pts),
+                img_meta=dict(query_stuff_classes=qc))
+            assert torch.equal(got[i], ref.gt_inds.cpu()), (b, i)
+        assert (got > 0).sum(dim=1).eq(len(gt.labels)).all()  # every GT matched, K > M
 
 
 def test_loss_weights_multiply_their_terms():

@@ -5,7 +5,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.ops import point_sample
-from mmdet.registry import TASK_UTILS
 from mmdet.structures import SampleList
 from mmdet.utils import reduce_mean
 from mmengine.model import bias_init_with_prob
@@ -13,8 +12,9 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..losses import mask_bce_dice_loss, sample_mask_points, sigmoid_class_loss
+from ..losses import mask_bce_dice_loss, pad_stack, sample_mask_points, sigmoid_class_loss
 from ..losses.loss_utils import fp32_island
+from ..task_modules import fixed_stuff_gt_inds
 from ..utils import check_positive_int
 from .clustseg_head import ClustSegHead, HeadOutput, top1_class_logprobs
 
@@ -47,8 +47,9 @@ class ClustSegInstanceHead(ClustSegHead):
     ``cls = FFN(LN(C))``: ``B x K x C`` logits (no no-object column; a query is "no object"
     when all its sigmoids are low). Per supervised E-step: Hungarian matching through the
     assigner on point-sampled masks (Mask2Former's recipe: ``train_cfg.num_points`` uniform
-    points shared by predictions and ground truth; the config's costs, e.g. ``FocalLossCost``
-    on these logits + mask BCE + dice), then ``class_loss_weight x``
+    points shared by predictions and ground truth, drawn anew for each E-step; the config's
+    costs, e.g. ``FocalLossCost`` on these logits + mask BCE + dice; every E-step of an image
+    matched after one host transfer, :meth:`_match_image`), then ``class_loss_weight x``
     :func:`sigmoid_class_loss` (one-hot targets, all-zero for unmatched queries, weighted
     ``no_object_weight``) and Mask2Former's point-sampled mask BCE and dice
     (:func:`mask_bce_dice_loss`; ``loss_mask`` / ``loss_dice`` are mmdet loss configs of which
@@ -86,7 +87,12 @@ class ClustSegInstanceHead(ClustSegHead):
         dice = _loss_setting(loss_dice, DICE_LOSS, 'loss_dice', extra=('loss_weight', 'eps'))
         self.dice_loss_weight = float(dice.get('loss_weight', 1.0))
         self.dice_eps = float(dice.get('eps', 1e-3))
-        self.sampler = TASK_UTILS.build(self.train_cfg['sampler'], default_args=dict(context=self))
+        if not (callable(getattr(self.assigner, 'cost', None)) and
+                hasattr(self.assigner, 'num_things_classes')):
+            raise TypeError('model.train_cfg.assigner must give its summed match costs and '
+                            'match several E-steps after one host transfer (cost, '
+                            'num_things_classes: FixedStuffHungarianAssigner), got '
+                            f'{type(self.assigner).__name__}')
         check_positive_int('model.train_cfg.num_points', self.train_cfg['num_points'])
         self.num_points = self.train_cfg['num_points']
         self.oversample_ratio = self.train_cfg['oversample_ratio']
@@ -96,8 +102,9 @@ class ClustSegInstanceHead(ClustSegHead):
                                      nn.Linear(d, self.num_classes))
 
     def default_train_cfg(self) -> dict:
-        """mmdet's Mask2Former keys: ``assigner``, ``sampler``, ``num_points``,
-        ``oversample_ratio``, ``importance_sample_ratio``."""
+        """mmdet's Mask2Former keys: ``assigner``, ``num_points``, ``oversample_ratio``,
+        ``importance_sample_ratio`` (no ``sampler``: the matched queries are the positives, as
+        mmdet's ``MaskPseudoSampler`` gives)."""
         return dict(assigner=dict(type='FixedStuffHungarianAssigner',
                                   num_things_classes=self.num_things_classes, match_costs=[
                                       dict(type='FocalLossCost', weight=2.0),
@@ -105,7 +112,7 @@ class ClustSegInstanceHead(ClustSegHead):
                                            use_sigmoid=True),
                                       dict(type='DiceCost', weight=5.0, pred_act=True,
                                            eps=1.0)]),
-                    sampler=dict(type='MaskPseudoSampler'), num_points=12544,
+                    num_points=12544,
                     oversample_ratio=3.0, importance_sample_ratio=0.75)
 
     def init_weights(self) -> None:
@@ -117,47 +124,56 @@ class ClustSegInstanceHead(ClustSegHead):
         return self.cls_ffn(c)
 
     # ------------------------------------------------------------------ training
-    def _match(self, cls_score: Tensor, mask_pred: Tensor, gt: InstanceData,
-               query_classes: Tensor):
-        """One image (K x C logits, K x h x w masks): Mask2Former's matching on ``num_points``
-        uniform points -> (labels K (num_classes = none), mask targets N x H x W, mask weights K,
-        the sampler's ``avg_factor``)."""
-        num_queries, num_gts = cls_score.shape[0], gt.labels.shape[0]
-        coords = torch.rand((1, self.num_points, 2), device=cls_score.device)
-        pred_pts = point_sample(mask_pred.unsqueeze(1),
-                                coords.repeat(num_queries, 1, 1)).squeeze(1)
+    def _match_image(self, cls_scores: List[Tensor], mask_preds: List[Tensor],
+                     gt: InstanceData, query_classes: Tensor) -> Tensor:
+        """Every supervised E-step of one image (S class logits K x C, S masks K x h x w):
+        Mask2Former's matching on ``num_points`` uniform points drawn for each E-step (the
+        GT read at all of them at once), the assigner's costs per E-step, then the S
+        assignments after one host transfer (:func:`fixed_stuff_gt_inds`) -> S x K host
+        ``gt_inds`` (0 = unmatched, ``m + 1`` = GT ``m``), what the assigner's ``assign``
+        gives for each E-step."""
+        s, k = len(cls_scores), cls_scores[0].shape[0]
+        m = gt.labels.shape[0]
+        if m == 0 or k == 0:
+            return torch.zeros(s, k, dtype=torch.long)
+        coords = torch.rand((s, self.num_points, 2), device=cls_scores[0].device)
+        # M x S x P: each E-step's points read from the GT masks in one call
         gt_pts = point_sample(gt.masks.unsqueeze(1).float(),
-                              coords.repeat(num_gts, 1, 1)).squeeze(1)
-        assign = self.assigner.assign(
-            pred_instances=InstanceData(scores=cls_score, masks=pred_pts),
-            gt_instances=InstanceData(labels=gt.labels, masks=gt_pts),
-            img_meta=dict(query_stuff_classes=query_classes))
-        res = self.sampler.sample(assign_result=assign,
-                                  pred_instances=InstanceData(scores=cls_score, masks=mask_pred),
-                                  gt_instances=gt)
-        labels = gt.labels.new_full((num_queries, ), self.num_classes, dtype=torch.long)
-        labels[res.pos_inds] = gt.labels[res.pos_assigned_gt_inds]
-        weights = mask_pred.new_zeros((num_queries, ))
-        weights[res.pos_inds] = 1.0
-        return labels, gt.masks[res.pos_assigned_gt_inds], weights, res.avg_factor
+                              coords.view(1, -1, 2).expand(m, -1, -1)).view(m, s, -1)
+        meta = dict(query_stuff_classes=query_classes)
+        costs = []
+        for i in range(s):
+            pred_pts = point_sample(mask_preds[i].unsqueeze(1),
+                                    coords[i:i + 1].expand(k, -1, -1)).squeeze(1)  # K x P
+            costs.append(self.assigner.cost(
+                InstanceData(scores=cls_scores[i], masks=pred_pts),
+                InstanceData(labels=gt.labels, masks=gt_pts[:, i]), meta))
+        return fixed_stuff_gt_inds(torch.stack(costs), gt.labels, query_classes,
+                                   self.assigner.num_things_classes)
 
     def _step_losses(self, cls_scores: Tensor, mask_preds: Tensor,
-                     batch_gt_instances: List[InstanceData], query_classes: Tensor
+                     batch_gt_instances: List[InstanceData], gt_inds: Tensor
                      ) -> Tuple[Tensor, Tensor, Tensor]:
-        """One E-step: cls_scores B x K x C, mask_preds B x K x H4 x W4 -> (class BCE, mask
-        BCE, dice), weighted."""
-        matched = [self._match(c, m, g, query_classes)
-                   for c, m, g in zip(cls_scores, mask_preds, batch_gt_instances)]
-        labels = torch.stack([m[0] for m in matched])  # B x K, num_classes = no object
+        """One E-step: cls_scores B x K x C, mask_preds B x K x H4 x W4, its matching
+        ``gt_inds`` (B x K on the host, :meth:`_match_image`) -> (class BCE, mask BCE, dice),
+        weighted. The matched queries are read with host indices (no device read)."""
+        device = cls_scores.device
+        gi = gt_inds.to(device)
+        labels = pad_stack([g.labels.long() for g in batch_gt_instances])  # B x M
+        labels = torch.where(gi > 0, labels.gather(1, (gi - 1).clamp(min=0)),
+                             torch.full_like(gi, self.num_classes))  # num_classes = no object
         loss_cls = self.class_loss_weight * sigmoid_class_loss(
             cls_scores, labels, no_object_weight=self.no_object_weight)
-        num_masks = float(sum(m[3] for m in matched))
+        pos = gt_inds > 0
+        num_masks = float(pos.sum())
         num_masks = max(float(reduce_mean(cls_scores.new_tensor([num_masks]))), 1.0)
-        preds = mask_preds[torch.stack([m[2] for m in matched]) > 0]  # N x H4 x W4
-        targets = torch.cat([m[1] for m in matched])  # N x H x W
-        if targets.shape[0] == 0:
+        bb, qq = pos.nonzero(as_tuple=True)  # (image, query) on the host
+        if bb.numel() == 0:
             zero = mask_preds.sum() * 0.0
             return loss_cls, zero, zero
+        preds = mask_preds[bb.to(device), qq.to(device)]  # N x H4 x W4
+        targets = torch.cat([g.masks[(gt_inds[b][pos[b]] - 1).to(device)]
+                             for b, g in enumerate(batch_gt_instances)])  # N x H x W
         pred_pts, gt_pts = sample_mask_points(preds, targets, self.num_points,
                                               self.oversample_ratio,
                                               self.importance_sample_ratio)
@@ -168,11 +184,17 @@ class ClustSegInstanceHead(ClustSegHead):
 
     def loss_by_feat(self, out: HeadOutput, batch_gt_instances: List[InstanceData],
                      batch_img_metas: List[dict]) -> dict:
-        """Every supervised E-step's losses; the last unprefixed, the others ``d{i}.``."""
+        """Every supervised E-step's losses; the last unprefixed, the others ``d{i}.``. Each
+        image's E-steps are matched together first (:meth:`_match_image`)."""
+        qc = out.core.query_classes
+        per_image = [self._match_image([c[b] for c in out.cls_scores],
+                                       [m[b] for m in out.mask_preds], g, qc)
+                     for b, g in enumerate(batch_gt_instances)]  # B of S x K
+        gt_inds = torch.stack(per_image, dim=1)  # S x B x K, host
         losses = {}
         n = len(out.cls_scores)
         for i, (cls, masks) in enumerate(zip(out.cls_scores, out.mask_preds)):
-            terms = self._step_losses(cls, masks, batch_gt_instances, out.core.query_classes)
+            terms = self._step_losses(cls, masks, batch_gt_instances, gt_inds[i])
             p = '' if i == n - 1 else f'd{i}.'
             for name, v in zip(('loss_cls', 'loss_mask', 'loss_dice'), terms):
                 losses[p + name] = v

@@ -149,11 +149,13 @@ class FixedStuffHungarianAssigner(HungarianAssigner):
                 gt_inds=torch.zeros(num_preds, dtype=torch.long, device=device),
                 max_overlaps=None,
                 labels=torch.full((num_preds, ), -1, dtype=torch.long, device=device))
-        return fixed_stuff_assignment(self._cost(pred_instances, gt_instances, img_meta),
+        return fixed_stuff_assignment(self.cost(pred_instances, gt_instances, img_meta),
                                       gt_instances.labels, query_stuff_classes,
                                       self.num_things_classes)
 
-    def _cost(self, pred_instances, gt_instances, img_meta=None) -> Tensor:
+    def cost(self, pred_instances, gt_instances, img_meta=None) -> Tensor:
+        """The sum of the match costs: K x M (or S x K x M for costs that take a leading
+        S, as :class:`PQProductCost` does)."""
         return torch.stack([
             c(pred_instances=pred_instances, gt_instances=gt_instances, img_meta=img_meta)
             for c in self.match_costs
@@ -169,7 +171,7 @@ class FixedStuffHungarianAssigner(HungarianAssigner):
         if len(gt_instances) == 0 or k == 0:
             return torch.zeros(s, k, dtype=torch.long)
         pred = InstanceData(scores=scores, masks=masks)
-        return fixed_stuff_gt_inds(self._cost(pred, gt_instances), gt_instances.labels,
+        return fixed_stuff_gt_inds(self.cost(pred, gt_instances), gt_instances.labels,
                                    query_stuff_classes, self.num_things_classes)
 
 

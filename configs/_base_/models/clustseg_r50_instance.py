@@ -34,6 +34,5 @@ model = dict(
                 dict(type='FocalLossCost', weight=2.0),
                 dict(type='CrossEntropyLossCost', weight=5.0, use_sigmoid=True),
                 dict(type='DiceCost', weight=5.0, pred_act=True, eps=1.0)
-            ]),
-        sampler=dict(type='MaskPseudoSampler')),
+            ])),
     test_cfg=dict(panoptic_on=False))
