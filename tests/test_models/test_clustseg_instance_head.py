@@ -71,9 +71,9 @@ def test_class_loss_is_the_weighted_sigmoid_bce_of_the_matched_labels(setup):
     seen = []
     real = head._step_losses
 
-    def spy(cls_scores, mask_preds, gts, gt_inds):
+    def spy(cls_scores, mask_preds, gts, gt_labels, gt_inds, device_gt_inds):
         seen.append((cls_scores, gts, gt_inds))
-        return real(cls_scores, mask_preds, gts, gt_inds)
+        return real(cls_scores, mask_preds, gts, gt_labels, gt_inds, device_gt_inds)
 
     head._step_losses = spy  # one call per supervised E-step
     try:

@@ -12,7 +12,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..losses import mask_bce_dice_loss, pad_stack, sample_mask_points, sigmoid_class_loss
+from ..losses import (gather_query_labels, mask_bce_dice_loss, pad_stack, sample_mask_points,
+                      sigmoid_class_loss)
 from ..losses.loss_utils import fp32_island
 from ..task_modules import fixed_stuff_gt_inds
 from ..utils import check_positive_int
@@ -152,16 +153,15 @@ class ClustSegInstanceHead(ClustSegHead):
                                    self.assigner.num_things_classes)
 
     def _step_losses(self, cls_scores: Tensor, mask_preds: Tensor,
-                     batch_gt_instances: List[InstanceData], gt_inds: Tensor
-                     ) -> Tuple[Tensor, Tensor, Tensor]:
-        """One E-step: cls_scores B x K x C, mask_preds B x K x H4 x W4, its matching
-        ``gt_inds`` (B x K on the host, :meth:`_match_image`) -> (class BCE, mask BCE, dice),
-        weighted. The matched queries are read with host indices (no device read)."""
+                     batch_gt_instances: List[InstanceData], gt_labels: Tensor,
+                     gt_inds: Tensor, device_gt_inds: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """One E-step: cls_scores B x K x C, mask_preds B x K x H4 x W4, the padded GT labels
+        B x M, its matching ``gt_inds`` (B x K, :meth:`_match_image`) on the host and on the
+        device -> (class BCE, mask BCE, dice), weighted. The matched queries are read with
+        host indices (no device read)."""
         device = cls_scores.device
-        gi = gt_inds.to(device)
-        labels = pad_stack([g.labels.long() for g in batch_gt_instances])  # B x M
-        labels = torch.where(gi > 0, labels.gather(1, (gi - 1).clamp(min=0)),
-                             torch.full_like(gi, self.num_classes))  # num_classes = no object
+        # num_classes = no object
+        labels = gather_query_labels(gt_labels, device_gt_inds - 1, self.num_classes)
         loss_cls = self.class_loss_weight * sigmoid_class_loss(
             cls_scores, labels, no_object_weight=self.no_object_weight)
         pos = gt_inds > 0
@@ -191,10 +191,14 @@ class ClustSegInstanceHead(ClustSegHead):
                                        [m[b] for m in out.mask_preds], g, qc)
                      for b, g in enumerate(batch_gt_instances)]  # B of S x K
         gt_inds = torch.stack(per_image, dim=1)  # S x B x K, host
+        device = out.cls_scores[0].device
+        device_gt_inds = gt_inds.to(device)  # one transfer for every E-step
+        gt_labels = pad_stack([g.labels.long() for g in batch_gt_instances])  # B x M
         losses = {}
         n = len(out.cls_scores)
         for i, (cls, masks) in enumerate(zip(out.cls_scores, out.mask_preds)):
-            terms = self._step_losses(cls, masks, batch_gt_instances, gt_inds[i])
+            terms = self._step_losses(cls, masks, batch_gt_instances, gt_labels, gt_inds[i],
+                                      device_gt_inds[i])
             p = '' if i == n - 1 else f'd{i}.'
             for name, v in zip(('loss_cls', 'loss_mask', 'loss_dice'), terms):
                 losses[p + name] = v
