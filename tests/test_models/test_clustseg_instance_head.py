@@ -48,15 +48,39 @@ def setup():
     return _build(cfg.model, cfg.train_dataloader.dataset)
 
 
+def _head_output(model, batch):
+    """The head's training forward and its GT (the random draws seeded)."""
+    head = model.panoptic_head
+    model.train()
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        data = model.data_preprocessor(batch, True)
+        x = model.extract_feat(data['inputs'])
+        torch.manual_seed(0)
+        out = head(x, data['data_samples'])
+        gts = head.preprocess_gt(data['data_samples'])
+    return head, out, gts
+
+
+def _grid_points(logits, num_points, *args):
+    """A deterministic stand-in for the uncertainty sampling: the same points for every mask
+    (so that the losses do not depend on how the masks are grouped for the draw)."""
+    side = int(num_points ** 0.5)
+    g = (torch.arange(side, dtype=torch.float32) + 0.37) / side
+    pts = torch.stack(torch.meshgrid(g, g.flip(0), indexing='xy'), dim=-1).view(-1, 2)
+    return pts[None].expand(logits.shape[0], -1, -1)
+
+
 def test_class_ffn_replaces_the_softmax_classifier_and_every_parameter_trains(setup):
     model, batch = setup
     head = model.panoptic_head
     assert not hasattr(head, 'cls_embed')
     model.train()
     losses = _loss(model, batch)
-    n = len(head.core.decoder.layer_levels) * head.core.decoder.num_iters
+    decoder = head.core.decoder
     keys = ('loss_cls', 'loss_mask', 'loss_dice')
-    assert set(losses) == {f'd{i}.{k}' for i in range(n - 1) for k in keys} | set(keys)
+    # the output's terms unprefixed, the others summed per decoder level
+    levels = sorted(set(decoder.layer_levels))
+    assert set(losses) == {f'lv{v}.{k}' for v in levels for k in keys} | set(keys)
     model.zero_grad()
     sum(losses.values()).backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
@@ -64,48 +88,114 @@ def test_class_ffn_replaces_the_softmax_classifier_and_every_parameter_trains(se
     assert head.cls_ffn[-1].weight.grad.abs().sum() > 0
 
 
-def test_class_loss_is_the_weighted_sigmoid_bce_of_the_matched_labels(setup):
+def test_losses_are_mask2formers_per_e_step(setup, monkeypatch):
+    """Each E-step's class BCE over the matched labels and point-sampled mask BCE / dice over
+    its matched (query, GT) pairs, each normalised by its own E-step's factors (mmdet's
+    Mask2Former normalisation), read here with mmcv's point_sample at the same points, and
+    summed per decoder level."""
+    from mmcv.ops import point_sample
+
+    import clustseg.models.heads.clustseg_instance_head as ih
+    from clustseg.models.losses import mask_bce_dice_loss
     model, batch = setup
-    head = model.panoptic_head
-    model.train()
+    monkeypatch.setattr(ih, 'uncertain_point_coords', _grid_points)
+    head, out, gts = _head_output(model, batch)
     seen = []
-    real = head._step_losses
+    real = head._match_image
 
-    def spy(cls_scores, mask_preds, gts, gt_labels, gt_inds, device_gt_inds):
-        seen.append((cls_scores, gts, gt_inds))
-        return real(cls_scores, mask_preds, gts, gt_labels, gt_inds, device_gt_inds)
+    def spy(*args):
+        seen.append(real(*args))
+        return seen[-1]
 
-    head._step_losses = spy  # one call per supervised E-step
-    try:
-        losses = _loss(model, batch)
-    finally:
-        del head._step_losses
-    cls, gts, gt_inds = seen[-1]  # the final E-step
-    labels = torch.full(gt_inds.shape, head.num_classes, dtype=torch.long)
-    for b, g in enumerate(gts):
-        pos = gt_inds[b] > 0
-        labels[b, pos] = g.labels[gt_inds[b][pos] - 1].long()
-    # matched queries carry their GT class, the others "no object" (= num_classes)
-    assert (labels < head.num_classes).sum() == sum(
-        len(ds.gt_instances) for ds in batch['data_samples'])
-    expected = 2.0 * sigmoid_class_loss(cls, labels, no_object_weight=0.1)
-    torch.testing.assert_close(losses['loss_cls'], expected)
+    monkeypatch.setattr(head, '_match_image', spy)
+    torch.manual_seed(1)
+    losses = head.loss_by_feat(out, gts, None)
+    gt_inds = torch.stack(seen, dim=1)  # S x B x K
+    expected = {}
+    for (prefix, steps) in head.step_groups(out.states, [False] * len(out.states)):
+        for i in steps:
+            labels = torch.full(gt_inds[i].shape, head.num_classes, dtype=torch.long)
+            preds, targets = [], []
+            for b, g in enumerate(gts):
+                pos = gt_inds[i, b] > 0
+                labels[b, pos] = g.labels[gt_inds[i, b][pos] - 1].long()
+                preds.append(out.mask_preds[i][b][pos])
+                targets.append(g.masks[gt_inds[i, b][pos] - 1].float())
+            preds, targets = torch.cat(preds), torch.cat(targets)
+            coords = _grid_points(preds, head.num_points)
+            terms = mask_bce_dice_loss(
+                point_sample(preds.unsqueeze(1), coords).squeeze(1),
+                point_sample(targets.unsqueeze(1), coords).squeeze(1),
+                avg_factor=max(len(preds), 1), dice_eps=head.dice_eps)
+            for k, v in (('loss_cls', 2.0 * sigmoid_class_loss(out.cls_scores[i], labels)),
+                         ('loss_mask', 5.0 * terms['bce']), ('loss_dice', 2.0 * terms['dice'])):
+                expected[prefix + k] = expected.get(prefix + k, 0.0) + v
+    assert set(losses) == set(expected)
+    # matched queries carry their GT class: every GT is matched at the output (K > M)
+    assert (gt_inds[-1] > 0).sum() == sum(len(g.labels) for g in gts)
+    for k in expected:
+        torch.testing.assert_close(losses[k], expected[k], rtol=1e-5, atol=1e-6, msg=k)
 
 
-def test_matching_every_e_step_of_an_image_equals_the_assigner_per_e_step(setup):
-    """_match_image: each E-step matched on its own uniform points (one draw for all of
-    them), the S assignments after one host transfer, equal to the assigner's assign per
-    E-step on the same points."""
+def test_stacked_e_steps_equal_one_e_step_at_a_time(setup, monkeypatch):
+    """A decoder level's E-steps evaluated stacked along the batch (a GPU's STACK_E_STEPS)
+    give the same keys, values and gradients as one E-step at a time (the CPU's)."""
+    import clustseg.models.heads.clustseg_head as base
+    import clustseg.models.heads.clustseg_instance_head as ih
+    model, batch = setup
+    monkeypatch.setattr(ih, 'uncertain_point_coords', _grid_points)
+    head, out, gts = _head_output(model, batch)
+    groups = head.step_groups(out.states, [False] * len(out.states))
+    assert max(len(g) for _, g in groups) > 1
+    params = [p for p in head.parameters() if p.requires_grad]
+
+    def run(stack):
+        monkeypatch.setitem(base.STACK_E_STEPS, 'cpu', stack)
+        torch.manual_seed(0)
+        losses = head.loss_by_feat(out, gts, None)
+        grads = torch.autograd.grad(sum(losses.values()), params, retain_graph=True,
+                                    allow_unused=True)
+        return losses, grads
+
+    stacked, g_grads = run(True)
+    single, s_grads = run(False)
+    assert set(stacked) == set(single)
+    for k in single:
+        torch.testing.assert_close(stacked[k], single[k], rtol=1e-5, atol=1e-6, msg=k)
+    for a, b in zip(g_grads, s_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_step_factors_are_each_e_steps_own(setup):
+    """Per E-step: the matched queries (mask terms, at least 1) and matched + 0.1 x the
+    others (class BCE, at least 1)."""
+    head = setup[0].panoptic_head
+    gt_index = torch.full((3, 2, 4), -1)
+    gt_index[0, 0, :2] = torch.tensor([0, 1])
+    gt_index[0, 1, 3] = 0
+    gt_index[2, 1, 1] = 2
+    masks, cls = head._step_factors(gt_index, 'cpu')
+    assert masks.tolist() == [3.0, 1.0, 1.0]
+    torch.testing.assert_close(cls, torch.tensor([3 + 0.5, 1.0, 1 + 0.7]))  # at least 1
+
+
+@pytest.mark.parametrize('chunk', [1, 2**30])
+def test_matching_every_e_step_of_an_image_equals_the_assigner_per_e_step(setup, chunk,
+                                                                          monkeypatch):
+    """_match_image: the E-steps of an image matched on one set of uniform points (each
+    E-step's cost on num_points uniform points, as Mask2Former's), their costs computed one
+    E-step at a time (the CPU's MATCH_CHUNK_ELEMENTS) or all together (a GPU's) and the S
+    assignments made after one host transfer, equal to the assigner's assign per E-step on
+    the same points."""
     from mmcv.ops import point_sample
     from mmengine.structures import InstanceData
+
+    import clustseg.models.heads.clustseg_head as base
+    monkeypatch.setitem(base.MATCH_CHUNK_ELEMENTS, 'cpu', chunk)
     model, batch = setup
-    head = model.panoptic_head
-    model.train()
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        data = model.data_preprocessor(batch, True)
-        x = model.extract_feat(data['inputs'])
-        out = head(x, data['data_samples'])
-        gts = head.preprocess_gt(data['data_samples'])
+    head, out, gts = _head_output(model, batch)
     qc = out.core.query_classes
     s, k = len(out.cls_scores), out.cls_scores[0].shape[1]
     assert s > 1
@@ -116,12 +206,11 @@ def test_matching_every_e_step_of_an_image_equals_the_assigner_per_e_step(setup)
         got = head._match_image(cls, masks, gt, qc)
         assert got.shape == (s, k) and got.device.type == 'cpu'
         torch.manual_seed(b)
-        coords = torch.rand((s, head.num_points, 2))
+        pts = torch.rand((1, head.num_points, 2))
+        gt_pts = point_sample(gt.masks.unsqueeze(1).float(),
+                              pts.repeat(len(gt.labels), 1, 1)).squeeze(1)
         for i in range(s):
-            pts = coords[i:i + 1]
             pred = point_sample(masks[i].unsqueeze(1), pts.repeat(k, 1, 1)).squeeze(1)
-            gt_pts = point_sample(gt.masks.unsqueeze(1).float(),
-                                  pts.repeat(len(gt.labels), 1, 1)).squeeze(1)
             ref = head.assigner.assign(
                 pred_instances=InstanceData(scores=cls[i], masks=pred),
                 gt_instances=InstanceData(labels=gt.labels, masks=gt_pts),

@@ -324,7 +324,7 @@ def test_full_res_targets_follow_the_matching(setup):
     m0[0, :2], m0[1, 4:] = True, True
     m1 = torch.zeros(1, 8, 8, dtype=torch.bool)
     m1[0, :, :3] = True
-    full = head._full_res_targets([InstanceData(masks=m0, labels=torch.tensor([1, 2])),
+    full = head.full_res_targets([InstanceData(masks=m0, labels=torch.tensor([1, 2])),
                                    InstanceData(masks=m1, labels=torch.tensor([3]))])
     assert full.shape == (2, 2, 8, 8) and full.dtype == torch.uint8
     assert full[1, 1].sum() == 0  # image 1 has one GT: zero padding
@@ -447,7 +447,7 @@ def test_point_targets_read_the_input_pixel_under_each_point():
     m1[0, 3, 0] = 1
     gts = [InstanceData(masks=m, labels=torch.ones(2)),
            InstanceData(masks=m1, labels=torch.ones(1))]
-    full = ClustSegPanopticHead._full_res_targets(gts)
+    full = ClustSegPanopticHead.full_res_targets(gts)
     coords = torch.tensor([[6.5 / 8, 1.5 / 4], [0.5 / 8, 3.5 / 4], [1 / 8, 1 / 4]])  # x, y
     got = ClustSegPanopticHead._point_targets(full, torch.stack([coords, coords]))
     assert got.shape == (2, 2, 3, 1)  # B x M_max x P x 1
@@ -556,7 +556,7 @@ def test_stacked_e_steps_equal_one_e_step_at_a_time(inner_points, monkeypatch):
     model.train()
     head = model.panoptic_head
     out, gts = _head_output(model, batch)
-    groups = head._step_groups(out.states, head.point_supervised(out.states))
+    groups = head.step_groups(out.states, head.point_supervised(out.states))
     assert max(len(g) for _, g in groups) > 1
     params = [p for p in head.parameters() if p.requires_grad]
 

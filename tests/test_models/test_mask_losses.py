@@ -451,6 +451,19 @@ def test_sigmoid_class_loss_hand_computed():
         sigmoid_class_loss(x, torch.tensor([[0, 3, 0]]))
 
 
+def test_sigmoid_class_loss_per_query_factors_sum_the_stacked_predictions():
+    """Two predictions stacked along the batch, each query over its own prediction's
+    normaliser (a tensor avg_factor): the sum of the two losses."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 5, 3)  # G = 2 predictions x B = 2 images, K = 5, C = 3
+    y = torch.randint(0, 4, (4, 5))
+    own = [sigmoid_class_loss(x[2 * g:2 * g + 2], y[2 * g:2 * g + 2]) for g in range(2)]
+    w = torch.where(y == 3, 0.1, 1.0).view(2, -1).sum(1)  # each prediction's default factor
+    got = sigmoid_class_loss(x, y, avg_factor=w.repeat_interleave(2)[:, None],
+                             check_labels=False)
+    torch.testing.assert_close(got, own[0] + own[1], rtol=1e-5, atol=1e-6)
+
+
 def test_matched_mask_loss_softmax_hand_and_perfect():
     t = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])  # pixel 2 void
     sel = torch.tensor([[True, False]])

@@ -12,7 +12,39 @@ from torch import Tensor
 
 from clustseg.registry import MODELS
 from ..core import CoreOutput, MaskPredictor, check_supervision, select_states
+from ..losses import pad_stack
 from ..utils import StepRandom, batch_pad_mask, check_positive_int, merge_cfg, rename_legacy_keys
+
+
+#: per device type, the matching stacks at most this many mask values of one image's E-steps
+#: at once: on a GPU many (one host transfer for all of them); on the CPU one E-step at a time
+#: (a stack of E-steps falls out of the cache: the panoptic costs took 2x longer per E-step at
+#: 512 px with 16 stacked, and the stack is a copy; the instance matching 30 % longer at 256 px)
+MATCH_CHUNK_ELEMENTS = dict(cpu=1, cuda=2**25)
+
+#: per device type, whether a group of supervised E-steps (:meth:`ClustSegHead.step_groups`)
+#: is evaluated stacked along the batch, each term once for the group (on a GPU, where the step
+#: is bound by dispatching operators: panoptic 20.9k -> 11.7k operators per T = 3 step, 10.9k ->
+#: 9.6k at T = 1), or one E-step at a time (on the CPU, where it is bound by arithmetic: the
+#: panoptic step stacked took 3-9 % longer with 8-13 % more peak memory at 512 px, the stacked
+#: tensors falling out of the cache); other devices: the GPU's. The logged keys and values are
+#: the same either way (tested for both heads).
+STACK_E_STEPS = dict(cpu=False, cuda=True)
+
+
+def gt_mask_tensor(gt_instances, dtype) -> Tensor:
+    """An image's GT masks (mmdet ``BitmapMasks`` or a tensor) -> M x H x W of ``dtype``."""
+    m = gt_instances.masks
+    if hasattr(m, 'to_tensor'):
+        return m.to_tensor(dtype, gt_instances.labels.device)
+    return m.to(dtype)
+
+
+def host_to_device(t: Tensor, device) -> Tensor:
+    """A host tensor to ``device`` without a host sync on CUDA (pinned, non-blocking)."""
+    if torch.device(device).type == 'cuda':
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def top1_class_logprobs(label: Tensor, score: Tensor, num_classes: int) -> Tensor:
@@ -195,6 +227,29 @@ class ClustSegHead(BaseModule):
                 s = ds.gt_sem_seg.sem_seg[0].long()
                 sem[i, :s.shape[0], :s.shape[1]] = s
         return torch.where(sem < self.num_classes, sem, torch.full_like(sem, 255))
+
+    @staticmethod
+    def full_res_targets(batch_gt_instances) -> Tensor:
+        """The padded batch's GT masks at input resolution, B x M_max x H x W uint8 (zero
+        masks beyond each image's M), for the point-sampled mask terms."""
+        return pad_stack([gt_mask_tensor(gi, torch.uint8) for gi in batch_gt_instances])
+
+    @staticmethod
+    def step_groups(states: List[dict], at_points: List[bool]):
+        """The supervised E-steps whose terms are summed under one key: ``(key prefix,
+        E-step indices)`` per decoder level and supervision (``lv{level}.``, and
+        ``lv{level}.pts.`` for the point-supervised inner E-steps), in order of first
+        appearance; the output's E-step alone, prefix ``''``. A group is evaluated stacked
+        along the batch or one E-step at a time (``STACK_E_STEPS``); its E-step maps share the
+        level's resolution. E-step maps that are not tensors (a local level) are evaluated
+        one E-step at a time, each its own group (``lv{level}.e{index}.``)."""
+        groups = {}
+        for i, s in enumerate(states[:-1]):
+            if not isinstance(s.get('probs'), (Tensor, type(None))):
+                groups[f"lv{s['level']}.e{i}."] = [i]
+                continue
+            groups.setdefault(f"lv{s['level']}." + ('pts.' if at_points[i] else ''), []).append(i)
+        return list(groups.items()) + [('', [len(states) - 1])]
 
     def loss(self, x, batch_data_samples: SampleList) -> dict:
         """Forward and losses (``loss_by_feat``) with the random draws seeded from

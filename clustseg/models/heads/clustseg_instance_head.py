@@ -7,17 +7,20 @@ import torch.nn.functional as F
 from mmcv.ops import point_sample
 from mmdet.structures import SampleList
 from mmdet.utils import reduce_mean
+from mmengine.dist import is_distributed
 from mmengine.model import bias_init_with_prob
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..losses import (gather_query_labels, mask_bce_dice_loss, pad_stack, sample_mask_points,
-                      sigmoid_class_loss)
+from ..losses import (binary_corner_codes, gather_query_labels, mask_bce_dice_terms, pad_stack,
+                      read_binary_points, read_mask_points, sigmoid_class_loss,
+                      uncertain_point_coords)
 from ..losses.loss_utils import fp32_island
 from ..task_modules import fixed_stuff_gt_inds
 from ..utils import check_positive_int
-from .clustseg_head import ClustSegHead, HeadOutput, top1_class_logprobs
+from .clustseg_head import (MATCH_CHUNK_ELEMENTS, STACK_E_STEPS, ClustSegHead, HeadOutput, host_to_device,
+                            top1_class_logprobs)
 
 #: the mmdet loss-config settings the mask terms implement (Mask2Former's): any other value of
 #: these keys, or another key, is an error naming it
@@ -128,80 +131,126 @@ class ClustSegInstanceHead(ClustSegHead):
     def _match_image(self, cls_scores: List[Tensor], mask_preds: List[Tensor],
                      gt: InstanceData, query_classes: Tensor) -> Tensor:
         """Every supervised E-step of one image (S class logits K x C, S masks K x h x w):
-        Mask2Former's matching on ``num_points`` uniform points drawn for each E-step (the
-        GT read at all of them at once), the assigner's costs per E-step, then the S
+        Mask2Former's matching on ``num_points`` uniform points, one set drawn per image and
+        step and shared by its E-steps (Mask2Former draws one per prediction; here every
+        E-step's cost is still estimated on ``num_points`` uniform points, so its matching
+        has the same distribution, and the GT is read once; each cost term is computed once
+        for the E-steps of a chunk stacked as G K predictions, ``MATCH_CHUNK_ELEMENTS``: all
+        of them on a GPU, one at a time on the CPU); then the S
         assignments after one host transfer (:func:`fixed_stuff_gt_inds`) -> S x K host
         ``gt_inds`` (0 = unmatched, ``m + 1`` = GT ``m``), what the assigner's ``assign``
-        gives for each E-step."""
+        gives for each E-step on those points."""
         s, k = len(cls_scores), cls_scores[0].shape[0]
         m = gt.labels.shape[0]
         if m == 0 or k == 0:
             return torch.zeros(s, k, dtype=torch.long)
-        coords = torch.rand((s, self.num_points, 2), device=cls_scores[0].device)
-        # M x S x P: each E-step's points read from the GT masks in one call
-        gt_pts = point_sample(gt.masks.unsqueeze(1).float(),
-                              coords.view(1, -1, 2).expand(m, -1, -1)).view(m, s, -1)
-        meta = dict(query_stuff_classes=query_classes)
+        device = cls_scores[0].device
+        coords = torch.rand((1, self.num_points, 2), device=device)
+        gt_inst = InstanceData(labels=gt.labels, masks=point_sample(
+            gt.masks.unsqueeze(1).float(), coords.expand(m, -1, -1)).squeeze(1))  # M x P
+        limit = MATCH_CHUNK_ELEMENTS.get(device.type, MATCH_CHUNK_ELEMENTS['cuda'])
+        chunk = max(1, limit // (k * self.num_points))
         costs = []
-        for i in range(s):
-            pred_pts = point_sample(mask_preds[i].unsqueeze(1),
-                                    coords[i:i + 1].expand(k, -1, -1)).squeeze(1)  # K x P
+        for j in range(0, s, chunk):
+            # the chunk's E-steps as G K predictions: one point read per E-step (a stacked
+            # G K x h x w copy would cost more), then each cost term once
+            pred_pts = torch.cat([point_sample(x.unsqueeze(1), coords.expand(k, -1, -1))
+                                  for x in mask_preds[j:j + chunk]]).squeeze(1)  # G K x P
             costs.append(self.assigner.cost(
-                InstanceData(scores=cls_scores[i], masks=pred_pts),
-                InstanceData(labels=gt.labels, masks=gt_pts[:, i]), meta))
-        return fixed_stuff_gt_inds(torch.stack(costs), gt.labels, query_classes,
+                InstanceData(scores=torch.cat(cls_scores[j:j + chunk]), masks=pred_pts),
+                gt_inst, dict(query_stuff_classes=query_classes)))  # G K x M
+        return fixed_stuff_gt_inds(torch.cat(costs).view(s, k, m), gt.labels, query_classes,
                                    self.assigner.num_things_classes)
 
-    def _step_losses(self, cls_scores: Tensor, mask_preds: Tensor,
-                     batch_gt_instances: List[InstanceData], gt_labels: Tensor,
-                     gt_inds: Tensor, device_gt_inds: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """One E-step: cls_scores B x K x C, mask_preds B x K x H4 x W4, the padded GT labels
-        B x M, its matching ``gt_inds`` (B x K, :meth:`_match_image`) on the host and on the
-        device -> (class BCE, mask BCE, dice), weighted. The matched queries are read with
-        host indices (no device read)."""
-        device = cls_scores.device
-        # num_classes = no object
-        labels = gather_query_labels(gt_labels, device_gt_inds - 1, self.num_classes)
+    def _step_factors(self, gt_index: Tensor, device) -> Tuple[Tensor, Tensor]:
+        """Per supervised E-step (``gt_index`` S x B x K on the host, -1 = unmatched): the
+        mask terms' averaging factor (matched queries, averaged over ranks: one all-reduce for
+        all E-steps, at least 1, as mmdet's ``Mask2FormerHead``) and the class BCE's
+        (:func:`sigmoid_class_loss`'s default: matched queries + ``no_object_weight`` x the
+        others, on this rank) -> two S fp32 host tensors."""
+        matched = (gt_index >= 0).sum(dim=(1, 2)).float()  # S
+        masks = matched
+        if is_distributed():
+            masks = reduce_mean(matched.to(device)).cpu()
+        unmatched = gt_index[0].numel() - matched
+        return masks.clamp(min=1), (matched + self.no_object_weight * unmatched).clamp(min=1)
+
+    def _group_losses(self, steps: List[int], out: HeadOutput, gt_labels: Tensor,
+                      device_index: Tensor, cls_factors: Tensor, inv_mask_factors: Tensor,
+                      codes: Tensor, device_pos: Tensor,
+                      offsets: List[int]) -> Tuple[Tensor, Tensor, Tensor]:
+        """The weighted (class BCE, mask BCE, dice) of the E-steps ``steps`` evaluated
+        together, stacked along the batch (G B images, E-step major), each summed over them:
+        ``gt_labels`` the padded GT labels (B x M), ``device_index`` the matchings
+        (S x B x K, -1 = unmatched), ``cls_factors`` each E-step's class normaliser (S, on
+        the device) and 1 / its mask factor (``inv_mask_factors``, S), ``codes`` the
+        input-resolution GT's :func:`binary_corner_codes` ((B M) x (H + 1) x (W + 1));
+        ``device_pos``: the matched queries of all E-steps (4 x N: image, query, GT code row,
+        E-step), E-step ``s``'s at ``offsets[s]:offsets[s + 1]`` (host integers). Each query
+        is read with these indices (no device read); the points are Mask2Former's
+        uncertainty sampling, one draw for the group's matched masks."""
+        g, b = len(steps), gt_labels.shape[0]
+        cls = torch.cat([out.cls_scores[s] for s in steps]) if g > 1 \
+            else out.cls_scores[steps[0]]  # G B x K x C
+        index = device_index[steps].flatten(0, 1)  # G B x K
+        labels = gather_query_labels(gt_labels.repeat(g, 1), index, self.num_classes)
+        norm = cls_factors[steps].repeat_interleave(b)[:, None]  # G B x 1
         loss_cls = self.class_loss_weight * sigmoid_class_loss(
-            cls_scores, labels, no_object_weight=self.no_object_weight)
-        pos = gt_inds > 0
-        num_masks = float(pos.sum())
-        num_masks = max(float(reduce_mean(cls_scores.new_tensor([num_masks]))), 1.0)
-        bb, qq = pos.nonzero(as_tuple=True)  # (image, query) on the host
-        if bb.numel() == 0:
-            zero = mask_preds.sum() * 0.0
+            cls, labels, no_object_weight=self.no_object_weight, avg_factor=norm,
+            check_labels=False)
+        a, e = offsets[steps[0]], offsets[steps[-1] + 1]  # the group's matched queries
+        if e == a:
+            zero = sum(out.mask_preds[s].sum() for s in steps) * 0.0
             return loss_cls, zero, zero
-        preds = mask_preds[bb.to(device), qq.to(device)]  # N x H4 x W4
-        targets = torch.cat([g.masks[(gt_inds[b][pos[b]] - 1).to(device)]
-                             for b, g in enumerate(batch_gt_instances)])  # N x H x W
-        pred_pts, gt_pts = sample_mask_points(preds, targets, self.num_points,
-                                              self.oversample_ratio,
-                                              self.importance_sample_ratio)
-        terms = mask_bce_dice_loss(pred_pts, gt_pts, avg_factor=num_masks,
-                                   dice_eps=self.dice_eps)
-        return (loss_cls, self.mask_loss_weight * terms['bce'],
-                self.dice_loss_weight * terms['dice'])
+        preds = torch.cat([out.mask_preds[s][device_pos[0, offsets[s]:offsets[s + 1]],
+                                             device_pos[1, offsets[s]:offsets[s + 1]]]
+                           for s in steps])  # N x h x w
+        with torch.no_grad(), fp32_island(preds):
+            coords = uncertain_point_coords(preds.detach().float().unsqueeze(1),
+                                            self.num_points, self.oversample_ratio,
+                                            self.importance_sample_ratio)
+            gt_pts = read_binary_points(codes, coords, device_pos[2, a:e])
+        bce, dice = mask_bce_dice_terms(read_mask_points(preds, coords), gt_pts, self.dice_eps)
+        inv = inv_mask_factors[device_pos[3, a:e]]  # N: 1 / each one's E-step's factor
+        return (loss_cls, self.mask_loss_weight * (bce * inv).sum(),
+                self.dice_loss_weight * (dice * inv).sum())
 
     def loss_by_feat(self, out: HeadOutput, batch_gt_instances: List[InstanceData],
                      batch_img_metas: List[dict]) -> dict:
-        """Every supervised E-step's losses; the last unprefixed, the others ``d{i}.``. Each
-        image's E-steps are matched together first (:meth:`_match_image`)."""
+        """Every supervised E-step's losses: the output's unprefixed, the others summed per
+        decoder level (``lv{level}.``, :meth:`step_groups`), each term of a group evaluated
+        once with its E-steps stacked along the batch on a GPU, one E-step at a time on the
+        CPU (``STACK_E_STEPS``; the same keys and values). Each image's E-steps are matched
+        together first (:meth:`_match_image`); the matched queries reach the device in one
+        transfer."""
         qc = out.core.query_classes
         per_image = [self._match_image([c[b] for c in out.cls_scores],
                                        [m[b] for m in out.mask_preds], g, qc)
                      for b, g in enumerate(batch_gt_instances)]  # B of S x K
-        gt_inds = torch.stack(per_image, dim=1)  # S x B x K, host
+        gt_index = torch.stack(per_image, dim=1) - 1  # S x B x K, host, -1 = unmatched
         device = out.cls_scores[0].device
-        device_gt_inds = gt_inds.to(device)  # one transfer for every E-step
         gt_labels = pad_stack([g.labels.long() for g in batch_gt_instances])  # B x M
+        m = gt_labels.shape[1]
+        mask_factors, cls_factors = self._step_factors(gt_index, device)
+        pos = (gt_index >= 0).nonzero()  # N x 3 (E-step, image, query), E-step major
+        offsets = [0] + torch.bincount(pos[:, 0], minlength=len(per_image)).cumsum(0).tolist()
+        rows = pos[:, 1] * m + gt_index[pos[:, 0], pos[:, 1], pos[:, 2]]  # GT code rows
+        device_pos = host_to_device(torch.stack([pos[:, 1], pos[:, 2], rows, pos[:, 0]]),
+                                    device)  # 4 x N
+        device_index = host_to_device(gt_index, device)
+        factors = host_to_device(torch.stack([cls_factors, 1.0 / mask_factors]), device)
+        codes = binary_corner_codes(self.full_res_targets(batch_gt_instances).flatten(0, 1)) \
+            if len(pos) else None
+        stack = STACK_E_STEPS.get(device.type, STACK_E_STEPS['cuda'])
         losses = {}
-        n = len(out.cls_scores)
-        for i, (cls, masks) in enumerate(zip(out.cls_scores, out.mask_preds)):
-            terms = self._step_losses(cls, masks, batch_gt_instances, gt_labels, gt_inds[i],
-                                      device_gt_inds[i])
-            p = '' if i == n - 1 else f'd{i}.'
-            for name, v in zip(('loss_cls', 'loss_mask', 'loss_dice'), terms):
-                losses[p + name] = v
+        names = ('loss_cls', 'loss_mask', 'loss_dice')
+        for prefix, group in self.step_groups(out.states, [False] * len(out.states)):
+            for steps in ([group] if stack else [[i] for i in group]):
+                terms = self._group_losses(steps, out, gt_labels, device_index, factors[0],
+                                           factors[1], codes, device_pos, offsets)
+                for name, v in zip(names, terms):
+                    key = prefix + name
+                    losses[key] = losses[key] + v if key in losses else v
         return losses
 
     def predict(self, x, batch_data_samples: SampleList) -> Tuple[Tensor, Tensor]:

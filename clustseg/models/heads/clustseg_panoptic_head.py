@@ -22,40 +22,12 @@ from ..losses import (binary_corner_codes, gather_log_softmax, gather_matched,
 from ..losses.loss_utils import fp32_island
 from ..task_modules import PQProductCost
 from ..utils import check_positive_int, merge_cfg
-from .clustseg_head import ClustSegHead, HeadOutput, top1_class_logprobs
+from .clustseg_head import (MATCH_CHUNK_ELEMENTS, STACK_E_STEPS, ClustSegHead, HeadOutput, gt_mask_tensor,
+                            host_to_device, top1_class_logprobs)
 
-#: per device type, the matching stacks at most this many mask values of one image's E-steps
-#: at once: on a GPU many (one host transfer for all of them); on the CPU one E-step at a time
-#: (a stack of E-steps falls out of the cache: the costs took 2x longer per E-step at 512 px
-#: with 16 stacked, and the stack is a copy)
-MATCH_CHUNK_ELEMENTS = dict(cpu=1, cuda=2**25)
-
-#: per device type, whether a group of supervised E-steps (:meth:`ClustSegPanopticHead.
-#: _step_groups`) is evaluated stacked along the batch, each term once for the group (on a GPU,
-#: where the step is bound by dispatching operators: 20.9k -> 11.7k operators per T = 3 step,
-#: 10.9k -> 9.6k at T = 1), or one E-step at a time (on the CPU, where it is bound by
-#: arithmetic: stacked took 3-9 % longer with 8-13 % more peak memory at 512 px, the stacked
-#: tensors falling out of the cache); other devices: the GPU's. The logged keys and values
-#: are the same either way (tested).
-STACK_E_STEPS = dict(cpu=False, cuda=True)
 
 LOSS_WEIGHTS = dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0, mask_id=0.3,
                     insdis=1.0, sem=1.0, thing_cls=2.0, e_step=0.3)
-
-
-def _mask_tensor(gt_instances, dtype) -> Tensor:
-    """An image's GT masks (mmdet ``BitmapMasks`` or a tensor) -> M x H x W of ``dtype``."""
-    m = gt_instances.masks
-    if hasattr(m, 'to_tensor'):
-        return m.to_tensor(dtype, gt_instances.labels.device)
-    return m.to(dtype)
-
-
-def _to_device(t: Tensor, device) -> Tensor:
-    """A host tensor to ``device`` without a host sync on CUDA (pinned, non-blocking)."""
-    if torch.device(device).type == 'cuda':
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)
 
 
 @MODELS.register_module()
@@ -177,7 +149,7 @@ class ClustSegPanopticHead(ClustSegHead):
         of only 0.54-0.61 at the original size, 0.83-0.84 with area pooling."""
         masks, labels = [], []
         for gi in batch_gt_instances:
-            m = _mask_tensor(gi, torch.float32)
+            m = gt_mask_tensor(gi, torch.float32)
             if m.shape[0] == 0:
                 m = m.new_zeros((0, ) + tuple(size))
             elif tuple(m.shape[-2:]) != tuple(size):
@@ -188,7 +160,7 @@ class ClustSegPanopticHead(ClustSegHead):
 
     @staticmethod
     def _point_targets(full: Tensor, coords: Tensor) -> Tensor:
-        """The padded batch's input-resolution GT (:meth:`_full_res_targets`, B x M x H x W)
+        """The padded batch's input-resolution GT (:meth:`full_res_targets`, B x M x H x W)
         read at ``coords`` (B x P x 2 in [0, 1]^2, x then y) -> B x M x P x 1 fp32: the input
         pixel under each point."""
         h, w = full.shape[-2:]
@@ -205,12 +177,6 @@ class ClustSegPanopticHead(ClustSegHead):
         if hw not in cache:
             cache[hw] = F.interpolate(gt, size=hw, mode='area')
         return cache[hw]
-
-    @staticmethod
-    def _full_res_targets(batch_gt_instances) -> Tensor:
-        """The padded batch's GT masks at input resolution, B x M_max x H x W uint8 (zero
-        masks beyond each image's M), for the point-sampled mask terms."""
-        return pad_stack([_mask_tensor(gi, torch.uint8) for gi in batch_gt_instances])
 
     def _assign_steps(self, cls_list: List[Tensor], masks_list: List[Tensor],
                       gts: List[Tensor], gt_labels: List[Tensor], qsc: Tensor) -> Tensor:
@@ -275,22 +241,6 @@ class ClustSegPanopticHead(ClustSegHead):
             return checkpoint(self._step_losses, *args, use_reentrant=False)
         return self._step_losses(*args)
 
-    def _step_groups(self, states: List[dict], at_points: List[bool]):
-        """The supervised E-steps whose terms are summed under one key: ``(key prefix,
-        E-step indices)`` per decoder level and supervision (``lv{level}.``, and
-        ``lv{level}.pts.`` for the point-supervised inner E-steps), in order of first
-        appearance; the output's E-step alone, prefix ``''``. A group is evaluated stacked
-        along the batch or one E-step at a time (``STACK_E_STEPS``); its E-step maps share the
-        level's resolution. E-step maps that are not tensors (a local level) are evaluated
-        one E-step at a time, each its own group (``lv{level}.e{index}.``)."""
-        groups = {}
-        for i, s in enumerate(states[:-1]):
-            if not isinstance(s.get('probs'), (Tensor, type(None))):
-                groups[f"lv{s['level']}.e{i}."] = [i]
-                continue
-            groups.setdefault(f"lv{s['level']}." + ('pts.' if at_points[i] else ''), []).append(i)
-        return list(groups.items()) + [('', [len(states) - 1])]
-
     # ------------------------------------------------------------------ losses
     def loss_by_feat(self, out: HeadOutput, batch_gt_instances,
                      batch_img_metas) -> Dict[str, Tensor]:
@@ -299,7 +249,7 @@ class ClustSegPanopticHead(ClustSegHead):
 
         Every E-step is matched before any loss, the dense ones together and the
         point-supervised ones together (:meth:`_assign_steps`). The losses are then summed per
-        group of E-steps (:meth:`_step_groups`: a decoder level's), evaluated stacked along
+        group of E-steps (:meth:`step_groups`: a decoder level's), evaluated stacked along
         the batch, each term once for the group, or one E-step at a time (``STACK_E_STEPS``,
         :meth:`_group_losses`). The mask terms read one row per GT segment, its matched
         query's map, gathered inside the (recomputed) loss, so that no per-step target tensor
@@ -314,7 +264,7 @@ class ClustSegPanopticHead(ClustSegHead):
         at_points = self.point_supervised(out.states)
         # input-resolution GT, converted once for the point-sampled terms and the points of
         # the point-supervised E-steps
-        full = self._full_res_targets(batch_gt_instances) \
+        full = self.full_res_targets(batch_gt_instances) \
             if self.train_cfg['mask_num_points'] > 0 or any(at_points) else None
         pt = self._point_targets(full, out.point_coords) if any(at_points) else None
         codes = binary_corner_codes(full.flatten(0, 1)) \
@@ -336,13 +286,13 @@ class ClustSegPanopticHead(ClustSegHead):
         host_index = torch.stack(gt_index)  # S x B x K
         # the matched query of each GT segment: the mask terms read one row per segment
         host_rows = gt_queries(host_index, gt.shape[1])  # S x B x M
-        factors = _to_device(self._avg_factors(host_index, thing_host, thing_q.device),
+        factors = host_to_device(self._avg_factors(host_index, thing_host, thing_q.device),
                              thing_q.device)  # S x 2
-        device_index = _to_device(host_index, thing_q.device)
-        device_rows = _to_device(host_rows, thing_q.device)
+        device_index = host_to_device(host_index, thing_q.device)
+        device_rows = host_to_device(host_rows, thing_q.device)
         losses, pooled = {}, {}
         stack = STACK_E_STEPS.get(thing_q.device.type, STACK_E_STEPS['cuda'])
-        for prefix, group in self._step_groups(out.states, at_points):
+        for prefix, group in self.step_groups(out.states, at_points):
             # a group's E-steps at once, stacked along the batch (G B images, E-step major):
             # one evaluation of each term instead of G; or one E-step at a time (CPU). Each
             # key is the sum of its term over the group. An inner E-step's masks (at_points)
@@ -406,7 +356,7 @@ class ClustSegPanopticHead(ClustSegHead):
                 return lse, ratios, None
             x = self._row_maps(stacked, rows, act, lse)[1]
             h4, w4 = stacked.shape[-2:]
-            ix = _to_device(torch.stack([gb, mm]), stacked.device)
+            ix = host_to_device(torch.stack([gb, mm]), stacked.device)
             logits = self._point_logits(x[ix[0], ix[1]].view(-1, h4, w4), act)
             coords = uncertain_point_coords(logits.unsqueeze(1), n_pts)
             # the GT of image (g B + b) is image b's
@@ -570,11 +520,13 @@ class ClustSegPanopticHead(ClustSegHead):
                                      gt_masks=seg)
         thing_q = out.core.query_classes < 0
         logits = self.thing_cls_ffn(out.centers[-1][:, thing_q])  # B x Kth x C_th
-        labels = final.labels[:, thing_q].clone()  # thing class or num_classes (none)
-        labels[labels >= self.num_things_classes] = self.num_things_classes
+        # a thing class, or C_th = none (unmatched, or a stuff segment: from the matching,
+        # so in range and the check's device read is skipped)
+        labels = final.labels[:, thing_q].clamp(max=self.num_things_classes)
         return dict(loss_insdis=w['aux'] * w['insdis'] * insdis,
                     loss_sem=w['aux'] * w['sem'] * sem_loss,
-                    loss_thing_cls=w['thing_cls'] * sigmoid_class_loss(logits, labels))
+                    loss_thing_cls=w['thing_cls'] * sigmoid_class_loss(logits, labels,
+                                                                        check_labels=False))
 
     # ------------------------------------------------------------------ inference
     def predict(self, x: Tuple[Tensor], batch_data_samples: SampleList) -> Tuple[Tensor, Tensor]:

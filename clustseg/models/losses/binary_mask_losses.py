@@ -16,7 +16,7 @@ Two users:
   (``activation='softmax'``) or per mask (``'sigmoid'``), void pixels excluded.
 """
 import functools
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -228,7 +228,8 @@ def mask_bce_dice_loss(mask_logits: Tensor,
 def sigmoid_class_loss(cls_logits: Tensor,
                        labels: Tensor,
                        no_object_weight: float = 0.1,
-                       avg_factor: Optional[float] = None) -> Tensor:
+                       avg_factor: Union[float, Tensor, None] = None,
+                       check_labels: bool = True) -> Tensor:
     """Per-class sigmoid BCE of a class FFN (the paper's "small FFN ... binary cross-entropy").
 
     Targets are one-hot over the ``C`` classes; a query labelled ``C`` (no object) has an
@@ -244,7 +245,12 @@ def sigmoid_class_loss(cls_logits: Tensor,
         cls_logits: ``B x K x C`` (or ``N x C``) class logits, no void column.
         labels: ``B x K`` (or ``N``) int64 in ``[-1, C]``.
         no_object_weight: weight of the no-object queries.
-        avg_factor: normaliser (default: the sum of the query weights, at least 1).
+        avg_factor: normaliser (default: the sum of the query weights, at least 1), or a
+            tensor broadcastable to ``labels``: each query's own normaliser (queries of
+            several predictions stacked along the batch, each over its prediction's factor;
+            the result is then the sum of the per-prediction losses).
+        check_labels: check the label range (a device read on a GPU); False for labels made
+            by a matching, which are in range by construction.
 
     Returns:
         fp32 scalar.
@@ -255,15 +261,20 @@ def sigmoid_class_loss(cls_logits: Tensor,
                          f'labels {shape_str(labels)}')
     x = cls_logits.reshape(-1, c)
     y = labels.reshape(-1).to(device=x.device, dtype=torch.long)
-    if bool(((y < -1) | (y > c)).any()):
+    if check_labels and bool(((y < -1) | (y > c)).any()):
         raise ValueError(f'labels must lie in [-1, {c}] (-1 ignored, {c} no object)')
     if x.shape[0] == 0:
         return x.float().sum() * 0.0
     with fp32_island(x):
         w = torch.ones(y.shape, dtype=torch.float32, device=y.device)
         w = w.masked_fill(y == c, float(no_object_weight)).masked_fill(y < 0, 0.0)
-        avg = float(w.sum()) if avg_factor is None else float(avg_factor)
-        return binary_cross_entropy(x.float(), y, weight=w, avg_factor=max(avg, 1.0))
+        if isinstance(avg_factor, Tensor):  # per query: the weights carry the normalisers
+            norm = avg_factor.to(device=w.device, dtype=torch.float32).expand_as(labels)
+            w = w / norm.reshape(-1).clamp(min=1.0)
+            avg = 1.0
+        else:
+            avg = max(float(w.sum()) if avg_factor is None else float(avg_factor), 1.0)
+        return binary_cross_entropy(x.float(), y, weight=w, avg_factor=avg)
 
 
 def matched_mask_terms(mask_logits: Tensor,
