@@ -150,10 +150,10 @@ def test_gpu_benchmark_script_on_cpu(tmp_path):
                  't3_over_t1_train_step', 't3_inner_points_over_t1_train_step'):
         assert results['ratios'][name]['value'] > 0, name
     assert '| ratio (panoptic) | value | target | reached |' in md
-    # the fp32 panoptic training cells also count their operators per step
+    # the fp32 panoptic and instance training cells also count their operators per step
     counted = [c for c in cells if 'ops' in c['result']]
     assert {(c['task'], c['phase'], c['precision']) for c in counted} == \
-        {('panoptic', 'train', 'fp32')} and len(counted) >= 3
-    assert all(f"- {c['model']}: {c['result']['ops']} (" in md for c in counted)
+        {('panoptic', 'train', 'fp32'), ('instance', 'train', 'fp32')} and len(counted) >= 4
+    assert all(f"- {c['task']} {c['model']}: {c['result']['ops']} (" in md for c in counted)
     assert '[clustseg_compact_embedded]' in md
     assert proc.stdout.strip().endswith(md.strip().splitlines()[-1])

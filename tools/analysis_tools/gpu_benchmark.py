@@ -167,9 +167,9 @@ def make_cells(args):
                    warmup=args.infer_warmup if phase == 'infer' else args.train_warmup,
                    iters=args.infer_iters if phase == 'infer' else args.train_iters,
                    spec=dict(spec, label=f'{task}/{spec["label"]}'), phase=phase,
-                   # operators per step of the fp32 panoptic training cells: one more step
-                   # after the timed ones (benchmark.count_ops)
-                   count_ops=task == 'panoptic' and phase == 'train' and amp == 'none')
+                   # operators per step of the fp32 panoptic and instance training cells:
+                   # one more step after the timed ones (benchmark.count_ops)
+                   count_ops=task != 'semantic' and phase == 'train' and amp == 'none')
         cells.append(dict(task=task, key=key, model=spec['label'], config=spec['config'],
                           options=spec['options'], phase=phase,
                           precision='fp32' if amp == 'none' else amp, job=job))
@@ -264,11 +264,12 @@ def format_markdown(results):
         if 'error' in res:
             notes.append(f"{cell['task']} / {cell['model']} / {cell['phase']} / "
                          f"{cell['precision']}: {res['error']}")
-    ops = [f"- {c['model']}: {c['result']['ops']} ({c['result']['data_dependent_ops']} "
-           'data-dependent)' for c in results['cells'] if 'ops' in c['result']]
+    ops = [f"- {c['task']} {c['model']}: {c['result']['ops']} "
+           f"({c['result']['data_dependent_ops']} data-dependent)"
+           for c in results['cells'] if 'ops' in c['result']]
     if ops:
-        lines += ['', 'Operators per panoptic training step (fp32, one more step after the '
-                  'timed ones):'] + ops
+        lines += ['', 'Operators per training step (fp32, one more step after the timed '
+                  'ones):'] + ops
     lines += ['', '| ratio (panoptic) | value | target | reached |', '|---|---:|---|---|']
     for name, r in results['ratios'].items():
         reached = 'n/a' if r['reached'] is None else ('yes' if r['reached'] else 'no')
