@@ -84,6 +84,8 @@ def test_worker_trains_on_real_ground_truth(capsys):
     # --count-ops: one more step under the operator counter; the loss selections (nonzero,
     # boolean indexing) are among them
     assert res['ops'] > 1000 and 0 < res['data_dependent_ops'] < res['ops']
+    assert 0 < res['view_ops'] < res['ops'] and dict(res['top']).get('aten::view', 0) <= \
+        res['view_ops']
     assert len(res['top']) == 15 and res['top'][0][1] >= res['top'][-1][1]
     assert math.isfinite(res['last_loss']) and res['last_loss'] > 0
     for key in ('s_per_iter', 'peak_mem_mb', 'params_m', 'img_per_s'):
@@ -203,7 +205,7 @@ def test_benchmark_run_compares_clustseg_and_mask2former(tmp_path, capsys):
             assert _positive(value), (label, row)
         assert f'| {label} |' in table
     assert '| model | params (M) | infer ms/img |' in table and 'n/a' not in table
-    assert 'train ops/step (data-dependent) |' in table
+    assert 'train ops/step (non-view, data-dependent) |' in table
     assert all(r['train']['ops'] > 0 for r in rows.values())
 
 

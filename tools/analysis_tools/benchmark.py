@@ -490,8 +490,10 @@ DATA_DEPENDENT_OPS = ('aten::nonzero', 'aten::masked_select', 'aten::_unique2',
 
 def count_ops(fn):
     """Run ``fn()`` under a dispatch mode that counts the aten operators it dispatches (the
-    autograd engine's too) -> ``dict(ops, data_dependent_ops, top)``: all operators, those of
-    :data:`DATA_DEPENDENT_OPS` or indexing with a boolean mask, and the 15 most frequent."""
+    autograd engine's too) -> ``dict(ops, view_ops, data_dependent_ops, top)``: all
+    operators; the views among them (an output aliasing an input without writing it: view,
+    transpose, detach, ...: metadata only, no kernel on a GPU); those of
+    :data:`DATA_DEPENDENT_OPS` or indexing with a boolean mask; the 15 most frequent."""
     import collections
 
     import torch
@@ -503,10 +505,14 @@ def count_ops(fn):
             super().__init__()
             self.ops = collections.Counter()
             self.data_dependent = 0
+            self.views = 0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             name = func._schema.name
             self.ops[name] += 1
+            if any(r.alias_info is not None and not r.alias_info.is_write
+                   for r in func._schema.returns):
+                self.views += 1
             if name in DATA_DEPENDENT_OPS or (
                     name in ('aten::index', 'aten::index_put_',
                              'aten::index_put') and len(args) > 1 and
@@ -518,8 +524,8 @@ def count_ops(fn):
     counter = Counter()
     with counter:
         fn()
-    return dict(ops=sum(counter.ops.values()), data_dependent_ops=counter.data_dependent,
-                top=counter.ops.most_common(15))
+    return dict(ops=sum(counter.ops.values()), view_ops=counter.views,
+                data_dependent_ops=counter.data_dependent, top=counter.ops.most_common(15))
 
 
 #: --profile: the head methods given a profiler scope (those of the head that match)
@@ -895,7 +901,7 @@ def format_table(results):
              + (f" | MSDeformAttn: {meta['msda']}" if 'msda' in meta else '')
              + (f" | host malloc: {meta['host_malloc']}" if meta.get('host_malloc') else ''), '',
              '| model | params (M) | infer ms/img | infer img/s | infer peak mem (MB) '
-             '| train s/iter | train peak mem (MB) |' + (' train ops/step (data-dependent) |'
+             '| train s/iter | train peak mem (MB) |' + (' train ops/step (non-view, data-dependent) |'
                                                        if ops else ''),
              '|---|---:|---:|---:|---:|---:|---:|' + ('---:|' if ops else '')]
     errors = []
@@ -908,7 +914,8 @@ def format_table(results):
                 errors.append(f"{row['label']} {res['phase']}: {res['error']}")
             cells += [_fmt(res.get(k), d) for k, d in keys]
         if ops:
-            cells.append(f"{tr['ops']} ({tr['data_dependent_ops']})" if 'ops' in tr else 'n/a')
+            cells.append(f"{tr['ops']} ({tr['ops'] - tr['view_ops']}, "
+                         f"{tr['data_dependent_ops']})" if 'ops' in tr else 'n/a')
         lines.append('| ' + ' | '.join(cells) + ' |')
     if errors:
         lines += [''] + [f'n/a: {e}' for e in errors]

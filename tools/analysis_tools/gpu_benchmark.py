@@ -265,7 +265,8 @@ def format_markdown(results):
             notes.append(f"{cell['task']} / {cell['model']} / {cell['phase']} / "
                          f"{cell['precision']}: {res['error']}")
     ops = [f"- {c['task']} {c['model']}: {c['result']['ops']} "
-           f"({c['result']['data_dependent_ops']} data-dependent)"
+           f"({c['result']['ops'] - c['result']['view_ops']} non-view, "
+           f"{c['result']['data_dependent_ops']} data-dependent)"
            for c in results['cells'] if 'ops' in c['result']]
     if ops:
         lines += ['', 'Operators per training step (fp32, one more step after the timed '
