@@ -10,6 +10,7 @@ from mmengine.registry import DefaultScope
 
 from clustseg.models.losses import sigmoid_class_loss
 from clustseg.registry import DATASETS, MODELS
+from stacking_checks import assert_stacking_changes_nothing
 
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
 CFG = ROOT / 'configs' / 'instance' / 'clustseg_compact_embedded.py'
@@ -140,7 +141,6 @@ def test_losses_are_mask2formers_per_e_step(setup, monkeypatch):
 def test_stacked_e_steps_equal_one_e_step_at_a_time(setup, monkeypatch):
     """A decoder level's E-steps evaluated stacked along the batch (a GPU's STACK_E_STEPS)
     give the same keys, values and gradients as one E-step at a time (the CPU's)."""
-    import clustseg.models.heads.clustseg_head as base
     import clustseg.models.heads.clustseg_instance_head as ih
     model, batch = setup
     monkeypatch.setattr(ih, 'uncertain_point_coords', _grid_points)
@@ -148,24 +148,8 @@ def test_stacked_e_steps_equal_one_e_step_at_a_time(setup, monkeypatch):
     groups = head.step_groups(out.states, [False] * len(out.states))
     assert max(len(g) for _, g in groups) > 1
     params = [p for p in head.parameters() if p.requires_grad]
-
-    def run(stack):
-        monkeypatch.setitem(base.STACK_E_STEPS, 'cpu', stack)
-        torch.manual_seed(0)
-        losses = head.loss_by_feat(out, gts, None)
-        grads = torch.autograd.grad(sum(losses.values()), params, retain_graph=True,
-                                    allow_unused=True)
-        return losses, grads
-
-    stacked, g_grads = run(True)
-    single, s_grads = run(False)
-    assert set(stacked) == set(single)
-    for k in single:
-        torch.testing.assert_close(stacked[k], single[k], rtol=1e-5, atol=1e-6, msg=k)
-    for a, b in zip(g_grads, s_grads):
-        assert (a is None) == (b is None)
-        if a is not None:
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert_stacking_changes_nothing(monkeypatch, lambda: head.loss_by_feat(out, gts, None),
+                                    params)
 
 
 def test_step_factors_are_each_e_steps_own(setup):
