@@ -152,6 +152,26 @@ def test_stacked_e_steps_equal_one_e_step_at_a_time(setup, monkeypatch):
                                     params)
 
 
+@pytest.mark.parametrize('empty', ['one', 'all'])
+def test_images_without_instances_give_finite_losses(setup, empty):
+    """An image (or every image) without a GT instance: every query is no object there; no
+    mask term for it (zero when no image has one), and backward runs."""
+    from mmengine.structures import InstanceData
+    model, batch = setup
+    head, out, gts = _head_output(model, batch)
+    none = [InstanceData(labels=g.labels[:0], masks=g.masks[:0]) for g in gts]
+    gts = none if empty == 'all' else [none[0], gts[1]]
+    losses = head.loss_by_feat(out, gts, None)
+    assert set(losses) == {k for k in losses if k.split('.')[-1] in
+                           ('loss_cls', 'loss_mask', 'loss_dice')} and 'loss_cls' in losses
+    assert all(torch.isfinite(v) for v in losses.values())
+    if empty == 'all':
+        assert all(float(v) == 0 for k, v in losses.items() if 'cls' not in k)
+    else:
+        assert float(losses['loss_mask']) > 0
+    sum(losses.values()).backward()
+
+
 def test_step_factors_are_each_e_steps_own(setup):
     """Per E-step: the matched queries (mask terms, at least 1) and matched + 0.1 x the
     others (class BCE, at least 1)."""

@@ -233,7 +233,7 @@ class ClustSegInstanceHead(ClustSegHead):
         m = gt_labels.shape[1]
         mask_factors, cls_factors = self._step_factors(gt_index, device)
         pos = (gt_index >= 0).nonzero()  # N x 3 (E-step, image, query), E-step major
-        offsets = [0] + torch.bincount(pos[:, 0], minlength=len(per_image)).cumsum(0).tolist()
+        offsets = [0] + torch.bincount(pos[:, 0], minlength=len(gt_index)).cumsum(0).tolist()
         rows = pos[:, 1] * m + gt_index[pos[:, 0], pos[:, 1], pos[:, 2]]  # GT code rows
         device_pos = host_to_device(torch.stack([pos[:, 1], pos[:, 2], rows, pos[:, 0]]),
                                     device)  # 4 x N
