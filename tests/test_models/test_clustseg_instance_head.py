@@ -138,18 +138,35 @@ def test_losses_are_mask2formers_per_e_step(setup, monkeypatch):
         torch.testing.assert_close(losses[k], expected[k], rtol=1e-5, atol=1e-6, msg=k)
 
 
-def test_stacked_e_steps_equal_one_e_step_at_a_time(setup, monkeypatch):
+@pytest.mark.parametrize('levels', [None, (0, 1, 2, 0, 1, 2)])
+def test_stacked_e_steps_equal_one_e_step_at_a_time(setup, monkeypatch, levels):
     """A decoder level's E-steps evaluated stacked along the batch (a GPU's STACK_E_STEPS)
-    give the same keys, values and gradients as one E-step at a time (the CPU's)."""
+    give the same keys, values and gradients as one E-step at a time (the CPU's); also when
+    a level's E-steps are not consecutive (interleaved layer levels)."""
     import clustseg.models.heads.clustseg_instance_head as ih
-    model, batch = setup
+    if levels is None:
+        model, batch = setup
+    else:
+        cfg = _cfg()
+        cfg.model.panoptic_head.decoder.layer_levels = levels
+        model, batch = _build(cfg.model, cfg.train_dataloader.dataset)
     monkeypatch.setattr(ih, 'uncertain_point_coords', _grid_points)
     head, out, gts = _head_output(model, batch)
     groups = head.step_groups(out.states, [False] * len(out.states))
     assert max(len(g) for _, g in groups) > 1
+    if levels is not None:  # a group with a gap
+        assert any(g != list(range(g[0], g[-1] + 1)) for _, g in groups)
     params = [p for p in head.parameters() if p.requires_grad]
     assert_stacking_changes_nothing(monkeypatch, lambda: head.loss_by_feat(out, gts, None),
                                     params)
+
+
+def test_select_steps_views_consecutive_steps_and_gathers_the_others():
+    from clustseg.models.heads.clustseg_head import select_steps
+    x = torch.arange(12.0).view(6, 2)
+    v = select_steps(x, [2, 3, 4])
+    assert torch.equal(v, x[2:5]) and v.data_ptr() == x[2].data_ptr()  # a view
+    assert torch.equal(select_steps(x, [0, 3, 5]), x[[0, 3, 5]])
 
 
 @pytest.mark.parametrize('empty', ['one', 'all'])

@@ -47,6 +47,15 @@ def host_to_device(t: Tensor, device) -> Tensor:
     return t.to(device)
 
 
+def select_steps(x: Tensor, steps: List[int]) -> Tensor:
+    """Rows ``steps`` (E-step indices, ascending) of ``x`` (S x ...), without a host sync on
+    CUDA: a view for consecutive steps, else an index copied to the device without blocking
+    (a Python list as an index is copied synchronously)."""
+    if steps == list(range(steps[0], steps[-1] + 1)):
+        return x[steps[0]:steps[-1] + 1]
+    return x.index_select(0, host_to_device(torch.tensor(steps), x.device))
+
+
 def top1_class_logprobs(label: Tensor, score: Tensor, num_classes: int) -> Tensor:
     """One class per query -> the input ``MaskFormerFusionHead`` expects.
 

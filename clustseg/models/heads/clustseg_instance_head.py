@@ -19,8 +19,8 @@ from ..losses import (binary_corner_codes, gather_query_labels, mask_bce_dice_te
 from ..losses.loss_utils import fp32_island
 from ..task_modules import fixed_stuff_gt_inds
 from ..utils import check_positive_int
-from .clustseg_head import (MATCH_CHUNK_ELEMENTS, STACK_E_STEPS, ClustSegHead, HeadOutput, host_to_device,
-                            top1_class_logprobs)
+from .clustseg_head import (MATCH_CHUNK_ELEMENTS, STACK_E_STEPS, ClustSegHead, HeadOutput,
+                            host_to_device, select_steps, top1_class_logprobs)
 
 #: the mmdet loss-config settings the mask terms implement (Mask2Former's): any other value of
 #: these keys, or another key, is an error naming it
@@ -51,13 +51,15 @@ class ClustSegInstanceHead(ClustSegHead):
     ``cls = FFN(LN(C))``: ``B x K x C`` logits (no no-object column; a query is "no object"
     when all its sigmoids are low). Per supervised E-step: Hungarian matching through the
     assigner on point-sampled masks (Mask2Former's recipe: ``train_cfg.num_points`` uniform
-    points shared by predictions and ground truth, drawn anew for each E-step; the config's
-    costs, e.g. ``FocalLossCost`` on these logits + mask BCE + dice; every E-step of an image
-    matched after one host transfer, :meth:`_match_image`), then ``class_loss_weight x``
-    :func:`sigmoid_class_loss` (one-hot targets, all-zero for unmatched queries, weighted
-    ``no_object_weight``) and Mask2Former's point-sampled mask BCE and dice
-    (:func:`mask_bce_dice_loss`; ``loss_mask`` / ``loss_dice`` are mmdet loss configs of which
-    ``loss_weight`` and the dice ``eps`` take effect; the paper: 5 and 2).
+    points shared by predictions and ground truth; one draw per image and step, shared by its
+    E-steps, which are matched after one host transfer, :meth:`_match_image`; the config's
+    costs, e.g. ``FocalLossCost`` on these logits + mask BCE + dice), then
+    ``class_loss_weight x`` :func:`sigmoid_class_loss` (one-hot targets, all-zero for
+    unmatched queries, weighted ``no_object_weight``) and Mask2Former's point-sampled mask
+    BCE and dice (:func:`mask_bce_dice_terms` over the E-step's matched masks, normalised as
+    mmdet's ``Mask2FormerHead``; ``loss_mask`` / ``loss_dice`` are mmdet loss configs of which
+    ``loss_weight`` and the dice ``eps`` take effect; the paper: 5 and 2). The E-steps of a
+    decoder level are summed under one key (:meth:`loss_by_feat`).
 
     Prediction: a query's class and score are the argmax / max of its sigmoids, handed to
     mmdet's ``MaskFormerFusionHead`` as a log-distribution with the score on that class and
@@ -186,32 +188,35 @@ class ClustSegInstanceHead(ClustSegHead):
         the device) and 1 / its mask factor (``inv_mask_factors``, S), ``codes`` the
         input-resolution GT's :func:`binary_corner_codes` ((B M) x (H + 1) x (W + 1));
         ``device_pos``: the matched queries of all E-steps (4 x N: image, query, GT code row,
-        E-step), E-step ``s``'s at ``offsets[s]:offsets[s + 1]`` (host integers). Each query
-        is read with these indices (no device read); the points are Mask2Former's
-        uncertainty sampling, one draw for the group's matched masks."""
+        E-step), E-step ``s``'s at ``offsets[s]:offsets[s + 1]`` (host integers; a group's
+        E-steps need not be consecutive). Each query is read with these indices (no device
+        read); the points are Mask2Former's uncertainty sampling, one draw for the group's
+        matched masks."""
         g, b = len(steps), gt_labels.shape[0]
         cls = torch.cat([out.cls_scores[s] for s in steps]) if g > 1 \
             else out.cls_scores[steps[0]]  # G B x K x C
-        index = device_index[steps].flatten(0, 1)  # G B x K
+        index = select_steps(device_index, steps).flatten(0, 1)  # G B x K
         labels = gather_query_labels(gt_labels.repeat(g, 1), index, self.num_classes)
-        norm = cls_factors[steps].repeat_interleave(b)[:, None]  # G B x 1
+        norm = select_steps(cls_factors, steps).repeat_interleave(b)[:, None]  # G B x 1
         loss_cls = self.class_loss_weight * sigmoid_class_loss(
             cls, labels, no_object_weight=self.no_object_weight, avg_factor=norm,
             check_labels=False)
-        a, e = offsets[steps[0]], offsets[steps[-1] + 1]  # the group's matched queries
-        if e == a:
+        # the group's matched queries: each E-step's columns (a group's E-steps need not be
+        # consecutive, e.g. interleaved layer levels)
+        cols = [device_pos[:, offsets[s]:offsets[s + 1]] for s in steps]
+        if sum(c.shape[1] for c in cols) == 0:
             zero = sum(out.mask_preds[s].sum() for s in steps) * 0.0
             return loss_cls, zero, zero
-        preds = torch.cat([out.mask_preds[s][device_pos[0, offsets[s]:offsets[s + 1]],
-                                             device_pos[1, offsets[s]:offsets[s + 1]]]
-                           for s in steps])  # N x h x w
+        preds = torch.cat([out.mask_preds[s][c[0], c[1]]
+                           for s, c in zip(steps, cols)])  # N x h x w
+        pos = torch.cat(cols, dim=1) if g > 1 else cols[0]  # 4 x N
         with torch.no_grad(), fp32_island(preds):
             coords = uncertain_point_coords(preds.detach().float().unsqueeze(1),
                                             self.num_points, self.oversample_ratio,
                                             self.importance_sample_ratio)
-            gt_pts = read_binary_points(codes, coords, device_pos[2, a:e])
+            gt_pts = read_binary_points(codes, coords, pos[2])
         bce, dice = mask_bce_dice_terms(read_mask_points(preds, coords), gt_pts, self.dice_eps)
-        inv = inv_mask_factors[device_pos[3, a:e]]  # N: 1 / each one's E-step's factor
+        inv = inv_mask_factors[pos[3]]  # N: 1 / each one's E-step's factor
         return (loss_cls, self.mask_loss_weight * (bce * inv).sum(),
                 self.dice_loss_weight * (dice * inv).sum())
 

@@ -22,8 +22,8 @@ from ..losses import (binary_corner_codes, gather_log_softmax, gather_matched,
 from ..losses.loss_utils import fp32_island
 from ..task_modules import PQProductCost
 from ..utils import check_positive_int, merge_cfg
-from .clustseg_head import (MATCH_CHUNK_ELEMENTS, STACK_E_STEPS, ClustSegHead, HeadOutput, gt_mask_tensor,
-                            host_to_device, top1_class_logprobs)
+from .clustseg_head import (MATCH_CHUNK_ELEMENTS, STACK_E_STEPS, ClustSegHead, HeadOutput,
+                            gt_mask_tensor, host_to_device, select_steps, top1_class_logprobs)
 
 
 LOSS_WEIGHTS = dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0, mask_id=0.3,
@@ -228,7 +228,7 @@ class ClustSegPanopticHead(ClustSegHead):
         probs = [out.states[s]['probs'] for s in steps] if self.supervise_e_step_maps else None
         e_pooled = self._pooled_targets(gt, hw, pooled) if self.supervise_e_step_maps else None
         # G B x ..., E-step major (one E-step: a view)
-        index, rows = (x[i] if len(steps) == 1 else x[steps].flatten(0, 1)
+        index, rows = (x[i] if len(steps) == 1 else select_steps(x, steps).flatten(0, 1)
                        for x in (device_index, device_rows))
         h_rows = host_rows[i] if len(steps) == 1 else host_rows[steps].flatten(0, 1)
         masks = [out.mask_preds[s] for s in steps]
@@ -236,7 +236,8 @@ class ClustSegPanopticHead(ClustSegHead):
         # unmatched queries' void ratios and the point-sampled terms' points
         lse, ratios, points = self._step_draws(masks, rows, h_rows, step_gt, codes, at_points)
         args = ([out.cls_scores[s] for s in steps], masks, probs, hw, index, rows, step_gt,
-                labels, thing_q, factors[steps], lse, ratios, points, e_pooled, at_points)
+                labels, thing_q, select_steps(factors, steps), lse, ratios, points, e_pooled,
+                at_points)
         if self.train_cfg['recompute_losses']:  # keep only the inputs for backward
             return checkpoint(self._step_losses, *args, use_reentrant=False)
         return self._step_losses(*args)

@@ -274,7 +274,10 @@ def sigmoid_class_loss(cls_logits: Tensor,
             avg = 1.0
         else:
             avg = max(float(w.sum()) if avg_factor is None else float(avg_factor), 1.0)
-        return binary_cross_entropy(x.float(), y, weight=w, avg_factor=avg)
+        # one-hot targets given as such (mmdet expands class indices with a nonzero, a device
+        # read on a GPU): all-zero rows for no object (C) and ignored queries (-1, weight 0)
+        t = y[:, None] == torch.arange(c, device=y.device)  # N x C
+        return binary_cross_entropy(x.float(), t, weight=w[:, None], avg_factor=avg)
 
 
 def matched_mask_terms(mask_logits: Tensor,
