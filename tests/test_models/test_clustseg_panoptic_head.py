@@ -544,20 +544,26 @@ def test_semantic_map_takes_the_last_covering_segment():
         assert (got != 255).any() == any(k > 0 for k in n)
 
 
-@pytest.mark.parametrize('inner_points', [None, 64])
-def test_stacked_e_steps_equal_one_e_step_at_a_time(inner_points, monkeypatch):
+@pytest.mark.parametrize('inner_points, levels', [(None, None), (64, None),
+                                                  (None, (0, 1, 2, 0, 1, 2))])
+def test_stacked_e_steps_equal_one_e_step_at_a_time(inner_points, levels, monkeypatch):
     """A decoder level's E-steps evaluated stacked along the batch (a GPU's STACK_E_STEPS)
     give the same keys, values and gradients as one E-step at a time (the CPU's): dense thing /
-    stuff terms, so no random draw depends on the grouping."""
+    stuff terms, so no random draw depends on the grouping; also when a level's E-steps are
+    not consecutive (interleaved layer levels)."""
     cfg = _cfg()
     cfg.model.train_cfg.mask_num_points = 0
     cfg.model.train_cfg.inner_step_points = inner_points
+    if levels is not None:
+        cfg.model.panoptic_head.decoder.layer_levels = levels
     model, batch = _build(cfg)
     model.train()
     head = model.panoptic_head
     out, gts = _head_output(model, batch)
     groups = head.step_groups(out.states, head.point_supervised(out.states))
     assert max(len(g) for _, g in groups) > 1
+    if levels is not None:  # a group with a gap
+        assert any(g != list(range(g[0], g[-1] + 1)) for _, g in groups)
     params = [p for p in head.parameters() if p.requires_grad]
     assert_stacking_changes_nothing(monkeypatch, lambda: head.loss_by_feat(out, gts, None),
                                     params, keep=lambda k: k.split('.')[-1] in STEP_KEYS)
