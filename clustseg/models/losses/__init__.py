@@ -1,5 +1,4 @@
 from .binary_mask_losses import (binary_corner_codes, mask_bce_dice_loss, mask_bce_dice_terms,
-                                 mask_point_targets,
                                  matched_mask_loss, matched_mask_terms, read_binary_points,
                                  read_mask_points, sample_mask_points, sigmoid_class_loss,
                                  uncertain_point_coords)
@@ -27,7 +26,7 @@ __all__ = [
     'pq_style_loss', 'void_ratio', 'mask_id_cross_entropy',
     'pixelwise_instance_discrimination_loss', 'kept_pair_logsumexp', 'semantic_aux_loss',
     'inverse_segment_area', 'area_weighted_sample', 'sample_mask_points',
-    'mask_point_targets', 'read_mask_points', 'uncertain_point_coords',
+    'read_mask_points', 'uncertain_point_coords',
     'mask_bce_dice_loss', 'mask_bce_dice_terms', 'sigmoid_class_loss', 'matched_mask_loss',
     'matched_mask_terms', 'binary_corner_codes', 'read_binary_points'
 ]

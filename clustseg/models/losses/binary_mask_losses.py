@@ -117,35 +117,6 @@ def read_binary_points(codes: Tensor, coords: Tensor, index: Optional[Tensor] = 
     return torch.lerp(torch.lerp(tl, tr, fx), torch.lerp(bl, br, fx), fy)
 
 
-def mask_point_targets(mask_logits: Tensor,
-                       gt_masks: Tensor,
-                       num_points: int = 12544,
-                       oversample_ratio: float = 3.0,
-                       importance_sample_ratio: float = 0.75) -> Tuple[Tensor, Tensor]:
-    """The points of :func:`sample_mask_points` and the targets read there (no gradient).
-
-    A caller that recomputes its loss in backward (activation checkpointing) draws the points
-    once with this and reads the prediction with :func:`read_mask_points`.
-
-    Args:
-        mask_logits: ``N x h x w`` logits of the matched queries (read detached).
-        gt_masks: ``N x H x W`` binary targets (any resolution).
-        num_points, oversample_ratio, importance_sample_ratio: mmdet Mask2Former defaults.
-
-    Returns:
-        ``(coords, gt_points)``: ``N x num_points x 2`` normalised point coordinates and the
-        ``N x num_points`` targets there.
-    """
-    if mask_logits.dim() != 3 or gt_masks.dim() != 3 or mask_logits.shape[0] != gt_masks.shape[0]:
-        raise ValueError(f'mask_logits and gt_masks must be N x h x w and N x H x W, got '
-                         f'{shape_str(mask_logits)} and {shape_str(gt_masks)}')
-    with torch.no_grad(), fp32_island(mask_logits):
-        coords = uncertain_point_coords(mask_logits.detach().float().unsqueeze(1), num_points,
-                                        oversample_ratio, importance_sample_ratio)
-        gt_points = point_sample(gt_masks.unsqueeze(1).float(), coords).squeeze(1)
-    return coords, gt_points
-
-
 def read_mask_points(mask_logits: Tensor, coords: Tensor) -> Tensor:
     """``N x h x w`` logits read (bilinear, with gradient) at ``N x P x 2`` points -> ``N x P``
     fp32."""
@@ -174,8 +145,13 @@ def sample_mask_points(mask_logits: Tensor,
     Returns:
         ``(pred_points, gt_points)``, both ``N x num_points`` (targets without gradient).
     """
-    coords, gt_points = mask_point_targets(mask_logits, gt_masks, num_points, oversample_ratio,
-                                           importance_sample_ratio)
+    if mask_logits.dim() != 3 or gt_masks.dim() != 3 or mask_logits.shape[0] != gt_masks.shape[0]:
+        raise ValueError(f'mask_logits and gt_masks must be N x h x w and N x H x W, got '
+                         f'{shape_str(mask_logits)} and {shape_str(gt_masks)}')
+    with torch.no_grad(), fp32_island(mask_logits):
+        coords = uncertain_point_coords(mask_logits.detach().float().unsqueeze(1), num_points,
+                                        oversample_ratio, importance_sample_ratio)
+        gt_points = point_sample(gt_masks.unsqueeze(1).float(), coords).squeeze(1)
     return read_mask_points(mask_logits, coords), gt_points
 
 
@@ -366,6 +342,6 @@ def matched_mask_loss(mask_logits: Tensor, target_masks: Tensor, select: Tensor,
 
 
 __all__ = ['uncertain_point_coords', 'binary_corner_codes', 'read_binary_points',
-           'mask_point_targets', 'read_mask_points',
+           'read_mask_points',
            'sample_mask_points', 'mask_bce_dice_terms', 'mask_bce_dice_loss',
            'sigmoid_class_loss', 'matched_mask_loss', 'matched_mask_terms']
