@@ -480,7 +480,7 @@ def test_all_e_steps_matched_at_once_equal_each_matched_alone(setup, monkeypatch
     in chunks) gives each E-step the matching the assigner gives it alone, on the real
     images' predictions."""
     from mmengine.structures import InstanceData
-    import clustseg.models.heads.clustseg_panoptic_head as mod
+    import clustseg.models.heads.clustseg_head as mod
     model, batch = setup
     model.train()
     head = model.panoptic_head

@@ -901,8 +901,8 @@ def format_table(results):
              + (f" | MSDeformAttn: {meta['msda']}" if 'msda' in meta else '')
              + (f" | host malloc: {meta['host_malloc']}" if meta.get('host_malloc') else ''), '',
              '| model | params (M) | infer ms/img | infer img/s | infer peak mem (MB) '
-             '| train s/iter | train peak mem (MB) |' + (' train ops/step (non-view, data-dependent) |'
-                                                       if ops else ''),
+             '| train s/iter | train peak mem (MB) |'
+             + (' train ops/step (non-view, data-dependent) |' if ops else ''),
              '|---|---:|---:|---:|---:|---:|---:|' + ('---:|' if ops else '')]
     errors = []
     for row in results['rows']:

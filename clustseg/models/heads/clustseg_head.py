@@ -6,6 +6,8 @@ from mmcv.ops import point_sample
 from mmdet.models.utils import multi_apply, preprocess_panoptic_gt
 from mmdet.registry import TASK_UTILS
 from mmdet.structures import SampleList
+from mmdet.utils import reduce_mean
+from mmengine.dist import is_distributed
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -30,6 +32,32 @@ MATCH_CHUNK_ELEMENTS = dict(cpu=1, cuda=2**25)
 #: tensors falling out of the cache); other devices: the GPU's. The logged keys and values are
 #: the same either way (tested for both heads).
 STACK_E_STEPS = dict(cpu=False, cuda=True)
+
+
+def stack_e_steps(device: torch.device) -> bool:
+    """:data:`STACK_E_STEPS` for ``device``'s type (other devices: the GPU's)."""
+    return STACK_E_STEPS.get(device.type, STACK_E_STEPS['cuda'])
+
+
+def match_chunk(device: torch.device, elements: int) -> int:
+    """How many E-steps of ``elements`` mask values each one matching call stacks on
+    ``device`` (:data:`MATCH_CHUNK_ELEMENTS`; other devices: the GPU's), at least 1."""
+    limit = MATCH_CHUNK_ELEMENTS.get(device.type, MATCH_CHUNK_ELEMENTS['cuda'])
+    return max(1, limit // max(elements, 1))
+
+
+def cat_steps(tensors: List[Tensor], dim: int = 0) -> Tensor:
+    """A group's per-E-step tensors concatenated along ``dim`` (one E-step: itself, no
+    copy)."""
+    return torch.cat(tensors, dim) if len(tensors) > 1 else tensors[0]
+
+
+def mean_over_ranks(counts: Tensor, device) -> Tensor:
+    """Host counts (e.g. matched queries per E-step) averaged over the DDP ranks in one
+    all-reduce on ``device``, at least 1: the averaging factors of mmdet's mask heads."""
+    if is_distributed():
+        counts = reduce_mean(counts.to(device)).cpu()
+    return counts.clamp(min=1)
 
 
 def gt_mask_tensor(gt_instances, dtype) -> Tensor:

@@ -6,8 +6,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.ops import point_sample
 from mmdet.structures import SampleList
-from mmdet.utils import reduce_mean
-from mmengine.dist import is_distributed
 from mmengine.model import bias_init_with_prob
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -19,8 +17,8 @@ from ..losses import (binary_corner_codes, gather_query_labels, mask_bce_dice_te
 from ..losses.loss_utils import fp32_island
 from ..task_modules import fixed_stuff_gt_inds
 from ..utils import check_positive_int
-from .clustseg_head import (MATCH_CHUNK_ELEMENTS, STACK_E_STEPS, ClustSegHead, HeadOutput,
-                            host_to_device, select_steps, top1_class_logprobs)
+from .clustseg_head import (ClustSegHead, HeadOutput, cat_steps, host_to_device, match_chunk,
+                            mean_over_ranks, select_steps, stack_e_steps, top1_class_logprobs)
 
 #: the mmdet loss-config settings the mask terms implement (Mask2Former's): any other value of
 #: these keys, or another key, is an error naming it
@@ -150,8 +148,7 @@ class ClustSegInstanceHead(ClustSegHead):
         coords = torch.rand((1, self.num_points, 2), device=device)
         gt_inst = InstanceData(labels=gt.labels, masks=point_sample(
             gt.masks.unsqueeze(1).float(), coords.expand(m, -1, -1)).squeeze(1))  # M x P
-        limit = MATCH_CHUNK_ELEMENTS.get(device.type, MATCH_CHUNK_ELEMENTS['cuda'])
-        chunk = max(1, limit // (k * self.num_points))
+        chunk = match_chunk(device, k * self.num_points)
         costs = []
         for j in range(0, s, chunk):
             # the chunk's E-steps as G K predictions: one point read per E-step (a stacked
@@ -171,11 +168,9 @@ class ClustSegInstanceHead(ClustSegHead):
         (:func:`sigmoid_class_loss`'s default: matched queries + ``no_object_weight`` x the
         others, on this rank) -> two S fp32 host tensors."""
         matched = (gt_index >= 0).sum(dim=(1, 2)).float()  # S
-        masks = matched
-        if is_distributed():
-            masks = reduce_mean(matched.to(device)).cpu()
         unmatched = gt_index[0].numel() - matched
-        return masks.clamp(min=1), (matched + self.no_object_weight * unmatched).clamp(min=1)
+        return (mean_over_ranks(matched, device),
+                (matched + self.no_object_weight * unmatched).clamp(min=1))
 
     def _group_losses(self, steps: List[int], out: HeadOutput, gt_labels: Tensor,
                       device_index: Tensor, cls_factors: Tensor, inv_mask_factors: Tensor,
@@ -193,8 +188,7 @@ class ClustSegInstanceHead(ClustSegHead):
         read); the points are Mask2Former's uncertainty sampling, one draw for the group's
         matched masks."""
         g, b = len(steps), gt_labels.shape[0]
-        cls = torch.cat([out.cls_scores[s] for s in steps]) if g > 1 \
-            else out.cls_scores[steps[0]]  # G B x K x C
+        cls = cat_steps([out.cls_scores[s] for s in steps])  # G B x K x C
         index = select_steps(device_index, steps).flatten(0, 1)  # G B x K
         labels = gather_query_labels(gt_labels.repeat(g, 1), index, self.num_classes)
         norm = select_steps(cls_factors, steps).repeat_interleave(b)[:, None]  # G B x 1
@@ -209,7 +203,7 @@ class ClustSegInstanceHead(ClustSegHead):
             return loss_cls, zero, zero
         preds = torch.cat([out.mask_preds[s][c[0], c[1]]
                            for s, c in zip(steps, cols)])  # N x h x w
-        pos = torch.cat(cols, dim=1) if g > 1 else cols[0]  # 4 x N
+        pos = cat_steps(cols, dim=1)  # 4 x N
         with torch.no_grad(), fp32_island(preds):
             coords = uncertain_point_coords(preds.detach().float().unsqueeze(1),
                                             self.num_points, self.oversample_ratio,
@@ -246,7 +240,7 @@ class ClustSegInstanceHead(ClustSegHead):
         factors = host_to_device(torch.stack([cls_factors, 1.0 / mask_factors]), device)
         codes = binary_corner_codes(self.full_res_targets(batch_gt_instances).flatten(0, 1)) \
             if len(pos) else None
-        stack = STACK_E_STEPS.get(device.type, STACK_E_STEPS['cuda'])
+        stack = stack_e_steps(device)
         losses = {}
         names = ('loss_cls', 'loss_mask', 'loss_dice')
         for prefix, group in self.step_groups(out.states, [False] * len(out.states)):

@@ -5,8 +5,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.structures import SampleList
-from mmdet.utils import reduce_mean
-from mmengine.dist import is_distributed
 from mmengine.model import bias_init_with_prob
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -22,8 +20,9 @@ from ..losses import (binary_corner_codes, gather_log_softmax, gather_matched,
 from ..losses.loss_utils import fp32_island
 from ..task_modules import PQProductCost
 from ..utils import check_positive_int, merge_cfg
-from .clustseg_head import (MATCH_CHUNK_ELEMENTS, STACK_E_STEPS, ClustSegHead, HeadOutput,
-                            gt_mask_tensor, host_to_device, select_steps, top1_class_logprobs)
+from .clustseg_head import (ClustSegHead, HeadOutput, cat_steps, gt_mask_tensor, host_to_device,
+                            match_chunk, mean_over_ranks, select_steps, stack_e_steps,
+                            top1_class_logprobs)
 
 
 LOSS_WEIGHTS = dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0, mask_id=0.3,
@@ -184,13 +183,11 @@ class ClustSegPanopticHead(ClustSegHead):
         and masks B x K x ... (one shape for all), the per-image GT ``gts`` (M_b x ...).
         Per image, the E-steps' costs are computed together and matched on the host after
         one transfer (``FixedStuffHungarianAssigner.assign_many``), in chunks of at most
-        ``MATCH_CHUNK_ELEMENTS[device type]`` mask values (other devices: the GPU's). Returns
+        ``MATCH_CHUNK_ELEMENTS[device type]`` mask values (:func:`match_chunk`). Returns
         S x B x K ``gt_index`` on the CPU (-1 = unmatched), what matching each E-step alone
         gives."""
         s, (b, k) = len(cls_list), cls_list[0].shape[:2]
-        device = masks_list[0].device.type
-        limit = MATCH_CHUNK_ELEMENTS.get(device, MATCH_CHUNK_ELEMENTS['cuda'])
-        chunk = max(1, limit // max(masks_list[0][0].numel(), 1))
+        chunk = match_chunk(masks_list[0].device, masks_list[0][0].numel())
         out = torch.empty(s, b, k, dtype=torch.long)
         for i in range(b):
             gt = InstanceData(labels=gt_labels[i], masks=gts[i])
@@ -212,9 +209,7 @@ class ClustSegPanopticHead(ClustSegHead):
         th = thing_host[None, None]
         counts = torch.stack([(matched & th).sum(dim=(1, 2)), (matched & ~th).sum(dim=(1, 2))],
                              dim=1).float()  # S x 2
-        if is_distributed():
-            counts = reduce_mean(counts.to(device)).cpu()
-        return counts.clamp(min=1)
+        return mean_over_ranks(counts, device)
 
     def _group_losses(self, steps: List[int], out: HeadOutput, at_points: bool, pt, gt, labels,
                       codes, thing_q, factors, device_index, device_rows, host_rows,
@@ -228,9 +223,8 @@ class ClustSegPanopticHead(ClustSegHead):
         probs = [out.states[s]['probs'] for s in steps] if self.supervise_e_step_maps else None
         e_pooled = self._pooled_targets(gt, hw, pooled) if self.supervise_e_step_maps else None
         # G B x ..., E-step major (one E-step: a view)
-        index, rows = (x[i] if len(steps) == 1 else select_steps(x, steps).flatten(0, 1)
-                       for x in (device_index, device_rows))
-        h_rows = host_rows[i] if len(steps) == 1 else host_rows[steps].flatten(0, 1)
+        index, rows, h_rows = (select_steps(x, steps).flatten(0, 1)
+                               for x in (device_index, device_rows, host_rows))
         masks = [out.mask_preds[s] for s in steps]
         # no gradient, once (not again when the loss is recomputed in backward): the
         # unmatched queries' void ratios and the point-sampled terms' points
@@ -292,7 +286,7 @@ class ClustSegPanopticHead(ClustSegHead):
         device_index = host_to_device(host_index, thing_q.device)
         device_rows = host_to_device(host_rows, thing_q.device)
         losses, pooled = {}, {}
-        stack = STACK_E_STEPS.get(thing_q.device.type, STACK_E_STEPS['cuda'])
+        stack = stack_e_steps(thing_q.device)
         for prefix, group in self.step_groups(out.states, at_points):
             # a group's E-steps at once, stacked along the batch (G B images, E-step major):
             # one evaluation of each term instead of G; or one E-step at a time (CPU). Each
@@ -339,7 +333,7 @@ class ClustSegPanopticHead(ClustSegHead):
         act = self.train_cfg['mask_activation']
         b, m = gt.shape[:2]
         with torch.no_grad(), fp32_island(masks[0]):
-            stacked = torch.cat(masks) if len(masks) > 1 else masks[0]
+            stacked = cat_steps(masks)
             flat = stacked.float().flatten(2)  # G B x K x N
             log_p = flat.log_softmax(dim=1)
             # the logsumexp, read off one query (half the time of logsumexp on CPU)
@@ -408,8 +402,8 @@ class ClustSegPanopticHead(ClustSegHead):
         aux = w['aux']
         act = self.train_cfg['mask_activation']
         g = len(masks)
-        cls = torch.cat(cls) if g > 1 else cls[0]  # G B x K x C'
-        masks = torch.cat(masks) if g > 1 else masks[0]  # G B x K x ...
+        cls = cat_steps(cls)  # G B x K x C'
+        masks = cat_steps(masks)  # G B x K x ...
         matched = gt_index >= 0  # G B x K
         q_labels = gather_query_labels(labels.repeat(g, 1), gt_index, self.num_classes)
         has_query = rows >= 0  # G B x M
@@ -432,7 +426,7 @@ class ClustSegPanopticHead(ClustSegHead):
                    loss_mask_id=aux * w['mask_id'] * g * mask_id)
         if probs is not None:
             out['loss_e_step_mask_id'] = aux * w['e_step'] * g * self._e_step_loss(
-                torch.cat(probs) if g > 1 else probs[0], hw, rows, e_pooled)
+                cat_steps(probs), hw, rows, e_pooled)
         return out
 
     @staticmethod
