@@ -104,3 +104,31 @@ def test_cross_attention_keeps_no_map_when_asked():
     none = ca(c, x, return_logits=False, return_maps=False)
     assert len(last['logits']) == 1 and none['logits'] == none['probs'] == none['assigns'] == []
     torch.testing.assert_close(last['centers'], none['centers'])
+
+
+def test_maps_asked_by_name_are_the_only_ones_kept():
+    """return_maps=('probs',) keeps the softmax over the clusters alone (what the panoptic
+    losses read), equal to the one of return_maps=True; an unknown name is an error naming
+    the allowed ones; the decoder's states carry only the maps asked for, at local levels too
+    (wrapped as LocalAssignment)."""
+    from clustseg.models.layers.local_em import LocalAssignment
+    from clustseg.models.layers.recurrent_cross_attention import RecurrentCrossAttention
+    torch.manual_seed(0)
+    ca = RecurrentCrossAttention(8, num_heads=2, num_iters=3, variant='kmeans')
+    c, x = torch.randn(2, 4, 8), torch.randn(2, 30, 8)
+    full = ca(c, x)
+    probs = ca(c, x, return_maps=('probs', ))
+    assert probs['logits'] == [None] * 3 and probs['assigns'] == [None] * 3
+    for a, b in zip(full['probs'], probs['probs']):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match=r"unknown maps \['prob'\]; choose from"):
+        ca(c, x, return_maps=('prob', ))
+    dec = ClusterDecoder(in_channels=[8, 8], embed_dims=8, num_heads=2, num_iters=2,
+                         layer_levels=(0, 1), local_levels=(1, ))
+    feats = [torch.randn(2, 8, 6, 6), torch.randn(2, 8, 12, 12)]
+    out = dec(torch.randn(2, 9, 8), feats, return_logits=('probs', ), seed_hw=(6, 6))
+    assert all(set(e) == {'layer', 'iter', 'level', 'hw', 'centers', 'probs'}
+               for e in out['e_steps'])
+    assert isinstance(out['e_steps'][-1]['probs'], LocalAssignment)
+    ref = dec(torch.randn(2, 9, 8), feats, return_logits=True, seed_hw=(6, 6))
+    assert {'logits', 'assigns', 'probs'} <= set(ref['e_steps'][0])

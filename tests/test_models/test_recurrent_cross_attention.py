@@ -159,3 +159,34 @@ def test_one_hot_m_step_keeps_empty_clusters_gradient_bounded(variant):
         return
     (out * torch.randn_like(out)).sum().backward()  # straight-through: reaches the logits
     assert logits.grad.abs().max() < 10 * v.abs().max()
+
+
+def test_keys_and_values_are_laid_out_once_not_per_round():
+    """K and V are projected (Eq. 10) and made head-major once; no E/M round copies a
+    pixel-sized tensor beyond its maps: the copies of B x N x D-sized tensors do not grow
+    with T, and each round's centers come out contiguous (the linears reading them need
+    no copy)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Copies(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.sizes = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func._schema.name in ('aten::clone', 'aten::copy_', 'aten::contiguous'):
+                self.sizes.append(args[0].numel())
+            return func(*args, **(kwargs or {}))
+
+    b, n, d, k = 2, 60, 16, 5
+    feats = torch.randn(b, d, n).transpose(1, 2)  # pixel-major view, as the decoder's
+    counts = []
+    for t in (1, 3):
+        torch.manual_seed(0)
+        rca = RecurrentCrossAttention(d, num_heads=4, num_iters=t)
+        mode = Copies()
+        with mode:
+            out = rca(torch.randn(b, k, d), feats, return_maps=False)
+        counts.append(sum(s == b * n * d for s in mode.sizes))
+        assert all(c.is_contiguous() for c in out['iter_centers'])
+    assert counts[0] == counts[1] <= 4, counts

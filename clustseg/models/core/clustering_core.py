@@ -45,10 +45,11 @@ class CoreOutput:
         init: the initializer's output (``centers``, ``center_pos``, ``query_classes``, maybe
             ``points``); empty without an initializer.
         states: one dict per E/M round of every decoder layer, in order: ``layer``, ``iter``,
-            ``level``, ``hw`` (h_l, w_l), ``centers`` (B x K x D after that round) and, when
-            maps were asked for, ``logits``, ``probs`` (softmax over the clusters, what losses
-            supervise) and ``assigns`` (what the M-step used): B x K x h_l w_l, or at a local
-            level a :class:`~clustseg.models.layers.local_em.LocalAssignment`.
+            ``level``, ``hw`` (h_l, w_l), ``centers`` (B x K x D after that round) and the
+            maps asked for (``return_maps``): ``logits``, ``probs`` (softmax over the
+            clusters, what losses supervise) and ``assigns`` (what the M-step used), each
+            B x K x h_l w_l, or at a local level a
+            :class:`~clustseg.models.layers.local_em.LocalAssignment`.
         centers: the decoder's final centers B x K x D (None without a decoder).
     """
     pyramid: Dict[str, Tensor]
@@ -108,7 +109,7 @@ class ClusteringCore(BaseModule):
         return dict(zip(PIXEL_LEVELS, self.pixel_decoder.out_channels))
 
     def forward(self, x: Sequence[Tensor], pad_mask: Optional[Tensor] = None,
-                num_queries: Optional[int] = None, return_maps: bool = False,
+                num_queries: Optional[int] = None, return_maps=False,
                 seed_hw=None) -> CoreOutput:
         """Runs the core: :meth:`decode_pixels` then :meth:`cluster`.
 
@@ -117,7 +118,9 @@ class ClusteringCore(BaseModule):
             pad_mask: B x H x W bool, True = padding (``batch_pad_mask``).
             num_queries: K for this call (initializers with a variable K, superpixels).
             return_maps: keep every E-step's maps in ``states`` (for losses on them and the
-                assignment-map API); False keeps the centers only.
+                assignment-map API): True, all three, or a sequence of the names to keep
+                (:func:`~clustseg.models.layers.recurrent_cross_attention.map_names`; a loss
+                on ``probs`` alone asks for that one); False keeps the centers only.
             seed_hw: (h, w) of the seed grid, for decoders with local levels (default: the
                 size of the initializer's level).
         """
@@ -130,7 +133,7 @@ class ClusteringCore(BaseModule):
                           pad_mask=pad_mask)
 
     def cluster(self, out: CoreOutput, num_queries: Optional[int] = None,
-                return_maps: bool = False, seed_hw=None) -> CoreOutput:
+                return_maps=False, seed_hw=None) -> CoreOutput:
         """Dreamy start and decoder on the pyramid of ``out`` (filled in and returned)."""
         if self.initializer is None:
             return out

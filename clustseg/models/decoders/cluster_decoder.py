@@ -6,7 +6,7 @@ from clustseg.registry import MODELS
 from ..layers.local_em import LocalAssignment, local_grid
 from ..layers.positional_encoding import (downsample_pad_mask, masked_sine_position_encoding,
                                           sine_position_encoding)
-from ..layers.recurrent_cross_attention import check_positive
+from ..layers.recurrent_cross_attention import check_positive, map_names
 from .cluster_decoder_layer import ClusterDecoderLayer
 
 
@@ -95,17 +95,20 @@ class ClusterDecoder(BaseModule):
         b, _, h, w = feat.shape
         x = self.input_proj[level](feat)
         x = x + self.level_embed.weight[self.level_index[level]].view(1, -1, 1, 1)
+        # keys and positions pixel-major and contiguous once per level, so that the layers'
+        # projections read them without a copy each
         if pad_mask is None:
             pos = sine_position_encoding(h, w, self.embed_dims, device=feat.device,
                                          dtype=x.dtype)
-            return (x.flatten(2).transpose(1, 2),
-                    pos.flatten(1).t()[None].expand(b, -1, -1), None)
+            return (x.flatten(2).transpose(1, 2).contiguous(),
+                    pos.flatten(1).t().contiguous()[None].expand(b, -1, -1), None)
         mask = downsample_pad_mask(pad_mask, (h, w))  # B x H x W
         pos = masked_sine_position_encoding(mask, self.embed_dims, dtype=x.dtype)
         # no padded key at this level (e.g. one image, or equal sizes): no masking to do in
         # any E-step or attention of the level
         kpm = mask.flatten(1) if bool(mask.any()) else None
-        return x.flatten(2).transpose(1, 2), pos.flatten(2).transpose(1, 2), kpm
+        return (x.flatten(2).transpose(1, 2).contiguous(),
+                pos.flatten(2).transpose(1, 2).contiguous(), kpm)
 
     def _grid(self, num_clusters, seed_hw, level, hw, device):
         if seed_hw is None:
@@ -127,7 +130,8 @@ class ClusterDecoder(BaseModule):
             center_pos: B x K x D position embedding of the centers (optional).
             return_logits: also return every E-step's maps (B x K x N_l each; at a local
                 level ``logits`` is B x K x 9 x P and ``probs`` / ``assigns`` are
-                :class:`LocalAssignment`).
+                :class:`LocalAssignment`): True, all of them, or a sequence of the names
+                to return (:func:`~..layers.recurrent_cross_attention.map_names`).
             seed_hw: (h, w) of the seed grid (needed with ``local_levels``).
 
         Returns:
@@ -138,6 +142,7 @@ class ClusterDecoder(BaseModule):
         """
         if len(feats) != len(self.input_proj):
             raise ValueError(f'expected {len(self.input_proj)} feature levels, got {len(feats)}')
+        keep = map_names(return_logits)
         flat = {}
         e_steps = []
         c = centers
@@ -148,16 +153,14 @@ class ClusterDecoder(BaseModule):
             hw = tuple(feats[lv].shape[-2:])
             grid = self._grid(c.shape[1], seed_hw, lv, hw, c.device) \
                 if lv in self.local_levels else None
-            out = layer(c, x, kpm, center_pos, pos, return_logits=return_logits, grid=grid,
-                        return_maps=return_logits)  # without maps to return, none is kept
+            out = layer(c, x, kpm, center_pos, pos, return_logits=bool(keep), grid=grid,
+                        return_maps=keep)  # without maps to return, none is kept
             c = out['centers']
             for t, ct in enumerate(out['iter_centers']):
                 state = dict(layer=i, iter=t, level=lv, hw=hw, centers=ct)
-                if return_logits:
-                    probs, assigns = out['probs'][t], out['assigns'][t]
-                    if grid is not None:
-                        probs, assigns = LocalAssignment(probs, grid), \
-                            LocalAssignment(assigns, grid)
-                    state.update(logits=out['logits'][t], probs=probs, assigns=assigns)
+                for name in keep:
+                    m = out[name][t]
+                    state[name] = LocalAssignment(m, grid) \
+                        if grid is not None and name != 'logits' else m
                 e_steps.append(state)
         return dict(centers=c, e_steps=e_steps)

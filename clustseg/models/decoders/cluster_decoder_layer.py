@@ -39,7 +39,7 @@ class ClusterDecoderLayer(BaseModule):
                 return_logits=True, grid=None, return_maps=True):
         """centers: B x K x D, feats: B x N x D -> dict(centers, iter_centers, logits, assigns,
         probs) (maps as in :meth:`RecurrentCrossAttention.forward`; ``grid``: its local form;
-        ``return_maps=False`` with ``return_logits=False``: no maps)."""
+        ``return_maps``: which maps, False for none)."""
         out = self.cross_attn(centers, feats, key_padding_mask, center_pos, feat_pos,
                               return_logits=return_logits, grid=grid, return_maps=return_maps)
         iter_centers = [self.norm1(centers + self.out_proj(c)) for c in out['iter_centers']]

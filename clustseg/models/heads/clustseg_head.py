@@ -205,7 +205,9 @@ class ClustSegHead(BaseModule):
         """x: backbone levels at strides 4..32 -> :class:`HeadOutput`."""
         metas = [ds.metainfo for ds in batch_data_samples]
         pad_mask = batch_pad_mask(metas, x[0].device)
-        core = self.core(x, pad_mask, return_maps=self.training and self.supervise_e_step_maps)
+        # the losses read the E-step maps' softmax over the clusters only
+        core = self.core(x, pad_mask, return_maps=('probs', ) if self.training and
+                         self.supervise_e_step_maps else False)
         states = select_states(core.states, self.deep_supervision, self.core.num_iters,
                                self.training, self.test_iter)
         mask_feats = self.mask_predictor.project(core.pyramid['stride4'])

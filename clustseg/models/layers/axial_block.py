@@ -13,14 +13,45 @@ def zero_padding(x, valid):
     return x if valid is None else x.masked_fill(~valid[:, None], 0.0)
 
 
+def axial_context(b, h, w, valid, dims, device, dtype=torch.float32):
+    """What every axial attention over a B x ``dims`` x H x W map shares, computed once per
+    map size: per axis (``'h'``, ``'w'``), ``(positions, attn_mask)``.
+
+    ``positions``: B x L x dims, the 1-D code (:func:`sine_encode_1d`) of the pixel-centre
+    coordinate along the axis (L = H or W), in the units of :mod:`positional_encoding`
+    (``max(valid_h, valid_w) / POS_SCALE`` per image); ``attn_mask``: (B x others) x 1 x 1 x L
+    bool, True = a key to attend to (padded pixels excluded; a sequence with no valid key,
+    i.e. a padded row or column, attends to all keys), or None without ``valid``
+    (B x H x W bool, True = real pixel).
+    """
+    if valid is None:
+        unit = torch.full((b, 1), max(h, w) / POS_SCALE, device=device)
+    else:
+        extent = torch.maximum(valid.any(2).sum(1), valid.any(1).sum(1)).clamp_min(1)
+        unit = extent.float()[:, None] / POS_SCALE
+    pos_dims = dims + dims % 2
+    codes = {}
+    for length in {h, w}:
+        t = torch.arange(length, device=device, dtype=torch.float32) + 0.5
+        codes[length] = sine_encode_1d(t[None] / unit, pos_dims)[..., :dims].to(dtype)
+    out = {}
+    for axis, length in (('h', h), ('w', w)):
+        mask = None
+        if valid is not None:  # sequences along H: (B*W) x H; along W: (B*H) x W
+            key_ok = valid.transpose(1, 2).reshape(b * w, h) if axis == 'h' else \
+                valid.reshape(b * h, w)
+            mask = (key_ok | ~key_ok.any(1, keepdim=True))[:, None, None, :]
+        out[axis] = (codes[length], mask)
+    return out
+
+
 class AxialAttention1d(nn.Module):
     """Multi-head self-attention along one spatial axis of a B x C x H x W map.
 
-    Positions: the 1-D code (:func:`sine_encode_1d`, C channels) of the pixel-centre coordinate
-    along the axis, in the units of :mod:`positional_encoding` (``max(valid_h, valid_w) /
-    POS_SCALE`` per image), added to the queries and keys. With ``valid`` (B x H x W bool),
-    padded pixels are excluded as keys (a sequence with no valid key, i.e. a padded row or
-    column, attends to all keys; its outputs are padding and get re-zeroed by the block).
+    Positions (:func:`axial_context`): the 1-D code of the pixel-centre coordinate along the
+    axis, added to the queries and keys. With ``valid`` (B x H x W bool), padded pixels are
+    excluded as keys (a sequence with no valid key, i.e. a padded row or column, attends to
+    all keys; its outputs are padding and get re-zeroed by the block).
     """
 
     def __init__(self, dims, num_heads, axis):
@@ -33,39 +64,25 @@ class AxialAttention1d(nn.Module):
         self.num_heads, self.axis = num_heads, axis
         self.qkv = nn.Linear(dims, 3 * dims)
         self.proj = nn.Linear(dims, dims)
-        self.pos_dims = dims + dims % 2
 
-    def _positions(self, b, h, w, valid, device):
-        """-> B x L x C codes of the positions along the axis (L = H or W)."""
-        length = h if self.axis == 'h' else w
-        t = torch.arange(length, device=device, dtype=torch.float32) + 0.5
-        if valid is None:
-            unit = torch.full((b, 1), max(h, w) / POS_SCALE, device=device)
-        else:
-            v = valid
-            extent = torch.maximum(v.any(2).sum(1), v.any(1).sum(1)).clamp_min(1)
-            unit = extent.float()[:, None] / POS_SCALE
-        return sine_encode_1d(t[None] / unit, self.pos_dims)
-
-    def forward(self, x, valid=None):
-        """x: B x C x H x W, valid: B x H x W bool or None -> B x C x H x W."""
+    def forward(self, x, valid=None, context=None):
+        """x: B x C x H x W, valid: B x H x W bool or None, context: :func:`axial_context`
+        of this map size (computed here if None) -> B x C x H x W."""
         b, c, h, w = x.shape
-        pos = self._positions(b, h, w, valid, x.device)[..., :c].to(x.dtype)  # B x L x C
+        if context is None:
+            context = axial_context(b, h, w, valid, c, x.device, x.dtype)
+        pos, attn_mask = context[self.axis]
+        pos = pos.to(x.dtype)  # B x L x C (a no-op unless autocast changed the dtype)
         if self.axis == 'h':  # sequences along H: (B*W) x H x C
             seq = x.permute(0, 3, 2, 1).reshape(b * w, h, c)
             length, others = h, w
-            key_ok = None if valid is None else valid.transpose(1, 2).reshape(b * w, h)
         else:  # along W: (B*H) x W x C
             seq = x.permute(0, 2, 3, 1).reshape(b * h, w, c)
             length, others = w, h
-            key_ok = None if valid is None else valid.reshape(b * h, w)
-        pos = pos[:, None].expand(b, others, length, c).reshape(b * others, length, c)
         q, k, v = self.qkv(seq).chunk(3, dim=-1)
-        q, k = q + pos, k + pos
-        attn_mask = None
-        if key_ok is not None:
-            key_ok = key_ok | ~key_ok.any(1, keepdim=True)  # no valid key: attend to all
-            attn_mask = key_ok[:, None, None, :]  # (B*others) x 1 x 1 x L
+        # the positions broadcast over the other axis: B x others x L x C
+        add_pos = lambda t: (t.view(b, others, length, c) + pos[:, None]).view(-1, length, c)
+        q, k = add_pos(q), add_pos(k)
         split = lambda t: t.view(t.shape[0], length, self.num_heads, -1).transpose(1, 2)
         out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=attn_mask)
         out = self.proj(out.transpose(1, 2).reshape(-1, length, c))
@@ -95,11 +112,20 @@ class AxialBlock(nn.Module):
         nn.init.zeros_(self.expand[1].weight)
         self.act = nn.GELU()
 
-    def forward(self, x, valid=None):
-        """x: B x dims x H x W, valid: B x H x W bool (True = real pixel) or None. Padded
-        pixels take no part as keys and are zero in the output."""
+    def context(self, x, valid=None):
+        """The :func:`axial_context` of this block's attentions on a map the size of ``x``
+        (B x dims x H x W), shared by the blocks of a stage."""
+        b, _, h, w = x.shape
+        return axial_context(b, h, w, valid, self.attn_h.proj.in_features, x.device, x.dtype)
+
+    def forward(self, x, valid=None, context=None):
+        """x: B x dims x H x W, valid: B x H x W bool (True = real pixel) or None, context:
+        :meth:`context` (computed here if None). Padded pixels take no part as keys and are
+        zero in the output."""
         y = self.reduce(x)
-        y = self.attn_w(self.attn_h(y, valid), valid)
+        if context is None:
+            context = self.context(x, valid)
+        y = self.attn_w(self.attn_h(y, valid, context), valid, context)
         return zero_padding(self.act(x + self.expand(y)), valid)
 
 

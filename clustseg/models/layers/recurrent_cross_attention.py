@@ -8,6 +8,22 @@ from ..e_steps import build_variant
 from .local_em import local_em
 
 M_STEPS = ('mean', 'sum')
+#: the head-averaged maps an E/M round can return (:meth:`RecurrentCrossAttention.forward`)
+MAP_NAMES = ('logits', 'assigns', 'probs')
+
+
+def map_names(return_maps) -> tuple:
+    """A ``return_maps`` argument -> the names of the maps to keep: True = all of
+    :data:`MAP_NAMES`, False / None = none, or a sequence of those names."""
+    if return_maps is True:
+        return MAP_NAMES
+    if not return_maps:
+        return ()
+    names = tuple(return_maps)
+    bad = [n for n in names if n not in MAP_NAMES]
+    if bad:
+        raise ValueError(f'return_maps: unknown maps {bad}; choose from {list(MAP_NAMES)}')
+    return names
 
 
 def check_choice(key, value, allowed):
@@ -197,20 +213,21 @@ class RecurrentCrossAttention(BaseModule):
                        m_step=self.m_step, eps=self.eps,
                        return_all=return_logits, last_m_step=last_m_step,
                        last_probs=last_probs)
-        if not (return_logits or return_maps):
+        keep = map_names(return_maps)
+        if not keep:
             out['logits'] = out['assigns'] = out['probs'] = []
 
-        def heads(x):  # B x K x h x 9 x P -> B x K x 9 x P
-            if x is None:
+        def heads(x, name):  # B x K x h x 9 x P -> B x K x 9 x P
+            if x is None or name not in keep:
                 return None
             return x.squeeze(2) if x.shape[2] == 1 else x.mean(2)
 
-        assigns = [heads(a) for a in out['assigns']]
-        probs = [assigns[i] if p is a else heads(p)
+        assigns = [heads(a, 'assigns') for a in out['assigns']]
+        probs = [assigns[i] if p is a and assigns[i] is not None else heads(p, 'probs')
                  for i, (a, p) in enumerate(zip(out['assigns'], out['probs']))]
         return dict(centers=out['centers'], iter_centers=out['iter_centers'],
-                    logits=[heads(x) for x in out['logits']], assigns=assigns, probs=probs,
-                    grid=grid)
+                    logits=[heads(x, 'logits') for x in out['logits']], assigns=assigns,
+                    probs=probs, grid=grid)
 
     def forward(self, centers, feats, key_padding_mask=None, center_pos=None, feat_pos=None,
                 return_logits=True, grid=None, return_maps=True, last_m_step=True,
@@ -227,8 +244,10 @@ class RecurrentCrossAttention(BaseModule):
                 iteration are kept (memory: T vs 1 sets of B x K x N maps).
             grid: a :class:`~clustseg.models.layers.local_em.LocalGrid` over this level's
                 H x W: the local E/M (maps then B x K x 9 x P, plus ``grid`` in the output).
-            return_maps: with ``return_logits=False``, False keeps no map at all (the lists
-                are empty; inference that reads only the centers skips the head averages).
+            return_maps: which head-averaged maps to keep (:func:`map_names`): True, all
+                three; a sequence of names, those only (the others are None: a loss that
+                reads ``probs`` alone spares the other head averages and their memory);
+                False, none (the lists are empty; inference that reads only the centers).
             last_m_step, last_probs: local form only (:func:`local_em`): skip the last M-step
                 (``centers`` is then None) / the last softmax (inference that needs only the
                 last logits, the superpixel segmentor's hard labels).
@@ -250,20 +269,27 @@ class RecurrentCrossAttention(BaseModule):
         key_in = feats if feat_pos is None else feats + feat_pos
         c = centers
         iter_centers, logits_all, assigns, probs_all = [], [], [], []
+        keep = map_names(return_maps)
         for t in range(self.num_iters):
             q_proj, k_proj, v_proj = self._projections(t)
             if t == 0 or not self.shared_iters:  # K, V projected once (Eq. 10) or per round
-                k = self._split(k_proj(key_in))  # B x h x N x d
-                v = self._split(v_proj(feats))  # B x h x N x d
+                # head-major once, so that no E/M round copies them again for its products
+                k = self._split(k_proj(key_in)).contiguous()  # B x h x N x d
+                v = self._split(v_proj(feats)).contiguous()  # B x h x N x d
             q_in = c if center_pos is None else c + center_pos
             q = self._split(q_proj(q_in))  # B x h x K x d
             logits, assign, probs = self.e_step(q, k, key_padding_mask)
             c = self.m_step_update(assign, v)  # B x h x K x d
-            c = c.transpose(1, 2).reshape(b, k_num, self.embed_dims).to(centers.dtype)
+            # contiguous B x K x D: one copy here instead of one in each linear reading it
+            c = c.transpose(1, 2).reshape(b, k_num, self.embed_dims).to(centers.dtype) \
+                .contiguous()
             iter_centers.append(c)
-            if return_logits or (return_maps and len(iter_centers) == self.num_iters):
-                logits_all.append(_head_mean(logits))  # B x K x N
-                assigns.append(_head_mean(assign))
-                probs_all.append(assigns[-1] if probs is assign else _head_mean(probs))
+            if keep and (return_logits or len(iter_centers) == self.num_iters):
+                # B x K x N each, only the maps asked for
+                logits_all.append(_head_mean(logits) if 'logits' in keep else None)
+                assigns.append(_head_mean(assign) if 'assigns' in keep else None)
+                probs_all.append(None if 'probs' not in keep else
+                                 assigns[-1] if probs is assign and assigns[-1] is not None
+                                 else _head_mean(probs))
         return dict(centers=c, iter_centers=iter_centers, logits=logits_all, assigns=assigns,
                     probs=probs_all)

@@ -36,8 +36,9 @@ class AxialPixelDecoder(BaseModule):
     residual conv block at stride 8 and at stride 4. Each stage = upsample previous stage
     (bilinear) + 1x1 lateral of the backbone level, then its blocks.
 
-    Works for any input size: attention positions are computed per call and each stage is
-    upsampled 2x and cropped to the lateral's size, so odd sizes need no padding.
+    Works for any input size: attention positions are computed per call (once per stage,
+    :func:`~..layers.axial_block.axial_context`) and each stage is upsampled 2x and cropped
+    to the lateral's size, so odd sizes need no padding.
 
     Padding (``pad_mask``): padded pixels are excluded as keys of both axial attentions,
     excluded from the upsampling (renormalised weights) and set to zero after every block, so
@@ -104,8 +105,10 @@ class AxialPixelDecoder(BaseModule):
                 top = upsample2x(x, f.shape[-2:], prev_valid)
                 y = y + self.laterals[i]['top'](top)
             x = zero_padding(self.act(y), valid)
+            # the axial blocks of a stage share their positions and key masks
+            context = self.stages[i][0].context(x, valid) if i < 2 else None
             for block in self.stages[i]:
-                x = block(x, valid)
+                x = block(x, valid) if context is None else block(x, valid, context)
             outs.append(x)
             prev_valid = valid
         return outs
