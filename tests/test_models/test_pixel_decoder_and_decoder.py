@@ -132,3 +132,33 @@ def test_maps_asked_by_name_are_the_only_ones_kept():
     assert isinstance(out['e_steps'][-1]['probs'], LocalAssignment)
     ref = dec(torch.randn(2, 9, 8), feats, return_logits=True, seed_hw=(6, 6))
     assert {'logits', 'assigns', 'probs'} <= set(ref['e_steps'][0])
+
+
+def test_named_maps_local_form_and_edge_cases():
+    """Local form: ('assigns',) returns no probs even where probs is the assignment
+    (recurrent); the decoder's kept probs equal those of return_logits=True for the same
+    inputs; a single name may be given as a string; a pixel-decoder stage without axial
+    blocks still runs."""
+    from clustseg.models.pixel_decoders.axial_pixel_decoder import AxialPixelDecoder
+    torch.manual_seed(0)
+    dec = ClusterDecoder(in_channels=[8, 8], embed_dims=8, num_heads=2, num_iters=2,
+                         layer_levels=(0, 1), local_levels=(1, ))
+    feats = [torch.randn(2, 8, 6, 6), torch.randn(2, 8, 12, 12)]
+    c = torch.randn(2, 9, 8)
+    only = dec(c, feats, return_logits='assigns', seed_hw=(6, 6))['e_steps']
+    assert all(set(e) == {'layer', 'iter', 'level', 'hw', 'centers', 'assigns'} for e in only)
+    ca = dec.layers[1].cross_attn
+    grid = dec._grid(9, (6, 6), 1, (12, 12), c.device)
+    x = torch.randn(2, 144, 8)
+    out = ca(c, x, grid=grid, return_maps=('assigns', ))
+    assert out['probs'] == [None, None] and all(a is not None for a in out['assigns'])
+    probs = dec(c, feats, return_logits=('probs', ), seed_hw=(6, 6))['e_steps']
+    ref = dec(c, feats, return_logits=True, seed_hw=(6, 6))['e_steps']
+    for p, r in zip(probs, ref):
+        pp, rp = p['probs'], r['probs']
+        torch.testing.assert_close(getattr(pp, 'probs', pp), getattr(rp, 'probs', rp))
+    pix = AxialPixelDecoder(in_channels=(8, 8, 8, 8), channels=(8, 8, 8, 8), num_heads=2,
+                            num_blocks=(0, 1))
+    outs = pix([torch.randn(1, 8, 16, 16), torch.randn(1, 8, 8, 8), torch.randn(1, 8, 4, 4),
+                torch.randn(1, 8, 2, 2)])
+    assert [o.shape[-1] for o in outs] == [2, 4, 8, 16]

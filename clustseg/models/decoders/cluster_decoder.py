@@ -136,9 +136,10 @@ class ClusterDecoder(BaseModule):
 
         Returns:
             dict(centers=final B x K x D, e_steps=list over layers x iterations of
-            dict(layer, iter, level, hw, centers=B x K x D after that E/M round) plus, with
-            ``return_logits``, ``logits`` (E-step logits), ``probs`` (softmax over clusters,
-            what losses supervise) and ``assigns`` (what the M-step used)).
+            dict(layer, iter, level, hw, centers=B x K x D after that E/M round) plus the maps
+            ``return_logits`` names (True: all): ``logits`` (E-step logits), ``probs``
+            (softmax over clusters, what losses supervise), ``assigns`` (what the M-step
+            used)).
         """
         if len(feats) != len(self.input_proj):
             raise ValueError(f'expected {len(self.input_proj)} feature levels, got {len(feats)}')

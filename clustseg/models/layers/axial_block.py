@@ -31,7 +31,7 @@ def axial_context(b, h, w, valid, dims, device, dtype=torch.float32):
         unit = extent.float()[:, None] / POS_SCALE
     pos_dims = dims + dims % 2
     codes = {}
-    for length in {h, w}:
+    for length in dict.fromkeys((h, w)):  # one code for a square map, in a fixed order
         t = torch.arange(length, device=device, dtype=torch.float32) + 0.5
         codes[length] = sine_encode_1d(t[None] / unit, pos_dims)[..., :dims].to(dtype)
     out = {}
@@ -114,9 +114,10 @@ class AxialBlock(nn.Module):
 
     def context(self, x, valid=None):
         """The :func:`axial_context` of this block's attentions on a map the size of ``x``
-        (B x dims x H x W), shared by the blocks of a stage."""
+        (B x dims x H x W), shared by the blocks of a stage (fp32 codes; each attention casts
+        them to its input's dtype)."""
         b, _, h, w = x.shape
-        return axial_context(b, h, w, valid, self.attn_h.proj.in_features, x.device, x.dtype)
+        return axial_context(b, h, w, valid, self.attn_h.proj.in_features, x.device)
 
     def forward(self, x, valid=None, context=None):
         """x: B x dims x H x W, valid: B x H x W bool (True = real pixel) or None, context:

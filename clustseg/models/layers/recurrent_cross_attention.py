@@ -19,7 +19,7 @@ def map_names(return_maps) -> tuple:
         return MAP_NAMES
     if not return_maps:
         return ()
-    names = tuple(return_maps)
+    names = (return_maps, ) if isinstance(return_maps, str) else tuple(return_maps)
     bad = [n for n in names if n not in MAP_NAMES]
     if bad:
         raise ValueError(f'return_maps: unknown maps {bad}; choose from {list(MAP_NAMES)}')
@@ -223,7 +223,8 @@ class RecurrentCrossAttention(BaseModule):
             return x.squeeze(2) if x.shape[2] == 1 else x.mean(2)
 
         assigns = [heads(a, 'assigns') for a in out['assigns']]
-        probs = [assigns[i] if p is a and assigns[i] is not None else heads(p, 'probs')
+        probs = [None if 'probs' not in keep else
+                 assigns[i] if p is a and assigns[i] is not None else heads(p, 'probs')
                  for i, (a, p) in enumerate(zip(out['assigns'], out['probs']))]
         return dict(centers=out['centers'], iter_centers=out['iter_centers'],
                     logits=[heads(x, 'logits') for x in out['logits']], assigns=assigns,
@@ -240,8 +241,9 @@ class RecurrentCrossAttention(BaseModule):
             key_padding_mask: B x N bool, True = padded pixel (excluded).
             center_pos, feat_pos: optional position embeddings added to the inputs of the Q and
                 K projections (B x K x D, B x N x D_kv).
-            return_logits: keep the maps of every iteration; if False only those of the last
-                iteration are kept (memory: T vs 1 sets of B x K x N maps).
+            return_logits: keep the maps (those ``return_maps`` names) of every iteration; if
+                False only those of the last iteration (memory: T vs 1 sets of B x K x N
+                maps).
             grid: a :class:`~clustseg.models.layers.local_em.LocalGrid` over this level's
                 H x W: the local E/M (maps then B x K x 9 x P, plus ``grid`` in the output).
             return_maps: which head-averaged maps to keep (:func:`map_names`): True, all
@@ -257,7 +259,8 @@ class RecurrentCrossAttention(BaseModule):
                  iter_centers=[T x (B x K x D)], logits=[T (or 1) x (B x K x N)] head-averaged
                  E-step logits, assigns=[T (or 1) x (B x K x N)] head-averaged assignments
                  used by the M-step, probs=[T (or 1) x (B x K x N)] head-averaged softmax over
-                 clusters, see :meth:`e_step`).
+                 clusters, see :meth:`e_step`; a map ``return_maps`` does not name is None in
+                 its list, and every list is empty with ``return_maps=False``).
         """
         b, k_num, _ = centers.shape
         if k_num < 1:

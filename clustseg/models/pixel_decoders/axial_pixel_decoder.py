@@ -106,7 +106,8 @@ class AxialPixelDecoder(BaseModule):
                 y = y + self.laterals[i]['top'](top)
             x = zero_padding(self.act(y), valid)
             # the axial blocks of a stage share their positions and key masks
-            context = self.stages[i][0].context(x, valid) if i < 2 else None
+            context = self.stages[i][0].context(x, valid) \
+                if i < 2 and len(self.stages[i]) else None
             for block in self.stages[i]:
                 x = block(x, valid) if context is None else block(x, valid, context)
             outs.append(x)
