@@ -5,7 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 
-from .positional_encoding import POS_SCALE, sine_encode_1d
+from .positional_encoding import POS_SCALE, position_unit, sine_encode_1d
 
 
 def zero_padding(x, valid):
@@ -27,8 +27,7 @@ def axial_context(b, h, w, valid, dims, device, dtype=torch.float32):
     if valid is None:
         unit = torch.full((b, 1), max(h, w) / POS_SCALE, device=device)
     else:
-        extent = torch.maximum(valid.any(2).sum(1), valid.any(1).sum(1)).clamp_min(1)
-        unit = extent.float()[:, None] / POS_SCALE
+        unit = position_unit(~valid)[:, None]
     pos_dims = dims + dims % 2
     codes = {}
     for length in dict.fromkeys((h, w)):  # one code for a square map, in a fixed order
