@@ -92,6 +92,40 @@ def test_worker_trains_on_real_ground_truth(capsys):
         assert _positive(res[key]), (key, res)
 
 
+def test_inference_records_the_post_processing_load():
+    """An inference cell says what mmdet's fusion head produced per image (with random weights
+    the draw, not the method, decides it): instances and the non-empty ones only with the
+    instance post-processing on; panoptic segments (void excluded); operators per image."""
+    on = bench.run_worker(_job(CLUSTSEG, 'infer', count_ops=True))
+    off = bench.run_worker(_job(CLUSTSEG, 'infer', {'model.test_cfg.instance_on': False},
+                                count_ops=True))
+    assert 0 <= on['post_nonempty_instances'] <= on['post_instances'] and \
+        on['post_instances'] > 0
+    assert 'post_instances' not in off and 'post_nonempty_instances' not in off
+    for res in (on, off):
+        assert res['post_segments'] >= 0 and _positive(res['ms_per_img'])
+    # the instance post-processing is operators (and host reads on a GPU) per image
+    assert off['ops'] < on['ops']
+
+
+def test_post_processing_load_counts():
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData, PixelData
+    s = DetDataSample()
+    masks = torch.zeros(3, 4, 4, dtype=torch.bool)
+    masks[0, 1, 1] = masks[2, 0, 0] = True
+    s.pred_instances = InstanceData(masks=masks, scores=torch.ones(3))
+    # 5 = void (num_classes); ids 0 and 1000 are two segments
+    s.pred_panoptic_seg = PixelData(sem_seg=torch.tensor([[[5, 0], [1000, 5]]]))
+    empty = DetDataSample()
+    empty.pred_instances = InstanceData(masks=torch.zeros(0, 4, 4, dtype=torch.bool))
+    empty.pred_panoptic_seg = PixelData(sem_seg=torch.full((1, 2, 2), 5))
+    assert bench.post_processing_load([s, empty], void=5) == dict(
+        post_instances=1.5, post_nonempty_instances=1.0, post_segments=1.0)
+    assert bench.post_processing_load([DetDataSample()]) == {}
+
+
 def test_profile_tables_time_by_stage_and_loss_function(tmp_path):
     """--profile: the timed step also runs under torch.profiler; the table names the model's
     stages and the head's loss functions with their calls per iteration (the compact model

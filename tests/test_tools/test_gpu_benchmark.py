@@ -60,12 +60,20 @@ def test_cells_default_gpu_plan():
     by_key = {(c['task'], c['model'], c['phase'], c['precision']): c for c in cells}
     t3 = by_key[('panoptic', 'ClustSeg-R50 T=3', 'train', 'fp32')]['job']
     assert t3['train_size'] == 1024 and t3['batch'] == 2 and t3['amp'] == 'none'
-    assert t3['spec']['config'] == gb.PANOPTIC and t3['spec']['options'] == {}
+    # both panoptic models infer with the panoptic post-processing only
+    pan = {'model.test_cfg.instance_on': False}
+    assert t3['spec']['config'] == gb.PANOPTIC and t3['spec']['options'] == pan
+    m2f = by_key[('panoptic', 'Mask2Former-R50', 'infer', 'fp32')]['job']
+    assert m2f['spec']['options'] == pan and m2f['count_ops']
     t1 = by_key[('panoptic', 'ClustSeg-R50 T=1', 'infer', 'fp32')]['job']
-    assert t1['infer_size'] == [800, 1333]
-    assert t1['spec']['options'] == {'model.panoptic_head.decoder.num_iters': 1}
+    assert t1['infer_size'] == [800, 1333] and t1['count_ops']
+    assert t1['spec']['options'] == {'model.panoptic_head.decoder.num_iters': 1, **pan}
     inner = by_key[('panoptic', 'ClustSeg-R50 T=3 inner points', 'train', 'fp32')]['job']
-    assert inner['spec']['options'] == {'model.train_cfg.inner_step_points': 12544}
+    assert inner['spec']['options'] == {'model.train_cfg.inner_step_points': 12544, **pan}
+    # the configs' own test_cfg on request
+    plain = {(c['model'], c['phase'], c['precision']): c['job'] for c in
+             _cells(['--device', 'cuda', '--panoptic-test-options'])}
+    assert plain[('Mask2Former-R50', 'infer', 'fp32')]['spec']['options'] == {}
     sem = by_key[('semantic', 'ClustSeg-R50', 'infer', 'fp32')]['job']
     assert sem['infer_size'] == [640, 640] and sem['spec']['config'] == gb.SEMANTIC
     # every config exists and every option key is in its config
@@ -77,7 +85,10 @@ def test_cells_default_gpu_plan():
 def test_ratios_and_markdown_from_results():
     cells = [dict(c, input=gb._input(c)) for c in _cells(['--device', 'cuda', '--no-extras'])]
     fake = {('ClustSeg-R50 T=3', 'infer', 'fp32'): dict(ms_per_img=50.0, img_per_s=20.0),
-            ('ClustSeg-R50 T=3', 'infer', 'bf16'): dict(ms_per_img=25.0, img_per_s=40.0),
+            ('ClustSeg-R50 T=3', 'infer', 'bf16'): dict(ms_per_img=25.0, img_per_s=40.0,
+                                                        post_instances=75.0,
+                                                        post_nonempty_instances=3.0,
+                                                        post_segments=2.5),
             ('Mask2Former-R50', 'infer', 'fp32'): dict(ms_per_img=100.0, img_per_s=10.0),
             ('Mask2Former-R50', 'infer', 'fp16'): dict(ms_per_img=40.0, img_per_s=25.0),
             ('ClustSeg-R50 T=3', 'train', 'fp32'): dict(s_per_iter=0.6, peak_mem_mb=900.0),
@@ -103,7 +114,11 @@ def test_ratios_and_markdown_from_results():
     md = gb.format_markdown(dict(meta=dict(
         device_name='GPU', date='d', code='c', torch='t', device='cuda', mem_kind='m',
         msda='kernel', infer_warmup=1, infer_iters=2, train_warmup=1, train_iters=2,
-        elapsed_s=1.0), cells=cells, ratios=ratios))
+        elapsed_s=1.0, panoptic_test_options={'model.test_cfg.instance_on': False}),
+        cells=cells, ratios=ratios))
+    assert '| panoptic models: model.test_cfg.instance_on=False |' in md
+    assert '- panoptic ClustSeg-R50 T=3 bf16: instances 75.0, nonempty instances 3.0, ' \
+        'segments 2.5' in md
     assert '| panoptic | ClustSeg-R50 T=3 | infer | bf16 | 1 x 800x1333 | 25.0 | 40.00 | n/a |' \
         in md
     assert '| panoptic | ClustSeg-R50 T=3 | train | fp32 | 2 x 1024x1024 | 0.600 |' in md
@@ -150,10 +165,21 @@ def test_gpu_benchmark_script_on_cpu(tmp_path):
                  't3_over_t1_train_step', 't3_inner_points_over_t1_train_step'):
         assert results['ratios'][name]['value'] > 0, name
     assert '| ratio (panoptic) | value | target | reached |' in md
-    # the fp32 panoptic and instance training cells also count their operators per step
+    # the fp32 panoptic and instance training cells also count their operators per step, the
+    # fp32 panoptic inference cells per image
     counted = [c for c in cells if 'ops' in c['result']]
     assert {(c['task'], c['phase'], c['precision']) for c in counted} == \
-        {('panoptic', 'train', 'fp32'), ('instance', 'train', 'fp32')} and len(counted) >= 4
+        {('panoptic', 'train', 'fp32'), ('instance', 'train', 'fp32'),
+         ('panoptic', 'infer', 'fp32')} and len(counted) >= 7
     assert all(f"- {c['task']} {c['model']}: {c['result']['ops']} (" in md for c in counted)
+    assert 'Operators per inference image' in md
+    # what the post-processing did, per inference cell: panoptic only for the panoptic models
+    for c in cells:
+        res = c['result']
+        if c['phase'] == 'infer' and c['task'] == 'panoptic':
+            assert 'post_segments' in res and 'post_instances' not in res, c
+        elif c['phase'] == 'infer' and c['task'] == 'instance':
+            assert res['post_instances'] >= res['post_nonempty_instances'] >= 0, c
+    assert 'Post-processing per image' in md
     assert '[clustseg_compact_embedded]' in md
     assert proc.stdout.strip().endswith(md.strip().splitlines()[-1])

@@ -644,6 +644,31 @@ def _profiled_timed(step, job, model):
     return times
 
 
+def post_processing_load(samples, void=None) -> dict:
+    """Mean number of what the post-processing produced per image (mmdet's fusion head):
+    ``post_instances`` (instance predictions; mmdet's ``mask2bbox`` reads each one's mask on
+    the host), ``post_nonempty_instances`` (those with a non-empty mask) and ``post_segments`` (panoptic segments other than ``void``, the fusion head's
+    ``num_classes``; each kept query is a few host reads); only the kinds the
+    results have. With random weights these counts depend on the draw (e.g. how many masks
+    are empty), so two models' inference times compare only at equal loads."""
+    import numpy as np
+    load = {}
+    inst = [s.pred_instances for s in samples if 'pred_instances' in s]
+    if inst:
+        load['post_instances'] = float(np.mean([len(i) for i in inst]))
+        # an empty mask skips mask2bbox's box read (4 host reads each on a GPU)
+        load['post_nonempty_instances'] = float(np.mean(
+            [int(i.masks.flatten(1).any(1).sum()) if len(i) else 0 for i in inst]))
+    segs = []
+    for s in samples:
+        if 'pred_panoptic_seg' in s:
+            ids = np.unique(s.pred_panoptic_seg.sem_seg.cpu().numpy())
+            segs.append(int(np.sum(ids != void)))
+    if segs:
+        load['post_segments'] = float(np.mean(segs))
+    return load
+
+
 def _optim_wrapper_cfg(cfg, amp, device):
     wrapper = deepcopy(cfg.optim_wrapper)
     if amp == 'none':
@@ -715,6 +740,12 @@ def run_worker(job):
             ms = 1000 * statistics.mean(times)
             result.update(ms_per_img=ms, img_per_s=1000 / ms, profiled=bool(job.get('profile')),
                           ms_median=1000 * statistics.median(times))
+            # what the post-processing had to do (untimed, one more pass over the images):
+            # with random weights it depends on the draw, not on the method
+            fusion = getattr(model, 'panoptic_fusion_head', None)
+            result.update(post_processing_load(
+                [step(i)[0] for i in range(min(len(batches), job['warmup'] + job['iters']))],
+                void=getattr(fusion, 'num_classes', None)))
         else:
             model.train()
             optim_cfg = _optim_wrapper_cfg(cfg, amp, device)

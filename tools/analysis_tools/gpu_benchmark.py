@@ -53,6 +53,10 @@ INSTANCE_REFERENCE = 'mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py'
 T1_OPTION = 'model.panoptic_head.decoder.num_iters=1'
 #: T = 3 with point-supervised inner E-steps (Mask2Former's 12544 points, at 1024^2)
 INNER_OPTION = 'model.train_cfg.inner_step_points=12544'
+#: the panoptic models infer with mmdet's panoptic post-processing only: with random weights
+#: the instance post-processing's work depends on the draw (mmdet's mask2bbox reads each
+#: non-empty mask's box on the host), not on the method, and differed between the models
+PANOPTIC_TEST_OPTION = 'model.test_cfg.instance_on=False'
 
 # the project's speed targets, panoptic: ratio name -> (comparison, target)
 TARGETS = dict(
@@ -93,6 +97,11 @@ def build_parser():
     p.add_argument('--inner-options', nargs='+', default=[INNER_OPTION], metavar='KEY=VALUE',
                    help='options that make the T = 3 variant with point-supervised inner '
                    f'E-steps (default {INNER_OPTION})')
+    p.add_argument('--panoptic-test-options', nargs='*', default=[PANOPTIC_TEST_OPTION],
+                   metavar='KEY=VALUE',
+                   help='options of both panoptic models (ClustSeg and Mask2Former) for their '
+                   f'inference cells (default {PANOPTIC_TEST_OPTION}: panoptic post-processing '
+                   'only; none: the configs\' own test_cfg)')
     p.add_argument('--reference', default=REFERENCE, help='Mask2Former panoptic config')
     p.add_argument('--semantic', default=SEMANTIC, help="ClustSeg semantic config ('' = none)")
     p.add_argument('--semantic-reference', default=SEMANTIC_REFERENCE,
@@ -118,8 +127,9 @@ def build_parser():
 
 def make_cells(args):
     """The (task, model, phase, precision) cells in the order they run, each with its job."""
-    t1_options = bench.parse_options(args.t1_options)
-    inner_options = bench.parse_options(args.inner_options)
+    pan = bench.parse_options(args.panoptic_test_options)
+    t1_options = {**pan, **bench.parse_options(args.t1_options)}
+    inner_options = {**pan, **bench.parse_options(args.inner_options)}
 
     def model(label, config, default, options=None):
         # the default configs are the R50 ones; another config is named in the label
@@ -127,10 +137,10 @@ def make_cells(args):
         return dict(label=name, config=config, options=options or {})
 
     models = dict(
-        t3=model('ClustSeg-R50 T=3', args.panoptic, PANOPTIC),
+        t3=model('ClustSeg-R50 T=3', args.panoptic, PANOPTIC, pan),
         t1=model('ClustSeg-R50 T=1', args.panoptic, PANOPTIC, t1_options),
         t3p=model('ClustSeg-R50 T=3 inner points', args.panoptic, PANOPTIC, inner_options),
-        m2f=model('Mask2Former-R50', args.reference, REFERENCE),
+        m2f=model('Mask2Former-R50', args.reference, REFERENCE, pan),
         sem=model('ClustSeg-R50', args.semantic, SEMANTIC),
         sem_ref=model('Mask2Former-R50', args.semantic_reference, SEMANTIC_REFERENCE),
         ins=model('ClustSeg-R50', args.instance, INSTANCE),
@@ -167,9 +177,11 @@ def make_cells(args):
                    warmup=args.infer_warmup if phase == 'infer' else args.train_warmup,
                    iters=args.infer_iters if phase == 'infer' else args.train_iters,
                    spec=dict(spec, label=f'{task}/{spec["label"]}'), phase=phase,
-                   # operators per step of the fp32 panoptic and instance training cells:
-                   # one more step after the timed ones (benchmark.count_ops)
-                   count_ops=task != 'semantic' and phase == 'train' and amp == 'none')
+                   # operators per step of the fp32 panoptic and instance training cells
+                   # and per image of the fp32 panoptic inference cells: one more step
+                   # after the timed ones (benchmark.count_ops)
+                   count_ops=amp == 'none' and (task != 'semantic' and phase == 'train' or
+                                                task == 'panoptic' and phase == 'infer'))
         cells.append(dict(task=task, key=key, model=spec['label'], config=spec['config'],
                           options=spec['options'], phase=phase,
                           precision='fp32' if amp == 'none' else amp, job=job))
@@ -237,6 +249,14 @@ def compute_ratios(cells):
     return ratios
 
 
+#: the post-processing load benchmark.py records per inference cell
+POST_KEYS = ('post_instances', 'post_nonempty_instances', 'post_segments')
+
+
+def _options(options):
+    return ', '.join(f'{k}={v}' for k, v in options.items()) if options else "configs' test_cfg"
+
+
 def _fmt(value, digits):
     return f'{value:.{digits}f}' if isinstance(value, (int, float)) else 'n/a'
 
@@ -248,6 +268,7 @@ def format_markdown(results):
              f"{meta['device']} | memory: {meta['mem_kind']} | MSDeformAttn: {meta['msda']} | "
              f"inference warmup {meta['infer_warmup']}, iters {meta['infer_iters']} | training "
              f"warmup {meta['train_warmup']}, iters {meta['train_iters']} | random init | "
+             f"panoptic models: {_options(meta.get('panoptic_test_options'))} | "
              f"{meta['elapsed_s']:.0f} s", '',
              '| task | model | phase | precision | input | ms/img or s/step | img/s '
              '| peak mem (MB) |', '|---|---|---|---|---|---:|---:|---:|']
@@ -264,13 +285,21 @@ def format_markdown(results):
         if 'error' in res:
             notes.append(f"{cell['task']} / {cell['model']} / {cell['phase']} / "
                          f"{cell['precision']}: {res['error']}")
-    ops = [f"- {c['task']} {c['model']}: {c['result']['ops']} "
-           f"({c['result']['ops'] - c['result']['view_ops']} non-view, "
-           f"{c['result']['data_dependent_ops']} data-dependent)"
-           for c in results['cells'] if 'ops' in c['result']]
-    if ops:
-        lines += ['', 'Operators per training step (fp32, one more step after the timed '
-                  'ones):'] + ops
+    for phase, what in (('train', 'training step'), ('infer', 'inference image')):
+        ops = [f"- {c['task']} {c['model']}: {c['result']['ops']} "
+               f"({c['result']['ops'] - c['result']['view_ops']} non-view, "
+               f"{c['result']['data_dependent_ops']} data-dependent)"
+               for c in results['cells'] if 'ops' in c['result'] and c['phase'] == phase]
+        if ops:
+            lines += ['', f'Operators per {what} (fp32, one more after the timed ones):'] + ops
+    post = [f"- {c['task']} {c['model']} {c['precision']}: "
+            + ', '.join(f"{k[len('post_'):].replace('_', ' ')} {c['result'][k]:.1f}"
+                        for k in POST_KEYS if k in c['result'])
+            for c in results['cells']
+            if c['phase'] == 'infer' and any(k in c['result'] for k in POST_KEYS)]
+    if post:
+        lines += ['', 'Post-processing per image (random weights: the counts depend on the '
+                  'draw; compare times at equal loads):'] + post
     lines += ['', '| ratio (panoptic) | value | target | reached |', '|---|---:|---|---|']
     for name, r in results['ratios'].items():
         reached = 'n/a' if r['reached'] is None else ('yes' if r['reached'] else 'no')
@@ -340,6 +369,7 @@ def main(argv=None):
                 infer_warmup=args.infer_warmup, infer_iters=args.infer_iters,
                 train_warmup=args.train_warmup, train_iters=args.train_iters,
                 batch=args.batch, seed=args.seed,
+                panoptic_test_options=bench.parse_options(args.panoptic_test_options),
                 threads=args.threads or torch.get_num_threads(),
                 mem_kind='torch.cuda.max_memory_allocated' if args.device == 'cuda' else
                 'peak RSS of the worker process',
