@@ -148,10 +148,14 @@ def test_bf16_inference_keeps_the_fp32_islands(trained, monkeypatch):
 
     def checked_e_step(self, q, k, key_padding_mask=None):
         out = e_step(self, q, k, key_padding_mask)  # logits, assignment, probs
-        assert q.dtype == k.dtype == torch.bfloat16 and out[0].dtype == torch.float32
+        # Q is projected per round under autocast (bf16); K comes converted to fp32 once per
+        # call from its bf16 projection (its values are bf16's)
+        assert q.dtype == torch.bfloat16 and k.dtype == torch.float32
+        assert torch.equal(k.to(torch.bfloat16).float(), k)
+        assert out[0].dtype == torch.float32
         with torch.autocast('cpu', enabled=False):
             ref = e_step(self, q.float(), k.float(), key_padding_mask)
-            low = torch.einsum('bhnd,bhkd->bhnk', k, q * self.scale).float()
+            low = torch.einsum('bhnd,bhkd->bhnk', k.to(q.dtype), q * self.scale).float()
         scale = ref[0].abs().max().item()
         seen['e_steps'].append((max((a - b).abs().max().item() for a, b in zip(out, ref)) / scale,
                                 (low - ref[0]).abs().max().item() / scale))

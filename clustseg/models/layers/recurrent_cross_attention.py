@@ -166,7 +166,8 @@ class RecurrentCrossAttention(BaseModule):
         """
         with torch.autocast(device_type=q.device.type, enabled=False):
             q, k = q.float(), k.float()
-            logits = torch.einsum('bhnd,bhkd->bhnk', k, q * self.scale)
+            # B x h x N x K; matmul dispatches fewer operators than the equal einsum
+            logits = torch.matmul(k, (q * self.scale).transpose(-1, -2))
             if self.center_norm_bias:
                 logits = logits - 0.5 * self.scale * q.pow(2).sum(-1).unsqueeze(2)
             pad = None if key_padding_mask is None else key_padding_mask[:, None, :, None]
@@ -276,9 +277,10 @@ class RecurrentCrossAttention(BaseModule):
         for t in range(self.num_iters):
             q_proj, k_proj, v_proj = self._projections(t)
             if t == 0 or not self.shared_iters:  # K, V projected once (Eq. 10) or per round
-                # head-major once, so that no E/M round copies them again for its products
-                k = self._split(k_proj(key_in)).contiguous()  # B x h x N x d
-                v = self._split(v_proj(feats)).contiguous()  # B x h x N x d
+                # head-major and fp32 (the E/M steps' dtype, also under autocast) once, so
+                # that no E/M round copies or converts them again for its products
+                k = self._split(k_proj(key_in).float()).contiguous()  # B x h x N x d
+                v = self._split(v_proj(feats).float()).contiguous()  # B x h x N x d
             q_in = c if center_pos is None else c + center_pos
             q = self._split(q_proj(q_in))  # B x h x K x d
             logits, assign, probs = self.e_step(q, k, key_padding_mask)
