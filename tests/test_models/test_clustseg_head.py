@@ -120,3 +120,33 @@ def test_unknown_or_bad_cfg_keys_are_errors(key, value, match):
     with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises((KeyError, ValueError),
                                                                       match=match):
         MODELS.build(cfg.model)
+
+
+def test_eval_computes_only_the_rounds_it_predicts_from(setup):
+    """At test time the head asks the core for each layer's last round only
+    (``needs_inner_rounds``): no inner round gets output centers, the prediction is the one
+    with every round computed; with ``test_iter`` the inner rounds are computed again."""
+    from clustseg.models.core import needs_inner_rounds
+    model, batch = setup
+    head = model.panoptic_head
+    assert needs_inner_rounds('all', True) and not needs_inner_rounds('layer', True)
+    assert not needs_inner_rounds('all', False) and needs_inner_rounds('all', False, 0)
+    with DefaultScope.overwrite_default_scope('mmdet'), torch.no_grad():
+        model.eval()
+        data = model.data_preprocessor(batch, False)
+        x = model.extract_feat(data['inputs'])
+        out = head(x, data['data_samples'])
+        inner = [s for s in out.core.states if s['iter'] < head.core.num_iters - 1]
+        assert inner and all(s['centers'] is None for s in inner)
+        pad_mask = out.core.pad_mask
+        full = head.core(x, pad_mask, inner_rounds=True)
+        assert torch.equal(full.centers, out.core.centers)
+        assert torch.equal(full.states[-1]['centers'], out.states[-1]['centers'])
+        head.test_iter = 0
+        try:
+            out0 = head(x, data['data_samples'])
+        finally:
+            head.test_iter = None
+        assert torch.equal(out0.centers[0], head.mask_predictor.embed_centers(
+            [s for s in full.states if s['layer'] == full.states[-1]['layer']][0]['centers'])[0])
+        model.train()

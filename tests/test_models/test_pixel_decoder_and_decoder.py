@@ -42,6 +42,28 @@ def test_cluster_decoder_returns_a_state_after_every_e_step():
     assert len(lean['e_steps']) == 18 and 'logits' not in lean['e_steps'][0]
 
 
+def test_inner_rounds_off_computes_only_each_layers_last_round():
+    """``inner_rounds=False`` (inference, supervision of the last E-steps only): the states of
+    the rounds before each layer's last have no centers, every other output is unchanged."""
+    dec = ClusterDecoder(in_channels=[32, 16, 16], embed_dims=32, num_heads=4, num_iters=3,
+                         ffn_dims=64).eval()
+    feats = [torch.randn(2, c, s, s) for c, s in zip([32, 16, 16], [4, 8, 16])]
+    centers = torch.randn(2, 10, 32)
+    full = dec(centers, feats, return_logits=True)
+    lean = dec(centers, feats, return_logits=True, inner_rounds=False)
+    assert torch.equal(full['centers'], lean['centers'])
+    assert len(lean['e_steps']) == len(full['e_steps']) == 18
+    for a, b in zip(full['e_steps'], lean['e_steps']):
+        assert (a['layer'], a['iter'], a['level'], a['hw']) == \
+            (b['layer'], b['iter'], b['level'], b['hw'])
+        for key in ('logits', 'probs', 'assigns'):
+            assert torch.equal(a[key], b[key])
+        if b['iter'] < 2:
+            assert b['centers'] is None
+        else:
+            assert torch.equal(a['centers'], b['centers'])
+
+
 @pytest.mark.parametrize('variant', ['recurrent', 'vanilla', 'kmeans'])
 def test_cluster_decoder_every_parameter_gets_a_gradient(variant):
     """A loss on the final centers and on each E-step's probabilities reaches every parameter

@@ -33,6 +33,14 @@ def select_states(states: List[dict], mode: str, num_iters: int, training: bool,
     return list(states)
 
 
+def needs_inner_rounds(mode: str, training: bool, test_iter: Optional[int] = None) -> bool:
+    """Whether :func:`select_states` can pick a state after an E/M round that is not its
+    layer's last (training with ``mode='all'``, or a ``test_iter`` at test): the decoder
+    computes those rounds' output centers only then (``ClusterDecoder.forward``'s
+    ``inner_rounds``)."""
+    return (training and mode == 'all') or (not training and test_iter is not None)
+
+
 @dataclass
 class CoreOutput:
     """What :meth:`ClusteringCore.forward` returns.
@@ -110,7 +118,7 @@ class ClusteringCore(BaseModule):
 
     def forward(self, x: Sequence[Tensor], pad_mask: Optional[Tensor] = None,
                 num_queries: Optional[int] = None, return_maps=False,
-                seed_hw=None) -> CoreOutput:
+                seed_hw=None, inner_rounds: bool = True) -> CoreOutput:
         """Runs the core: :meth:`decode_pixels` then :meth:`cluster`.
 
         Args:
@@ -123,8 +131,11 @@ class ClusteringCore(BaseModule):
                 on ``probs`` alone asks for that one); False keeps the centers only.
             seed_hw: (h, w) of the seed grid, for decoders with local levels (default: the
                 size of the initializer's level).
+            inner_rounds: compute the output centers of the E/M rounds before each layer's
+                last (False: their states' ``centers`` are None; :func:`needs_inner_rounds`).
         """
-        return self.cluster(self.decode_pixels(x, pad_mask), num_queries, return_maps, seed_hw)
+        return self.cluster(self.decode_pixels(x, pad_mask), num_queries, return_maps, seed_hw,
+                            inner_rounds)
 
     def decode_pixels(self, x: Sequence[Tensor], pad_mask: Optional[Tensor] = None
                       ) -> CoreOutput:
@@ -133,7 +144,7 @@ class ClusteringCore(BaseModule):
                           pad_mask=pad_mask)
 
     def cluster(self, out: CoreOutput, num_queries: Optional[int] = None,
-                return_maps=False, seed_hw=None) -> CoreOutput:
+                return_maps=False, seed_hw=None, inner_rounds: bool = True) -> CoreOutput:
         """Dreamy start and decoder on the pyramid of ``out`` (filled in and returned)."""
         if self.initializer is None:
             return out
@@ -142,7 +153,8 @@ class ClusteringCore(BaseModule):
             seed_hw = tuple(self.initializer.read(out.pyramid).shape[-2:])
         dec = self.decoder(out.init['centers'], [out.pyramid[lv] for lv in self.decoder_levels],
                            pad_mask=out.pad_mask, center_pos=out.init['center_pos'],
-                           return_logits=return_maps, seed_hw=seed_hw)
+                           return_logits=return_maps, seed_hw=seed_hw,
+                           inner_rounds=inner_rounds)
         out.states, out.centers = dec['e_steps'], dec['centers']
         return out
 

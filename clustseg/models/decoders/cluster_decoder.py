@@ -120,7 +120,7 @@ class ClusterDecoder(BaseModule):
         return local_grid(num_clusters, seed_hw, hw, device)
 
     def forward(self, centers, feats, pad_mask=None, center_pos=None, return_logits=False,
-                seed_hw=None):
+                seed_hw=None, inner_rounds=True):
         """Decodes.
 
         Args:
@@ -133,6 +133,9 @@ class ClusterDecoder(BaseModule):
                 :class:`LocalAssignment`): True, all of them, or a sequence of the names
                 to return (:func:`~..layers.recurrent_cross_attention.map_names`).
             seed_hw: (h, w) of the seed grid (needed with ``local_levels``).
+            inner_rounds: compute the output centers of every E/M round; False: only each
+                layer's last (the others' ``centers`` are None: inference, or supervision of
+                the last E-steps only, needs no more).
 
         Returns:
             dict(centers=final B x K x D, e_steps=list over layers x iterations of
@@ -155,7 +158,8 @@ class ClusterDecoder(BaseModule):
             grid = self._grid(c.shape[1], seed_hw, lv, hw, c.device) \
                 if lv in self.local_levels else None
             out = layer(c, x, kpm, center_pos, pos, return_logits=bool(keep), grid=grid,
-                        return_maps=keep)  # without maps to return, none is kept
+                        return_maps=keep,  # without maps to return, none is kept
+                        inner_rounds=inner_rounds)
             c = out['centers']
             for t, ct in enumerate(out['iter_centers']):
                 state = dict(layer=i, iter=t, level=lv, hw=hw, centers=ct)

@@ -36,13 +36,16 @@ class ClusterDecoderLayer(BaseModule):
         self.norm3 = nn.LayerNorm(embed_dims)
 
     def forward(self, centers, feats, key_padding_mask=None, center_pos=None, feat_pos=None,
-                return_logits=True, grid=None, return_maps=True):
+                return_logits=True, grid=None, return_maps=True, inner_rounds=True):
         """centers: B x K x D, feats: B x N x D -> dict(centers, iter_centers, logits, assigns,
         probs) (maps as in :meth:`RecurrentCrossAttention.forward`; ``grid``: its local form;
-        ``return_maps``: which maps, False for none)."""
+        ``return_maps``: which maps, False for none; ``inner_rounds``: False, the rounds before
+        the last get no output centers, None in ``iter_centers``)."""
         out = self.cross_attn(centers, feats, key_padding_mask, center_pos, feat_pos,
                               return_logits=return_logits, grid=grid, return_maps=return_maps)
-        iter_centers = [self.norm1(centers + self.out_proj(c)) for c in out['iter_centers']]
+        last = len(out['iter_centers']) - 1
+        iter_centers = [self.norm1(centers + self.out_proj(c)) if inner_rounds or t == last
+                        else None for t, c in enumerate(out['iter_centers'])]
         c = iter_centers[-1]
         q = c if center_pos is None else c + center_pos
         c = self.norm2(c + self.self_attn(q, q, c, need_weights=False)[0])

@@ -13,7 +13,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..core import CoreOutput, MaskPredictor, check_supervision, select_states
+from ..core import (CoreOutput, MaskPredictor, check_supervision, needs_inner_rounds,
+                    select_states)
 from ..losses import pad_stack
 from ..utils import StepRandom, batch_pad_mask, check_positive_int, merge_cfg, rename_legacy_keys
 
@@ -207,7 +208,9 @@ class ClustSegHead(BaseModule):
         pad_mask = batch_pad_mask(metas, x[0].device)
         # the losses read the E-step maps' softmax over the clusters only
         core = self.core(x, pad_mask, return_maps=('probs', ) if self.training and
-                         self.supervise_e_step_maps else False)
+                         self.supervise_e_step_maps else False,
+                         inner_rounds=needs_inner_rounds(self.deep_supervision, self.training,
+                                                         self.test_iter))
         states = select_states(core.states, self.deep_supervision, self.core.num_iters,
                                self.training, self.test_iter)
         mask_feats = self.mask_predictor.project(core.pyramid['stride4'])

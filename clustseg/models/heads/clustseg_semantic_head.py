@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..core import MaskPredictor, check_supervision, select_states
+from ..core import MaskPredictor, check_supervision, needs_inner_rounds, select_states
 from ..layers.positional_encoding import conv_stride, labels_at
 from ..utils import batch_pad_mask, merge_cfg, rename_legacy_keys
 #: keys of the segmentor's ``test_cfg`` that mmseg's EncoderDecoder reads (others are errors)
@@ -124,7 +124,8 @@ class ClustSegSemanticHead(BaseModule):
         :func:`batch_pad_mask` of the metas (none without metas)."""
         if pad_mask is None and batch_img_metas is not None:
             pad_mask = batch_pad_mask(batch_img_metas, x[0].device)
-        core = self.core(x, pad_mask)
+        core = self.core(x, pad_mask,
+                         inner_rounds=needs_inner_rounds(self.deep_supervision, self.training))
         states = select_states(core.states, self.deep_supervision, self.core.num_iters,
                                self.training)
         mask_feats = self.mask_predictor.project(core.pyramid['stride4'])
