@@ -166,8 +166,11 @@ class RecurrentCrossAttention(BaseModule):
         """
         with torch.autocast(device_type=q.device.type, enabled=False):
             q, k = q.float(), k.float()
-            # B x h x N x K; matmul dispatches fewer operators than the equal einsum
-            logits = torch.matmul(k, (q * self.scale).transpose(-1, -2))
+            # B x h x N x K as one bmm over (B h) x N x d and (B h) x d x K (the operands
+            # matmul / einsum would form, with fewer operators dispatched)
+            b, h, n, d = k.shape
+            qt = (q * self.scale).transpose(-1, -2).reshape(b * h, d, -1)
+            logits = torch.bmm(k.reshape(b * h, n, d), qt).view(b, h, n, -1)
             if self.center_norm_bias:
                 logits = logits - 0.5 * self.scale * q.pow(2).sum(-1).unsqueeze(2)
             pad = None if key_padding_mask is None else key_padding_mask[:, None, :, None]
@@ -188,11 +191,15 @@ class RecurrentCrossAttention(BaseModule):
         B x h x K x d (fp32), computed as ``(v^T assign)^T`` so that the gradient with respect
         to the assignment comes back pixel-major (the softmax's backward then reads it
         contiguously)."""
+        b, h, n, d = v.shape
         with torch.autocast(device_type=v.device.type, enabled=False):
-            out = torch.matmul(v.float().transpose(-1, -2), assign).transpose(-1, -2)
+            # (B h) x d x K: one bmm of the operands matmul would form
+            out = torch.bmm(v.float().reshape(b * h, n, d).transpose(1, 2),
+                            assign.reshape(b * h, n, -1))
             if self.m_step == 'mean' and self.variant.mass_normalised:
-                out = out / self.variant.m_step_mass(assign.sum(-2).unsqueeze(-1), self.eps)
-        return out
+                mass = assign.sum(-2).view(b * h, 1, -1)  # (B h) x 1 x K
+                out = out / self.variant.m_step_mass(mass, self.eps)
+        return out.view(b, h, d, -1).transpose(-1, -2)
 
     def _forward_local(self, centers, feats, grid, key_padding_mask, center_pos, feat_pos,
                        return_logits, return_maps, last_m_step, last_probs):
