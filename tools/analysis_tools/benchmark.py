@@ -647,10 +647,11 @@ def _profiled_timed(step, job, model):
 def post_processing_load(samples, void=None) -> dict:
     """Mean number of what the post-processing produced per image (mmdet's fusion head):
     ``post_instances`` (instance predictions; mmdet's ``mask2bbox`` reads each one's mask on
-    the host), ``post_nonempty_instances`` (those with a non-empty mask) and ``post_segments`` (panoptic segments other than ``void``, the fusion head's
-    ``num_classes``; each kept query is a few host reads); only the kinds the
-    results have. With random weights these counts depend on the draw (e.g. how many masks
-    are empty), so two models' inference times compare only at equal loads."""
+    the host), ``post_nonempty_instances`` (those with a non-empty mask) and
+    ``post_segments`` (panoptic segments other than ``void``, the fusion head's
+    ``num_classes``; each kept query is a few host reads); only the kinds the results have.
+    With random weights these counts depend on the draw (e.g. how many masks are empty), so
+    two models' inference times compare only at equal loads."""
     import numpy as np
     load = {}
     inst = [s.pred_instances for s in samples if 'pred_instances' in s]
