@@ -20,9 +20,10 @@ def axial_context(b, h, w, valid, dims, device, dtype=torch.float32):
     ``positions``: B x L x dims, the 1-D code (:func:`sine_encode_1d`) of the pixel-centre
     coordinate along the axis (L = H or W), in the units of :mod:`positional_encoding`
     (``max(valid_h, valid_w) / POS_SCALE`` per image); ``attn_mask``: (B x others) x 1 x 1 x L
-    bool, True = a key to attend to (padded pixels excluded; a sequence with no valid key,
-    i.e. a padded row or column, attends to all keys), or None without ``valid``
-    (B x H x W bool, True = real pixel).
+    fp32, added to the attention logits: 0 for a key to attend to, -inf for a padded pixel (a
+    sequence with no valid key, i.e. a padded row or column, attends to all keys), or None
+    without ``valid`` (B x H x W bool, True = real pixel). Additive, so that no attention
+    converts a boolean mask again (``scaled_dot_product_attention`` does, per call).
     """
     if valid is None:
         unit = torch.full((b, 1), max(h, w) / POS_SCALE, device=device)
@@ -39,7 +40,8 @@ def axial_context(b, h, w, valid, dims, device, dtype=torch.float32):
         if valid is not None:  # sequences along H: (B*W) x H; along W: (B*H) x W
             key_ok = valid.transpose(1, 2).reshape(b * w, h) if axis == 'h' else \
                 valid.reshape(b * h, w)
-            mask = (key_ok | ~key_ok.any(1, keepdim=True))[:, None, None, :]
+            keep = (key_ok | ~key_ok.any(1, keepdim=True))[:, None, None, :]
+            mask = torch.zeros(keep.shape, device=device).masked_fill_(~keep, float('-inf'))
         out[axis] = (codes[length], mask)
     return out
 
@@ -72,6 +74,8 @@ class AxialAttention1d(nn.Module):
             context = axial_context(b, h, w, valid, c, x.device, x.dtype)
         pos, attn_mask = context[self.axis]
         pos = pos.to(x.dtype)  # B x L x C (a no-op unless autocast changed the dtype)
+        if attn_mask is not None:  # additive, in the attention's dtype (likewise)
+            attn_mask = attn_mask.to(x.dtype)
         if self.axis == 'h':  # sequences along H: (B*W) x H x C
             seq = x.permute(0, 3, 2, 1).reshape(b * w, h, c)
             length, others = h, w
