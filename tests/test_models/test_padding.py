@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from clustseg.models.decoders import ClusterDecoder
-from clustseg.models.layers.axial_block import AxialAttention1d
+from clustseg.models.layers.axial_block import AxialAttention1d, axial_context
 from clustseg.models.layers.positional_encoding import (conv_stride, downsample_pad_mask,
                                                         masked_sine_position_encoding,
                                                         position_unit, sine_encode_1d,
@@ -167,6 +167,14 @@ def test_axial_attention_excludes_padded_keys():
     assert torch.isfinite(y2).all()
     assert (y - y2)[:, :, valid[0]].abs().max() < 1e-6
     assert (attn(x2) - y)[:, :, valid[0]].abs().max() > 1e-3  # unmasked: it does change
+    # the shared context's masks are additive: 0 on the valid keys of a sequence, -inf on
+    # its padded ones, all 0 for a sequence without a valid key
+    ctx = axial_context(1, 9, 7, valid, 8, x.device)
+    for axis, keys in (('h', valid[0].t()), ('w', valid[0])):  # (others) x L
+        mask = ctx[axis][1][:, 0, 0]
+        assert mask.dtype == torch.float32
+        expect = torch.where(keys | ~keys.any(1, keepdim=True), 0.0, float('-inf'))
+        assert torch.equal(mask, expect)
 
 
 @pytest.mark.parametrize('n', [97, 131, 160, 161, 33, 7])
