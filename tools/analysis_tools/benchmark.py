@@ -644,6 +644,10 @@ def _profiled_timed(step, job, model):
     return times
 
 
+#: what :func:`post_processing_load` records per inference cell (the kinds the results have)
+POST_KEYS = ('post_instances', 'post_nonempty_instances', 'post_segments')
+
+
 def post_processing_load(samples, void=None) -> dict:
     """Mean number of what the post-processing produced per image (mmdet's fusion head):
     ``post_instances`` (instance predictions; mmdet's ``mask2bbox`` reads each one's mask on

@@ -249,10 +249,6 @@ def compute_ratios(cells):
     return ratios
 
 
-#: the post-processing load benchmark.py records per inference cell
-POST_KEYS = ('post_instances', 'post_nonempty_instances', 'post_segments')
-
-
 def _options(options):
     return ', '.join(f'{k}={v}' for k, v in options.items()) if options else "configs' test_cfg"
 
@@ -294,9 +290,9 @@ def format_markdown(results):
             lines += ['', f'Operators per {what} (fp32, one more after the timed ones):'] + ops
     post = [f"- {c['task']} {c['model']} {c['precision']}: "
             + ', '.join(f"{k[len('post_'):].replace('_', ' ')} {c['result'][k]:.1f}"
-                        for k in POST_KEYS if k in c['result'])
+                        for k in bench.POST_KEYS if k in c['result'])
             for c in results['cells']
-            if c['phase'] == 'infer' and any(k in c['result'] for k in POST_KEYS)]
+            if c['phase'] == 'infer' and any(k in c['result'] for k in bench.POST_KEYS)]
     if post:
         lines += ['', 'Post-processing per image (random weights: the counts depend on the '
                   'draw; compare times at equal loads):'] + post
