@@ -227,7 +227,7 @@ def inference_assignments(model, img, num_superpixels=None, img_path=None):
         probabilities (softmax over clusters), at the original image size).
     """
     from clustseg.models.segmentors.superpixel_segmentor import SuperpixelSegmentor
-    from clustseg.models.utils import batch_pad_mask
+    from clustseg.models.layers.batch_padding import BatchPadding
     core = None if isinstance(model, SuperpixelSegmentor) else _core(model)  # or a TypeError
     batch = _preprocess(model, img, img_path)
     inputs, ds = batch['inputs'], batch['data_samples'][0]
@@ -244,8 +244,8 @@ def inference_assignments(model, img, num_superpixels=None, img_path=None):
         finals = [dict(iter=t, hw=out['hw'], probs=p) for t, p in enumerate(out['final'])]
     else:
         metas = [d.metainfo for d in batch['data_samples']]
-        pad_mask = batch_pad_mask(metas, inputs.device, pad_hw)
-        e_steps = core(model.extract_feat(inputs), pad_mask, return_maps=True).states
+        padding = BatchPadding.from_metas(metas, inputs.device, pad_hw)
+        e_steps = core(model.extract_feat(inputs), padding, return_maps=True).states
         finals = []
     maps = []
     for stage, steps in (('decoder', e_steps), ('full', finals)):

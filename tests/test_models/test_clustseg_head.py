@@ -138,8 +138,7 @@ def test_eval_computes_only_the_rounds_it_predicts_from(setup):
         out = head(x, data['data_samples'])
         inner = [s for s in out.core.states if s['iter'] < head.core.num_iters - 1]
         assert inner and all(s['centers'] is None for s in inner)
-        pad_mask = out.core.pad_mask
-        full = head.core(x, pad_mask, inner_rounds=True)
+        full = head.core(x, out.core.padding, inner_rounds=True)
         assert torch.equal(full.centers, out.core.centers)
         assert torch.equal(full.states[-1]['centers'], out.states[-1]['centers'])
         head.test_iter = 0

@@ -198,7 +198,7 @@ def test_superpixel_model_with_a_local_decoder_trains_and_predicts(repo_root):
         ds.gt_sem_seg = PixelData(data=torch.as_tensor(lbl)[None].long())
         samples.append(ds)
     data = m.data_preprocessor(dict(inputs=imgs, data_samples=samples), True)
-    out = m.cluster(data['inputs'], 24, m.pad_mask(data['inputs'], data['data_samples']),
+    out = m.cluster(data['inputs'], 24, m.padding(data['inputs'], data['data_samples']),
                     dense_final=False)
     kinds = {es['level']: isinstance(es['probs'], LocalAssignment) for es in out['e_steps']}
     assert kinds == {0: False, 1: False, 2: True}

@@ -13,11 +13,12 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from clustseg.models.decoders import ClusterDecoder
 from clustseg.models.layers.axial_block import AxialAttention1d, axial_context
-from clustseg.models.layers.positional_encoding import (conv_stride, downsample_pad_mask,
-                                                        masked_sine_position_encoding,
+from clustseg.models.layers.batch_padding import BatchPadding
+from clustseg.models.layers.positional_encoding import (conv_stride, masked_sine_position_encoding,
                                                         position_unit, sine_encode_1d,
                                                         sine_encode_points,
                                                         sine_position_encoding, valid_hw)
@@ -34,6 +35,23 @@ TOL = 1e-4
 
 def _ceil(a, b):
     return -(-a // b)
+
+
+def downsample_pad_mask(pad_mask, size):
+    """The reference of ``BatchPadding.mask_at``, on the device: a map pixel is valid when its
+    input window holds a valid pixel (windows ``[s i, s (i + 1))`` at the conv stride s, else
+    adaptive max-pool windows); returns the mask itself at the input size."""
+    h0, w0 = pad_mask.shape[-2:]
+    h, w = int(size[0]), int(size[1])
+    if (h, w) == (h0, w0):
+        return pad_mask
+    valid = (~pad_mask)[:, None].float()
+    s = conv_stride((h0, w0), (h, w))
+    if s is not None:
+        valid = F.max_pool2d(F.pad(valid, (0, w * s - w0, 0, h * s - h0)), s, s)
+    else:
+        valid = F.adaptive_max_pool2d(valid, (h, w))
+    return valid[:, 0] < 0.5
 
 
 def _randomise(module, seed):
@@ -224,3 +242,112 @@ def test_one_convention_for_maps_and_points():
                           sine_encode_points(pts, d, s), atol=1e-6)
     with pytest.raises(ValueError, match='multiple of 4'):
         sine_encode_points(pts, 6)
+
+
+def _rect_mask(sizes, hw):
+    mask = torch.ones(len(sizes), *hw, dtype=torch.bool)
+    for i, (h, w) in enumerate(sizes):
+        mask[i, :h, :w] = False
+    return mask
+
+
+@pytest.mark.parametrize('input_hw,sizes', [((160, 192), [(97, 131), (160, 192)]),
+                                            ((800, 1344), [(800, 1333)]),
+                                            ((96, 120), [(96, 120), (96, 120)]),
+                                            ((61, 70), [(33, 70), (61, 7)])])
+def test_batch_padding_equals_the_mask_it_stands_for(input_hw, sizes):
+    """Per map size (conv strides and sizes no power-of-two stride fits), ``BatchPadding``
+    gives the masks, units, sine codes and axial contexts computed from the downsampled mask
+    (exactly), and None for a map without a padded pixel; from the metas as from the mask."""
+    mask = _rect_mask(sizes, input_hw)
+    padding = BatchPadding.from_mask(mask)
+    metas = [dict(img_shape=s, batch_input_shape=input_hw) for s in sizes]
+    assert BatchPadding.from_metas(metas, 'cpu').valid_sizes == padding.valid_sizes
+    maps = [(_ceil(input_hw[0], s), _ceil(input_hw[1], s)) for s in (1, 4, 8, 16, 32)]
+    maps += [(7, 9), (input_hw[0] // 3, input_hw[1] // 5)]  # adaptive windows
+    for hw in maps:
+        ref = downsample_pad_mask(mask, hw)
+        got = padding.mask_at(hw)
+        if not ref.any():
+            assert got is None and padding.valid_at(hw) is None, hw
+        else:
+            assert torch.equal(got, ref) and torch.equal(padding.valid_at(hw), ~ref), hw
+        unit = padding.unit_at(hw)
+        assert torch.equal(torch.as_tensor(unit).expand(len(sizes)), position_unit(ref)), hw
+        for dims, dtype in ((16, torch.float32), (8, torch.bfloat16)):
+            codes = padding.codes_at(hw, dims, dtype)
+            assert codes.shape == (len(sizes), dims, *hw) and codes.dtype == dtype
+            assert torch.equal(codes, masked_sine_position_encoding(ref, dims, dtype=dtype)), hw
+            assert padding.codes_at(hw, dims, dtype) is codes  # computed once
+        ctx = padding.axial_at(hw, 6)
+        ref_ctx = axial_context(len(sizes), *hw, ~ref, 6, 'cpu')
+        for axis in 'hw':
+            assert torch.equal(ctx[axis][0].expand_as(ref_ctx[axis][0]), ref_ctx[axis][0])
+            if got is None:  # no padded key: no mask at all
+                assert ctx[axis][1] is None and not ref_ctx[axis][1].any()
+            else:
+                assert torch.equal(ctx[axis][1], ref_ctx[axis][1])
+
+
+def test_batch_padding_refuses_a_mask_that_is_not_a_top_left_rectangle():
+    mask = _rect_mask([(5, 6)], (8, 8))
+    mask[0, 0, 0] = True
+    with pytest.raises(ValueError, match='pad_mask.*top left'):
+        BatchPadding.from_mask(mask)
+    with pytest.raises(TypeError, match='pad_mask'):
+        BatchPadding.of([[True]], torch.zeros(1, 3, 8, 8))
+
+
+def test_one_padding_for_the_core_no_host_read(repo_root):
+    """Within a model forward the pixel decoder, the initializer and the decoder read one
+    ``BatchPadding`` made from the metas: each code is computed once per map size and
+    channel count (the initializer's 256-d codes at stride 16 are the decoder's keys'), and
+    deciding which levels are padded reads nothing from the device."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import clustseg.models.layers.batch_padding as bp
+    from clustseg.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(f'{repo_root}/configs/_base_/models/clustseg_r50_panoptic.py')
+    cfg.model.backbone.init_cfg = None
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        head = MODELS.build(cfg.model).panoptic_head.eval()
+    core = head.core
+    feats = [torch.randn(1, c, _ceil(100, s), _ceil(160, s))
+             for c, s in zip((256, 512, 1024, 2048), STRIDES)]
+    padding = BatchPadding.from_metas([dict(img_shape=(100, 133), batch_input_shape=(100, 160))],
+                                      'cpu')
+    calls = []
+    encode = bp.masked_sine_position_encoding
+
+    def spy(mask, dims, **kw):
+        calls.append((tuple(mask.shape[-2:]), dims))
+        return encode(mask, dims, **kw)
+
+    class HostReads(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.n += func._schema.name in ('aten::_local_scalar_dense', 'aten::is_nonzero',
+                                            'aten::nonzero')
+            return func(*args, **(kwargs or {}))
+
+    bp.masked_sine_position_encoding = spy
+    try:
+        reads = HostReads()
+        with torch.no_grad(), reads:
+            out = core(feats, padding)
+    finally:
+        bp.masked_sine_position_encoding = encode
+    assert out.padding is padding
+    # 133 valid columns of 160: padded at strides 8 (17 of 20) and 16 (9 of 10), not at 32
+    # (5 of 5), where the codes are the unpadded ones
+    assert sorted(calls) == [((7, 10), 64), ((7, 10), 256), ((13, 20), 256)], calls
+    assert padding.mask_at((4, 5)) is None
+    assert reads.n == 0

@@ -13,7 +13,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint, save_checkpoint
 
 from clustseg.models.heads.clustseg_semantic_head import labels_at, upsample_to_input
-from clustseg.models.utils import batch_pad_mask
+from clustseg.models.layers.batch_padding import BatchPadding
 from clustseg.registry import DATASETS, MODELS
 from clustseg.utils import checkpoint as ckpt_utils
 
@@ -239,7 +239,7 @@ def test_padding_is_masked_and_ignored():
     with DefaultScope.overwrite_default_scope('mmseg'):
         data = model.data_preprocessor(batch, True)
     metas = [s.metainfo for s in data['data_samples']]
-    mask = batch_pad_mask(metas, 'cpu')
+    mask = BatchPadding.from_metas(metas, 'cpu').mask_at(data['inputs'].shape[-2:])
     assert mask.shape[-2:] == data['inputs'].shape[-2:]
     for i, (h, w) in enumerate(shapes):
         assert not mask[i, :h, :w].any() and mask[i].sum() == mask[i].numel() - h * w

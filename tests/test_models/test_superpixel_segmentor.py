@@ -265,7 +265,7 @@ def test_grid_center_positions_reach_the_decoder_in_its_encoding(repo_root, monk
     imgs = [torch.randint(0, 255, (3, 64, 96), dtype=torch.uint8),
             torch.randint(0, 255, (3, 40, 64), dtype=torch.uint8)]  # padded to 64 x 96
     data = _batch(m, imgs, [np.zeros((64, 96)), np.zeros((40, 64))], True)  # pads the batch
-    pad_mask = m.pad_mask(data['inputs'], data['data_samples'])
+    pad_mask = m.padding(data['inputs'], data['data_samples'])
     k = 96  # the 8 x 12 seed map: rows of 12, every seed at a pixel centre
     with torch.no_grad():
         m.cluster(data['inputs'], k, pad_mask, return_all=False)
@@ -288,7 +288,7 @@ def test_decoder_variants_train_their_q_k_through_the_superpixel_loss(repo_root,
     imgs = [torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8) for _ in range(2)]
     labels = [np.repeat(np.arange(4), 16)[None].repeat(64, 0) * 3 for _ in range(2)]
     data = _batch(m, imgs, labels, True)
-    out = m.cluster(data['inputs'], 16, m.pad_mask(data['inputs'], data['data_samples']),
+    out = m.cluster(data['inputs'], 16, m.padding(data['inputs'], data['data_samples']),
                     dense_final=False)
     for es in out['e_steps']:  # what the loss supervises: a distribution over the K clusters
         torch.testing.assert_close(es['probs'].sum(1), torch.ones_like(es['probs'][:, 0]))

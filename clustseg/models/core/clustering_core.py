@@ -1,12 +1,13 @@
 """The clustering core every ClustSeg task runs: pixel decoder -> dreamy start -> decoder."""
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from clustseg.registry import MODELS
 from ..initializers.base_initializer import PIXEL_LEVELS, BaseInitializer
+from ..layers.batch_padding import BatchPadding
 
 #: deep-supervision modes: every E-step of every layer, the last E-step of each layer (the
 #: paper's Table 7a row "only final E-step of each recurrent cross-attention"), the output only
@@ -49,7 +50,9 @@ class CoreOutput:
         pyramid: the pixel decoder's maps by level name (:data:`PIXEL_LEVELS`), each
             B x C_l x h_l x w_l (zero on padding); ``pyramid['stride4']`` is the pixel
             embedding the mask heads project.
-        pad_mask: B x H x W bool of the input, True = padding (None: no padding).
+        padding: the batch's :class:`~..layers.batch_padding.BatchPadding` (masks, position
+            units and codes per map size, computed once and shared by the pixel decoder, the
+            initializer and the decoder).
         init: the initializer's output (``centers``, ``center_pos``, ``query_classes``, maybe
             ``points``); empty without an initializer.
         states: one dict per E/M round of every decoder layer, in order: ``layer``, ``iter``,
@@ -61,7 +64,7 @@ class CoreOutput:
         centers: the decoder's final centers B x K x D (None without a decoder).
     """
     pyramid: Dict[str, Tensor]
-    pad_mask: Optional[Tensor]
+    padding: BatchPadding
     init: dict = field(default_factory=dict)
     states: List[dict] = field(default_factory=list)
     centers: Optional[Tensor] = None
@@ -116,14 +119,16 @@ class ClusteringCore(BaseModule):
         """Channels of each pyramid level."""
         return dict(zip(PIXEL_LEVELS, self.pixel_decoder.out_channels))
 
-    def forward(self, x: Sequence[Tensor], pad_mask: Optional[Tensor] = None,
+    def forward(self, x: Sequence[Tensor], pad_mask: Union[None, Tensor, BatchPadding] = None,
                 num_queries: Optional[int] = None, return_maps=False,
                 seed_hw=None, inner_rounds: bool = True) -> CoreOutput:
         """Runs the core: :meth:`decode_pixels` then :meth:`cluster`.
 
         Args:
             x: backbone levels (strides 4..32), as the pixel decoder takes them.
-            pad_mask: B x H x W bool, True = padding (``batch_pad_mask``).
+            pad_mask: B x H x W bool, True = padding (``batch_pad_mask``), or the batch's
+                :class:`~..layers.batch_padding.BatchPadding` (``BatchPadding.from_metas``:
+                no host read of a mask; what the heads pass); None: no padding.
             num_queries: K for this call (initializers with a variable K, superpixels).
             return_maps: keep every E-step's maps in ``states`` (for losses on them and the
                 assignment-map API): True, all three, or a sequence of the names to keep
@@ -137,22 +142,23 @@ class ClusteringCore(BaseModule):
         return self.cluster(self.decode_pixels(x, pad_mask), num_queries, return_maps, seed_hw,
                             inner_rounds)
 
-    def decode_pixels(self, x: Sequence[Tensor], pad_mask: Optional[Tensor] = None
-                      ) -> CoreOutput:
+    def decode_pixels(self, x: Sequence[Tensor],
+                      pad_mask: Union[None, Tensor, BatchPadding] = None) -> CoreOutput:
         """The pixel decoder alone -> a :class:`CoreOutput` with the pyramid only."""
-        return CoreOutput(pyramid=dict(zip(PIXEL_LEVELS, self.pixel_decoder(x, pad_mask))),
-                          pad_mask=pad_mask)
+        padding = BatchPadding.of(pad_mask, x[0])
+        return CoreOutput(pyramid=dict(zip(PIXEL_LEVELS, self.pixel_decoder(x, padding))),
+                          padding=padding)
 
     def cluster(self, out: CoreOutput, num_queries: Optional[int] = None,
                 return_maps=False, seed_hw=None, inner_rounds: bool = True) -> CoreOutput:
         """Dreamy start and decoder on the pyramid of ``out`` (filled in and returned)."""
         if self.initializer is None:
             return out
-        out.init = self.initializer(out.pyramid, out.pad_mask, num_queries=num_queries)
+        out.init = self.initializer(out.pyramid, out.padding, num_queries=num_queries)
         if seed_hw is None and self.decoder.local_levels:
             seed_hw = tuple(self.initializer.read(out.pyramid).shape[-2:])
         dec = self.decoder(out.init['centers'], [out.pyramid[lv] for lv in self.decoder_levels],
-                           pad_mask=out.pad_mask, center_pos=out.init['center_pos'],
+                           pad_mask=out.padding, center_pos=out.init['center_pos'],
                            return_logits=return_maps, seed_hw=seed_hw,
                            inner_rounds=inner_rounds)
         out.states, out.centers = dec['e_steps'], dec['centers']

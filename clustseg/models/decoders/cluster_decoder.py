@@ -4,8 +4,7 @@ from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
 from ..layers.local_em import LocalAssignment, local_grid
-from ..layers.positional_encoding import (downsample_pad_mask, masked_sine_position_encoding,
-                                          sine_position_encoding)
+from ..layers.batch_padding import BatchPadding
 from ..layers.recurrent_cross_attention import check_positive, map_names
 from .cluster_decoder_layer import ClusterDecoderLayer
 
@@ -85,30 +84,28 @@ class ClusterDecoder(BaseModule):
         its declared properties are what heads and segmentors read)."""
         return self.layers[0].cross_attn.variant
 
-    def _flatten(self, feat, level, pad_mask):
-        """feat B x C x H x W, pad_mask B x H0 x W0 bool (True = padding) or None ->
-        (keys B x N x D, key positions B x N x D, key padding mask B x N, None when nothing
-        is padded).
+    def _flatten(self, feat, level, padding):
+        """feat B x C x H x W, padding: the batch's
+        :class:`~..layers.batch_padding.BatchPadding` -> (keys B x N x D, key positions
+        B x N x D, key padding mask B x N, None when no key of the level is padded).
 
         Key positions follow :mod:`..layers.positional_encoding` (unit = the image's valid long
-        side / 8 at this level); the level's mask is ``downsample_pad_mask`` (ceil logic)."""
+        side / 8 at this level; the codes ``padding.codes_at`` shares with the initializer);
+        the level's mask is ``padding.mask_at`` (ceil logic)."""
         b, _, h, w = feat.shape
         x = self.input_proj[level](feat)
         x = x + self.level_embed.weight[self.level_index[level]].view(1, -1, 1, 1)
+        mask = padding.mask_at((h, w))  # B x H x W, or None: no padded key at this level
+        codes = padding.codes_at((h, w), self.embed_dims, x.dtype)  # B x D x H x W
         # keys and positions pixel-major and contiguous once per level, so that the layers'
-        # projections read them without a copy each
-        if pad_mask is None:
-            pos = sine_position_encoding(h, w, self.embed_dims, device=feat.device,
-                                         dtype=x.dtype)
-            return (x.flatten(2).transpose(1, 2).contiguous(),
-                    pos.flatten(1).t().contiguous()[None].expand(b, -1, -1), None)
-        mask = downsample_pad_mask(pad_mask, (h, w))  # B x H x W
-        pos = masked_sine_position_encoding(mask, self.embed_dims, dtype=x.dtype)
-        # no padded key at this level (e.g. one image, or equal sizes): no masking to do in
-        # any E-step or attention of the level
-        kpm = mask.flatten(1) if bool(mask.any()) else None
-        return (x.flatten(2).transpose(1, 2).contiguous(),
-                pos.flatten(2).transpose(1, 2).contiguous(), kpm)
+        # projections read them without a copy each (one image's positions, expanded, when
+        # nothing is padded)
+        if mask is None:
+            pos = codes[0].flatten(1).t().contiguous()[None].expand(b, -1, -1)
+        else:
+            pos = codes.flatten(2).transpose(1, 2).contiguous()
+        return (x.flatten(2).transpose(1, 2).contiguous(), pos,
+                None if mask is None else mask.flatten(1))
 
     def _grid(self, num_clusters, seed_hw, level, hw, device):
         if seed_hw is None:
@@ -126,7 +123,8 @@ class ClusterDecoder(BaseModule):
         Args:
             centers: B x K x D initial centers (dreamy start).
             feats (list[Tensor]): pyramid levels, each B x C_l x H_l x W_l.
-            pad_mask: B x H x W bool, True = padded input pixel (optional).
+            pad_mask: B x H x W bool, True = padded input pixel, or the batch's
+                :class:`~..layers.batch_padding.BatchPadding` (optional).
             center_pos: B x K x D position embedding of the centers (optional).
             return_logits: also return every E-step's maps (B x K x N_l each; at a local
                 level ``logits`` is B x K x 9 x P and ``probs`` / ``assigns`` are
@@ -147,12 +145,13 @@ class ClusterDecoder(BaseModule):
         if len(feats) != len(self.input_proj):
             raise ValueError(f'expected {len(self.input_proj)} feature levels, got {len(feats)}')
         keep = map_names(return_logits)
+        padding = BatchPadding.of(pad_mask, centers)
         flat = {}
         e_steps = []
         c = centers
         for i, (layer, lv) in enumerate(zip(self.layers, self.layer_levels)):
             if lv not in flat:
-                flat[lv] = self._flatten(feats[lv], lv, pad_mask)
+                flat[lv] = self._flatten(feats[lv], lv, padding)
             x, pos, kpm = flat[lv]
             hw = tuple(feats[lv].shape[-2:])
             grid = self._grid(c.shape[1], seed_hw, lv, hw, c.device) \

@@ -15,8 +15,9 @@ from torch import Tensor
 from clustseg.registry import MODELS
 from ..core import (CoreOutput, MaskPredictor, check_supervision, needs_inner_rounds,
                     select_states)
+from ..layers.batch_padding import BatchPadding
 from ..losses import pad_stack
-from ..utils import StepRandom, batch_pad_mask, check_positive_int, merge_cfg, rename_legacy_keys
+from ..utils import StepRandom, check_positive_int, merge_cfg, rename_legacy_keys
 
 
 #: per device type, the matching stacks at most this many mask values of one image's E-steps
@@ -205,9 +206,9 @@ class ClustSegHead(BaseModule):
     def forward(self, x, batch_data_samples: SampleList) -> HeadOutput:
         """x: backbone levels at strides 4..32 -> :class:`HeadOutput`."""
         metas = [ds.metainfo for ds in batch_data_samples]
-        pad_mask = batch_pad_mask(metas, x[0].device)
+        padding = BatchPadding.from_metas(metas, x[0].device)
         # the losses read the E-step maps' softmax over the clusters only
-        core = self.core(x, pad_mask, return_maps=('probs', ) if self.training and
+        core = self.core(x, padding, return_maps=('probs', ) if self.training and
                          self.supervise_e_step_maps else False,
                          inner_rounds=needs_inner_rounds(self.deep_supervision, self.training,
                                                          self.test_iter))

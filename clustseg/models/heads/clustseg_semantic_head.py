@@ -1,5 +1,5 @@
 """ClustSeg's semantic-segmentation decode head for mmseg's ``EncoderDecoder`` (paper §4.3, A.3)."""
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -8,8 +8,9 @@ from torch import Tensor
 
 from clustseg.registry import MODELS
 from ..core import MaskPredictor, check_supervision, needs_inner_rounds, select_states
+from ..layers.batch_padding import BatchPadding
 from ..layers.positional_encoding import conv_stride, labels_at
-from ..utils import batch_pad_mask, merge_cfg, rename_legacy_keys
+from ..utils import merge_cfg, rename_legacy_keys
 #: keys of the segmentor's ``test_cfg`` that mmseg's EncoderDecoder reads (others are errors)
 TEST_CFG_DEFAULTS = dict(mode='whole', crop_size=None, stride=None)
 #: the segmentor's ``train_cfg``: EncoderDecoder passes it to the head, which reads no key
@@ -117,13 +118,13 @@ class ClustSegSemanticHead(BaseModule):
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: Sequence[Tensor], batch_img_metas: Optional[List[dict]] = None,
-                pad_mask: Optional[Tensor] = None) -> List[dict]:
+                pad_mask: Union[None, Tensor, BatchPadding] = None) -> List[dict]:
         """x: backbone levels at strides 4..32 -> (list of dict(layer, iter, logits = B x K x
         h4 x w4 class logits), one per supervised E-step in training, the final one in eval;
-        the :class:`CoreOutput`). ``pad_mask`` (B x H x W, True = padding) defaults to
-        :func:`batch_pad_mask` of the metas (none without metas)."""
+        the :class:`CoreOutput`). ``pad_mask`` (B x H x W, True = padding, or a
+        :class:`BatchPadding`) defaults to the padding of the metas (none without metas)."""
         if pad_mask is None and batch_img_metas is not None:
-            pad_mask = batch_pad_mask(batch_img_metas, x[0].device)
+            pad_mask = BatchPadding.from_metas(batch_img_metas, x[0].device)
         core = self.core(x, pad_mask,
                          inner_rounds=needs_inner_rounds(self.deep_supervision, self.training))
         states = select_states(core.states, self.deep_supervision, self.core.num_iters,
@@ -195,12 +196,11 @@ class ClustSegSemanticHead(BaseModule):
         """-> B x K x H x W per-pixel class probabilities at the input size (see the class
         doc); in slide mode the input is one unpadded window."""
         test_cfg = merge_cfg(TEST_CFG_DEFAULTS, test_cfg, 'model.test_cfg')
-        if test_cfg['mode'] == 'slide':
+        if test_cfg['mode'] == 'slide':  # one window, unpadded
             size = tuple(int(v) for v in batch_img_metas[0]['img_shape'][:2])
-            pad_mask = torch.zeros(len(batch_img_metas), *size, dtype=torch.bool,
-                                   device=x[0].device)
+            padding = BatchPadding(None, len(batch_img_metas), size, x[0].device)
         else:
-            pad_mask = batch_pad_mask(batch_img_metas, x[0].device)
-            size = tuple(pad_mask.shape[-2:])
-        logits = self.forward(x, pad_mask=pad_mask)[0][-1]['logits']
+            padding = BatchPadding.from_metas(batch_img_metas, x[0].device)
+            size = padding.input_hw
+        logits = self.forward(x, pad_mask=padding)[0][-1]['logits']
         return upsample_to_input(logits, size).softmax(1)

@@ -25,7 +25,9 @@ class BaseInitializer(BaseModule):
     Reads: ``feats``, the pixel decoder's pyramid as a dict ``{level name: B x C x h x w}``
     (names in :data:`PIXEL_LEVELS`); an initializer reads the level ``in_level`` it was built
     with (:meth:`read`; a unit test may pass that one map as a tensor). ``pad_mask``:
-    B x H x W bool of the input, True = padding (optional). ``num_queries``: K for this call
+    B x H x W bool of the input, True = padding, or the batch's
+    :class:`~..layers.batch_padding.BatchPadding` (optional: what the core passes, so that
+    the initializer reads the codes the decoder reads). ``num_queries``: K for this call
     (None: the configured K; initializers with a fixed K refuse another).
 
     Returns (:meth:`forward`): a dict with ``centers`` (B x K x D), ``center_pos`` (B x K x D,

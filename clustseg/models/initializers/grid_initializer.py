@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from clustseg.registry import MODELS
-from ..layers.positional_encoding import (POS_SCALE, downsample_pad_mask, position_unit,
-                                          sine_encode_points, sine_position_encoding)
+from ..layers.batch_padding import BatchPadding
+from ..layers.positional_encoding import sine_encode_points, sine_position_encoding
 from ..layers.seed_grid import grid_points
 from ._ffn import build_ffn
 from .base_initializer import BaseInitializer, check_level
@@ -35,7 +35,7 @@ class GridInitializer(BaseInitializer):
 
     def forward(self, feats, pad_mask=None, num_queries=None):
         """feats: the pyramid (reads ``in_level``, B x C x H x W), pad_mask: B x H0 x W0 bool
-        (True = padding, optional), num_queries: K (required) -> dict(centers B x K x D, points K x 2 (x, y) in feature px,
+        (True = padding) or the batch's ``BatchPadding`` (optional), num_queries: K (required) -> dict(centers B x K x D, points K x 2 (x, y) in feature px,
         center_pos B x K x D (the decoder's sine convention at this level: unit = each image's
         valid long side / 8, as ``ClusterDecoder`` encodes its keys), query_classes K (all -1:
         no class tie)). The seed grid covers the whole (padded) map, shared by the batch."""
@@ -57,10 +57,9 @@ class GridInitializer(BaseInitializer):
                                 mode='bilinear', align_corners=False)  # B x C x 1 x K
         centers = self.ffn(sampled[:, :, 0].transpose(1, 2))  # B x K x D
         # the decoder's key convention at this level: unit = valid long side / POS_SCALE
-        if pad_mask is None:
-            unit = max(h, w) / POS_SCALE
-        else:
-            unit = position_unit(downsample_pad_mask(pad_mask, (h, w)))[:, None]  # B x 1
+        unit = BatchPadding.of(pad_mask, feats).unit_at((h, w))  # float, or B
+        if isinstance(unit, torch.Tensor):
+            unit = unit[:, None]  # B x 1
         center_pos = sine_encode_points(pts[None].expand(b, -1, -1), centers.shape[-1],
                                         unit=unit)  # B x K x D
         return dict(centers=centers, points=pts, center_pos=center_pos.to(centers.dtype),

@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 
 from clustseg.registry import MODELS
-from ..layers.positional_encoding import downsample_pad_mask, masked_sine_position_encoding
+from ..layers.batch_padding import BatchPadding
 from ..layers.recurrent_cross_attention import check_positive
 from ._ffn import build_ffn
 from .base_initializer import BaseInitializer, check_level
@@ -65,19 +65,20 @@ class ImageAdaptiveInitializer(BaseInitializer):
         if k > h * w:
             raise ValueError(f'num_queries K={k} is larger than the number of '
                              f'pixels ({h}x{w}) of the feature map')
-        if pad_mask is None:
-            pad_mask = torch.zeros(b, h, w, dtype=torch.bool, device=feats.device)
-        pm = downsample_pad_mask(pad_mask, (h, w))  # B x h x w, True = padding
-        pe = masked_sine_position_encoding(pm, self.pos_dims, dtype=feats.dtype)
+        padding = BatchPadding.of(pad_mask, feats)
+        pm = padding.mask_at((h, w))  # B x h x w, True = padding (None: none padded)
+        pe = padding.codes_at((h, w), self.pos_dims, feats.dtype)
         x = torch.cat([feats, pe], 1)  # B x (C+P) x H x W
-        score = self.score(x).flatten(1).masked_fill(pm.flatten(1), float('-inf'))  # B x HW
+        score = self.score(x).flatten(1)  # B x HW
+        if pm is not None:
+            score = score.masked_fill(pm.flatten(1), float('-inf'))
         idx = score.topk(k, dim=1).indices  # B x K
         tokens = x.flatten(2).transpose(1, 2).gather(
             1, idx[..., None].expand(-1, -1, x.shape[1]))  # B x K x (C+P)
         tokens = tokens * score.gather(1, idx).sigmoid()[..., None]
         centers = self.ffn(tokens)  # B x K x D
         d = centers.shape[-1]
-        pos = masked_sine_position_encoding(pm, d, dtype=centers.dtype)  # B x D x H x W
+        pos = padding.codes_at((h, w), d, centers.dtype)  # B x D x H x W
         pos = pos.flatten(2).transpose(1, 2).gather(1, idx[..., None].expand(-1, -1, d))
         return dict(centers=centers, center_pos=pos, indices=idx,
                     query_classes=torch.full((k,), -1, dtype=torch.long, device=feats.device))
@@ -88,17 +89,19 @@ class ImageAdaptiveInitializer(BaseInitializer):
             raise ValueError(f"token_mode='attention' has {self.num_queries} learned pooling "
                              f'maps; num_queries={k} was asked')
         b, _, h, w = feats.shape
-        if pad_mask is None:
-            pad_mask = torch.zeros(b, h, w, dtype=torch.bool, device=feats.device)
-        pm = downsample_pad_mask(pad_mask, (h, w)).flatten(1)  # B x HW, True = padding
-        pe = masked_sine_position_encoding(pm.view(b, h, w), self.pos_dims, dtype=feats.dtype)
+        padding = BatchPadding.of(pad_mask, feats)
+        pm = padding.mask_at((h, w))  # B x h x w, True = padding (None: none padded)
+        pe = padding.codes_at((h, w), self.pos_dims, feats.dtype)
         x = torch.cat([feats, pe], 1)  # B x (C+P) x H x W
-        logits = self.score(x).flatten(2).masked_fill(pm[:, None], float('-inf'))  # B x K x HW
+        logits = self.score(x).flatten(2)  # B x K x HW
+        if pm is not None:
+            logits = logits.masked_fill(pm.flatten(1)[:, None], float('-inf'))
         attn = logits.softmax(dim=-1)
         tokens = torch.bmm(attn, x.flatten(2).transpose(1, 2))  # B x K x (C+P)
         centers = self.ffn(tokens)  # B x K x D
         d = centers.shape[-1]
-        pos = masked_sine_position_encoding(pm.view(b, h, w), d, dtype=centers.dtype)
+        # the decoder's codes at this level (shared when it reads it)
+        pos = padding.codes_at((h, w), d, centers.dtype)
         pos = torch.bmm(attn.to(pos.dtype), pos.flatten(2).transpose(1, 2))  # B x K x D
         return dict(centers=centers, center_pos=pos, indices=attn.argmax(dim=-1),
                     query_classes=self.query_classes)

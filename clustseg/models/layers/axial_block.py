@@ -13,22 +13,24 @@ def zero_padding(x, valid):
     return x if valid is None else x.masked_fill(~valid[:, None], 0.0)
 
 
-def axial_context(b, h, w, valid, dims, device, dtype=torch.float32):
+def axial_context(b, h, w, valid, dims, device, dtype=torch.float32, unit=None):
     """What every axial attention over a B x ``dims`` x H x W map shares, computed once per
     map size: per axis (``'h'``, ``'w'``), ``(positions, attn_mask)``.
 
-    ``positions``: B x L x dims, the 1-D code (:func:`sine_encode_1d`) of the pixel-centre
-    coordinate along the axis (L = H or W), in the units of :mod:`positional_encoding`
-    (``max(valid_h, valid_w) / POS_SCALE`` per image); ``attn_mask``: (B x others) x 1 x 1 x L
+    ``positions``: B x L x dims (1 x L x dims when the images share their unit), the 1-D code
+    (:func:`sine_encode_1d`) of the pixel-centre coordinate along the axis (L = H or W), in the
+    units of :mod:`positional_encoding` (``max(valid_h, valid_w) / POS_SCALE`` per image;
+    ``unit``: that unit given, a float or a B tensor, e.g.
+    :meth:`~.batch_padding.BatchPadding.unit_at`); ``attn_mask``: (B x others) x 1 x 1 x L
     fp32, added to the attention logits: 0 for a key to attend to, -inf for a padded pixel (a
     sequence with no valid key, i.e. a padded row or column, attends to all keys), or None
     without ``valid`` (B x H x W bool, True = real pixel). Additive, so that no attention
     converts a boolean mask again (``scaled_dot_product_attention`` does, per call).
     """
-    if valid is None:
-        unit = torch.full((b, 1), max(h, w) / POS_SCALE, device=device)
-    else:
-        unit = position_unit(~valid)[:, None]
+    if unit is None:
+        unit = max(h, w) / POS_SCALE if valid is None else position_unit(~valid)
+    if isinstance(unit, torch.Tensor):
+        unit = unit.view(b, 1)
     pos_dims = dims + dims % 2
     codes = {}
     for length in dict.fromkeys((h, w)):  # one code for a square map, in a fixed order
@@ -115,12 +117,17 @@ class AxialBlock(nn.Module):
         nn.init.zeros_(self.expand[1].weight)
         self.act = nn.GELU()
 
+    @property
+    def attn_dims(self) -> int:
+        """Channels of the block's axial attentions (what its :func:`axial_context` encodes)."""
+        return self.attn_h.proj.in_features
+
     def context(self, x, valid=None):
         """The :func:`axial_context` of this block's attentions on a map the size of ``x``
-        (B x dims x H x W), shared by the blocks of a stage (fp32 codes; each attention casts
-        them to its input's dtype)."""
+        (B x dims x H x W; fp32 codes, each attention casts them to its input's dtype). A
+        stage's blocks share one (``BatchPadding.axial_at``)."""
         b, _, h, w = x.shape
-        return axial_context(b, h, w, valid, self.attn_h.proj.in_features, x.device)
+        return axial_context(b, h, w, valid, self.attn_dims, x.device)
 
     def forward(self, x, valid=None, context=None):
         """x: B x dims x H x W, valid: B x H x W bool (True = real pixel) or None, context:

@@ -103,9 +103,10 @@ def masked_sine_position_encoding(pad_mask, dims, unit=None, scale=POS_SCALE,
 
     Args:
         pad_mask: B x H x W bool, True = padding (at this map's resolution; see
-            :func:`downsample_pad_mask`). Valid pixels are assumed to start at (0, 0).
+            :meth:`~.batch_padding.BatchPadding.mask_at`). Valid pixels are assumed to start
+            at (0, 0).
         dims (int): channels, a multiple of 4.
-        unit: None (the convention: :func:`position_unit`), a float, or a B tensor.
+        unit: None (the convention: :func:`position_unit`), a float, or a B fp32 tensor.
 
     Returns:
         Tensor: B x dims x H x W, zero on padded pixels.
@@ -114,8 +115,7 @@ def masked_sine_position_encoding(pad_mask, dims, unit=None, scale=POS_SCALE,
     b, h, w = pad_mask.shape
     if unit is None:
         unit = position_unit(pad_mask, scale)
-    unit = torch.as_tensor(unit, dtype=torch.float32, device=pad_mask.device)
-    if unit.dim() == 1:
+    if isinstance(unit, torch.Tensor) and unit.dim() == 1:
         unit = unit.view(b, 1, 1)
     ys = torch.arange(h, device=pad_mask.device, dtype=torch.float32) + 0.5
     xs = torch.arange(w, device=pad_mask.device, dtype=torch.float32) + 0.5
@@ -133,36 +133,6 @@ def conv_stride(in_size, out_size):
         if all(-(-i // s) == o for i, o in zip(in_size, out_size)):
             return s
     return None
-
-
-def downsample_pad_mask(pad_mask, size):
-    """Padding mask at input resolution -> padding mask of a map of ``size`` (h, w).
-
-    A map pixel is valid when any input pixel of its window is: with the stride s of
-    :func:`conv_stride` the windows are ``[s i, s (i + 1))``, so an image with ``v`` valid rows
-    keeps ``ceil(v / s)`` valid rows, as a conv net's output for that image alone has; when no
-    power-of-two stride fits the sizes, adaptive windows are used.
-
-    Args:
-        pad_mask: B x H0 x W0 bool, True = padding.
-        size: (h, w) of the map.
-
-    Returns:
-        Tensor: B x h x w bool, True = padding.
-    """
-    _check_mask(pad_mask)
-    h0, w0 = pad_mask.shape[-2:]
-    h, w = int(size[0]), int(size[1])
-    if (h, w) == (h0, w0):
-        return pad_mask
-    valid = (~pad_mask)[:, None].float()
-    s = conv_stride((h0, w0), (h, w))
-    if s is not None:
-        valid = F.pad(valid, (0, w * s - w0, 0, h * s - h0))  # out of the image = padding
-        valid = F.max_pool2d(valid, s, s)
-    else:
-        valid = F.adaptive_max_pool2d(valid, (h, w))
-    return valid[:, 0] < 0.5
 
 
 def labels_at(labels: Tensor, size: Sequence[int]) -> Tensor:

@@ -5,7 +5,7 @@ from mmengine.model import BaseModule
 
 from clustseg.registry import MODELS
 from ..layers.axial_block import AxialBlock, ConvBlock, norm_layer, zero_padding
-from ..layers.positional_encoding import downsample_pad_mask
+from ..layers.batch_padding import BatchPadding
 
 
 def upsample2x(x, size, valid=None):
@@ -88,25 +88,28 @@ class AxialPixelDecoder(BaseModule):
 
         Args:
             feats: backbone outputs at strides 4, 8, 16, 32 (B x C_l x H_l x W_l).
-            pad_mask: B x H0 x W0 bool, True = padding, at input resolution (optional); each
-                level's mask is :func:`downsample_pad_mask` (``ceil(valid / stride)``).
+            pad_mask: B x H0 x W0 bool, True = padding, at input resolution, or the
+                :class:`~..layers.batch_padding.BatchPadding` of the batch (optional); each
+                level's mask is its ``valid_at`` (``ceil(valid / stride)``; none at a level
+                without padded pixels).
 
         Returns:
             list of maps at strides 32, 16, 8, 4 (zero on padding).
         """
         if len(feats) != 4:
             raise ValueError(f'AxialPixelDecoder expects 4 backbone levels, got {len(feats)}')
+        padding = BatchPadding.of(pad_mask, feats[0])
         outs = []
         x = prev_valid = None
         for i, f in enumerate(feats[::-1]):
-            valid = None if pad_mask is None else ~downsample_pad_mask(pad_mask, f.shape[-2:])
+            valid = padding.valid_at(f.shape[-2:])
             y = self.laterals[i]['lat'](f)
             if x is not None:
                 top = upsample2x(x, f.shape[-2:], prev_valid)
                 y = y + self.laterals[i]['top'](top)
             x = zero_padding(self.act(y), valid)
             # the axial blocks of a stage share their positions and key masks
-            context = self.stages[i][0].context(x, valid) \
+            context = padding.axial_at(f.shape[-2:], self.stages[i][0].attn_dims) \
                 if i < 2 and len(self.stages[i]) else None
             for block in self.stages[i]:
                 x = block(x, valid) if context is None else block(x, valid, context)

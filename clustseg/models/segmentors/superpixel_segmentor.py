@@ -9,12 +9,13 @@ from mmengine.structures import PixelData
 
 from clustseg.registry import MODELS
 from ..initializers.base_initializer import PIXEL_LEVELS, check_level
+from ..layers.batch_padding import BatchPadding
 from ..layers.seed_grid import grid_points
 from ..layers.local_em import LocalAssignment, local_grid
 from ..layers.positional_encoding import labels_at
 from ..layers.recurrent_cross_attention import RecurrentCrossAttention
 from ..losses.superpixel_losses import lab_target
-from ..utils import (StepRandom, batch_pad_mask, check_positive_int, enforce_connectivity,
+from ..utils import (StepRandom, check_positive_int, enforce_connectivity,
                      merge_cfg, rename_legacy_keys)
 
 
@@ -62,8 +63,8 @@ class SuperpixelSegmentor(BaseModel):
     whose oneDNN convolutions and max-pooling are faster on a CPU (same parameters and state
     dict; results equal up to float rounding).
 
-    The image's padding mask (``batch_pad_mask``: ``img_shape`` vs the batch input, True =
-    padding) goes to the core and the final EM; the grid initializer's ``center_pos`` (the
+    The batch's padding (:meth:`padding`: ``img_shape`` vs the batch input) goes to the core
+    and, as its mask (True = padding), to the final EM; the grid initializer's ``center_pos`` (the
     decoder's position convention) is the decoder's query position.
 
     Losses (deep supervision, every E-step): SLIC loss (weight 1) + smooth-L1 Lab
@@ -156,12 +157,12 @@ class SuperpixelSegmentor(BaseModel):
         return img
 
     @staticmethod
-    def pad_mask(inputs, data_samples):
-        """B x H x W bool, True where the batch padded an image (``batch_pad_mask``; a sample
-        without ``img_shape`` counts as unpadded)."""
+    def padding(inputs, data_samples) -> BatchPadding:
+        """Where the batch padded each image (:class:`BatchPadding` of the metas'
+        ``img_shape``; a sample without one counts as unpadded)."""
         metas = [ds.metainfo for ds in data_samples] if data_samples else \
             [{} for _ in range(inputs.shape[0])]
-        return batch_pad_mask(metas, inputs.device, inputs.shape[-2:])
+        return BatchPadding.from_metas(metas, inputs.device, inputs.shape[-2:])
 
     def cluster(self, inputs, num_clusters, pad_mask=None, return_all=True, dense_final=True,
                 probs=True, timer=None, compactness=None):
@@ -169,7 +170,8 @@ class SuperpixelSegmentor(BaseModel):
 
         Args:
             inputs: B x 3 x H x W normalised RGB. num_clusters: K.
-            pad_mask: B x H x W bool, True = padded pixel (images start at (0, 0)).
+            pad_mask: B x H x W bool, True = padded pixel (images start at (0, 0)), or the
+                batch's :class:`BatchPadding` (:meth:`padding`).
             return_all: keep every full-resolution E-step (else only the last one).
             dense_final: in 'local' mode also return the dense B x K x HW maps in ``final`` /
                 ``final_logits`` (zero / -inf outside each pixel's 9 candidates; O(K HW),
@@ -198,7 +200,8 @@ class SuperpixelSegmentor(BaseModel):
         else:
             x = self.backbone(inputs)
         tick('backbone')
-        core = self.core.decode_pixels(x, pad_mask)  # strides 32, 16, 8, 4
+        padding = BatchPadding.of(pad_mask, inputs)
+        core = self.core.decode_pixels(x, padding)  # strides 32, 16, 8, 4
         tick('pixel_decoder')
         fh, fw = core.pyramid[self.seed_level].shape[-2:]
         if num_clusters > fh * fw:
@@ -229,7 +232,8 @@ class SuperpixelSegmentor(BaseModel):
             centers = seeds + self.center_proj(core.centers).float()
         res = dict(final=None, final_logits=None, local=None, e_steps=core.states,
                    hw=(h, w), lab=lab, final_em_mode=self.final_em_mode)
-        kpm = None if pad_mask is None else pad_mask.flatten(1)
+        kpm = padding.mask_at((h, w))
+        kpm = None if kpm is None else kpm.flatten(1)
         emb = emb.flatten(2).transpose(1, 2)  # B x HW x E
         if self.final_em_mode == 'dense':
             out = self.final_em(centers, emb, key_padding_mask=kpm, return_logits=return_all)
@@ -258,10 +262,11 @@ class SuperpixelSegmentor(BaseModel):
 
     def loss(self, inputs, data_samples):
         labels = torch.stack([ds.gt_sem_seg.data[0] for ds in data_samples]).long()  # B x H x W
-        pad_mask = self.pad_mask(inputs, data_samples)  # B x H x W, True = batch padding
-        valid = (labels >= 0) & ~pad_mask
+        padding = self.padding(inputs, data_samples)
+        pad_mask = padding.mask_at(inputs.shape[-2:])  # B x H x W, True = batch padding
+        valid = labels >= 0 if pad_mask is None else (labels >= 0) & ~pad_mask
         k = self._sample_k(*inputs.shape[-2:])
-        out = self.cluster(inputs, k, pad_mask, dense_final=False, compactness=1.0)
+        out = self.cluster(inputs, k, padding, dense_final=False, compactness=1.0)
         losses = {}
         lab = out['lab']
         if out['local'] is not None:

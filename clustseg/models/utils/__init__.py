@@ -1,8 +1,8 @@
 from .config_checks import check_positive_int, merge_cfg
 from .connectivity import enforce_connectivity
 from .legacy_keys import rename_legacy_keys, upgrade_legacy_keys
-from .padding import batch_pad_mask, input_shape
+from .padding import input_shape
 from .step_random import StepRandom
 
 __all__ = ['enforce_connectivity', 'merge_cfg', 'check_positive_int', 'StepRandom',
-           'batch_pad_mask', 'input_shape', 'rename_legacy_keys', 'upgrade_legacy_keys']
+           'input_shape', 'rename_legacy_keys', 'upgrade_legacy_keys']
