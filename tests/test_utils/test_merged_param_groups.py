@@ -24,9 +24,12 @@ class _Net(nn.Module):
         return self.head(f)
 
 
-def _cfg(constructor=None):
+def _cfg(constructor=None, fused=None):
+    optimizer = dict(type='AdamW', lr=1e-3, weight_decay=0.05)
+    if fused is not None:
+        optimizer['fused'] = fused
     cfg = dict(type='OptimWrapper',
-               optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+               optimizer=optimizer,
                paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1, decay_mult=1.0),
                                                'level_embed': dict(lr_mult=1.0,
                                                                    decay_mult=0.0)},
@@ -43,12 +46,16 @@ def _settings(optimizer):
             for p in g['params']}
 
 
-def test_same_settings_and_update_in_fewer_groups():
+@pytest.mark.parametrize('fused', [None, True])
+def test_same_settings_and_update_in_fewer_groups(fused):
+    """Merged groups, and PyTorch's fused AdamW in them (the schedules' setting), update every
+    parameter as mmengine's default constructor with PyTorch's default AdamW does."""
     torch.manual_seed(0)
     net = _Net()
     net2 = copy.deepcopy(net)
     default = build_optim_wrapper(net, _cfg())
-    merged = build_optim_wrapper(net2, _cfg('MergedGroupsOptimWrapperConstructor'))
+    merged = build_optim_wrapper(net2, _cfg('MergedGroupsOptimWrapperConstructor', fused))
+    assert merged.optimizer.defaults['fused'] is fused
     n_params = len(list(net.parameters()))
     assert len(default.optimizer.param_groups) == n_params
     # one group per distinct option set: the backbone key (norms too: a custom key wins),

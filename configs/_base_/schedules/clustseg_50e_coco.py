@@ -12,7 +12,10 @@ optim_wrapper = dict(
     # mmengine's paramwise settings with one parameter group per distinct setting, not one
     # per parameter: the same updates in far fewer optimizer operators (docs/recipes.md)
     constructor='MergedGroupsOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
+    # fused: PyTorch's one-kernel AdamW, the same update (tested) without a per-parameter loop
+    # on the CPU or a dozen multi-tensor operators per group on a GPU (docs/recipes.md)
+    optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999),
+                   fused=True),
     paramwise_cfg=dict(
         custom_keys={
             'backbone': dict(lr_mult=0.1, decay_mult=1.0),

@@ -10,7 +10,8 @@ interval = 100
 optim_wrapper = dict(
     type='OptimWrapper',
     constructor='MergedGroupsOptimWrapperConstructor',  # as clustseg_50e_coco.py
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4, eps=1e-8, betas=(0.9, 0.999)),
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4, eps=1e-8, betas=(0.9, 0.999),
+                   fused=True),  # as clustseg_50e_coco.py
     paramwise_cfg=dict(norm_decay_mult=0.0),
     clip_grad=dict(max_norm=1.0, norm_type=2))
 param_scheduler = [
