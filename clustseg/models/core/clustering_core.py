@@ -126,7 +126,7 @@ class ClusteringCore(BaseModule):
 
         Args:
             x: backbone levels (strides 4..32), as the pixel decoder takes them.
-            pad_mask: B x H x W bool, True = padding (``batch_pad_mask``), or the batch's
+            pad_mask: B x H x W bool, True = padding, or the batch's
                 :class:`~..layers.batch_padding.BatchPadding` (``BatchPadding.from_metas``:
                 no host read of a mask; what the heads pass); None: no padding.
             num_queries: K for this call (initializers with a variable K, superpixels).

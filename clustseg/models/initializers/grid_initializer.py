@@ -35,10 +35,11 @@ class GridInitializer(BaseInitializer):
 
     def forward(self, feats, pad_mask=None, num_queries=None):
         """feats: the pyramid (reads ``in_level``, B x C x H x W), pad_mask: B x H0 x W0 bool
-        (True = padding) or the batch's ``BatchPadding`` (optional), num_queries: K (required) -> dict(centers B x K x D, points K x 2 (x, y) in feature px,
-        center_pos B x K x D (the decoder's sine convention at this level: unit = each image's
-        valid long side / 8, as ``ClusterDecoder`` encodes its keys), query_classes K (all -1:
-        no class tie)). The seed grid covers the whole (padded) map, shared by the batch."""
+        (True = padding) or the batch's ``BatchPadding`` (optional), num_queries: K (required)
+        -> dict(centers B x K x D, points K x 2 (x, y) in feature px, center_pos B x K x D
+        (the decoder's sine convention at this level: unit = each image's valid long side / 8,
+        as ``ClusterDecoder`` encodes its keys), query_classes K (all -1: no class tie)). The
+        seed grid covers the whole (padded) map, shared by the batch."""
         if num_queries is None:
             raise ValueError('GridInitializer needs num_queries (the number of superpixels K)')
         num_clusters = num_queries

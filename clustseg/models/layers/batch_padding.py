@@ -28,9 +28,10 @@ class BatchPadding:
     ``input_hw`` input (None: no image is padded). Per map size (any size the input is
     downsampled to), cached:
 
-    * :meth:`sizes_at`: the valid size of every image there: ``ceil(v / s)`` at a conv
-      stride ``s`` (:func:`~.positional_encoding.conv_stride`), as
-      :func:`~.positional_encoding.downsample_pad_mask` gives;
+    * :meth:`sizes_at`: the valid size of every image there: a map pixel is valid when its
+      input window holds a valid pixel, so ``ceil(v / s)`` at a conv stride ``s``
+      (:func:`~.positional_encoding.conv_stride`; the size of a conv net's output for the
+      image alone), else that of adaptive max-pool windows;
     * :meth:`mask_at` / :meth:`valid_at`: B x h x w bool, True = padding / True = real pixel,
       or None when no pixel of the map is padded;
     * :meth:`unit_at`: the position unit (valid long side / ``POS_SCALE``), a float when the
@@ -67,7 +68,7 @@ class BatchPadding:
                    hw: Optional[Sequence[int]] = None) -> 'BatchPadding':
         """From each meta's ``img_shape`` against the input size ``hw`` (default
         :func:`~clustseg.models.utils.input_shape` of the metas); a meta without ``img_shape``
-        counts as unpadded (as :func:`~clustseg.models.utils.batch_pad_mask`)."""
+        counts as unpadded."""
         h, w = input_shape(metas) if hw is None else (int(hw[0]), int(hw[1]))
         return cls([tuple(m.get('img_shape', (h, w))[:2]) for m in metas], len(metas), (h, w),
                    device)
