@@ -122,20 +122,12 @@ class AxialBlock(nn.Module):
         """Channels of the block's axial attentions (what its :func:`axial_context` encodes)."""
         return self.attn_h.proj.in_features
 
-    def context(self, x, valid=None):
-        """The :func:`axial_context` of this block's attentions on a map the size of ``x``
-        (B x dims x H x W; fp32 codes, each attention casts them to its input's dtype). A
-        stage's blocks share one (``BatchPadding.axial_at``)."""
-        b, _, h, w = x.shape
-        return axial_context(b, h, w, valid, self.attn_dims, x.device)
-
-    def forward(self, x, valid=None, context=None):
-        """x: B x dims x H x W, valid: B x H x W bool (True = real pixel) or None, context:
-        :meth:`context` (computed here if None). Padded pixels take no part as keys and are
-        zero in the output."""
+    def forward(self, x, valid, context):
+        """x: B x dims x H x W, valid: B x H x W bool (True = real pixel) or None, context: the
+        :func:`axial_context` of the map's size and :attr:`attn_dims` that a stage's blocks
+        share (``BatchPadding.axial_at``). Padded pixels take no part as keys and are zero in
+        the output."""
         y = self.reduce(x)
-        if context is None:
-            context = self.context(x, valid)
         y = self.attn_w(self.attn_h(y, valid, context), valid, context)
         return zero_padding(self.act(x + self.expand(y)), valid)
 
