@@ -17,7 +17,8 @@ from ..core import (CoreOutput, MaskPredictor, check_supervision, needs_inner_ro
                     select_states)
 from ..layers.batch_padding import BatchPadding
 from ..losses import pad_stack
-from ..utils import StepRandom, check_positive_int, merge_cfg, rename_legacy_keys
+from ..utils import (StepRandom, check_positive_int, host_to_device, merge_cfg,
+                     rename_legacy_keys)
 
 
 #: per device type, the matching stacks at most this many mask values of one image's E-steps
@@ -68,13 +69,6 @@ def gt_mask_tensor(gt_instances, dtype) -> Tensor:
     if hasattr(m, 'to_tensor'):
         return m.to_tensor(dtype, gt_instances.labels.device)
     return m.to(dtype)
-
-
-def host_to_device(t: Tensor, device) -> Tensor:
-    """A host tensor to ``device`` without a host sync on CUDA (pinned, non-blocking)."""
-    if torch.device(device).type == 'cuda':
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)
 
 
 def select_steps(x: Tensor, steps: List[int]) -> Tensor:

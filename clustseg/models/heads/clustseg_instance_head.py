@@ -16,8 +16,8 @@ from ..losses import (binary_corner_codes, gather_query_labels, mask_bce_dice_te
                       uncertain_point_coords)
 from ..losses.loss_utils import fp32_island
 from ..task_modules import fixed_stuff_gt_inds
-from ..utils import check_positive_int
-from .clustseg_head import (ClustSegHead, HeadOutput, cat_steps, host_to_device, match_chunk,
+from ..utils import check_positive_int, host_to_device
+from .clustseg_head import (ClustSegHead, HeadOutput, cat_steps, match_chunk,
                             mean_over_ranks, select_steps, stack_e_steps, top1_class_logprobs)
 
 #: the mmdet loss-config settings the mask terms implement (Mask2Former's): any other value of

@@ -19,8 +19,8 @@ from ..losses import (binary_corner_codes, gather_log_softmax, gather_matched,
                       uncertain_point_coords, void_pixels, void_ratio)
 from ..losses.loss_utils import fp32_island
 from ..task_modules import PQProductCost
-from ..utils import check_positive_int, merge_cfg
-from .clustseg_head import (ClustSegHead, HeadOutput, cat_steps, gt_mask_tensor, host_to_device,
+from ..utils import check_positive_int, host_to_device, merge_cfg
+from .clustseg_head import (ClustSegHead, HeadOutput, cat_steps, gt_mask_tensor,
                             match_chunk, mean_over_ranks, select_steps, stack_e_steps,
                             top1_class_logprobs)
 

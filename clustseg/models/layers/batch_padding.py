@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from ..utils.host import host_to_device
 from ..utils.padding import input_shape
 from .axial_block import axial_context
 from .positional_encoding import (POS_SCALE, _check_mask, conv_stride,
@@ -155,12 +156,8 @@ class BatchPadding:
         if all(u == units[0] for u in units):
             return units[0]
 
-        def make():
-            t = torch.tensor(units, dtype=torch.float32)
-            if self.device.type == 'cuda':
-                return t.pin_memory().to(self.device, non_blocking=True)
-            return t.to(self.device)
-        return self._cached(('unit', h, w), make)
+        return self._cached(('unit', h, w), lambda: host_to_device(
+            torch.tensor(units, dtype=torch.float32), self.device))
 
     def codes_at(self, hw: Sequence[int], dims: int, dtype=None) -> Tensor:
         """B x dims x h x w sine codes of the map's pixels, zero on padding (an expanded view
