@@ -264,3 +264,58 @@ def test_reference_config_shares_the_compact_clustseg_data_and_schedule():
     assert ref.model.backbone == clustseg.model.backbone
     assert ref.model.train_cfg.num_points == 512
     assert not ref.model.data_preprocessor.get("batch_augments")
+
+
+class _EagerRunner:
+    """Stands in for ``CudaGraphRunner`` on the CPU: the 'replay' reruns the captured function
+    (which reads the captured input buffer), as a graph replay recomputes its outputs."""
+
+    def capture(self, fn):
+        self.fn = fn
+        return fn()
+
+    def replay(self):
+        return self.fn()
+
+
+@pytest.mark.parametrize('config', [CLUSTSEG, M2F])
+def test_cuda_graph_inference_replays_the_network_on_each_new_input(config):
+    """``--cuda-graph``: after capture on one image, ``test_step`` on another image copies it
+    into the captured input and gives that image's own prediction; the option is refused off
+    CUDA, and a model without a panoptic head is refused by name."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DefaultScope
+
+    from clustseg.utils import register_all_modules
+    cfg = bench.load_config(dict(label='x', config=config, options={}), {})
+    task = bench.make_task(cfg)
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope(task.scope), torch.no_grad():
+        from mmengine.registry import MODELS
+        task.prepare_model_cfg(SIZE)
+        samples = task.test_samples((SIZE, SIZE), 2)
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model).eval()
+        first, second = (pseudo_collate([s]) for s in samples)
+        head = model.panoptic_head
+
+        def masks(batch):  # the last mask logits of the head's forward (either head's output)
+            data = model.data_preprocessor(batch, False)
+            out = head.forward(model.extract_feat(data['inputs']), data['data_samples'])
+            return out.mask_preds[-1] if hasattr(out, 'mask_preds') else out[1][-1]
+
+        want, other = masks(second), masks(first)
+        assert not torch.equal(want, other)  # a replay of the captured image would show
+        want_seg = model.test_step(second)[0].pred_panoptic_seg.sem_seg
+        bench.capture_inference(model, first, _EagerRunner())
+        assert torch.equal(masks(second), want)
+        assert torch.equal(model.test_step(second)[0].pred_panoptic_seg.sem_seg, want_seg)
+        with pytest.raises(bench.BenchmarkError, match='captured for inputs'):
+            model.extract_feat(torch.zeros(1, 3, SIZE + 32, SIZE))
+        with pytest.raises(bench.BenchmarkError, match='no panoptic_head'):
+            bench.capture_inference(torch.nn.Module(), first, _EagerRunner())
+    with pytest.raises(SystemExit):
+        bench.parse_args(['--device', 'cpu', '--cuda-graph', CLUSTSEG])
+    job = _job(CLUSTSEG, 'infer', cuda_graph=True)
+    assert 'needs CUDA' in bench._run_one(job)['error']

@@ -51,6 +51,12 @@ def test_cells_default_gpu_plan():
                         ('panoptic', 'ClustSeg-R50 T=1', 'infer', 'fp32')]
     panoptic = [k for k in keys if k[0] == 'panoptic' and k[2] == 'infer']
     assert panoptic[-1] == ('panoptic', 'Mask2Former-R50', 'infer', 'bf16')
+    # right after the fp32 cells: both models with the network replayed from a CUDA graph
+    assert keys[7:9] == [('panoptic', 'ClustSeg-R50 T=3', 'infer', 'fp32 + CUDA graph'),
+                         ('panoptic', 'Mask2Former-R50', 'infer', 'fp32 + CUDA graph')]
+    graphed = [c['job'] for c in cells if c['job'].get('cuda_graph')]
+    assert len(graphed) == 2 and all(j['amp'] == 'none' and not j['count_ops'] for j in graphed)
+    assert not any(c['job'].get('cuda_graph') for c in _cells(['--device', 'cpu']))
     assert ('panoptic', 'Mask2Former-R50', 'infer', 'fp16') in keys
     assert ('panoptic', 'ClustSeg-R50 T=3', 'infer', 'bf16') in keys
     for task in ('semantic', 'instance'):

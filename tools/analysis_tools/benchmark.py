@@ -158,6 +158,13 @@ def build_parser():
                    '(forward, backward, optimizer), and of them those whose output size '
                    'depends on the data (nonzero, boolean indexing, unique: each one a '
                    'device-to-host read on a GPU); a column of the table and ops in the JSON')
+    p.add_argument('--cuda-graph', action='store_true',
+                   help='inference, CUDA, mmdet MaskFormer-family models (panoptic_head): '
+                   "capture the network part of an image's inference (extract_feat and the "
+                   "head's forward) in a CUDA graph once and replay it for every image, the "
+                   'post-processing running eagerly (fp32 only). A model whose forward reads '
+                   'the device or copies from the host cannot be captured: its error is the '
+                   'result')
     p.add_argument('--out', help='write the results as JSON to this file')
     p.add_argument('--worker', help=argparse.SUPPRESS)  # internal: one (model, phase), JSON
     p.add_argument('--worker-jobs', help=argparse.SUPPRESS)  # internal: a JSON list of jobs
@@ -183,6 +190,8 @@ def parse_args(argv=None):
             p.error(f'--{name.replace("_", "-")} must be >= 1')
     if min(args.infer_size) < 1 or args.warmup < 0:
         p.error('--infer-size must be positive and --warmup >= 0')
+    if args.cuda_graph and (device != 'cuda' or args.amp != 'none'):
+        p.error('--cuda-graph needs --device cuda and --amp none')
     try:
         args.specs = [dict(label=config_label(c), config=c, options={}) for c in args.configs]
         args.specs += [parse_variant(v) for v in args.variant]
@@ -644,6 +653,59 @@ def _profiled_timed(step, job, model):
     return times
 
 
+class CudaGraphRunner:
+    """Captures a function's CUDA work once (after warm-up runs on a side stream, as PyTorch
+    requires) and replays it: ``capture(fn)`` returns ``fn()``'s outputs, which every
+    ``replay()`` recomputes in place and returns."""
+
+    def capture(self, fn):
+        import torch
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                fn()
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.outputs = fn()
+        return self.outputs
+
+    def replay(self):
+        self.graph.replay()
+        return self.outputs
+
+
+def capture_inference(model, batch, runner) -> None:
+    """``--cuda-graph``: ``model.extract_feat`` and its ``panoptic_head``'s forward, run on
+    ``batch``'s preprocessed inputs, are captured by ``runner`` (:class:`CudaGraphRunner`; a
+    test passes one that reruns eagerly). Then ``model.extract_feat`` copies its input into the
+    captured input and the head's forward returns ``runner.replay()``, so that
+    ``model.test_step`` replays the network and runs the post-processing eagerly. For inputs of
+    the captured size and padding (the benchmark's images are resized to one size)."""
+    import torch
+    head = getattr(model, 'panoptic_head', None)
+    if head is None:
+        raise BenchmarkError(f'--cuda-graph: {type(model).__name__} has no panoptic_head '
+                             '(mmdet MaskFormer-family models only)')
+    data = model.data_preprocessor(batch, False)
+    static_in = data['inputs'].clone()
+    samples = data['data_samples']
+    extract_feat, forward = model.extract_feat, head.forward
+    with torch.no_grad():
+        runner.capture(lambda: forward(extract_feat(static_in), samples))
+
+    def copy_in(inputs):
+        if inputs.shape != static_in.shape:
+            raise BenchmarkError(f'--cuda-graph: captured for inputs {tuple(static_in.shape)}, '
+                                 f'got {tuple(inputs.shape)}')
+        static_in.copy_(inputs)
+        return static_in  # what the head's forward would get; the replay reads static_in
+
+    model.extract_feat = copy_in
+    head.forward = lambda x, data_samples: runner.replay()
+
+
 #: what :func:`post_processing_load` records per inference cell (the kinds the results have)
 POST_KEYS = ('post_instances', 'post_nonempty_instances', 'post_segments')
 
@@ -740,6 +802,12 @@ def run_worker(job):
                 with torch.no_grad(), torch.autocast(device_type=device, dtype=dtype,
                                                      enabled=dtype is not None):
                     return model.test_step(batches[i % len(batches)])
+
+            if job.get('cuda_graph'):
+                if device != 'cuda' or dtype is not None:
+                    raise BenchmarkError('--cuda-graph needs CUDA and fp32')
+                capture_inference(model, batches[0], CudaGraphRunner())
+                result.update(cuda_graph=True)
 
             times = _profiled_timed(step, job, model)
             ms = 1000 * statistics.mean(times)
@@ -993,7 +1061,8 @@ def main(argv=None):
                   iters=args.iters, amp=args.amp, seed=args.seed, threads=args.threads,
                   host_malloc=args.host_malloc if args.device == 'cpu' else None,
                   global_options=args.global_options, profile=args.profile,
-                  count_ops=args.count_ops, msda=resolve_msda(args.msda, args.device))
+                  count_ops=args.count_ops, msda=resolve_msda(args.msda, args.device),
+                  cuda_graph=args.cuda_graph)
     rows = []
     for spec in args.specs:
         row = dict(label=spec['label'], config=spec['config'], options=spec['options'])

@@ -10,7 +10,9 @@ leaves the main comparison complete):
   ``--infer-size``, default 800 x 1333) in fp32 and under each ``--amp-dtypes`` autocast (bf16,
   fp16); training step (``--train-size`` S x S, default 1024, batch ``--batch`` 2) in fp32,
   with peak memory; and the T = 3 training step with point-supervised inner E-steps
-  (``--inner-options``, ``train_cfg.inner_step_points``). Mask2Former under bf16 is tried
+  (``--inner-options``, ``train_cfg.inner_step_points``); T = 3 and Mask2Former inference in
+  fp32 with the network part replayed from a CUDA graph (``benchmark.py --cuda-graph``; a
+  forward that cannot be captured has its error as the result). Mask2Former under bf16 is tried
   last of the panoptic cells: mmcv's deformable-attention CUDA kernel has no bf16, and the
   error is recorded as the cell's result;
 * semantic (ClustSeg-R50 ADE20K) and instance (ClustSeg-R50 COCO) rows: inference fp32 and bf16,
@@ -151,6 +153,11 @@ def make_cells(args):
              ('panoptic', 't3', 'train', 'none'), ('panoptic', 'm2f', 'train', 'none'),
              ('panoptic', 't1', 'train', 'none'), ('panoptic', 't3p', 'train', 'none'),
              ('panoptic', 't1', 'infer', 'none')]
+    # fp32 with the network part of inference replayed from a CUDA graph (--cuda-graph of
+    # benchmark.py): what each model gives without per-operator host cost, or the error that
+    # keeps its forward from being captured (CUDA only)
+    if args.device == 'cuda':
+        order += [('panoptic', 't3', 'infer', 'graph'), ('panoptic', 'm2f', 'infer', 'graph')]
     order += [('panoptic', 't3', 'infer', a) for a in amps]
     order += [('panoptic', 'm2f', 'infer', a) for a in amps if a != 'bf16']
     order += [('panoptic', 't1', 'infer', a) for a in first_amp]
@@ -170,6 +177,8 @@ def make_cells(args):
         if not spec['config']:
             continue
         semantic = task == 'semantic'
+        graph = amp == 'graph'
+        amp = 'none' if graph else amp
         job = dict(device=args.device, batch=args.batch, amp=amp, seed=args.seed,
                    threads=args.threads, global_options={}, msda=args.msda_resolved,
                    infer_size=list(args.sem_infer_size if semantic else args.infer_size),
@@ -180,11 +189,13 @@ def make_cells(args):
                    # operators per step of the fp32 panoptic and instance training cells
                    # and per image of the fp32 panoptic inference cells: one more step
                    # after the timed ones (benchmark.count_ops)
-                   count_ops=amp == 'none' and (task != 'semantic' and phase == 'train' or
-                                                task == 'panoptic' and phase == 'infer'))
+                   count_ops=amp == 'none' and not graph and (
+                       task != 'semantic' and phase == 'train' or
+                       task == 'panoptic' and phase == 'infer'),
+                   cuda_graph=graph)
+        precision = 'fp32 + CUDA graph' if graph else 'fp32' if amp == 'none' else amp
         cells.append(dict(task=task, key=key, model=spec['label'], config=spec['config'],
-                          options=spec['options'], phase=phase,
-                          precision='fp32' if amp == 'none' else amp, job=job))
+                          options=spec['options'], phase=phase, precision=precision, job=job))
     return cells
 
 
@@ -207,7 +218,8 @@ def _ok(res, key):
 
 
 def _best_infer(cells, key):
-    """The fastest inference cell of a panoptic model (fp32 or mixed), as (img/s, precision)."""
+    """The fastest inference cell of a panoptic model (fp32, mixed, or fp32 with a CUDA graph),
+    as (img/s, precision)."""
     best = None
     for c in cells:
         if c['task'] == 'panoptic' and c['key'] == key and c['phase'] == 'infer' and \
