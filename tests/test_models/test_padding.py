@@ -302,8 +302,10 @@ def test_one_padding_for_the_core_no_host_read(repo_root):
     """Within a model forward the pixel decoder, the initializer and the decoder read one
     ``BatchPadding`` made from the metas: each code is computed once per map size and
     channel count (the initializer's 256-d codes at stride 16 are the decoder's keys'), and
-    deciding which levels are padded reads nothing from the device."""
+    the head's inference forward reads nothing from the device and makes no tensor from host
+    data (what a CUDA-graph capture of it needs, ``benchmark.py --cuda-graph``)."""
     from mmdet.registry import MODELS
+    from mmdet.structures import DetDataSample
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -335,7 +337,7 @@ def test_one_padding_for_the_core_no_host_read(repo_root):
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             self.n += func._schema.name in ('aten::_local_scalar_dense', 'aten::is_nonzero',
-                                            'aten::nonzero')
+                                            'aten::nonzero', 'aten::lift_fresh')
             return func(*args, **(kwargs or {}))
 
     bp.masked_sine_position_encoding = spy
@@ -343,11 +345,16 @@ def test_one_padding_for_the_core_no_host_read(repo_root):
         reads = HostReads()
         with torch.no_grad(), reads:
             out = core(feats, padding)
+        core_calls = list(calls)
+        sample = DetDataSample(metainfo=dict(img_shape=(100, 133), batch_input_shape=(100, 160)))
+        with torch.no_grad(), reads:
+            head_out = head(feats, [sample])
     finally:
         bp.masked_sine_position_encoding = encode
     assert out.padding is padding
+    assert head_out.core.padding.valid_sizes == padding.valid_sizes
     # 133 valid columns of 160: padded at strides 8 (17 of 20) and 16 (9 of 10), not at 32
     # (5 of 5), where the codes are the unpadded ones
-    assert sorted(calls) == [((7, 10), 64), ((7, 10), 256), ((13, 20), 256)], calls
+    assert sorted(core_calls) == [((7, 10), 64), ((7, 10), 256), ((13, 20), 256)], calls
     assert padding.mask_at((4, 5)) is None
     assert reads.n == 0

@@ -135,7 +135,7 @@ class BatchPadding:
         def make():
             mask = torch.ones(self.batch, h, w, dtype=torch.bool, device=self.device)
             for i, (vh, vw) in enumerate(sizes):
-                mask[i, :vh, :vw] = False
+                mask[i, :vh, :vw].fill_(False)  # a fill on the device, no host scalar copied
             return mask
         return self._cached(('mask', h, w), make)
 
