@@ -196,9 +196,9 @@ class ClustSegSemanticHead(BaseModule):
         """-> B x K x H x W per-pixel class probabilities at the input size (see the class
         doc); in slide mode the input is one unpadded window."""
         test_cfg = merge_cfg(TEST_CFG_DEFAULTS, test_cfg, 'model.test_cfg')
-        if test_cfg['mode'] == 'slide':  # one window, unpadded
+        if test_cfg['mode'] == 'slide':  # one window, unpadded: no padding to pass
             size = tuple(int(v) for v in batch_img_metas[0]['img_shape'][:2])
-            padding = BatchPadding(None, len(batch_img_metas), size, x[0].device)
+            padding = None
         else:
             padding = BatchPadding.from_metas(batch_img_metas, x[0].device)
             size = padding.input_hw
