@@ -174,3 +174,22 @@ def test_inner_points_row_differs_from_the_recipe_only_in_the_inner_supervision(
     states = [dict(iter=i) for _ in range(6) for i in range(3)] + [dict(iter=2)]
     # the E-steps before each layer's last are point-supervised, the layer outputs are not
     assert head.point_supervised(states) == [s['iter'] < 2 for s in states[:-1]] + [False]
+
+
+@pytest.mark.parametrize('name, base', [
+    ('clustseg_r50_inner-maps_coco-panoptic.py', 'main'),
+    ('clustseg_compact_inner-maps_1xb8-1k_camvid-panoptic-240x180.py',
+     '../clustseg_compact_1xb8-1k_camvid-panoptic-240x180.py')])
+def test_inner_maps_rows_differ_from_their_base_only_in_the_inner_supervision(name, base):
+    """clustseg_*_inner-maps: the base config with the E-steps before each layer's last
+    supervised through their assignment maps only; nothing else changes, and the head does
+    it in training only."""
+    cfg, main = _cfg(name), _cfg(base)
+    assert cfg.model.train_cfg.inner_step_maps_only is True
+    assert not main.model.train_cfg.get('inner_step_maps_only', False)
+    cfg.model.train_cfg.pop('inner_step_maps_only')
+    main.model.train_cfg.pop('inner_step_maps_only', None)
+    assert cfg.to_dict() == main.to_dict()
+    _, model = _model(name)
+    head = model.panoptic_head
+    assert head.train().maps_only() and not head.eval().maps_only()

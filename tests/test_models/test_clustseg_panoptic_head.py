@@ -527,6 +527,78 @@ def test_bad_inner_step_points_is_an_error():
         MODELS.build(cfg.model)
 
 
+def test_inner_step_maps_only_supervises_the_inner_e_steps_through_their_maps(monkeypatch):
+    """inner_step_maps_only: each layer's last E-step predicts and gets every term; the E-steps
+    before it predict nothing (no output centers are computed for them) and get the E-step
+    map term only, per level under ``lv{level}.maps.``, read with the matching of their
+    layer's last E-step; that term alone trains the decoder's Q / K projections."""
+    cfg = _cfg()
+    cfg.model.train_cfg.inner_step_maps_only = True
+    model, batch = _build(cfg)
+    model.train()
+    head = model.panoptic_head
+    out, _ = _head_output(model, batch)
+    t_last, n_layers = head.core.num_iters - 1, len(head.core.decoder.layer_levels)
+    assert t_last > 0 and n_layers == 3
+    assert [(s['layer'], s['iter']) for s in out.states] == [(i, t_last) for i in range(3)]
+    assert [(s['layer'], s['iter']) for s in out.map_states] == \
+        [(i, t) for i in range(3) for t in range(t_last)]
+    assert all(s['centers'] is None and s['probs'].dim() == 3 for s in out.map_states)
+    assert len(out.mask_preds) == len(out.cls_scores) == 3
+    calls = []
+    orig = ClustSegPanopticHead._e_step_loss
+
+    def spy(cls, probs, hw, rows, targets):
+        calls.append((probs.shape, rows.clone()))
+        return orig(probs, hw, rows, targets)
+
+    monkeypatch.setattr(ClustSegPanopticHead, '_e_step_loss', classmethod(spy))
+    losses = _loss(model, batch)
+    levels = head.core.decoder.layer_levels
+    # every term of the layers' last E-steps (the output's unprefixed), the maps' per level
+    assert set(losses) == ({f'lv{lv}.{k}' for lv in levels[:-1] for k in STEP_KEYS} |
+                           set(STEP_KEYS) | set(ONCE_KEYS) |
+                           {f'lv{lv}.maps.loss_e_step_mask_id' for lv in levels})
+    assert all(torch.isfinite(v) for v in losses.values())
+    # the layers' last E-steps (one call each, in layer order), then the maps per level: the
+    # inner E-steps of layer i read layer i's matching
+    b = out.mask_feats.shape[0]
+    assert len(calls) == 6
+    for i in range(3):
+        (last_shape, last_rows), (map_shape, map_rows) = calls[i], calls[3 + i]
+        assert last_shape[0] == b and map_shape[0] == t_last * b
+        assert torch.equal(map_rows, last_rows.repeat(t_last, 1))
+        assert (last_rows >= 0).any()
+    model.zero_grad()
+    losses['lv0.maps.loss_e_step_mask_id'].backward()
+    attn = head.core.decoder.layers[0].cross_attn
+    for p in (attn.q_proj.weight, attn.k_proj.weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+    assert all(p.grad is None for p in head.mask_predictor.parameters())
+    model.eval()  # evaluation predicts the output as always
+    with torch.no_grad():
+        test_out, _ = _head_output(model, batch)
+    assert test_out.map_states == () and len(test_out.mask_preds) == 1
+
+
+@pytest.mark.parametrize('over, match', [
+    (dict(inner_step_maps_only=1), 'must be True or False'),
+    (dict(inner_step_maps_only=True, inner_step_points=64), 'inner_step_points supervises'),
+    (dict(inner_step_maps_only=True, head=dict(deep_supervision='layer')),
+     "deep_supervision='all'"),
+    (dict(inner_step_maps_only=True, head=dict(loss_weights=dict(e_step=0.0))),
+     r'loss_weights.e_step > 0'),
+])
+def test_bad_inner_step_maps_only_is_an_error(over, match):
+    cfg = Config.fromfile(str(CFG))
+    over = dict(over)
+    cfg.model.panoptic_head.update(over.pop('head', {}))
+    cfg.model.train_cfg.update(over)
+    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(
+            ValueError, match=r'model\.train_cfg\.inner_step_maps_only.*' + match):
+        MODELS.build(cfg.model)
+
+
 def test_semantic_map_takes_the_last_covering_segment():
     """_semantic_map equals writing each segment's class over its pixels in order (later
     segments win on overlaps), 255 where no segment (or only padding) covers a pixel."""

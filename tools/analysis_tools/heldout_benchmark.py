@@ -38,9 +38,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 #: the paper's ablations (Table 4b-d) run on the semantic and panoptic benchmarks
 ABLATIONS = ('T1', 'learned-queries', 'vanilla-attn', 'kmeans-attn')
-#: the cheap inner-E-step supervision (train_cfg.inner_step_points), checked on the panoptic
-#: benchmark against the full supervision before any config adopts it
-INNER = ('inner-points', )
+#: the cheap inner-E-step supervisions (train_cfg.inner_step_points, inner_step_maps_only),
+#: checked on the panoptic benchmark against the full supervision before any config adopts one
+INNER = ('inner-points', 'inner-maps')
 #: semantic diagnostics of the gap to Mask2Former on CamVid's small classes (docs/model_zoo.md)
 DIAGNOSTICS = ('bank-stride8', 'ce1-dice5')
 #: panoptic diagnostic of ClustSeg's gap on stuff: learned stuff queries, adaptive things

@@ -1,5 +1,5 @@
 """ClustSeg's mask-classification head for mmdet's MaskFormer family (panoptic / instance)."""
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 from mmcv.ops import point_sample
@@ -103,7 +103,10 @@ class HeadOutput(NamedTuple):
     ``core``: the :class:`CoreOutput`; ``point_coords``: B x P x 2 points in [0, 1]^2 of the
     padded input (x, y) when the inner E-steps are point-supervised
     (``train_cfg.inner_step_points``; :meth:`ClustSegHead.point_supervised`), whose
-    ``mask_preds`` are then the mask logits at those points, B x K x P x 1."""
+    ``mask_preds`` are then the mask logits at those points, B x K x P x 1; ``map_states``:
+    with ``train_cfg.inner_step_maps_only`` (:meth:`ClustSegHead.maps_only`), the E-steps
+    before the last of each layer, which predict nothing and are supervised through their
+    assignment maps only (``states`` are then each layer's last E-step)."""
     cls_scores: List[Tensor]
     mask_preds: List[Tensor]
     centers: List[Tensor]
@@ -111,6 +114,7 @@ class HeadOutput(NamedTuple):
     mask_feats: Tensor
     core: CoreOutput
     point_coords: Optional[Tensor] = None
+    map_states: Tuple[dict, ...] = ()
 
 
 class ClustSegHead(BaseModule):
@@ -201,13 +205,17 @@ class ClustSegHead(BaseModule):
         """x: backbone levels at strides 4..32 -> :class:`HeadOutput`."""
         metas = [ds.metainfo for ds in batch_data_samples]
         padding = BatchPadding.from_metas(metas, x[0].device)
+        # maps only: each layer's last E-step predicts, the inner ones keep their maps
+        maps_only = self.maps_only()
+        mode = 'layer' if maps_only else self.deep_supervision
         # the losses read the E-step maps' softmax over the clusters only
         core = self.core(x, padding, return_maps=('probs', ) if self.training and
                          self.supervise_e_step_maps else False,
-                         inner_rounds=needs_inner_rounds(self.deep_supervision, self.training,
-                                                         self.test_iter))
-        states = select_states(core.states, self.deep_supervision, self.core.num_iters,
-                               self.training, self.test_iter)
+                         inner_rounds=needs_inner_rounds(mode, self.training, self.test_iter))
+        states = select_states(core.states, mode, self.core.num_iters, self.training,
+                               self.test_iter)
+        last = self.core.num_iters - 1
+        map_states = tuple(s for s in core.states if s['iter'] < last) if maps_only else ()
         mask_feats = self.mask_predictor.project(core.pyramid['stride4'])
         at_points = self.point_supervised(states)
         coords = point_feats = None
@@ -230,7 +238,13 @@ class ClustSegHead(BaseModule):
         mask_list = [self.mask_predictor.mask_logits(e, point_feats if pts else mask_feats)
                      for e, pts in zip(embed_all.unbind(0), at_points)]
         return HeadOutput(list(cls_all.unbind(0)), mask_list, list(c_all.unbind(0)), states,
-                          mask_feats, core, coords)
+                          mask_feats, core, coords, map_states)
+
+    def maps_only(self) -> bool:
+        """Whether this forward supervises the E-steps before the last of each layer through
+        their assignment maps only (``train_cfg.inner_step_maps_only``, in training): they
+        then predict no class or mask, and need no output centers."""
+        return self.training and bool(self.train_cfg.get('inner_step_maps_only'))
 
     def point_supervised(self, states: List[dict]) -> List[bool]:
         """Per selected state, whether its mask prediction is made and supervised at the

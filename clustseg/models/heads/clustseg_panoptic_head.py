@@ -80,6 +80,19 @@ class ClustSegPanopticHead(ClustSegHead):
         if inner is not None and not (isinstance(inner, int) and inner > 0):
             raise ValueError('model.train_cfg.inner_step_points must be None or an integer > 0, '
                              f'got {inner!r}')
+        maps_only = self.train_cfg['inner_step_maps_only']
+        if not isinstance(maps_only, bool):
+            raise ValueError('model.train_cfg.inner_step_maps_only must be True or False, '
+                             f'got {maps_only!r}')
+        if maps_only:
+            why = ('it needs loss_weights.e_step > 0' if not self.supervise_e_step_maps else
+                   "it needs deep_supervision='all'" if self.deep_supervision != 'all' else
+                   'train_cfg.inner_step_points supervises them otherwise'
+                   if inner is not None else
+                   'it needs dense E-step maps (decoder.local_levels is empty)'
+                   if self.core.decoder.local_levels else None)
+            if why:
+                raise ValueError(f'model.train_cfg.inner_step_maps_only=True: {why}')
         if self.train_cfg['mask_activation'] not in ('softmax', 'sigmoid'):
             raise ValueError("model.train_cfg.mask_activation must be 'softmax' or 'sigmoid', "
                              f"got {self.train_cfg['mask_activation']!r}")
@@ -128,12 +141,16 @@ class ClustSegPanopticHead(ClustSegHead):
         every mask term (thing / stuff CE + dice, PQ-style, mask-ID) run as on a P-pixel map,
         with the targets read at the input-resolution pixel under each point; their E-step
         maps stay supervised at their level. The cheap inner supervision for T > 1
-        (docs/benchmark.md)."""
+        (docs/benchmark.md); ``inner_step_maps_only``: True = those E-steps predict no class or
+        mask and are supervised through their assignment maps only (the E-step map term,
+        matched as their layer's last E-step, :meth:`_map_step_losses`), the paper's "M(t) as
+        logit maps of K segments" without a stride-4 prediction per E-step."""
         return dict(assigner=dict(type='FixedStuffHungarianAssigner',
                                   num_things_classes=self.num_things_classes,
                                   match_costs=[dict(type='PQProductCost')]),
                     num_insdis_samples=4096, num_sem_samples=4096, mask_activation='softmax',
-                    recompute_losses=True, mask_num_points=0, inner_step_points=None)
+                    recompute_losses=True, mask_num_points=0, inner_step_points=None,
+                    inner_step_maps_only=False)
 
     # ------------------------------------------------------------------ targets
     def _stride_targets(self, batch_gt_instances, size) -> Tuple[List[Tensor], List[Tensor]]:
@@ -298,8 +315,32 @@ class ClustSegPanopticHead(ClustSegHead):
                                            host_rows, pooled)
                 for k, v in terms.items():
                     losses[prefix + k] = losses[prefix + k] + v if prefix + k in losses else v
+        if out.map_states:
+            losses.update(self._map_step_losses(out, gt, device_rows, pooled))
         final = gather_query_targets(gt, labels, device_index[-1], self.num_classes)
         losses.update(self._once_per_step_losses(out, gt_masks, gt_labels, final))
+        return losses
+
+    def _map_step_losses(self, out: HeadOutput, gt: Tensor, rows: Tensor,
+                         pooled: dict) -> Dict[str, Tensor]:
+        """``inner_step_maps_only``: the E-step map term of the E-steps that predict nothing
+        (``out.map_states``), each matched as its layer's last E-step (``rows``: S x B x M,
+        the predicting E-steps' matched query of each GT segment), summed per decoder level
+        under ``lv{level}.maps.loss_e_step_mask_id`` (the level's E-steps stacked along the
+        batch, as in :meth:`_step_losses`)."""
+        w = self.loss_weights
+        row_of = {s['layer']: rows[i] for i, s in enumerate(out.states)}
+        levels = {}
+        for s in out.map_states:
+            levels.setdefault(s['level'], []).append(s)
+        losses = {}
+        for lv, group in levels.items():
+            hw = group[0]['hw']
+            r = cat_steps([row_of[s['layer']] for s in group])  # G B x M
+            probs = cat_steps([s['probs'] for s in group])  # G B x K x h*w
+            losses[f'lv{lv}.maps.loss_e_step_mask_id'] = \
+                w['aux'] * w['e_step'] * len(group) * self._e_step_loss(
+                    probs, hw, r, self._pooled_targets(gt, hw, pooled))
         return losses
 
     @staticmethod
