@@ -186,9 +186,8 @@ def test_inner_maps_rows_differ_from_their_base_only_in_the_inner_supervision(na
     it in training only."""
     cfg, main = _cfg(name), _cfg(base)
     assert cfg.model.train_cfg.inner_step_maps_only is True
-    assert not main.model.train_cfg.get('inner_step_maps_only', False)
-    cfg.model.train_cfg.pop('inner_step_maps_only')
-    main.model.train_cfg.pop('inner_step_maps_only', None)
+    assert main.model.train_cfg.inner_step_maps_only is False
+    cfg.model.train_cfg.inner_step_maps_only = False
     assert cfg.to_dict() == main.to_dict()
     _, model = _model(name)
     head = model.panoptic_head

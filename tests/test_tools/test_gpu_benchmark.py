@@ -42,17 +42,18 @@ def test_cells_default_gpu_plan():
     Mask2Former's bf16 inference last of the panoptic cells."""
     cells = _cells(['--device', 'cuda'])
     keys = [(c['task'], c['model'], c['phase'], c['precision']) for c in cells]
-    assert keys[:7] == [('panoptic', 'ClustSeg-R50 T=3', 'infer', 'fp32'),
+    assert keys[:8] == [('panoptic', 'ClustSeg-R50 T=3', 'infer', 'fp32'),
                         ('panoptic', 'Mask2Former-R50', 'infer', 'fp32'),
                         ('panoptic', 'ClustSeg-R50 T=3', 'train', 'fp32'),
                         ('panoptic', 'Mask2Former-R50', 'train', 'fp32'),
                         ('panoptic', 'ClustSeg-R50 T=1', 'train', 'fp32'),
                         ('panoptic', 'ClustSeg-R50 T=3 inner points', 'train', 'fp32'),
+                        ('panoptic', 'ClustSeg-R50 T=3 inner maps', 'train', 'fp32'),
                         ('panoptic', 'ClustSeg-R50 T=1', 'infer', 'fp32')]
     panoptic = [k for k in keys if k[0] == 'panoptic' and k[2] == 'infer']
     assert panoptic[-1] == ('panoptic', 'Mask2Former-R50', 'infer', 'bf16')
     # right after the fp32 cells: both models with the network replayed from a CUDA graph
-    assert keys[7:9] == [('panoptic', 'ClustSeg-R50 T=3', 'infer', 'fp32 + CUDA graph'),
+    assert keys[8:10] == [('panoptic', 'ClustSeg-R50 T=3', 'infer', 'fp32 + CUDA graph'),
                          ('panoptic', 'Mask2Former-R50', 'infer', 'fp32 + CUDA graph')]
     graphed = [c['job'] for c in cells if c['job'].get('cuda_graph')]
     assert len(graphed) == 2 and all(j['amp'] == 'none' and not j['count_ops'] for j in graphed)
@@ -76,6 +77,8 @@ def test_cells_default_gpu_plan():
     assert t1['spec']['options'] == {'model.panoptic_head.decoder.num_iters': 1, **pan}
     inner = by_key[('panoptic', 'ClustSeg-R50 T=3 inner points', 'train', 'fp32')]['job']
     assert inner['spec']['options'] == {'model.train_cfg.inner_step_points': 12544, **pan}
+    maps = by_key[('panoptic', 'ClustSeg-R50 T=3 inner maps', 'train', 'fp32')]['job']
+    assert maps['spec']['options'] == {'model.train_cfg.inner_step_maps_only': True, **pan}
     # the configs' own test_cfg on request
     plain = {(c['model'], c['phase'], c['precision']): c['job'] for c in
              _cells(['--device', 'cuda', '--panoptic-test-options'])}
@@ -101,7 +104,9 @@ def test_ratios_and_markdown_from_results():
             ('Mask2Former-R50', 'train', 'fp32'): dict(s_per_iter=1.0, peak_mem_mb=1000.0),
             ('ClustSeg-R50 T=1', 'train', 'fp32'): dict(s_per_iter=0.4, peak_mem_mb=800.0),
             ('ClustSeg-R50 T=3 inner points', 'train', 'fp32'): dict(s_per_iter=0.46,
-                                                                   peak_mem_mb=850.0)}
+                                                                   peak_mem_mb=850.0),
+            ('ClustSeg-R50 T=3 inner maps', 'train', 'fp32'): dict(s_per_iter=0.52,
+                                                                 peak_mem_mb=820.0)}
     for c in cells:
         res = fake.get((c['model'], c['phase'], c['precision'])) if c['task'] == 'panoptic' \
             else None
@@ -117,6 +122,8 @@ def test_ratios_and_markdown_from_results():
     assert ratios['t3_over_t1_train_step']['reached'] is False
     assert ratios['t3_inner_points_over_t1_train_step']['value'] == pytest.approx(1.15)
     assert ratios['t3_inner_points_over_t1_train_step']['reached'] is True
+    assert ratios['t3_inner_maps_over_t1_train_step']['value'] == pytest.approx(1.3)
+    assert ratios['t3_inner_maps_over_t1_train_step']['reached'] is False
     md = gb.format_markdown(dict(meta=dict(
         device_name='GPU', date='d', code='c', torch='t', device='cuda', mem_kind='m',
         msda='kernel', infer_warmup=1, infer_iters=2, train_warmup=1, train_iters=2,
@@ -156,7 +163,7 @@ def test_gpu_benchmark_script_on_cpu(tmp_path):
     md = (tmp_path / 'gpu_benchmark.md').read_text()
     assert results['meta']['device'] == 'cpu' and results['meta']['isolate'] == 'shared'
     cells = results['cells']
-    assert len(cells) == 16
+    assert len(cells) == 17
     for cell in cells:
         res = cell['result']
         assert 'error' not in res, cell
@@ -168,7 +175,8 @@ def test_gpu_benchmark_script_on_cpu(tmp_path):
     assert {c['task'] for c in cells} == {'panoptic', 'semantic', 'instance'}
     assert sorted(results['ratios']) == sorted(gb.TARGETS)
     for name in ('infer_fp32_throughput', 'infer_best_throughput', 'train_step_time',
-                 't3_over_t1_train_step', 't3_inner_points_over_t1_train_step'):
+                 't3_over_t1_train_step', 't3_inner_points_over_t1_train_step',
+                 't3_inner_maps_over_t1_train_step'):
         assert results['ratios'][name]['value'] > 0, name
     assert '| ratio (panoptic) | value | target | reached |' in md
     # the fp32 panoptic and instance training cells also count their operators per step, the

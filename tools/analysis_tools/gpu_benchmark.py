@@ -10,7 +10,9 @@ leaves the main comparison complete):
   ``--infer-size``, default 800 x 1333) in fp32 and under each ``--amp-dtypes`` autocast (bf16,
   fp16); training step (``--train-size`` S x S, default 1024, batch ``--batch`` 2) in fp32,
   with peak memory; and the T = 3 training step with point-supervised inner E-steps
-  (``--inner-options``, ``train_cfg.inner_step_points``); T = 3 and Mask2Former inference in
+  (``--inner-options``, ``train_cfg.inner_step_points``) and with inner E-steps supervised
+  through their assignment maps only (``--maps-options``, ``train_cfg.inner_step_maps_only``);
+  T = 3 and Mask2Former inference in
   fp32 with the network part replayed from a CUDA graph (``benchmark.py --cuda-graph``; a
   forward that cannot be captured has its error as the result). Mask2Former under bf16 is tried
   last of the panoptic cells: mmcv's deformable-attention CUDA kernel has no bf16, and the
@@ -55,6 +57,8 @@ INSTANCE_REFERENCE = 'mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py'
 T1_OPTION = 'model.panoptic_head.decoder.num_iters=1'
 #: T = 3 with point-supervised inner E-steps (Mask2Former's 12544 points, at 1024^2)
 INNER_OPTION = 'model.train_cfg.inner_step_points=12544'
+#: T = 3 with the inner E-steps supervised through their assignment maps only
+MAPS_OPTION = 'model.train_cfg.inner_step_maps_only=True'
 #: the panoptic models infer with mmdet's panoptic post-processing only: with random weights
 #: the instance post-processing's work depends on the draw (mmdet's mask2bbox reads each
 #: non-empty mask's box on the host), not on the method, and differed between the models
@@ -67,7 +71,8 @@ TARGETS = dict(
     train_step_time=('<=', 0.7),
     train_peak_memory=('<=', 1.0),
     t3_over_t1_train_step=('<=', 1.2),
-    t3_inner_points_over_t1_train_step=('<=', 1.2))
+    t3_inner_points_over_t1_train_step=('<=', 1.2),
+    t3_inner_maps_over_t1_train_step=('<=', 1.2))
 
 
 def build_parser():
@@ -99,6 +104,9 @@ def build_parser():
     p.add_argument('--inner-options', nargs='+', default=[INNER_OPTION], metavar='KEY=VALUE',
                    help='options that make the T = 3 variant with point-supervised inner '
                    f'E-steps (default {INNER_OPTION})')
+    p.add_argument('--maps-options', nargs='+', default=[MAPS_OPTION], metavar='KEY=VALUE',
+                   help='options that make the T = 3 variant whose inner E-steps are '
+                   f'supervised through their assignment maps only (default {MAPS_OPTION})')
     p.add_argument('--panoptic-test-options', nargs='*', default=[PANOPTIC_TEST_OPTION],
                    metavar='KEY=VALUE',
                    help='options of both panoptic models (ClustSeg and Mask2Former) for their '
@@ -132,6 +140,7 @@ def make_cells(args):
     pan = bench.parse_options(args.panoptic_test_options)
     t1_options = {**pan, **bench.parse_options(args.t1_options)}
     inner_options = {**pan, **bench.parse_options(args.inner_options)}
+    maps_options = {**pan, **bench.parse_options(args.maps_options)}
 
     def model(label, config, default, options=None):
         # the default configs are the R50 ones; another config is named in the label
@@ -142,6 +151,7 @@ def make_cells(args):
         t3=model('ClustSeg-R50 T=3', args.panoptic, PANOPTIC, pan),
         t1=model('ClustSeg-R50 T=1', args.panoptic, PANOPTIC, t1_options),
         t3p=model('ClustSeg-R50 T=3 inner points', args.panoptic, PANOPTIC, inner_options),
+        t3m=model('ClustSeg-R50 T=3 inner maps', args.panoptic, PANOPTIC, maps_options),
         m2f=model('Mask2Former-R50', args.reference, REFERENCE, pan),
         sem=model('ClustSeg-R50', args.semantic, SEMANTIC),
         sem_ref=model('Mask2Former-R50', args.semantic_reference, SEMANTIC_REFERENCE),
@@ -152,7 +162,7 @@ def make_cells(args):
     order = [('panoptic', 't3', 'infer', 'none'), ('panoptic', 'm2f', 'infer', 'none'),
              ('panoptic', 't3', 'train', 'none'), ('panoptic', 'm2f', 'train', 'none'),
              ('panoptic', 't1', 'train', 'none'), ('panoptic', 't3p', 'train', 'none'),
-             ('panoptic', 't1', 'infer', 'none')]
+             ('panoptic', 't3m', 'train', 'none'), ('panoptic', 't1', 'infer', 'none')]
     # fp32 with the network part of inference replayed from a CUDA graph (--cuda-graph of
     # benchmark.py): what each model gives without per-operator host cost, or the error that
     # keeps its forward from being captured (CUDA only)
@@ -258,6 +268,9 @@ def compute_ratios(cells):
     put('t3_inner_points_over_t1_train_step', _find(cells, 'panoptic', 't3p', 'train', 'fp32'),
         _find(cells, 'panoptic', 't1', 'train', 'fp32'), 's_per_iter',
         's/step ClustSeg T=3 with point-supervised inner E-steps / T=1, fp32')
+    put('t3_inner_maps_over_t1_train_step', _find(cells, 'panoptic', 't3m', 'train', 'fp32'),
+        _find(cells, 'panoptic', 't1', 'train', 'fp32'), 's_per_iter',
+        's/step ClustSeg T=3 with map-supervised inner E-steps / T=1, fp32')
     return ratios
 
 
