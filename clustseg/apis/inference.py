@@ -167,6 +167,20 @@ def inference_detector(model, img, img_path=None):
     return model.predict(batch['inputs'], batch['data_samples'])[0].cpu()
 
 
+def _test_dataset_metainfo(model, datasets) -> dict:
+    """The ``METAINFO`` of the class of ``model.cfg``'s test dataset, looked up in the
+    registry ``datasets``, updated by the dataset config's ``metainfo``; empty when the
+    model has no such config or the class is not registered."""
+    try:
+        ds_cfg = model.cfg.test_dataloader.dataset
+        cls = datasets.get(ds_cfg['type'])
+        meta = dict(getattr(cls, 'METAINFO', {}))
+        meta.update(ds_cfg.get('metainfo') or {})
+    except (AttributeError, KeyError, TypeError):
+        meta = {}
+    return meta
+
+
 def detector_dataset_meta(model):
     """Class names and palette for drawing a detector's predictions: the checkpoint's
     ``dataset_meta``, else the ``METAINFO`` of the config's test dataset class, else
@@ -175,14 +189,8 @@ def detector_dataset_meta(model):
     if isinstance(meta, dict) and meta.get('classes'):
         return dict(meta)
     num_classes = _clustseg_head(model).num_classes
-    try:
-        from mmdet.registry import DATASETS
-        ds_cfg = model.cfg.test_dataloader.dataset
-        cls = DATASETS.get(ds_cfg['type'])
-        meta = dict(getattr(cls, 'METAINFO', {}))
-        meta.update(ds_cfg.get('metainfo') or {})
-    except (AttributeError, KeyError, TypeError):
-        meta = {}
+    from mmdet.registry import DATASETS
+    meta = _test_dataset_metainfo(model, DATASETS)
     if len(meta.get('classes', ())) != num_classes:
         meta = dict(classes=tuple(str(i) for i in range(num_classes)), palette=None)
     return meta
@@ -299,14 +307,8 @@ def segmentor_dataset_meta(model):
     if isinstance(meta, dict) and meta.get('classes') and meta.get('palette'):
         return dict(meta)
     num_classes = model.decode_head.num_classes
-    try:
-        from mmseg.registry import DATASETS
-        ds_cfg = model.cfg.test_dataloader.dataset
-        cls = DATASETS.get(ds_cfg['type'])
-        meta = dict(getattr(cls, 'METAINFO', {}))
-        meta.update(ds_cfg.get('metainfo') or {})
-    except (AttributeError, KeyError, TypeError):
-        meta = {}
+    from mmseg.registry import DATASETS
+    meta = _test_dataset_metainfo(model, DATASETS)
     if len(meta.get('classes', ())) != num_classes or \
             len(meta.get('palette') or ()) != num_classes:
         rng = np.random.RandomState(42)

@@ -274,10 +274,9 @@ def load_config(spec, global_options):
 # Tasks: how to make real data and set up the model of a family of configs
 # ---------------------------------------------------------------------------------------------
 
-class DetTask:
-    """mmdet detectors (panoptic / instance): real COCO images of tests/data."""
-
-    scope = 'mmdet'
+class _Task:
+    """What the task families share: the config's (unwrapped) train dataset and its own
+    loading transforms. ``kind`` names the embedded data (``EMBEDDED_DATA``) of the family."""
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -285,18 +284,32 @@ class DetTask:
         while 'dataset' in dataset:  # wrappers (RepeatDataset, ...)
             dataset = dataset.dataset
         self.dataset_cfg = deepcopy(dataset)
-        self.kind = 'panoptic' if 'Panoptic' in dataset.type else 'instance'
+        self.kind = self.kind_of(dataset.type)
 
     def _loaders(self):
-        """The config's own image and annotation loading transforms."""
+        """The config's own image and annotation loading transforms (copies)."""
         pipeline = self.dataset_cfg.pipeline
         image = [t for t in pipeline if t['type'].startswith('LoadImage')]
         ann = [t for t in pipeline if 'Annotations' in t['type'] and t['type'].startswith('Load')]
         if not image or not ann:
             raise BenchmarkError(f'train pipeline of {self.cfg.filename} has no image / '
                                  'annotation loading transform')
-        image = dict(image[0], to_float32=True)
-        ann = dict(ann[0], with_bbox=True, with_mask=True)
+        return dict(image[0]), dict(ann[0])
+
+
+class DetTask(_Task):
+    """mmdet detectors (panoptic / instance): real COCO images of tests/data."""
+
+    scope = 'mmdet'
+
+    @staticmethod
+    def kind_of(dataset_type):
+        return 'panoptic' if 'Panoptic' in dataset_type else 'instance'
+
+    def _loaders(self):
+        image, ann = super()._loaders()
+        image = dict(image, to_float32=True)
+        ann = dict(ann, with_bbox=True, with_mask=True)
         if self.kind == 'panoptic':
             ann['with_seg'] = True
         return image, ann
@@ -338,28 +351,15 @@ class DetTask:
         return notes
 
 
-class SegTask:
+class SegTask(_Task):
     """mmseg segmentors (semantic): the real ADE20K / COCO-Stuff images of tests/data (the
     ones of the config's dataset type), resized to the requested sizes."""
 
     scope = 'mmseg'
 
-    def __init__(self, cfg):
-        self.cfg = cfg
-        dataset = cfg.train_dataloader.dataset
-        while 'dataset' in dataset:
-            dataset = dataset.dataset
-        self.dataset_cfg = deepcopy(dataset)
-        self.kind = 'ade20k' if 'ADE20K' in dataset.type else 'coco_stuff'
-
-    def _loaders(self):
-        pipeline = self.dataset_cfg.pipeline
-        image = [t for t in pipeline if t['type'].startswith('LoadImage')]
-        ann = [t for t in pipeline if 'Annotations' in t['type'] and t['type'].startswith('Load')]
-        if not image or not ann:
-            raise BenchmarkError(f'train pipeline of {self.cfg.filename} has no image / '
-                                 'annotation loading transform')
-        return dict(image[0]), dict(ann[0])
+    @staticmethod
+    def kind_of(dataset_type):
+        return 'ade20k' if 'ADE20K' in dataset_type else 'coco_stuff'
 
     def _dataset(self, pipeline):
         from mmengine.config import Config
@@ -406,8 +406,6 @@ TASKS = dict(mmdet=DetTask, mmseg=SegTask)
 def make_task(cfg):
     scope = cfg.get('default_scope')
     if scope not in TASKS:
-        # An mmseg EncoderDecoder family goes here: a class with train_samples / test_samples /
-        # prepare_model_cfg over mmseg's datasets and PackSegInputs.
         raise BenchmarkError(f'{cfg.filename}: default_scope={scope!r} is not supported yet '
                              f'(supported: {sorted(TASKS)})')
     return TASKS[scope](cfg)
