@@ -7,6 +7,7 @@ import argparse
 import os
 import os.path as osp
 import sys
+from copy import deepcopy
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
@@ -55,10 +56,13 @@ def load_config(path, cfg_options=None):
         sys.exit(f'error: config file not found: {path}')
     cfg = Config.fromfile(path)
     old_max_iters = (cfg.get('train_cfg') or {}).get('max_iters')
+    old_schedulers = deepcopy(cfg.get('param_scheduler'))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if old_schedulers is not None and not isinstance(old_schedulers, (list, tuple)):
+        old_schedulers = [old_schedulers]
     try:  # schedules that ended at the config's max_iters end at the new one
-        fit_schedules_to_max_iters(cfg, old_max_iters)
+        fit_schedules_to_max_iters(cfg, old_max_iters, old_schedulers)
     except ScheduleError as err:
         sys.exit(f'error: {path}: {err}')
     return cfg

@@ -4,9 +4,10 @@ The configs write each schedule's end as the iteration count (``end=max_iters``)
 fixed when the config is read: ``--cfg-options train_cfg.max_iters=10`` left the cosine's end
 (and ``T_max``) at the old count, so the run stopped in the middle of the decay without a
 word. :func:`fit_schedules_to_max_iters` (called by tools/train.py) moves the end of every
-iteration-based scheduler that ended at the old ``max_iters`` to the new one, and refuses a
-schedule that still does not fit (a warm-up longer than the run, a scheduler beginning after
-it) with an error naming the config keys.
+iteration-based scheduler that ended at the old ``max_iters`` to the new one, lets a scheduler
+that began where the one before it ended (a cosine after its warm-up) follow that one's new
+end, and refuses a schedule that still does not fit (a warm-up longer than the run, a
+scheduler beginning after it) with an error naming the config keys to set.
 """
 from typing import List, Optional
 
@@ -34,37 +35,66 @@ def _key(cfg, i: int) -> str:
         else 'param_scheduler'
 
 
-def fit_schedules_to_max_iters(cfg, old_max_iters: Optional[int]) -> List[str]:
+def _option(cfg, i: int, field: str) -> str:
+    """The ``--cfg-options`` key of scheduler ``i``'s ``field``."""
+    if isinstance(cfg.get('param_scheduler'), (list, tuple)):
+        return f'param_scheduler.{i}.{field}'
+    return f'param_scheduler.{field}'
+
+
+def fit_schedules_to_max_iters(cfg, old_max_iters: Optional[int],
+                               old_schedulers: Optional[list] = None) -> List[str]:
     """Make the iteration-based ``param_scheduler`` entries of ``cfg`` fit
     ``cfg.train_cfg.max_iters`` (in place) and return what was changed.
 
-    A scheduler whose ``end`` was ``old_max_iters`` (the value before command-line options)
-    ends at the new ``max_iters``; its ``T_max``, if it was ``old_max_iters - begin``, follows.
+    ``old_max_iters`` / ``old_schedulers``: ``max_iters`` and the ``param_scheduler`` entries
+    as the config file wrote them, before command-line options (``old_schedulers`` None: the
+    entries of ``cfg``).
+    - A scheduler whose ``end`` was ``old_max_iters`` ends at the new ``max_iters``.
+    - A scheduler whose ``begin`` was, in the file, the ``end`` of the scheduler before it,
+      and was not set on the command line, begins where that one ends now (a cosine after a
+      warm-up shortened with ``param_scheduler.0.end=N``).
+    - A ``T_max`` that was ``end - begin`` in the file follows both.
     Afterwards every iteration-based scheduler must begin before and end no later than
-    ``max_iters``, else :class:`ScheduleError` names each such key.
+    ``max_iters``, else :class:`ScheduleError` names each such scheduler and the option to
+    set.
     """
     train_cfg = cfg.get('train_cfg') or {}
     max_iters = train_cfg.get('max_iters')
     if max_iters is None:
         return []
+    scheds = _schedulers(cfg)
+    olds = [dict(s) for s in (scheds if old_schedulers is None else old_schedulers)]
+    if len(olds) != len(scheds):  # the list itself was replaced: nothing to follow
+        olds = [dict(s) for s in scheds]
     changes, problems = [], []
-    for i, sched in enumerate(_schedulers(cfg)):
+    for i, sched in enumerate(scheds):
         if not _is_iteration_based(sched):
             continue
-        key, kind = _key(cfg, i), sched.get('type')
+        key, kind, old = _key(cfg, i), sched.get('type'), olds[i]
         begin = sched.get('begin', 0)
         end = sched.get('end')
+        if i > 0 and _is_iteration_based(scheds[i - 1]):
+            prev_old_end, prev_end = olds[i - 1].get('end'), scheds[i - 1].get('end')
+            if (prev_old_end is not None and old.get('begin', 0) == prev_old_end
+                    and begin == prev_old_end and prev_end != prev_old_end):
+                sched['begin'] = begin = prev_end
+                changes.append(f'{key}.begin ({kind}): {prev_old_end} -> {prev_end}, '
+                               f'where {_key(cfg, i - 1)} ends')
         if old_max_iters is not None and max_iters != old_max_iters and end == old_max_iters:
             sched['end'] = end = max_iters
             changes.append(f'{key}.end ({kind}): {old_max_iters} -> {max_iters}')
-            if sched.get('T_max') == old_max_iters - begin:
-                sched['T_max'] = max_iters - begin
-                changes.append(f'{key}.T_max ({kind}): {old_max_iters - begin} -> '
-                               f'{max_iters - begin}')
+        old_span = (old.get('end') or 0) - old.get('begin', 0)
+        if (sched.get('T_max') == old.get('T_max') == old_span and end is not None
+                and end - begin != old_span):
+            sched['T_max'] = end - begin
+            changes.append(f'{key}.T_max ({kind}): {old_span} -> {end - begin}')
         if begin >= max_iters:
-            problems.append(f'{key} ({kind}) begins at iteration {begin}')
+            problems.append(f'{key} ({kind}) begins at iteration {begin} (set '
+                            f'{_option(cfg, i, "begin")}=N)')
         elif end is not None and end > max_iters:
-            problems.append(f'{key} ({kind}) ends at iteration {end}')
+            problems.append(f'{key} ({kind}) ends at iteration {end} (set '
+                            f'{_option(cfg, i, "end")}=N)')
     for change in changes:
         print_log(f'schedule follows train_cfg.max_iters={max_iters}: {change}',
                   logger='current')
@@ -72,6 +102,5 @@ def fit_schedules_to_max_iters(cfg, old_max_iters: Optional[int]) -> List[str]:
         raise ScheduleError(
             f'train_cfg.max_iters = {max_iters}, but ' + '; '.join(problems) +
             ': that part of the schedule would never run or never finish. Shorten it too '
-            '(e.g. --cfg-options param_scheduler.0.end=N, list index of the scheduler) or '
-            'keep max_iters')
+            '(--cfg-options, N below max_iters) or keep max_iters')
     return changes

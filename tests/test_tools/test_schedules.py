@@ -53,10 +53,35 @@ def test_schedule_that_no_longer_fits_is_an_error():
         _train_tool().main([str(SEMANTIC), '--cfg-options', 'train_cfg.max_iters=10'])
     msg = str(info.value)
     assert msg.startswith(f'error: {SEMANTIC}: train_cfg.max_iters = 10, but '
-                          'param_scheduler[0] (LinearLR) ends at iteration 20; '
-                          'param_scheduler[1] (CosineAnnealingLR) begins at iteration 20')
-    assert 'param_scheduler.0.end=N' in msg
+                          'param_scheduler[0] (LinearLR) ends at iteration 20 (set '
+                          'param_scheduler.0.end=N); param_scheduler[1] (CosineAnnealingLR) '
+                          'begins at iteration 20 (set param_scheduler.1.begin=N)')
     with pytest.raises(ScheduleError, match=r'param_scheduler \(PolyLR\) ends at iteration 30'):
         fit_schedules_to_max_iters(Config(dict(
             train_cfg=dict(max_iters=20),
             param_scheduler=dict(type='PolyLR', by_epoch=False, end=30))), 20)
+
+
+def test_cosine_after_a_shortened_warm_up_begins_where_it_ends(log_messages):
+    """The README's shorter run, ``max_iters=10 param_scheduler.0.end=5``: the cosine began
+    where the warm-up ended (20) and now begins at 5; one set on the command line stays."""
+    tool = _train_tool()
+    cfg = tool.load_config(str(SEMANTIC), {'train_cfg.max_iters': 10,
+                                           'param_scheduler.0.end': 5})
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.begin, warmup.end) == (0, 5) and (cosine.begin, cosine.end) == (5, 10)
+    assert any('param_scheduler[1].begin (CosineAnnealingLR): 20 -> 5, where '
+               'param_scheduler[0] ends' in m for m in log_messages)
+    cfg = tool.load_config(str(SEMANTIC), {'train_cfg.max_iters': 10,
+                                           'param_scheduler.0.end': 5,
+                                           'param_scheduler.1.begin': 3})
+    assert cfg.param_scheduler[1].begin == 3
+    # T_max that was the cosine's length follows its new begin and end
+    cfg = Config(dict(train_cfg=dict(max_iters=50), param_scheduler=[
+        dict(type='LinearLR', by_epoch=False, begin=0, end=8),
+        dict(type='CosineAnnealingLR', by_epoch=False, begin=20, end=300, T_max=280)]))
+    old = [dict(s, end=20) if i == 0 else dict(s)
+           for i, s in enumerate(cfg.param_scheduler)]
+    fit_schedules_to_max_iters(cfg, 300, old)
+    assert (cfg.param_scheduler[1].begin, cfg.param_scheduler[1].end,
+            cfg.param_scheduler[1].T_max) == (8, 50, 42)
