@@ -9,7 +9,8 @@ is refused like a local one.
 **The offline switch** is the environment variable ``CLUSTSEG_OFFLINE_WEIGHTS``
 (:data:`OFFLINE_ENV`):
 
-* unset or empty: remote names are downloaded (the default, for users with internet);
+* unset or empty: remote names are downloaded (the default, for users with internet); a
+  failed download is a :class:`DownloadError` naming the URL and this switch;
 * ``none``: pretrained initialisation is skipped (the backbone keeps its random
   initialisation; a warning names each skipped source), and any other remote checkpoint
   (``load_from``, ``tools/test.py URL``) is an error instead of a download. CI, the tests and
@@ -53,6 +54,11 @@ class PretrainedKeysError(KeyError):
 
     def __str__(self):  # KeyError would quote the message
         return str(self.args[0])
+
+
+class DownloadError(OSError):
+    """A remote checkpoint that could not be downloaded; names the URL, the target path and
+    the offline switch."""
 
 
 def offline_mode() -> Tuple[str, Optional[str]]:
@@ -105,7 +111,13 @@ def _download(url: str) -> str:
         if rank in turn and not osp.isfile(path):
             os.makedirs(model_dir, exist_ok=True)
             print_log(f'downloading {url} to {path}', logger='current')
-            torch.hub.download_url_to_file(url, path, progress=False)
+            try:
+                torch.hub.download_url_to_file(url, path, progress=False)
+            except OSError as err:  # URLError, HTTPError, socket errors
+                raise DownloadError(
+                    f'could not download {url} to {path}: {err}. Without internet, set '
+                    f'{OFFLINE_ENV}=none (skip pretrained initialisation) or '
+                    f'{OFFLINE_ENV}=DIR (read {osp.basename(path)} from DIR)') from err
         if world_size > 1:
             torch.distributed.barrier()
     return path

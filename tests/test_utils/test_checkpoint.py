@@ -343,3 +343,13 @@ def test_safe_checkpoint_hook_rotates_after_saving(tmp_path):
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_4.pth', 'iter_6.pth']
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_6.pth')
     assert not list(tmp_path.glob('.*.tmp'))
+
+
+def test_safe_checkpoint_hook_rejects_a_misspelled_key_before_training(tmp_path):
+    """A misspelled key used to reach ``Runner.save_checkpoint`` at the first save, after the
+    iterations before it had run; now the runner is not built."""
+    with pytest.raises(TypeError, match=r"default_hooks.checkpoint.*unknown argument\(s\) "
+                       r"'intervl'.*interval"):
+        make_runner(tmp_path, max_iters=4, checkpoint=dict(
+            type='SafeCheckpointHook', intervl=2, by_epoch=False))
+    assert not list(tmp_path.glob('*.pth'))

@@ -63,3 +63,19 @@ def test_offline_switch_for_remote_names(tmp_path, monkeypatch):
     monkeypatch.setenv(OFFLINE_ENV, str(tmp_path / 'missing'))
     with pytest.raises(FileNotFoundError, match='neither "none" nor an existing directory'):
         CheckpointLoader.load_checkpoint('https://example.org/x/model.pth')
+
+
+def test_failed_download_names_the_url_and_the_offline_switch(tmp_path, monkeypatch):
+    """Online mode on a machine that cannot reach the server (here a closed port on
+    127.0.0.1): the error names the URL and the offline switch, not just the socket error."""
+    import socket
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv(OFFLINE_ENV, '')
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'hub'))
+    url = f'http://127.0.0.1:{port}/x/model.pth'
+    with pytest.raises(OSError, match=rf'could not download {url} .*{OFFLINE_ENV}=none.*'
+                       rf'read model.pth from DIR'):
+        CheckpointLoader.load_checkpoint(url, map_location='cpu')
+    assert not list((tmp_path / 'hub').rglob('*.pth'))

@@ -1,4 +1,5 @@
 """A CheckpointHook whose work dir always holds a complete checkpoint and a valid pointer."""
+import inspect
 import os.path as osp
 
 from mmengine.dist import is_main_process
@@ -57,8 +58,20 @@ class SafeCheckpointHook(CheckpointHook):
     3. then the deletion of checkpoints beyond ``max_keep_ckpts`` and of the previous best.
 
     Temporary files left by a killed save are removed at the start of training. Arguments are
-    those of ``CheckpointHook``.
+    those of ``CheckpointHook``. An argument it does not know (a misspelled
+    ``default_hooks.checkpoint`` key) is an error when the hook is built, not at the first
+    save: ``CheckpointHook`` would pass it on to ``Runner.save_checkpoint``, which already
+    receives all of its parameters and takes no other.
     """
+
+    def __init__(self, *args, **kwargs):
+        known = set(inspect.signature(CheckpointHook.__init__).parameters) - {'self', 'kwargs'}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise TypeError(f'{type(self).__name__} (default_hooks.checkpoint in the config) '
+                            f'got unknown argument(s) {", ".join(map(repr, unknown))}; it '
+                            f'takes {", ".join(sorted(known))}')
+        super().__init__(*args, **kwargs)
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
