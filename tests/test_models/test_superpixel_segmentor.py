@@ -191,6 +191,28 @@ def test_k_draws_resume_exactly_and_agree_across_copies(repo_root):
     old = {k: v for k, v in state.items() if not k.startswith('k_random.')}
     result = c.load_state_dict(old, strict=False)
     assert not result.missing_keys
+    # and the strict check of tools/test.py (ModelCheckHook) agrees with the load
+    from clustseg.engine.hooks.model_check_hook import checkpoint_problem
+    assert checkpoint_problem(c, {'state_dict': old}) is None
+    assert 'backbone' in checkpoint_problem(
+        c, {'state_dict': {k: v for k, v in old.items() if not k.startswith('backbone.')}})
+
+
+@pytest.mark.parametrize('name', [
+    'clustseg_compact_1xb4-1.2k_bsds500-superpixel', 'clustseg_compact_1xb4-3k_bsds500-superpixel',
+    'clustseg_compact-fast_1xb4-3k_bsds500-superpixel'])
+def test_shipped_superpixel_checkpoint_passes_the_strict_check(repo_root, name):
+    """Each superpixel checkpoint of checkpoints/ fits its config of the same name as
+    tools/test.py checks it (the 1.2k one predates the StepRandom state and lacks it)."""
+    from clustseg.engine.hooks.model_check_hook import checkpoint_problem
+    from clustseg.utils import load_local_checkpoint
+    ckpt = load_local_checkpoint(str(repo_root / 'checkpoints' / f'{name}.pth'))
+    cfg = Config.fromfile(str(repo_root / 'configs' / 'superpixel' / f'{name}.py'))
+    assert checkpoint_problem(MODELS.build(cfg.model), ckpt) is None
+    assert sorted(p.stem for p in (repo_root / 'checkpoints').glob('*.pth')) == sorted([
+        'clustseg_compact_1xb4-1.2k_bsds500-superpixel',
+        'clustseg_compact_1xb4-3k_bsds500-superpixel',
+        'clustseg_compact-fast_1xb4-3k_bsds500-superpixel'])
 
 
 def _check_connected_labels(sp, hw, k, min_size_ratio=0.25):

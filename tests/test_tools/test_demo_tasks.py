@@ -186,6 +186,28 @@ def test_demo_task_the_model_cannot_do(demo, files, repo_root, tmp_path):
     assert not (tmp_path / 'o.png').exists()
 
 
+def test_checkpoint_of_another_model_is_refused(demo, files, repo_root, tmp_path):
+    """The demo and the tools on init_model load checkpoints as tools/test.py does: a
+    superpixel checkpoint with a panoptic config used to give '0 segments' and exit 0."""
+    from clustseg.engine.hooks import ModelCheckError
+    with pytest.raises(ModelCheckError, match=r'checkpoint .*superpixel\.pth does not fit the '
+                       r'model .* of .*\.py: .*partial_load=True'):
+        demo.main([str(files['coco']), str(repo_root / PANOPTIC), str(files['superpixel']),
+                   '--device', 'cpu', '--out-file', str(tmp_path / 'o.png')])
+    assert not (tmp_path / 'o.png').exists()
+    # partial_load: the matching part (here nothing of the panoptic model) loads, with a log
+    model = init_model(str(repo_root / SUPERPIXEL), str(files['superpixel']))
+    init_model(str(repo_root / PANOPTIC), str(files['superpixel']), partial_load=True)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith('backbone.')}
+    torch.save({'state_dict': state}, tmp_path / 'no_backbone.pth')
+    with pytest.raises(ModelCheckError, match='backbone'):
+        init_model(str(repo_root / SUPERPIXEL), str(tmp_path / 'no_backbone.pth'))
+    part = init_model(str(repo_root / SUPERPIXEL), str(tmp_path / 'no_backbone.pth'),
+                      partial_load=True)
+    k = next(iter(state))
+    assert torch.equal(part.state_dict()[k], model.state_dict()[k])
+
+
 def test_inference_detector_outputs(files, repo_root):
     model = init_model(str(repo_root / PANOPTIC), str(files['panoptic']))
     img = mmcv.imread(str(files['coco']))

@@ -1,4 +1,5 @@
-"""Checkpoints written before the clustering core keep loading: their keys are renamed on load."""
+"""Older checkpoints keep loading: keys of modules that moved into the clustering core are
+renamed on load, and state added since (a module's ``OPTIONAL_STATE_KEYS``) may be absent."""
 import re
 from typing import Sequence, Tuple
 
@@ -31,11 +32,17 @@ def rename_legacy_keys(module, renames: Sequence[Tuple[str, str]] = CORE_RENAMES
 
 
 def upgrade_legacy_keys(model, state_dict: dict) -> dict:
-    """A copy of ``state_dict`` with the renames that loading into ``model`` would apply (for
-    checks that compare keys without loading, e.g. ``ModelCheckHook``)."""
+    """A copy of ``state_dict`` as loading into ``model`` reads it (for checks that compare
+    keys without loading, e.g. ``ModelCheckHook``): with the renames loading applies, and with
+    the module's own values for the keys a module lists in ``OPTIONAL_STATE_KEYS`` (state its
+    ``_load_from_state_dict`` keeps when a checkpoint predates it) where they are absent."""
     out = dict(state_dict)
     for name, m in model.named_modules():
+        prefix = f'{name}.' if name else ''
         renames = getattr(m, '_legacy_key_renames', None)
         if renames:
-            _rename(out, f'{name}.' if name else '', renames)
+            _rename(out, prefix, renames)
+        for key in getattr(m, 'OPTIONAL_STATE_KEYS', ()):
+            if prefix + key not in out:
+                out[prefix + key] = m.state_dict()[key]
     return out

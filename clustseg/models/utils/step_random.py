@@ -27,6 +27,10 @@ class StepRandom(nn.Module):
             i.e. the seed mmengine's Runner set before building the model.
     """
 
+    #: state that checkpoints written before it existed lack (kept fresh on load; see
+    #: :func:`~clustseg.models.utils.upgrade_legacy_keys`)
+    OPTIONAL_STATE_KEYS = ('seed', 'step')
+
     def __init__(self, seed=None):
         super().__init__()
         seed = torch.initial_seed() if seed is None else int(seed)
@@ -50,7 +54,7 @@ class StepRandom(nn.Module):
                               unexpected_keys, error_msgs):
         # Checkpoints written before this state existed lack both keys: keep the fresh values
         # (a new seed and step 0) instead of reporting missing keys.
-        absent = [k for k in ('seed', 'step') if prefix + k not in state_dict]
+        absent = [k for k in self.OPTIONAL_STATE_KEYS if prefix + k not in state_dict]
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
         for k in absent:
