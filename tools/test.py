@@ -45,8 +45,11 @@ def parse_args(argv=None):
 def enable_visualization(cfg, config_path, show_dir=None, show=False, wait_time=2):
     """Turn on ``default_hooks.visualization`` for every test image.
 
-    With ``show_dir`` each image is written as ``<show_dir>/test_<image name>_0.png`` by a
-    ``LocalVisBackend`` (replacing any local backend of the config; other backends stay).
+    With ``show_dir`` each image is written there, named after its input image: as
+    ``test_<image name>_0.png`` by a ``LocalVisBackend`` (replacing any local backend of the
+    config; other backends stay) through mmseg's hook (semantic, superpixel), and as
+    ``<image name>`` through mmdet's ``DetVisualizationHook`` (panoptic, instance; its
+    ``test_out_dir``, since it hands the backend one name, ``test_img``, for every image).
     """
     hook = cfg.get('default_hooks', {}).get('visualization')
     if hook is None:
@@ -62,6 +65,8 @@ def enable_visualization(cfg, config_path, show_dir=None, show=False, wait_time=
                     if b.get('type') != 'LocalVisBackend']
         backends.append(dict(type='LocalVisBackend', save_dir=show_dir, img_save_dir='.'))
         cfg.visualizer.vis_backends = backends
+        if hook.get('type', '').split('.')[-1] == 'DetVisualizationHook':
+            hook.test_out_dir = osp.abspath(show_dir)  # joined to the work dir: absolute
 
 
 def drop_training_parts(cfg):

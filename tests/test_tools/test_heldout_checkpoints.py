@@ -3,6 +3,8 @@ each loads strictly into its config through ``tools/test.py`` and scores the con
 held-out images of its benchmark; where the benchmark's models are far above an untrained one
 (CamVid, CamVid-panoptic), the score must show it."""
 import json
+import os
+import os.path as osp
 import subprocess
 import sys
 
@@ -59,11 +61,19 @@ def _local_data(config, heldout_data):
 def test_shipped_checkpoint_rescores_with_tools_test(hb, ckpt, heldout_scoring_data, tmp_path):
     bench, metric, config = _entry(hb, ckpt)
     out = tmp_path / 'metrics.json'
+    show = tmp_path / 'show'
     cmd = [sys.executable, 'tools/test.py', config, str(ckpt), '--work-dir', str(tmp_path),
-           '--out', str(out), '--cfg-options', *_local_data(config, heldout_scoring_data)]
+           '--out', str(out), '--show-dir', str(show),
+           '--cfg-options', *_local_data(config, heldout_scoring_data)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert 'missing keys' not in done.stdout + done.stderr
+    # --show-dir: one drawing per test image, named after it (mmdet's hook named every
+    # panoptic / instance drawing test_img_<i>.png)
+    drawn = sorted(p.name for p in show.rglob('*') if p.suffix in ('.png', '.jpg'))
+    stems = {osp.splitext(name)[0] for _, _, names in
+             os.walk(heldout_scoring_data, followlinks=True) for name in names}
+    assert drawn and all(any(stem in name for stem in stems) for name in drawn), drawn
     value = json.loads(out.read_text())[metric]
     floor = FLOORS[metric]
     if floor is None:
