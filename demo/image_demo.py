@@ -24,7 +24,7 @@ import torch
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from clustseg.apis import inference_superpixel, init_model
+from clustseg.apis import inference_superpixel, init_model, load_model_checkpoint
 from clustseg.datasets import BadInputError, read_image
 from clustseg.visualization import SuperpixelVisualizer
 
@@ -184,8 +184,9 @@ def main(argv=None):
     except BadInputError as err:
         sys.exit(f'error: bad input image: {err}')
 
-    model = init_model(args.config, args.checkpoint, device=args.device)
-    args.task = resolve_task(args, model)
+    model = init_model(args.config, device=args.device)
+    args.task = resolve_task(args, model)  # before the checkpoint: a task error names it
+    load_model_checkpoint(model, args.checkpoint)
     if args.out_file is None:
         args.out_file = DEFAULT_OUT[args.task]
     if args.task == 'superpixel':

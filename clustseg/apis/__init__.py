@@ -1,8 +1,8 @@
 from .inference import (detector_dataset_meta, inference_assignments, inference_detector,
-                        inference_superpixel, init_model)
+                        inference_superpixel, init_model, load_model_checkpoint)
 from .inference import inference_segmentor, segmentor_dataset_meta
 
-__all__ = ['init_model', 'inference_superpixel', 'inference_detector', 'inference_assignments',
+__all__ = ['init_model', 'load_model_checkpoint', 'inference_superpixel', 'inference_detector', 'inference_assignments',
            'detector_dataset_meta', 'inference_segmentor', 'segmentor_dataset_meta',
            'superpixels', 'load_superpixel_model', 'export_superpixel_onnx']
 

@@ -12,17 +12,12 @@ from clustseg.models.segmentors.superpixel_segmentor import TooManySuperpixelsEr
 
 
 def init_model(config, checkpoint=None, device='cpu', cfg_options=None, partial_load=False):
-    """Builds a model from a config file/Config and optionally loads a checkpoint.
-
-    The checkpoint must fit the model as ``tools/test.py`` requires (every model key in it
-    with the model's shape, every key of it in the model): otherwise
-    :class:`~clustseg.engine.hooks.ModelCheckError` names the keys, unless ``partial_load``
-    (then the matching part is loaded and the rest logged, as mmengine does).
+    """Builds a model from a config file/Config and optionally loads a checkpoint
+    (:func:`load_model_checkpoint`: it must fit the model, unless ``partial_load``).
 
     Returns the model in eval mode with ``model.cfg`` attached (and ``model.dataset_meta`` when
     the checkpoint's meta holds one, as mmengine's Runner writes it).
     """
-    from clustseg.engine.hooks.model_check_hook import ModelCheckError, checkpoint_problem
     from clustseg.registry import MODELS
     from clustseg.utils import register_all_modules
     if isinstance(config, str):
@@ -33,24 +28,35 @@ def init_model(config, checkpoint=None, device='cpu', cfg_options=None, partial_
         config.merge_from_dict(cfg_options)
     register_all_modules(scope=config.get('default_scope', 'mmseg'))
     model = MODELS.build(config.model)
-    if checkpoint is not None:
-        ckpt = _load_checkpoint(checkpoint, map_location='cpu')
-        problem = checkpoint_problem(model, ckpt)
-        if problem is not None and not partial_load:
-            where = config.filename or 'the config'
-            raise ModelCheckError(
-                f'checkpoint {checkpoint} does not fit the model {type(model).__name__} of '
-                f'{where}: {problem}. Is it a checkpoint of this config? To load the '
-                'matching part anyway, pass partial_load=True')
-        if problem is not None:
-            print_log(f'partial load (partial_load=True): {checkpoint}: {problem}',
-                      logger='current', level=30)
-        _load_checkpoint_to_model(model, ckpt, revise_keys=[(r'^module\.', '')])
-        meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
-        if isinstance(meta, dict) and isinstance(meta.get('dataset_meta'), dict):
-            model.dataset_meta = meta['dataset_meta']
     model.cfg = config
+    if checkpoint is not None:
+        load_model_checkpoint(model, checkpoint, partial_load=partial_load)
     return model.to(device).eval()
+
+
+def load_model_checkpoint(model, checkpoint, partial_load=False) -> None:
+    """Loads ``checkpoint`` (a path or remote name, read weights-only) into ``model`` (from
+    :func:`init_model`) as ``tools/test.py`` requires: every model key in it with the model's
+    shape, every key of it in the model. Otherwise
+    :class:`~clustseg.engine.hooks.ModelCheckError` names the keys, unless ``partial_load``
+    (then the matching part is loaded and the rest logged, as mmengine does). Sets
+    ``model.dataset_meta`` from the checkpoint's meta when it holds one."""
+    from clustseg.engine.hooks.model_check_hook import ModelCheckError, checkpoint_problem
+    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    problem = checkpoint_problem(model, ckpt)
+    if problem is not None and not partial_load:
+        where = getattr(getattr(model, 'cfg', None), 'filename', None) or 'its config'
+        raise ModelCheckError(
+            f'checkpoint {checkpoint} does not fit the model {type(model).__name__} of '
+            f'{where}: {problem}. Is it a checkpoint of this config? To load the matching '
+            'part anyway, pass partial_load=True')
+    if problem is not None:
+        print_log(f'partial load (partial_load=True): {checkpoint}: {problem}',
+                  logger='current', level=30)
+    _load_checkpoint_to_model(model, ckpt, revise_keys=[(r'^module\.', '')])
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get('dataset_meta'), dict):
+        model.dataset_meta = meta['dataset_meta']
 
 
 def _test_pipeline(cfg, from_array=False):
