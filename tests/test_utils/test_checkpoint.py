@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.fileio import get_file_backend
+from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
@@ -353,3 +354,80 @@ def test_safe_checkpoint_hook_rejects_a_misspelled_key_before_training(tmp_path)
         make_runner(tmp_path, max_iters=4, checkpoint=dict(
             type='SafeCheckpointHook', intervl=2, by_epoch=False))
     assert not list(tmp_path.glob('*.pth'))
+
+
+class _Score(BaseMetric):
+    """A validation score that changes with the weights: minus the mean absolute logit."""
+
+    def process(self, data_batch, data_samples):
+        self.results.append(-float(torch.stack(list(data_samples)).abs().mean()))
+
+    def compute_metrics(self, results):
+        return dict(score=float(np.mean(results)))
+
+
+class _KillInValidation(Hook):
+    """Dies (as a SIGKILL would stop it) in the validation after iteration ``at``."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def before_val_epoch(self, runner):
+        if runner.iter == self.at:
+            raise KeyboardInterrupt(f'killed while validating iteration {runner.iter}')
+
+
+def _runner_kwargs(work_dir, custom_hooks, max_iters):
+    return dict(
+        model=ToyModel(), work_dir=str(work_dir), experiment_name=f'val_{uuid.uuid4().hex}',
+        train_dataloader=dict(dataset=ToyData(), sampler=dict(type='DefaultSampler', shuffle=True),
+                              batch_size=2, num_workers=0, collate_fn=dict(type='default_collate')),
+        val_dataloader=dict(dataset=ToyData(), sampler=dict(type='DefaultSampler', shuffle=False),
+                            batch_size=4, num_workers=0, collate_fn=dict(type='default_collate')),
+        val_cfg=dict(type='ValLoop'), val_evaluator=Evaluator(_Score()),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=2),
+        default_hooks=dict(
+            checkpoint=dict(type='SafeCheckpointHook', interval=2, by_epoch=False,
+                            save_best='score', rule='greater'),
+            logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=custom_hooks, randomness=dict(seed=0), default_scope='mmseg',
+        log_level='WARNING', resume=True)
+
+
+def test_checkpoint_of_a_validating_iteration_is_saved_after_its_validation(tmp_path):
+    """A kill in the validation of iteration 4 used to leave iter_4.pth behind, so the resumed
+    run went on at 5 and never validated 4; now iter_4.pth is written after that validation,
+    the resumed run trains 3-4 again and validates them, and its checkpoint holds the best
+    score of that validation."""
+    with pytest.raises(KeyboardInterrupt):
+        Runner(**_runner_kwargs(tmp_path, [_KillInValidation(4)], 6)).train()
+    assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == ['iter_2.pth']
+    assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_2.pth')
+
+    runner = Runner(**_runner_kwargs(tmp_path, None, 6))
+    scores = []
+    runner.register_hook(_RecordScores(scores), priority='LOWEST')
+    runner.train()
+    assert [it for it, _ in scores] == [4, 6]  # 4 validated again
+    best_iter, best = max(scores, key=lambda s: s[1])
+    assert [p.name for p in tmp_path.glob('best_*.pth')] == [f'best_score_iter_{best_iter}.pth']
+    ckpt = load_local_checkpoint(str(tmp_path / 'iter_4.pth'))
+    assert ckpt['meta']['iter'] == 4
+    hub = ckpt['message_hub']['runtime_info']
+    assert hub['best_score'] == pytest.approx(max(s for it, s in scores if it <= 4))
+
+    # a best checkpoint of an iteration after the resumed one (left by a run killed after
+    # it) is removed when a run resumes from before it
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_4.pth'))
+    (tmp_path / 'best_score_iter_8.pth').write_bytes(b'from a killed run')
+    Runner(**_runner_kwargs(tmp_path, None, 5)).train()
+    assert not (tmp_path / 'best_score_iter_8.pth').exists()
+
+
+class _RecordScores(Hook):
+    def __init__(self, out):
+        self.out = out
+
+    def after_val_epoch(self, runner, metrics=None):
+        self.out.append((runner.iter, metrics['score']))

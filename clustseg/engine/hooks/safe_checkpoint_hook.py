@@ -1,6 +1,8 @@
 """A CheckpointHook whose work dir always holds a complete checkpoint and a valid pointer."""
 import inspect
+import os
 import os.path as osp
+import re
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
@@ -57,8 +59,17 @@ class SafeCheckpointHook(CheckpointHook):
     2. then ``last_checkpoint``, replaced atomically;
     3. then the deletion of checkpoints beyond ``max_keep_ckpts`` and of the previous best.
 
-    Temporary files left by a killed save are removed at the start of training. Arguments are
-    those of ``CheckpointHook``. An argument it does not know (a misspelled
+    Temporary files left by a killed save are removed at the start of training.
+
+    **A checkpoint of an iteration that validates is saved after its validation**
+    (iteration-based training): mmengine saves it before, so a kill during the validation
+    resumed after it and that validation was lost for good (a held-out run killed in its
+    last one had no best checkpoint), and a kill after it resumed with the best score from
+    before it. Here the resumed run trains those iterations again and validates them; a best
+    checkpoint of an iteration after the resumed one (from the killed run) is removed at the
+    start of training, since that validation runs again.
+
+    Arguments are those of ``CheckpointHook``. An argument it does not know (a misspelled
     ``default_hooks.checkpoint`` key) is an error when the hook is built, not at the first
     save: ``CheckpointHook`` would pass it on to ``Runner.save_checkpoint``, which already
     receives all of its parameters and takes no other.
@@ -72,9 +83,11 @@ class SafeCheckpointHook(CheckpointHook):
                             f'got unknown argument(s) {", ".join(map(repr, unknown))}; it '
                             f'takes {", ".join(sorted(known))}')
         super().__init__(*args, **kwargs)
+        self._after_val = None  # the iteration whose checkpoint waits for its validation
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
+        self._after_val = None
         if not isinstance(self.file_backend, _DeferredRemovals):
             self.file_backend = _DeferredRemovals(self.file_backend)
         if is_main_process():
@@ -83,6 +96,61 @@ class SafeCheckpointHook(CheckpointHook):
             for folder in folders:
                 for path in remove_stale_tmp_files(folder):
                     runner.logger.warning(f'removed {path}, left by an interrupted save')
+            self._remove_later_best(runner)
+
+    def _remove_later_best(self, runner) -> None:
+        """Best checkpoints of iterations after the resumed one: their validation runs again,
+        and the kept best score is the one from before it."""
+        if self.by_epoch or runner.iter == 0 or not osp.isdir(self.out_dir):
+            return
+        pattern = re.compile('^best_.+_' + re.escape(self.filename_tmpl).replace(
+            re.escape('{}'), r'(\d+)') + '$')
+        live = self._live_paths()
+        for name in sorted(os.listdir(self.out_dir)):
+            match = pattern.match(name)
+            path = self.file_backend.join_path(self.out_dir, name)
+            if match and int(match.group(1)) > runner.iter and path not in live:
+                self.file_backend.remove(path)
+                runner.logger.warning(f'removed {path}: a best checkpoint of iteration '
+                                      f'{match.group(1)}, after the resumed iteration '
+                                      f'{runner.iter}; that validation runs again')
+
+    def _validates_after_this_iter(self, runner) -> bool:
+        """Whether the train loop validates right after the current iteration (mmengine's
+        ``IterBasedTrainLoop`` condition)."""
+        loop = runner.train_loop
+        interval = getattr(loop, 'val_interval', None)
+        if not interval or runner.val_loop is None:
+            return False
+        step = runner.iter + 1
+        return step >= getattr(loop, 'val_begin', 1) and (step % interval == 0
+                                                           or step == loop.max_iters)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if not self.by_epoch and self._validates_after_this_iter(runner) and (
+                self.every_n_train_iters(runner, self.interval, self.save_begin)
+                or (self.save_last and self.is_last_train_iter(runner))):
+            self._after_val = runner.iter + 1  # saved by after_val_epoch
+            return
+        super().after_train_iter(runner, batch_idx, data_batch, outputs)
+
+    def after_val_epoch(self, runner, metrics) -> None:
+        super().after_val_epoch(runner, metrics)  # the best checkpoint
+        self._save_after_val(runner)
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self._save_after_val(runner)  # the validation did not run: save now
+
+    def after_train(self, runner) -> None:
+        self._save_after_val(runner)
+        super().after_train(runner)
+
+    def _save_after_val(self, runner) -> None:
+        step, self._after_val = self._after_val, None
+        if step is None:
+            return
+        runner.logger.info(f'Saving checkpoint at {step} iterations')
+        self._save_checkpoint_with_step(runner, step, meta=dict(epoch=runner.epoch, iter=step))
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
