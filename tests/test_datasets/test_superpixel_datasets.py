@@ -151,3 +151,22 @@ def test_converter_all_annotators(repo_root, bsds_root, tmp_path):
         np.testing.assert_array_equal(cv2.imread(p, cv2.IMREAD_UNCHANGED), mat[k])
     with pytest.raises(ValueError, match='no-split-dir'):
         tool.main([bsds_root, str(tmp_path), '--no-split-dir'])
+
+
+def test_converter_rerun_replaces_an_earlier_layout(repo_root, bsds_root, tmp_path, capsys):
+    """A first-annotator conversion over an all-annotator one (and the reverse) used to keep
+    the other layout's files, and the dataset read <id>.png over <id>_<k>.png."""
+    tool = _converter(repo_root)
+    val = tmp_path / 'val'
+    tool.main([bsds_root, str(tmp_path), '--splits', 'val', '--ids', '101087', '101085'])
+    tool.main([bsds_root, str(tmp_path), '--splits', 'val', '--ids', '101087',
+               '--annotators', 'all'])
+    assert 'removed 3 file(s) of an earlier conversion' in capsys.readouterr().out
+    mat = load_bsds_segmentations(osp.join(bsds_root, 'groundTruth/val/101087.mat'))
+    assert sorted(p.name for p in (val / 'labels').iterdir()) == [
+        f'101087_{k}.png' for k in range(mat.shape[0])]
+    assert sorted(p.name for p in (val / 'images').iterdir()) == ['101087.jpg']
+    ds = SuperpixelFolderDataset(data_root=str(val))
+    assert len(ds) == 1 and len(ds.get_data_info(0)['seg_map_path']) == mat.shape[0]
+    tool.main([bsds_root, str(tmp_path), '--splits', 'val', '--ids', '101087'])
+    assert sorted(p.name for p in (val / 'labels').iterdir()) == ['101087.png']

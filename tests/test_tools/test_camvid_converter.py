@@ -279,9 +279,14 @@ def test_rerun_overwrites_with_the_same_result(conv, converted, src):
     before = {p: p.read_bytes() for p in out.rglob('*') if p.is_file()
               and 'bad_labels' not in p.parts}
     (out / 'labels' / 'val' / '0016E5_07997.png').write_bytes(b'stale')
+    # files an earlier conversion left (other stems) are removed: the datasets list folders
+    extra = [out / d / 'train' / 'stale_0001.png' for d in ('images', 'labels', 'panoptic')]
+    for p in extra:
+        p.write_bytes(b'from an earlier conversion')
     assert conv.convert(str(src), str(out), verbose=False) == stats
     after = {p: p.read_bytes() for p in before}
     assert after == before
+    assert not any(p.exists() for p in extra)
 
 
 def _copy_src(src, dst):

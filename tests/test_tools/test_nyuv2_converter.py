@@ -152,6 +152,11 @@ def test_split_file_and_connectivity(conv, mat, tmp_path):
     seg4 = _load(out4)['00000002']['gt_seg_map']
     assert seg4[10, 10] != seg4[35, 45] and len(np.unique(seg4)) == 3
     np.testing.assert_array_equal(got['00000002']['img'], imgs[1])
+    # --overwrite replaces the outputs: the images of the earlier conversion go
+    conv.main([path, str(out4), '--indices', '3', '--crop', '0', '--overwrite'])
+    assert sorted(_load(out4)) == ['00000003']
+    assert sorted(p.name for d in ('images', 'labels') for p in (out4 / d).iterdir()) == [
+        '00000003.png'] * 2
 
 
 def test_lower_median_matches_direct_rule(conv):

@@ -4,6 +4,8 @@ Output, per split: ``<out>/<split>/images/<id>.jpg`` (copied byte for byte) and
 ``<out>/<split>/labels/<id>.png`` (16-bit PNG of the first annotator) or, with
 ``--annotators all``, ``<id>_<k>.png`` for annotator ``k`` = 0, 1, ... This is the layout read by
 ``SuperpixelFolderDataset``. With one split, ``--no-split-dir`` writes ``<out>/{images,labels}``.
+The dataset reads every file of these folders, so each run replaces their contents: files an
+earlier conversion left there (other ids, the other annotator layout) are removed.
 
 Example::
 
@@ -20,14 +22,19 @@ import cv2
 import numpy as np
 
 
-def _load_reader():
+def _load_module(*parts):
     # Import the module file directly: ``import clustseg`` would pull in torch and the models.
     import importlib.util
-    path = osp.join(osp.dirname(__file__), '..', '..', 'clustseg', 'datasets', 'bsds_io.py')
-    spec = importlib.util.spec_from_file_location('clustseg_bsds_io', osp.abspath(path))
+    path = osp.join(osp.dirname(__file__), '..', '..', 'clustseg', *parts)
+    spec = importlib.util.spec_from_file_location('clustseg_' + parts[-1][:-3],
+                                                  osp.abspath(path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.load_bsds_segmentations
+    return module
+
+
+def _load_reader():
+    return _load_module('datasets', 'bsds_io.py').load_bsds_segmentations
 
 
 def parse_args(argv=None):
@@ -58,6 +65,7 @@ def convert_split(bsds_root, split, out_dir, annotators='first', ids=None, reade
     out_lbl = osp.join(out_dir, 'labels')
     os.makedirs(out_img, exist_ok=True)
     os.makedirs(out_lbl, exist_ok=True)
+    written = {out_img: [], out_lbl: []}
     for img_id in ids:
         img_path = osp.join(img_dir, img_id + '.jpg')
         mat_path = osp.join(gt_dir, img_id + '.mat')
@@ -68,6 +76,7 @@ def convert_split(bsds_root, split, out_dir, annotators='first', ids=None, reade
         if segs.min() < 0 or segs.max() > np.iinfo(np.uint16).max:
             raise ValueError(f'{mat_path}: labels {segs.min()}..{segs.max()} do not fit uint16')
         shutil.copyfile(img_path, osp.join(out_img, img_id + '.jpg'))
+        written[out_img].append(img_id + '.jpg')
         if annotators == 'first':
             targets = [(img_id + '.png', segs[0])]
         else:
@@ -76,6 +85,10 @@ def convert_split(bsds_root, split, out_dir, annotators='first', ids=None, reade
             path = osp.join(out_lbl, name)
             if not cv2.imwrite(path, seg.astype(np.uint16)):
                 raise OSError(f'cannot write {path}')
+            written[out_lbl].append(name)
+    outputs = _load_module('utils', 'converter_outputs.py')
+    outputs.report_removed([path for folder, names in written.items()
+                            for path in outputs.remove_unwritten(folder, names)])
     return list(ids)
 
 

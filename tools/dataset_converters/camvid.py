@@ -28,7 +28,9 @@ classes in the order of that list (``COCO.get_cat_ids``), and configs use
 ``metainfo=dict(classes=CAMVID_THING_CLASSES + CAMVID_STUFF_CLASSES, ...)``. Image ids are
 1, 2, ... in sorted stem order per split; segment ids are 1..n per image, in class order.
 
-Re-running overwrites the outputs. A missing folder, an image without label (or the reverse),
+Re-running replaces the outputs: files in ``images``, ``labels`` and ``panoptic`` of a
+converted split that the run does not write (left by an earlier conversion) are removed, since
+the datasets list those folders. A missing folder, an image without label (or the reverse),
 a label of another size than its image, a colour label, or a label value outside 0..11 is an
 error naming the folder / file.
 
@@ -51,6 +53,7 @@ from skimage import measure
 from clustseg.datasets.camvid import (CAMVID_CLASSES, CAMVID_PALETTE, CAMVID_STUFF_CLASSES,
                                       CAMVID_THING_CLASSES)
 from clustseg.datasets.image_io import BadInputError, MissingInputError
+from clustseg.utils.converter_outputs import remove_unwritten, report_removed
 
 SPLITS = ('train', 'val', 'test')
 #: Value of void pixels in the source annotations.
@@ -207,6 +210,8 @@ def convert_split(src: str, out: str, split: str) -> Dict:
                                 segments_info=segments))
     with open(osp.join(out, 'annotations', f'panoptic_{split}.json'), 'w') as f:
         json.dump(dict(images=images, annotations=annotations, categories=categories()), f)
+    names = [im['file_name'] for im in images]
+    report_removed([path for d in dirs.values() for path in remove_unwritten(d, names)])
     return dict(images=len(images), segments=sum(len(a['segments_info']) for a in annotations),
                 thing_segments=dict(things), small_components=small, void_pixels=void)
 

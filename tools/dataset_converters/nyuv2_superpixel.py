@@ -351,7 +351,22 @@ def convert(mat_path: str, out_dir: str, indices: Optional[Sequence[int]] = None
                 if not cv2.imwrite(path, np.ascontiguousarray(arr)):
                     raise OSError(f'cannot write {path}')
             ids.append(stem)
+    # --overwrite replaces the outputs: the dataset lists every file of the folders
+    outputs = _converter_outputs()
+    outputs.report_removed([path for folder in (out_img, out_lbl) for path in
+                            outputs.remove_unwritten(folder, [i + '.png' for i in ids])])
     return ids
+
+
+def _converter_outputs():
+    # by path: ``import clustseg`` would pull in torch and the models
+    import importlib.util
+    path = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', 'clustseg', 'utils',
+                                'converter_outputs.py'))
+    spec = importlib.util.spec_from_file_location('clustseg_converter_outputs', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def parse_args(argv=None):
@@ -373,7 +388,8 @@ def parse_args(argv=None):
     parser.add_argument('--connectivity', type=int, choices=[0, 4, 8], default=0,
                         help='split segments into 4- or 8-connected components (0: no split)')
     parser.add_argument('--overwrite', action='store_true',
-                        help='write into non-empty output folders')
+                        help='replace the contents of non-empty output folders (files this '
+                        'run does not write are removed)')
     return parser.parse_args(argv)
 
 
