@@ -30,9 +30,10 @@ def _is_glob(pattern: str) -> bool:
     return glob.has_magic(pattern)
 
 
-def collect_inputs(inputs: List[str], recursive: bool = False
+def collect_inputs(inputs: List[str], recursive: bool = False, overlay: bool = False
                    ) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
-    """Expands files, folders and glob patterns.
+    """Expands files, folders and glob patterns. ``overlay``: each input also writes
+    ``<stem>_overlay.png``, which must not be another input's output either.
 
     Returns:
         (jobs, missing): ``jobs`` = [(image path, output stem relative to the out dir)] in
@@ -42,17 +43,18 @@ def collect_inputs(inputs: List[str], recursive: bool = False
     Raises:
         ValueError: two inputs would write the same output, naming both.
     """
-    jobs, missing, seen, stems = [], [], set(), {}
+    jobs, missing, seen, outputs = [], [], set(), {}
 
     def add(path, stem):
         path = osp.normpath(path)
         if path in seen:
             return
         seen.add(path)
-        if stem in stems:
-            raise ValueError(f'{stems[stem]} and {path} would both be written to {stem}.png: '
-                             'give them separately, or their folders')
-        stems[stem] = path
+        for out in [stem] + ([stem + '_overlay'] if overlay else []):
+            if out in outputs:
+                raise ValueError(f'{outputs[out]} and {path} would both be written to '
+                                 f'{out}.png: give them separately, or their folders')
+            outputs[out] = path
         jobs.append((path, stem))
 
     for item in inputs:
@@ -150,7 +152,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from clustseg.utils import atomic_write_bytes
 
     try:
-        jobs, failed = collect_inputs(args.inputs, args.recursive)
+        jobs, failed = collect_inputs(args.inputs, args.recursive, args.overlay)
     except ValueError as e:
         print(f'clustseg-superpixels: error: {e}', file=sys.stderr)
         return 2

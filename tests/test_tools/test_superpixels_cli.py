@@ -72,6 +72,13 @@ def test_globs_recursive_and_console_script(inputs, tmp_path):
     shutil.copy(inputs / 'a.jpg', tmp_path / 'x' / 'a.jpg')
     with pytest.raises(ValueError, match='would both be written to a.png'):
         collect_inputs([str(inputs / 'a.jpg'), str(tmp_path / 'x' / 'a.jpg')])
+    # with --overlay, a.jpg's overlay is a_overlay.jpg's label map: refused (it was
+    # overwritten, and a rerun counted a.jpg as done)
+    shutil.copy(inputs / 'b.jpg', tmp_path / 'x' / 'a_overlay.jpg')
+    assert len(collect_inputs([str(tmp_path / 'x')])[0]) == 2
+    with pytest.raises(ValueError, match=r'a\.jpg and .*a_overlay\.jpg would both be written '
+                       r'to a_overlay\.png'):
+        collect_inputs([str(tmp_path / 'x')], overlay=True)
     # the installed console script (setup.py entry_points), on one image of a subfolder
     exe = shutil.which('clustseg-superpixels', path=osp.dirname(sys.executable))
     assert exe, 'clustseg-superpixels is not installed: pip install -e . --no-deps'
