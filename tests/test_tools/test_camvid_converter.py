@@ -313,6 +313,7 @@ def test_missing_folder_and_files_are_named(conv, src, tmp_path):
     with pytest.raises(MissingInputError, match=re.escape(str(bad / 'testannot')) +
                        ': CamVid folder not found'):
         conv.convert(str(bad), str(tmp_path / 'out'), splits=('test',), verbose=False)
+    assert not (tmp_path / 'out').exists()  # nothing written before the check
     os.remove(bad / 'train' / '0006R0_f02940.png')
     with pytest.raises(MissingInputError, match=re.escape(
             str(bad / 'train' / '0006R0_f02940.png')) + ': image of label'):

@@ -179,6 +179,7 @@ def split_files(src: str, split: str) -> List[Tuple[str, str, str]]:
 def convert_split(src: str, out: str, split: str) -> Dict:
     """Convert one split; returns statistics (``images``, ``segments``, ``thing_segments``
     per class name, ``small_components`` dropped to void, ``void_pixels``)."""
+    files = split_files(src, split)  # a missing source folder fails before any output
     dirs = {k: osp.join(out, k, split) for k in ('images', 'labels', 'panoptic')}
     for d in list(dirs.values()) + [osp.join(out, 'annotations')]:
         os.makedirs(d, exist_ok=True)
@@ -186,7 +187,7 @@ def convert_split(src: str, out: str, split: str) -> Dict:
     things = Counter({c: 0 for c in CAMVID_THING_CLASSES})
     small = 0
     void = 0
-    for img_id, (stem, img_path, ann_path) in enumerate(split_files(src, split), 1):
+    for img_id, (stem, img_path, ann_path) in enumerate(files, 1):
         with Image.open(img_path) as im:
             width, height = im.size
         with Image.open(ann_path) as im:
