@@ -59,8 +59,6 @@ def load_config(path, cfg_options=None):
     old_schedulers = deepcopy(cfg.get('param_scheduler'))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    if old_schedulers is not None and not isinstance(old_schedulers, (list, tuple)):
-        old_schedulers = [old_schedulers]
     try:  # schedules that ended at the config's max_iters end at the new one
         fit_schedules_to_max_iters(cfg, old_max_iters, old_schedulers)
     except ScheduleError as err:

@@ -18,11 +18,15 @@ class ScheduleError(ValueError):
     """A ``param_scheduler`` that does not fit ``train_cfg.max_iters``; names the keys."""
 
 
-def _schedulers(cfg) -> list:
-    scheds = cfg.get('param_scheduler')
+def _as_list(scheds) -> list:
+    """A ``param_scheduler`` value (one scheduler, a list, or None) as a list."""
     if scheds is None:
         return []
     return list(scheds) if isinstance(scheds, (list, tuple)) else [scheds]
+
+
+def _schedulers(cfg) -> list:
+    return _as_list(cfg.get('param_scheduler'))
 
 
 def _is_iteration_based(sched) -> bool:
@@ -43,13 +47,13 @@ def _option(cfg, i: int, field: str) -> str:
 
 
 def fit_schedules_to_max_iters(cfg, old_max_iters: Optional[int],
-                               old_schedulers: Optional[list] = None) -> List[str]:
+                               old_schedulers=None) -> List[str]:
     """Make the iteration-based ``param_scheduler`` entries of ``cfg`` fit
     ``cfg.train_cfg.max_iters`` (in place) and return what was changed.
 
-    ``old_max_iters`` / ``old_schedulers``: ``max_iters`` and the ``param_scheduler`` entries
-    as the config file wrote them, before command-line options (``old_schedulers`` None: the
-    entries of ``cfg``).
+    ``old_max_iters`` / ``old_schedulers``: ``max_iters`` and ``param_scheduler`` (one
+    scheduler or a list) as the config file wrote them, before command-line options
+    (``old_schedulers`` None: the entries of ``cfg``).
     - A scheduler whose ``end`` was ``old_max_iters`` ends at the new ``max_iters``.
     - A scheduler whose ``begin`` was, in the file, the ``end`` of the scheduler before it,
       and was not set on the command line, begins where that one ends now (a cosine after a
@@ -64,7 +68,7 @@ def fit_schedules_to_max_iters(cfg, old_max_iters: Optional[int],
     if max_iters is None:
         return []
     scheds = _schedulers(cfg)
-    olds = [dict(s) for s in (scheds if old_schedulers is None else old_schedulers)]
+    olds = [dict(s) for s in (scheds if old_schedulers is None else _as_list(old_schedulers))]
     if len(olds) != len(scheds):  # the list itself was replaced: nothing to follow
         olds = [dict(s) for s in scheds]
     changes, problems = [], []
