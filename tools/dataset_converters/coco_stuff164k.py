@@ -11,11 +11,14 @@ python tools/dataset_converters/coco_stuff164k.py data/coco_stuff164k [--nproc 8
 """
 import argparse
 import glob
+import io
 import os.path as osp
 from multiprocessing import Pool
 
 import numpy as np
 from PIL import Image
+
+from clustseg.datasets.image_io import BadInputError, read_file_bytes, structure_problem
 
 #: COCO category ids (1-based) of the 11 thing classes without annotations in COCO 2017
 UNUSED_COCO_THING_IDS = (12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91)
@@ -44,9 +47,23 @@ def convert_map(raw: np.ndarray) -> np.ndarray:
 
 
 def convert_file(path: str) -> str:
-    """``<name>.png`` -> ``<name>_labelTrainIds.png`` (same folder); returns the new path."""
+    """``<name>.png`` -> ``<name>_labelTrainIds.png`` (same folder); returns the new path.
+    A missing, truncated, corrupt or non-uint8 single-channel map is a
+    :class:`~clustseg.datasets.BadInputError` naming ``path``."""
+    data = read_file_bytes(path)
+    problem = structure_problem(data)
+    if problem is not None:
+        raise BadInputError(path, problem)
+    try:
+        raw = np.array(Image.open(io.BytesIO(data)))
+    except (OSError, SyntaxError, ValueError) as err:  # PIL: not an image, or undecodable
+        raise BadInputError(path, f'cannot decode the label map: {err}') from err
+    try:
+        train_ids = convert_map(raw)
+    except ValueError as err:
+        raise BadInputError(path, str(err)) from err
     out = path[:-len('.png')] + SUFFIX
-    Image.fromarray(convert_map(np.array(Image.open(path)))).save(out)
+    Image.fromarray(train_ids).save(out)
     return out
 
 
@@ -68,12 +85,15 @@ def main(argv=None):
     if not files:
         raise SystemExit(f'error: no label PNGs under {args.root}/annotations/'
                          '{train2017,val2017}')
-    if args.nproc > 1:
-        with Pool(args.nproc) as pool:
-            pool.map(convert_file, files, chunksize=64)
-    else:
-        for f in files:
-            convert_file(f)
+    try:
+        if args.nproc > 1:
+            with Pool(args.nproc) as pool:
+                pool.map(convert_file, files, chunksize=64)
+        else:
+            for f in files:
+                convert_file(f)
+    except BadInputError as err:  # a rerun converts every map again
+        raise SystemExit(f'error: {err}') from None
     print(f'converted {len(files)} label maps')
 
 

@@ -395,9 +395,13 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    ids = convert(args.mat, args.out_dir, indices=args.indices, split_file=args.split_file,
-                  crop=args.crop, fill=not args.no_fill, border_mask=not args.no_border_mask,
-                  connectivity=args.connectivity, overwrite=args.overwrite)
+    try:
+        ids = convert(args.mat, args.out_dir, indices=args.indices, split_file=args.split_file,
+                      crop=args.crop, fill=not args.no_fill,
+                      border_mask=not args.no_border_mask, connectivity=args.connectivity,
+                      overwrite=args.overwrite)
+    except (OSError, KeyError, ValueError) as err:  # bad inputs: the messages name the file
+        raise SystemExit(f'error: {err.args[0] if isinstance(err, KeyError) else err}') from None
     print(f'{len(ids)} images -> {args.out_dir}/images, {args.out_dir}/labels')
 
 

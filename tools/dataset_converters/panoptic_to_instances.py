@@ -11,32 +11,49 @@ panoptic datasets in the COCO format.
 """
 import argparse
 import json
+import os
 import os.path as osp
 
 import numpy as np
-from PIL import Image
 from panopticapi.utils import rgb2id
 from pycocotools import mask as mask_utils
+
+from clustseg.datasets.image_io import BadInputError, read_file_bytes, read_image
+
+
+def read_panoptic_json(path: str) -> dict:
+    """The COCO panoptic file ``path``; :class:`BadInputError` naming it when it is missing,
+    not JSON, or lacks the ``images`` / ``annotations`` / ``categories`` lists."""
+    try:
+        pan = json.loads(read_file_bytes(path))
+    except ValueError as err:  # JSON or UTF-8 errors (BadInputError is one too: re-raised)
+        if isinstance(err, BadInputError):
+            raise
+        raise BadInputError(path, f'not a JSON file: {err}') from err
+    missing = [k for k in ('images', 'annotations', 'categories')
+               if not isinstance(pan, dict) or not isinstance(pan.get(k), list)]
+    if missing:
+        raise BadInputError(path, f'no {", ".join(repr(k) for k in missing)} list(s): not a '
+                            'COCO panoptic annotation file')
+    return pan
 
 
 def convert(pan_json: str, png_dir: str) -> dict:
     """-> the instance-format dict (images, thing categories, one annotation per thing
     segment with its bbox, pixel area and iscrowd; annotation ids 1..N)."""
-    with open(pan_json) as f:
-        pan = json.load(f)
+    pan = read_panoptic_json(pan_json)
     things = {c['id']: c for c in pan['categories'] if c.get('isthing', 0) == 1}
     anns = []
     for a in pan['annotations']:
         png = osp.join(png_dir, a['file_name'])
-        if not osp.isfile(png):
-            raise FileNotFoundError(f'{png}: panoptic PNG of image {a["image_id"]} not found')
-        ids = rgb2id(np.array(Image.open(png).convert('RGB'), dtype=np.uint32))
+        # checked reading: a missing, truncated or corrupt PNG is an error naming it
+        ids = rgb2id(read_image(png, channel_order='rgb').astype(np.uint32))
         for s in a['segments_info']:
             if s['category_id'] not in things:
                 continue
             m = ids == s['id']
             if not m.any():
-                raise ValueError(f'{png}: segment {s["id"]} of {pan_json} has no pixels')
+                raise BadInputError(png, f'segment {s["id"]} of {pan_json} has no pixels')
             rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
             rle['counts'] = rle['counts'].decode('ascii')
             # annotation ids must be unique over the file (segment ids repeat across images)
@@ -47,15 +64,20 @@ def convert(pan_json: str, png_dir: str) -> dict:
                 images=pan['images'], categories=list(things.values()), annotations=anns)
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('panoptic_json')
     p.add_argument('panoptic_png_dir')
     p.add_argument('out_json')
-    a = p.parse_args()
-    out = convert(a.panoptic_json, a.panoptic_png_dir)
-    with open(a.out_json, 'w') as f:
+    a = p.parse_args(argv)
+    try:
+        out = convert(a.panoptic_json, a.panoptic_png_dir)
+    except BadInputError as err:
+        raise SystemExit(f'error: {err}') from None
+    tmp = a.out_json + '.tmp'
+    with open(tmp, 'w') as f:  # complete, then renamed: a kill leaves no partial file
         json.dump(out, f)
+    os.replace(tmp, a.out_json)
     print(f'{a.out_json}: {len(out["images"])} images, {len(out["annotations"])} thing '
           f'segments, {len(out["categories"])} thing categories')
 
