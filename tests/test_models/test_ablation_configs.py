@@ -86,6 +86,27 @@ def test_kmeans_is_hard_non_recursive_and_trains_through_gumbel_softmax():
     assert torch.equal(a1, a2)
 
 
+def test_kmeans_layers_draw_their_own_gumbel_noise():
+    """Every layer's Gumbel E-step holds a StepRandom built from the one model seed: each
+    draws its own noise (they drew the same before the decoder named their streams)."""
+    def noise(dec):
+        out = []
+        for layer in dec.layers:
+            rng = layer.cross_attn.variant.rng
+            assert int(rng.step) == 0 and int(rng.seed) == torch.initial_seed()
+            out.append(torch.rand(64, generator=rng.generator()))
+        return out
+    torch.manual_seed(1234)
+    drawn = noise(_decoder('clustseg_r50_kmeans-attn_coco-panoptic.py'))
+    assert len(drawn) == 6
+    assert all(not torch.equal(a, b) for i, a in enumerate(drawn) for b in drawn[i + 1:])
+    # the same model built again from the same seed draws the same noise (resumable, and equal
+    # on every rank)
+    torch.manual_seed(1234)
+    again = noise(_decoder('clustseg_r50_kmeans-attn_coco-panoptic.py'))
+    assert all(torch.equal(a, b) for a, b in zip(drawn, again))
+
+
 @pytest.mark.parametrize('t', [2, 3, 4, 5])
 def test_unshared_layers_have_t_sets_of_projections(t):
     shared = _decoder('main', num_iters=t)

@@ -6,6 +6,7 @@ from clustseg.registry import MODELS
 from ..layers.local_em import LocalAssignment, local_grid
 from ..layers.batch_padding import BatchPadding
 from ..layers.recurrent_cross_attention import check_positive, map_names
+from ..utils.step_random import StepRandom
 from .cluster_decoder_layer import ClusterDecoderLayer
 
 
@@ -73,6 +74,11 @@ class ClusterDecoder(BaseModule):
             ClusterDecoderLayer(embed_dims, num_heads, num_iters, ffn_dims, variant, m_step,
                                 shared_iters=shared_iters)
             for _ in layer_levels)
+        # random draws of the layers' E-steps (the Gumbel noise of the k-means variant): one
+        # stream per layer; with the one seed of the model they drew the same noise
+        for name, m in self.layers.named_modules():
+            if isinstance(m, StepRandom):
+                m.stream = f'decoder.layers.{name}'
         if local_levels and not self.layers[0].cross_attn.supports_local:
             raise ValueError(f'local_levels={list(local_levels)} needs an E-step variant with a '
                              f'local form (supports_local) and shared_iters=True, got variant='

@@ -145,7 +145,7 @@ class SuperpixelSegmentor(BaseModel):
         if not self.test_cfg['min_size_ratio'] >= 0:
             raise ValueError('model.test_cfg.min_size_ratio must be >= 0, got '
                              f"{self.test_cfg['min_size_ratio']}")
-        self.k_random = StepRandom()
+        self.k_random = StepRandom(stream='num_superpixels')
 
     # ------------------------------------------------------------------ core
     def _raw_image(self, inputs):

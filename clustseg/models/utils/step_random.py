@@ -1,4 +1,6 @@
-"""Random draws that are a pure function of (seed, step), kept in the model's state."""
+"""Random draws that are a pure function of (seed, stream, step), kept in the model's state."""
+import zlib
+
 import torch
 import torch.nn as nn
 
@@ -22,25 +24,37 @@ class StepRandom(nn.Module):
     ``diff_rank_seed=False``) draw the same values. Unlike Python's or torch's global RNG, no
     state outside the checkpoint shapes training.
 
+    Modules built with the same seed draw independent values only through distinct
+    ``stream`` names: the owner names its stream (``'memory_bank'``), or the module that holds
+    several instances names them apart (:class:`~clustseg.models.decoders.ClusterDecoder`
+    gives each layer's E-step variant its own). The name is not state: it comes from the
+    model's construction, so a resumed run has it again.
+
     Args:
         seed (int, optional): base seed; default ``torch.initial_seed()`` at construction,
             i.e. the seed mmengine's Runner set before building the model.
+        stream (str): name of this source of draws among those of one model ('' = the base
+            seed itself).
     """
 
     #: state that checkpoints written before it existed lack (kept fresh on load; see
     #: :func:`~clustseg.models.utils.upgrade_legacy_keys`)
     OPTIONAL_STATE_KEYS = ('seed', 'step')
 
-    def __init__(self, seed=None):
+    def __init__(self, seed=None, stream: str = ''):
         super().__init__()
         seed = torch.initial_seed() if seed is None else int(seed)
         self.register_buffer('seed', torch.tensor(seed % (1 << 63), dtype=torch.long))
         self.register_buffer('step', torch.zeros((), dtype=torch.long))
+        self.stream = stream
 
     def generator(self) -> torch.Generator:
         """A CPU generator for this step; advances the step counter."""
+        base = int(self.seed)
+        if self.stream:
+            base = _mix(base, zlib.crc32(self.stream.encode()))
         g = torch.Generator()
-        g.manual_seed(_mix(int(self.seed), int(self.step)))
+        g.manual_seed(_mix(base, int(self.step)))
         self.step += 1
         return g
 
