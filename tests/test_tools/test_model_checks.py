@@ -138,3 +138,28 @@ def test_instance_class_counts(tmp_path):
     assert "model.panoptic_head.num_things_classes = 80, but the dataset has 79 " \
         "(metainfo['classes'])" in problems
     assert class_count_problems(cfg, {}) == []  # no classes (superpixels): nothing to check
+
+
+def test_head_cfg_hidden_by_the_model_cfg(tmp_path):
+    """mmdet's MaskFormer merges model.train_cfg / test_cfg over the head's: a head key that
+    the model's dict also sets is an error (init_model, and the runner before it runs), not a
+    silently ignored setting; a head-only key or the same value passes."""
+    from clustseg.apis import init_model
+    from clustseg.engine.hooks.model_check_hook import check_head_cfg_overrides
+    config = str(ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py')
+    with pytest.raises(ModelCheckError, match=r'model\.panoptic_head\.train_cfg\.'
+                       r'mask_num_points=123 is replaced by model\.train_cfg\.'
+                       r'mask_num_points=2048.*set these keys there'):
+        init_model(config, cfg_options={'model.panoptic_head.train_cfg.mask_num_points': 123})
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict({'model.panoptic_head.test_cfg.object_mask_thr': 0.11})
+    with pytest.raises(ModelCheckError, match=r'test_cfg\.object_mask_thr=0\.11 is replaced '
+                       r'by model\.test_cfg\.object_mask_thr=0\.'):
+        check_head_cfg_overrides(cfg)
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict({'model.panoptic_head.train_cfg.mask_num_points': 2048})
+    check_head_cfg_overrides(cfg)  # the same value: nothing is lost
+    runner = _runner(PANOPTIC, tmp_path, **{
+        'model.panoptic_head.test_cfg.object_mask_thr': 0.11})
+    with pytest.raises(ModelCheckError, match='object_mask_thr'):
+        runner.test()

@@ -96,6 +96,27 @@ def check_class_counts(cfg, datasets: Dict[str, object]) -> None:
                 'metainfo classes to the model\'s)')
 
 
+def check_head_cfg_overrides(cfg) -> None:
+    """Raise :class:`ModelCheckError` for a key set in ``model.panoptic_head.train_cfg`` /
+    ``test_cfg`` that ``model.train_cfg`` / ``test_cfg`` also sets to another value: mmdet's
+    ``MaskFormer`` merges the model's dicts over the head's, so the head's value would be
+    ignored without a word. The message names the keys and where to set them."""
+    problems = []
+    for part in ('train_cfg', 'test_cfg'):
+        head = _config_value(cfg, f'model.panoptic_head.{part}')
+        model = _config_value(cfg, f'model.{part}')
+        if not (hasattr(head, 'items') and hasattr(model, 'items')):
+            continue
+        for key, value in head.items():
+            if key in model and model[key] != value:
+                problems.append(f'model.panoptic_head.{part}.{key}={value!r} is replaced by '
+                                f'model.{part}.{key}={model[key]!r}')
+    if problems:
+        raise ModelCheckError(
+            '; '.join(problems) + ". mmdet's MaskFormer hands model.train_cfg / "
+            'model.test_cfg to the head over its own: set these keys there instead')
+
+
 def checkpoint_problem(model, checkpoint: dict) -> Optional[str]:
     """What does not fit when ``checkpoint`` (a Runner checkpoint or a state dict, keys
     revised as the Runner does: a leading ``module.`` dropped) is loaded into ``model``."""
@@ -115,7 +136,8 @@ class ModelCheckHook(Hook):
 
     - ``before_run`` (after the Runner built the dataloaders of the run, before any
       checkpoint is loaded or any step runs): the class counts of the config
-      (:data:`CLASS_COUNT_KEYS`) against each built dataset's ``metainfo``;
+      (:data:`CLASS_COUNT_KEYS`) against each built dataset's ``metainfo``, and no head
+      ``train_cfg`` / ``test_cfg`` key hidden by the model's (:func:`check_head_cfg_overrides`);
     - ``after_load_checkpoint`` (``load_from``, resume, tools/test.py): every model key must
       be in the checkpoint with the model's shape, and every checkpoint key in the model,
       unless ``allow_partial_load``.
@@ -139,6 +161,7 @@ class ModelCheckHook(Hook):
             dataloader = getattr(loop, 'dataloader', None)
             if dataloader is not None and hasattr(dataloader, 'dataset'):
                 datasets[f'{name}_dataloader'] = dataloader.dataset
+        check_head_cfg_overrides(runner.cfg)
         check_class_counts(runner.cfg, datasets)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
