@@ -171,3 +171,52 @@ def test_image_adaptive_attention_tokens_pool_the_valid_pixels_only():
         ImageAdaptiveInitializer(8, 16, 5, 8, token_mode='grid')
     with pytest.raises(ValueError, match='5 learned pooling maps; num_queries=4'):
         init(feats, pad, num_queries=4)
+
+
+def test_initializer_output_is_checked_naming_the_initializer():
+    """A new initializer whose output the decoder cannot read (a missing key, another D,
+    another K in query_classes) is a ValueError naming it at the first forward, not a
+    KeyError or a shape error inside the decoder; a panoptic part without a fixed K is one at
+    build."""
+    from clustseg.apis import init_model
+    root = __import__('pathlib').Path(__file__).resolve().parents[2]
+    model = init_model(str(root / 'configs/panoptic/clustseg_compact_embedded.py'))
+    core = model.panoptic_head.core
+    x = [torch.randn(2, c, 64 // s, 64 // s) for c, s in ((16, 4), (32, 8), (64, 16), (128, 32))]
+    good = core.initializer.forward
+    core.cluster(core.decode_pixels(x))  # as built: fine
+
+    def broken(**change):
+        def forward(*args, **kwargs):
+            out = dict(good(*args, **kwargs))
+            for k, v in change.items():
+                if v is None:
+                    del out[k]
+                else:
+                    out[k] = v(out[k])
+            return out
+        return forward
+
+    for change, match in (
+            (dict(center_pos=None), r"PanopticInitializer\.forward returned no \['center_pos'\]"),
+            (dict(centers=lambda c: c[..., :8], center_pos=lambda c: c[..., :8]),
+             r'PanopticInitializer: centers of shape \(2, 128, 8\), expected B x K x D = '
+             r'2 x K x 64'),
+            (dict(query_classes=lambda q: q[:5]),
+             r'query_classes of shape \(5,\), expected \(128,\)')):
+        core.initializer.forward = broken(**change)
+        with pytest.raises(ValueError, match=match):
+            core.cluster(core.decode_pixels(x))
+    from clustseg.models.initializers.base_initializer import BaseInitializer
+    from clustseg.registry import MODELS
+
+    class NoFixedK(BaseInitializer):  # a new initializer that leaves num_queries unset
+        num_queries = None
+
+    MODELS.register_module(name='_TestNoFixedKInitializer', module=NoFixedK, force=True)
+    with pytest.raises(ValueError, match=r'thing_initializer \(NoFixedK\) has no '
+                       'fixed num_queries'):
+        PanopticInitializer(
+            thing_initializer=dict(type='_TestNoFixedKInitializer'),
+            stuff_initializer=dict(type='MemoryBankInitializer', num_classes=53, feat_dims=8,
+                                   embed_dims=16))

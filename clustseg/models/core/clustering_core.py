@@ -6,7 +6,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..initializers.base_initializer import PIXEL_LEVELS, BaseInitializer
+from ..initializers.base_initializer import (PIXEL_LEVELS, BaseInitializer,
+                                             check_initializer_output)
 from ..layers.batch_padding import BatchPadding
 
 #: deep-supervision modes: every E-step of every layer, the last E-step of each layer (the
@@ -155,6 +156,9 @@ class ClusteringCore(BaseModule):
         if self.initializer is None:
             return out
         out.init = self.initializer(out.pyramid, out.padding, num_queries=num_queries)
+        check_initializer_output(self.initializer, out.init,
+                                 next(iter(out.pyramid.values())).shape[0],
+                                 self.decoder.embed_dims)
         if seed_hw is None and self.decoder.local_levels:
             seed_hw = tuple(self.initializer.read(out.pyramid).shape[-2:])
         dec = self.decoder(out.init['centers'], [out.pyramid[lv] for lv in self.decoder_levels],

@@ -65,3 +65,31 @@ class BaseInitializer(BaseModule):
     def update(self, feats, gt_sem_seg: Tensor) -> None:
         """Ground-truth step (see the class docstring); the default does nothing."""
         return None
+
+
+def check_initializer_output(initializer, init, batch: int, embed_dims: Optional[int]) -> None:
+    """That an initializer's :meth:`~BaseInitializer.forward` result is what the decoder
+    reads (see :class:`BaseInitializer`): a dict with ``centers`` and ``center_pos``
+    B x K x D (D = the decoder's ``embed_dims``; None: any) and ``query_classes`` K.
+    Otherwise a ValueError naming the initializer and what differs (shapes only: no device
+    read)."""
+    name = type(initializer).__name__
+    if not isinstance(init, dict):
+        raise ValueError(f'{name}.forward must return a dict, got {type(init).__name__}')
+    missing = [k for k in ('centers', 'center_pos', 'query_classes') if k not in init]
+    if missing:
+        raise ValueError(f'{name}.forward returned no {missing} (keys: {sorted(init)}); an '
+                         'initializer returns centers, center_pos and query_classes '
+                         '(BaseInitializer)')
+    centers = init['centers']
+    if centers.dim() != 3 or centers.shape[0] != batch or \
+            centers.shape[2] != (centers.shape[2] if embed_dims is None else embed_dims):
+        raise ValueError(f'{name}: centers of shape {tuple(centers.shape)}, expected B x K x D '
+                         f'= {batch} x K x {embed_dims or "D"} (D: the decoder\'s embed_dims)')
+    if tuple(init['center_pos'].shape) != tuple(centers.shape):
+        raise ValueError(f'{name}: center_pos of shape {tuple(init["center_pos"].shape)}, '
+                         f'expected the centers\' {tuple(centers.shape)}')
+    if tuple(init['query_classes'].shape) != (centers.shape[1], ):
+        raise ValueError(f'{name}: query_classes of shape '
+                         f'{tuple(init["query_classes"].shape)}, expected ({centers.shape[1]},) '
+                         '(one class id or -1 per center)')

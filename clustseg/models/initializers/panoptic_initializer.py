@@ -2,7 +2,7 @@
 import torch
 
 from clustseg.registry import MODELS
-from .base_initializer import BaseInitializer
+from .base_initializer import BaseInitializer, check_initializer_output
 
 
 @MODELS.register_module()
@@ -20,6 +20,11 @@ class PanopticInitializer(BaseInitializer):
         super().__init__(init_cfg)
         self.things = MODELS.build(thing_initializer)
         self.stuff = MODELS.build(stuff_initializer)
+        for key, part in (('thing_initializer', self.things), ('stuff_initializer', self.stuff)):
+            if getattr(part, 'num_queries', None) is None:
+                raise ValueError(f'PanopticInitializer: {key} ({type(part).__name__}) has no '
+                                 'fixed num_queries; the panoptic query count is the sum of '
+                                 'its parts\'')
         self.stuff_class_offset = stuff_class_offset
 
     @property
@@ -33,6 +38,9 @@ class PanopticInitializer(BaseInitializer):
                              'stuff initializers')
         th = self.things(feats, pad_mask)
         st = self.stuff(feats, pad_mask)
+        batch = self.things.read(feats).shape[0]
+        check_initializer_output(self.things, th, batch, None)
+        check_initializer_output(self.stuff, st, batch, th['centers'].shape[2])
         stuff_classes = st['query_classes']
         stuff_classes = torch.where(stuff_classes >= 0, stuff_classes + self.stuff_class_offset,
                                     stuff_classes)
