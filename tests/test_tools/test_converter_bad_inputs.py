@@ -54,16 +54,19 @@ def test_panoptic_to_instances_names_the_bad_file(pan2inst, repo_root, tmp_path)
     assert str(first) in msg and 'truncated PNG' in msg
     first.unlink()
     msg = _error(pan2inst.main, [str(good), str(pngs), out])
-    assert str(first) in msg and 'not found' in msg
+    assert str(first) in msg and f'of image {pan["annotations"][0]["image_id"]} not found' in msg
 
     text = tmp_path / 'text.json'
     text.write_text('{"images": [')
     msg = _error(pan2inst.main, [str(text), str(pngs), out])
     assert str(text) in msg and 'not a JSON file' in msg
-    other = tmp_path / 'instances.json'  # an instance file given by mistake: no segments_info
-    other.write_text(json.dumps({'images': [], 'categories': []}))
+    other = repo_root / PANOPTIC / 'instances_val2017.json'  # the instance file, by mistake
     msg = _error(pan2inst.main, [str(other), str(pngs), out])
-    assert str(other) in msg and "'annotations'" in msg
+    assert str(other) in msg and 'annotations[0] has no file_name and segments_info' in msg
+    bare = tmp_path / 'bare.json'
+    bare.write_text(json.dumps({'images': [], 'categories': []}))
+    msg = _error(pan2inst.main, [str(bare), str(pngs), out])
+    assert str(bare) in msg and "'annotations'" in msg
     assert not (tmp_path / 'out.json').exists()
 
 
@@ -100,3 +103,18 @@ def test_nyuv2_names_the_bad_file(load_script, tmp_path):
     missing.write_text('MATLAB 5.0 MAT-file')
     msg = _error(conv.main, [str(missing), str(tmp_path / 'out')])
     assert f'{missing}: not an HDF5 file' in msg
+    msg = _error(conv.main, [str(missing), str(tmp_path / 'out'), '--crop', '-1'])
+    assert 'crop must be >= 0' in msg
+
+
+def test_nyuv2_keeps_the_traceback_of_other_errors(load_script, tmp_path, monkeypatch):
+    """Only the converter's own input errors become an error line: anything else (a bug)
+    propagates with its traceback."""
+    conv = load_script('tools/dataset_converters/nyuv2_superpixel.py')
+
+    def bug(*args, **kwargs):
+        raise ValueError('a bug, not a bad input')
+
+    monkeypatch.setattr(conv, 'convert', bug)
+    with pytest.raises(ValueError, match='a bug'):
+        conv.main([str(tmp_path / 'x.mat'), str(tmp_path / 'out')])

@@ -157,8 +157,28 @@ def test_head_cfg_hidden_by_the_model_cfg(tmp_path):
                        r'by model\.test_cfg\.object_mask_thr=0\.'):
         check_head_cfg_overrides(cfg)
     cfg = Config.fromfile(config)
-    cfg.merge_from_dict({'model.panoptic_head.train_cfg.mask_num_points': 2048})
-    check_head_cfg_overrides(cfg)  # the same value: nothing is lost
+    cfg.merge_from_dict({'model.panoptic_fusion_head.test_cfg.object_mask_thr': 0.11})
+    with pytest.raises(ModelCheckError, match=r'model\.panoptic_fusion_head\.test_cfg\.'
+                       r'object_mask_thr=0\.11 is replaced'):
+        check_head_cfg_overrides(cfg)
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict({'model.panoptic_head.train_cfg.mask_num_points': 123,
+                         'model.train_cfg': None})
+    with pytest.raises(ModelCheckError, match=r'model\.panoptic_head\.train_cfg is dropped: '
+                       r'model\.train_cfg is None'):
+        check_head_cfg_overrides(cfg)
+    # nothing is lost: the same value, a nested key merged key by key, a head-only key
+    cfg = Config.fromfile(config)
+    nested = cfg.model.train_cfg.assigner.num_things_classes
+    recompute = cfg.model.train_cfg.pop('recompute_losses')  # then set on the head only
+    cfg.merge_from_dict({'model.panoptic_head.train_cfg.mask_num_points': 2048,
+                         'model.panoptic_head.train_cfg.assigner.num_things_classes': nested,
+                         'model.panoptic_head.train_cfg.recompute_losses': not recompute})
+    check_head_cfg_overrides(cfg)
+    cfg.merge_from_dict({'model.panoptic_head.train_cfg.assigner.num_things_classes': 3})
+    with pytest.raises(ModelCheckError, match=r'train_cfg\.assigner\.num_things_classes=3 '
+                       r'is replaced by model\.train_cfg\.assigner\.num_things_classes='):
+        check_head_cfg_overrides(cfg)
     runner = _runner(PANOPTIC, tmp_path, **{
         'model.panoptic_head.test_cfg.object_mask_thr': 0.11})
     with pytest.raises(ModelCheckError, match='object_mask_thr'):

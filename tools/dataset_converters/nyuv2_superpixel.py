@@ -99,6 +99,33 @@ GREY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # MATLAB rgb2gray's documented R, G, B 
 KEYS = ('images', 'labels', 'instances')
 
 
+class InputError(Exception):
+    """A bad input or argument of the conversion; the message names the file (or argument).
+    The subclasses keep the built-in type a caller may catch; ``main`` prints the message of
+    these alone, so that any other exception keeps its traceback."""
+
+
+class InputKeyError(InputError, KeyError):
+    def __str__(self):  # the message, without KeyError's quotes
+        return str(self.args[0])
+
+
+class InputValueError(InputError, ValueError):
+    pass
+
+
+class InputOSError(InputError, OSError):
+    pass
+
+
+class InputFileNotFoundError(InputError, FileNotFoundError):
+    pass
+
+
+class InputFileExistsError(InputError, FileExistsError):
+    pass
+
+
 def _h5py():
     try:
         import h5py
@@ -111,20 +138,21 @@ def _h5py():
 class NYUv2Labeled:
     """The ``images`` / ``labels`` / ``instances`` datasets of ``nyu_depth_v2_labeled.mat``.
 
-    Checks the layout on opening and raises ``KeyError`` / ``ValueError`` naming the file and
-    the dataset key. Use as a context manager (closes the file).
+    Checks the layout on opening and raises :class:`InputError` (a ``KeyError`` /
+    ``ValueError``) naming the file and the dataset key. Use as a context manager (closes
+    the file).
     """
 
     def __init__(self, path: str) -> None:
         if not osp.isfile(path):
-            raise FileNotFoundError(f'NYUv2 labelled file not found: {path}')
+            raise InputFileNotFoundError(f'NYUv2 labelled file not found: {path}')
         h5py = _h5py()
         self.path = path
         try:
             self.file = h5py.File(path, 'r')
         except OSError as e:
-            raise OSError(f'{path}: not an HDF5 file (nyu_depth_v2_labeled.mat is MATLAB '
-                          f'v7.3 = HDF5): {e}') from e
+            raise InputOSError(f'{path}: not an HDF5 file (nyu_depth_v2_labeled.mat is MATLAB '
+                               f'v7.3 = HDF5): {e}') from e
         try:
             self._check(h5py)
         except Exception:
@@ -134,25 +162,28 @@ class NYUv2Labeled:
     def _check(self, h5py) -> None:
         for key in KEYS:
             if key not in self.file:
-                raise KeyError(f'{self.path}: no dataset {key!r} (found '
-                               f'{sorted(self.file.keys())}); expected the labelled NYUv2 '
-                               'file nyu_depth_v2_labeled.mat')
+                raise InputKeyError(f'{self.path}: no dataset {key!r} (found '
+                                    f'{sorted(self.file.keys())}); expected the labelled NYUv2 '
+                                    'file nyu_depth_v2_labeled.mat')
             if not isinstance(self.file[key], h5py.Dataset):
-                raise ValueError(f'{self.path}: {key!r} is not an array dataset')
+                raise InputValueError(f'{self.path}: {key!r} is not an array dataset')
         images, labels, instances = (self.file[k] for k in KEYS)
         if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f'{self.path}: dataset \'images\' has shape {images.shape}; '
-                             'expected N x 3 x W x H (MATLAB H x W x 3 x N as stored in HDF5)')
+            raise InputValueError(f'{self.path}: dataset \'images\' has shape {images.shape}; '
+                                  'expected N x 3 x W x H (MATLAB H x W x 3 x N as stored in '
+                                  'HDF5)')
         if images.dtype != np.uint8:
-            raise ValueError(f"{self.path}: dataset 'images' is {images.dtype}, expected uint8")
+            raise InputValueError(f"{self.path}: dataset 'images' is {images.dtype}, "
+                                  'expected uint8')
         n, _, w, h = images.shape
         for key, ds in (('labels', labels), ('instances', instances)):
             if ds.shape != (n, w, h):
-                raise ValueError(f'{self.path}: dataset {key!r} has shape {ds.shape}; expected '
-                                 f'{(n, w, h)} (N x W x H, matching images {images.shape})')
+                raise InputValueError(f'{self.path}: dataset {key!r} has shape {ds.shape}; '
+                                      f'expected {(n, w, h)} (N x W x H, matching images '
+                                      f'{images.shape})')
             if ds.dtype.kind not in 'ui':
-                raise ValueError(f'{self.path}: dataset {key!r} is {ds.dtype}, expected '
-                                 'integers')
+                raise InputValueError(f'{self.path}: dataset {key!r} is {ds.dtype}, expected '
+                                      'integers')
         self.num_images, self.height, self.width = n, h, w
 
     def __enter__(self):
@@ -171,12 +202,12 @@ class NYUv2Labeled:
         instances = np.asarray(self.file['instances'][index]).T.astype(np.int64)
         for key, arr in (('labels', labels), ('instances', instances)):
             if arr.size and arr.min() < 0:
-                raise ValueError(f'{self.path}: dataset {key!r}, image {index + 1}: negative '
-                                 f'value {arr.min()}')
+                raise InputValueError(f'{self.path}: dataset {key!r}, image {index + 1}: '
+                                      f'negative value {arr.min()}')
         if labels.max(initial=0) > MAX_LABEL:
-            raise ValueError(f"{self.path}: dataset 'labels', image {index + 1}: class "
-                             f'{labels.max()} > {MAX_LABEL}; the segment code '
-                             f'instance * {MAX_LABEL} + label would be ambiguous')
+            raise InputValueError(f"{self.path}: dataset 'labels', image {index + 1}: class "
+                                  f'{labels.max()} > {MAX_LABEL}; the segment code '
+                                  f'instance * {MAX_LABEL} + label would be ambiguous')
         return labels, instances
 
     def border_mask(self, chunk: int = 16) -> np.ndarray:
@@ -276,7 +307,7 @@ def read_split_file(path: str, num_images: int) -> List[int]:
     """1-based indices, one a line (leading zeros allowed; blank lines and ``#`` comments
     ignored); errors name the file and line."""
     if not osp.isfile(path):
-        raise FileNotFoundError(f'split file not found: {path}')
+        raise InputFileNotFoundError(f'split file not found: {path}')
     out = []
     with open(path) as f:
         for lineno, line in enumerate(f, 1):
@@ -284,10 +315,10 @@ def read_split_file(path: str, num_images: int) -> List[int]:
             if not text:
                 continue
             if not text.isdigit():
-                raise ValueError(f'{path}:{lineno}: {text!r} is not a 1-based image index')
+                raise InputValueError(f'{path}:{lineno}: {text!r} is not a 1-based image index')
             out.append(int(text))
     if not out:
-        raise ValueError(f'{path}: lists no image index')
+        raise InputValueError(f'{path}: lists no image index')
     return check_indices(out, num_images, path)
 
 
@@ -295,10 +326,10 @@ def check_indices(indices: Sequence[int], num_images: int, source: str) -> List[
     seen = set()
     for i in indices:
         if not 1 <= i <= num_images:
-            raise ValueError(f'{source}: index {i} out of range 1..{num_images} (indices are '
-                             '1-based into the images of the .mat file)')
+            raise InputValueError(f'{source}: index {i} out of range 1..{num_images} (indices are '
+                                  '1-based into the images of the .mat file)')
         if i in seen:
-            raise ValueError(f'{source}: index {i} listed twice')
+            raise InputValueError(f'{source}: index {i} listed twice')
         seen.add(i)
     return list(indices)
 
@@ -314,20 +345,21 @@ def convert(mat_path: str, out_dir: str, indices: Optional[Sequence[int]] = None
             overwrite: bool = False) -> List[str]:
     """Write ``out_dir/{images,labels}/<id>.png`` for the chosen images; returns the ids."""
     if indices is not None and split_file is not None:
-        raise ValueError('give either indices or split_file, not both')
+        raise InputValueError('give either indices or split_file, not both')
     if crop < 0:
-        raise ValueError(f'crop must be >= 0, got {crop}')
+        raise InputValueError(f'crop must be >= 0, got {crop}')
     if connectivity not in (0, 4, 8):
-        raise ValueError(f'connectivity must be 0 (no split), 4 or 8, got {connectivity}')
+        raise InputValueError(f'connectivity must be 0 (no split), 4 or 8, got {connectivity}')
     out_img, out_lbl = osp.join(out_dir, 'images'), osp.join(out_dir, 'labels')
     if not overwrite:
         for d in (out_img, out_lbl):
             if osp.isdir(d) and os.listdir(d):
-                raise FileExistsError(f'output folder {d} is not empty (the dataset lists '
-                                      'every file in it); use --overwrite or a new out_dir')
+                raise InputFileExistsError(f'output folder {d} is not empty (the dataset lists '
+                                           'every file in it); use --overwrite or a new out_dir')
     with NYUv2Labeled(mat_path) as nyu:
         if 2 * crop >= min(nyu.height, nyu.width):
-            raise ValueError(f'crop {crop} leaves nothing of {nyu.height} x {nyu.width} images')
+            raise InputValueError(f'crop {crop} leaves nothing of {nyu.height} x {nyu.width} '
+                                  'images')
         if split_file is not None:
             chosen = read_split_file(split_file, nyu.num_images)
         elif indices is not None:
@@ -343,13 +375,13 @@ def convert(mat_path: str, out_dir: str, indices: Optional[Sequence[int]] = None
             labels, instances = nyu.maps(index - 1)
             seg = ground_truth(labels, instances, border, crop, fill, connectivity)
             if seg.max() > np.iinfo(np.uint16).max:
-                raise ValueError(f'{mat_path}: image {index} has {seg.max()} segments, more '
-                                 'than a 16-bit PNG holds')
+                raise InputValueError(f'{mat_path}: image {index} has {seg.max()} segments, more '
+                                      'than a 16-bit PNG holds')
             stem = image_id(index)
             for path, arr in ((osp.join(out_img, stem + '.png'), img[..., ::-1]),
                               (osp.join(out_lbl, stem + '.png'), seg.astype(np.uint16))):
                 if not cv2.imwrite(path, np.ascontiguousarray(arr)):
-                    raise OSError(f'cannot write {path}')
+                    raise InputOSError(f'cannot write {path}')
             ids.append(stem)
     # --overwrite replaces the outputs: the dataset lists every file of the folders
     outputs = _converter_outputs()
@@ -400,8 +432,8 @@ def main(argv=None):
                       crop=args.crop, fill=not args.no_fill,
                       border_mask=not args.no_border_mask, connectivity=args.connectivity,
                       overwrite=args.overwrite)
-    except (OSError, KeyError, ValueError) as err:  # bad inputs: the messages name the file
-        raise SystemExit(f'error: {err.args[0] if isinstance(err, KeyError) else err}') from None
+    except InputError as err:  # bad inputs: the messages name the file
+        raise SystemExit(f'error: {err}') from None
     print(f'{len(ids)} images -> {args.out_dir}/images, {args.out_dir}/labels')
 
 

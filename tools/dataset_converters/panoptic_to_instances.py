@@ -18,7 +18,8 @@ import numpy as np
 from panopticapi.utils import rgb2id
 from pycocotools import mask as mask_utils
 
-from clustseg.datasets.image_io import BadInputError, read_file_bytes, read_image
+from clustseg.datasets.image_io import (BadInputError, MissingInputError, read_file_bytes,
+                                        read_image)
 
 
 def read_panoptic_json(path: str) -> dict:
@@ -35,6 +36,12 @@ def read_panoptic_json(path: str) -> dict:
     if missing:
         raise BadInputError(path, f'no {", ".join(repr(k) for k in missing)} list(s): not a '
                             'COCO panoptic annotation file')
+    for i, a in enumerate(pan['annotations']):
+        if not (isinstance(a, dict) and 'file_name' in a and
+                isinstance(a.get('segments_info'), list)):
+            raise BadInputError(path, f'annotations[{i}] has no file_name and segments_info '
+                                'list: not a COCO panoptic annotation file (an instance '
+                                'annotation file?)')
     return pan
 
 
@@ -47,7 +54,12 @@ def convert(pan_json: str, png_dir: str) -> dict:
     for a in pan['annotations']:
         png = osp.join(png_dir, a['file_name'])
         # checked reading: a missing, truncated or corrupt PNG is an error naming it
-        ids = rgb2id(read_image(png, channel_order='rgb').astype(np.uint32))
+        try:
+            rgb = read_image(png, channel_order='rgb')
+        except MissingInputError:
+            raise MissingInputError(png, f'panoptic PNG of image {a.get("image_id")} not '
+                                    'found') from None
+        ids = rgb2id(rgb.astype(np.uint32))
         for s in a['segments_info']:
             if s['category_id'] not in things:
                 continue

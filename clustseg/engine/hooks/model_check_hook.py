@@ -96,25 +96,50 @@ def check_class_counts(cfg, datasets: Dict[str, object]) -> None:
                 'metainfo classes to the model\'s)')
 
 
-def check_head_cfg_overrides(cfg) -> None:
-    """Raise :class:`ModelCheckError` for a key set in ``model.panoptic_head.train_cfg`` /
-    ``test_cfg`` that ``model.train_cfg`` / ``test_cfg`` also sets to another value: mmdet's
-    ``MaskFormer`` merges the model's dicts over the head's, so the head's value would be
-    ignored without a word. The message names the keys and where to set them."""
-    problems = []
-    for part in ('train_cfg', 'test_cfg'):
-        head = _config_value(cfg, f'model.panoptic_head.{part}')
-        model = _config_value(cfg, f'model.{part}')
-        if not (hasattr(head, 'items') and hasattr(model, 'items')):
+def _hidden_keys(head, model, prefix: str) -> List[Tuple[str, object, object]]:
+    """``(dotted key, head value, model value)`` of the leaves of ``head`` that ``model``
+    replaces when merged over it (nested dicts merge key by key, as mmengine's
+    ``ConfigDict.update`` does)."""
+    hidden = []
+    for key, value in head.items():
+        if key not in model:
             continue
-        for key, value in head.items():
-            if key in model and model[key] != value:
-                problems.append(f'model.panoptic_head.{part}.{key}={value!r} is replaced by '
-                                f'model.{part}.{key}={model[key]!r}')
+        other = model[key]
+        if hasattr(value, 'items') and hasattr(other, 'items'):
+            hidden += _hidden_keys(value, other, f'{prefix}.{key}')
+        elif other != value:
+            hidden.append((f'{prefix}.{key}', value, other))
+    return hidden
+
+
+def check_head_cfg_overrides(cfg) -> None:
+    """Raise :class:`ModelCheckError` for a setting of ``model.panoptic_head.train_cfg`` /
+    ``test_cfg`` or ``model.panoptic_fusion_head.test_cfg`` that mmdet's ``MaskFormer``
+    replaces: it merges ``model.train_cfg`` / ``test_cfg`` over the heads' dicts (a key the
+    model's dict sets to another value wins; a model dict that is None or absent drops the
+    head's whole dict), so the head's value would be ignored without a word. The message
+    names the keys and where to set them."""
+    if _config_value(cfg, 'model.panoptic_head') is None:  # not a MaskFormer-style model
+        return
+    problems = []
+    for head_name, parts in (('panoptic_head', ('train_cfg', 'test_cfg')),
+                             ('panoptic_fusion_head', ('test_cfg', ))):
+        for part in parts:
+            head = _config_value(cfg, f'model.{head_name}.{part}')
+            if not head or not hasattr(head, 'items'):
+                continue
+            model = _config_value(cfg, f'model.{part}')
+            if not hasattr(model, 'items'):
+                problems.append(f'model.{head_name}.{part} is dropped: model.{part} is None or '
+                                'not set')
+                continue
+            problems += [f'model.{head_name}.{key}={value!r} is replaced by '
+                         f'model.{part}{key[len(part):]}={other!r}'
+                         for key, value, other in _hidden_keys(head, model, part)]
     if problems:
         raise ModelCheckError(
             '; '.join(problems) + ". mmdet's MaskFormer hands model.train_cfg / "
-            'model.test_cfg to the head over its own: set these keys there instead')
+            'model.test_cfg to its heads over their own: set these keys there instead')
 
 
 def checkpoint_problem(model, checkpoint: dict) -> Optional[str]:

@@ -6,7 +6,9 @@
 # for the evaluation server (docs/recipes.md, "COCO test-dev"). The images have no annotations:
 # the test pipeline's LoadAnnotations gives each an empty ground truth. Task configs take
 # `test_dev_dataset` and `test_dev_ann_path` (the metric's file) through {{_base_.*}}
-# (configs/instance/*_coco_test-dev.py); training and validation stay as their parent's.
+# (configs/instance/*_coco_test-dev.py); training and validation stay as their parent's. The
+# metric reads the image list under data/coco/: moving test_dataloader.dataset.data_root
+# means setting test_evaluator.ann_file too.
 test_dev_ann_file = 'annotations/image_info_test-dev2017.json'
 test_dev_dataset = dict(ann_file=test_dev_ann_file, data_prefix=dict(img='test2017/'))
 test_dev_ann_path = 'data/coco/' + test_dev_ann_file
