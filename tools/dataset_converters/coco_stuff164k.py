@@ -18,7 +18,8 @@ from multiprocessing import Pool
 import numpy as np
 from PIL import Image
 
-from clustseg.datasets.image_io import BadInputError, read_file_bytes, structure_problem
+from clustseg.datasets.image_io import BadInputError
+from clustseg.datasets.transforms import read_label_bytes
 
 #: COCO category ids (1-based) of the 11 thing classes without annotations in COCO 2017
 UNUSED_COCO_THING_IDS = (12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91)
@@ -50,10 +51,7 @@ def convert_file(path: str) -> str:
     """``<name>.png`` -> ``<name>_labelTrainIds.png`` (same folder); returns the new path.
     A missing, truncated, corrupt or non-uint8 single-channel map is a
     :class:`~clustseg.datasets.BadInputError` naming ``path``."""
-    data = read_file_bytes(path)
-    problem = structure_problem(data)
-    if problem is not None:
-        raise BadInputError(path, problem)
+    data = read_label_bytes(path)  # missing, empty, truncated or corrupt: an error naming it
     try:
         raw = np.array(Image.open(io.BytesIO(data)))
     except (OSError, SyntaxError, ValueError) as err:  # PIL: not an image, or undecodable

@@ -25,11 +25,10 @@ from clustseg.datasets.image_io import (BadInputError, MissingInputError, read_f
 def read_panoptic_json(path: str) -> dict:
     """The COCO panoptic file ``path``; :class:`BadInputError` naming it when it is missing,
     not JSON, or lacks the ``images`` / ``annotations`` / ``categories`` lists."""
+    data = read_file_bytes(path)  # a missing file: an error naming it
     try:
-        pan = json.loads(read_file_bytes(path))
-    except ValueError as err:  # JSON or UTF-8 errors (BadInputError is one too: re-raised)
-        if isinstance(err, BadInputError):
-            raise
+        pan = json.loads(data)
+    except ValueError as err:  # JSON or UTF-8 errors
         raise BadInputError(path, f'not a JSON file: {err}') from err
     missing = [k for k in ('images', 'annotations', 'categories')
                if not isinstance(pan, dict) or not isinstance(pan.get(k), list)]
