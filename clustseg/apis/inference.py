@@ -26,8 +26,8 @@ def init_model(config, checkpoint=None, device='cpu', cfg_options=None, partial_
         raise TypeError(f'config must be a path or a Config, got {type(config)}')
     if cfg_options:
         config.merge_from_dict(cfg_options)
-    from clustseg.engine.hooks.model_check_hook import check_head_cfg_overrides
-    check_head_cfg_overrides(config)
+    from clustseg.engine.hooks.model_check_hook import check_model_config
+    check_model_config(config)
     register_all_modules(scope=config.get('default_scope', 'mmseg'))
     model = MODELS.build(config.model)
     model.cfg = config

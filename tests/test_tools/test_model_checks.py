@@ -183,3 +183,24 @@ def test_head_cfg_hidden_by_the_model_cfg(tmp_path):
         'model.panoptic_head.test_cfg.object_mask_thr': 0.11})
     with pytest.raises(ModelCheckError, match='object_mask_thr'):
         runner.test()
+
+
+def test_slide_inference_without_window_names_the_keys(tmp_path):
+    """mmseg's slide inference reads test_cfg.crop_size / stride before the head: without
+    them the run stops before any image with an error naming the keys (mmseg alone raised an
+    AttributeError naming none); with them it runs."""
+    from clustseg.apis import init_model
+    config = ROOT / 'configs' / 'semantic' / 'clustseg_compact_embedded_ade20k.py'
+    with pytest.raises(ModelCheckError, match=r"mode='slide' needs model\.test_cfg\.crop_size "
+                       r'and model\.test_cfg\.stride'):
+        init_model(str(config), cfg_options={'model.test_cfg.mode': 'slide'})
+    runner = _runner(config, tmp_path, **{'model.test_cfg.mode': 'slide',
+                                          'model.test_cfg.crop_size': (64, 64)})
+    called = []
+    runner.model.test_step = lambda *a, **k: called.append(1)
+    with pytest.raises(ModelCheckError, match=r'needs model\.test_cfg\.stride \('):
+        runner.test()
+    assert not called
+    init_model(str(config), cfg_options={'model.test_cfg.mode': 'slide',
+                                         'model.test_cfg.crop_size': (64, 64),
+                                         'model.test_cfg.stride': (48, 48)})

@@ -142,6 +142,29 @@ def check_head_cfg_overrides(cfg) -> None:
             'model.test_cfg to its heads over their own: set these keys there instead')
 
 
+def check_slide_test_cfg(cfg) -> None:
+    """Raise :class:`ModelCheckError` when ``model.test_cfg.mode`` is ``'slide'`` without
+    ``crop_size`` and ``stride``: mmseg's slide inference reads both before any ClustSeg code
+    runs, and fails on a missing one with an ``AttributeError`` that names no config key."""
+    test_cfg = _config_value(cfg, 'model.test_cfg')
+    if not hasattr(test_cfg, 'get') or test_cfg.get('mode') != 'slide':
+        return
+    missing = [k for k in ('crop_size', 'stride') if test_cfg.get(k) is None]
+    if missing:
+        raise ModelCheckError(
+            "model.test_cfg.mode='slide' needs " +
+            ' and '.join(f'model.test_cfg.{k}' for k in missing) +
+            " (the window size and step, e.g. crop_size=(640, 640), stride=(426, 426)); or "
+            "use mode='whole'")
+
+
+def check_model_config(cfg) -> None:
+    """The model-config checks that need no data: :func:`check_head_cfg_overrides` and
+    :func:`check_slide_test_cfg` (``init_model``, and ``ModelCheckHook.before_run``)."""
+    check_head_cfg_overrides(cfg)
+    check_slide_test_cfg(cfg)
+
+
 def checkpoint_problem(model, checkpoint: dict) -> Optional[str]:
     """What does not fit when ``checkpoint`` (a Runner checkpoint or a state dict, keys
     revised as the Runner does: a leading ``module.`` dropped) is loaded into ``model``."""
@@ -161,8 +184,9 @@ class ModelCheckHook(Hook):
 
     - ``before_run`` (after the Runner built the dataloaders of the run, before any
       checkpoint is loaded or any step runs): the class counts of the config
-      (:data:`CLASS_COUNT_KEYS`) against each built dataset's ``metainfo``, and no head
-      ``train_cfg`` / ``test_cfg`` key hidden by the model's (:func:`check_head_cfg_overrides`);
+      (:data:`CLASS_COUNT_KEYS`) against each built dataset's ``metainfo``, and the checks of
+      :func:`check_model_config` (no head setting hidden by the model's, a complete slide
+      ``test_cfg``);
     - ``after_load_checkpoint`` (``load_from``, resume, tools/test.py): every model key must
       be in the checkpoint with the model's shape, and every checkpoint key in the model,
       unless ``allow_partial_load``.
@@ -186,7 +210,7 @@ class ModelCheckHook(Hook):
             dataloader = getattr(loop, 'dataloader', None)
             if dataloader is not None and hasattr(dataloader, 'dataset'):
                 datasets[f'{name}_dataloader'] = dataloader.dataset
-        check_head_cfg_overrides(runner.cfg)
+        check_model_config(runner.cfg)
         check_class_counts(runner.cfg, datasets)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
