@@ -68,10 +68,12 @@ def test_panoptic_ground_truth_scores_pq_ap_th_and_miou_100():
 
 
 def test_panoptic_void_prediction_lowers_miou_pan():
-    """Pixels no predicted segment claims count against their ground-truth class."""
+    """Pixels no predicted segment claims count against their ground-truth class, also after
+    the PQ metric, which comes first in the config and read the same prediction (mmdet's
+    writes VOID = 0 into it in place, on a CPU into the very tensor: class 0 for the mIoU)."""
     with DefaultScope.overwrite_default_scope('mmdet'):
         ds, metrics = _dataset_and_metric('panoptic')
-        metric = metrics[2]
+        pq_metric, metric = metrics[0], metrics[2]
         sample = ds[0]['data_samples']
         sem = sample.gt_sem_seg.sem_seg[0].long()
         pan = sem.clone()
@@ -79,7 +81,9 @@ def test_panoptic_void_prediction_lowers_miou_pan():
         cls = int(sem[sem != 255][0])
         pan[sem == cls] = len(ds.metainfo['classes'])  # one class left unpredicted
         sample.pred_panoptic_seg = PixelData(sem_seg=pan[None])
-        metric.process({}, [sample.to_dict()])
+        outputs = [sample.to_dict()]  # one dict for all metrics, as mmengine's Evaluator
+        pq_metric.process({}, outputs)
+        metric.process({}, outputs)
         res = metric.compute_metrics(metric.results)
     present = len(set(sem[sem != 255].tolist()))
     assert res['mIoU'] == pytest.approx(100.0 * (present - 1) / present, abs=0.01)

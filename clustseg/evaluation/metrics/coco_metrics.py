@@ -104,7 +104,19 @@ class ClustSegCocoMetric(CocoMetric):
 @METRICS.register_module()
 class ClustSegCocoPanopticMetric(CocoPanopticMetric):
     """mmdet's ``CocoPanopticMetric`` that also works with ``outfile_prefix`` when samples
-    were skipped, plus ``num_skipped`` (see the module docstring). Same arguments."""
+    were skipped, plus ``num_skipped`` (see the module docstring), and leaves the prediction
+    as it found it (:meth:`_parse_predictions`). Same arguments."""
+
+    def _parse_predictions(self, pred: dict, img_id: int, segm_file: str,
+                           label2cat=None) -> dict:
+        """mmdet's, on a copy of the panoptic map: mmdet writes VOID (0) into the array of
+        ``pred_panoptic_seg.sem_seg`` in place, and on a CPU that array is the prediction's
+        own memory, so the metrics after this one (``PanopticSemSegMetric``, the config's
+        mIoU_pan) read unclaimed pixels as class 0."""
+        pan = dict(pred['pred_panoptic_seg'])
+        pan['sem_seg'] = pan['sem_seg'].clone()
+        return super()._parse_predictions(dict(pred, pred_panoptic_seg=pan), img_id, segm_file,
+                                          label2cat)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         api = self._coco_api
