@@ -14,7 +14,8 @@ import torch
 
 import clustseg  # noqa: F401  (applies the checkpoint fixes)
 from clustseg.engine import register_model_checks
-from clustseg.utils import keep_freed_host_memory, register_all_modules, setup_distributed
+from clustseg.utils import (ConfigOptionError, keep_freed_host_memory, merge_cfg_options,
+                            register_all_modules, setup_distributed)
 
 
 def parse_args(argv=None):
@@ -87,8 +88,10 @@ def main(argv=None):
     if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
         sys.exit(f'error: checkpoint file not found: {args.checkpoint}')
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    try:
+        merge_cfg_options(cfg, args.cfg_options, args.config)
+    except ConfigOptionError as err:
+        sys.exit(f'error: {err}')
     if args.skip_bad:
         cfg.test_dataloader.dataset.skip_bad = True
     # The Runner switches to cfg.default_scope; mmseg is the fallback for configs without one.

@@ -18,8 +18,8 @@ import torch
 
 import clustseg
 from clustseg.engine import ScheduleError, fit_schedules_to_max_iters, register_model_checks
-from clustseg.utils import (find_resumable_checkpoint, keep_freed_host_memory, register_all_modules,
-                            setup_distributed)
+from clustseg.utils import (ConfigOptionError, find_resumable_checkpoint, keep_freed_host_memory,
+                            merge_cfg_options, register_all_modules, setup_distributed)
 
 
 def parse_args(argv=None):
@@ -57,8 +57,10 @@ def load_config(path, cfg_options=None):
     cfg = Config.fromfile(path)
     old_max_iters = (cfg.get('train_cfg') or {}).get('max_iters')
     old_schedulers = deepcopy(cfg.get('param_scheduler'))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    try:
+        merge_cfg_options(cfg, cfg_options, path)
+    except ConfigOptionError as err:
+        sys.exit(f'error: {err}')
     try:  # schedules that ended at the config's max_iters end at the new one
         fit_schedules_to_max_iters(cfg, old_max_iters, old_schedulers)
     except ScheduleError as err:

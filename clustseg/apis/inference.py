@@ -19,13 +19,12 @@ def init_model(config, checkpoint=None, device='cpu', cfg_options=None, partial_
     the checkpoint's meta holds one, as mmengine's Runner writes it).
     """
     from clustseg.registry import MODELS
-    from clustseg.utils import register_all_modules
+    from clustseg.utils import merge_cfg_options, register_all_modules
     if isinstance(config, str):
         config = Config.fromfile(config)
     elif not isinstance(config, Config):
         raise TypeError(f'config must be a path or a Config, got {type(config)}')
-    if cfg_options:
-        config.merge_from_dict(cfg_options)
+    merge_cfg_options(config, cfg_options, getattr(config, 'filename', None) or 'the config')
     from clustseg.engine.hooks.model_check_hook import check_model_config
     check_model_config(config)
     register_all_modules(scope=config.get('default_scope', 'mmseg'))
