@@ -11,5 +11,6 @@ __all__ = [
     'MMENGINE_CHECKPOINT_GLOBALS', 'AtomicLocalBackend', 'InvalidCheckpointError',
     'allow_mmengine_checkpoint_globals', 'atomic_write_bytes', 'enable_atomic_checkpoint_save',
     'find_resumable_checkpoint', 'load_local_checkpoint', 'remove_stale_tmp_files',
-    'ConfigOptionError', 'merge_cfg_options', 'setup_distributed', 'keep_freed_host_memory', 'register_all_modules', 'setup_env'
+    'ConfigOptionError', 'merge_cfg_options', 'setup_distributed', 'keep_freed_host_memory',
+    'register_all_modules', 'setup_env'
 ]
