@@ -16,7 +16,7 @@ BASE = ROOT / 'configs/_base_/datasets/coco_instance_test-dev.py'
 CKPT = ROOT / 'checkpoints/heldout/clustseg_compact_1xb8-1k_coco128-320.pth'
 COMPACT = ROOT / 'configs/instance/clustseg_compact_1xb8-1k_coco128-320.py'
 #: the helper variables of the test-dev base file, not config entries of their own
-HELPERS = {'test_dev_ann_file', 'test_dev_dataset', 'test_dev_ann_path'}
+HELPERS = set(Config.fromfile(str(BASE)).keys())
 
 
 def _plain(cfg, drop=()):
