@@ -454,3 +454,30 @@ def test_panoptic_instance_metric_follows_a_redirected_dataloader(log_messages):
                        r"\.json', prefix='pan_instance'\): the dataloader gave image id\(s\) "
                        r"900005, which \S+ does not list.*test_evaluator"):
         ours.process({}, [extra.to_dict()])
+
+
+def test_panoptic_instance_metric_with_a_skip_bad_converted_file(load_script, tmp_path,
+                                                                 log_messages):
+    """``tools/test.py --skip-bad`` on a panoptic split with a missing PNG: the instance file
+    for AP^Th_pan made by ``panoptic_to_instances.py --skip-bad`` scores the remaining images
+    (ground truth as prediction: AP 1), with the dataset's count."""
+    conv = load_script('tools/dataset_converters/panoptic_to_instances.py')
+    ann_file = str(tmp_path / 'instances.json')
+    conv.main(['--skip-bad', osp.join(CORPUS, 'panoptic', PAN_JSON),
+               osp.join(CORPUS, 'panoptic', PAN_SEG), ann_file])
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py'))
+    [metric_cfg] = [e for e in cfg.test_evaluator if e.get('prefix') == 'pan_instance']
+    ds = _panoptic(skip_bad=True)
+    outputs = []
+    for i in range(len(ds)):
+        sample = ds[i]['data_samples']
+        gt = sample.gt_instances
+        sample.pred_instances = InstanceData(
+            masks=gt.masks.to_tensor(torch.bool, 'cpu'), labels=gt.labels,
+            bboxes=gt.bboxes.tensor, scores=torch.ones(len(gt)))
+        outputs.append(sample.to_dict())
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        metric = METRICS.build(dict(metric_cfg, ann_file=ann_file))
+    res = _evaluate(metric, ds, outputs)
+    assert res['segm_mAP'] == pytest.approx(1.0)
+    assert res['num_skipped'] == len(PANOPTIC_BAD)

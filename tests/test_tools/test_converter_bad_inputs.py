@@ -118,3 +118,25 @@ def test_nyuv2_keeps_the_traceback_of_other_errors(load_script, tmp_path, monkey
     monkeypatch.setattr(conv, 'convert', bug)
     with pytest.raises(ValueError, match='a bug'):
         conv.main([str(tmp_path / 'x.mat'), str(tmp_path / 'out')])
+
+
+def test_panoptic_to_instances_skip_bad_leaves_the_image_out(pan2inst, repo_root, tmp_path,
+                                                               capsys):
+    corpus = repo_root / 'tests/data/bad_coco/panoptic/annotations'
+    pan_json, pngs = str(corpus / 'panoptic_val2017.json'), str(corpus / 'panoptic_val2017')
+    out = tmp_path / 'out.json'
+    msg = _error(pan2inst.main, [pan_json, pngs, str(out)])  # the default: stop, name it
+    assert 'nopng.png: panoptic PNG of image 900007 not found' in msg
+    pan2inst.main(['--skip-bad', pan_json, pngs, str(out)])
+    err = capsys.readouterr().err
+    assert err.count('warning: left out') == 1 and 'nopng.png' in err
+    got = json.loads(out.read_text())
+    assert 900007 not in {im['id'] for im in got['images']}
+    assert 900007 not in {a['image_id'] for a in got['annotations']}
+    # the other images: exactly what a conversion of the JSON without that image gives
+    pan = json.loads((corpus / 'panoptic_val2017.json').read_text())
+    pan['images'] = [im for im in pan['images'] if im['id'] != 900007]
+    pan['annotations'] = [a for a in pan['annotations'] if a['image_id'] != 900007]
+    rest = tmp_path / 'rest.json'
+    rest.write_text(json.dumps(pan))
+    assert pan2inst.convert(str(rest), pngs) == (got, [])

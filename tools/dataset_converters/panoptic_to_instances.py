@@ -8,11 +8,19 @@ panoptic datasets in the COCO format.
     python tools/dataset_converters/panoptic_to_instances.py \
         data/coco/annotations/panoptic_val2017.json data/coco/annotations/panoptic_val2017 \
         data/coco/annotations/panoptic_val2017_instances.json
+
+With ``--skip-bad`` an image whose PNG is missing, unreadable or lacks one of its segments is
+left out of the output (its image entry too) and named in a warning, instead of stopping the
+conversion: the instance file for a split that ``tools/test.py --skip-bad`` evaluates, whose
+panoptic dataset drops the same images. ``ClustSegCocoMetric`` scores the images the
+dataloader processed, so the left-out images are in neither metric.
 """
 import argparse
 import json
 import os
 import os.path as osp
+import sys
+from typing import List, Tuple
 
 import numpy as np
 from panopticapi.utils import rgb2id
@@ -44,35 +52,56 @@ def read_panoptic_json(path: str) -> dict:
     return pan
 
 
-def convert(pan_json: str, png_dir: str) -> dict:
+def thing_segments(pan_json: str, png: str, ann: dict, things: dict) -> List[dict]:
+    """-> the instance annotations (no ids yet) of the thing segments of panoptic annotation
+    ``ann`` of ``pan_json``, read from its PNG ``png``; :class:`BadInputError` naming the PNG
+    when it is missing, unreadable, or a thing segment has no pixels in it."""
+    # checked reading: a missing, truncated or corrupt PNG is an error naming it
+    try:
+        rgb = read_image(png, channel_order='rgb')
+    except MissingInputError:
+        raise MissingInputError(png, f'panoptic PNG of image {ann.get("image_id")} not '
+                                'found') from None
+    ids = rgb2id(rgb.astype(np.uint32))
+    out = []
+    for s in ann['segments_info']:
+        if s['category_id'] not in things:
+            continue
+        m = ids == s['id']
+        if not m.any():
+            raise BadInputError(png, f'segment {s["id"]} of {pan_json} has no pixels')
+        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+        rle['counts'] = rle['counts'].decode('ascii')
+        out.append(dict(image_id=ann['image_id'], category_id=s['category_id'],
+                        segmentation=rle, area=int(m.sum()), bbox=s['bbox'],
+                        iscrowd=s.get('iscrowd', 0)))
+    return out
+
+
+def convert(pan_json: str, png_dir: str,
+            skip_bad: bool = False) -> Tuple[dict, List[Tuple[str, str]]]:
     """-> the instance-format dict (images, thing categories, one annotation per thing
-    segment with its bbox, pixel area and iscrowd; annotation ids 1..N)."""
+    segment with its bbox, pixel area and iscrowd; annotation ids 1..N), and the
+    ``(png, reason)`` of the images left out. A bad PNG raises :class:`BadInputError`, or
+    with ``skip_bad`` leaves its image out of ``images`` and ``annotations``."""
     pan = read_panoptic_json(pan_json)
     things = {c['id']: c for c in pan['categories'] if c.get('isthing', 0) == 1}
-    anns = []
+    anns, skipped, dropped = [], [], set()
     for a in pan['annotations']:
         png = osp.join(png_dir, a['file_name'])
-        # checked reading: a missing, truncated or corrupt PNG is an error naming it
         try:
-            rgb = read_image(png, channel_order='rgb')
-        except MissingInputError:
-            raise MissingInputError(png, f'panoptic PNG of image {a.get("image_id")} not '
-                                    'found') from None
-        ids = rgb2id(rgb.astype(np.uint32))
-        for s in a['segments_info']:
-            if s['category_id'] not in things:
-                continue
-            m = ids == s['id']
-            if not m.any():
-                raise BadInputError(png, f'segment {s["id"]} of {pan_json} has no pixels')
-            rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-            rle['counts'] = rle['counts'].decode('ascii')
-            # annotation ids must be unique over the file (segment ids repeat across images)
-            anns.append(dict(id=len(anns) + 1, image_id=a['image_id'], category_id=s['category_id'],
-                             segmentation=rle, area=int(m.sum()), bbox=s['bbox'],
-                             iscrowd=s.get('iscrowd', 0)))
-    return dict(info=pan.get('info', {}), licenses=pan.get('licenses', []),
-                images=pan['images'], categories=list(things.values()), annotations=anns)
+            segments = thing_segments(pan_json, png, a, things)
+        except BadInputError as err:
+            if not skip_bad:
+                raise
+            skipped.append((png, err.reason))
+            dropped.add(a['image_id'])
+            continue
+        for seg in segments:  # annotation ids unique over the file (segment ids repeat)
+            anns.append(dict(id=len(anns) + 1, **seg))
+    images = [im for im in pan['images'] if im.get('id') not in dropped]
+    return dict(info=pan.get('info', {}), licenses=pan.get('licenses', []), images=images,
+                categories=list(things.values()), annotations=anns), skipped
 
 
 def main(argv=None):
@@ -80,17 +109,23 @@ def main(argv=None):
     p.add_argument('panoptic_json')
     p.add_argument('panoptic_png_dir')
     p.add_argument('out_json')
+    p.add_argument('--skip-bad', action='store_true',
+                   help='leave out (and name) the images whose PNG is missing or unreadable '
+                   'instead of stopping')
     a = p.parse_args(argv)
     try:
-        out = convert(a.panoptic_json, a.panoptic_png_dir)
+        out, skipped = convert(a.panoptic_json, a.panoptic_png_dir, a.skip_bad)
     except BadInputError as err:
         raise SystemExit(f'error: {err}') from None
+    for png, reason in skipped:
+        print(f'warning: left out {png}: {reason}', file=sys.stderr)
     tmp = a.out_json + '.tmp'
     with open(tmp, 'w') as f:  # complete, then renamed: a kill leaves no partial file
         json.dump(out, f)
     os.replace(tmp, a.out_json)
     print(f'{a.out_json}: {len(out["images"])} images, {len(out["annotations"])} thing '
-          f'segments, {len(out["categories"])} thing categories')
+          f'segments, {len(out["categories"])} thing categories'
+          + (f', {len(skipped)} image(s) left out' if a.skip_bad else ''))
 
 
 if __name__ == '__main__':
