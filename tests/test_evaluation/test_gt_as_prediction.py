@@ -87,6 +87,12 @@ def test_panoptic_void_prediction_lowers_miou_pan():
         res = metric.compute_metrics(metric.results)
     present = len(set(sem[sem != 255].tolist()))
     assert res['mIoU'] == pytest.approx(100.0 * (present - 1) / present, abs=0.01)
+    assert res['mAcc'] == pytest.approx(100.0 * (present - 1) / present, abs=0.01)
+    # aAcc: the pixel accuracy (mmseg's), not the mean of the per-class accuracies
+    labelled = sem != 255
+    hit = (labelled & (sem != cls)).sum() / labelled.sum()
+    assert res['aAcc'] == pytest.approx(100.0 * float(hit), abs=0.01)
+    assert abs(res['aAcc'] - res['mAcc']) > 1
 
 
 def test_instance_ground_truth_scores_ap_100():

@@ -16,6 +16,10 @@ class PanopticSemSegMetric(SemSegMetric):
     (they enter the ground-truth area, not the intersection). Ground truth is the dataset's
     ``gt_sem_seg`` (class of every panoptic segment, 255 = unlabelled, ignored). Keys are
     prefixed ``panoptic_sem/`` (``mIoU``, ``aAcc``, ...) unless ``prefix`` says otherwise.
+
+    ``aAcc`` is the pixel accuracy over all labelled pixels, as mmseg's ``IoUMetric`` (the
+    semantic configs') computes it. mmdet 3.3's ``SemSegMetric`` averages its per-class
+    accuracies instead, which is ``mAcc`` again (:meth:`get_return_metrics`).
     """
     default_prefix = 'panoptic_sem'
 
@@ -37,6 +41,15 @@ class PanopticSemSegMetric(SemSegMetric):
                                  f"ground truth {tuple(label.shape)} differ for "
                                  f"{ds.get('img_path')}")
             self.results.append(self._compute_pred_stats(pred, label, num_classes, 255))
+
+    def get_return_metrics(self, results: list) -> dict:
+        """mmdet's per-class metrics, with ``aAcc`` the one pixel accuracy (labelled pixels
+        predicted as their class, over all labelled pixels) instead of per-class values."""
+        ret = super().get_return_metrics(results)
+        intersect = sum(r['area_intersect'] for r in results).sum()
+        labelled = sum(r['area_label'] for r in results).sum()
+        ret['aAcc'] = (intersect / labelled).cpu().numpy()
+        return ret
 
 
 __all__ = ['PanopticSemSegMetric']
