@@ -9,11 +9,15 @@ Each image ``<name>.<ext>`` gives ``DIR/<name>.png``, a 16-bit PNG of its labels
 the image with the superpixel boundaries drawn. An image of a folder keeps its path relative to
 that folder (``DIR/<sub/dir>/<name>.png``). Files are written atomically, so a run that is
 stopped and started again skips the images whose outputs exist (``--overwrite`` recomputes
-them). Unreadable, missing or too small images are skipped and listed at the end (exit code 1
+them). ``DIR/clustseg-superpixels.json`` records the settings the PNGs were made with
+(``--n-segments``, ``--start-label``); a run with other settings into the same folder stops
+with an error naming them instead of keeping outputs made with the old ones (``--overwrite``
+recomputes all and records the new settings once every image is done). Unreadable, missing or too small images are skipped and listed at the end (exit code 1
 when there were any, after the others are done; 2 for bad arguments).
 """
 import argparse
 import glob
+import os
 import os.path as osp
 import sys
 from typing import List, Optional, Tuple
@@ -24,6 +28,8 @@ import numpy as np
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 #: Boundary colour of the overlays (BGR: yellow).
 OVERLAY_COLOR = (0, 255, 255)
+#: Written into ``--out-dir``: the settings that its label PNGs were made with.
+SETTINGS_FILE = 'clustseg-superpixels.json'
 
 
 def _is_glob(pattern: str) -> bool:
@@ -79,6 +85,37 @@ def collect_inputs(inputs: List[str], recursive: bool = False, overlay: bool = F
         else:
             missing.append((item, 'no such file or folder'))
     return jobs, missing
+
+
+def settings_conflict(out_dir: str, settings: dict, outputs: List[str]) -> Optional[str]:
+    """Why ``out_dir`` cannot be resumed with ``settings`` (None if it can): its recorded
+    settings differ (naming each), or label PNGs of ``outputs`` exist without a record."""
+    import json
+    path = osp.join(out_dir, SETTINGS_FILE)
+    if not osp.isfile(path):
+        found = [p for p in outputs if osp.isfile(p)]
+        if found:
+            return (f'{found[0]} exists but {path} does not: the settings it was made with are '
+                    'unknown')
+        return None
+    try:
+        with open(path) as f:
+            recorded = json.load(f)
+    except ValueError as e:
+        return f'{path} is not a settings record ({e})'
+    differ = [f'{k} {recorded.get(k)!r} there, {v!r} now' for k, v in settings.items()
+              if recorded.get(k) != v]
+    if differ:
+        return f'the outputs in {out_dir} were made with other settings: ' + '; '.join(differ)
+    return None
+
+
+def _write_settings(out_dir: str, settings: dict) -> None:
+    import json
+
+    from clustseg.utils import atomic_write_bytes
+    atomic_write_bytes(json.dumps(settings, indent=1).encode(),
+                       osp.join(out_dir, SETTINGS_FILE))
 
 
 def label_png(labels: np.ndarray) -> bytes:
@@ -156,6 +193,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ValueError as e:
         print(f'clustseg-superpixels: error: {e}', file=sys.stderr)
         return 2
+    settings = dict(n_segments=args.n_segments, start_label=args.start_label)
+    if not args.overwrite:
+        conflict = settings_conflict(args.out_dir,
+                                     settings, [osp.join(args.out_dir, s + '.png')
+                                                for _, s in jobs])
+        if conflict:
+            print(f'clustseg-superpixels: error: {conflict}; use --overwrite to recompute '
+                  'them, or another --out-dir', file=sys.stderr)
+            return 2
+        _write_settings(args.out_dir, settings)
     done = existing = 0
     bar = _progress(len(jobs), not args.no_progress)
     for path, stem in jobs:
@@ -172,6 +219,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  backend=args.backend)
         except (BadInputError, TooManySuperpixelsError) as e:
             failed.append((path, str(e)))
+            for p in outs:  # --overwrite: no output of the old settings stays behind
+                if osp.isfile(p):
+                    os.remove(p)
             bar.update(1)
             continue
         atomic_write_bytes(label_png(labels), out)
@@ -180,6 +230,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         done += 1
         bar.update(1)
     bar.close()
+    if args.overwrite:  # every image now has the new settings' outputs (or none)
+        _write_settings(args.out_dir, settings)
     print(f'clustseg-superpixels: {done} written, {existing} already done (kept), '
           f'{len(failed)} skipped; outputs in {args.out_dir}', file=sys.stderr)
     for item, reason in failed:
