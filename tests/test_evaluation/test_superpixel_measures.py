@@ -69,24 +69,66 @@ def test_boundary_rule_and_shift_tolerance():
     gt = np.zeros((6, 8), dtype=np.int64)
     gt[:, 4:] = 1
     b = boundary_map(gt)
-    assert b.sum() == 6 and b[:, 3].all()  # the left side of the change is marked
+    assert b.sum() == 12 and b[:, 3].all() and b[:, 4].all()  # both sides of the change
     sp = np.zeros_like(gt)
-    sp[:, 5:] = 1  # boundary shifted right by one pixel
-    assert boundary_recall(sp, gt, r=0) == 0.0
+    sp[:, 5:] = 1  # boundary shifted right by one pixel: columns 4 and 5
+    assert boundary_recall(sp, gt, r=0) == 0.5  # column 4 is on both boundaries
     assert boundary_recall(sp, gt, r=1) == 1.0
-    assert boundary_precision(sp, gt, r=0) == 0.0
+    assert boundary_precision(sp, gt, r=0) == 0.5  # tp 6 (column 4), fp 6 (column 5)
     assert boundary_precision(sp, gt, r=1) == 1.0
     sp2 = np.zeros_like(gt)
-    sp2[:, 6:] = 1  # shifted by two
-    assert boundary_recall(sp2, gt, r=1) == 0.0 and boundary_recall(sp2, gt, r=2) == 1.0
+    sp2[:, 6:] = 1  # shifted by two: columns 5 and 6
+    assert boundary_recall(sp2, gt, r=0) == 0.0
+    assert boundary_recall(sp2, gt, r=1) == 0.5 and boundary_recall(sp2, gt, r=2) == 1.0
     # extra superpixel boundaries lower precision, not recall
     sp3 = sp.copy()
-    sp3[:3, :] += 10
+    sp3[:3, :] += 10  # rows 2 and 3 become boundary pixels too
     assert boundary_recall(sp3, gt, r=1) == 1.0
-    # sp3 boundary: column 4 (6 px) + row 2 (8 px) - shared (2, 4) = 13 px; within 1 px of the
-    # GT boundary (column 3): column 4 and row-2 pixels in columns 2..4 -> 8 px
-    assert boundary_precision(sp3, gt, r=1) == pytest.approx(8 / 13)
+    # tp: the 12 GT boundary pixels; fp: the row-2/3 pixels farther than 1 px from columns 3
+    # and 4, i.e. in columns 0, 1, 6, 7 -> 8
+    assert boundary_precision(sp3, gt, r=1) == pytest.approx(12 / 20)
     assert boundary_tolerance(481, 321) == 1 and boundary_tolerance(321, 481) == 1
+
+
+def _stutz_boundary(labels, i, j):
+    """The benchmark's 4-connected boundary test, pixel by pixel (the test's oracle)."""
+    h, w = labels.shape
+    return any(0 <= k < h and 0 <= m < w and labels[k, m] != labels[i, j]
+               for k, m in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)))
+
+
+def _stutz_br_bp(sp, gt, r):
+    """BR and BP computed as the benchmark's loops do (window clipped at the border)."""
+    h, w = gt.shape
+
+    def near(labels, i, j):
+        return any(_stutz_boundary(labels, k, m)
+                   for k in range(max(0, i - r), min(h - 1, i + r) + 1)
+                   for m in range(max(0, j - r), min(w - 1, j + r) + 1))
+    tp = fn = fp = 0
+    for i in range(h):
+        for j in range(w):
+            if _stutz_boundary(gt, i, j):
+                hit = near(sp, i, j)
+                tp, fn = tp + hit, fn + (not hit)
+            elif _stutz_boundary(sp, i, j) and not near(gt, i, j):
+                fp += 1
+    return tp / (tp + fn), tp / (tp + fp)
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_br_bp_equal_the_benchmark_loops(seed):
+    rng = np.random.default_rng(seed)
+    h, w = 9, 13
+    # blocky random maps (boundaries with runs, as superpixels have), a few labels
+    gt = np.kron(rng.integers(0, 3, (3, 5)), np.ones((3, 3), dtype=np.int64))[:h, :w]
+    sp = np.kron(rng.integers(0, 4, (5, 7)), np.ones((2, 2), dtype=np.int64))[:h, :w]
+    for r in (0, 1, 2):
+        br, bp = _stutz_br_bp(sp, gt, r)
+        assert boundary_recall(sp, gt, r=r, ignore_index=None) == pytest.approx(br)
+        assert boundary_precision(sp, gt, r=r, ignore_index=None) == pytest.approx(bp)
+        res = evaluate_superpixels(sp, gt, r=r, ignore_index=None)
+        assert (res['BR'], res['BP']) == (pytest.approx(br), pytest.approx(bp))
 
 
 def test_compactness_of_square_grid_is_pi_over_4_exactly():
@@ -108,10 +150,10 @@ def test_ignore_index_excludes_pixels():
     res = evaluate_superpixels(sp, gt)
     assert res['ASA'] == 1.0 and res['UE'] == 0.0 and res['BR'] == 1.0 and res['BP'] == 1.0
     res_all = evaluate_superpixels(sp, gt, ignore_index=None)
-    assert res_all['ASA'] < 1.0 and res_all['BP'] < 1.0
+    assert res_all['ASA'] < 1.0 and res_all['BR'] < 1.0
     # the ignored row is no boundary and makes none in the row above it
     b = boundary_map(gt, gt != -1)
-    assert b[1].tolist() == [False, True, False, False] and not b[2].any()
+    assert b[1].tolist() == [False, True, True, False] and not b[2].any()
     assert boundary_map(gt)[1].all()
 
 

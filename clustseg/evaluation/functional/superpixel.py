@@ -217,12 +217,13 @@ def compactness(sp: ArrayLike) -> float:
 # boundary measures
 # --------------------------------------------------------------------------------------------
 def boundary_map(labels: ArrayLike, valid: Optional[np.ndarray] = None) -> np.ndarray:
-    """4-neighbour boundary pixels of a label map.
+    """4-connected boundary pixels of a label map, the rule of Stutz et al.'s superpixel
+    benchmark (``is4ConnectedBoundaryPixel`` of davidstutz/superpixel-benchmark).
 
-    Rule: pixel ``(y, x)`` is a boundary pixel iff its right neighbour ``(y, x+1)`` or its bottom
-    neighbour ``(y+1, x)`` exists and has a different label. Each label change thus marks the
-    pixel on its top/left side; the image border is not a boundary. With ``valid`` given, only
-    pairs where both pixels are valid count, and invalid pixels are never boundary pixels.
+    Rule: pixel ``(y, x)`` is a boundary pixel iff one of its 4 neighbours exists and has a
+    different label, so both sides of a label change are marked; the image border is not a
+    boundary. With ``valid`` given, only pairs where both pixels are valid count, and invalid
+    pixels are never boundary pixels.
 
     Args:
         labels: ``H x W`` integer label map.
@@ -243,7 +244,9 @@ def boundary_map(labels: ArrayLike, valid: Optional[np.ndarray] = None) -> np.nd
         diff_d &= valid[:-1, :] & valid[1:, :]
     out = np.zeros(labels.shape, dtype=bool)
     out[:, :-1] |= diff_r
+    out[:, 1:] |= diff_r
     out[:-1, :] |= diff_d
+    out[1:, :] |= diff_d
     return out
 
 
@@ -275,12 +278,26 @@ def _check_r(r, h, w) -> int:
     return int(r)
 
 
-def _recall(target: np.ndarray, other_dilated: np.ndarray) -> float:
-    """Fraction of ``target`` pixels covered by ``other_dilated`` (1.0 if none)."""
-    total = np.count_nonzero(target)
+def _recall(gt_bound: np.ndarray, sp_dilated: np.ndarray) -> float:
+    """BR: fraction of the GT boundary pixels ``gt_bound`` covered by ``sp_dilated`` (1.0 if
+    there is none)."""
+    total = np.count_nonzero(gt_bound)
     if total == 0:
         return 1.0
-    return float(np.count_nonzero(target & other_dilated) / total)
+    return float(np.count_nonzero(gt_bound & sp_dilated) / total)
+
+
+def _precision(gt_bound: np.ndarray, sp_dilated: np.ndarray, sp_bound: np.ndarray,
+               gt_dilated: np.ndarray) -> float:
+    """BP as Stutz et al.'s benchmark computes it (``computeBoundaryPrecision``):
+    ``tp / (tp + fp)`` with ``tp`` the GT boundary pixels that have a superpixel boundary
+    pixel within the tolerance (BR's numerator) and ``fp`` the superpixel boundary pixels
+    with no GT boundary pixel within it. 1.0 when the superpixels have no boundary pixel."""
+    if not sp_bound.any():
+        return 1.0
+    tp = np.count_nonzero(gt_bound & sp_dilated)
+    fp = np.count_nonzero(sp_bound & ~gt_dilated)
+    return float(tp / (tp + fp))
 
 
 def boundary_recall(sp: ArrayLike, gt: ArrayLike, r: Optional[int] = None,
@@ -290,7 +307,7 @@ def boundary_recall(sp: ArrayLike, gt: ArrayLike, r: Optional[int] = None,
 
     Boundary pixels follow :func:`boundary_map` for both maps, with the same valid mask (GT
     pixels equal to ``ignore_index`` are invalid). ``r=None`` uses :func:`boundary_tolerance`.
-    Returns 1.0 when the GT has no boundary pixel.
+    Returns 1.0 when the GT has no boundary pixel (the benchmark returns 0 there).
     """
     sp = _as_label_map(sp, 'sp')
     gt = _as_label_map(gt, 'gt')
@@ -302,18 +319,20 @@ def boundary_recall(sp: ArrayLike, gt: ArrayLike, r: Optional[int] = None,
 
 def boundary_precision(sp: ArrayLike, gt: ArrayLike, r: Optional[int] = None,
                        ignore_index: Optional[int] = -1) -> float:
-    """BP: fraction of superpixel boundary pixels with a GT boundary pixel within Chebyshev
-    distance ``r``.
+    """BP of Stutz et al.'s benchmark: ``tp / (tp + fp)``, ``tp`` the GT boundary pixels with
+    a superpixel boundary pixel within Chebyshev distance ``r``, ``fp`` the superpixel
+    boundary pixels with no GT boundary pixel within ``r``.
 
     Same boundary rule, valid mask and ``r`` as :func:`boundary_recall`. Returns 1.0 when the
-    superpixel map has no boundary pixel among the valid pixels.
+    superpixel map has no boundary pixel among the valid pixels (the benchmark returns 0).
     """
     sp = _as_label_map(sp, 'sp')
     gt = _as_label_map(gt, 'gt')
     _check_same_shape(sp, gt)
     r = _check_r(r, *sp.shape)
     valid = _valid_mask(gt, ignore_index)
-    return _recall(boundary_map(sp, valid), _dilate(boundary_map(gt, valid), r))
+    sp_bound, gt_bound = boundary_map(sp, valid), boundary_map(gt, valid)
+    return _precision(gt_bound, _dilate(sp_bound, r), sp_bound, _dilate(gt_bound, r))
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,7 +404,7 @@ def evaluate_superpixels(sp: ArrayLike, gts, r: Optional[int] = None,
             sp_dil = _dilate(sp_bound, r)
         gt_bound = boundary_map(gt, valid)
         per_ann.append((ov.asa(), ov.ue(), _recall(gt_bound, sp_dil),
-                        _recall(sp_bound, _dilate(gt_bound, r))))
+                        _precision(gt_bound, sp_dil, sp_bound, _dilate(gt_bound, r))))
     if not per_ann:
         raise ValueError(f'gts has no valid pixel in any annotator '
                          f'(all equal ignore_index={ignore_index})')
