@@ -173,10 +173,13 @@ def test_dreamy_start_rows_tie_stuff_queries_to_classes():
 
 
 def test_table_6_and_lr_rows():
-    for t in (4, 5):
+    # Table 6's free-parameter rows, read as T = 4, 5, 6 (docs/method.md)
+    for t in (4, 5, 6):
         cfg = _cfg(f'clustseg_r50_learned-queries-T{t}_coco-panoptic.py')
         assert cfg.model.panoptic_head.decoder.num_iters == t
-        assert cfg.model.panoptic_head.initializer.thing_initializer.type == 'LearnedInitializer'
+        init = cfg.model.panoptic_head.initializer
+        assert init.thing_initializer.type == 'LearnedInitializer'
+        assert init.stuff_initializer.type == 'LearnedInitializer'
     cfg = _cfg('clustseg_r50_lr1e-5-all_coco-panoptic.py')
     assert cfg.optim_wrapper.optimizer.lr == 1e-5
     assert cfg.optim_wrapper.paramwise_cfg.custom_keys['backbone'].lr_mult == 1.0
