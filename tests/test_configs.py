@@ -132,6 +132,7 @@ NUMERIC_VARIANTS = {'clustseg_r50_T2_coco-panoptic.py', 'clustseg_r50_T4_coco-pa
                     'clustseg_r50_unshared-T5_coco-panoptic.py',
                     'clustseg_r50_learned-queries-T4_coco-panoptic.py',
                     'clustseg_r50_learned-queries-T5_coco-panoptic.py',
+                    'clustseg_r50_learned-queries-T6_coco-panoptic.py',
                     'clustseg_r50_test-iter1_coco-panoptic.py',
                     'clustseg_r50_test-iter2_coco-panoptic.py',
                     'clustseg_r50_sup-output-only_coco-panoptic.py',

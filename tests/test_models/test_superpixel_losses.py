@@ -29,7 +29,7 @@ def _reference_slic(assign, labels, valid, coords, m, S, eps=1e-8):
     for bi in range(b):
         idx = [i for i in range(n) if valid[bi, i]]
         regions = sorted({int(labels[bi, i]) for i in idx})
-        s = math.sqrt(len(idx) / k) if S is None else S
+        s = math.sqrt(n / k) if S is None else S  # the seeds' spacing over the whole map
         a = assign[bi]
         mass = a[:, idx].sum(1)
         mean_xy = (a[:, idx] @ coords[idx]) / (mass[:, None] + eps)
@@ -61,9 +61,16 @@ def test_hard_assignment_matching_regions():
     mean_dist = (math.sqrt(1.5**2 + 0.25) + math.sqrt(0.5**2 + 0.25)) / 2
     assert out['pos'].item() == pytest.approx(mean_dist / 2.0, rel=1e-5)
     assert out['total'].item() == pytest.approx(out['sem'].item() + out['pos'].item())
-    # default S = sqrt(N_valid / K) = sqrt(8) and default m = 0.003
+    # default S = sqrt(N / K) = sqrt(8) and default m = 0.003
     out = slic_loss(assign, labels, coords)
     assert out['pos'].item() == pytest.approx(0.003 * mean_dist / math.sqrt(8), rel=1e-5)
+    # ignored or padded pixels do not change S: the seeds are spaced over the whole map
+    valid = torch.ones(1, 16, dtype=torch.bool)
+    valid[0, 12:] = False  # the bottom row
+    out = slic_loss(assign, labels, coords, valid=valid, m=1.0)
+    sem, pos = _reference_slic(assign, labels.flatten(1), valid, coords, 1.0, math.sqrt(8))
+    assert out['sem'].item() == pytest.approx(sem, rel=1e-5, abs=1e-6)
+    assert out['pos'].item() == pytest.approx(pos, rel=1e-5)
 
 
 def test_uniform_assignment_entropy():
@@ -93,7 +100,7 @@ def test_matches_bruteforce_reference_with_masks():
     for S in (None, 1.7):
         out = slic_loss(assign, labels, coords, valid=valid, m=0.5, S=S)
         sem, pos = _reference_slic(assign, labels, valid & (labels != -1), coords, 0.5, S)
-        assert out['sem'].item() == pytest.approx(sem, rel=1e-5)
+        assert out['sem'].item() == pytest.approx(sem, rel=1e-5, abs=1e-6)
         assert out['pos'].item() == pytest.approx(pos, rel=1e-5)
 
 

@@ -15,8 +15,8 @@ class SLICLoss(nn.Module):
     among its 9 neighbouring cells' centers; computed without any ``K x N`` map).
 
     See :func:`clustseg.models.losses.superpixel_losses.slic_loss` for the maths and the
-    reasoning behind the defaults (``pos_weight=0.003`` with ``S = sqrt(N_valid / K)`` pixels,
-    as in SSFCN).
+    reasoning behind the defaults (``pos_weight=0.003`` with ``S = sqrt(N / K)`` pixels, ``N``
+    all pixels of the map: the seeds' spacing, as in SSFCN).
 
     Args:
         loss_weight: multiplies both terms.
@@ -53,7 +53,7 @@ class SLICLoss(nn.Module):
                 ``LocalAssignment`` (``probs`` B x K x 9 x P) on an H x W grid.
             labels: ``B x H x W`` int64 region ids (``ignore_index`` = ignored).
             valid: optional ``B x H x W`` or ``B x N`` boolean mask.
-            S: grid interval in pixels (scalar or ``B``); None = ``sqrt(N_valid / K)``.
+            S: grid interval in pixels (scalar or ``B``); None = ``sqrt(N / K)``, N all pixels.
         """
         if labels.dim() != 3:
             raise ValueError(f'labels must be B x H x W, got shape {tuple(labels.shape)}')

@@ -18,6 +18,7 @@ through all ``K`` clusters), or a :class:`~clustseg.models.layers.local_em.Local
 cells, O(9 N) memory, no ``K x N`` map). On a local assignment the value equals that of the
 dense form on ``assign.to_dense()`` (zero outside the candidates).
 """
+import math
 from typing import Dict, Optional, Union
 
 import torch
@@ -144,10 +145,13 @@ def remap_labels(labels: Tensor, valid: Tensor):
 
 def _grid_interval(valid: Tensor, num_clusters: int,
                    S: Optional[Union[float, Tensor]]) -> Tensor:
-    """Per-image grid interval ``S`` (``B``), default ``sqrt(N_valid / K)`` pixels."""
+    """Per-image grid interval ``S`` (``B``), default ``sqrt(N / K)`` pixels with ``N`` all
+    pixels of the map (``valid``: ``B x N``): the spacing of the K seeds, which the grid
+    places over the whole map, padding and ignored pixels included."""
     b = valid.shape[0]
     if S is None:
-        s = torch.sqrt(valid.sum(dim=1).float() / float(num_clusters))
+        s = torch.full((b, ), math.sqrt(valid.shape[1] / float(num_clusters)),
+                       device=valid.device)
     else:
         s = torch.as_tensor(S, dtype=torch.float32, device=valid.device)
         if s.dim() == 0:
@@ -185,7 +189,9 @@ def slic_loss(assign: Tensor,
     ``m = --pos_weight = 0.003``. It sums both terms over pixels (divided by batch size),
     so both share one normalisation; averaging both over valid pixels keeps their ratio.
     Our coordinates are in the same pixel units and ``S`` defaults to the same grid interval
-    ``sqrt(N_valid / K)`` per image, so ``m = 0.003`` reproduces SSFCN's balance: a pixel one
+    ``sqrt(N / K)`` (``N`` all pixels of the map, padding included: the seeds' spacing, also the
+    unit of the embedding head's and the grid initializer's positions), so ``m = 0.003``
+    reproduces SSFCN's balance: a pixel one
     grid cell away from its reconstructed position costs ``m = 0.003`` (SSFCN additionally
     scales the whole loss by 0.005; that is left to ``loss_weight``).
 
@@ -196,7 +202,7 @@ def slic_loss(assign: Tensor,
         coords: ``N x 2`` pixel coordinates ``(x, y)`` (see :func:`pixel_coords`).
         valid: optional ``B x N`` (or ``B x H x W``) boolean mask of valid pixels.
         m: position weight (SSFCN ``pos_weight``).
-        S: grid interval in pixels; scalar, ``B`` tensor, or None for ``sqrt(N_valid/K)``.
+        S: grid interval in pixels; scalar, ``B`` tensor, or None for ``sqrt(N / K)``.
         ignore_index: label value excluded from the loss.
         eps: added inside the log and to the cluster masses.
 
