@@ -84,3 +84,25 @@ def test_model_curve_with_cfg_options(curve_tool, bsds_root, repo_root, tmp_path
             '--cfg-options', f'model.test_cfg.compactness={c}'])
         co[c] = [float(r['CO']) for r in rows if r['method'] == 'ClustSeg'][0]
     assert co[0.5] < co[2.0] - 0.05, co
+
+
+def test_folder_layout_equals_bsds_layout(curve_tool, bsds_root, tmp_path):
+    """The NYUv2 converter's layout (images/<id>.png, labels/<id>_<k>.png per annotator):
+    the same images and annotators as BSDS files give the same curve."""
+    import cv2
+    folder = tmp_path / 'folder'
+    (folder / 'images').mkdir(parents=True)
+    (folder / 'labels').mkdir()
+    mats = sorted((bsds_root / 'groundTruth' / 'val').glob('*.mat'))[:2]
+    for mat in mats:
+        img = cv2.imread(str(bsds_root / 'images' / 'val' / f'{mat.stem}.jpg'))
+        cv2.imwrite(str(folder / 'images' / f'{mat.stem}.png'), img)  # lossless copy
+        for k, seg in enumerate(load_bsds_segmentations(str(mat))):
+            cv2.imwrite(str(folder / 'labels' / f'{mat.stem}_{k}.png'), seg.astype(np.uint16))
+    common = ['--slic-only', '--ks', '100', '300', '--no-grid']
+    bsds = curve_tool.main(common + ['--data-root', str(bsds_root), '--max-images', '2',
+                                     '--out-dir', str(tmp_path / 'a')])
+    ours = curve_tool.main(common + ['--layout', 'folder', '--data-root', str(folder),
+                                     '--out-dir', str(tmp_path / 'b')])
+    keys = ('method', 'K', 'num_images', 'num_superpixels', 'ASA', 'UE', 'BR', 'BP', 'CO')
+    assert [[r[k] for k in keys] for r in ours] == [[r[k] for k in keys] for r in bsds]

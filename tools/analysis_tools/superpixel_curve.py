@@ -1,4 +1,5 @@
-"""Superpixel quality vs. number of superpixels on BSDS500 (cf. Fig. 4 of the ClustSeg paper).
+"""Superpixel quality vs. number of superpixels on BSDS500 or NYUv2 (cf. Figs. 4 and 5 of the
+ClustSeg paper).
 
 For every requested K this runs a ClustSeg superpixel model (unless ``--slic-only``),
 skimage SLIC and a regular grid on the same images, evaluates ASA / UE / BR / BP / CO against
@@ -10,6 +11,9 @@ Example::
         --data-root data/bsds500 --split val --ks 200 400 600 800 1000 --out-dir work_dirs/curve
     python tools/analysis_tools/superpixel_curve.py --slic-only \
         --data-root data/bsds500 --out-dir work_dirs/curve_slic --max-images 20
+    # NYUv2 (the folder written by tools/dataset_converters/nyuv2_superpixel.py)
+    python tools/analysis_tools/superpixel_curve.py CONFIG CHECKPOINT --layout folder \
+        --data-root data/nyuv2_superpixel/test --out-dir work_dirs/curve_nyuv2
 
 Images and annotations are read by the dataset pipeline's own transforms
 (``LoadImageChecked`` + ``LoadSuperpixelAnnotations``): a truncated, empty or non-image file,
@@ -41,9 +45,17 @@ def parse_args(argv=None):
     parser.add_argument('config', nargs='?', help='model config (omit with --slic-only)')
     parser.add_argument('checkpoint', nargs='?', help='model checkpoint (omit with --slic-only)')
     parser.add_argument('--data-root', required=True,
-                        help='BSDS500 root with images/<split>/*.jpg and '
-                        'groundTruth/<split>/*.mat')
-    parser.add_argument('--split', default='val', help='split folder name (default: val)')
+                        help="'bsds' layout: BSDS500 root with images/<split>/*.jpg and "
+                        "groundTruth/<split>/*.mat; 'folder' layout: a folder with "
+                        'images/<id><--img-suffix> and labels/<id>.png or labels/<id>_<k>.png '
+                        '(one per annotator; SuperpixelFolderDataset)')
+    parser.add_argument('--layout', default='bsds', choices=('bsds', 'folder'),
+                        help="'folder': the NYUv2 converter's output (default: bsds)")
+    parser.add_argument('--split', default='val',
+                        help="split folder name of the 'bsds' layout (default: val)")
+    parser.add_argument('--img-suffix', default='.png',
+                        help="image file ending of the 'folder' layout (default: .png, as the "
+                        'NYUv2 converter writes)')
     parser.add_argument('--ks', type=int, nargs='+', default=[200, 400, 600, 800, 1000],
                         help='requested numbers of superpixels')
     parser.add_argument('--out-dir', required=True, help='where curve.csv/curve.png go')
@@ -91,6 +103,25 @@ def build_bsds_split(data_root: str, split: str, max_images: Optional[int] = Non
         data_root=data_root,
         data_prefix=dict(img_path=osp.join('images', split),
                          seg_map_path=osp.join('groundTruth', split)),
+        pipeline=[LoadImageChecked(),
+                  LoadSuperpixelAnnotations(annotator='first', with_all=True)],
+        test_mode=True,
+        skip_bad=skip_bad,
+        indices=max_images,
+        serialize_data=False)
+
+
+def build_folder_split(data_root: str, img_suffix: str = '.png',
+                       max_images: Optional[int] = None, skip_bad: bool = False):
+    """``data_root/images`` and ``data_root/labels`` as a :class:`SuperpixelFolderDataset`
+    that loads like :func:`build_bsds_split` (the layout of the NYUv2 converter)."""
+    from clustseg.datasets import SuperpixelFolderDataset
+    from clustseg.datasets.transforms import LoadImageChecked, LoadSuperpixelAnnotations
+
+    return SuperpixelFolderDataset(
+        data_root=data_root,
+        data_prefix=dict(img_path='images', seg_map_path='labels'),
+        img_suffix=img_suffix,
         pipeline=[LoadImageChecked(),
                   LoadSuperpixelAnnotations(annotator='first', with_all=True)],
         test_mode=True,
@@ -189,10 +220,16 @@ def write_skipped(skipped: Sequence, path: str) -> None:
 
 def main(argv=None) -> List[Dict]:
     args = parse_args(argv)
-    dataset = build_bsds_split(args.data_root, args.split, args.max_images, args.skip_bad)
+    if args.layout == 'folder':
+        dataset = build_folder_split(args.data_root, args.img_suffix, args.max_images,
+                                     args.skip_bad)
+        img_dir = osp.join(args.data_root, 'images')
+    else:
+        dataset = build_bsds_split(args.data_root, args.split, args.max_images, args.skip_bad)
+        img_dir = osp.join(args.data_root, 'images', args.split)
     skipped = dataset.metainfo.get('skipped', [])
     samples = load_samples(dataset)
-    print(f'{len(samples)} images from {osp.join(args.data_root, "images", args.split)}'
+    print(f'{len(samples)} images from {img_dir}'
           + (f', {len(skipped)} bad one(s) skipped' if args.skip_bad else ''))
     methods = []
     if not args.slic_only:
