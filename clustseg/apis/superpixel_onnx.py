@@ -24,6 +24,7 @@ from PyTorch's in the last float bits: the labels are equal except at near-ties,
 two best candidate centers score the same up to float rounding
 (``tests/test_apis/test_superpixel_onnx.py``).
 """
+import collections
 import contextlib
 import io
 import threading
@@ -38,7 +39,10 @@ from clustseg.models.segmentors.superpixel_segmentor import TooManySuperpixelsEr
 #: ONNX opset of the export (``ScatterElements`` with ``reduction='add'`` needs >= 16).
 OPSET = 17
 
-_SESSIONS = {}
+#: How many onnxruntime sessions (one per model, K, image size and thread count) are kept;
+#: the least recently used one is dropped beyond that (each holds its own graph and buffers).
+MAX_SESSIONS = 4
+_SESSIONS = collections.OrderedDict()
 _LOCK = threading.Lock()
 
 
@@ -162,6 +166,9 @@ def export_superpixel_onnx(model, file, n_segments: int, height: int, width: int
 def onnx_session(model, n_segments: int, height: int, width: int, num_threads=None):
     """An onnxruntime CPU session of the exported network, cached by (K, H, W, threads).
 
+    A new key exports the network (about a second, fixed size and K); the
+    :data:`MAX_SESSIONS` most recently used sessions are kept.
+
     ``num_threads``: onnxruntime's intra-op threads (default ``torch.get_num_threads()``, the
     torch backend's)."""
     try:
@@ -173,7 +180,9 @@ def onnx_session(model, n_segments: int, height: int, width: int, num_threads=No
     key = (id(model), int(n_segments), int(height), int(width), threads)
     with _LOCK:
         sess = _SESSIONS.get(key)
-        if sess is None:
+        if sess is not None:
+            _SESSIONS.move_to_end(key)
+        else:
             buf = io.BytesIO()
             export_superpixel_onnx(model, buf, n_segments, height, width)
             opts = ort.SessionOptions()
@@ -182,6 +191,8 @@ def onnx_session(model, n_segments: int, height: int, width: int, num_threads=No
             sess = ort.InferenceSession(buf.getvalue(), opts,
                                         providers=['CPUExecutionProvider'])
             _SESSIONS[key] = sess
+            while len(_SESSIONS) > MAX_SESSIONS:
+                _SESSIONS.popitem(last=False)
     return sess
 
 
@@ -205,4 +216,5 @@ def clear_sessions() -> None:
 
 
 __all__ = ['SuperpixelOnnxWrapper', 'export_superpixel_onnx', 'onnx_session',
-           'onnx_hard_labels', 'clear_sessions', 'OPSET', 'TooManySuperpixelsError']
+           'onnx_hard_labels', 'clear_sessions', 'OPSET', 'MAX_SESSIONS',
+           'TooManySuperpixelsError']

@@ -94,3 +94,17 @@ def test_export_tool(tmp_path, load_script, capsys):
                       '--check', img]) == 0
     text = capsys.readouterr().out
     assert out.is_file() and 'pixels differ' in text
+
+
+def test_session_cache_is_bounded_and_keeps_the_recent_ones(monkeypatch):
+    from clustseg.apis import superpixel_onnx as so
+    model = load_superpixel_model('cpu')
+    so.clear_sessions()
+    monkeypatch.setattr(so, 'MAX_SESSIONS', 2)
+    first = so.onnx_session(model, 4, 64, 64, num_threads=1)
+    so.onnx_session(model, 4, 64, 72, num_threads=1)
+    assert so.onnx_session(model, 4, 64, 64, num_threads=1) is first  # used again: kept
+    so.onnx_session(model, 4, 72, 64, num_threads=1)  # a third size drops 64 x 72
+    assert [k[2:4] for k in so._SESSIONS] == [(64, 64), (72, 64)]
+    assert so.onnx_session(model, 4, 64, 64, num_threads=1) is first
+    so.clear_sessions()
