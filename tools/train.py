@@ -17,9 +17,11 @@ from mmengine.runner import Runner
 import torch
 
 import clustseg
-from clustseg.engine import ScheduleError, fit_schedules_to_max_iters, register_model_checks
+from clustseg.engine import (FreshDrawsHook, ScheduleError, fit_schedules_to_max_iters,
+                             register_model_checks, resumed_schedule_mismatch)
 from clustseg.utils import (ConfigOptionError, find_resumable_checkpoint, keep_freed_host_memory,
-                            merge_cfg_options, register_all_modules, setup_distributed)
+                            load_resumable, merge_cfg_options, register_all_modules,
+                            setup_distributed)
 
 
 def parse_args(argv=None):
@@ -68,6 +70,18 @@ def load_config(path, cfg_options=None):
     return cfg
 
 
+def checkpoint_dirs(cfg) -> list:
+    """Where this run's checkpoints are: the work dir, and with
+    ``default_hooks.checkpoint.out_dir`` the folder mmengine's checkpoint hook writes them
+    to, ``<out_dir>/<work dir's name>`` (``last_checkpoint`` stays in the work dir)."""
+    dirs = [cfg.work_dir]
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
+    out_dir = hook.get('out_dir') if isinstance(hook, dict) else None
+    if out_dir:
+        dirs.append(osp.join(out_dir, osp.basename(osp.normpath(cfg.work_dir))))
+    return [d for d in dirs if osp.isdir(d)] or [cfg.work_dir]
+
+
 def enable_amp(cfg, config_path, dtype=None):
     """Switch ``cfg.optim_wrapper`` to mixed precision for this machine's device."""
     optim_wrapper = cfg.get('optim_wrapper')
@@ -112,11 +126,11 @@ def main(argv=None):
 
     if args.resume == 'auto':
         # the newest checkpoint that loads, not blindly the one `last_checkpoint` names
-        found, _ = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else \
-            (None, [])
+        dirs = checkpoint_dirs(cfg)
+        found, _ = find_resumable_checkpoint(dirs[0], extra_dirs=dirs[1:])
         if found is None:
-            print_log(f'--resume: no resumable checkpoint in {cfg.work_dir}; training starts '
-                      'from scratch', logger='current', level=30)
+            print_log(f'--resume: no resumable checkpoint in {" or ".join(dirs)}; training '
+                      'starts from scratch', logger='current', level=30)
             cfg.resume, cfg.load_from = False, None
         else:
             print_log(f'--resume: resuming from {found}', logger='current')
@@ -125,6 +139,13 @@ def main(argv=None):
         if '://' not in args.resume and not osp.isfile(args.resume):
             sys.exit(f'error: --resume checkpoint not found: {args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
+    if cfg.get('resume') and cfg.get('load_from') and '://' not in cfg.load_from:
+        # the checks of the automatic choice, and the schedule, also for an explicit PATH
+        ckpt, reason = load_resumable(cfg.load_from)
+        problem = reason or resumed_schedule_mismatch(cfg, ckpt, cfg.load_from)
+        del ckpt
+        if problem:
+            sys.exit(f'error: --resume: {problem}')
 
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
@@ -132,6 +153,7 @@ def main(argv=None):
         runner = Runner.from_cfg(cfg)
     # class counts against the dataset, checkpoint keys / shapes against the model
     register_model_checks(runner, allow_partial_load=args.partial_load)
+    runner.register_hook(FreshDrawsHook())  # load_from: this run's seed draws, not the old run's
     print_log(f'clustseg {clustseg.__version__}', logger='current')
     runner.train()
 

@@ -108,3 +108,36 @@ def fit_schedules_to_max_iters(cfg, old_max_iters: Optional[int],
             ': that part of the schedule would never run or never finish. Shorten it too '
             '(--cfg-options, N below max_iters) or keep max_iters')
     return changes
+
+
+def resumed_schedule_mismatch(cfg, ckpt: dict, path: str) -> Optional[str]:
+    """Why resuming checkpoint ``ckpt`` (read from ``path``) with ``cfg`` would not follow
+    ``cfg``'s iteration-based schedules, or None.
+
+    mmengine's resume loads each scheduler's saved state, ``begin`` / ``end`` included, over
+    the one built from the config. A run resumed with a larger ``train_cfg.max_iters`` (so
+    with schedules fitted to it, :func:`fit_schedules_to_max_iters`) would therefore keep the
+    old end and train the extra iterations at the schedule's final value (0 for a poly decay
+    to ``eta_min=0``) while the log said otherwise.
+    """
+    saved = ckpt.get('param_schedulers')
+    scheds = _schedulers(cfg)
+    if not isinstance(saved, list) or len(saved) != len(scheds):
+        return None  # several optimizers, or another schedule list: mmengine checks those
+    differ = []
+    for i, (sched, state) in enumerate(zip(scheds, saved)):
+        if not _is_iteration_based(sched) or not isinstance(state, dict):
+            continue
+        for field in ('begin', 'end'):
+            want, got = sched.get(field, 0 if field == 'begin' else None), state.get(field)
+            if want is not None and got is not None and want != got:
+                differ.append(f'{_key(cfg, i)}.{field} ({sched.get("type")}) is {got} there '
+                              f'and {want} here')
+    if not differ:
+        return None
+    max_iters = (cfg.get('train_cfg') or {}).get('max_iters')
+    return (f'cannot resume {path} with this schedule: ' + '; '.join(differ) +
+            f' (train_cfg.max_iters={max_iters}). A resumed run keeps the checkpoint\'s '
+            'schedule state, so it would not follow the new one. Resume with the '
+            "checkpoint's train_cfg.max_iters and schedule, or start a new run from it "
+            '(load_from=PATH, without --resume)')

@@ -29,7 +29,7 @@ import os.path as osp
 import pickle
 import re
 import tempfile
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -241,26 +241,38 @@ def remove_stale_tmp_files(folder: str) -> List[str]:
     return removed
 
 
-def _check_resumable(path: str) -> Optional[str]:
-    """None if ``path`` is a complete Runner checkpoint, else why not."""
+def load_resumable(path: str) -> Tuple[Optional[dict], Optional[str]]:
+    """``(checkpoint, None)`` if ``path`` is a complete Runner checkpoint that can resume
+    training, else ``(None, why not)`` (the reason names the file)."""
     try:
         ckpt = load_local_checkpoint(path, map_location='cpu')
     except (InvalidCheckpointError, FileNotFoundError, OSError) as e:
-        return str(e)
+        return None, str(e)
     if not isinstance(ckpt, dict) or 'state_dict' not in ckpt or 'meta' not in ckpt:
-        return f'{path} has no state_dict/meta: not a training checkpoint'
-    if 'optimizer' not in ckpt:
-        return f'{path} has no optimizer state (saved for evaluation only)'
-    return None
+        return None, f'{path} has no state_dict/meta: not a training checkpoint'
+    missing = [k for k in ('optimizer', 'message_hub') if k not in ckpt]
+    if missing:
+        return None, (f'{path} has no {" / ".join(missing)} state (saved for evaluation '
+                      'only, e.g. by publish_model.py)')
+    return ckpt, None
 
 
-def find_resumable_checkpoint(work_dir: str, logger='current') -> Tuple[Optional[str], list]:
-    """The newest checkpoint in ``work_dir`` that loads and can resume training.
+def _iteration(path: str) -> int:
+    """N of ``iter_N.pth`` / ``epoch_N.pth`` (-1 for other names)."""
+    m = re.search(r'(?:iter|epoch)_(\d+)\.pth$', osp.basename(path))
+    return int(m.group(1)) if m else -1
 
-    Candidates are the ``*.pth`` files of ``work_dir`` (``best_*`` excluded: they hold no
-    optimizer state), newest first by modification time; ``last_checkpoint`` is only
-    reported on (it is stale when a run is killed between writing a checkpoint and updating
-    it). Each skipped file is logged with the reason.
+
+def find_resumable_checkpoint(work_dir: str, logger='current',
+                              extra_dirs: Sequence[str] = ()) -> Tuple[Optional[str], list]:
+    """The newest checkpoint in ``work_dir`` (and ``extra_dirs``: where the checkpoint hook's
+    ``out_dir`` puts them) that loads and can resume training.
+
+    Candidates are the ``*.pth`` files of those folders (``best_*`` excluded: they hold no
+    optimizer state), newest first by modification time, then by iteration number (equal
+    times: copies, archives, coarse file systems); ``last_checkpoint`` is only reported on
+    (it is stale when a run is killed between writing a checkpoint and updating it). Each
+    skipped file is logged with the reason.
 
     Returns:
         (path or None, [(skipped path, reason), ...]).
@@ -273,12 +285,13 @@ def find_resumable_checkpoint(work_dir: str, logger='current') -> Tuple[Optional
         if pointed is None:
             print_log(f'{pointer} is empty; looking for checkpoints in {work_dir}',
                       logger=logger, level=30)
-    files = [p for p in glob.glob(osp.join(glob.escape(work_dir), '*.pth'))
+    files = [p for d in dict.fromkeys([work_dir, *extra_dirs])
+             for p in glob.glob(osp.join(glob.escape(d), '*.pth'))
              if not osp.basename(p).startswith('best_')]
-    files.sort(key=lambda p: (osp.getmtime(p), p), reverse=True)
+    files.sort(key=lambda p: (osp.getmtime(p), _iteration(p), p), reverse=True)
     skipped = []
     for path in files:
-        reason = _check_resumable(path)
+        _, reason = load_resumable(path)
         if reason is None:
             if pointed is not None and osp.abspath(pointed) != osp.abspath(path):
                 print_log(f'{pointer} names {pointed}, but the newest loadable checkpoint is '

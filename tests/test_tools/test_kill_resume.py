@@ -151,3 +151,65 @@ def test_resume_is_exact(tmp_path, task):
     b = torch.load(work / f'iter_{n + m}.pth', map_location='cpu', weights_only=True)
     for k, v in a['state_dict'].items():
         torch.testing.assert_close(b['state_dict'][k], v, rtol=1e-6, atol=1e-7, msg=k)
+
+
+def _train_fails(cmd, env):
+    proc = subprocess.run(cmd, env=env, cwd=str(REPO_ROOT), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_resume_finds_checkpoints_in_the_hooks_out_dir(tmp_path):
+    """default_hooks.checkpoint.out_dir: the checkpoints are in <out_dir>/<work dir name>;
+    --resume continues from there instead of starting over (and overwriting them)."""
+    out_dir = tmp_path / 'ckpts'
+    cfg = write_config(tmp_path, max_iters=2, crop=48, extra=(
+        f"default_hooks = dict(checkpoint=dict(out_dir={str(out_dir)!r}))"))
+    work, env = tmp_path / 'work', env_for(tmp_path)
+    run(train_cmd(cfg, work), env)
+    assert (out_dir / 'work' / 'iter_2.pth').is_file() and not _ckpts(work)
+    out = run(train_cmd(cfg, work, '--resume', '--cfg-options', 'train_cfg.max_iters=3'), env)
+    assert f'resuming from {out_dir / "work" / "iter_2.pth"}' in out
+    assert load_local_checkpoint(str(out_dir / 'work' / 'iter_3.pth'))['meta']['iter'] == 3
+
+
+def test_resume_refuses_a_changed_schedule_and_evaluation_checkpoints(tmp_path):
+    """A resumed run keeps the checkpoint's scheduler state: with a longer max_iters the
+    extra iterations would train at the decayed-to-zero rate, so it is an error; an explicit
+    --resume PATH gets the checks of the automatic choice."""
+    cfg = write_config(tmp_path, max_iters=2, crop=48, extra=(
+        "param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, "
+        "end=max_iters, by_epoch=False)]"))
+    work, env = tmp_path / 'work', env_for(tmp_path)
+    run(train_cmd(cfg, work), env)
+    out = _train_fails(train_cmd(cfg, work, '--resume', '--cfg-options',
+                                 'train_cfg.max_iters=4'), env)
+    assert 'param_scheduler[0].end (PolyLR) is 2 there and 4 here' in out
+    assert 'load_from' in out and 'Traceback' not in out
+    ckpt = load_local_checkpoint(str(work / 'iter_2.pth'), map_location='cpu')
+    weights = tmp_path / 'weights.pth'
+    torch.save(dict(meta=ckpt['meta'], state_dict=ckpt['state_dict']), weights)
+    out = _train_fails(train_cmd(cfg, work, '--resume', str(weights)), env)
+    assert f'{weights} has no optimizer / message_hub state' in out and 'Traceback' not in out
+
+
+def test_load_from_draws_with_the_new_runs_seed(tmp_path):
+    """Fine-tuning from a checkpoint (load_from): the StepRandom state is this run's seed at
+    step 0 plus its own draws, not the old run's (which it would continue whatever the seed)."""
+    cfg = write_config(tmp_path, max_iters=2, crop=48)
+    env = env_for(tmp_path)
+    run(train_cmd(cfg, tmp_path / 'first'), env)
+    first = load_local_checkpoint(str(tmp_path / 'first' / 'iter_2.pth'))['state_dict']
+    seeds = {}
+    for seed in (123, 456):
+        work = tmp_path / f'ft{seed}'
+        run(train_cmd(cfg, work, '--cfg-options', f'randomness.seed={seed}',
+                      f"load_from={str(tmp_path / 'first' / 'iter_2.pth')}"), env)
+        state = load_local_checkpoint(str(work / 'iter_2.pth'))['state_dict']
+        keys = [k for k in state if k.endswith('.seed') and k[:-5] + '.step' in state]
+        assert keys
+        seeds[seed] = {k: int(state[k]) for k in keys}
+        assert set(seeds[seed].values()) == {seed}
+        # two iterations from step 0, as the first run: the same number of draws
+        assert all(int(state[k[:-5] + '.step']) == int(first[k[:-5] + '.step']) for k in keys)

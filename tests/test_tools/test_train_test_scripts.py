@@ -169,6 +169,15 @@ def test_train_resume_and_test(toy_setup, repo_root):
     for k, v in full['state_dict'].items():
         torch.testing.assert_close(small['state_dict'][k], v)
     assert small['meta']['iter'] == 4
+    # a truncated checkpoint: one error line naming it (the allow-listed load)
+    broken = tmp_path / 'broken.pth'
+    broken.write_bytes((work_dir / 'iter_4.pth').read_bytes()[:1000])
+    proc = subprocess.run([sys.executable, str(repo_root / 'tools' / 'model_converters' /
+                                               'publish_model.py'), str(broken),
+                           str(tmp_path / 'x.pth')], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode != 0 and str(broken) in proc.stderr
+    assert 'Traceback' not in proc.stderr and 'weights_only' not in proc.stderr
 
 
 def test_clear_errors(toy_setup, repo_root, tmp_path):

@@ -316,6 +316,26 @@ def test_find_resumable_checkpoint_skips_broken_files(trained, tmp_path):
     assert find_resumable_checkpoint(str(tmp_path))[0] is None
 
 
+def test_find_resumable_checkpoint_equal_times_and_out_dir(trained, tmp_path):
+    """Equal modification times (copies, archives): the higher iteration, not the name that
+    sorts last as text; checkpoints in an extra folder (the hook's out_dir) are found."""
+    import os
+    import shutil
+    _, work_dir = trained
+    shutil.copy(work_dir / 'iter_2.pth', tmp_path / 'iter_9.pth')
+    out = tmp_path / 'out'
+    out.mkdir()
+    shutil.copy(work_dir / 'iter_4.pth', out / 'iter_12.pth')
+    for p in (tmp_path / 'iter_9.pth', out / 'iter_12.pth'):
+        os.utime(p, (1000, 1000))
+    assert find_resumable_checkpoint(str(tmp_path))[0] == str(tmp_path / 'iter_9.pth')
+    found, _ = find_resumable_checkpoint(str(tmp_path), extra_dirs=[str(out)])
+    assert found == str(out / 'iter_12.pth')
+    shutil.copy(work_dir / 'iter_4.pth', tmp_path / 'iter_12.pth')
+    os.utime(tmp_path / 'iter_12.pth', (1000, 1000))
+    assert find_resumable_checkpoint(str(tmp_path))[0] == str(tmp_path / 'iter_12.pth')
+
+
 def test_safe_checkpoint_hook_keeps_old_checkpoint_when_save_dies(tmp_path, monkeypatch):
     """max_keep_ckpts=1: mmengine deletes the old file before writing the new one; the
     SafeCheckpointHook deletes it only after the new file and the pointer are complete."""

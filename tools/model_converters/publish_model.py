@@ -14,7 +14,8 @@ import sys
 import torch
 
 import clustseg  # noqa: F401  (allow-lists mmengine checkpoint contents)
-from clustseg.utils.checkpoint import atomic_write_bytes
+from clustseg.utils.checkpoint import (InvalidCheckpointError, atomic_write_bytes,
+                                       load_local_checkpoint)
 
 KEEP_META = ('cfg', 'iter', 'epoch', 'seed', 'mmengine_version', 'time', 'experiment_name',
              'dataset_meta')
@@ -27,8 +28,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not osp.isfile(args.src):
         sys.exit(f'error: checkpoint not found: {args.src}')
-    ckpt = torch.load(args.src, map_location='cpu', weights_only=True)
-    if 'state_dict' not in ckpt:
+    try:  # the project's allow-listed load: a bad file is an error naming it
+        ckpt = load_local_checkpoint(args.src, map_location='cpu')
+    except InvalidCheckpointError as err:
+        sys.exit(f'error: {err}')
+    if not isinstance(ckpt, dict) or 'state_dict' not in ckpt:
         sys.exit(f'error: {args.src} has no "state_dict" (not an mmengine checkpoint?)')
     meta = {k: v for k, v in ckpt.get('meta', {}).items() if k in KEEP_META}
     out = dict(state_dict={k: v.contiguous() for k, v in ckpt['state_dict'].items()}, meta=meta)
