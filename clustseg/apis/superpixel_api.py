@@ -9,18 +9,21 @@ first call and cached per device (:func:`load_superpixel_model`). No config or c
 is needed.
 
 Input conventions (every image ``H x W`` pixels, colour, **RGB** channel order as skimage, PIL,
-matplotlib and torchvision use; files are read as they are stored):
+matplotlib and torchvision use):
 
 * ``np.ndarray`` ``H x W x 3``: ``uint8`` (0..255) or floating point in ``[0, 1]`` (as
   skimage's float images); a float image is quantised to 8 bits (``round(255 x)``) since the
   model sees 8-bit images, and values outside ``[0, 1]`` are an error (no silent rescaling).
 * ``torch.Tensor``: ``3 x H x W`` (torchvision's layout) or ``H x W x 3``, same dtypes and
   ranges; a shape that is both (``3 x W x 3``) is refused as ambiguous.
-* ``str`` / ``os.PathLike``: an image file, read checked (:func:`clustseg.datasets.read_image`).
+* ``str`` / ``os.PathLike``: an image file, read checked (:func:`clustseg.datasets.read_image`)
+  and converted as the datasets convert files: grayscale repeated to 3 channels, alpha
+  dropped, 16-bit scaled to 8, palette expanded (arrays of those kinds are refused below, since
+  an array does not say how it was stored).
 * A batch: a list / tuple of the above, an ``N x H x W x 3`` array, or an ``N x 3 x H x W`` /
   ``N x H x W x 3`` tensor. Images run one at a time (the same computation as one image).
 
-Everything else (grayscale ``H x W``, RGBA, other dtypes, NaN, an image too small for
+Everything else (grayscale ``H x W`` or RGBA arrays, other dtypes, NaN, an image too small for
 ``n_segments``) is an error that names the input and what it expected.
 """
 import os
