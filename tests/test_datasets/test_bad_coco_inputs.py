@@ -468,14 +468,7 @@ def test_panoptic_instance_metric_with_a_skip_bad_converted_file(load_script, tm
     cfg = Config.fromfile(str(ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py'))
     [metric_cfg] = [e for e in cfg.test_evaluator if e.get('prefix') == 'pan_instance']
     ds = _panoptic(skip_bad=True)
-    outputs = []
-    for i in range(len(ds)):
-        sample = ds[i]['data_samples']
-        gt = sample.gt_instances
-        sample.pred_instances = InstanceData(
-            masks=gt.masks.to_tensor(torch.bool, 'cpu'), labels=gt.labels,
-            bboxes=gt.bboxes.tensor, scores=torch.ones(len(gt)))
-        outputs.append(sample.to_dict())
+    outputs = _instance_gt_outputs(ds)
     with DefaultScope.overwrite_default_scope('mmdet'):
         metric = METRICS.build(dict(metric_cfg, ann_file=ann_file))
     res = _evaluate(metric, ds, outputs)

@@ -88,6 +88,16 @@ def parse_args(argv=None):
     return args
 
 
+def _split(dataset_cls, skip_bad: bool, max_images: Optional[int], **kwargs):
+    """A superpixel dataset that loads like the test pipeline (see :func:`build_bsds_split`)."""
+    from clustseg.datasets.transforms import LoadImageChecked, LoadSuperpixelAnnotations
+
+    return dataset_cls(
+        pipeline=[LoadImageChecked(),
+                  LoadSuperpixelAnnotations(annotator='first', with_all=True)],
+        test_mode=True, skip_bad=skip_bad, indices=max_images, serialize_data=False, **kwargs)
+
+
 def build_bsds_split(data_root: str, split: str, max_images: Optional[int] = None,
                      skip_bad: bool = False):
     """A split of BSDS500 as a :class:`BSDS500Dataset` that loads like the test pipeline.
@@ -97,18 +107,9 @@ def build_bsds_split(data_root: str, split: str, max_images: Optional[int] = Non
     (A x H x W int64, all annotators) and ``img_path``.
     """
     from clustseg.datasets import BSDS500Dataset
-    from clustseg.datasets.transforms import LoadImageChecked, LoadSuperpixelAnnotations
-
-    return BSDS500Dataset(
-        data_root=data_root,
-        data_prefix=dict(img_path=osp.join('images', split),
-                         seg_map_path=osp.join('groundTruth', split)),
-        pipeline=[LoadImageChecked(),
-                  LoadSuperpixelAnnotations(annotator='first', with_all=True)],
-        test_mode=True,
-        skip_bad=skip_bad,
-        indices=max_images,
-        serialize_data=False)
+    return _split(BSDS500Dataset, skip_bad, max_images, data_root=data_root,
+                  data_prefix=dict(img_path=osp.join('images', split),
+                                   seg_map_path=osp.join('groundTruth', split)))
 
 
 def build_folder_split(data_root: str, img_suffix: str = '.png',
@@ -116,18 +117,9 @@ def build_folder_split(data_root: str, img_suffix: str = '.png',
     """``data_root/images`` and ``data_root/labels`` as a :class:`SuperpixelFolderDataset`
     that loads like :func:`build_bsds_split` (the layout of the NYUv2 converter)."""
     from clustseg.datasets import SuperpixelFolderDataset
-    from clustseg.datasets.transforms import LoadImageChecked, LoadSuperpixelAnnotations
-
-    return SuperpixelFolderDataset(
-        data_root=data_root,
-        data_prefix=dict(img_path='images', seg_map_path='labels'),
-        img_suffix=img_suffix,
-        pipeline=[LoadImageChecked(),
-                  LoadSuperpixelAnnotations(annotator='first', with_all=True)],
-        test_mode=True,
-        skip_bad=skip_bad,
-        indices=max_images,
-        serialize_data=False)
+    return _split(SuperpixelFolderDataset, skip_bad, max_images, data_root=data_root,
+                  data_prefix=dict(img_path='images', seg_map_path='labels'),
+                  img_suffix=img_suffix)
 
 
 def load_samples(dataset) -> List[Dict]:
