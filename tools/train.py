@@ -19,9 +19,9 @@ import torch
 import clustseg
 from clustseg.engine import (FreshDrawsHook, ScheduleError, fit_schedules_to_max_iters,
                              register_model_checks, resumed_schedule_mismatch)
-from clustseg.utils import (ConfigOptionError, find_resumable_checkpoint, keep_freed_host_memory,
-                            load_resumable, merge_cfg_options, register_all_modules,
-                            setup_distributed)
+from clustseg.utils import (ConfigOptionError, keep_freed_host_memory, load_resumable,
+                            merge_cfg_options, newest_resumable_checkpoint,
+                            register_all_modules, setup_distributed)
 
 
 def parse_args(argv=None):
@@ -78,7 +78,8 @@ def checkpoint_dirs(cfg) -> list:
     hook = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
     out_dir = hook.get('out_dir') if isinstance(hook, dict) else None
     if out_dir:
-        dirs.append(osp.join(out_dir, osp.basename(osp.normpath(cfg.work_dir))))
+        # mmengine's CheckpointHook: the basename of the absolute work dir
+        dirs.append(osp.join(out_dir, osp.basename(osp.abspath(cfg.work_dir).rstrip(osp.sep))))
     return [d for d in dirs if osp.isdir(d)] or [cfg.work_dir]
 
 
@@ -124,10 +125,11 @@ def main(argv=None):
     elif args.amp_dtype:
         sys.exit('error: --amp-dtype needs --amp')
 
+    ckpt = None  # the checkpoint to resume, read once here (each rank reads it)
     if args.resume == 'auto':
         # the newest checkpoint that loads, not blindly the one `last_checkpoint` names
         dirs = checkpoint_dirs(cfg)
-        found, _ = find_resumable_checkpoint(dirs[0], extra_dirs=dirs[1:])
+        found, ckpt, _ = newest_resumable_checkpoint(dirs[0], extra_dirs=dirs[1:])
         if found is None:
             print_log(f'--resume: no resumable checkpoint in {" or ".join(dirs)}; training '
                       'starts from scratch', logger='current', level=30)
@@ -140,8 +142,10 @@ def main(argv=None):
             sys.exit(f'error: --resume checkpoint not found: {args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
     if cfg.get('resume') and cfg.get('load_from') and '://' not in cfg.load_from:
-        # the checks of the automatic choice, and the schedule, also for an explicit PATH
-        ckpt, reason = load_resumable(cfg.load_from)
+        # the checks of the automatic choice (an explicit PATH), and the schedule
+        reason = None
+        if ckpt is None:
+            ckpt, reason = load_resumable(cfg.load_from)
         problem = reason or resumed_schedule_mismatch(cfg, ckpt, cfg.load_from)
         del ckpt
         if problem:

@@ -9,11 +9,12 @@ Each image ``<name>.<ext>`` gives ``DIR/<name>.png``, a 16-bit PNG of its labels
 the image with the superpixel boundaries drawn. An image of a folder keeps its path relative to
 that folder (``DIR/<sub/dir>/<name>.png``). Files are written atomically, so a run that is
 stopped and started again skips the images whose outputs exist (``--overwrite`` recomputes
-them). ``DIR/clustseg-superpixels.json`` records the settings the PNGs were made with
-(``--n-segments``, ``--start-label``); a run with other settings into the same folder stops
-with an error naming them instead of keeping outputs made with the old ones (``--overwrite``
-recomputes all and records the new settings once every image is done). Unreadable, missing or too small images are skipped and listed at the end (exit code 1
-when there were any, after the others are done; 2 for bad arguments).
+them). Each label PNG carries the settings it was made with (``--n-segments``,
+``--start-label``) in a text chunk; an existing output with other settings, or without them,
+stops the run with an error naming the file instead of counting as done (``--overwrite``
+recomputes). Unreadable, missing or too small images are skipped and listed at the end
+(exit code 1 when there were any, after the others are done; 2 for bad arguments or outputs
+made with other settings).
 """
 import argparse
 import glob
@@ -28,8 +29,8 @@ import numpy as np
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 #: Boundary colour of the overlays (BGR: yellow).
 OVERLAY_COLOR = (0, 255, 255)
-#: Written into ``--out-dir``: the settings that its label PNGs were made with.
-SETTINGS_FILE = 'clustseg-superpixels.json'
+#: PNG text key under which a label PNG carries its settings (JSON).
+SETTINGS_KEY = 'clustseg-superpixels'
 
 
 def _is_glob(pattern: str) -> bool:
@@ -87,47 +88,50 @@ def collect_inputs(inputs: List[str], recursive: bool = False, overlay: bool = F
     return jobs, missing
 
 
-def settings_conflict(out_dir: str, settings: dict, outputs: List[str]) -> Optional[str]:
-    """Why ``out_dir`` cannot be resumed with ``settings`` (None if it can): its recorded
-    settings differ (naming each), or label PNGs of ``outputs`` exist without a record."""
+def png_settings(path: str) -> Optional[dict]:
+    """The settings recorded in label PNG ``path`` (None: none recorded, or not readable)."""
     import json
-    path = osp.join(out_dir, SETTINGS_FILE)
-    if not osp.isfile(path):
-        found = [p for p in outputs if osp.isfile(p)]
-        if found:
-            return (f'{found[0]} exists but {path} does not: the settings it was made with are '
-                    'unknown')
-        return None
+
+    from PIL import Image
     try:
-        with open(path) as f:
-            recorded = json.load(f)
-    except ValueError as e:
-        return f'{path} is not a settings record ({e})'
+        with Image.open(path) as im:
+            text = getattr(im, 'text', {}).get(SETTINGS_KEY)
+        return json.loads(text) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+def settings_conflict(path: str, settings: dict) -> Optional[str]:
+    """Why the existing label PNG ``path`` cannot count as done with ``settings`` (None if
+    it can): it records other settings (each named), or none."""
+    recorded = png_settings(path)
+    if recorded is None:
+        return (f'{path} exists but records no settings (made by another tool or an older '
+                'version)')
     differ = [f'{k} {recorded.get(k)!r} there, {v!r} now' for k, v in settings.items()
               if recorded.get(k) != v]
     if differ:
-        return f'the outputs in {out_dir} were made with other settings: ' + '; '.join(differ)
+        return f'{path} was made with other settings: ' + '; '.join(differ)
     return None
 
 
-def _write_settings(out_dir: str, settings: dict) -> None:
+def label_png(labels: np.ndarray, settings: Optional[dict] = None) -> bytes:
+    """H x W labels -> the bytes of a 16-bit grayscale PNG (labels must be in 0..65535), with
+    ``settings`` (JSON) in a text chunk under :data:`SETTINGS_KEY`."""
+    import io
     import json
 
-    from clustseg.utils import atomic_write_bytes
-    atomic_write_bytes(json.dumps(settings, indent=1).encode(),
-                       osp.join(out_dir, SETTINGS_FILE))
-
-
-def label_png(labels: np.ndarray) -> bytes:
-    """H x W labels -> the bytes of a 16-bit grayscale PNG (labels must be in 0..65535)."""
-    import cv2
+    from PIL import Image, PngImagePlugin
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0 or hi > 65535:
         raise ValueError(f'labels in [{lo}, {hi}] do not fit a 16-bit PNG (0..65535)')
-    ok, buf = cv2.imencode('.png', labels.astype(np.uint16))
-    if not ok:
-        raise RuntimeError('PNG encoding of the labels failed')
-    return buf.tobytes()
+    info = PngImagePlugin.PngInfo()
+    if settings is not None:
+        info.add_text(SETTINGS_KEY, json.dumps(settings, sort_keys=True))
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint16)).save(buf, format='PNG',
+                                                                         pnginfo=info)
+    return buf.getvalue()
 
 
 def overlay_png(bgr: np.ndarray, labels: np.ndarray, color=OVERLAY_COLOR) -> bytes:
@@ -194,15 +198,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'clustseg-superpixels: error: {e}', file=sys.stderr)
         return 2
     settings = dict(n_segments=args.n_segments, start_label=args.start_label)
-    if not args.overwrite:
-        conflict = settings_conflict(args.out_dir,
-                                     settings, [osp.join(args.out_dir, s + '.png')
-                                                for _, s in jobs])
-        if conflict:
-            print(f'clustseg-superpixels: error: {conflict}; use --overwrite to recompute '
-                  'them, or another --out-dir', file=sys.stderr)
+    if not args.overwrite:  # outputs of other settings must not count as done
+        conflicts = [c for c in (settings_conflict(p, settings) for p in
+                                 (osp.join(args.out_dir, stem + '.png') for _, stem in jobs)
+                                 if osp.isfile(p)) if c]
+        if conflicts:
+            more = f' (and {len(conflicts) - 1} more)' if len(conflicts) > 1 else ''
+            print(f'clustseg-superpixels: error: {conflicts[0]}{more}; use --overwrite to '
+                  'recompute them, or another --out-dir', file=sys.stderr)
             return 2
-        _write_settings(args.out_dir, settings)
     done = existing = 0
     bar = _progress(len(jobs), not args.no_progress)
     for path, stem in jobs:
@@ -219,19 +223,18 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  backend=args.backend)
         except (BadInputError, TooManySuperpixelsError) as e:
             failed.append((path, str(e)))
-            for p in outs:  # --overwrite: no output of the old settings stays behind
-                if osp.isfile(p):
-                    os.remove(p)
+            if args.overwrite:  # no output of the old settings stays behind
+                for p in outs:
+                    if osp.isfile(p):
+                        os.remove(p)
             bar.update(1)
             continue
-        atomic_write_bytes(label_png(labels), out)
+        atomic_write_bytes(label_png(labels, settings), out)
         if args.overlay:
             atomic_write_bytes(overlay_png(bgr, labels), outs[1])
         done += 1
         bar.update(1)
     bar.close()
-    if args.overwrite:  # every image now has the new settings' outputs (or none)
-        _write_settings(args.out_dir, settings)
     print(f'clustseg-superpixels: {done} written, {existing} already done (kept), '
           f'{len(failed)} skipped; outputs in {args.out_dir}', file=sys.stderr)
     for item, reason in failed:

@@ -266,7 +266,16 @@ def _iteration(path: str) -> int:
 def find_resumable_checkpoint(work_dir: str, logger='current',
                               extra_dirs: Sequence[str] = ()) -> Tuple[Optional[str], list]:
     """The newest checkpoint in ``work_dir`` (and ``extra_dirs``: where the checkpoint hook's
-    ``out_dir`` puts them) that loads and can resume training.
+    ``out_dir`` puts them) that loads and can resume training: the path and the skipped
+    files of :func:`newest_resumable_checkpoint`."""
+    path, _, skipped = newest_resumable_checkpoint(work_dir, logger, extra_dirs)
+    return path, skipped
+
+
+def newest_resumable_checkpoint(work_dir: str, logger='current', extra_dirs: Sequence[str] = ()
+                                ) -> Tuple[Optional[str], Optional[dict], list]:
+    """The newest checkpoint in ``work_dir`` and ``extra_dirs`` that loads and can resume
+    training, with its loaded contents (so that a caller need not read it again).
 
     Candidates are the ``*.pth`` files of those folders (``best_*`` excluded: they hold no
     optimizer state), newest first by modification time, then by iteration number (equal
@@ -275,7 +284,7 @@ def find_resumable_checkpoint(work_dir: str, logger='current',
     skipped file is logged with the reason.
 
     Returns:
-        (path or None, [(skipped path, reason), ...]).
+        (path or None, its checkpoint dict or None, [(skipped path, reason), ...]).
     """
     pointer = osp.join(work_dir, 'last_checkpoint')
     pointed = None
@@ -291,12 +300,12 @@ def find_resumable_checkpoint(work_dir: str, logger='current',
     files.sort(key=lambda p: (osp.getmtime(p), _iteration(p), p), reverse=True)
     skipped = []
     for path in files:
-        _, reason = load_resumable(path)
+        ckpt, reason = load_resumable(path)
         if reason is None:
             if pointed is not None and osp.abspath(pointed) != osp.abspath(path):
                 print_log(f'{pointer} names {pointed}, but the newest loadable checkpoint is '
                           f'{path}; resuming from the latter', logger=logger, level=30)
-            return path, skipped
+            return path, ckpt, skipped
         print_log(f'resume: skipping {path}: {reason}', logger=logger, level=30)
         skipped.append((path, reason))
-    return None, skipped
+    return None, None, skipped

@@ -213,3 +213,17 @@ def test_load_from_draws_with_the_new_runs_seed(tmp_path):
         assert set(seeds[seed].values()) == {seed}
         # two iterations from step 0, as the first run: the same number of draws
         assert all(int(state[k[:-5] + '.step']) == int(first[k[:-5] + '.step']) for k in keys)
+
+
+def test_checkpoint_dirs_name_the_hooks_folder_as_mmengine(load_script, tmp_path, monkeypatch):
+    """<out_dir>/<basename of the absolute work dir>, also for work_dir='.' or a trailing /."""
+    from mmengine.config import Config
+    train = load_script('tools/train.py', name='train_tool')
+    run_dir, out = tmp_path / 'myrun', tmp_path / 'ckpts'
+    (out / 'myrun').mkdir(parents=True)
+    run_dir.mkdir()
+    monkeypatch.chdir(run_dir)
+    for work_dir in ('.', str(run_dir) + '/'):
+        cfg = Config(dict(work_dir=work_dir,
+                          default_hooks=dict(checkpoint=dict(out_dir=str(out)))))
+        assert train.checkpoint_dirs(cfg) == [work_dir, str(out / 'myrun')]

@@ -41,8 +41,7 @@ def test_folder_run_overlay_resume_and_skips(inputs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert '2 written, 0 already done (kept), 2 skipped' in err
     assert f'skipped {inputs / "broken.jpg"}' in err and 'missing.jpg: no such file' in err
-    assert sorted(os.listdir(out)) == ['a.png', 'a_overlay.png', 'b.png', 'b_overlay.png',
-                                       'clustseg-superpixels.json']
+    assert sorted(os.listdir(out)) == ['a.png', 'a_overlay.png', 'b.png', 'b_overlay.png']
     model = load_superpixel_model('cpu')
     for name, src in (('a', '103070'), ('b', '101085')):
         png = cv2.imread(str(out / f'{name}.png'), cv2.IMREAD_UNCHANGED)
@@ -65,28 +64,35 @@ def test_folder_run_overlay_resume_and_skips(inputs, tmp_path, capsys):
 
 def test_other_settings_do_not_resume_old_outputs(inputs, tmp_path, capsys):
     out = tmp_path / 'out'
-    one = [str(inputs / 'a.jpg'), '--out-dir', str(out), '--no-progress']
-    assert main(one + ['--n-segments', '200']) == 0
+    both = [str(inputs / 'a.jpg'), str(inputs / 'b.jpg'), '--out-dir', str(out),
+            '--no-progress']
+    assert main(both + ['--n-segments', '200']) == 0
     capsys.readouterr()
     first = cv2.imread(str(out / 'a.png'), cv2.IMREAD_UNCHANGED)
-    # another K into the same folder: an error naming the setting, nothing rewritten
-    assert main(one + ['--n-segments', '400']) == 2
+    # another K into the same folder: an error naming the file and setting, nothing rewritten
+    assert main(both + ['--n-segments', '400']) == 2
     err = capsys.readouterr().err
-    assert 'n_segments 200 there, 400 now' in err and '--overwrite' in err
+    assert 'a.png was made with other settings: n_segments 200 there, 400 now' in err
+    assert '(and 1 more)' in err and '--overwrite' in err
     np.testing.assert_array_equal(cv2.imread(str(out / 'a.png'), cv2.IMREAD_UNCHANGED), first)
-    assert main(one + ['--n-segments', '200', '--start-label', '1']) == 2
+    assert main(both + ['--n-segments', '200', '--start-label', '1']) == 2
     assert 'start_label 0 there, 1 now' in capsys.readouterr().err
-    # --overwrite recomputes and records the new settings; then the plain run resumes
-    assert main(one + ['--n-segments', '400', '--overwrite']) == 0
-    assert '1 written' in capsys.readouterr().err
+    # --overwrite of one image: that one has the new settings, the other keeps its own, and
+    # a run over both with either K is refused instead of mixing them
+    assert main([str(inputs / 'a.jpg'), '--out-dir', str(out), '--no-progress',
+                 '--n-segments', '400', '--overwrite']) == 0
     second = cv2.imread(str(out / 'a.png'), cv2.IMREAD_UNCHANGED)
     assert len(np.unique(second)) > len(np.unique(first)) + 100
-    assert main(one + ['--n-segments', '400']) == 0
-    assert '0 written, 1 already done (kept)' in capsys.readouterr().err
-    # outputs without a record (another tool, an older version): unknown settings
-    os.remove(out / 'clustseg-superpixels.json')
-    assert main(one + ['--n-segments', '400']) == 2
-    assert 'a.png exists but' in capsys.readouterr().err
+    for k in ('200', '400'):
+        assert main(both + ['--n-segments', k]) == 2
+        assert 'made with other settings' in capsys.readouterr().err
+    assert main(both + ['--n-segments', '400', '--overwrite']) == 0
+    assert main(both + ['--n-segments', '400']) == 0
+    assert '0 written, 2 already done (kept)' in capsys.readouterr().err
+    # a label PNG without the record (another tool, an older version): unknown settings
+    cv2.imwrite(str(out / 'a.png'), second.astype(np.uint16))
+    assert main(both + ['--n-segments', '400']) == 2
+    assert 'a.png exists but records no settings' in capsys.readouterr().err
 
 
 def test_globs_recursive_and_console_script(inputs, tmp_path):
@@ -113,8 +119,7 @@ def test_globs_recursive_and_console_script(inputs, tmp_path):
     res = subprocess.run([exe, str(inputs / 'sub'), '--out-dir', str(out), '--n-segments',
                           '100'], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    assert sorted(os.listdir(out)) == ['c.png', 'clustseg-superpixels.json']
-    assert '1 written' in res.stderr
+    assert os.listdir(out) == ['c.png'] and '1 written' in res.stderr
 
 
 def test_bad_arguments(tmp_path, capsys):

@@ -9,11 +9,12 @@ panoptic datasets in the COCO format.
         data/coco/annotations/panoptic_val2017.json data/coco/annotations/panoptic_val2017 \
         data/coco/annotations/panoptic_val2017_instances.json
 
-With ``--skip-bad`` an image whose PNG is missing, unreadable or lacks one of its segments is
-left out of the output (its image entry too) and named in a warning, instead of stopping the
-conversion: the instance file for a split that ``tools/test.py --skip-bad`` evaluates, whose
-panoptic dataset drops the same images. ``ClustSegCocoMetric`` scores the images the
-dataloader processed, so the left-out images are in neither metric.
+With ``--skip-bad`` an image whose PNG is missing, unreadable or lacks one of its thing
+segments is left out of the output (its image entry too) and named in a warning, instead of
+stopping the conversion: the instance file for a split that ``tools/test.py --skip-bad``
+evaluates, whose panoptic dataset drops these images (and any others it cannot use).
+``ClustSegCocoMetric`` scores the images the dataloader processed, so an image the dataset
+dropped is in neither metric.
 """
 import argparse
 import json
@@ -110,8 +111,8 @@ def main(argv=None):
     p.add_argument('panoptic_png_dir')
     p.add_argument('out_json')
     p.add_argument('--skip-bad', action='store_true',
-                   help='leave out (and name) the images whose PNG is missing or unreadable '
-                   'instead of stopping')
+                   help='leave out (and name) the images whose PNG is missing, unreadable or '
+                   'lacks a thing segment, instead of stopping')
     a = p.parse_args(argv)
     try:
         out, skipped = convert(a.panoptic_json, a.panoptic_png_dir, a.skip_bad)
