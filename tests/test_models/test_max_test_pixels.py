@@ -59,3 +59,21 @@ def test_default_limit_and_training():
     with pytest.raises(ValueError, match='max_test_pixels must be a positive int or None'):
         ClustSegSegDataPreProcessor(max_test_pixels=0)
     ClustSegSegDataPreProcessor(max_test_pixels=None)(data, False)
+
+
+def test_mixed_test_sizes_are_named():
+    """A test batch of a portrait and a landscape image: an error naming both and the key
+    (mmseg's own was a bare assertion); training batches are padded as before."""
+    cfg = Config.fromfile(str(ROOT / CONFIGS['superpixel'][0]))
+    pre = ClustSegSegDataPreProcessor(**{k: v for k, v in cfg.model.data_preprocessor.items()
+                                         if k != 'type'})
+    from mmseg.structures import SegDataSample
+    shapes = ((8, 12), (12, 8))
+    samples = [SegDataSample(metainfo=dict(ori_shape=s, img_shape=s, img_path=f'{n}.jpg'))
+               for n, s in zip(('land', 'portrait'), shapes)]
+    data = dict(inputs=[torch.zeros(3, *s, dtype=torch.uint8) for s in shapes],
+                data_samples=samples)
+    with pytest.raises(ValueError, match=r'different sizes: land\.jpg \(8 x 12\), portrait\.jpg '
+                       r'\(12 x 8\).*test_dataloader\.batch_size=1'):
+        pre(data, False)
+    assert pre(data, True)['inputs'].shape[-2:] == (12, 12)

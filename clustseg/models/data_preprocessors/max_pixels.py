@@ -78,4 +78,24 @@ class ClustSegDetDataPreprocessor(MaxTestPixelsMixin, DetDataPreprocessor):
 
 @MODELS.register_module()
 class ClustSegSegDataPreProcessor(MaxTestPixelsMixin, SegDataPreProcessor):
-    """mmseg's ``SegDataPreProcessor`` with ``max_test_pixels`` (see :class:`MaxTestPixelsMixin`)."""
+    """mmseg's ``SegDataPreProcessor`` with ``max_test_pixels`` (see :class:`MaxTestPixelsMixin`).
+
+    mmseg stacks test images without padding, so a test batch of images of different sizes
+    (BSDS500's portrait and landscape images with ``test_dataloader.batch_size`` > 1) is a
+    ``ValueError`` naming them and the key to set, instead of mmseg's bare assertion.
+    """
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        inputs = data.get('inputs')
+        if not training and isinstance(inputs, (list, tuple)):  # a stacked tensor: one size
+            sizes = [tuple(x.shape[1:]) for x in inputs]
+            if len(set(sizes)) > 1:
+                samples = data.get('data_samples') or [None] * len(sizes)
+                names = [(getattr(s, 'metainfo', None) or {}).get('img_path', f'image {i}')
+                         for i, s in enumerate(samples)]
+                listed = ', '.join(f'{n} ({h} x {w})' for n, (h, w) in zip(names, sizes))
+                raise ValueError(
+                    f'a test batch holds images of different sizes: {listed}. Test images '
+                    'are predicted at their own size, one size per batch: set '
+                    'test_dataloader.batch_size=1 (val_dataloader too)')
+        return super().forward(data, training)
