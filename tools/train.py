@@ -10,6 +10,7 @@ import sys
 from copy import deepcopy
 
 from mmengine.config import Config, DictAction
+from mmengine.dist import get_world_size
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -44,6 +45,9 @@ def parse_args(argv=None):
                    'matching part; the others are only logged). Without it such a checkpoint is '
                    'an error naming the keys')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--auto-scale-lr', action='store_true',
+                   help="scale the learning rate linearly from the config's auto_scale_lr."
+                   'base_batch_size to this run\'s GPUs x per-GPU batch')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = p.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -83,6 +87,38 @@ def checkpoint_dirs(cfg) -> list:
     return [d for d in dirs if osp.isdir(d)] or [cfg.work_dir]
 
 
+def check_batch_and_norms(cfg, config_path, auto_scale: bool) -> None:
+    """The learning rate against this run's batch, and SyncBN where torch has none.
+
+    ``--auto-scale-lr`` enables ``cfg.auto_scale_lr`` (an error naming the config when it has
+    none); without it, a total batch (GPUs x per-GPU batch) other than its
+    ``base_batch_size`` is logged as a warning, since the learning rate is then the
+    recipe's for another batch. ``sync_bn`` (mmengine converts BN to SyncBN under DDP) is
+    dropped, with a warning, on a distributed CPU run: torch's SyncBN needs a GPU.
+    """
+    scale = cfg.get('auto_scale_lr')
+    if auto_scale:
+        if not scale or 'base_batch_size' not in scale:
+            sys.exit(f'error: --auto-scale-lr needs auto_scale_lr=dict(base_batch_size=N) in '
+                     f'{config_path}')
+        scale.enable = True
+    world = get_world_size()
+    batch = (cfg.get('train_dataloader') or {}).get('batch_size')
+    if scale and not scale.get('enable') and batch and \
+            world * batch != scale.get('base_batch_size', world * batch):
+        print_log(f'{world} process(es) x batch_size {batch} = {world * batch} images per '
+                  f'step, but {config_path} is the recipe for {scale["base_batch_size"]} '
+                  '(auto_scale_lr.base_batch_size): its learning rate is used unscaled (pass '
+                  '--auto-scale-lr to scale it linearly), and its schedule counts iterations, '
+                  f'so this run sees {world * batch / scale["base_batch_size"]:.3g}x the '
+                  "recipe's images", logger='current', level=30)
+    if cfg.get('sync_bn') and world > 1 and not torch.cuda.is_available():
+        print_log(f"sync_bn={cfg.sync_bn!r} dropped: torch's SyncBN needs a GPU, so the BN "
+                  'layers keep per-process statistics on this CPU run', logger='current',
+                  level=30)
+        cfg.sync_bn = None
+
+
 def enable_amp(cfg, config_path, dtype=None):
     """Switch ``cfg.optim_wrapper`` to mixed precision for this machine's device."""
     optim_wrapper = cfg.get('optim_wrapper')
@@ -120,6 +156,7 @@ def main(argv=None):
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
+    check_batch_and_norms(cfg, args.config, args.auto_scale_lr)
     if args.amp:
         enable_amp(cfg, args.config, args.amp_dtype)
     elif args.amp_dtype:

@@ -227,3 +227,27 @@ def test_checkpoint_dirs_name_the_hooks_folder_as_mmengine(load_script, tmp_path
         cfg = Config(dict(work_dir=work_dir,
                           default_hooks=dict(checkpoint=dict(out_dir=str(out)))))
         assert train.checkpoint_dirs(cfg) == [work_dir, str(out / 'myrun')]
+
+
+def test_batch_warning_auto_scale_lr_and_cpu_sync_bn(load_script, monkeypatch, log_messages):
+    """A run whose GPUs x batch is not the recipe's warns (its lr is the recipe's);
+    --auto-scale-lr enables mmengine's linear scaling, or names a config without the base;
+    SyncBN is dropped on a distributed CPU run (torch has none there)."""
+    from mmengine.config import Config
+    train = load_script('tools/train.py', name='train_tool_batch')
+    for name in ('configs/semantic/clustseg_r50_8xb2-100e_ade20k-640x640.py',
+                 'configs/superpixel/clustseg_r50_8xb16-300k_bsds500-superpixel.py'):
+        cfg = Config.fromfile(str(REPO_ROOT / name))
+        train.check_batch_and_norms(cfg, name, False)  # one process here: not the recipe's
+        assert any(f'1 process(es) x batch_size {cfg.train_dataloader.batch_size}' in m and
+                   '--auto-scale-lr' in m for m in log_messages)
+        assert not cfg.auto_scale_lr.enable
+        train.check_batch_and_norms(cfg, name, True)
+        assert cfg.auto_scale_lr.enable
+    cfg = Config(dict(train_dataloader=dict(batch_size=2), sync_bn='torch'))
+    with pytest.raises(SystemExit, match='--auto-scale-lr needs auto_scale_lr=dict'):
+        train.check_batch_and_norms(cfg, 'x.py', True)
+    monkeypatch.setattr(train, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(train.torch.cuda, 'is_available', lambda: False)
+    train.check_batch_and_norms(cfg, 'x.py', False)
+    assert cfg.sync_bn is None and any('SyncBN needs a GPU' in m for m in log_messages)

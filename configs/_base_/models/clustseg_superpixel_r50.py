@@ -1,8 +1,11 @@
 # ClustSeg superpixel model (paper §4.4 / App. A.4) on an ImageNet-1K ResNet-50 (App. A: all
 # backbones start from ImageNet weights; torchvision's, downloaded on first use, offline:
 # CLUSTSEG_OFFLINE_WEIGHTS, README). BN stays trainable: 8 images per GPU here (no Mask2Former
-# recipe applies to superpixels).
+# recipe applies to superpixels). Under DDP on GPUs mmengine turns it into SyncBN (sync_bn),
+# so that every rank keeps the same running statistics, from all ranks' images; tools/train.py
+# leaves plain BN on a CPU, where torch has no SyncBN.
 norm_cfg = dict(type='BN', requires_grad=True)
+sync_bn = 'torch'
 data_preprocessor = dict(
     type='ClustSegSegDataPreProcessor',  # mmseg's, refusing huge test images
     mean=[123.675, 116.28, 103.53],

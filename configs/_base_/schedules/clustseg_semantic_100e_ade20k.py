@@ -14,3 +14,6 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=in
 default_hooks = dict(
     checkpoint=dict(interval=interval, save_best='mIoU', rule='greater'),
     visualization=dict(_delete_=True, type='SegVisualizationHook', draw=False))
+# the recipe's batch (8 GPUs x 2); tools/train.py --auto-scale-lr scales the learning rate
+# linearly to another GPU count, and warns without it
+auto_scale_lr = dict(enable=False, base_batch_size=16)

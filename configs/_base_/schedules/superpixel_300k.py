@@ -19,3 +19,7 @@ default_hooks = dict(
                     save_best='superpixel/ASA', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook', draw=False))
+# mmengine scales by GPUs x per-GPU batch, without the accumulated steps: the recipe's 128
+# images per step are 8 GPUs x 8 x 2 accumulated, so the base is 64 (tools/train.py
+# --auto-scale-lr; the accumulation stays 2)
+auto_scale_lr = dict(enable=False, base_batch_size=64)
