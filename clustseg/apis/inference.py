@@ -1,10 +1,13 @@
 """High-level inference helpers (demo, curve tool, assignment-map tool, notebooks)."""
+import os
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
 from clustseg.models.layers.local_em import LocalAssignment
@@ -102,14 +105,7 @@ def inference_superpixel(model, img, num_superpixels=None, img_path=None, channe
     if channel_order not in ('bgr', 'rgb'):
         raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
     if isinstance(img, np.ndarray):
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f'{_name(img, img_path)}: expected an H x W x 3 array, got shape '
-                             f'{img.shape}')
-        if img.dtype != np.uint8:
-            hint = (' (values in [0, 1]? pass (img * 255).round().astype(np.uint8))'
-                    if img.dtype.kind == 'f' else '')
-            raise TypeError(f'{_name(img, img_path)}: expected a uint8 image (0..255, as '
-                            f'read_image gives), got {img.dtype}{hint}')
+        _check_array(img, img_path)
         if channel_order == 'rgb':
             img = np.ascontiguousarray(img[..., ::-1])
     batch = _preprocess(model, img, img_path)
@@ -121,24 +117,45 @@ def inference_superpixel(model, img, num_superpixels=None, img_path=None, channe
 
 def _name(img, img_path=None):
     """How errors name an input: its path, else ``'the input array'``."""
-    if isinstance(img, str):
-        return img
+    if isinstance(img, (str, os.PathLike)):
+        return str(img)
     return str(img_path) if img_path is not None else 'the input array'
+
+
+def _check_array(img: np.ndarray, img_path=None) -> None:
+    """An image array must be ``H x W x 3`` uint8 (0..255), as the dataset pipeline reads
+    files: other shapes are a ``ValueError``, other dtypes a ``TypeError`` naming the input,
+    since a float or 16-bit array's scale cannot be known and would give another prediction
+    without any error."""
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f'{_name(img, img_path)}: expected an H x W x 3 array, got shape '
+                         f'{img.shape}')
+    if img.dtype != np.uint8:
+        hint = (' (values in [0, 1]? pass (img * 255).round().astype(np.uint8))'
+                if img.dtype.kind == 'f' else '')
+        raise TypeError(f'{_name(img, img_path)}: expected a uint8 image (0..255, as '
+                        f'read_image gives), got {img.dtype}{hint}')
 
 
 def _preprocess(model, img, img_path=None):
     """One image through the config's test pipeline (no annotations) and the model's data
     preprocessor -> ``dict(inputs=1 x 3 x H' x W' float, data_samples=[sample])``; ``H' x W'``
-    is the resized, padded size, the sample's metainfo holds ``img_shape`` / ``ori_shape``."""
-    if isinstance(img, str):
-        results = dict(img_path=img)
-    elif isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3:
+    is the resized, padded size, the sample's metainfo holds ``img_shape`` / ``ori_shape``.
+
+    The pipeline is built in the model's own registry scope (its config's ``default_scope``),
+    so that models of several libraries (mmdet, mmseg) can be used in one process."""
+    if isinstance(img, (str, os.PathLike)):
+        results = dict(img_path=str(img))
+    elif isinstance(img, np.ndarray):
+        _check_array(img, img_path)
         results = dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
         if img_path is not None:
             results['img_path'] = str(img_path)
     else:
-        raise ValueError('img must be a file path or an H x W x 3 BGR uint8 array')
-    data = _test_pipeline(model.cfg, from_array='img' in results)(results)
+        raise TypeError('img must be a file path or an H x W x 3 BGR uint8 array, got '
+                        f'{type(img).__name__}')
+    with DefaultScope.overwrite_default_scope(model.cfg.get('default_scope', 'mmseg')):
+        data = _test_pipeline(model.cfg, from_array='img' in results)(results)
     return model.data_preprocessor(dict(inputs=[data['inputs']],
                                         data_samples=[data['data_samples']]), False)
 

@@ -9,7 +9,7 @@ the argmax over clusters of that E-step's soft assignment, one colour per cluste
 colour for a cluster in every map), upsampled (nearest) to the image and blended over it, with
 the cluster borders in white; plus ``grid.png``, all maps in one image (a row per layer, a
 column per iteration). Works for panoptic / instance configs (a detector with a
-``ClustSegHead``) and superpixel configs.
+``ClustSegHead``), semantic configs (a ``ClustSegSemanticHead``) and superpixel configs.
 """
 import argparse
 import os
@@ -30,7 +30,7 @@ from clustseg.visualization import superpixel_boundaries
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='ClustSeg assignment map of every E-step')
-    p.add_argument('config', help='config file (panoptic, instance or superpixel)')
+    p.add_argument('config', help='config file (panoptic, instance, semantic or superpixel)')
     p.add_argument('checkpoint', help='checkpoint file')
     p.add_argument('img', help='input image')
     p.add_argument('--out-dir', required=True, help='folder for the PNGs')

@@ -42,8 +42,9 @@ def check_test_image_size(data_samples: Optional[Sequence], max_pixels: Optional
             raise ImageTooLargeError(
                 f'{name}: {h} x {w} (H x W) = {h * w} pixels is more than the limit of '
                 f'{max_pixels} pixels for a test image ({key}): the prediction at the original '
-                'size would need too much memory. Resize the image, or raise the limit '
-                f'(--cfg-options {key}=N, None for no limit)')
+                'size would need too much memory. Resize the image, or raise the limit where '
+                f'memory allows (tools/test.py: --cfg-options {key}=N, None for no limit; '
+                "clustseg.apis.init_model: cfg_options={'" + key + "': N})")
 
 
 class MaxTestPixelsMixin:
