@@ -77,6 +77,18 @@ def test_unknown_key_and_missing_config_are_clear_errors(capsys):
     assert 'labels must be unique' in capsys.readouterr().err
 
 
+@pytest.mark.parametrize('config', [
+    'configs/semantic/clustseg_compact_1xb8-1k_camvid-240x180.py',
+    'configs/panoptic/clustseg_compact_1xb8-1k_camvid-panoptic-240x180.py'])
+def test_config_without_embedded_samples_is_named(config):
+    """CamVid's configs: the benchmark's real samples are COCO's / ADE20K's / COCO-Stuff's, so
+    a clear error instead of an empty dataset or a category mismatch."""
+    cfg = bench.load_config(dict(label='c', config=config, options={}), {})
+    with pytest.raises(bench.BenchmarkError, match=r'camvid.*embedded real samples of ade20k, '
+                       r'coco_stuff, instance, panoptic .*(none of them|its own classes)'):
+        bench.make_task(cfg)
+
+
 def test_worker_trains_on_real_ground_truth(capsys):
     """One training step of the compact ClustSeg in-process: real GT, finite loss, numbers."""
     res = bench.run_worker(_job(CLUSTSEG, 'train', batch=2, count_ops=True))

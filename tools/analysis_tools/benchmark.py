@@ -285,6 +285,13 @@ class _Task:
             dataset = dataset.dataset
         self.dataset_cfg = deepcopy(dataset)
         self.kind = self.kind_of(dataset.type)
+        if self.kind is None or dataset.get('metainfo'):
+            why = (f'its train dataset ({dataset.type}) is none of them' if self.kind is None
+                   else "its train dataset sets its own classes (metainfo), which the "
+                   "embedded samples' annotations do not use")
+            raise BenchmarkError(
+                f'{cfg.filename}: the benchmark measures on the embedded real samples of '
+                f'{", ".join(sorted(EMBEDDED_DATA))} (tests/data), and {why}')
 
     def _loaders(self):
         """The config's own image and annotation loading transforms (copies)."""
@@ -304,7 +311,9 @@ class DetTask(_Task):
 
     @staticmethod
     def kind_of(dataset_type):
-        return 'panoptic' if 'Panoptic' in dataset_type else 'instance'
+        if 'Panoptic' in dataset_type:
+            return 'panoptic'
+        return 'instance' if 'Coco' in dataset_type else None
 
     def _loaders(self):
         image, ann = super()._loaders()
@@ -359,7 +368,9 @@ class SegTask(_Task):
 
     @staticmethod
     def kind_of(dataset_type):
-        return 'ade20k' if 'ADE20K' in dataset_type else 'coco_stuff'
+        if 'ADE20K' in dataset_type:
+            return 'ade20k'
+        return 'coco_stuff' if 'COCOStuff' in dataset_type else None
 
     def _dataset(self, pipeline):
         from mmengine.config import Config
