@@ -26,6 +26,7 @@ from mmseg.structures import SegDataSample
 
 from clustseg.apis import inference_superpixel, init_model, load_model_checkpoint
 from clustseg.datasets import BadInputError, read_image
+from clustseg.engine import ModelCheckError
 from clustseg.visualization import SuperpixelVisualizer
 
 TASKS = ('superpixel', 'panoptic', 'instance', 'semantic')
@@ -47,15 +48,36 @@ def parse_args(argv=None):
                    help='where to write the overlay (default: superpixels.png / panoptic.png / '
                         'instance.png / semantic.png by task)')
     p.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu')
-    p.add_argument('--boundary-color', type=int, nargs=3, default=(255, 255, 0),
-                   metavar=('R', 'G', 'B'), help='superpixel: boundary colour')
-    p.add_argument('--mean-color', action='store_true',
+    p.add_argument('--boundary-color', type=int, nargs=3, default=None,
+                   metavar=('R', 'G', 'B'), help='superpixel: boundary colour (default yellow)')
+    p.add_argument('--mean-color', action='store_true', default=None,
                    help='superpixel: fill superpixels with their mean')
-    p.add_argument('--score-thr', type=float, default=0.3,
+    p.add_argument('--score-thr', type=float, default=None,
                    help='instance: draw instances scoring above this (default 0.3)')
-    p.add_argument('--opacity', type=float, default=0.5,
+    p.add_argument('--opacity', type=float, default=None,
                    help='semantic: opacity of the class colours (default 0.5)')
     return p.parse_args(argv)
+
+
+#: Options of one task: (argparse dest, option, the tasks it applies to, default).
+TASK_OPTIONS = (
+    ('num_superpixels', '--num-superpixels', ('superpixel', ), None),
+    ('boundary_color', '--boundary-color', ('superpixel', ), (255, 255, 0)),
+    ('mean_color', '--mean-color', ('superpixel', ), False),
+    ('score_thr', '--score-thr', ('instance', ), 0.3),
+    ('opacity', '--opacity', ('semantic', ), 0.5),
+)
+
+
+def apply_task_options(args, task: str) -> None:
+    """An option given for another task is an error (it would be ignored); the others get
+    their defaults."""
+    for dest, option, tasks, default in TASK_OPTIONS:
+        if getattr(args, dest) is None:
+            setattr(args, dest, default)
+        elif task not in tasks:
+            sys.exit(f'error: {option} is for --task {" / ".join(tasks)}, but this run draws '
+                     f'{task}: it would be ignored')
 
 
 def model_task(model):
@@ -174,10 +196,13 @@ def main(argv=None):
             sys.exit(f'error: {what} file not found: {path}')
     if args.num_superpixels is not None and args.num_superpixels < 1:
         sys.exit(f'error: --num-superpixels must be >= 1, got {args.num_superpixels}')
-    if not 0.0 <= args.score_thr <= 1.0:
+    if args.score_thr is not None and not 0.0 <= args.score_thr <= 1.0:
         sys.exit(f'error: --score-thr must be in [0, 1], got {args.score_thr}')
-    if not 0.0 <= args.opacity <= 1.0:
+    if args.opacity is not None and not 0.0 <= args.opacity <= 1.0:
         sys.exit(f'error: --opacity must be in [0, 1], got {args.opacity}')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        sys.exit(f'error: --device {args.device}, but torch sees no CUDA device here; use '
+                 '--device cpu')
 
     try:  # read as the dataset pipeline does (LoadImageChecked); a bad file names itself
         img = read_image(args.img)
@@ -186,7 +211,12 @@ def main(argv=None):
 
     model = init_model(args.config, device=args.device)
     args.task = resolve_task(args, model)  # before the checkpoint: a task error names it
-    load_model_checkpoint(model, args.checkpoint)
+    apply_task_options(args, args.task)
+    try:
+        load_model_checkpoint(model, args.checkpoint)
+    except ModelCheckError as err:
+        # the API's hint (partial_load=True) is not a demo option
+        sys.exit(f'error: {str(err).split(" To load the matching part")[0]}')
     if args.out_file is None:
         args.out_file = DEFAULT_OUT[args.task]
     if args.task == 'superpixel':

@@ -186,12 +186,29 @@ def test_demo_task_the_model_cannot_do(demo, files, repo_root, tmp_path):
     assert not (tmp_path / 'o.png').exists()
 
 
+@pytest.mark.parametrize('option', [['--num-superpixels', '20'], ['--opacity', '0.3'],
+                                    ['--mean-color'], ['--score-thr', '0.5']])
+def test_option_of_another_task_is_refused(demo, files, repo_root, tmp_path, option):
+    """An option of another task would be ignored without a word: an error instead."""
+    with pytest.raises(SystemExit, match=rf'^error: {option[0]} is for --task \w+, but this '
+                       'run draws panoptic: it would be ignored'):
+        demo.main([str(files['coco']), str(repo_root / PANOPTIC), str(files['panoptic']),
+                   '--device', 'cpu', '--out-file', str(tmp_path / 'o.png'), *option])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a machine without CUDA')
+def test_cuda_device_without_cuda_is_named(demo, files, repo_root):
+    with pytest.raises(SystemExit, match='^error: --device cuda:0, but torch sees no CUDA'):
+        demo.main([str(files['coco']), str(repo_root / PANOPTIC), str(files['panoptic']),
+                   '--device', 'cuda:0'])
+
+
 def test_checkpoint_of_another_model_is_refused(demo, files, repo_root, tmp_path):
     """The demo and the tools on init_model load checkpoints as tools/test.py does: a
     superpixel checkpoint with a panoptic config used to give '0 segments' and exit 0."""
     from clustseg.engine.hooks import ModelCheckError
-    with pytest.raises(ModelCheckError, match=r'checkpoint .*superpixel\.pth does not fit the '
-                       r'model .* of .*\.py: .*partial_load=True'):
+    with pytest.raises(SystemExit, match=r'^error: checkpoint .*superpixel\.pth does not fit '
+                       r'the model .* of .*\.py: .*Is it a checkpoint of this config\?$'):
         demo.main([str(files['coco']), str(repo_root / PANOPTIC), str(files['superpixel']),
                    '--device', 'cpu', '--out-file', str(tmp_path / 'o.png')])
     assert not (tmp_path / 'o.png').exists()
