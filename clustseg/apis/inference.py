@@ -205,8 +205,21 @@ def inference_detector(model, img, img_path=None):
         ``bboxes`` N x 4, ``labels`` N, ``scores`` N) when ``test_cfg.instance_on``.
     """
     _clustseg_head(model)
+    return _predict(model, img, img_path)
+
+
+def _predict(model, img, img_path=None):
+    """``model.predict`` of one image (:func:`_preprocess`) on the CPU; a plain ValueError
+    from the model (an image too small for the model's K centers) names the image and its
+    size."""
     batch = _preprocess(model, img, img_path)
-    return model.predict(batch['inputs'], batch['data_samples'])[0].cpu()
+    try:
+        return model.predict(batch['inputs'], batch['data_samples'])[0].cpu()
+    except ValueError as e:
+        if type(e) is not ValueError:  # own types keep their own fields and messages
+            raise
+        h, w = batch['data_samples'][0].metainfo.get('ori_shape', ('?', '?'))[:2]
+        raise ValueError(f'{_name(img, img_path)} ({h} x {w}): {e}') from None
 
 
 def _test_dataset_metainfo(model, datasets) -> dict:
@@ -337,8 +350,7 @@ def inference_segmentor(model, img, img_path=None):
     if not isinstance(head, ClustSegSemanticHead):
         raise TypeError(f'{type(model).__name__} has no ClustSegSemanticHead '
                         '(model.decode_head): expected a ClustSeg semantic segmentor')
-    batch = _preprocess(model, img, img_path)
-    return model.predict(batch['inputs'], batch['data_samples'])[0].cpu()
+    return _predict(model, img, img_path)
 
 
 def segmentor_dataset_meta(model):

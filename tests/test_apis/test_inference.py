@@ -52,3 +52,12 @@ def test_arrays_of_unknown_scale_are_refused(models, task):
     with pytest.raises(TypeError, match='file path or an H x W x 3 BGR uint8 array, got list'):
         infer(model, [img])
     infer(model, ROOT / 'tests' / 'data' / 'bad' / 'images' / 'jpg' / 'good.jpg')  # a Path
+
+
+def test_image_too_small_for_the_centers_is_named():
+    """The instance model's 100 top-K centers need 100 pixels of its feature map: a thin image
+    is an error naming it and its size (the model's message named only the feature map)."""
+    model = init_model(str(ROOT / 'configs/instance/clustseg_compact_embedded.py'))
+    with pytest.raises(ValueError, match=r'^thin\.png \(20 x 640\): num_queries K=100 is '
+                       r'larger than the number of pixels'):
+        inference_detector(model, np.zeros((20, 640, 3), np.uint8), img_path='thin.png')
