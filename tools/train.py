@@ -20,9 +20,9 @@ import torch
 import clustseg
 from clustseg.engine import (FreshDrawsHook, ScheduleError, fit_schedules_to_max_iters,
                              register_model_checks, resumed_schedule_mismatch)
-from clustseg.utils import (ConfigOptionError, keep_freed_host_memory, load_resumable,
-                            merge_cfg_options, newest_resumable_checkpoint,
-                            register_all_modules, setup_distributed)
+from clustseg.utils import (ConfigOptionError, find_resumable_checkpoint, keep_freed_host_memory,
+                            load_resumable, merge_cfg_options, register_all_modules,
+                            setup_distributed)
 
 
 def parse_args(argv=None):
@@ -166,7 +166,7 @@ def main(argv=None):
     if args.resume == 'auto':
         # the newest checkpoint that loads, not blindly the one `last_checkpoint` names
         dirs = checkpoint_dirs(cfg)
-        found, ckpt, _ = newest_resumable_checkpoint(dirs[0], extra_dirs=dirs[1:])
+        found, ckpt, _ = find_resumable_checkpoint(dirs[0], extra_dirs=dirs[1:])
         if found is None:
             print_log(f'--resume: no resumable checkpoint in {" or ".join(dirs)}; training '
                       'starts from scratch', logger='current', level=30)

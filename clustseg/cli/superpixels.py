@@ -199,9 +199,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     settings = dict(n_segments=args.n_segments, start_label=args.start_label)
     if not args.overwrite:  # outputs of other settings must not count as done
-        conflicts = [c for c in (settings_conflict(p, settings) for p in
-                                 (osp.join(args.out_dir, stem + '.png') for _, stem in jobs)
-                                 if osp.isfile(p)) if c]
+        existing_pngs = [p for p in (osp.join(args.out_dir, stem + '.png') for _, stem in jobs)
+                         if osp.isfile(p)]
+        conflicts = list(filter(None, (settings_conflict(p, settings) for p in existing_pngs)))
         if conflicts:
             more = f' (and {len(conflicts) - 1} more)' if len(conflicts) > 1 else ''
             print(f'clustseg-superpixels: error: {conflicts[0]}{more}; use --overwrite to '

@@ -263,19 +263,11 @@ def _iteration(path: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-def find_resumable_checkpoint(work_dir: str, logger='current',
-                              extra_dirs: Sequence[str] = ()) -> Tuple[Optional[str], list]:
-    """The newest checkpoint in ``work_dir`` (and ``extra_dirs``: where the checkpoint hook's
-    ``out_dir`` puts them) that loads and can resume training: the path and the skipped
-    files of :func:`newest_resumable_checkpoint`."""
-    path, _, skipped = newest_resumable_checkpoint(work_dir, logger, extra_dirs)
-    return path, skipped
-
-
-def newest_resumable_checkpoint(work_dir: str, logger='current', extra_dirs: Sequence[str] = ()
-                                ) -> Tuple[Optional[str], Optional[dict], list]:
-    """The newest checkpoint in ``work_dir`` and ``extra_dirs`` that loads and can resume
-    training, with its loaded contents (so that a caller need not read it again).
+def find_resumable_checkpoint(work_dir: str, logger='current', extra_dirs: Sequence[str] = ()
+                              ) -> Tuple[Optional[str], Optional[dict], list]:
+    """The newest checkpoint in ``work_dir`` and ``extra_dirs`` (where the checkpoint hook's
+    ``out_dir`` puts them) that loads and can resume training, with its loaded contents (so
+    that a caller need not read it again).
 
     Candidates are the ``*.pth`` files of those folders (``best_*`` excluded: they hold no
     optimizer state), newest first by modification time, then by iteration number (equal

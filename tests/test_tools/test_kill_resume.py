@@ -50,7 +50,7 @@ def _wait_then_kill(proc, work, mode, log, timeout=240):
 
 def _assert_work_dir_consistent(work):
     """The pointer (if any) names a complete checkpoint; a resumable checkpoint exists."""
-    found, skipped = find_resumable_checkpoint(str(work))
+    found, _, skipped = find_resumable_checkpoint(str(work))
     assert found is not None and not skipped, (found, skipped)
     pointer = work / 'last_checkpoint'
     if pointer.exists():

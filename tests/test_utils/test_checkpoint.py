@@ -308,7 +308,7 @@ def test_find_resumable_checkpoint_skips_broken_files(trained, tmp_path):
     data = (tmp_path / 'iter_4.pth').read_bytes()
     (tmp_path / 'iter_4.pth').write_bytes(data[:100])
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_4.pth'))
-    found, skipped = find_resumable_checkpoint(str(tmp_path))
+    found, _, skipped = find_resumable_checkpoint(str(tmp_path))
     assert found == str(tmp_path / 'iter_2.pth')
     assert [p for p, _ in skipped] == [str(tmp_path / 'iter_4.pth')]
     assert 'not a valid checkpoint' in skipped[0][1]
@@ -329,7 +329,7 @@ def test_find_resumable_checkpoint_equal_times_and_out_dir(trained, tmp_path):
     for p in (tmp_path / 'iter_9.pth', out / 'iter_12.pth'):
         os.utime(p, (1000, 1000))
     assert find_resumable_checkpoint(str(tmp_path))[0] == str(tmp_path / 'iter_9.pth')
-    found, _ = find_resumable_checkpoint(str(tmp_path), extra_dirs=[str(out)])
+    found = find_resumable_checkpoint(str(tmp_path), extra_dirs=[str(out)])[0]
     assert found == str(out / 'iter_12.pth')
     shutil.copy(work_dir / 'iter_4.pth', tmp_path / 'iter_12.pth')
     os.utime(tmp_path / 'iter_12.pth', (1000, 1000))
