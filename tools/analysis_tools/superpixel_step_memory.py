@@ -35,6 +35,20 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def leaf_datasets(ds_cfg) -> list:
+    """The dataset configs that read files: ``ds_cfg`` itself, or the entries of a
+    ``ConcatDataset`` (the paper config trains on BSDS500 train + val)."""
+    if 'datasets' in ds_cfg:
+        return list(ds_cfg.datasets)
+    return [ds_cfg]
+
+
+def set_data_root(ds_cfg, data_root: str) -> None:
+    """``--data-root`` for every dataset ``ds_cfg`` reads (:func:`leaf_datasets`)."""
+    for leaf in leaf_datasets(ds_cfg):
+        leaf.data_root = data_root
+
+
 def main(argv=None):
     args = parse_args(argv)
     import clustseg  # noqa: F401  (registers the modules)
@@ -47,10 +61,11 @@ def main(argv=None):
     cfg.model.train_cfg.num_superpixels_range = (args.num_superpixels, args.num_superpixels)
     ds_cfg = cfg.train_dataloader.dataset
     if args.data_root:
-        ds_cfg.data_root = args.data_root
+        set_data_root(ds_cfg, args.data_root)
     ds = DATASETS.build(ds_cfg)
     if len(ds) < args.batch:
-        raise SystemExit(f'{ds_cfg.data_root}: {len(ds)} training samples < --batch {args.batch}')
+        roots = sorted({leaf.data_root for leaf in leaf_datasets(ds_cfg)})
+        raise SystemExit(f'{", ".join(roots)}: {len(ds)} training samples < --batch {args.batch}')
     batch = pseudo_collate([ds[i] for i in range(args.batch)])
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).to(args.device)
