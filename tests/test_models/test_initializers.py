@@ -148,6 +148,20 @@ def test_panoptic_initializer_things_then_stuff():
     assert out['query_classes'].tolist() == [-1] * 75 + list(range(80, 133))
 
 
+def test_panoptic_initializer_parts_of_other_widths_name_both_parts():
+    """A part narrower than the other is named with both widths (the stuff part used to be
+    checked against the thing part's width, as if that were the decoder's)."""
+    init = PanopticInitializer(
+        thing_initializer=dict(type='ImageAdaptiveInitializer', in_channels=8, embed_dims=12,
+                               num_queries=5, pos_dims=8),
+        stuff_initializer=dict(type='MemoryBankInitializer', num_classes=4, feat_dims=8,
+                               embed_dims=16))
+    with pytest.raises(ValueError, match=r'thing_initializer \(ImageAdaptiveInitializer\) '
+                       r'gives 12-wide centers, stuff_initializer \(MemoryBankInitializer\) '
+                       r'16-wide'):
+        init(torch.randn(2, 8, 10, 10))
+
+
 def test_image_adaptive_attention_tokens_pool_the_valid_pixels_only():
     """token_mode='attention': K pooled tokens from the image, padded pixels carry no weight,
     the pooling maps get a gradient; bad modes and K changes are errors."""

@@ -40,7 +40,13 @@ class PanopticInitializer(BaseInitializer):
         st = self.stuff(feats, pad_mask)
         batch = self.things.read(feats).shape[0]
         check_initializer_output(self.things, th, batch, None)
-        check_initializer_output(self.stuff, st, batch, th['centers'].shape[2])
+        check_initializer_output(self.stuff, st, batch, None)
+        if th['centers'].shape[2] != st['centers'].shape[2]:  # the decoder's D: ClusteringCore
+            raise ValueError(
+                f'PanopticInitializer: thing_initializer ({type(self.things).__name__}) gives '
+                f'{th["centers"].shape[2]}-wide centers, stuff_initializer '
+                f'({type(self.stuff).__name__}) {st["centers"].shape[2]}-wide; both must be '
+                'the decoder\'s embed_dims')
         stuff_classes = st['query_classes']
         stuff_classes = torch.where(stuff_classes >= 0, stuff_classes + self.stuff_class_offset,
                                     stuff_classes)
