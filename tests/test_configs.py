@@ -188,3 +188,57 @@ def test_paper_config_trains_two_steps_from_pretrained_weights(path, upstream_we
     assert len(moved) > 0.9 * len(before), f'{path.name}: {len(moved)} / {len(before)} moved'
     for n, v in frozen.items():
         assert torch.equal(params[n], v), n
+
+
+#: where the batch-padding test reads real samples of COCO panoptic / instance (tests/data)
+COCO_SAMPLES = {
+    'panoptic': dict(
+        data_root=str(ROOT / 'tests/data/coco_panoptic') + '/',
+        ann_file='annotations/panoptic_val2017.json',
+        data_prefix=dict(img='val2017/', seg='annotations/panoptic_val2017/')),
+    'instance': dict(data_root=str(ROOT / 'tests/data/coco_instance') + '/',
+                        ann_file='annotations/instances_val2017.json',
+                        data_prefix=dict(img='val2017/')),
+}
+
+
+def test_batch_padding_of_every_config_on_images_smaller_than_the_crop():
+    """The training batch augments the other tests switch off (mmdet's BatchFixedSizePad to
+    the 1024 x 1024 LSJ crop), run by each config's own data preprocessor on real samples of
+    its own train pipeline, scaled small so that every image needs padding: images, instance
+    masks and (panoptic) semantic maps come out at the crop size. The instance configs padded
+    a semantic map their samples do not have, an AttributeError on the first small batch."""
+    import json
+    seen = {}
+    for path in CONFIGS:
+        cfg = Config.fromfile(str(path))
+        augments = cfg.model.get('data_preprocessor', {}).get('batch_augments')
+        if not augments:
+            continue
+        dataset = cfg.train_dataloader.dataset
+        assert dataset.type in ('ClustSegCocoPanopticDataset', 'CocoPanopticDataset',
+                                'ClustSegCocoDataset'), f'{path.name}: {dataset.type}'
+        for t in dataset.pipeline:
+            if t['type'] == 'RandomResize':
+                t['ratio_range'] = (0.1, 0.12)  # about 110 px: far below the crop
+        key = json.dumps([cfg.model.data_preprocessor.to_dict(), dataset.type,
+                          [dict(t) for t in dataset.pipeline]], sort_keys=True, default=str)
+        seen.setdefault(key, (path, cfg))
+    assert len(seen) >= 2, 'expected the panoptic and the instance preprocessors at least'
+    for path, cfg in seen.values():
+        dataset = cfg.train_dataloader.dataset
+        panoptic = 'Panoptic' in dataset.type
+        dataset.update(COCO_SAMPLES['panoptic' if panoptic else 'instance'])
+        (size, ) = {tuple(a['size']) for a in cfg.model.data_preprocessor.batch_augments}
+        with _scope(cfg):
+            torch.manual_seed(0)
+            ds = DATASETS.build(dataset)
+            batch = pseudo_collate([ds[i] for i in range(2)])
+            assert all(max(s.img_shape) < min(size) for s in batch['data_samples'])
+            out = MODELS.build(cfg.model.data_preprocessor)(batch, True)
+        assert out['inputs'].shape[-2:] == size, path.name
+        for s in out['data_samples']:
+            assert s.batch_input_shape == size and s.gt_instances.masks.masks.shape[-2:] == size
+            if 'gt_sem_seg' in s:
+                assert s.gt_sem_seg.sem_seg.shape[-2:] == size
+        assert any('gt_sem_seg' in s for s in out['data_samples']) == panoptic, path.name

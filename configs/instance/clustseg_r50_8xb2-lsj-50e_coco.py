@@ -6,8 +6,9 @@ _base_ = [
     '../_base_/schedules/clustseg_50e_coco.py',
 ]
 # every training batch padded to the 1024 x 1024 LSJ crop (as mmdet's Mask2Former recipe), so
-# batches have one shape; attention ignores the padding
+# batches have one shape; attention ignores the padding. Instance samples carry no semantic
+# map, so none is padded (pad_seg=True fails on the first batch smaller than the crop)
 image_size = (1024, 1024)
 model = dict(data_preprocessor=dict(batch_augments=[
     dict(type='BatchFixedSizePad', size=image_size, img_pad_value=0, pad_mask=True,
-         mask_pad_value=0, pad_seg=True, seg_pad_value=255)]))
+         mask_pad_value=0, pad_seg=False)]))

@@ -8,6 +8,7 @@ num_stuff_classes = 0
 num_classes = num_things_classes
 embed_dims = 256
 model = dict(
+    data_preprocessor=dict(pad_seg=False),  # instance samples carry no semantic map
     panoptic_head=dict(
         type='ClustSegInstanceHead',
         num_things_classes=num_things_classes,
