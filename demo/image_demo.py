@@ -12,7 +12,7 @@ error saying what the model does.
 
 ``superpixel``: superpixel boundaries over the image. ``panoptic``: the panoptic
 overlay (segments coloured by class, outlined, labelled) and ``instance``: instance masks,
-boxes, labels and scores, both drawn by mmdet's ``DetLocalVisualizer``. ``semantic``: the class
+boxes, labels and scores, both drawn by ``ClustSegDetVisualizer`` (mmdet's). ``semantic``: the class
 map blended over the image with class names, drawn by mmseg's ``SegLocalVisualizer``.
 """
 import argparse
@@ -27,7 +27,7 @@ from mmseg.structures import SegDataSample
 from clustseg.apis import inference_superpixel, init_model, load_model_checkpoint
 from clustseg.datasets import BadInputError, read_image
 from clustseg.engine import ModelCheckError
-from clustseg.visualization import SuperpixelVisualizer
+from clustseg.visualization import ClustSegDetVisualizer, SuperpixelVisualizer
 
 TASKS = ('superpixel', 'panoptic', 'instance', 'semantic')
 DEFAULT_OUT = dict(superpixel='superpixels.png', panoptic='panoptic.png', instance='instance.png',
@@ -130,9 +130,8 @@ def draw_superpixels(args, model, img):
 
 def draw_detections(args, model, img):
     """Panoptic overlay or instance masks + boxes of ``img`` (H x W x 3 BGR) -> ``out_file``
-    (drawn by mmdet's DetLocalVisualizer, at the image's size)."""
+    (drawn by ClustSegDetVisualizer, mmdet's, at the image's size)."""
     from mmdet.evaluation.functional import INSTANCE_OFFSET
-    from mmdet.visualization import DetLocalVisualizer
 
     from clustseg.apis.inference import detector_dataset_meta, inference_detector
     try:
@@ -150,8 +149,6 @@ def draw_detections(args, model, img):
         ids = ids[ids != len(meta['classes'])]  # void
         things = int((ids >= INSTANCE_OFFSET).sum())
         summary = f'{len(ids)} segments ({things} things, {len(ids) - things} stuff)'
-        if len(ids) == 0:  # all void: mmdet's panoptic drawing fails on no segment
-            del sample.pred_panoptic_seg
     else:
         if 'pred_instances' not in sample:
             sys.exit(f'error: {args.config} gives no instance prediction '
@@ -160,7 +157,7 @@ def draw_detections(args, model, img):
             del sample.pred_panoptic_seg
         kept = int((sample.pred_instances.scores > args.score_thr).sum())
         summary = f'{kept} instances with score > {args.score_thr}'
-    visualizer = DetLocalVisualizer(name=f'clustseg_demo_{args.task}')
+    visualizer = ClustSegDetVisualizer(name=f'clustseg_demo_{args.task}')
     visualizer.dataset_meta = meta
     visualizer.add_datasample('demo', np.ascontiguousarray(img[..., ::-1]), sample,
                               draw_gt=False, pred_score_thr=args.score_thr,

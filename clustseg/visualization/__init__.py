@@ -1,4 +1,5 @@
+from .det_visualizer import ClustSegDetVisualizer
 from .superpixel_visualizer import (SuperpixelVisualizer, mean_colour_image, resize_labels,
                                     superpixel_boundaries)
 
-__all__ = ['SuperpixelVisualizer', 'superpixel_boundaries', 'mean_colour_image', 'resize_labels']
+__all__ = ['ClustSegDetVisualizer', 'SuperpixelVisualizer', 'superpixel_boundaries', 'mean_colour_image', 'resize_labels']

@@ -2,6 +2,7 @@
 tool (tools/analysis_tools/assignment_maps.py) on the compact configs with randomly initialised
 weights, on small real images; bad images are refused with the file-naming error."""
 import importlib.util
+import os
 import re
 
 import mmcv
@@ -140,6 +141,25 @@ def test_demo_panoptic(demo, files, repo_root, tmp_path, capsys):
     assert '0 segments (0 things, 0 stuff)' in capsys.readouterr().out
     drawn = mmcv.imread(str(out), channel_order='rgb')
     assert drawn.shape == img.shape and _changed_fraction(drawn, img) < 0.01
+
+
+def test_test_py_draws_all_void_panoptic_predictions(files, repo_root, tmp_path):
+    """tools/test.py --show-dir with a checkpoint that predicts no segment: every test image
+    is drawn (the bare image) and the metrics are written; mmdet's drawing ended the run at
+    the first such image (np.stack of no mask)."""
+    import json
+    import subprocess
+    import sys
+    show, out = tmp_path / 'show', tmp_path / 'metrics.json'
+    done = subprocess.run(
+        [sys.executable, 'tools/test.py', PANOPTIC, str(files['panoptic_void']), '--work-dir',
+         str(tmp_path / 'work'), '--show-dir', str(show), '--out', str(out)],
+        cwd=repo_root, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    drawn = sorted(p.name for p in show.rglob('*.jpg')) + sorted(p.name for p in show.rglob('*.png'))
+    images = sorted(p.name for p in (repo_root / 'tests/data/coco_panoptic/val2017').glob('*.jpg'))
+    assert drawn == images
+    assert json.loads(out.read_text())['coco_panoptic/PQ'] == 0.0
 
 
 def test_demo_instance(demo, files, repo_root, tmp_path, capsys):
