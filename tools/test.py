@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint: python tools/test.py CONFIG CHECKPOINT [--out m.json] [--show-dir D]"""
+"""Evaluate a checkpoint: python tools/test.py CONFIG CHECKPOINT [--out m.json | p.pkl] [--show-dir D]"""
 import argparse
 import os
 import os.path as osp
@@ -18,12 +18,19 @@ from clustseg.utils import (ConfigOptionError, keep_freed_host_memory, merge_cfg
                             register_all_modules, setup_distributed)
 
 
+#: --out: metrics (JSON) or predictions (pickle), by the file's suffix
+OUT_SUFFIXES = ('.json', '.pkl', '.pickle')
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='Test (evaluate) a ClustSeg model')
     p.add_argument('config', help='config file')
     p.add_argument('checkpoint', help='checkpoint file')
     p.add_argument('--work-dir', help='where the evaluation logs go')
-    p.add_argument('--out', help='write the metrics to this JSON file')
+    p.add_argument('--out', help='a .json file: write the metrics to it; a .pkl / .pickle file: '
+                   'dump every test image\'s prediction to it for offline analysis, as mmdet\'s '
+                   'tools/test.py (mmdet\'s DumpDetResults: instance masks as RLE; mmengine\'s '
+                   'DumpResults for the semantic / superpixel configs)')
     p.add_argument('--show-dir', help='draw every test image with its prediction into this dir')
     p.add_argument('--show', action='store_true', help='show the drawn results in a window')
     p.add_argument('--wait-time', type=float, default=2, help='seconds per shown image')
@@ -39,6 +46,9 @@ def parse_args(argv=None):
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = p.parse_args(argv)
+    if args.out and not args.out.endswith(OUT_SUFFIXES):
+        p.error(f'--out {args.out}: expected a .json (metrics) or .pkl / .pickle (predictions) '
+                'file')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -79,6 +89,16 @@ def drop_training_parts(cfg):
         cfg[key] = None
 
 
+def add_prediction_dump(runner, cfg, path: str) -> None:
+    """``--out *.pkl``: one more test metric that pickles every test image's prediction
+    (its data sample, ground truth dropped by mmdet's) to ``path``."""
+    if cfg.get('default_scope') == 'mmdet':
+        from mmdet.evaluation.metrics import DumpDetResults as Dump
+    else:
+        from mmengine.evaluator import DumpResults as Dump
+    runner.test_evaluator.metrics.append(Dump(out_file_path=path))
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not torch.cuda.is_available():  # CPU: no page faults for every large temporary
@@ -113,8 +133,13 @@ def main(argv=None):
         runner = Runner.from_cfg(cfg)
     # class counts against the dataset, checkpoint keys / shapes against the model
     register_model_checks(runner, allow_partial_load=args.partial_load)
+    pickled = args.out and args.out.endswith(('.pkl', '.pickle'))
+    if pickled:
+        add_prediction_dump(runner, cfg, args.out)
     metrics = runner.test()
-    if args.out and is_main_process():
+    if pickled and is_main_process():
+        runner.logger.info(f'predictions written to {args.out}')
+    elif args.out and is_main_process():
         dump(metrics, args.out, file_format='json', indent=2)
         runner.logger.info(f'metrics written to {args.out}')
 

@@ -3,6 +3,7 @@ tool (tools/analysis_tools/assignment_maps.py) on the compact configs with rando
 weights, on small real images; bad images are refused with the file-naming error."""
 import importlib.util
 import os
+import os.path as osp
 import re
 
 import mmcv
@@ -160,6 +161,32 @@ def test_test_py_draws_all_void_panoptic_predictions(files, repo_root, tmp_path)
     images = sorted(p.name for p in (repo_root / 'tests/data/coco_panoptic/val2017').glob('*.jpg'))
     assert drawn == images
     assert json.loads(out.read_text())['coco_panoptic/PQ'] == 0.0
+
+
+def test_test_py_out_pickle_dumps_the_predictions(files, repo_root, tmp_path):
+    """tools/test.py --out *.pkl pickles every test image's prediction (as mmdet's
+    tools/test.py; a .json is the metrics); another suffix is refused before anything runs."""
+    import subprocess
+    import sys
+
+    from mmengine.fileio import load
+    cmd = [sys.executable, 'tools/test.py', PANOPTIC, str(files['panoptic']), '--work-dir',
+           str(tmp_path / 'work'), '--out']
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    out = tmp_path / 'preds.pkl'
+    done = subprocess.run(cmd + [str(out)], cwd=repo_root, capture_output=True, text=True,
+                          env=env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    preds = load(str(out))
+    images = sorted(p.name for p in (repo_root / 'tests/data/coco_panoptic/val2017').glob('*.jpg'))
+    assert sorted(osp.basename(p['img_path']) for p in preds) == images
+    for p in preds:
+        seg = p['pred_panoptic_seg']['sem_seg']
+        assert tuple(seg.shape[-2:]) == tuple(p['ori_shape']) and 'gt_panoptic_seg' not in p
+    assert 'predictions written to' in done.stdout + done.stderr
+    done = subprocess.run(cmd + [str(tmp_path / 'preds.txt')], cwd=repo_root,
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and 'expected a .json (metrics) or .pkl' in done.stderr
 
 
 def test_demo_instance(demo, files, repo_root, tmp_path, capsys):
