@@ -19,7 +19,8 @@ import torch
 
 import clustseg
 from clustseg.engine import (FreshDrawsHook, ScheduleError, fit_schedules_to_max_iters,
-                             register_model_checks, resumed_schedule_mismatch)
+                             register_model_checks, resumed_schedule_mismatch,
+                             train_keeping_checkpoints)
 from clustseg.utils import (ConfigOptionError, find_resumable_checkpoint, keep_freed_host_memory,
                             load_resumable, merge_cfg_options, register_all_modules,
                             setup_distributed)
@@ -196,7 +197,7 @@ def main(argv=None):
     register_model_checks(runner, allow_partial_load=args.partial_load)
     runner.register_hook(FreshDrawsHook())  # load_from: this run's seed draws, not the old run's
     print_log(f'clustseg {clustseg.__version__}', logger='current')
-    runner.train()
+    train_keeping_checkpoints(runner)  # a failed validation keeps the checkpoint before it
 
 
 if __name__ == '__main__':

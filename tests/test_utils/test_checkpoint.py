@@ -445,6 +445,40 @@ def test_checkpoint_of_a_validating_iteration_is_saved_after_its_validation(tmp_
     assert not (tmp_path / 'best_score_iter_8.pth').exists()
 
 
+class _FailInValidation(Hook):
+    """An evaluator-like error in the validation after iteration ``at``."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def before_val_epoch(self, runner):
+        if runner.iter == self.at:
+            raise ValueError(f'bad annotation file (validation of iteration {runner.iter})')
+
+
+def test_a_failed_validation_keeps_the_checkpoint_before_it(tmp_path):
+    """An exception in the validation of iteration 4 (a wrong ann_file, an evaluator error)
+    lost iterations 3-4 (iter_4.pth waited for that validation); train_keeping_checkpoints
+    (tools/train.py) saves iter_4.pth before the error goes on, and a resume continues at 5.
+    A kill (KeyboardInterrupt) still saves nothing (the test above)."""
+    from clustseg.engine import train_keeping_checkpoints
+    with pytest.raises(ValueError, match='bad annotation file'):
+        train_keeping_checkpoints(Runner(**_runner_kwargs(tmp_path, [_FailInValidation(4)], 6)))
+    assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == ['iter_2.pth', 'iter_4.pth']
+    assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_4.pth')
+    assert load_local_checkpoint(str(tmp_path / 'iter_4.pth'))['meta']['iter'] == 4
+
+    runner = Runner(**_runner_kwargs(tmp_path, None, 6))
+    scores = []
+    runner.register_hook(_RecordScores(scores), priority='LOWEST')
+    train_keeping_checkpoints(runner)
+    assert [it for it, _ in scores] == [6]  # resumed at 5: the failed validation not repeated
+    with pytest.raises(KeyboardInterrupt):  # a kill: no checkpoint of the interrupted one
+        train_keeping_checkpoints(Runner(**_runner_kwargs(tmp_path / 'kill',
+                                                          [_KillInValidation(4)], 6)))
+    assert sorted(p.name for p in (tmp_path / 'kill').glob('iter_*.pth')) == ['iter_2.pth']
+
+
 class _RecordScores(Hook):
     def __init__(self, out):
         self.out = out

@@ -3,6 +3,7 @@ import inspect
 import os
 import os.path as osp
 import re
+from typing import Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
@@ -68,6 +69,11 @@ class SafeCheckpointHook(CheckpointHook):
     before it. Here the resumed run trains those iterations again and validates them; a best
     checkpoint of an iteration after the resumed one (from the killed run) is removed at the
     start of training, since that validation runs again.
+
+    A validation that fails with an exception (a wrong annotation file, an evaluator error,
+    memory) would then lose every iteration since the previous checkpoint;
+    :func:`train_keeping_checkpoints` (``tools/train.py``) saves the waiting checkpoint
+    before the exception goes on (:meth:`save_on_failure`). A kill (SIGKILL, Ctrl-C) saves nothing, as above.
 
     Arguments are those of ``CheckpointHook``. An argument it does not know (a misspelled
     ``default_hooks.checkpoint`` key) is an error when the hook is built, not at the first
@@ -145,6 +151,19 @@ class SafeCheckpointHook(CheckpointHook):
         self._save_after_val(runner)
         super().after_train(runner)
 
+    def save_on_failure(self, runner) -> Optional[str]:
+        """The checkpoint waiting for its validation, saved now that the run ends with an
+        exception (in that validation, as nothing else runs between them): the training
+        before it is kept. A resume from it does not repeat that validation. Returns its
+        path, or None when no checkpoint was waiting."""
+        if self._after_val is None:
+            return None
+        runner.logger.warning(f'the validation after iteration {self._after_val} failed: '
+                              'saving its checkpoint before the error (a resume goes on from '
+                              'it without that validation)')
+        self._save_after_val(runner)
+        return self.last_ckpt
+
     def _save_after_val(self, runner) -> None:
         step, self._after_val = self._after_val, None
         if step is None:
@@ -189,3 +208,16 @@ class SafeCheckpointHook(CheckpointHook):
             self.file_backend.defer = False
         if is_main_process():
             self.file_backend.flush(keep=self._live_paths())
+
+
+def train_keeping_checkpoints(runner) -> None:
+    """``runner.train()``; when it ends with an exception, each :class:`SafeCheckpointHook`
+    first saves the checkpoint that waited for a validation (:meth:`~SafeCheckpointHook.
+    save_on_failure`). ``KeyboardInterrupt`` and other non-``Exception`` ends save nothing."""
+    try:
+        runner.train()
+    except Exception:
+        for hook in runner.hooks:
+            if isinstance(hook, SafeCheckpointHook):
+                hook.save_on_failure(runner)
+        raise
