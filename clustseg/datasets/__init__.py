@@ -5,6 +5,8 @@ from .camvid import (CAMVID_CLASSES, CAMVID_PALETTE, CAMVID_STUFF_CLASSES, CAMVI
 from .coco_instance import ClustSegCocoDataset
 from .coco_panoptic import ClustSegCocoPanopticDataset, LoadPanopticAnnotationsChecked
 from .image_io import BadInputError, MissingInputError, read_image
+from .samplers import ResumableInfiniteSampler, SampleIndex, seed_sample
+from .seeded_concat_dataset import SeededConcatDataset
 from .semantic import ClustSegADE20KDataset, ClustSegCOCOStuffDataset
 from .skip_bad import SkipBadSamplesMixin
 from .superpixel_folder import SuperpixelFolderDataset
@@ -16,6 +18,7 @@ __all__ = [
     'ClustSegCamVidDataset',
     'ClustSegCocoDataset',
     'ClustSegCocoPanopticDataset',
-    'LoadPanopticAnnotationsChecked', 'MissingInputError', 'SkipBadSamplesMixin',
-    'SuperpixelFolderDataset', 'load_bsds_segmentations', 'read_image'
+    'LoadPanopticAnnotationsChecked', 'MissingInputError', 'ResumableInfiniteSampler',
+    'SampleIndex', 'SeededConcatDataset', 'SkipBadSamplesMixin',
+    'SuperpixelFolderDataset', 'load_bsds_segmentations', 'read_image', 'seed_sample'
 ]

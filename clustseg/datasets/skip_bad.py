@@ -17,6 +17,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from .image_io import BadInputError
+from .samplers import seed_sample
 
 #: What a loading transform raises for a bad file (config mistakes such as ``KeyError`` or
 #: ``TypeError`` are not in here: they still stop the run).
@@ -84,6 +85,9 @@ class SkipBadSamplesMixin:
     After ``filter_data``, every remaining sample is checked with the pipeline's loading
     transforms (see the module docstring).
 
+    Each sample is prepared after :func:`seed_sample` of its index (the resumable sampler's
+    per-sample seeds).
+
     Args:
         skip_bad (bool): warn about, drop and count bad samples instead of failing on them.
     """
@@ -94,6 +98,13 @@ class SkipBadSamplesMixin:
         self.skip_bad = skip_bad
         self._listing_bad: List[Tuple[str, str]] = []
         super().__init__(*args, **kwargs)
+
+    def __getitem__(self, idx):
+        """mmengine's, after seeding the sample's transforms from a
+        :class:`~clustseg.datasets.samplers.SampleIndex` (:func:`seed_sample`: the training
+        sampler's resumable per-sample seeds; a plain int index changes nothing)."""
+        seed_sample(idx)
+        return super().__getitem__(int(idx))
 
     def bad_input(self, err: BadInputError) -> None:
         """Raise ``err``; with ``skip_bad``, record it instead (the caller drops the sample)."""

@@ -1,10 +1,13 @@
-"""Training-engine parts: hooks and optimizer wrappers (registered into mmengine)."""
+"""Training-engine parts: hooks, the training loop and optimizer wrappers (registered into
+mmengine)."""
 from .hooks import (FreshDrawsHook, ModelCheckError, ModelCheckHook, SafeCheckpointHook,
                     register_model_checks, train_keeping_checkpoints)
+from .loops import ResumableIterBasedTrainLoop
 from .optimizers import AutocastOptimWrapper, MergedGroupsOptimWrapperConstructor
 from .schedules import ScheduleError, fit_schedules_to_max_iters, resumed_schedule_mismatch
 
 __all__ = ['FreshDrawsHook', 'ModelCheckError', 'ModelCheckHook', 'SafeCheckpointHook',
-           'AutocastOptimWrapper', 'MergedGroupsOptimWrapperConstructor', 'ScheduleError',
+           'AutocastOptimWrapper', 'MergedGroupsOptimWrapperConstructor',
+           'ResumableIterBasedTrainLoop', 'ScheduleError',
            'fit_schedules_to_max_iters', 'resumed_schedule_mismatch', 'register_model_checks',
            'train_keeping_checkpoints']

@@ -26,7 +26,7 @@ train_dataloader = dict(
     batch_size=16 // accumulate,
     dataset=dict(
         _delete_=True,
-        type='ConcatDataset',
+        type='SeededConcatDataset',  # ConcatDataset seeding each sample's transforms
         datasets=[
             dict(type='BSDS500Dataset', data_root='data/bsds500',
                  data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'groundTruth/{split}'),

@@ -119,7 +119,8 @@ def test_resume_with_nothing_to_resume_starts_fresh(tmp_path):
 @pytest.mark.parametrize('task', ['superpixel', 'panoptic'])
 def test_resume_is_exact(tmp_path, task):
     """N + M iterations straight == N, kill -9, resume, M (losses within 1e-6): K draws,
-    memory-bank sampling, loss point sampling, data order and augmentation all resume."""
+    memory-bank sampling, loss point sampling, data order and augmentation all resume, without
+    loading the N trained batches again."""
     n, m = 3, 3
     cfg = write_config(tmp_path, task, max_iters=n + m, crop=64 if task == 'superpixel' else 256,
                        ckpt_interval=n, max_keep_ckpts=2)
@@ -144,6 +145,9 @@ def test_resume_is_exact(tmp_path, task):
         proc.wait()
     out = run(train_cmd(cfg, work, '--resume'), env)
     assert f'iter_{n}.pth' in out
+    # the sampler starts at the trained position (ResumableIterBasedTrainLoop): the trained
+    # batches are not loaded again, and their augmentation is seeded per sample
+    assert f'the {n} trained batches are not loaded again' in out
     got = logged_losses(work)
     for it in range(n + 1, n + m + 1):
         assert abs(got[it] - ref[it]) <= 1e-6 * max(1.0, abs(ref[it])), (it, got[it], ref[it])

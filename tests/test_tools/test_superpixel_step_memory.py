@@ -24,13 +24,13 @@ def test_reports_one_training_step(tmp_path):
 
 
 def test_data_root_reaches_each_dataset_of_the_paper_config():
-    """The paper config trains on a ConcatDataset of BSDS500 train and val: --data-root must
+    """The paper config trains on a concatenation of BSDS500 train and val: --data-root must
     reach both (it was set on the ConcatDataset itself, a TypeError when built)."""
     from mmengine.config import Config
     tool = _tool()
     cfg = Config.fromfile(ROOT / 'configs/superpixel/clustseg_r50_8xb16-300k_bsds500-superpixel.py')
     ds_cfg = cfg.train_dataloader.dataset
-    assert ds_cfg.type == 'ConcatDataset'
+    assert ds_cfg.type == 'SeededConcatDataset'
     tool.set_data_root(ds_cfg, 'tests/data/bsds500')
     assert 'data_root' not in ds_cfg
     assert [d.data_root for d in ds_cfg.datasets] == ['tests/data/bsds500'] * 2

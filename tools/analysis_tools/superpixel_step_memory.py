@@ -37,7 +37,7 @@ def parse_args(argv=None):
 
 def leaf_datasets(ds_cfg) -> list:
     """The dataset configs that read files: ``ds_cfg`` itself, or the entries of a
-    ``ConcatDataset`` (the paper config trains on BSDS500 train + val)."""
+    concatenation (``SeededConcatDataset``) (the paper config trains on BSDS500 train + val)."""
     if 'datasets' in ds_cfg:
         return list(ds_cfg.datasets)
     return [ds_cfg]

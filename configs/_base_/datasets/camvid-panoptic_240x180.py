@@ -34,7 +34,7 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=8, num_workers=0, persistent_workers=False,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
     dataset=dict(type=dataset_type, data_root=data_root, metainfo=metainfo,
                  ann_file='annotations/panoptic_train.json',
                  data_prefix=dict(img='images/train/', seg='panoptic/train/'),

@@ -27,7 +27,7 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=8, num_workers=0, persistent_workers=False,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
     dataset=dict(type=dataset_type, data_root=data_root,
                  data_prefix=dict(img_path='images/train', seg_map_path='labels/train'),
                  pipeline=train_pipeline))

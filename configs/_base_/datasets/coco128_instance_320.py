@@ -29,7 +29,7 @@ test_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=8, num_workers=0, persistent_workers=False,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    sampler=dict(type='ResumableInfiniteSampler', shuffle=True),
     dataset=dict(type=dataset_type, data_root=data_root,
                  ann_file='annotations/instances_train.json', data_prefix=dict(img='images/'),
                  filter_cfg=dict(filter_empty_gt=True, min_size=32),

@@ -10,7 +10,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=0, end=max_iters)
 ]
 interval = 6320  # 5 epochs
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=interval)
+train_cfg = dict(type='ResumableIterBasedTrainLoop', max_iters=max_iters, val_interval=interval)
 default_hooks = dict(
     checkpoint=dict(interval=interval, save_best='mIoU', rule='greater'),
     visualization=dict(_delete_=True, type='SegVisualizationHook', draw=False))

@@ -8,7 +8,7 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=1000),
     dict(type='PolyLR', eta_min=0.0, power=0.9, begin=1000, end=300000, by_epoch=False)
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=300000, val_interval=10000)
+train_cfg = dict(type='ResumableIterBasedTrainLoop', max_iters=300000, val_interval=10000)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
