@@ -273,7 +273,7 @@ def test_full_config_and_test_pipeline(repo_root):
     cfg = _config(repo_root, 'bsds500_superpixel.py')
     assert cfg.train_batch_size == 16 and cfg.train_dataloader.batch_size == 16
     assert cfg.train_dataloader.num_workers == 4
-    assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
+    assert cfg.train_dataloader.sampler.type == 'ResumableInfiniteSampler'
     assert cfg.data_root == 'data/bsds500'
     assert cfg.test_dataloader.dataset.data_prefix.img_path == 'images/test'
     assert cfg.val_evaluator.type == 'SuperpixelMetric'

@@ -88,6 +88,8 @@ def test_boundary_rule_and_shift_tolerance():
     # and 4, i.e. in columns 0, 1, 6, 7 -> 8
     assert boundary_precision(sp3, gt, r=1) == pytest.approx(12 / 20)
     assert boundary_tolerance(481, 321) == 1 and boundary_tolerance(321, 481) == 1
+    # halves round up, others to the nearest: 0.0025 x 1000 = 2.5 -> 3, x 1414.2 = 3.54 -> 4
+    assert boundary_tolerance(600, 800) == 3 and boundary_tolerance(1000, 1000) == 4
 
 
 def _stutz_boundary(labels, i, j):

@@ -504,6 +504,39 @@ def test_all_e_steps_matched_at_once_equal_each_matched_alone(setup, monkeypatch
     assert (got >= 0).any()
 
 
+def test_each_e_step_is_supervised_with_its_own_matching(setup, monkeypatch):
+    """The loss of every supervised E-step reads the matching _assign_steps gave that E-step
+    (the deep supervision of Eq. 12 matches each E-step's own prediction), not another's:
+    on the real images most E-steps' matchings differ from the final one's."""
+    model, batch = setup
+    model.train()
+    head = model.panoptic_head
+    out, gts = _head_output(model, batch)
+    assigned, used = {}, {}
+    assign, step_losses = head._assign_steps, head._step_losses
+
+    def spy_assign(cls_list, masks_list, *args, **kwargs):
+        idx = assign(cls_list, masks_list, *args, **kwargs)
+        for m, g in zip(masks_list, idx):
+            assigned[id(m)] = g.clone()
+        return idx
+
+    def spy_losses(cls, masks, probs, hw, gt_index, *args, **kwargs):
+        assert len(masks) == 1  # the CPU: one E-step at a time
+        used[id(masks[0])] = gt_index.cpu().clone()
+        return step_losses(cls, masks, probs, hw, gt_index, *args, **kwargs)
+
+    monkeypatch.setattr(head, '_assign_steps', spy_assign)
+    monkeypatch.setattr(head, '_step_losses', spy_losses)
+    head.loss_by_feat(out, gts, None)
+    steps = [id(m) for m in out.mask_preds]
+    assert set(used) == set(assigned) == set(steps)
+    for s, key in enumerate(steps):
+        assert torch.equal(used[key], assigned[key]), s
+    final = assigned[steps[-1]]
+    assert sum(not torch.equal(assigned[k], final) for k in steps[:-1]) >= len(steps) // 2
+
+
 def test_an_assigner_that_cannot_match_several_predictions_is_an_error():
     cfg = Config.fromfile(str(CFG))
     cfg.model.train_cfg.assigner = dict(type='mmdet.HungarianAssigner',

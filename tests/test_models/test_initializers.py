@@ -56,6 +56,22 @@ def test_image_adaptive_initializer_is_image_dependent():
         ImageAdaptiveInitializer(8, 16, num_queries=0)
 
 
+def test_image_adaptive_topk_picks_valid_pixels_only():
+    """token_mode='topk' (the paper configs' thing initializer): padded pixels never become
+    centers, however strong their features; the valid image alone gives the same centers."""
+    torch.manual_seed(0)
+    init = ImageAdaptiveInitializer(in_channels=8, embed_dims=16, num_queries=6, pos_dims=8)
+    feats = torch.randn(2, 8, 6, 7)
+    pad = torch.zeros(2, 6, 7, dtype=torch.bool)
+    pad[1, :, 4:] = True  # image 1: columns 4.. are padding
+    feats[1, :, :, 4:] = 100.0 * torch.randn(8, 6, 3)
+    out = init(feats, pad)
+    assert (out['indices'][1] % 7 < 4).all()
+    changed = feats.clone()
+    changed[1, :, :, 4:] = -feats[1, :, :, 4:]
+    torch.testing.assert_close(init(changed, pad)['centers'][1], out['centers'][1])
+
+
 def test_learned_initializer_is_image_independent():
     init = LearnedInitializer(5, 8)
     out = init(torch.randn(2, 3, 4, 4))

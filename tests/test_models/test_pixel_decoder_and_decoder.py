@@ -42,6 +42,27 @@ def test_cluster_decoder_returns_a_state_after_every_e_step():
     assert len(lean['e_steps']) == 18 and 'logits' not in lean['e_steps'][0]
 
 
+def test_each_level_adds_its_own_level_embedding():
+    """The keys of level l carry level_embed row l: changing a row changes exactly the E-steps
+    from the first layer reading that level on (Mask2Former's level embedding)."""
+    torch.manual_seed(0)
+    dec = ClusterDecoder(in_channels=[32, 16, 16], embed_dims=32, num_heads=4, num_iters=1,
+                         ffn_dims=64).eval()
+    feats = [torch.randn(1, c, s, s) for c, s in zip([32, 16, 16], [4, 8, 16])]
+    centers = torch.randn(1, 10, 32)
+    with torch.no_grad():
+        before = dec(centers, feats, return_logits=True)['e_steps']
+        original = dec.level_embed.weight.clone()
+        levels = [e['level'] for e in before]
+        assert levels == [0, 0, 1, 1, 2, 2]
+        for row in (0, 1, 2):
+            dec.level_embed.weight[row] += 1.0
+            after = dec(centers, feats, return_logits=True)['e_steps']
+            dec.level_embed.weight.copy_(original)
+            changed = [not torch.equal(a['logits'], b['logits']) for a, b in zip(before, after)]
+            assert changed == [lv >= row for lv in levels], row
+
+
 def test_inner_rounds_off_computes_only_each_layers_last_round():
     """``inner_rounds=False`` (inference, supervision of the last E-steps only): the states of
     the rounds before each layer's last have no centers, every other output is unchanged."""

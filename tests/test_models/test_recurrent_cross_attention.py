@@ -193,3 +193,111 @@ def test_keys_and_values_are_laid_out_once_not_per_round(autocast):
         assert all(c.is_contiguous() for c in out['iter_centers'])
     # fp32: K and V laid out; bf16: also the projections' inputs and outputs converted
     assert counts[0] == counts[1] <= (8 if autocast else 4), counts
+
+
+def _plain_multi_head_em(rca, c, x, center_pos, feat_pos, pad):
+    """Eq. 10 with several heads, written plainly: K from the features plus their position
+    codes, V from the features alone, both projected once; per round Q from the centers plus
+    theirs, logits scaled by 1/sqrt(D / h), softmax over the K clusters (zero on padding), mean
+    M-step per head, heads concatenated; the E-step maps averaged over the heads."""
+    b, n, dims = x.shape
+    h = rca.num_heads
+    d = dims // h
+
+    def split(t):  # B x L x D -> B x h x L x d
+        return t.view(b, -1, h, d).transpose(1, 2)
+
+    k, v = split(rca.k_proj(x + feat_pos)), split(rca.v_proj(x))
+    probs = []
+    for _ in range(rca.num_iters):
+        q = split(rca.q_proj(c + center_pos))
+        m = (torch.einsum('bhkd,bhnd->bhkn', q, k) * d ** -0.5).softmax(dim=2)
+        m = m.masked_fill(pad[:, None, None, :], 0.0)
+        c = torch.einsum('bhkn,bhnd->bhkd', m, v) / (m.sum(-1, keepdim=True) + rca.eps)
+        c = c.transpose(1, 2).reshape(b, -1, dims)
+        probs.append(m.mean(1))
+    return c, probs
+
+
+def test_multi_head_rounds_with_positions_match_plain_eq10_values_and_gradients():
+    """Several heads, position codes on Q's and K's inputs (not V's), the default scale
+    1/sqrt(D / h), padding: centers, head-averaged maps and every gradient equal the plain
+    form. (The one-head numpy test above cannot see the heads, the positions or the scale;
+    the maps' head-mean has its own backward, checked here through the gradients.)"""
+    torch.manual_seed(0)
+    rca = RecurrentCrossAttention(16, num_heads=4, num_iters=3)  # E/M in fp32
+    c, cpos = (torch.randn(2, 5, 16, requires_grad=True) for _ in range(2))
+    x, xpos = (torch.randn(2, 30, 16, requires_grad=True) for _ in range(2))
+    pad = torch.zeros(2, 30, dtype=torch.bool)
+    pad[1, 24:] = True
+    out = rca(c, x, key_padding_mask=pad, center_pos=cpos, feat_pos=xpos)
+    ref_c, ref_p = _plain_multi_head_em(rca, c, x, cpos, xpos, pad)
+    torch.testing.assert_close(out['centers'], ref_c)
+    for got, want in zip(out['probs'], ref_p):
+        torch.testing.assert_close(got, want)
+    weights = [torch.randn_like(ref_c)] + [torch.randn_like(p) for p in ref_p]
+    inputs = [c, x, cpos, xpos] + list(rca.parameters())
+
+    def grads(centers, probs):
+        total = (centers * weights[0]).sum() + sum((p * w).sum()
+                                                   for p, w in zip(probs, weights[1:]))
+        return torch.autograd.grad(total, inputs)
+
+    for got, want in zip(grads(out['centers'], out['probs']), grads(ref_c, ref_p)):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('variant', ['recurrent', 'vanilla', 'kmeans', 'gumbel'])
+def test_key_padding_mask_excludes_pixels_for_every_variant(variant):
+    """Padded pixels get no assignment and their content does not reach the centers, in the
+    Table 4c variants too (softmax over pixels, hard argmax, Gumbel)."""
+    torch.manual_seed(0)
+    rca = RecurrentCrossAttention(8, num_heads=2, num_iters=2, variant=variant).eval()
+    c, x = torch.randn(1, 3, 8), torch.randn(1, 20, 8)
+    mask = torch.zeros(1, 20, dtype=torch.bool)
+    mask[0, 10:] = True
+    a = rca(c, x, key_padding_mask=mask)
+    changed = x.clone()
+    changed[0, 10:] = 50.0 * torch.randn(10, 8)  # padded content must not matter
+    b = rca(c, changed, key_padding_mask=mask)
+    torch.testing.assert_close(a['centers'], b['centers'])
+    for maps in (a['assigns'], a['probs']):
+        assert maps[0][0, :, 10:].abs().max() == 0
+
+
+def test_gumbel_e_step_trains_on_the_noisy_logits(monkeypatch):
+    """In training the Gumbel variant is the one-hot argmax of the logits plus Gumbel noise
+    -log(-log u), with the gradient of the softmax of those noisy logits (straight-through);
+    the noise changes some assignments. At test, the plain argmax."""
+    from clustseg.models.e_steps import GumbelHardAssignment
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 40, 6, requires_grad=True)  # B x h x N x K
+    u = torch.rand(logits.shape).clamp(0.01, 0.99)
+    monkeypatch.setattr(torch, 'rand', lambda *a, **k: u.clone())
+    step = GumbelHardAssignment().train()
+    out = step.assign(logits, None, None, cluster_dim=-1, pixel_dim=-2)
+    noisy = logits - torch.log(-torch.log(u))
+    want = torch.nn.functional.one_hot(noisy.argmax(-1), 6).float()
+    torch.testing.assert_close(out.detach(), want)
+    assert (noisy.argmax(-1) != logits.argmax(-1)).any()  # the noise matters here
+    w = torch.randn_like(out)
+    got = torch.autograd.grad((out * w).sum(), logits)[0]
+    ref = torch.autograd.grad((noisy.softmax(-1) * w).sum(), logits)[0]
+    torch.testing.assert_close(got, ref)
+    monkeypatch.undo()
+    test = GumbelHardAssignment().eval().assign(logits, None, None, cluster_dim=-1, pixel_dim=-2)
+    torch.testing.assert_close(test, torch.nn.functional.one_hot(logits.argmax(-1), 6).float())
+
+
+def test_unshared_rounds_use_their_own_projections():
+    """shared_iters=False (Table 5): round t's centers depend on round t's Q / K / V
+    projections and on none of a later round's."""
+    torch.manual_seed(0)
+    rca = RecurrentCrossAttention(8, num_heads=2, num_iters=3, shared_iters=False)
+    out = rca(torch.randn(1, 4, 8), torch.randn(1, 20, 8))
+    for t, centers in enumerate(out['iter_centers']):
+        projs = [p[r].weight for r in range(3) for p in (rca.q_projs, rca.k_projs, rca.v_projs)]
+        grads = torch.autograd.grad(centers.pow(2).sum(), projs, retain_graph=True,
+                                    allow_unused=True)
+        assert all(g is not None and g.abs().sum() > 0 for g in grads[3 * t:3 * t + 3]), t
+        assert all(g is None or g.abs().sum() == 0 for g in grads[3 * t + 3:]), t
