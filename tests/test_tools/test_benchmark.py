@@ -104,6 +104,22 @@ def test_worker_trains_on_real_ground_truth(capsys):
         assert _positive(res[key]), (key, res)
 
 
+def test_gpu_code_paths_count_what_a_gpu_dispatches():
+    """--gpu-code-paths: the CPU takes the CUDA entries of the head's per-device choices for
+    the run (a decoder level's E-steps stacked, all E-steps matched at once), so the counted
+    training step dispatches fewer operators and fewer host reads; the choices are restored."""
+    import clustseg.models.heads.clustseg_head as head
+    before = (dict(head.STACK_E_STEPS), dict(head.MATCH_CHUNK_ELEMENTS))
+    cpu = bench.run_worker(_job(CLUSTSEG, 'train', batch=2, count_ops=True))
+    gpu = bench.run_worker(_job(CLUSTSEG, 'train', batch=2, count_ops=True,
+                                gpu_code_paths=True))
+    assert (dict(head.STACK_E_STEPS), dict(head.MATCH_CHUNK_ELEMENTS)) == before
+    assert gpu['ops'] < cpu['ops'] and gpu['data_dependent_ops'] < cpu['data_dependent_ops']
+    assert gpu['last_loss'] == pytest.approx(cpu['last_loss'], rel=1e-3)  # fp32 round-off
+    with pytest.raises(SystemExit):
+        bench.parse_args([CLUSTSEG, '--device', 'cuda', '--gpu-code-paths'])
+
+
 def test_inference_records_the_post_processing_load():
     """An inference cell says what mmdet's fusion head produced per image (with random weights
     the draw, not the method, decides it): instances and the non-empty ones only with the

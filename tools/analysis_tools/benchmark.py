@@ -35,6 +35,7 @@ run with the C library's defaults (``default``); every model of a run gets the s
 Writes a markdown table on stdout and, with ``--out``, the numbers as JSON.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -152,6 +153,12 @@ def build_parser():
                    "DIR/<label>_<phase>.txt: the time by stage (the model's top-level modules "
                    "and the head's pixel decoder / decoder / mask predictor) and by the head's "
                    "loss functions, then the top operators")
+    p.add_argument('--gpu-code-paths', action='store_true',
+                   help="CPU: take the code paths a CUDA run takes where they differ (a decoder "
+                   "level's E-step losses stacked, STACK_E_STEPS; all E-steps of an image "
+                   "matched at once, MATCH_CHUNK_ELEMENTS; AdamW's multi-tensor foreach update "
+                   "when not fused), so that --count-ops counts what a GPU run dispatches; the "
+                   "timings are then not the CPU's best")
     p.add_argument('--count-ops', action='store_true',
                    help='after the timed iterations, run one more under an operator counter: '
                    'the aten operators dispatched per image (inference) or per training step '
@@ -190,6 +197,8 @@ def parse_args(argv=None):
             p.error(f'--{name.replace("_", "-")} must be >= 1')
     if min(args.infer_size) < 1 or args.warmup < 0:
         p.error('--infer-size must be positive and --warmup >= 0')
+    if args.gpu_code_paths and device != 'cpu':
+        p.error('--gpu-code-paths is for --device cpu (a GPU takes them anyway)')
     if args.cuda_graph and (device != 'cuda' or args.amp != 'none'):
         p.error('--cuda-graph needs --device cuda and --amp none')
     try:
@@ -760,8 +769,31 @@ def _optim_wrapper_cfg(cfg, amp, device):
     return wrapper
 
 
+@contextlib.contextmanager
+def gpu_code_paths(enabled: bool = True):
+    """``--gpu-code-paths``: within the block the CPU takes the CUDA entries of the head's
+    per-device choices (:data:`~clustseg.models.heads.clustseg_head.STACK_E_STEPS`,
+    :data:`~clustseg.models.heads.clustseg_head.MATCH_CHUNK_ELEMENTS`); restored after."""
+    import clustseg.models.heads.clustseg_head as head
+    tables = (head.STACK_E_STEPS, head.MATCH_CHUNK_ELEMENTS)
+    saved = [t['cpu'] for t in tables]
+    if enabled:
+        for t in tables:
+            t['cpu'] = t['cuda']
+    try:
+        yield
+    finally:
+        for t, v in zip(tables, saved):
+            t['cpu'] = v
+
+
 def run_worker(job):
     """Build the model of ``job['spec']`` and time ``job['phase']``; a JSON-able dict."""
+    with gpu_code_paths(bool(job.get('gpu_code_paths'))):
+        return _run_worker(job)
+
+
+def _run_worker(job):
     import torch
     from mmengine.dataset import pseudo_collate
     from mmengine.optim import build_optim_wrapper
@@ -831,6 +863,8 @@ def run_worker(job):
         else:
             model.train()
             optim_cfg = _optim_wrapper_cfg(cfg, amp, device)
+            if job.get('gpu_code_paths') and not optim_cfg.optimizer.get('fused'):
+                optim_cfg.optimizer.setdefault('foreach', True)  # torch's default on CUDA
             optim_wrapper = build_optim_wrapper(model, optim_cfg)
             data = pseudo_collate(samples)
             losses = []
@@ -1012,7 +1046,8 @@ def format_table(results):
              f"{meta['batch']}, {meta['train_size']}x{meta['train_size']} | warmup "
              f"{meta['warmup']}, iters {meta['iters']} | memory: {meta['mem_kind']}"
              + (f" | MSDeformAttn: {meta['msda']}" if 'msda' in meta else '')
-             + (f" | host malloc: {meta['host_malloc']}" if meta.get('host_malloc') else ''), '',
+             + (f" | host malloc: {meta['host_malloc']}" if meta.get('host_malloc') else '')
+             + (' | GPU code paths' if meta.get('gpu_code_paths') else ''), '',
              '| model | params (M) | infer ms/img | infer img/s | infer peak mem (MB) '
              '| train s/iter | train peak mem (MB) |'
              + (' train ops/step (non-view, data-dependent) |' if ops else ''),
@@ -1070,7 +1105,7 @@ def main(argv=None):
                   iters=args.iters, amp=args.amp, seed=args.seed, threads=args.threads,
                   host_malloc=args.host_malloc if args.device == 'cpu' else None,
                   global_options=args.global_options, profile=args.profile,
-                  count_ops=args.count_ops, msda=resolve_msda(args.msda, args.device),
+                  count_ops=args.count_ops, gpu_code_paths=args.gpu_code_paths, msda=resolve_msda(args.msda, args.device),
                   cuda_graph=args.cuda_graph)
     rows = []
     for spec in args.specs:
@@ -1086,7 +1121,7 @@ def main(argv=None):
     results = dict(meta=dict(
         device=args.device, device_name=device_name, torch=torch.__version__,
         amp=args.amp, msda=common['msda'], mmcv_cuda_ops=common['msda'] == 'kernel',
-        host_malloc=common['host_malloc'],
+        host_malloc=common['host_malloc'], gpu_code_paths=args.gpu_code_paths,
         infer_size=list(args.infer_size), train_size=args.train_size,
         batch=args.batch, warmup=args.warmup, iters=args.iters, seed=args.seed,
         cfg_options=args.cfg_options, threads=args.threads or torch.get_num_threads(),
