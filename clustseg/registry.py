@@ -5,11 +5,15 @@ needs ``custom_imports=dict(imports=['clustseg'])``. Task-agnostic models are re
 *both* ``mmdet.registry.MODELS`` and ``mmseg.registry.MODELS`` so that they build under either
 ``default_scope`` (mmdet for panoptic/instance, mmseg for semantic/superpixel).
 """
+from mmdet.registry import DATA_SAMPLERS as DET_DATA_SAMPLERS
 from mmdet.registry import DATASETS as DET_DATASETS
+from mmdet.registry import LOOPS as DET_LOOPS
 from mmdet.registry import METRICS as DET_METRICS
 from mmdet.registry import MODELS as DET_MODELS
 from mmdet.registry import TRANSFORMS as DET_TRANSFORMS
+from mmseg.registry import DATA_SAMPLERS as SEG_DATA_SAMPLERS
 from mmseg.registry import DATASETS as SEG_DATASETS
+from mmseg.registry import LOOPS as SEG_LOOPS
 from mmseg.registry import METRICS as SEG_METRICS
 from mmseg.registry import MODELS as SEG_MODELS
 from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
@@ -42,3 +46,5 @@ MODELS = _MultiRegistry(DET_MODELS, SEG_MODELS)
 DATASETS = _MultiRegistry(SEG_DATASETS, DET_DATASETS)
 TRANSFORMS = _MultiRegistry(SEG_TRANSFORMS, DET_TRANSFORMS)
 METRICS = _MultiRegistry(SEG_METRICS, DET_METRICS)
+DATA_SAMPLERS = _MultiRegistry(SEG_DATA_SAMPLERS, DET_DATA_SAMPLERS)
+LOOPS = _MultiRegistry(SEG_LOOPS, DET_LOOPS)

@@ -5,7 +5,8 @@ from .camvid import (CAMVID_CLASSES, CAMVID_PALETTE, CAMVID_STUFF_CLASSES, CAMVI
 from .coco_instance import ClustSegCocoDataset
 from .coco_panoptic import ClustSegCocoPanopticDataset, LoadPanopticAnnotationsChecked
 from .image_io import BadInputError, MissingInputError, read_image
-from .samplers import ResumableInfiniteSampler, SampleIndex, seed_sample
+from .samplers import (ResumableInfiniteSampler, SampleIndex, SampleSeedingMixin,
+                       seed_sample)
 from .seeded_concat_dataset import SeededConcatDataset
 from .semantic import ClustSegADE20KDataset, ClustSegCOCOStuffDataset
 from .skip_bad import SkipBadSamplesMixin
@@ -19,6 +20,6 @@ __all__ = [
     'ClustSegCocoDataset',
     'ClustSegCocoPanopticDataset',
     'LoadPanopticAnnotationsChecked', 'MissingInputError', 'ResumableInfiniteSampler',
-    'SampleIndex', 'SeededConcatDataset', 'SkipBadSamplesMixin',
+    'SampleIndex', 'SampleSeedingMixin', 'SeededConcatDataset', 'SkipBadSamplesMixin',
     'SuperpixelFolderDataset', 'load_bsds_segmentations', 'read_image', 'seed_sample'
 ]

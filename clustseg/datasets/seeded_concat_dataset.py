@@ -2,16 +2,13 @@
 from mmengine.dataset import ConcatDataset
 
 from clustseg.registry import DATASETS
-from .samplers import seed_sample
+from .samplers import SampleSeedingMixin
 
 
 @DATASETS.register_module()
-class SeededConcatDataset(ConcatDataset):
+class SeededConcatDataset(SampleSeedingMixin, ConcatDataset):
     """``ConcatDataset`` that seeds each sample's transforms from its
-    :class:`~clustseg.datasets.samplers.SampleIndex` (:func:`seed_sample`) before handing a
-    plain index to the dataset holding it, as the ClustSeg datasets do themselves: mmengine's
-    passes the part's own index on, and the seed with it would be lost."""
-
-    def __getitem__(self, idx):
-        seed_sample(idx)
-        return super().__getitem__(int(idx))
+    :class:`~clustseg.datasets.samplers.SampleIndex` before handing a plain index to the
+    dataset holding it, as the ClustSeg datasets do themselves
+    (:class:`~clustseg.datasets.samplers.SampleSeedingMixin`): mmengine's passes the part's
+    own index on, and the seed with it would be lost."""

@@ -17,7 +17,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from .image_io import BadInputError
-from .samplers import seed_sample
+from .samplers import SampleSeedingMixin
 
 #: What a loading transform raises for a bad file (config mistakes such as ``KeyError`` or
 #: ``TypeError`` are not in here: they still stop the run).
@@ -77,7 +77,7 @@ def warn_skipped(owner: str, path: str, reason: str) -> None:
               level=logging.WARNING)
 
 
-class SkipBadSamplesMixin:
+class SkipBadSamplesMixin(SampleSeedingMixin):
     """Adds ``skip_bad`` (default False) to an mmengine ``BaseDataset`` subclass.
 
     List it first among the bases. ``load_data_list`` may report a sample it cannot even list
@@ -85,7 +85,8 @@ class SkipBadSamplesMixin:
     After ``filter_data``, every remaining sample is checked with the pipeline's loading
     transforms (see the module docstring).
 
-    Each sample is prepared after :func:`seed_sample` of its index (the resumable sampler's
+    Each sample is prepared after seeding its transforms from its index
+    (:class:`~clustseg.datasets.samplers.SampleSeedingMixin`: the resumable sampler's
     per-sample seeds).
 
     Args:
@@ -98,13 +99,6 @@ class SkipBadSamplesMixin:
         self.skip_bad = skip_bad
         self._listing_bad: List[Tuple[str, str]] = []
         super().__init__(*args, **kwargs)
-
-    def __getitem__(self, idx):
-        """mmengine's, after seeding the sample's transforms from a
-        :class:`~clustseg.datasets.samplers.SampleIndex` (:func:`seed_sample`: the training
-        sampler's resumable per-sample seeds; a plain int index changes nothing)."""
-        seed_sample(idx)
-        return super().__getitem__(int(idx))
 
     def bad_input(self, err: BadInputError) -> None:
         """Raise ``err``; with ``skip_bad``, record it instead (the caller drops the sample)."""

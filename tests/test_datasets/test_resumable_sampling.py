@@ -17,7 +17,7 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 from clustseg.datasets import (BSDS500Dataset, ResumableInfiniteSampler, SampleIndex,
-                               SeededConcatDataset)
+                               SampleSeedingMixin, SeededConcatDataset)
 
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
 
@@ -96,9 +96,8 @@ class _Model(BaseModel):
         return dict(loss=F.cross_entropy(self.linear(inputs), data_samples))
 
 
-class _Data(Dataset):
-    """Counts its loads; a sample's features are drawn from numpy's global RNG, which the
-    sample's seed sets (as the ClustSeg datasets do through seed_sample)."""
+class _Plain(Dataset):
+    """Counts its loads; a sample's features are drawn from numpy's global RNG."""
     metainfo = dict(classes=('a', 'b'))
     loads = 0  # on the class: the Runner copies the dataset object
 
@@ -106,11 +105,13 @@ class _Data(Dataset):
         return 6
 
     def __getitem__(self, i):
-        from clustseg.datasets import seed_sample
-        _Data.loads += 1
-        seed_sample(i)
+        _Plain.loads += 1
         return dict(inputs=torch.from_numpy(np.random.randn(4)).float(),
                     data_samples=torch.tensor(int(i) % 2))
+
+
+class _Data(SampleSeedingMixin, _Plain):
+    """:class:`_Plain` with the ClustSeg datasets' per-sample seeding."""
 
 
 class _RecordBatches(Hook):
@@ -137,7 +138,7 @@ def _runner(work_dir, data, max_iters, hooks, workers=0):
 
 
 @pytest.mark.parametrize('workers', [0, 2])
-def test_resumed_loop_loads_only_the_batches_it_trains(tmp_path, workers):
+def test_resumed_loop_loads_only_the_batches_it_trains(tmp_path, workers, capsys):
     """Resumed at iteration 4 of 7, the loop loads 3 batches (mmengine's loads the 4 trained
     ones again first), and they equal the uninterrupted run's batches 5-7; also with
     persistent DataLoader workers, whose first iterator (made with the loop) is reset."""
@@ -145,10 +146,20 @@ def test_resumed_loop_loads_only_the_batches_it_trains(tmp_path, workers):
     _runner(tmp_path / 'whole', _Data(), 7, [whole], workers).train()
     _runner(tmp_path / 'part', _Data(), 4, None, workers).train()
     resumed = _RecordBatches()
-    _Data.loads = 0
+    _Plain.loads = 0
     _runner(tmp_path / 'part', _Data(), 7, [resumed], workers).train()
     assert sorted(resumed.batches) == [5, 6, 7]
     if workers == 0:  # counted in this process
-        assert _Data.loads == 3 * 2
+        assert _Plain.loads == 3 * 2
     for it, batch in resumed.batches.items():
         torch.testing.assert_close(batch, whole.batches[it])
+    assert 'does not seed' not in capsys.readouterr().out
+
+
+def test_resuming_a_dataset_without_seeding_warns(tmp_path, capsys):
+    """A dataset without SampleSeedingMixin resumes with the same samples but other draws
+    of its random transforms: the loop says so."""
+    _runner(tmp_path, _Plain(), 2, None).train()
+    capsys.readouterr()
+    _runner(tmp_path, _Plain(), 3, None).train()
+    assert '_Plain does not seed its samples\' transforms' in capsys.readouterr().out

@@ -247,19 +247,23 @@ def test_multi_head_rounds_with_positions_match_plain_eq10_values_and_gradients(
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize('training', [False, True])
 @pytest.mark.parametrize('variant', ['recurrent', 'vanilla', 'kmeans', 'gumbel'])
-def test_key_padding_mask_excludes_pixels_for_every_variant(variant):
+def test_key_padding_mask_excludes_pixels_for_every_variant(variant, training):
     """Padded pixels get no assignment and their content does not reach the centers, in the
-    Table 4c variants too (softmax over pixels, hard argmax, Gumbel)."""
+    Table 4c variants too (softmax over pixels, hard argmax, Gumbel with its training noise)."""
+    import copy
     torch.manual_seed(0)
-    rca = RecurrentCrossAttention(8, num_heads=2, num_iters=2, variant=variant).eval()
+    rca = RecurrentCrossAttention(8, num_heads=2, num_iters=2, variant=variant)
+    rca.train(training)
     c, x = torch.randn(1, 3, 8), torch.randn(1, 20, 8)
     mask = torch.zeros(1, 20, dtype=torch.bool)
     mask[0, 10:] = True
+    same_draws = copy.deepcopy(rca)  # the Gumbel noise: the same draw for both calls
     a = rca(c, x, key_padding_mask=mask)
     changed = x.clone()
     changed[0, 10:] = 50.0 * torch.randn(10, 8)  # padded content must not matter
-    b = rca(c, changed, key_padding_mask=mask)
+    b = same_draws(c, changed, key_padding_mask=mask)
     torch.testing.assert_close(a['centers'], b['centers'])
     for maps in (a['assigns'], a['probs']):
         assert maps[0][0, :, 10:].abs().max() == 0

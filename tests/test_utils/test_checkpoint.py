@@ -479,6 +479,43 @@ def test_a_failed_validation_keeps_the_checkpoint_before_it(tmp_path):
     assert sorted(p.name for p in (tmp_path / 'kill').glob('iter_*.pth')) == ['iter_2.pth']
 
 
+class _Rising(BaseMetric):
+    """A score that improves at every validation (so each one writes a best checkpoint)."""
+    calls = 0
+
+    def process(self, data_batch, data_samples):
+        pass
+
+    def compute_metrics(self, results):
+        _Rising.calls += 1
+        return dict(score=float(_Rising.calls))
+
+
+def test_a_failed_best_save_keeps_the_previous_best(tmp_path, monkeypatch):
+    """mmengine records a new best score and queues the old best file's deletion before it
+    writes the new file; when that write fails (a full disk), the old best file and the
+    recorded best survive, also in the checkpoint train_keeping_checkpoints then saves."""
+    from clustseg.engine import train_keeping_checkpoints
+    _Rising.calls = 0
+    kwargs = _runner_kwargs(tmp_path, None, 6)
+    kwargs['val_evaluator'] = Evaluator(_Rising())
+    runner = Runner(**kwargs)
+    save = runner.save_checkpoint
+
+    def failing(out_dir, filename, *args, **kw):
+        if filename == 'best_score_iter_4.pth':
+            raise OSError('No space left on device')
+        return save(out_dir, filename, *args, **kw)
+
+    monkeypatch.setattr(runner, 'save_checkpoint', failing)
+    with pytest.raises(OSError, match='No space left'):
+        train_keeping_checkpoints(runner)
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
+        'best_score_iter_2.pth', 'iter_2.pth', 'iter_4.pth']
+    hub = load_local_checkpoint(str(tmp_path / 'iter_4.pth'))['message_hub']['runtime_info']
+    assert hub['best_score'] == 1.0 and hub['best_ckpt'].endswith('best_score_iter_2.pth')
+
+
 class _RecordScores(Hook):
     def __init__(self, out):
         self.out = out

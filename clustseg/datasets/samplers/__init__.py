@@ -1,3 +1,4 @@
-from .resumable_infinite_sampler import ResumableInfiniteSampler, SampleIndex, seed_sample
+from .resumable_infinite_sampler import (ResumableInfiniteSampler, SampleIndex,
+                                         SampleSeedingMixin, seed_sample)
 
-__all__ = ['ResumableInfiniteSampler', 'SampleIndex', 'seed_sample']
+__all__ = ['ResumableInfiniteSampler', 'SampleIndex', 'SampleSeedingMixin', 'seed_sample']

@@ -5,9 +5,9 @@ import random
 from typing import Iterator, Optional, Sized
 
 import numpy as np
-from mmdet.registry import DATA_SAMPLERS as DET_DATA_SAMPLERS
 from mmengine.dataset import InfiniteSampler
-from mmseg.registry import DATA_SAMPLERS as SEG_DATA_SAMPLERS
+
+from clustseg.registry import DATA_SAMPLERS
 
 
 class SampleIndex(int):
@@ -34,6 +34,19 @@ def seed_sample(index) -> None:
         np.random.seed(seed)
 
 
+class SampleSeedingMixin:
+    """Dataset ``__getitem__`` that seeds the sample's transforms from its
+    :class:`SampleIndex` (:func:`seed_sample`) and prepares it from the plain index. The
+    ClustSeg datasets (through ``SkipBadSamplesMixin``) and ``SeededConcatDataset`` have it:
+    the datasets whose augmentation a resumed run repeats exactly. List it before the dataset
+    class."""
+
+    def __getitem__(self, idx):
+        seed_sample(idx)
+        return super().__getitem__(int(idx))
+
+
+@DATA_SAMPLERS.register_module()
 class ResumableInfiniteSampler(InfiniteSampler):
     """mmengine's ``InfiniteSampler`` (the same index stream per rank: a seeded permutation
     per pass over the dataset, rank ``r`` of ``w`` taking every ``w``-th index) whose
@@ -43,9 +56,10 @@ class ResumableInfiniteSampler(InfiniteSampler):
     ``ResumableIterBasedTrainLoop`` sets the start when a run resumes at iteration ``i``
     (``i x batch_size``), instead of loading and augmenting the ``i`` batches already trained
     as mmengine's loop does (hours at the paper schedules' late iterations). The ClustSeg
-    datasets seed each sample's transforms from its index (:func:`seed_sample`), so the
-    resumed run draws what an uninterrupted run draws. Other datasets read the index as a
-    plain int: their order is resumed exactly, their augmentation not.
+    datasets seed each sample's transforms from its index (:class:`SampleSeedingMixin`), so
+    the resumed run draws what an uninterrupted run draws. Other datasets (and wrappers such
+    as ``RepeatDataset``, which hand their dataset a plain index) read the index as a plain
+    int: their order is resumed exactly, their augmentation not (the loop warns).
     """
 
     def __init__(self, dataset: Sized, shuffle: bool = True, seed: Optional[int] = None) -> None:
@@ -63,7 +77,3 @@ class ResumableInfiniteSampler(InfiniteSampler):
         for position, index in enumerate(stream, self.start):
             seed = np.random.SeedSequence((self.seed, self.rank, position)).generate_state(1)[0]
             yield SampleIndex(index, int(seed))
-
-
-for _registry in (DET_DATA_SAMPLERS, SEG_DATA_SAMPLERS):
-    _registry.register_module(module=ResumableInfiniteSampler)

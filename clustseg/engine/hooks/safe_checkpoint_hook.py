@@ -70,10 +70,12 @@ class SafeCheckpointHook(CheckpointHook):
     checkpoint of an iteration after the resumed one (from the killed run) is removed at the
     start of training, since that validation runs again.
 
-    A validation that fails with an exception (a wrong annotation file, an evaluator error,
-    memory) would then lose every iteration since the previous checkpoint;
+    A validation that fails with an exception (a bad val image, an evaluator error, memory)
+    would then lose every iteration since the previous checkpoint;
     :func:`train_keeping_checkpoints` (``tools/train.py``) saves the waiting checkpoint
-    before the exception goes on (:meth:`save_on_failure`). A kill (SIGKILL, Ctrl-C) saves nothing, as above.
+    before the exception goes on (:meth:`save_on_failure`). A kill (SIGKILL, Ctrl-C) saves
+    nothing, as above. A best checkpoint whose save fails leaves the previous best file and
+    the recorded best score as they were.
 
     Arguments are those of ``CheckpointHook``. An argument it does not know (a misspelled
     ``default_hooks.checkpoint`` key) is an error when the hook is built, not at the first
@@ -153,14 +155,19 @@ class SafeCheckpointHook(CheckpointHook):
 
     def save_on_failure(self, runner) -> Optional[str]:
         """The checkpoint waiting for its validation, saved now that the run ends with an
-        exception (in that validation, as nothing else runs between them): the training
-        before it is kept. A resume from it does not repeat that validation. Returns its
-        path, or None when no checkpoint was waiting."""
+        exception before that checkpoint was written (in the validation, or in a hook after
+        this one): the training before it is kept. A resume from it does not repeat that
+        validation. Returns its path, or None when no checkpoint was waiting. The file is
+        written by the main process (``Runner.save_checkpoint``), so under DDP only an
+        exception that reaches rank 0 (e.g. in the evaluator's ``compute_metrics``) saves it;
+        another rank's ends that rank alone, and the launcher then stops rank 0."""
         if self._after_val is None:
             return None
-        runner.logger.warning(f'the validation after iteration {self._after_val} failed: '
-                              'saving its checkpoint before the error (a resume goes on from '
-                              'it without that validation)')
+        if is_main_process():
+            runner.logger.warning(f'the run failed after iteration {self._after_val}, before '
+                                  'its checkpoint (which waits for the validation) was '
+                                  'written: saving it before the error (a resume goes on '
+                                  'from it without that validation)')
         self._save_after_val(runner)
         return self.last_ckpt
 
@@ -201,9 +208,24 @@ class SafeCheckpointHook(CheckpointHook):
         return live
 
     def _save_best_checkpoint(self, runner, metrics) -> None:
+        # mmengine records the new best (score, path) and queues the old file's deletion
+        # before it writes the new file: if that write fails, both are undone here
+        hub = runner.message_hub.runtime_info
+        before = (getattr(self, 'best_ckpt_path', None),
+                  dict(getattr(self, 'best_ckpt_path_dict', {})),
+                  {k: v for k, v in hub.items() if k.startswith('best_')})
         self.file_backend.defer = True
         try:
             super()._save_best_checkpoint(runner, metrics)
+        except BaseException:
+            self.file_backend.pending.clear()
+            self.best_ckpt_path = before[0]
+            if hasattr(self, 'best_ckpt_path_dict'):
+                self.best_ckpt_path_dict = before[1]
+            for key in [k for k in hub if k.startswith('best_')]:
+                del hub[key]
+            hub.update(before[2])
+            raise
         finally:
             self.file_backend.defer = False
         if is_main_process():

@@ -1,11 +1,12 @@
 """Iteration-based training that resumes without loading the batches already trained."""
-from mmdet.registry import LOOPS as DET_LOOPS
+import logging
+
 from mmengine.logging import print_log
 from mmengine.runner import IterBasedTrainLoop
 from mmengine.runner.loops import _InfiniteDataloaderIterator
-from mmseg.registry import LOOPS as SEG_LOOPS
 
-from clustseg.datasets.samplers import ResumableInfiniteSampler
+from clustseg.datasets.samplers import ResumableInfiniteSampler, SampleSeedingMixin
+from clustseg.registry import LOOPS
 
 
 class _SkippedBatches:
@@ -25,6 +26,7 @@ class _SkippedBatches:
         return next(self.iterator)
 
 
+@LOOPS.register_module()
 class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
     """mmengine's ``IterBasedTrainLoop`` that resumes at iteration ``i`` by starting its
     :class:`~clustseg.datasets.samplers.ResumableInfiniteSampler` at sample ``i x batch_size``
@@ -45,9 +47,12 @@ class ResumableIterBasedTrainLoop(IterBasedTrainLoop):
             self.dataloader_iterator = _SkippedBatches(
                 _InfiniteDataloaderIterator(self.dataloader), self._iter)
             print_log(f'resuming at sample {sampler.start} of the sampler\'s stream: the '
-                      f'{self._iter} trained batches are not loaded again', logger='current')
+                      f'{self._iter} trained batches are not loaded again (mmengine\'s '
+                      '"Advance dataloader" below skips them without loading)', logger='current')
+            dataset = self.dataloader.dataset
+            if not isinstance(dataset, SampleSeedingMixin):
+                print_log(f'{type(dataset).__name__} does not seed its samples\' transforms '
+                          '(SampleSeedingMixin): the resumed run reads the same samples, but '
+                          'augments them otherwise than an uninterrupted run', logger='current',
+                          level=logging.WARNING)
         return super().run()
-
-
-for _registry in (DET_LOOPS, SEG_LOOPS):
-    _registry.register_module(module=ResumableIterBasedTrainLoop)
