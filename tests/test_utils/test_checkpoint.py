@@ -336,19 +336,24 @@ def test_find_resumable_checkpoint_equal_times_and_out_dir(trained, tmp_path):
     assert find_resumable_checkpoint(str(tmp_path))[0] == str(tmp_path / 'iter_12.pth')
 
 
+def _fail_saving(runner, monkeypatch, name, error):
+    """``runner.save_checkpoint`` raises ``error`` when it would write the file ``name``."""
+    real = runner.save_checkpoint
+
+    def save(out_dir, filename, *args, **kwargs):
+        if filename == name:
+            raise error
+        return real(out_dir, filename, *args, **kwargs)
+
+    monkeypatch.setattr(runner, 'save_checkpoint', save)
+
+
 def test_safe_checkpoint_hook_keeps_old_checkpoint_when_save_dies(tmp_path, monkeypatch):
     """max_keep_ckpts=1: mmengine deletes the old file before writing the new one; the
     SafeCheckpointHook deletes it only after the new file and the pointer are complete."""
     runner = make_runner(tmp_path, max_iters=4, checkpoint=dict(
         type='SafeCheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=1))
-    real = runner.save_checkpoint
-
-    def dying_save(out_dir, filename, *args, **kwargs):
-        if filename == 'iter_4.pth':
-            raise KeyboardInterrupt('killed while saving')
-        return real(out_dir, filename, *args, **kwargs)
-
-    monkeypatch.setattr(runner, 'save_checkpoint', dying_save)
+    _fail_saving(runner, monkeypatch, 'iter_4.pth', KeyboardInterrupt('killed while saving'))
     with pytest.raises(KeyboardInterrupt):
         runner.train()
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
@@ -387,14 +392,15 @@ class _Score(BaseMetric):
 
 
 class _KillInValidation(Hook):
-    """Dies (as a SIGKILL would stop it) in the validation after iteration ``at``."""
+    """Dies in the validation after iteration ``at``: as a SIGKILL would stop it
+    (KeyboardInterrupt), or with ``error`` (e.g. an evaluator's ValueError)."""
 
-    def __init__(self, at):
-        self.at = at
+    def __init__(self, at, error=KeyboardInterrupt):
+        self.at, self.error = at, error
 
     def before_val_epoch(self, runner):
         if runner.iter == self.at:
-            raise KeyboardInterrupt(f'killed while validating iteration {runner.iter}')
+            raise self.error(f'failed while validating iteration {runner.iter}')
 
 
 def _runner_kwargs(work_dir, custom_hooks, max_iters):
@@ -445,25 +451,15 @@ def test_checkpoint_of_a_validating_iteration_is_saved_after_its_validation(tmp_
     assert not (tmp_path / 'best_score_iter_8.pth').exists()
 
 
-class _FailInValidation(Hook):
-    """An evaluator-like error in the validation after iteration ``at``."""
-
-    def __init__(self, at):
-        self.at = at
-
-    def before_val_epoch(self, runner):
-        if runner.iter == self.at:
-            raise ValueError(f'bad annotation file (validation of iteration {runner.iter})')
-
-
 def test_a_failed_validation_keeps_the_checkpoint_before_it(tmp_path):
-    """An exception in the validation of iteration 4 (a wrong ann_file, an evaluator error)
+    """An exception in the validation of iteration 4 (a bad val image, an evaluator error)
     lost iterations 3-4 (iter_4.pth waited for that validation); train_keeping_checkpoints
     (tools/train.py) saves iter_4.pth before the error goes on, and a resume continues at 5.
     A kill (KeyboardInterrupt) still saves nothing (the test above)."""
     from clustseg.engine import train_keeping_checkpoints
-    with pytest.raises(ValueError, match='bad annotation file'):
-        train_keeping_checkpoints(Runner(**_runner_kwargs(tmp_path, [_FailInValidation(4)], 6)))
+    with pytest.raises(ValueError, match='failed while validating iteration 4'):
+        train_keeping_checkpoints(Runner(**_runner_kwargs(
+            tmp_path, [_KillInValidation(4, ValueError)], 6)))
     assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == ['iter_2.pth', 'iter_4.pth']
     assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_4.pth')
     assert load_local_checkpoint(str(tmp_path / 'iter_4.pth'))['meta']['iter'] == 4
@@ -500,14 +496,7 @@ def test_a_failed_best_save_keeps_the_previous_best(tmp_path, monkeypatch):
     kwargs = _runner_kwargs(tmp_path, None, 6)
     kwargs['val_evaluator'] = Evaluator(_Rising())
     runner = Runner(**kwargs)
-    save = runner.save_checkpoint
-
-    def failing(out_dir, filename, *args, **kw):
-        if filename == 'best_score_iter_4.pth':
-            raise OSError('No space left on device')
-        return save(out_dir, filename, *args, **kw)
-
-    monkeypatch.setattr(runner, 'save_checkpoint', failing)
+    _fail_saving(runner, monkeypatch, 'best_score_iter_4.pth', OSError('No space left on device'))
     with pytest.raises(OSError, match='No space left'):
         train_keeping_checkpoints(runner)
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
