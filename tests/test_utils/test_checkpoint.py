@@ -451,7 +451,7 @@ def test_checkpoint_of_a_validating_iteration_is_saved_after_its_validation(tmp_
     assert not (tmp_path / 'best_score_iter_8.pth').exists()
 
 
-def test_a_failed_validation_keeps_the_checkpoint_before_it(tmp_path):
+def test_a_failed_validation_keeps_the_checkpoint_before_it(tmp_path, monkeypatch):
     """An exception in the validation of iteration 4 (a bad val image, an evaluator error)
     lost iterations 3-4 (iter_4.pth waited for that validation); train_keeping_checkpoints
     (tools/train.py) saves iter_4.pth before the error goes on, and a resume continues at 5.
@@ -469,6 +469,11 @@ def test_a_failed_validation_keeps_the_checkpoint_before_it(tmp_path):
     runner.register_hook(_RecordScores(scores), priority='LOWEST')
     train_keeping_checkpoints(runner)
     assert [it for it, _ in scores] == [6]  # resumed at 5: the failed validation not repeated
+    # when that save fails too, the run's own error is the one raised
+    runner = Runner(**_runner_kwargs(tmp_path / 'full', [_KillInValidation(4, ValueError)], 6))
+    _fail_saving(runner, monkeypatch, 'iter_4.pth', OSError('No space left on device'))
+    with pytest.raises(ValueError, match='failed while validating iteration 4'):
+        train_keeping_checkpoints(runner)
     with pytest.raises(KeyboardInterrupt):  # a kill: no checkpoint of the interrupted one
         train_keeping_checkpoints(Runner(**_runner_kwargs(tmp_path / 'kill',
                                                           [_KillInValidation(4)], 6)))

@@ -235,11 +235,15 @@ class SafeCheckpointHook(CheckpointHook):
 def train_keeping_checkpoints(runner) -> None:
     """``runner.train()``; when it ends with an exception, each :class:`SafeCheckpointHook`
     first saves the checkpoint that waited for a validation (:meth:`~SafeCheckpointHook.
-    save_on_failure`). ``KeyboardInterrupt`` and other non-``Exception`` ends save nothing."""
+    save_on_failure`; if that save fails too, it is logged and the run's error goes on).
+    ``KeyboardInterrupt`` and other non-``Exception`` ends save nothing."""
     try:
         runner.train()
     except Exception:
         for hook in runner.hooks:
             if isinstance(hook, SafeCheckpointHook):
-                hook.save_on_failure(runner)
+                try:
+                    hook.save_on_failure(runner)
+                except Exception as err:  # the run's own error is the one to see
+                    runner.logger.error(f'could not save the waiting checkpoint: {err!r}')
         raise
