@@ -1,4 +1,5 @@
-"""Evaluate a checkpoint: python tools/test.py CONFIG CHECKPOINT [--out m.json | p.pkl] [--show-dir D]"""
+"""Evaluate a checkpoint:
+python tools/test.py CONFIG CHECKPOINT [--out m.json | p.pkl] [--show-dir D]"""
 import argparse
 import os
 import os.path as osp

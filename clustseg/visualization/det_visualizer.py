@@ -16,10 +16,6 @@ class ClustSegDetVisualizer(DetLocalVisualizer):
 
     def _draw_panoptic_seg(self, image: np.ndarray, panoptic_seg, classes: Optional[List[str]],
                            palette: Optional[List]) -> np.ndarray:
-        if 'label_names' in panoptic_seg:  # mmdet's void id for open-set maps
-            void = panoptic_seg.metainfo.get('ignore_index', len(panoptic_seg.label_names))
-        else:
-            void = len(classes)
-        if (np.asarray(panoptic_seg.sem_seg[0]) == void).all():
+        if (np.asarray(panoptic_seg.sem_seg[0]) == len(classes)).all():  # all void
             return image
         return super()._draw_panoptic_seg(image, panoptic_seg, classes, palette)

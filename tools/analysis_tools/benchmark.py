@@ -1105,7 +1105,8 @@ def main(argv=None):
                   iters=args.iters, amp=args.amp, seed=args.seed, threads=args.threads,
                   host_malloc=args.host_malloc if args.device == 'cpu' else None,
                   global_options=args.global_options, profile=args.profile,
-                  count_ops=args.count_ops, gpu_code_paths=args.gpu_code_paths, msda=resolve_msda(args.msda, args.device),
+                  count_ops=args.count_ops, gpu_code_paths=args.gpu_code_paths,
+                  msda=resolve_msda(args.msda, args.device),
                   cuda_graph=args.cuda_graph)
     rows = []
     for spec in args.specs:
