@@ -15,8 +15,7 @@ def curve_tool(load_script):
 @pytest.fixture(scope='module')
 def bsds_root(repo_root):
     root = repo_root / 'tests' / 'data' / 'bsds500'
-    if not (root / 'groundTruth' / 'val').is_dir():
-        pytest.skip(f'BSDS500 test subset missing at {root}')
+    assert (root / 'groundTruth' / 'val').is_dir(), f'committed BSDS500 subset missing at {root}'
     return root
 
 
