@@ -12,8 +12,12 @@ error saying what the model does.
 
 ``superpixel``: superpixel boundaries over the image. ``panoptic``: the panoptic
 overlay (segments coloured by class, outlined, labelled) and ``instance``: instance masks,
-boxes, labels and scores, both drawn by ``ClustSegDetVisualizer`` (mmdet's). ``semantic``: the class
-map blended over the image with class names, drawn by mmseg's ``SegLocalVisualizer``.
+boxes, labels and scores, both drawn by ``ClustSegDetVisualizer`` (mmdet's). ``semantic``:
+the class map blended over the image with class names, drawn by mmseg's ``SegLocalVisualizer``.
+
+``--cfg-options`` changes the config as in tools/test.py (e.g.
+``model.test_cfg.object_mask_thr=0.8``); ``--partial-load`` loads the part of a checkpoint that
+fits the model (the rest is logged), which is otherwise an error naming the keys.
 """
 import argparse
 import os.path as osp
@@ -21,12 +25,14 @@ import sys
 
 import numpy as np
 import torch
+from mmengine.config import DictAction
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from clustseg.apis import inference_superpixel, init_model, load_model_checkpoint
 from clustseg.datasets import BadInputError, read_image
 from clustseg.engine import ModelCheckError
+from clustseg.utils import ConfigOptionError
 from clustseg.visualization import ClustSegDetVisualizer, SuperpixelVisualizer
 
 TASKS = ('superpixel', 'panoptic', 'instance', 'semantic')
@@ -54,6 +60,11 @@ def parse_args(argv=None):
                    help='superpixel: fill superpixels with their mean')
     p.add_argument('--score-thr', type=float, default=None,
                    help='instance: draw instances scoring above this (default 0.3)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                   help='override config entries, e.g. model.test_cfg.object_mask_thr=0.8')
+    p.add_argument('--partial-load', action='store_true',
+                   help='load the part of the checkpoint that fits the model (the other keys '
+                   'are logged); without it such a checkpoint is an error naming the keys')
     p.add_argument('--opacity', type=float, default=None,
                    help='semantic: opacity of the class colours (default 0.5)')
     return p.parse_args(argv)
@@ -206,14 +217,18 @@ def main(argv=None):
     except BadInputError as err:
         sys.exit(f'error: bad input image: {err}')
 
-    model = init_model(args.config, device=args.device)
+    try:
+        model = init_model(args.config, device=args.device, cfg_options=args.cfg_options)
+    except (ConfigOptionError, KeyError) as err:  # a bad option; an unknown test_cfg key
+        sys.exit(f'error: {err.args[0] if isinstance(err, KeyError) else err}')
     args.task = resolve_task(args, model)  # before the checkpoint: a task error names it
     apply_task_options(args, args.task)
     try:
-        load_model_checkpoint(model, args.checkpoint)
+        load_model_checkpoint(model, args.checkpoint, partial_load=args.partial_load)
     except ModelCheckError as err:
-        # the API's hint (partial_load=True) is not a demo option
-        sys.exit(f'error: {str(err).split(" To load the matching part")[0]}')
+        # the demo's own option instead of the tools' / the API's hint
+        sys.exit(f'error: {str(err).split(" To load the matching part")[0]} To load the '
+                 'matching part anyway, pass --partial-load')
     if args.out_file is None:
         args.out_file = DEFAULT_OUT[args.task]
     if args.task == 'superpixel':

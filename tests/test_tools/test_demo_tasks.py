@@ -250,15 +250,44 @@ def test_cuda_device_without_cuda_is_named(demo, files, repo_root):
                    '--device', 'cuda:0'])
 
 
+def test_demo_cfg_options_change_the_config(demo, files, repo_root, tmp_path, capsys):
+    """--cfg-options as in tools/test.py: a mask threshold no query passes leaves no segment;
+    an unknown key is an error naming it."""
+    out = tmp_path / 'pan.png'
+    demo.main([str(files['coco']), str(files['panoptic_cfg']), str(files['panoptic']),
+               '--task', 'panoptic', '--out-file', str(out), '--device', 'cpu'])
+    assert not re.search(r'\b0 segments', capsys.readouterr().out)
+    demo.main([str(files['coco']), str(files['panoptic_cfg']), str(files['panoptic']),
+               '--task', 'panoptic', '--out-file', str(out), '--device', 'cpu',
+               '--cfg-options', 'model.test_cfg.object_mask_thr=1.0'])
+    assert '0 segments (0 things, 0 stuff)' in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"^error: model\.test_cfg has unknown key\(s\) "
+                       r"\['nope'\]"):
+        demo.main([str(files['coco']), str(files['panoptic_cfg']), str(files['panoptic']),
+                   '--out-file', str(out), '--device', 'cpu',
+                   '--cfg-options', 'model.test_cfg.nope.deeper=1'])
+
+
 def test_checkpoint_of_another_model_is_refused(demo, files, repo_root, tmp_path):
     """The demo and the tools on init_model load checkpoints as tools/test.py does: a
     superpixel checkpoint with a panoptic config used to give '0 segments' and exit 0."""
     from clustseg.engine.hooks import ModelCheckError
     with pytest.raises(SystemExit, match=r'^error: checkpoint .*superpixel\.pth does not fit '
-                       r'the model .* of .*\.py: .*Is it a checkpoint of this config\?$'):
+                       r'the model .* of .*\.py: .*Is it a checkpoint of this config\? To load '
+                       r'the matching part anyway, pass --partial-load$'):
         demo.main([str(files['coco']), str(repo_root / PANOPTIC), str(files['superpixel']),
                    '--device', 'cpu', '--out-file', str(tmp_path / 'o.png')])
     assert not (tmp_path / 'o.png').exists()
+    # --partial-load: the superpixel model without its backbone's weights draws
+    sp = init_model(str(repo_root / SUPERPIXEL), str(files['superpixel']))
+    torch.save({'state_dict': {k: v for k, v in sp.state_dict().items()
+                               if not k.startswith('backbone.')}}, tmp_path / 'part.pth')
+    args = [str(files['bsds']), str(repo_root / SUPERPIXEL), str(tmp_path / 'part.pth'),
+            '--device', 'cpu', '--num-superpixels', '20', '--out-file', str(tmp_path / 'p.png')]
+    with pytest.raises(SystemExit, match='pass --partial-load$'):
+        demo.main(args)
+    demo.main(args + ['--partial-load'])
+    assert (tmp_path / 'p.png').exists()
     # partial_load: the matching part (here nothing of the panoptic model) loads, with a log
     model = init_model(str(repo_root / SUPERPIXEL), str(files['superpixel']))
     init_model(str(repo_root / PANOPTIC), str(files['superpixel']), partial_load=True)
