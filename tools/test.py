@@ -20,7 +20,8 @@ from clustseg.utils import (ConfigOptionError, keep_freed_host_memory, merge_cfg
 
 
 #: --out: metrics (JSON) or predictions (pickle), by the file's suffix
-OUT_SUFFIXES = ('.json', '.pkl', '.pickle')
+PICKLE_SUFFIXES = ('.pkl', '.pickle')
+OUT_SUFFIXES = ('.json', ) + PICKLE_SUFFIXES
 
 
 def parse_args(argv=None):
@@ -134,7 +135,7 @@ def main(argv=None):
         runner = Runner.from_cfg(cfg)
     # class counts against the dataset, checkpoint keys / shapes against the model
     register_model_checks(runner, allow_partial_load=args.partial_load)
-    pickled = args.out and args.out.endswith(('.pkl', '.pickle'))
+    pickled = args.out and args.out.endswith(PICKLE_SUFFIXES)
     if pickled:
         add_prediction_dump(runner, cfg, args.out)
     metrics = runner.test()
