@@ -57,7 +57,7 @@ def load_superpixel_model(device: Union[str, torch.device] = 'cpu'):
     """The shipped superpixel model on ``device``, built and loaded once per device.
 
     The weights are loaded weights-only through the project's checked loader
-    (:func:`clustseg.utils.load_local_checkpoint`).
+    (:func:`clustseg.utils.load_from_checked_file`).
 
     Args:
         device (str | torch.device): e.g. ``'cpu'``, ``'cuda'``, ``'cuda:1'``.

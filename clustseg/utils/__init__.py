@@ -1,7 +1,7 @@
 from .checkpoint import (MMENGINE_CHECKPOINT_GLOBALS, AtomicLocalBackend, InvalidCheckpointError,
                          allow_mmengine_checkpoint_globals, atomic_write_bytes,
                          enable_atomic_checkpoint_save, find_resumable_checkpoint,
-                         load_local_checkpoint, load_resumable, remove_stale_tmp_files)
+                         load_from_checked_file, load_resumable, remove_stale_tmp_files)
 from .cfg_options import ConfigOptionError, merge_cfg_options
 from .dist import setup_distributed
 from .host_memory import keep_freed_host_memory
@@ -10,7 +10,7 @@ from .setup_env import register_all_modules, setup_env
 __all__ = [
     'MMENGINE_CHECKPOINT_GLOBALS', 'AtomicLocalBackend', 'InvalidCheckpointError',
     'allow_mmengine_checkpoint_globals', 'atomic_write_bytes', 'enable_atomic_checkpoint_save',
-    'find_resumable_checkpoint', 'load_local_checkpoint', 'load_resumable',
+    'find_resumable_checkpoint', 'load_from_checked_file', 'load_resumable',
     'remove_stale_tmp_files',
     'ConfigOptionError', 'merge_cfg_options', 'setup_distributed', 'keep_freed_host_memory',
     'register_all_modules', 'setup_env'

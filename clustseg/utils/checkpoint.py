@@ -18,7 +18,7 @@
 
 3. A file that is not a checkpoint (garbage, truncated, or pickling code that is not on the
    allow-list) raises :class:`InvalidCheckpointError` naming the file
-   (:func:`load_local_checkpoint`, registered as mmengine's loader of local paths).
+   (:func:`load_from_checked_file`, registered as mmengine's loader of local paths).
 
 4. :func:`find_resumable_checkpoint` picks the newest loadable checkpoint of a work dir for
    ``--resume``, skipping (and naming) broken ones and stale pointers.
@@ -201,8 +201,9 @@ def _short_reason(exc: BaseException) -> str:
     return f'{type(exc).__name__}: {facts[0] if facts else "unreadable"}'
 
 
-def load_local_checkpoint(filename: str, map_location=None):
-    """``torch.load(filename, weights_only=True)`` with the mmengine allow-list.
+def load_from_checked_file(filename: str, map_location=None):
+    """``torch.load(filename, weights_only=True)`` with the mmengine allow-list (named
+    ``load_from_*`` as mmengine's loaders, whose log prints the name from its 11th character).
 
     Raises:
         FileNotFoundError: no such file.
@@ -223,9 +224,9 @@ def load_local_checkpoint(filename: str, map_location=None):
 
 
 def enable_checked_checkpoint_loading() -> None:
-    """Make :func:`load_local_checkpoint` mmengine's loader for local paths. Idempotent."""
+    """Make :func:`load_from_checked_file` mmengine's loader for local paths. Idempotent."""
     if not _applied['loader']:
-        CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+        CheckpointLoader.register_scheme(prefixes='', loader=load_from_checked_file, force=True)
         _applied['loader'] = True
 
 
@@ -245,7 +246,7 @@ def load_resumable(path: str) -> Tuple[Optional[dict], Optional[str]]:
     """``(checkpoint, None)`` if ``path`` is a complete Runner checkpoint that can resume
     training, else ``(None, why not)`` (the reason names the file)."""
     try:
-        ckpt = load_local_checkpoint(path, map_location='cpu')
+        ckpt = load_from_checked_file(path, map_location='cpu')
     except (InvalidCheckpointError, FileNotFoundError, OSError) as e:
         return None, str(e)
     if not isinstance(ckpt, dict) or 'state_dict' not in ckpt or 'meta' not in ckpt:

@@ -2,7 +2,7 @@
 
 Configs name pretrained weights as OpenMMLab configs do (``torchvision://resnet50``, the
 official Swin / ConvNeXt URLs). On a user's machine they are downloaded once into torch's hub
-cache (``$TORCH_HOME/checkpoints``) and read with :func:`load_local_checkpoint`, i.e.
+cache (``$TORCH_HOME/checkpoints``) and read with :func:`load_from_checked_file`, i.e.
 ``torch.load(weights_only=True)`` with the mmengine allow-list: a remote file that pickles code
 is refused like a local one.
 
@@ -42,11 +42,11 @@ from mmengine.model.weight_init import PretrainedInit, update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from .checkpoint import load_local_checkpoint
+from .checkpoint import load_from_checked_file
 
 OFFLINE_ENV = 'CLUSTSEG_OFFLINE_WEIGHTS'
 REMOTE_PREFIXES = ('http://', 'https://', 'torchvision://', 'modelzoo://', 'open-mmlab://',
-                   'openmmlab://')
+                   'openmmlab://', 'mmcls://')
 
 
 class PretrainedKeysError(KeyError):
@@ -80,18 +80,27 @@ def is_remote(name: str) -> bool:
 
 def resolve_url(name: str) -> str:
     """A remote checkpoint name -> its http(s) URL (``torchvision://`` through torchvision's
-    weights enums, ``open-mmlab://`` through mmengine's model list)."""
-    from mmengine.runner.checkpoint import get_external_models, get_torchvision_models
+    weights enums, ``open-mmlab://`` through mmengine's model list, its deprecated names
+    through mmengine's renames, ``mmcls://`` through mmengine's mmcls list)."""
+    from mmengine.runner.checkpoint import (get_deprecated_model_names, get_external_models,
+                                            get_mmcls_models, get_torchvision_models)
     for prefix, table in (('torchvision://', get_torchvision_models),
                           ('modelzoo://', get_torchvision_models),
                           ('open-mmlab://', get_external_models),
-                          ('openmmlab://', get_external_models)):
+                          ('openmmlab://', get_external_models),
+                          ('mmcls://', get_mmcls_models)):
         if name.startswith(prefix):
             key = name[len(prefix):]
             urls = table()
+            if prefix in ('open-mmlab://', 'openmmlab://'):
+                key = get_deprecated_model_names().get(key, key)
             if key not in urls:
                 raise KeyError(f'{name}: unknown model name {key!r} for {prefix}')
-            return urls[key]
+            url = urls[key]
+            if not url.startswith(('http://', 'https://')):
+                raise ValueError(f'{name}: mmengine lists it as {url!r}, not a URL: give the '
+                                 'local file instead')
+            return url
     if name.startswith(('http://', 'https://')):
         return name
     raise ValueError(f'{name} is not a remote checkpoint name (prefixes {REMOTE_PREFIXES})')
@@ -139,16 +148,21 @@ def fetch_remote(name: str) -> str:
     return _download(resolve_url(name))
 
 
-def load_remote_checkpoint(filename: str, map_location=None):
-    """mmengine's loader of remote names: the local copy, loaded weights-only."""
-    return load_local_checkpoint(fetch_remote(filename), map_location=map_location)
+def load_from_remote(filename: str, map_location=None):
+    """mmengine's loader of remote names: the local copy, loaded weights-only (an
+    ``mmcls://`` classifier's backbone keys unprefixed, as mmengine's own loader gives them).
+    Named ``load_from_*`` as mmengine's loaders: its log prints the name from the 11th
+    character as the backend."""
+    from mmengine.runner.checkpoint import _process_mmcls_checkpoint
+    ckpt = load_from_checked_file(fetch_remote(filename), map_location=map_location)
+    return _process_mmcls_checkpoint(ckpt) if filename.startswith('mmcls://') else ckpt
 
 
 def enable_safe_remote_loading() -> None:
-    """Make :func:`load_remote_checkpoint` mmengine's loader of every remote prefix
+    """Make :func:`load_from_remote` mmengine's loader of every remote prefix
     (``load_from``, ``--resume``, ``tools/test.py``, ``Pretrained`` and the backbones' own
     loaders all go through ``CheckpointLoader``). Idempotent."""
-    CheckpointLoader.register_scheme(prefixes=REMOTE_PREFIXES, loader=load_remote_checkpoint,
+    CheckpointLoader.register_scheme(prefixes=REMOTE_PREFIXES, loader=load_from_remote,
                                      force=True)
 
 
@@ -241,10 +255,12 @@ def mmpretrain_convnext_to_timm_features(state_dict: Dict[str, torch.Tensor]
     norm, pointwise_conv1, pointwise_conv2, gamma}``, ``backbone.norm3``, ``head.fc``) -> the
     keys of mmseg's ``TIMMBackbone`` around timm's ``convnext_*`` with ``features_only=True``
     (``timm_model.stem_{0,1}``, ``timm_model.stages_{i}.downsample.{0,1}``,
-    ``timm_model.stages_{i}.blocks.{j}.{conv_dw, norm, mlp.fc1, mlp.fc2, gamma}``).
+    ``timm_model.stages_{i}.blocks.{j}.{conv_dw, norm, mlp.fc1, mlp.fc2, gamma}``), the
+    classifier's final norm ``backbone.norm3`` -> :class:`ConvNeXtFeatures`' last output norm
+    ``norm3`` (as mmpretrain's ``ConvNeXt(gap_before_final_norm=False)`` loads it).
 
-    Returns (converted state dict, the checkpoint keys left out: the classifier's final norm
-    and head, which a feature backbone does not have)."""
+    Returns (converted state dict, the checkpoint keys left out: the classifier's head, which
+    a feature backbone does not have)."""
     out, unused = OrderedDict(), []
     for key, value in state_dict.items():
         k = key[len('backbone.'):] if key.startswith('backbone.') else key
@@ -263,8 +279,10 @@ def mmpretrain_convnext_to_timm_features(state_dict: Dict[str, torch.Tensor]
                     break
             out[f'timm_model.stages_{i}.blocks.{j}.{rest}'] = value
             continue
-        if k.startswith('norm3.') or key.startswith('head.'):
-            unused.append(key)  # the classifier's final norm and head
+        if k.startswith('norm3.'):
+            out[k] = value
+        elif key.startswith('head.'):
+            unused.append(key)  # the classifier's head
         else:
             out[key] = value  # unknown: left for the key check to report
     return out, unused
@@ -287,17 +305,21 @@ class StrictPretrainedInit(PretrainedInit):
         map_location: as ``torch.load``.
         converter (str, optional): a key of :data:`CONVERTERS`, applied to the state dict.
         unused_keys (list[str]): regexes of checkpoint keys that are meant to stay unused
-            (e.g. ``'^fc\\.'``, torchvision's classifier). Any other key mismatch is an error.
+            (e.g. ``'^fc\\.'``, torchvision's classifier).
+        new_keys (list[str]): regexes of module keys the checkpoint is not meant to fill
+            (layers the pretrained model never had, e.g. ConvNeXt's output norms ``norm0``-
+            ``norm2``). Any other key mismatch is an error.
     """
 
     def __init__(self, checkpoint, prefix=None, map_location='cpu', converter=None,
-                 unused_keys=()):
+                 unused_keys=(), new_keys=()):
         super().__init__(checkpoint, prefix=prefix, map_location=map_location)
         if converter is not None and converter not in CONVERTERS:
             raise KeyError(f'init_cfg.converter={converter!r} is unknown; known converters: '
                            f'{sorted(CONVERTERS)}')
         self.converter = converter
         self.unused_keys = tuple(unused_keys)
+        self.new_keys = tuple(new_keys)
 
     def __call__(self, module):
         if skip_pretrained(self.checkpoint):
@@ -305,6 +327,8 @@ class StrictPretrainedInit(PretrainedInit):
         print_log(f'load pretrained weights from {self.checkpoint}', logger='current')
         state_dict = strip_state_dict(
             CheckpointLoader.load_checkpoint(self.checkpoint, map_location=self.map_location))
+        # DataParallel / DDP saves: their keys without ``module.``, as mmengine's loader
+        state_dict = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in state_dict.items())
         if self.prefix is not None:
             p = self.prefix
             state_dict = OrderedDict((k[len(p):], v) for k, v in state_dict.items()
@@ -317,7 +341,7 @@ class StrictPretrainedInit(PretrainedInit):
             state_dict, dropped = CONVERTERS[self.converter](state_dict)
         result = module.load_state_dict(state_dict, strict=False)
         check_loaded_keys(self.checkpoint, result.missing_keys,
-                          list(result.unexpected_keys) + list(dropped),
+                          list(result.unexpected_keys) + list(dropped), new_keys=self.new_keys,
                           unused_keys=self.unused_keys +
                           tuple(f'^{re.escape(k)}$' for k in dropped))
         if hasattr(module, '_params_init_info'):

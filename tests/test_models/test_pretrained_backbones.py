@@ -129,7 +129,11 @@ def test_convnext_mmpretrain_layout(upstream_weights, monkeypatch):
             else:
                 m = re.match(r'backbone\.stages\.(\d)\.(\d+)\.(.+)$', key)
                 if not m:
-                    assert key.startswith(('head.', 'backbone.norm3.')), key
+                    if key.startswith('backbone.norm3.'):  # the last output norm
+                        assert torch.equal(state[key[len('backbone.'):]], value), key
+                        mapped += 1
+                    else:
+                        assert key.startswith('head.'), key
                     continue
                 i, j, rest = m.groups()
                 rest = {'depthwise_conv': 'conv_dw', 'pointwise_conv1': 'mlp.fc1',
@@ -139,7 +143,21 @@ def test_convnext_mmpretrain_layout(upstream_weights, monkeypatch):
                 new = f'stages_{i}.blocks.{j}.{rest}'
             assert torch.equal(state['timm_model.' + new], value), key
             mapped += 1
-        assert mapped == len(state)  # every backbone tensor came from the file
+        # every backbone tensor came from the file but the new output norms norm0-norm2
+        new = sorted(k for k in state if not k.startswith('timm_model.') and k[4] != '3')
+        assert new == [f'norm{i}.{p}' for i in range(3) for p in ('bias', 'weight')]
+        assert mapped == len(state) - len(new)
+        # the pyramid is timm's stage outputs, each through its channel LayerNorm
+        x = torch.randn(1, 3, 64, 64)
+        bb.eval()  # no drop path
+        with torch.no_grad():
+            outs, stages = bb(x), bb.timm_model(x)
+        for i, (out, f) in enumerate(zip(outs, stages)):
+            ln = torch.nn.functional.layer_norm(
+                f.permute(0, 2, 3, 1), f.shape[1:2], state[f'norm{i}.weight'],
+                state[f'norm{i}.bias'], eps=1e-6).permute(0, 3, 1, 2)
+            torch.testing.assert_close(out, ln)
+        assert torch.equal(state['norm0.weight'], torch.ones(128))  # new: LayerNorm's init
 
 
 def test_swin_official_file_without_conversion_is_an_error(upstream_weights, monkeypatch):
@@ -180,3 +198,16 @@ def test_offline_dir_names_the_missing_file(tmp_path, monkeypatch):
     monkeypatch.setenv(OFFLINE_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / 'resnet50-0676ba61.pth'))):
         fetch_remote('torchvision://resnet50')
+
+
+def test_data_parallel_prefix_is_stripped(tmp_path, monkeypatch):
+    """A ResNet file saved from a DataParallel / DDP wrapper (``module.`` keys) loads as
+    mmengine's ``Pretrained`` loads it."""
+    from mmengine.model.weight_init import initialize
+    sd = torchvision.models.resnet50().state_dict()
+    torch.save({f'module.{k}': v for k, v in sd.items()}, tmp_path / 'dp.pth')
+    from mmdet.models.backbones import ResNet
+    bb = ResNet(depth=50)
+    initialize(bb, dict(type='Pretrained', checkpoint=str(tmp_path / 'dp.pth'),
+                        unused_keys=[r'^fc\.']))
+    assert torch.equal(bb.state_dict()['conv1.weight'], sd['conv1.weight'])

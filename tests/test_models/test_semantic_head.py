@@ -121,7 +121,7 @@ def test_bank_survives_a_checkpoint_round_trip(coco, tmp_path):
     path = str(tmp_path / 'iter_1.pth')
     save_checkpoint(model.state_dict(), path)
     # weights-only loading through the project's loader (what Runner resume / load_from use)
-    raw = ckpt_utils.load_local_checkpoint(path, map_location='cpu')
+    raw = ckpt_utils.load_from_checked_file(path, map_location='cpu')
     for k in BANK_KEYS:
         assert torch.equal(raw['decode_head.core.initializer.' + k], saved[k]), k
     with DefaultScope.overwrite_default_scope('mmseg'):

@@ -205,8 +205,8 @@ def test_shipped_superpixel_checkpoint_passes_the_strict_check(repo_root, name):
     """Each superpixel checkpoint of checkpoints/ fits its config of the same name as
     tools/test.py checks it (the 1.2k one predates the StepRandom state and lacks it)."""
     from clustseg.engine.hooks.model_check_hook import checkpoint_problem
-    from clustseg.utils import load_local_checkpoint
-    ckpt = load_local_checkpoint(str(repo_root / 'checkpoints' / f'{name}.pth'))
+    from clustseg.utils import load_from_checked_file
+    ckpt = load_from_checked_file(str(repo_root / 'checkpoints' / f'{name}.pth'))
     cfg = Config.fromfile(str(repo_root / 'configs' / 'superpixel' / f'{name}.py'))
     assert checkpoint_problem(MODELS.build(cfg.model), ckpt) is None
     assert sorted(p.stem for p in (repo_root / 'checkpoints').glob('*.pth')) == sorted([

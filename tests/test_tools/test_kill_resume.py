@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from clustseg.utils import find_resumable_checkpoint, load_local_checkpoint
+from clustseg.utils import find_resumable_checkpoint, load_from_checked_file
 from train_helpers import REPO_ROOT, env_for, logged_losses, run, train_cmd, write_config
 
 
@@ -56,7 +56,7 @@ def _assert_work_dir_consistent(work):
     if pointer.exists():
         target = pointer.read_text().strip()
         assert os.path.isfile(target), f'last_checkpoint names a missing file: {target}'
-        ckpt = load_local_checkpoint(target, map_location='cpu')
+        ckpt = load_from_checked_file(target, map_location='cpu')
         assert 'optimizer' in ckpt and 'state_dict' in ckpt
 
 
@@ -88,7 +88,7 @@ def test_kill_9_at_many_points_then_resume(tmp_path):
     assert not _tmp_files(work), 'stale temporary files were not removed'
     pointer = (work / 'last_checkpoint').read_text().strip()
     assert pointer.endswith(f'iter_{max_iters}.pth')
-    assert load_local_checkpoint(pointer, map_location='cpu')['meta']['iter'] == max_iters
+    assert load_from_checked_file(pointer, map_location='cpu')['meta']['iter'] == max_iters
 
 
 def test_resume_skips_broken_checkpoints_and_pointer(tmp_path):
@@ -103,7 +103,7 @@ def test_resume_skips_broken_checkpoints_and_pointer(tmp_path):
     out = run(train_cmd(cfg, work, '--resume', '--cfg-options', 'train_cfg.max_iters=3'), env)
     assert 'skipping' in out and 'iter_2.pth' in out and 'not a valid checkpoint' in out
     assert 'resuming from' in out and 'iter_1.pth' in out
-    assert load_local_checkpoint(str(work / 'iter_3.pth'))['meta']['iter'] == 3
+    assert load_from_checked_file(str(work / 'iter_3.pth'))['meta']['iter'] == 3
 
 
 def test_resume_with_nothing_to_resume_starts_fresh(tmp_path):
@@ -175,7 +175,7 @@ def test_resume_finds_checkpoints_in_the_hooks_out_dir(tmp_path):
     assert (out_dir / 'work' / 'iter_2.pth').is_file() and not _ckpts(work)
     out = run(train_cmd(cfg, work, '--resume', '--cfg-options', 'train_cfg.max_iters=3'), env)
     assert f'resuming from {out_dir / "work" / "iter_2.pth"}' in out
-    assert load_local_checkpoint(str(out_dir / 'work' / 'iter_3.pth'))['meta']['iter'] == 3
+    assert load_from_checked_file(str(out_dir / 'work' / 'iter_3.pth'))['meta']['iter'] == 3
 
 
 def test_resume_refuses_a_changed_schedule_and_evaluation_checkpoints(tmp_path):
@@ -191,7 +191,7 @@ def test_resume_refuses_a_changed_schedule_and_evaluation_checkpoints(tmp_path):
                                  'train_cfg.max_iters=4'), env)
     assert 'param_scheduler[0].end (PolyLR) is 2 there and 4 here' in out
     assert 'load_from' in out and 'Traceback' not in out
-    ckpt = load_local_checkpoint(str(work / 'iter_2.pth'), map_location='cpu')
+    ckpt = load_from_checked_file(str(work / 'iter_2.pth'), map_location='cpu')
     weights = tmp_path / 'weights.pth'
     torch.save(dict(meta=ckpt['meta'], state_dict=ckpt['state_dict']), weights)
     out = _train_fails(train_cmd(cfg, work, '--resume', str(weights)), env)
@@ -204,13 +204,13 @@ def test_load_from_draws_with_the_new_runs_seed(tmp_path):
     cfg = write_config(tmp_path, max_iters=2, crop=48)
     env = env_for(tmp_path)
     run(train_cmd(cfg, tmp_path / 'first'), env)
-    first = load_local_checkpoint(str(tmp_path / 'first' / 'iter_2.pth'))['state_dict']
+    first = load_from_checked_file(str(tmp_path / 'first' / 'iter_2.pth'))['state_dict']
     seeds = {}
     for seed in (123, 456):
         work = tmp_path / f'ft{seed}'
         run(train_cmd(cfg, work, '--cfg-options', f'randomness.seed={seed}',
                       f"load_from={str(tmp_path / 'first' / 'iter_2.pth')}"), env)
-        state = load_local_checkpoint(str(work / 'iter_2.pth'))['state_dict']
+        state = load_from_checked_file(str(work / 'iter_2.pth'))['state_dict']
         keys = [k for k in state if k.endswith('.seed') and k[:-5] + '.step' in state]
         assert keys
         seeds[seed] = {k: int(state[k]) for k in keys}

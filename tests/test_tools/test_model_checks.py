@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 from clustseg.engine import ModelCheckError, ModelCheckHook, register_model_checks
 from clustseg.engine.hooks.model_check_hook import checkpoint_problem
 from clustseg.registry import MODELS
-from clustseg.utils import load_local_checkpoint
+from clustseg.utils import load_from_checked_file
 
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
 SUPERPIXEL_CKPT = (ROOT / 'clustseg' / 'weights' /
@@ -85,7 +85,7 @@ def test_shape_mismatch_and_partial_load(log_messages):
 def test_shipped_checkpoint_fits_its_config():
     model = _model(ROOT / 'configs' / 'superpixel' /
                    'clustseg_compact-nodec_1xb4-3k_bsds500-superpixel.py')
-    assert checkpoint_problem(model, load_local_checkpoint(str(SUPERPIXEL_CKPT))) is None
+    assert checkpoint_problem(model, load_from_checked_file(str(SUPERPIXEL_CKPT))) is None
 
 
 def _runner(config, tmp_path, **cfg_options):

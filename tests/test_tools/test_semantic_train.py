@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 
 from clustseg.apis import init_model
-from clustseg.utils import load_local_checkpoint
+from clustseg.utils import load_from_checked_file
 from train_helpers import env_for, run, train_cmd, write_config
 
 BANK = 'decode_head.core.initializer.'
@@ -21,7 +21,7 @@ def test_banks_through_resume_and_load_from(tmp_path):
                        ckpt_interval=1, max_keep_ckpts=4, deterministic=True, record=True)
     full = tmp_path / 'full'
     run(train_cmd(cfg, full), env)
-    ckpts = {i: load_local_checkpoint(str(full / f'iter_{i}.pth'), map_location='cpu')
+    ckpts = {i: load_from_checked_file(str(full / f'iter_{i}.pth'), map_location='cpu')
              for i in (1, 2, 4)}
     final = torch.load(full / 'rank0_state.pt', weights_only=True)
     for k in BANK_KEYS:  # the checkpoint holds the banks of the end of training

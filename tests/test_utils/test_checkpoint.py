@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from clustseg.utils import (MMENGINE_CHECKPOINT_GLOBALS, AtomicLocalBackend,
                             InvalidCheckpointError, allow_mmengine_checkpoint_globals,
-                            find_resumable_checkpoint, load_local_checkpoint)
+                            find_resumable_checkpoint, load_from_checked_file)
 
 # GLOBAL names in a Runner checkpoint that torch's default weights-only set lacks.
 EXPECTED_UNSAFE = {
@@ -289,7 +289,7 @@ def test_not_a_checkpoint_names_the_file(trained, tmp_path, kind):
         path.write_text('this is a README, not a checkpoint\n')
     else:
         torch.save(dict(state_dict=dict(w=torch.ones(1)), x=RunsCode()), path)
-    for load in (lambda: load_local_checkpoint(str(path)),
+    for load in (lambda: load_from_checked_file(str(path)),
                  lambda: load_checkpoint(nn.Linear(1, 1), str(path))):
         with pytest.raises(InvalidCheckpointError) as e:
             load()
@@ -358,7 +358,7 @@ def test_safe_checkpoint_hook_keeps_old_checkpoint_when_save_dies(tmp_path, monk
         runner.train()
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
     assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_2.pth')
-    load_local_checkpoint(str(tmp_path / 'iter_2.pth'))
+    load_from_checked_file(str(tmp_path / 'iter_2.pth'))
 
 
 def test_safe_checkpoint_hook_rotates_after_saving(tmp_path):
@@ -438,7 +438,7 @@ def test_checkpoint_of_a_validating_iteration_is_saved_after_its_validation(tmp_
     assert [it for it, _ in scores] == [4, 6]  # 4 validated again
     best_iter, best = max(scores, key=lambda s: s[1])
     assert [p.name for p in tmp_path.glob('best_*.pth')] == [f'best_score_iter_{best_iter}.pth']
-    ckpt = load_local_checkpoint(str(tmp_path / 'iter_4.pth'))
+    ckpt = load_from_checked_file(str(tmp_path / 'iter_4.pth'))
     assert ckpt['meta']['iter'] == 4
     hub = ckpt['message_hub']['runtime_info']
     assert hub['best_score'] == pytest.approx(max(s for it, s in scores if it <= 4))
@@ -462,7 +462,7 @@ def test_a_failed_validation_keeps_the_checkpoint_before_it(tmp_path, monkeypatc
             tmp_path, [_KillInValidation(4, ValueError)], 6)))
     assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == ['iter_2.pth', 'iter_4.pth']
     assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_4.pth')
-    assert load_local_checkpoint(str(tmp_path / 'iter_4.pth'))['meta']['iter'] == 4
+    assert load_from_checked_file(str(tmp_path / 'iter_4.pth'))['meta']['iter'] == 4
 
     runner = Runner(**_runner_kwargs(tmp_path, None, 6))
     scores = []
@@ -506,7 +506,7 @@ def test_a_failed_best_save_keeps_the_previous_best(tmp_path, monkeypatch):
         train_keeping_checkpoints(runner)
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
         'best_score_iter_2.pth', 'iter_2.pth', 'iter_4.pth']
-    hub = load_local_checkpoint(str(tmp_path / 'iter_4.pth'))['message_hub']['runtime_info']
+    hub = load_from_checked_file(str(tmp_path / 'iter_4.pth'))['message_hub']['runtime_info']
     assert hub['best_score'] == 1.0 and hub['best_ckpt'].endswith('best_score_iter_2.pth')
 
 

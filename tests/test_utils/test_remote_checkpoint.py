@@ -79,3 +79,23 @@ def test_failed_download_names_the_url_and_the_offline_switch(tmp_path, monkeypa
                        rf'read model.pth from DIR'):
         CheckpointLoader.load_checkpoint(url, map_location='cpu')
     assert not list((tmp_path / 'hub').rglob('*.pth'))
+
+
+def test_mmcls_and_deprecated_names_follow_the_offline_switch(tmp_path, monkeypatch):
+    """``mmcls://`` names and deprecated ``open-mmlab://`` names are remote names like the
+    others: read from the switch's folder (an mmcls classifier's backbone keys unprefixed, as
+    mmengine's loader gives them), never downloaded under ``none``."""
+    from mmengine.runner.checkpoint import get_deprecated_model_names
+    from clustseg.utils.pretrained import local_file_name
+    name = local_file_name('mmcls://resnet50')
+    assert name.startswith('resnet50_') and name.endswith('.pth')
+    torch.save({'state_dict': {'backbone.w': torch.ones(1), 'head.fc.w': torch.zeros(1)}},
+               tmp_path / name)
+    monkeypatch.setenv(OFFLINE_ENV, str(tmp_path))
+    ckpt = CheckpointLoader.load_checkpoint('mmcls://resnet50', map_location='cpu')
+    assert list(ckpt['state_dict']) == ['w']
+    monkeypatch.setenv(OFFLINE_ENV, 'none')
+    with pytest.raises(FileNotFoundError, match='not downloaded'):
+        CheckpointLoader.load_checkpoint('mmcls://resnet50')
+    old, new = next(iter(get_deprecated_model_names().items()))
+    assert local_file_name(f'open-mmlab://{old}') == local_file_name(f'open-mmlab://{new}')

@@ -15,7 +15,7 @@ import torch
 
 import clustseg  # noqa: F401  (allow-lists mmengine checkpoint contents)
 from clustseg.utils.checkpoint import (InvalidCheckpointError, atomic_write_bytes,
-                                       load_local_checkpoint)
+                                       load_from_checked_file)
 
 KEEP_META = ('cfg', 'iter', 'epoch', 'seed', 'mmengine_version', 'time', 'experiment_name',
              'dataset_meta')
@@ -29,7 +29,7 @@ def main(argv=None):
     if not osp.isfile(args.src):
         sys.exit(f'error: checkpoint not found: {args.src}')
     try:  # the project's allow-listed load: a bad file is an error naming it
-        ckpt = load_local_checkpoint(args.src, map_location='cpu')
+        ckpt = load_from_checked_file(args.src, map_location='cpu')
     except InvalidCheckpointError as err:
         sys.exit(f'error: {err}')
     if not isinstance(ckpt, dict) or 'state_dict' not in ckpt:
