@@ -152,6 +152,7 @@ class CocoAnnotationChecksMixin:
     def load_data_list(self) -> List[dict]:
         try:
             data_list = super().load_data_list()
+            self.check_classes()
         except (KeyError, TypeError, AttributeError, IndexError) as err:
             problem = self.json_problem()
             if problem is None:
@@ -187,8 +188,47 @@ class CocoAnnotationChecksMixin:
         info['ann_file'] = self.ann_file
         return info
 
+    def check_classes(self) -> None:
+        """Raise ``ValueError`` (with or without ``skip_bad``: a configuration mismatch)
+        unless ``metainfo['classes']`` are category names of the JSON in the JSON's order,
+        each once: mmdet numbers the labels by the matched categories in the JSON's order and
+        drops names it does not find, so a misspelled, missing or reordered class would train
+        and evaluate silently under the wrong names. In a panoptic JSON the things
+        (``isthing``) must be the first ``len(metainfo['thing_classes'])`` classes, as the
+        heads read them. Checked once, when mmdet has read the JSON."""
+        if getattr(self, '_classes_checked', False):
+            return
+        classes = list(self.metainfo['classes'])
+        cats = self.coco.cats
+        names = [cats[i]['name'] for i in self.cat_ids]
+        where = f"{self.ann_file}: metainfo['classes']"
+        unknown = [c for c in classes if c not in names]
+        if unknown:
+            known = sorted(c['name'] for c in cats.values())
+            raise ValueError(f'{where} has {len(unknown)} name(s) that are no category of the '
+                             f'JSON: {unknown[:8]}; its {len(known)} names begin '
+                             f'{known[:8]}')
+        if names != classes:
+            first = next(i for i, (a, b) in enumerate(zip(names, classes + [None] * len(names)))
+                         if a != b)
+            raise ValueError(
+                f'{where} is not in the order of the JSON\'s categories (mmdet numbers labels '
+                f'in the JSON\'s order): label {first} would be {names[first]!r}, not '
+                f'{classes[first]!r}. List the classes in the order of the file\'s categories '
+                '(or give each name once)')
+        if self.panoptic_json:
+            num_things = len(self.metainfo.get('thing_classes', ()))
+            bad = [n for i, n in enumerate(names)
+                   if bool(cats[self.cat_ids[i]]['isthing']) != (i < num_things)]
+            if bad:
+                raise ValueError(
+                    f'{where}: the first {num_things} classes (thing_classes) must be the '
+                    f'JSON\'s isthing categories and the rest its stuff; {bad[:8]} are not')
+        self._classes_checked = True
+
     def check_sample(self, img_info: dict, anns: List[dict], img_path: str) -> None:
         """Raise :class:`BadInputError` if the entry of ``img_path`` cannot be used."""
+        self.check_classes()
         img_id = img_info['img_id']
         for ann in anns:
             problem = annotation_problem(ann, self.panoptic_json, segments=False)

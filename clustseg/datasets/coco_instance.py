@@ -15,7 +15,9 @@ class ClustSegCocoDataset(SkipBadSamplesMixin, CocoAnnotationChecksMixin, CocoDa
     :class:`~clustseg.datasets.BadInputError` naming the file (the JSON and the image);
     truncated or non-image files are refused when read (``LoadImageChecked`` in the pipeline).
     Annotations of categories that are in the JSON but not in ``metainfo['classes']`` are
-    still ignored, as in mmdet (class subsets). An image without annotations is valid; in
+    still ignored, as in mmdet (class subsets); but every name of ``metainfo['classes']``
+    must be a category of the JSON, in the JSON's order (mmdet's labels follow that order), or
+    a ``ValueError`` names the JSON (:meth:`CocoAnnotationChecksMixin.check_classes`). An image without annotations is valid; in
     training ``filter_cfg=dict(filter_empty_gt=True)`` drops it, as in mmdet.
 
     Args:

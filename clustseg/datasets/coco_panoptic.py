@@ -34,7 +34,9 @@ class ClustSegCocoPanopticDataset(SkipBadSamplesMixin, CocoAnnotationChecksMixin
     panoptic PNG does not exist (:class:`~clustseg.datasets.MissingInputError`), a segment's
     ``category_id`` is not among the JSON's ``categories``. A category that is in the JSON but
     not in ``metainfo['classes']`` is a configuration mismatch: a ``ValueError`` even with
-    ``skip_bad``. The PNG's content (segment ids versus ``segments_info``, its size versus
+    ``skip_bad``, and so are classes that are no category of the JSON, classes out of the
+    JSON's order and things that are not the first classes
+    (:meth:`CocoAnnotationChecksMixin.check_classes`). The PNG's content (segment ids versus ``segments_info``, its size versus
     the image) is checked when it is read, by :class:`LoadPanopticAnnotationsChecked`; for
     that every ``data_info`` also carries ``json_segment_ids`` (all segment ids of the image
     in the JSON, before mmdet drops degenerate ones) and ``ann_file``. An image whose

@@ -474,3 +474,50 @@ def test_panoptic_instance_metric_with_a_skip_bad_converted_file(load_script, tm
     res = _evaluate(metric, ds, outputs)
     assert res['segm_mAP'] == pytest.approx(1.0)
     assert res['num_skipped'] == len(PANOPTIC_BAD)
+
+
+@pytest.mark.parametrize('task', ['panoptic', 'instance'])
+@pytest.mark.parametrize('case', ['misspelled', 'reordered', 'missing_category'])
+def test_classes_that_the_json_does_not_number_so_are_a_config_error(task, case, tmp_path):
+    """mmdet numbers labels by the JSON's categories whose names are in metainfo['classes'], in
+    the JSON's order, and skips names it does not find: a misspelled or missing class, or
+    classes in another order, would train under the wrong names. Each is a ValueError (even
+    with skip_bad), naming the JSON."""
+    json_name = PAN_JSON if task == 'panoptic' else INS_JSON
+    build = _panoptic if task == 'panoptic' else _instance
+    ds = build(ann_file=_subset(task, json_name, ['good'], tmp_path))
+    classes = list(ds.metainfo['classes'])
+    metainfo = dict(ds.metainfo)
+    edit = None
+    if case == 'misspelled':
+        metainfo['classes'] = tuple(['persn'] + classes[1:])
+        match = r"1 name\(s\) that are no category of the JSON: \['persn'\]"
+    elif case == 'reordered':  # two things swapped: the same names, other labels
+        metainfo['classes'] = tuple([classes[1], classes[0]] + classes[2:])
+        match = rf"not in the order of the JSON's categories .*label 0 would be '{classes[0]}'"
+    else:
+        def edit(js):  # the file lacks a category of the classes
+            js['categories'] = [c for c in js['categories'] if c['name'] != classes[-1]]
+        match = rf"no category of the JSON: \['{re.escape(classes[-1])}'\]"
+    ann_file = _subset(task, json_name, ['good'], tmp_path, edit)
+    with pytest.raises(ValueError, match=match) as info:
+        build(ann_file=ann_file, metainfo=metainfo, skip_bad=True)
+    assert not isinstance(info.value, BadInputError)
+    assert osp.basename(ann_file) in str(info.value)
+
+
+def test_panoptic_things_must_come_first(tmp_path):
+    """The heads take the first len(thing_classes) labels as things: a JSON whose stuff
+    categories come first (names and order consistent) is a config error, not sky as a
+    thing."""
+    def edit(js):
+        js['categories'] = [c for c in js['categories'] if not c['isthing']] + \
+            [c for c in js['categories'] if c['isthing']]
+
+    metainfo = dict(_panoptic(ann_file=_subset('panoptic', PAN_JSON, ['good'], tmp_path)).metainfo)
+    ann_file = _subset('panoptic', PAN_JSON, ['good'], tmp_path, edit)
+    with open(ann_file) as f:
+        metainfo['classes'] = tuple(c['name'] for c in json.load(f)['categories'])
+    with pytest.raises(ValueError, match=r'the first 80 classes \(thing_classes\) must be the '
+                       r"JSON's isthing categories"):
+        _panoptic(ann_file=ann_file, metainfo=metainfo)
