@@ -278,7 +278,7 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
     ref['loss_pq_cls'] = w['aux'] * w['pq_cls'] * pq['cls']
     ref['loss_pq_mask'] = w['aux'] * w['pq_mask'] * pq['mask']
     ref['loss_mask_id'] = w['aux'] * w['mask_id'] * mask_id_cross_entropy(masks, tgt.masks)
-    log_m = probs.clamp(min=1e-8).log().view(2, 5, 6, 5)
+    log_m = probs.clamp(min=torch.finfo(torch.float32).tiny).log().view(2, 5, 6, 5)
     ref['loss_e_step_mask_id'] = w['aux'] * w['e_step'] * mask_id_cross_entropy(
         log_m, gather_matched(e_pooled, gt_index))
     assert set(got) == set(ref)
@@ -687,3 +687,25 @@ def test_group_sums_divide_each_segment_by_its_e_steps_factor():
     assert st['ce'].item() == pytest.approx(2 / 4 + 5 / 16)
     assert th['dice'].item() == pytest.approx(0.5 / 2 + 1 / 8 + 2 / 8)
     assert st['dice'].item() == pytest.approx(0.25 / 4 + 4 / 16)
+
+
+@pytest.mark.parametrize('gap', [5.0, 25.0, 40.0])
+def test_e_step_loss_keeps_its_gradient_for_a_pixel_in_the_wrong_cluster(gap):
+    """Every pixel's E-step map puts it in cluster 1 with a logit gap ``gap`` over its GT
+    cluster 0: the loss is the exact -log p (about the gap) and its gradient pulls the pixel
+    towards its cluster, however confident the wrong assignment (with a floor of 1e-8 the
+    loss was a constant 18.42 without gradient beyond a gap of about 18)."""
+    h = w = 4
+    logits = torch.zeros(1, 2, h * w)
+    logits[:, 1] = gap
+    logits.requires_grad_(True)
+    probs = logits.softmax(dim=1)  # 1 x K x HW: the E-step map, softmax over the clusters
+    rows = torch.tensor([[0]])  # GT segment 0 is matched to query 0
+    targets = torch.ones(1, 1, h, w)  # it covers every pixel
+    loss = ClustSegPanopticHead._e_step_loss(probs, (h, w), rows, targets)
+    exact = torch.nn.functional.softplus(torch.tensor(gap))  # -log softmax for cluster 0
+    torch.testing.assert_close(loss, exact, rtol=1e-5, atol=1e-5)
+    loss.backward()
+    # d(-log p_0) / d logit_0 = -(1 - p_0), per pixel averaged over the HW pixels
+    torch.testing.assert_close(logits.grad[0, 0], torch.full((h * w, ), -(1 - torch.sigmoid(
+        torch.tensor(-gap))).item() / (h * w)), rtol=1e-4, atol=1e-7)
