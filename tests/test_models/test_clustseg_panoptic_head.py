@@ -162,6 +162,21 @@ def test_bad_head_arguments_are_errors(change, match):
         MODELS.build(cfg.model)
 
 
+@pytest.mark.parametrize('key,value,match', [
+    ('object_mask_thr', 0.3, r'object_mask_thr=0\.3 must be in \[0\.5, 1\]'),
+    ('max_per_image', 1000, r'max_per_image=1000 is more than the 128 queries'),
+])
+def test_test_cfg_values_without_effect_or_beyond_the_queries_are_errors(key, value, match):
+    """Below 0.5 the panoptic score threshold changed nothing (a query with score s <= 0.5
+    loses to its no-object 1 - s in mmdet's fusion); more detections than queries crashed
+    mmdet's top-k or copied masks under classes scored ~1e-8."""
+    cfg = Config.fromfile(str(CFG))
+    cfg.model.test_cfg[key] = value
+    cfg.model.test_cfg.instance_on = True  # max_per_image: the instance output's count
+    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(ValueError, match=match):
+        MODELS.build(cfg.model)
+
+
 @pytest.mark.parametrize('num_points,inner', [(0, None), (64, None), (64, 256)])
 def test_recomputed_losses_give_the_same_values_and_gradients(num_points, inner):
     """train_cfg.recompute_losses (activation checkpointing of each E-step's dense terms)

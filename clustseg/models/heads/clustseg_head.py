@@ -183,6 +183,19 @@ class ClustSegHead(BaseModule):
                  panoptic_on=True, semantic_on=False, instance_on=False), test_cfg,
             'model.test_cfg')
         check_positive_int('model.test_cfg.max_per_image', self.test_cfg['max_per_image'])
+        # each query predicts one class (top1_class_logprobs): more detections than queries
+        # would be copies of the masks under classes scored ~1e-8 (mmdet's top-k over K x C)
+        if self.test_cfg['instance_on'] and self.test_cfg['max_per_image'] > self.num_queries:
+            raise ValueError(f"model.test_cfg.max_per_image={self.test_cfg['max_per_image']} is "
+                             f'more than the {self.num_queries} queries, each of which predicts '
+                             'one class: give at most the number of queries')
+        thr = self.test_cfg['object_mask_thr']
+        if self.test_cfg['panoptic_on'] and not 0.5 <= thr <= 1:
+            raise ValueError(
+                f'model.test_cfg.object_mask_thr={thr!r} must be in [0.5, 1]: a query\'s class '
+                'score s competes with its no-object probability 1 - s in the panoptic fusion '
+                '(mmdet keeps a query whose best class is not no-object), so a threshold '
+                'below 0.5 would keep no more queries than 0.5')
         self.train_cfg = merge_cfg(self.default_train_cfg(), train_cfg, 'model.train_cfg')
         self.assigner = TASK_UTILS.build(self.train_cfg['assigner'])
 
