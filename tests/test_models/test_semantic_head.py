@@ -291,3 +291,5 @@ def test_config_errors():
         _build(size=64, model=dict(decode_head=dict(initializer=dict(num_classes=150))))
     with pytest.raises(ValueError, match='deep_supervision'):
         _build(size=64, model=dict(decode_head=dict(deep_supervision='some')))
+    with pytest.raises(ValueError, match=r'dice_eps must be > 0, got 0'):  # 0 / 0: a NaN loss
+        _build(size=64, model=dict(decode_head=dict(dice_eps=0)))

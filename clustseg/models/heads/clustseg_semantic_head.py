@@ -113,6 +113,8 @@ class ClustSegSemanticHead(BaseModule):
         self.loss_ce_weight = float(loss_ce_weight)
         self.loss_dice_weight = float(loss_dice_weight)
         self.dice_eps = float(dice_eps)
+        if not self.dice_eps > 0:  # an absent class would give 0 / 0
+            raise ValueError(f'model.decode_head.dice_eps must be > 0, got {dice_eps!r}')
         self.mask_predictor = MaskPredictor(self.core.decoder.embed_dims,
                                             self.core.out_channels['stride4'], mask_dims)
 

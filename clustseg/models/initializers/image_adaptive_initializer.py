@@ -25,7 +25,12 @@ class ImageAdaptiveInitializer(BaseInitializer):
       weighted mean of the decoder's position encoding.
 
     K is fixed per config (``num_queries``; 100 for instances, 75 for panoptic things) and, for
-    ``'topk'``, must not exceed the number of pixels of the feature map.
+    ``'topk'``, must not exceed the number of pixels of the feature map. In a padded batch an
+    image whose valid region has fewer than K cells at this level (LSJ's smallest scales: a
+    0.1x image of a 1024 crop has about 6 x 5 cells at stride 16) also takes padded cells.
+    Their score is -inf, so their tokens are zero and those centers all start as the FFN of
+    zero; the decoder then updates them alike from the image's pixels. Matching gives a GT
+    segment to one of them at most, so this only wastes queries on such images.
 
     ``query_classes`` ties query k to class ``query_classes[k]`` (the scene-adaptive stuff
     centers of Table 4b #4: one per stuff class, matched to that class's segment); default: no
