@@ -160,6 +160,18 @@ class CocoAnnotationChecksMixin:
             raise BadInputError(self.ann_file, problem) from err
         return [info for info in data_list if info is not None]
 
+    def filter_data(self) -> List[dict]:
+        """mmdet's filter, then an error naming the JSON when no sample is left (mmengine would
+        stop on an empty list with "need at least one array to concatenate")."""
+        data_list = super().filter_data()
+        if not data_list:
+            why = (f'its {len(self.data_list)} usable image(s) were all dropped by '
+                   f'filter_cfg={self.filter_cfg!r} (e.g. filter_empty_gt: no annotation of '
+                   "metainfo['classes'])" if self.data_list else
+                   'it lists no usable image')
+            raise ValueError(f'{self.ann_file}: no sample to read: {why}')
+        return data_list
+
     def json_problem(self) -> Optional[str]:
         """The first structural problem of ``ann_file`` (read again: only called when
         mmdet's parsing failed), or None."""
@@ -195,9 +207,10 @@ class CocoAnnotationChecksMixin:
         drops names it does not find, so a misspelled, missing or reordered class would train
         and evaluate silently under the wrong names. In a panoptic JSON the things
         (``isthing``) must be the first ``len(metainfo['thing_classes'])`` classes, as the
-        heads read them. Checked once, when mmdet has read the JSON."""
-        if getattr(self, '_classes_checked', False):
-            return
+        heads read them. Checked once, at the first image entry (a JSON without images
+        has nothing to mislabel)."""
+        if getattr(self, '_classes_checked', False) or not hasattr(self, 'coco'):
+            return  # checked, or no image was read (mmdet has dropped its COCO API)
         classes = list(self.metainfo['classes'])
         cats = self.coco.cats
         names = [cats[i]['name'] for i in self.cat_ids]
