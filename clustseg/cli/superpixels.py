@@ -12,7 +12,10 @@ stopped and started again skips the images whose outputs exist (``--overwrite`` 
 them). Each label PNG carries the settings it was made with (``--n-segments``,
 ``--start-label``) in a text chunk; an existing output with other settings, or without them,
 stops the run with an error naming the file instead of counting as done (``--overwrite``
-recomputes). Unreadable, missing or too small images are skipped and listed at the end
+recomputes). The outputs are never inputs: a folder's images leave out ``DIR`` when it lies
+inside that folder, and the label PNGs and overlays this command wrote (each carries its
+settings) when ``DIR`` is the folder itself; an output that would replace an input image is an
+error naming both. Unreadable, missing or too small images are skipped and listed at the end
 (exit code 1 when there were any, after the others are done; 2 for bad arguments or outputs
 made with other settings).
 """
@@ -29,18 +32,48 @@ import numpy as np
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 #: Boundary colour of the overlays (BGR: yellow).
 OVERLAY_COLOR = (0, 255, 255)
-#: PNG text key under which a label PNG carries its settings (JSON).
+#: PNG text key under which a label PNG (and an overlay) carries its settings (JSON).
 SETTINGS_KEY = 'clustseg-superpixels'
+#: The largest label of a 16-bit PNG.
+PNG_MAX_LABEL = 65535
+
+
+class LabelRangeError(ValueError):
+    """An image's labels exceed :data:`PNG_MAX_LABEL` (it is skipped)."""
 
 
 def _is_glob(pattern: str) -> bool:
     return glob.has_magic(pattern)
 
 
-def collect_inputs(inputs: List[str], recursive: bool = False, overlay: bool = False
+def _inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or lies below it (both real paths)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def written_here(path: str) -> bool:
+    """``path`` is a label PNG or overlay of this command (it carries :data:`SETTINGS_KEY`;
+    read from the PNG's header chunks, the pixels are not decoded)."""
+    if not path.lower().endswith('.png'):
+        return False
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return SETTINGS_KEY in im.info
+    except (OSError, ValueError):
+        return False
+
+
+def collect_inputs(inputs: List[str], recursive: bool = False, overlay: bool = False,
+                   out_dir: Optional[str] = None
                    ) -> Tuple[List[Tuple[str, str]], List[Tuple[str, str]]]:
     """Expands files, folders and glob patterns. ``overlay``: each input also writes
     ``<stem>_overlay.png``, which must not be another input's output either.
+
+    ``out_dir``: the outputs are no inputs. A folder (or pattern) leaves out the files of
+    ``out_dir``'s subtree when ``out_dir`` lies inside that folder, and the files this command
+    wrote (:func:`written_here`) anywhere in that subtree (``out_dir`` = the folder: its
+    label PNGs and overlays sit next to the images).
 
     Returns:
         (jobs, missing): ``jobs`` = [(image path, output stem relative to the out dir)] in
@@ -48,9 +81,22 @@ def collect_inputs(inputs: List[str], recursive: bool = False, overlay: bool = F
         nothing.
 
     Raises:
-        ValueError: two inputs would write the same output, naming both.
+        ValueError: two inputs would write the same output, naming both; an output would
+            replace an input image (``out_dir`` given), naming both and ``--out-dir``.
     """
     jobs, missing, seen, outputs = [], [], set(), {}
+    out_real = osp.realpath(out_dir) if out_dir is not None else None
+
+    def is_output(p, folder=None):
+        """``p`` (of a folder or pattern expansion) is in the out dir's subtree, and the out
+        dir lies inside ``folder`` or ``p`` is a file this command wrote."""
+        if out_real is None or not _inside(osp.realpath(p), out_real):
+            return False
+        if folder is not None:
+            folder = osp.realpath(folder)
+            if folder != out_real and _inside(out_real, folder):
+                return True
+        return written_here(p)
 
     def add(path, stem):
         path = osp.normpath(path)
@@ -69,14 +115,16 @@ def collect_inputs(inputs: List[str], recursive: bool = False, overlay: bool = F
             pattern = osp.join(glob.escape(item), '**', '*') if recursive else \
                 osp.join(glob.escape(item), '*')
             files = sorted(p for p in glob.glob(pattern, recursive=recursive)
-                           if osp.isfile(p) and p.lower().endswith(IMAGE_EXTENSIONS))
+                           if osp.isfile(p) and p.lower().endswith(IMAGE_EXTENSIONS)
+                           and not is_output(p, item))
             if not files:
                 missing.append((item, 'folder without images (' +
                                 ', '.join(IMAGE_EXTENSIONS) + ')'))
             for p in files:
                 add(p, osp.splitext(osp.relpath(p, item))[0])
         elif _is_glob(item):
-            files = sorted(p for p in glob.glob(item, recursive=True) if osp.isfile(p))
+            files = sorted(p for p in glob.glob(item, recursive=True)
+                           if osp.isfile(p) and not is_output(p))
             if not files:
                 missing.append((item, 'pattern matches no file'))
             for p in files:
@@ -85,6 +133,15 @@ def collect_inputs(inputs: List[str], recursive: bool = False, overlay: bool = F
             add(item, osp.splitext(osp.basename(item))[0])
         else:
             missing.append((item, 'no such file or folder'))
+    if out_real is not None:  # no output replaces an input image
+        images = {osp.realpath(p): p for p, _ in jobs}
+        for out, path in outputs.items():
+            target = osp.join(out_dir, out + '.png')
+            other = images.get(osp.realpath(target))
+            if other is not None:
+                what = 'that input image' if other == path else f'the input image {other}'
+                raise ValueError(f'the output {target} of {path} would overwrite {what}: give '
+                                 'another --out-dir')
     return jobs, missing
 
 
@@ -134,16 +191,23 @@ def label_png(labels: np.ndarray, settings: Optional[dict] = None) -> bytes:
     return buf.getvalue()
 
 
-def overlay_png(bgr: np.ndarray, labels: np.ndarray, color=OVERLAY_COLOR) -> bytes:
-    """The image (BGR uint8) with the label boundaries drawn in ``color`` -> PNG bytes."""
-    import cv2
+def overlay_png(bgr: np.ndarray, labels: np.ndarray, color=OVERLAY_COLOR,
+                settings: Optional[dict] = None) -> bytes:
+    """The image (BGR uint8) with the label boundaries drawn in ``color`` -> PNG bytes, with
+    ``settings`` (JSON) in a text chunk under :data:`SETTINGS_KEY` (marks it as an output)."""
+    import io
+    import json
+
+    from PIL import Image, PngImagePlugin
     from skimage.segmentation import find_boundaries
     out = bgr.copy()
     out[find_boundaries(labels, mode='inner')] = color
-    ok, buf = cv2.imencode('.png', out)
-    if not ok:
-        raise RuntimeError('PNG encoding of the overlay failed')
-    return buf.tobytes()
+    info = PngImagePlugin.PngInfo()
+    if settings is not None:
+        info.add_text(SETTINGS_KEY, json.dumps(settings, sort_keys=True))
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(out[..., ::-1])).save(buf, format='PNG', pnginfo=info)
+    return buf.getvalue()
 
 
 def _progress(total: int, enabled: bool):
@@ -181,6 +245,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error(f'--n-segments must be >= 1, got {args.n_segments}')
     if args.start_label < 0:
         parser.error(f'--start-label must be >= 0, got {args.start_label}')
+    if args.start_label + args.n_segments - 1 > PNG_MAX_LABEL:
+        parser.error(f'--start-label must be <= {PNG_MAX_LABEL + 1 - args.n_segments} with '
+                     f'--n-segments {args.n_segments} (a 16-bit PNG holds labels up to '
+                     f'{PNG_MAX_LABEL}), got {args.start_label}')
     return args
 
 
@@ -193,7 +261,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from clustseg.utils import atomic_write_bytes
 
     try:
-        jobs, failed = collect_inputs(args.inputs, args.recursive, args.overlay)
+        jobs, failed = collect_inputs(args.inputs, args.recursive, args.overlay, args.out_dir)
     except ValueError as e:
         print(f'clustseg-superpixels: error: {e}', file=sys.stderr)
         return 2
@@ -221,7 +289,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             labels = superpixels(np.ascontiguousarray(bgr[..., ::-1]), args.n_segments,
                                  start_label=args.start_label, device=args.device,
                                  backend=args.backend)
-        except (BadInputError, TooManySuperpixelsError) as e:
+            top = int(labels.max())
+            if top > PNG_MAX_LABEL:  # the connectivity step left more regions than K
+                raise LabelRangeError(
+                    f'labels up to {top} ({top + 1 - args.start_label} superpixels from '
+                    f'--start-label {args.start_label}) do not fit a 16-bit PNG (up to '
+                    f'{PNG_MAX_LABEL}): give a smaller --start-label')
+        except (BadInputError, TooManySuperpixelsError, LabelRangeError) as e:
             failed.append((path, str(e)))
             if args.overwrite:  # no output of the old settings stays behind
                 for p in outs:
@@ -231,7 +305,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         atomic_write_bytes(label_png(labels, settings), out)
         if args.overlay:
-            atomic_write_bytes(overlay_png(bgr, labels), outs[1])
+            atomic_write_bytes(overlay_png(bgr, labels, settings=settings), outs[1])
         done += 1
         bar.update(1)
     bar.close()

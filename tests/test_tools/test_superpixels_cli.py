@@ -127,3 +127,70 @@ def test_bad_arguments(tmp_path, capsys):
         main(['x.jpg', '--out-dir', str(tmp_path), '--n-segments', '0'])
     assert e.value.code == 2
     assert '--n-segments must be >= 1' in capsys.readouterr().err
+    # labels start_label .. start_label + K - 1 must fit the 16-bit PNG: refused when parsing
+    with pytest.raises(SystemExit) as e:
+        main(['x.jpg', '--out-dir', str(tmp_path), '--n-segments', '600', '--start-label',
+              '65000'])
+    assert e.value.code == 2
+    assert ('--start-label must be <= 64936 with --n-segments 600 (a 16-bit PNG holds labels '
+            'up to 65535), got 65000') in capsys.readouterr().err
+
+
+def test_out_dir_inside_an_input_folder_is_no_input(inputs, tmp_path, capsys):
+    """--recursive with --out-dir in the input folder: a rerun neither reads the first run's
+    outputs as images (sp/sp/...) nor stops on them."""
+    os.remove(inputs / 'broken.jpg')
+    os.remove(inputs / 'b.jpg')
+    out = inputs / 'sp'
+    argv = [str(inputs), '--recursive', '--out-dir', str(out), '--n-segments', '100',
+            '--overlay', '--no-progress']
+    assert main(argv) == 0
+    assert '2 written, 0 already done' in capsys.readouterr().err
+    assert main(argv) == 0
+    assert '0 written, 2 already done (kept), 0 skipped' in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == ['a.png', 'a_overlay.png', 'sub']
+    assert sorted(os.listdir(out / 'sub')) == ['c.png', 'c_overlay.png']
+    jobs, _ = collect_inputs([str(inputs)], recursive=True, out_dir=str(out))
+    assert [s for _, s in jobs] == ['a', osp.join('sub', 'c')]
+
+
+def test_out_dir_equal_to_the_input_folder(inputs, tmp_path, capsys):
+    """--out-dir = the input folder: an input image that is an output path is refused with
+    both named (not overwritten, even with --overwrite); the outputs written there are no
+    inputs of a rerun, which resumes."""
+    os.remove(inputs / 'broken.jpg')
+    shutil.rmtree(inputs / 'sub')
+    cv2.imwrite(str(inputs / 'b.png'), cv2.imread(str(inputs / 'b.jpg')))
+    os.remove(inputs / 'b.jpg')
+    photo = (inputs / 'b.png').read_bytes()
+    argv = [str(inputs), '--out-dir', str(inputs), '--n-segments', '100', '--overlay',
+            '--no-progress']
+    for extra in ([], ['--overwrite']):
+        assert main(argv + extra) == 2
+        err = capsys.readouterr().err
+        assert (f'the output {inputs / "b.png"} of {inputs / "b.png"} would overwrite that '
+                'input image: give another --out-dir') in err
+        assert (inputs / 'b.png').read_bytes() == photo
+    os.remove(inputs / 'b.png')
+    assert main(argv) == 0
+    assert '1 written, 0 already done' in capsys.readouterr().err
+    assert sorted(os.listdir(inputs)) == ['a.jpg', 'a.png', 'a_overlay.png', 'notes.txt']
+    assert main(argv) == 0
+    assert '0 written, 1 already done (kept), 0 skipped' in capsys.readouterr().err
+    assert main(argv + ['--overwrite']) == 0
+    assert '1 written, 0 already done' in capsys.readouterr().err
+    # an explicit output file as the input: refused, not overwritten
+    label = (inputs / 'a.png').read_bytes()
+    assert main([str(inputs / 'a.png'), '--out-dir', str(inputs), '--overwrite',
+                 '--no-progress']) == 2
+    assert 'would overwrite that input image' in capsys.readouterr().err
+    assert (inputs / 'a.png').read_bytes() == label
+    # the connectivity step can leave more regions than K (116 for K = 100 here): that image
+    # is skipped with the reason, not a traceback
+    out = tmp_path / 'out'
+    assert main([osp.join(VAL, '101085.jpg'), '--out-dir', str(out), '--n-segments', '100',
+                 '--start-label', '65436', '--no-progress']) == 1
+    err = capsys.readouterr().err
+    assert ('labels up to 65551 (116 superpixels from --start-label 65436) do not fit a 16-bit '
+            'PNG (up to 65535): give a smaller --start-label') in err
+    assert not out.exists() or not os.listdir(out)
