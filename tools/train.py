@@ -89,13 +89,13 @@ def checkpoint_dirs(cfg) -> list:
 
 
 def check_batch_and_norms(cfg, config_path, auto_scale: bool) -> None:
-    """The learning rate against this run's batch, and SyncBN where torch has none.
+    """The learning rate against this run's batch (SyncBN where torch has none:
+    :func:`clustseg.utils.setup_distributed`).
 
     ``--auto-scale-lr`` enables ``cfg.auto_scale_lr`` (an error naming the config when it has
     none); without it, a total batch (GPUs x per-GPU batch) other than its
     ``base_batch_size`` is logged as a warning, since the learning rate is then the
-    recipe's for another batch. ``sync_bn`` (mmengine converts BN to SyncBN under DDP) is
-    dropped, with a warning, on a distributed CPU run: torch's SyncBN needs a GPU.
+    recipe's for another batch.
     """
     scale = cfg.get('auto_scale_lr')
     if auto_scale:
@@ -113,11 +113,6 @@ def check_batch_and_norms(cfg, config_path, auto_scale: bool) -> None:
                   '--auto-scale-lr to scale it linearly), and its schedule counts iterations, '
                   f'so this run sees {world * batch / scale["base_batch_size"]:.3g}x the '
                   "recipe's images", logger='current', level=30)
-    if cfg.get('sync_bn') and world > 1 and not torch.cuda.is_available():
-        print_log(f"sync_bn={cfg.sync_bn!r} dropped: torch's SyncBN needs a GPU, so the BN "
-                  'layers keep per-process statistics on this CPU run', logger='current',
-                  level=30)
-        cfg.sync_bn = None
 
 
 def enable_amp(cfg, config_path, dtype=None):

@@ -45,6 +45,9 @@ def setup_distributed(cfg, launcher: str) -> None:
       another backend (e.g. ``mpi``) keeps it.
     * Without CUDA and with a launcher: the gloo process group is created here (the Runner
       then skips its own ``init_dist``), and ``model_wrapper_cfg`` gets ``device_ids=None``.
+    * Without CUDA and with a launcher (any world size, one process included): ``sync_bn`` is
+      dropped with a warning. mmengine converts BN to SyncBN under any distributed launch, and
+      torch's DDP refuses SyncBN layers off the GPU.
     """
     if launcher not in LAUNCHERS:
         raise ValueError(f'launcher must be one of {LAUNCHERS}, got {launcher!r}')
@@ -52,6 +55,11 @@ def setup_distributed(cfg, launcher: str) -> None:
     if launcher == 'none':
         return
     cuda = torch.cuda.is_available()
+    if cfg.get('sync_bn') and not cuda:
+        print_log(f"sync_bn={cfg.sync_bn!r} dropped: torch's SyncBN needs a GPU, so the BN "
+                  'layers keep per-process statistics on this CPU run', logger='current',
+                  level=30)
+        cfg.sync_bn = None
     env_cfg = cfg.setdefault('env_cfg', {})
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     backend = dist_cfg.get('backend')

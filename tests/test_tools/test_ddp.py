@@ -175,3 +175,25 @@ def test_two_process_resume_is_exact(tmp_path):
     straight, resumed = logged_losses(tmp_path / 'straight'), logged_losses(tmp_path / 'part')
     assert sorted(resumed) == list(range(1, 7))
     assert [resumed[i] for i in (4, 5, 6)] == [straight[i] for i in (4, 5, 6)]
+
+
+def test_one_process_launch_drops_sync_bn_on_cpu(tmp_path):
+    """tools/dist_train.sh CONFIG 1 and tools/dist_test.sh on a CPU, with the superpixel
+    config's sync_bn='torch': a distributed launch of any size drops it with a warning (torch's
+    SyncBN runs on GPUs only; DDP refused the model)."""
+    cfg = write_config(tmp_path, 'superpixel', max_iters=1, batch_size=1, crop=64)
+    env = _ddp_env(env_for(tmp_path))
+    dropped = "sync_bn='torch' dropped: torch's SyncBN needs a GPU"
+    proc = subprocess.run(['bash', str(REPO_ROOT / 'tools' / 'dist_train.sh'), str(cfg), '1',
+                           '--work-dir', str(tmp_path / 'train')], env=env,
+                          cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert dropped in proc.stdout + proc.stderr
+    proc = subprocess.run(['bash', str(REPO_ROOT / 'tools' / 'dist_test.sh'), str(cfg),
+                           str(tmp_path / 'train' / 'iter_1.pth'), '1', '--work-dir',
+                           str(tmp_path / 'test'), '--cfg-options',
+                           'model.test_cfg.num_superpixels=50'],
+                          env=_ddp_env(env), cwd=str(REPO_ROOT), capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert dropped in proc.stdout + proc.stderr

@@ -236,7 +236,8 @@ def test_checkpoint_dirs_name_the_hooks_folder_as_mmengine(load_script, tmp_path
 def test_batch_warning_auto_scale_lr_and_cpu_sync_bn(load_script, monkeypatch, log_messages):
     """A run whose GPUs x batch is not the recipe's warns (its lr is the recipe's);
     --auto-scale-lr enables mmengine's linear scaling, or names a config without the base;
-    SyncBN is dropped on a distributed CPU run (torch has none there)."""
+    SyncBN is dropped on a distributed CPU run of any size (torch has none there;
+    setup_distributed, shared with tools/test.py)."""
     from mmengine.config import Config
     train = load_script('tools/train.py', name='train_tool_batch')
     for name in ('configs/semantic/clustseg_r50_8xb2-100e_ade20k-640x640.py',
@@ -251,7 +252,10 @@ def test_batch_warning_auto_scale_lr_and_cpu_sync_bn(load_script, monkeypatch, l
     cfg = Config(dict(train_dataloader=dict(batch_size=2), sync_bn='torch'))
     with pytest.raises(SystemExit, match='--auto-scale-lr needs auto_scale_lr=dict'):
         train.check_batch_and_norms(cfg, 'x.py', True)
-    monkeypatch.setattr(train, 'get_world_size', lambda: 2)
-    monkeypatch.setattr(train.torch.cuda, 'is_available', lambda: False)
-    train.check_batch_and_norms(cfg, 'x.py', False)
+    from clustseg.utils import dist
+    monkeypatch.setattr(dist.torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(dist.torch_dist, 'is_initialized', lambda: True)  # no group made here
+    dist.setup_distributed(cfg, 'none')  # not distributed: mmengine reverts SyncBN itself
+    assert cfg.sync_bn == 'torch'
+    dist.setup_distributed(cfg, 'pytorch')
     assert cfg.sync_bn is None and any('SyncBN needs a GPU' in m for m in log_messages)
