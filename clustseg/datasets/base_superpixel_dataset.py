@@ -81,7 +81,8 @@ class BaseSuperpixelDataset(SkipBadSamplesMixin, BaseDataset):
         ids = _list_ids(img_dir, self.img_suffix, f'{self.WHAT} image')
         if not ids:
             raise FileNotFoundError(
-                f'no *{self.img_suffix} images in {self.WHAT} image folder {img_dir}')
+                f'no *{self.img_suffix} images in {self.WHAT} image folder {img_dir} '
+                f'(data_root + data_prefix.img_path, img_suffix={self.img_suffix!r})')
         return ids
 
     def image_path(self, img_id: str) -> Optional[str]:

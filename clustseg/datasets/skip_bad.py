@@ -106,11 +106,33 @@ class SkipBadSamplesMixin(SampleSeedingMixin):
             raise err
         self._listing_bad.append((err.path, err.reason))
 
+    def no_samples_reason(self) -> str:
+        """Where the samples were looked for, for the error of a dataset that lists none: the
+        ``ann_file``, or the image folder (``data_root`` + ``data_prefix.img_path``) and
+        ``img_suffix``."""
+        ann_file = getattr(self, 'ann_file', '')
+        if ann_file:
+            return f'ann_file {ann_file} lists none'
+        prefix = getattr(self, 'data_prefix', None) or {}
+        folder = prefix.get('img_path', getattr(self, 'data_root', ''))
+        suffix = getattr(self, 'img_suffix', None)
+        files = f'*{suffix} images' if suffix else 'images'
+        return (f'no {files} in {folder} (data_root + data_prefix.img_path'
+                + (f', img_suffix={suffix!r}' if suffix else '') + ')')
+
     def filter_data(self) -> List[dict]:
+        listed = len(self.data_list)
         data_list = super().filter_data()
+        name = type(self).__name__
+        if not data_list and listed:
+            where = f' of {self.ann_file}' if getattr(self, 'ann_file', '') else ''
+            raise ValueError(f'{name}: filter_cfg={dict(self.filter_cfg or {})} drops all '
+                             f'{listed} samples{where}: change filter_cfg in the config '
+                             '(e.g. filter_empty_gt=False, a smaller min_size)')
+        if not data_list and not self._listing_bad:  # mmengine's would be a numpy error
+            raise FileNotFoundError(f'{name}: no samples: {self.no_samples_reason()}')
         if not self.skip_bad:
             return data_list
-        name = type(self).__name__
         transforms = loading_transforms(self.pipeline.transforms)
         if not transforms:
             raise ValueError(f'{name}: skip_bad=True needs a Load* transform in the pipeline '

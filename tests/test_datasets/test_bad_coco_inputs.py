@@ -172,6 +172,13 @@ def test_empty_annotation_list(task, tmp_path):
     keep = make(ann_file=ann_file, test_mode=False, filter_cfg=dict(filter_empty_gt=False))
     assert _stems(keep) == ['empty', 'good']
     assert len(keep[_stems(keep, order=True).index('empty')]['data_samples'].gt_instances) == 0
+    # a filter that drops every image: an error naming filter_cfg and the file (not numpy's
+    # "need at least one array to concatenate" from mmengine's serialisation)
+    only_empty = _subset(task, json_name, ['empty'], tmp_path)
+    with pytest.raises(ValueError, match=re.escape(
+            "filter_cfg={'filter_empty_gt': True} drops all 1 samples of " + only_empty +
+            ': change filter_cfg in the config')):
+        make(ann_file=only_empty, test_mode=False, filter_cfg=dict(filter_empty_gt=True))
 
 
 def _drop(path, key):

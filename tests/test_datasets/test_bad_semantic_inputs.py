@@ -52,6 +52,32 @@ def _corpus_dataset(stems=None, tmp_path=None, **kwargs):
         return DATASETS.build(ds_cfg)
 
 
+@pytest.mark.parametrize('name', ['clustseg_compact_embedded.py',
+                                  'clustseg_compact_embedded_ade20k.py'])
+def test_no_samples_names_the_folder_suffix_and_keys(name, tmp_path):
+    """A wrong img_suffix, an empty image folder, an empty ann_file: an error naming where the
+    samples were looked for and the config keys (mmengine's own is numpy's "need at least
+    one array to concatenate")."""
+    ds_cfg = _semantic_cfg(name).test_dataloader.dataset
+    folder = osp.join(ds_cfg.data_root, ds_cfg.data_prefix.img_path)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        with pytest.raises(FileNotFoundError, match=re.escape(
+                f'no *.webp images in {folder} (data_root + data_prefix.img_path, '
+                "img_suffix='.webp')")):
+            DATASETS.build(dict(ds_cfg, img_suffix='.webp'))
+        (tmp_path / 'img').mkdir()
+        (tmp_path / 'ann').mkdir()
+        with pytest.raises(FileNotFoundError, match=re.escape(
+                f': no samples: no *.jpg images in {tmp_path / "img"} '
+                '(data_root + data_prefix.img_path')):
+            DATASETS.build(dict(ds_cfg, data_root=str(tmp_path),
+                                data_prefix=dict(img_path='img', seg_map_path='ann')))
+        (tmp_path / 'split.txt').write_text('')
+        with pytest.raises(FileNotFoundError, match=re.escape(
+                f'no samples: ann_file {tmp_path / "split.txt"} lists none')):
+            DATASETS.build(dict(ds_cfg, ann_file=str(tmp_path / 'split.txt')))
+
+
 def test_corpus_is_complete():
     images = sorted(f[:-4] for f in __import__('os').listdir(osp.join(CORPUS, 'images', 'val')))
     assert images == sorted(['good'] + list(BAD))

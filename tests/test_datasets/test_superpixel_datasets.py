@@ -1,6 +1,7 @@
 """BSDS500Dataset / SuperpixelFolderDataset on the shipped subsets, and the converter tool."""
 import importlib.util
 import os.path as osp
+import re
 import shutil
 
 import cv2
@@ -61,7 +62,9 @@ def test_bsds_missing_folder_and_empty_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match='images/val'):
         BSDS500Dataset(data_root=str(tmp_path))
     (tmp_path / 'images/val').mkdir(parents=True)
-    with pytest.raises(FileNotFoundError, match='no \\*.jpg images'):
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f'no *.jpg images in BSDS500 image folder {tmp_path / "images/val"} (data_root + '
+            "data_prefix.img_path, img_suffix='.jpg')")):
         BSDS500Dataset(data_root=str(tmp_path))
     with pytest.raises(KeyError, match='seg_map_path'):
         BSDS500Dataset(data_root=str(tmp_path), data_prefix=dict(img_path='images/val'))
