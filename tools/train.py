@@ -18,9 +18,9 @@ from mmengine.runner import Runner
 import torch
 
 import clustseg
-from clustseg.engine import (FreshDrawsHook, ScheduleError, fit_schedules_to_max_iters,
-                             register_model_checks, resumed_schedule_mismatch,
-                             train_keeping_checkpoints)
+from clustseg.engine import (FreshDrawsHook, ScheduleError, check_val_interval,
+                             fit_schedules_to_max_iters, register_model_checks,
+                             resumed_schedule_mismatch, train_keeping_checkpoints)
 from clustseg.utils import (ConfigOptionError, find_resumable_checkpoint, keep_freed_host_memory,
                             load_resumable, merge_cfg_options, register_all_modules,
                             setup_distributed)
@@ -58,7 +58,8 @@ def parse_args(argv=None):
 def load_config(path, cfg_options=None):
     """Read a config file (a clear error for a missing file), apply ``cfg_options`` and make
     the parameter schedules follow ``train_cfg.max_iters``
-    (:func:`clustseg.engine.fit_schedules_to_max_iters`)."""
+    (:func:`clustseg.engine.fit_schedules_to_max_iters`); ``train_cfg.val_interval`` must be
+    >= 1 (:func:`clustseg.engine.check_val_interval`)."""
     if not osp.isfile(path):
         sys.exit(f'error: config file not found: {path}')
     cfg = Config.fromfile(path)
@@ -70,6 +71,7 @@ def load_config(path, cfg_options=None):
         sys.exit(f'error: {err}')
     try:  # schedules that ended at the config's max_iters end at the new one
         fit_schedules_to_max_iters(cfg, old_max_iters, old_schedulers)
+        check_val_interval(cfg)
     except ScheduleError as err:
         sys.exit(f'error: {path}: {err}')
     return cfg

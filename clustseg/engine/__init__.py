@@ -4,10 +4,11 @@ from .hooks import (FreshDrawsHook, ModelCheckError, ModelCheckHook, SafeCheckpo
                     register_model_checks, train_keeping_checkpoints)
 from .loops import ResumableIterBasedTrainLoop
 from .optimizers import AutocastOptimWrapper, MergedGroupsOptimWrapperConstructor
-from .schedules import ScheduleError, fit_schedules_to_max_iters, resumed_schedule_mismatch
+from .schedules import (ScheduleError, check_val_interval, fit_schedules_to_max_iters,
+                        resumed_schedule_mismatch)
 
 __all__ = ['FreshDrawsHook', 'ModelCheckError', 'ModelCheckHook', 'SafeCheckpointHook',
            'AutocastOptimWrapper', 'MergedGroupsOptimWrapperConstructor',
-           'ResumableIterBasedTrainLoop', 'ScheduleError',
+           'ResumableIterBasedTrainLoop', 'ScheduleError', 'check_val_interval',
            'fit_schedules_to_max_iters', 'resumed_schedule_mismatch', 'register_model_checks',
            'train_keeping_checkpoints']

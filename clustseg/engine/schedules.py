@@ -15,7 +15,25 @@ from mmengine.logging import print_log
 
 
 class ScheduleError(ValueError):
-    """A ``param_scheduler`` that does not fit ``train_cfg.max_iters``; names the keys."""
+    """A ``param_scheduler`` that does not fit ``train_cfg.max_iters``, or a
+    ``train_cfg.val_interval`` below 1; names the keys."""
+
+
+def check_val_interval(cfg) -> None:
+    """``train_cfg.val_interval`` must be an integer >= 1: mmengine's loops validate when the
+    iteration (epoch) count modulo it is 0, so 0 stopped the run after its first iteration
+    with a ``ZeroDivisionError``. Raises :class:`ScheduleError` naming the key."""
+    train_cfg = cfg.get('train_cfg') or {}
+    value = train_cfg.get('val_interval')
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and
+                         value >= 1):
+        return
+    unit, last = ('iterations', 'max_iters') if 'max_iters' in train_cfg else \
+        ('epochs', 'max_epochs')
+    hint = (f' (to validate only at the end: train_cfg.val_interval={train_cfg[last]}, '
+            f'train_cfg.{last})' if isinstance(train_cfg.get(last), int) else '')
+    raise ScheduleError(f'train_cfg.val_interval must be an integer >= 1 ({unit} between two '
+                        f'validations), got {value!r}{hint}')
 
 
 def _as_list(scheds) -> list:

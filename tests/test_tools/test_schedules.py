@@ -5,7 +5,7 @@ import importlib.util
 import pytest
 from mmengine.config import Config
 
-from clustseg.engine import ScheduleError, fit_schedules_to_max_iters
+from clustseg.engine import ScheduleError, check_val_interval, fit_schedules_to_max_iters
 
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
 SEMANTIC = ROOT / 'configs' / 'semantic' / 'clustseg_compact_embedded.py'
@@ -25,6 +25,7 @@ def test_every_config_schedule_fits_its_max_iters():
         cfg = Config.fromfile(str(path))
         old = (cfg.get('train_cfg') or {}).get('max_iters')
         assert fit_schedules_to_max_iters(cfg, old) == [], path
+        check_val_interval(cfg)
 
 
 def test_cosine_end_follows_max_iters(log_messages):
@@ -85,3 +86,16 @@ def test_cosine_after_a_shortened_warm_up_begins_where_it_ends(log_messages):
     fit_schedules_to_max_iters(cfg, 300, old)
     assert (cfg.param_scheduler[1].begin, cfg.param_scheduler[1].end,
             cfg.param_scheduler[1].T_max) == (8, 50, 42)
+
+
+@pytest.mark.parametrize('value', [0, -5])
+def test_val_interval_below_one_is_an_error(value):
+    """``train_cfg.val_interval=0`` stopped the run after its first iteration with a
+    ZeroDivisionError (mmengine's loop validates when the iteration modulo it is 0): an
+    error at start-up naming the key."""
+    with pytest.raises(SystemExit) as info:
+        _train_tool().load_config(str(SEMANTIC), {'train_cfg.val_interval': value})
+    assert str(info.value) == (
+        f'error: {SEMANTIC}: train_cfg.val_interval must be an integer >= 1 (iterations '
+        f'between two validations), got {value} (to validate only at the end: '
+        'train_cfg.val_interval=150, train_cfg.max_iters)')
