@@ -160,18 +160,6 @@ class CocoAnnotationChecksMixin:
             raise BadInputError(self.ann_file, problem) from err
         return [info for info in data_list if info is not None]
 
-    def filter_data(self) -> List[dict]:
-        """mmdet's filter, then an error naming the JSON when no sample is left (mmengine would
-        stop on an empty list with "need at least one array to concatenate")."""
-        data_list = super().filter_data()
-        if not data_list:
-            why = (f'its {len(self.data_list)} usable image(s) were all dropped by '
-                   f'filter_cfg={self.filter_cfg!r} (e.g. filter_empty_gt: no annotation of '
-                   "metainfo['classes'])" if self.data_list else
-                   'it lists no usable image')
-            raise ValueError(f'{self.ann_file}: no sample to read: {why}')
-        return data_list
-
     def json_problem(self) -> Optional[str]:
         """The first structural problem of ``ann_file`` (read again: only called when
         mmdet's parsing failed), or None."""
