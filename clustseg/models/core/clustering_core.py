@@ -14,6 +14,10 @@ from ..layers.batch_padding import BatchPadding
 #: paper's Table 7a row "only final E-step of each recurrent cross-attention"), the output only
 SUPERVISION = ('all', 'layer', 'final')
 
+#: the pyramid levels given to the decoder (strides 32, 16, 8), in the order its
+#: ``in_channels`` / ``layer_levels`` index them
+DECODER_LEVELS = PIXEL_LEVELS[:3]
+
 
 def check_supervision(key: str, mode: str) -> str:
     if mode not in SUPERVISION:
@@ -83,20 +87,17 @@ class ClusteringCore(BaseModule):
     inference API).
 
     The initializer reads the pyramid level it names (:class:`BaseInitializer`); the decoder
-    reads ``decoder_levels`` (the pyramid levels its ``layer_levels`` index, strides 32, 16, 8
-    by default). The ground-truth hook of the initializer (the memory bank) is called from
+    reads :data:`DECODER_LEVELS` (strides 32, 16, 8, in the order its ``in_channels`` /
+    ``layer_levels`` index them). The ground-truth hook of the initializer (the memory bank) is called from
     :meth:`update` only.
 
     Args:
         pixel_decoder, initializer, decoder (dict): module configs. ``initializer`` and
             ``decoder`` may both be None (the superpixel no-decoder ablation: the core then
             runs the pixel decoder only).
-        decoder_levels (list[str]): the pyramid levels given to the decoder, in the order its
-            ``in_channels`` / ``layer_levels`` index them.
     """
 
-    def __init__(self, pixel_decoder, initializer=None, decoder=None,
-                 decoder_levels=PIXEL_LEVELS[:3], init_cfg=None):
+    def __init__(self, pixel_decoder, initializer=None, decoder=None, init_cfg=None):
         super().__init__(init_cfg)
         if (initializer is None) != (decoder is None):
             raise ValueError('the initializer and the decoder must be both set or both None')
@@ -106,10 +107,6 @@ class ClusteringCore(BaseModule):
         if self.initializer is not None and not isinstance(self.initializer, BaseInitializer):
             raise TypeError(f'{type(self.initializer).__name__} is not a BaseInitializer '
                             '(clustseg.models.initializers.base_initializer)')
-        for lv in decoder_levels:
-            if lv not in PIXEL_LEVELS:
-                raise ValueError(f'decoder_levels entry {lv!r} is not one of {PIXEL_LEVELS}')
-        self.decoder_levels = tuple(decoder_levels)
 
     @property
     def num_iters(self) -> int:
@@ -161,7 +158,7 @@ class ClusteringCore(BaseModule):
                                  self.decoder.embed_dims)
         if seed_hw is None and self.decoder.local_levels:
             seed_hw = tuple(self.initializer.read(out.pyramid).shape[-2:])
-        dec = self.decoder(out.init['centers'], [out.pyramid[lv] for lv in self.decoder_levels],
+        dec = self.decoder(out.init['centers'], [out.pyramid[lv] for lv in DECODER_LEVELS],
                            pad_mask=out.padding, center_pos=out.init['center_pos'],
                            return_logits=return_maps, seed_hw=seed_hw,
                            inner_rounds=inner_rounds)
