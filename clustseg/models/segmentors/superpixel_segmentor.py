@@ -8,7 +8,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 
 from clustseg.registry import MODELS
-from ..initializers.base_initializer import PIXEL_LEVELS, check_level
+from ..initializers.base_initializer import PIXEL_LEVELS
 from ..layers.batch_padding import BatchPadding
 from ..layers.seed_grid import grid_points
 from ..layers.local_em import LocalAssignment, local_grid
@@ -20,6 +20,9 @@ from ..utils import (StepRandom, check_positive_int, enforce_connectivity,
 
 
 FINAL_EM_MODES = ('local', 'dense')
+#: the map of the seed grid when no initializer names one (no initializer, the no-decoder
+#: ablation, or one that reads no level, learned queries)
+SEED_LEVEL = 'stride8'
 
 
 class TooManySuperpixelsError(ValueError):
@@ -38,8 +41,9 @@ class SuperpixelSegmentor(BaseModel):
     Pipeline of one forward pass (B images, K superpixels chosen per call):
 
     1. ``backbone`` gives strides 4..32; ``pixel_decoder`` returns maps at strides 32, 16, 8, 4.
-    2. ``initializer`` (GridInitializer) samples K centers from the ``seed_level`` map
-       (stride 8; Eq. 9).
+    2. ``initializer`` (GridInitializer) samples K centers from the map it reads, its
+       ``in_level`` (stride 8; Eq. 9): the segmentor's ``seed_level`` (:data:`SEED_LEVEL`
+       without an initializer or with one that reads no level).
     3. ``decoder`` (ClusterDecoder) refines them with recurrent cross-attention layers at
        strides 32/16/8 (Eq. 10-11); each of its E-steps is a soft assignment B x K x N_l, or
        at the decoder's ``local_levels`` (e.g. stride 8, whose grid of pixels is the seed
@@ -87,7 +91,7 @@ class SuperpixelSegmentor(BaseModel):
     def __init__(self, backbone, pixel_decoder, initializer, decoder, embed_head,
                  loss_slic=dict(type='SLICLoss', loss_weight=1.0),
                  loss_recon=dict(type='SuperpixelReconstructionLoss', loss_weight=10.0),
-                 final_iters=3, seed_level='stride8', final_em_mode='local',
+                 final_iters=3, final_em_mode='local',
                  backbone_channels_last=False, data_preprocessor=None, train_cfg=None,
                  test_cfg=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -102,12 +106,8 @@ class SuperpixelSegmentor(BaseModel):
         self.core = MODELS.build(dict(type='ClusteringCore', pixel_decoder=pixel_decoder,
                                       initializer=initializer, decoder=decoder))
         rename_legacy_keys(self)
-        self.seed_level = check_level('model.seed_level', seed_level)
-        init_level = getattr(self.core.initializer, 'in_level', None)
-        if init_level not in (None, seed_level):
-            raise ValueError(f'model.initializer.in_level={init_level!r} differs from '
-                             f'model.seed_level={seed_level!r}: the seeds and the local grid '
-                             'are laid out on one map')
+        # the seeds and the local grid are laid out on the map the initializer reads
+        self.seed_level = getattr(self.core.initializer, 'in_level', None) or SEED_LEVEL
         self.embed_head = MODELS.build(embed_head)
         self.loss_slic = MODELS.build(loss_slic)
         self.loss_recon = MODELS.build(loss_recon)
