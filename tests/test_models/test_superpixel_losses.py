@@ -249,7 +249,7 @@ def test_registered_wrappers():
     assert out['loss_slic_pos'].item() == pytest.approx(2.0 * ref['pos'].item(), rel=1e-6)
 
     rec = MODELS.build(dict(type='SuperpixelReconstructionLoss', beta=0.5))
-    assert rec.loss_weight == 10.0 and rec.loss_name == 'loss_recon'
+    assert rec.loss_weight == 10.0
     img = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
     target = lab_target(img)  # B x 3 x H x W
     loss = rec(assign, target, valid=valid)

@@ -18,20 +18,13 @@ class SuperpixelReconstructionLoss(nn.Module):
     Args:
         loss_weight: multiplies the loss.
         beta: smooth-L1 transition point.
-        loss_name: name of the returned loss (mmseg convention, must start with ``loss_``).
     """
 
-    def __init__(self, loss_weight: float = 10.0, beta: float = 1.0,
-                 loss_name: str = 'loss_recon', eps: float = 1e-8):
+    def __init__(self, loss_weight: float = 10.0, beta: float = 1.0, eps: float = 1e-8):
         super().__init__()
         self.loss_weight = loss_weight
         self.beta = beta
         self.eps = eps
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        return self._loss_name
 
     def forward(self, assign: Tensor, img_lab_target: Tensor,
                 valid: Optional[Tensor] = None) -> Tensor:
