@@ -10,7 +10,8 @@ DTYPES = dict(bfloat16=torch.bfloat16, float16=torch.float16)
 
 @OPTIM_WRAPPERS.register_module()
 class AutocastOptimWrapper(OptimWrapper):
-    """``OptimWrapper`` whose forward runs under ``torch.autocast(device_type, dtype)``.
+    """``OptimWrapper`` whose forward runs under ``torch.autocast(device_type, dtype)``, on
+    the device type of the model's first parameter.
 
     For bfloat16, which needs no loss scaling, on devices where mmengine's ``AmpOptimWrapper``
     refuses to run (CPU). The model keeps fp32 weights and fp32 islands where it needs them
@@ -19,21 +20,18 @@ class AutocastOptimWrapper(OptimWrapper):
     Args:
         dtype (str): ``'bfloat16'`` (default) or ``'float16'`` (CUDA only: use
             ``AmpOptimWrapper`` there, it scales the loss).
-        device_type (str, optional): autocast device type; default: that of the model's
-            first parameter.
         Other arguments: those of ``OptimWrapper``.
     """
 
-    def __init__(self, *args, dtype='bfloat16', device_type=None, **kwargs):
+    def __init__(self, *args, dtype='bfloat16', **kwargs):
         super().__init__(*args, **kwargs)
         if dtype not in DTYPES:
             raise ValueError(f'optim_wrapper.dtype must be one of {sorted(DTYPES)}, got {dtype!r}')
         self.cast_dtype = DTYPES[dtype]
-        self.device_type = device_type
 
     @contextmanager
     def optim_context(self, model):
-        device_type = self.device_type or next(model.parameters()).device.type
+        device_type = next(model.parameters()).device.type
         if self.cast_dtype == torch.float16 and device_type != 'cuda':
             raise ValueError('AutocastOptimWrapper: float16 needs loss scaling; on '
                              f'{device_type} use dtype="bfloat16"')
