@@ -33,18 +33,11 @@ def resize_labels(labels: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     return labels[rows[:, None], cols[None, :]]
 
 
-def superpixel_boundaries(labels: np.ndarray, thickness: int = 1) -> np.ndarray:
-    """Boolean H x W mask of pixels whose right or lower neighbour has a different label.
-
-    ``thickness > 1`` dilates the mask with a square of that size.
-    """
+def superpixel_boundaries(labels: np.ndarray) -> np.ndarray:
+    """Boolean H x W mask of pixels whose right or lower neighbour has a different label."""
     mask = np.zeros(labels.shape, dtype=bool)
     mask[:, :-1] |= labels[:, :-1] != labels[:, 1:]
     mask[:-1, :] |= labels[:-1, :] != labels[1:, :]
-    if thickness > 1:
-        import cv2
-        kernel = np.ones((thickness, thickness), np.uint8)
-        mask = cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
     return mask
 
 
@@ -67,8 +60,7 @@ class SuperpixelVisualizer(Visualizer):
     laid out side by side as ``[GT | prediction]``.
 
     Args:
-        boundary_color: RGB colour of the boundaries.
-        thickness: boundary width in pixels.
+        boundary_color: RGB colour of the boundaries (one pixel wide).
         fill_mean_color: fill each region with its mean colour before drawing boundaries.
         alpha: opacity of the boundary colour (1 = opaque).
         Other arguments go to :class:`mmengine.visualization.Visualizer`.
@@ -80,7 +72,6 @@ class SuperpixelVisualizer(Visualizer):
                  vis_backends: Optional[Sequence[dict]] = None,
                  save_dir: Optional[str] = None,
                  boundary_color: Sequence[int] = (255, 255, 0),
-                 thickness: int = 1,
                  fill_mean_color: bool = False,
                  alpha: float = 1.0,
                  **kwargs):
@@ -90,12 +81,9 @@ class SuperpixelVisualizer(Visualizer):
         if len(color) != 3 or not all(0 <= c <= 255 for c in color):
             raise ValueError(f'SuperpixelVisualizer: boundary_color must be 3 ints in [0, 255], '
                              f'got {boundary_color!r}')
-        if thickness < 1:
-            raise ValueError(f'SuperpixelVisualizer: thickness must be >= 1, got {thickness}')
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f'SuperpixelVisualizer: alpha must be in [0, 1], got {alpha}')
         self.boundary_color = np.array(color, dtype=np.float64)
-        self.thickness = thickness
         self.fill_mean_color = fill_mean_color
         self.alpha = alpha
 
@@ -103,7 +91,7 @@ class SuperpixelVisualizer(Visualizer):
         """Return a copy of the RGB ``image`` (H x W x 3 uint8) with ``labels`` drawn on it."""
         labels = resize_labels(_to_numpy_labels(labels, 'labels'), image.shape[:2])
         canvas = mean_colour_image(image, labels) if self.fill_mean_color else image.copy()
-        mask = superpixel_boundaries(labels, self.thickness)
+        mask = superpixel_boundaries(labels)
         blended = (1 - self.alpha) * canvas[mask] + self.alpha * self.boundary_color
         canvas[mask] = np.round(blended).astype(np.uint8)
         return canvas
