@@ -39,30 +39,26 @@ def resize_labels_nearest(labels: np.ndarray, size_hw: Tuple[int, int]) -> np.nd
 class SuperpixelRandomResize(BaseTransform):
     """Resize by a ratio drawn uniformly from ``ratio_range`` times the image's own size.
 
-    The image uses ``interpolation`` (cv2); label maps in ``seg_fields`` use nearest neighbour
-    in numpy, keeping int64. The ratio comes from numpy's global RNG. Updates ``img_shape``,
-    ``scale`` (w, h), ``scale_factor`` (w, h) and ``keep_ratio``.
+    The image is resized bilinearly (``mmcv.imresize``); label maps in ``seg_fields`` use
+    nearest neighbour in numpy, keeping int64. The ratio comes from numpy's global RNG.
+    Updates ``img_shape``, ``scale`` (w, h), ``scale_factor`` (w, h) and ``keep_ratio``.
 
     Args:
         ratio_range: (min, max) ratio.
-        interpolation: image interpolation, as in ``mmcv.imresize``.
     """
 
-    def __init__(self, ratio_range: Sequence[float] = (0.5, 2.0),
-                 interpolation: str = 'bilinear') -> None:
+    def __init__(self, ratio_range: Sequence[float] = (0.5, 2.0)) -> None:
         if len(ratio_range) != 2 or not 0 < ratio_range[0] <= ratio_range[1]:
             raise ValueError('SuperpixelRandomResize: ratio_range must be (min, max) with '
                              f'0 < min <= max, got {ratio_range}')
         self.ratio_range = tuple(float(r) for r in ratio_range)
-        self.interpolation = interpolation
 
     def transform(self, results: dict) -> dict:
         lo, hi = self.ratio_range
         ratio = lo + np.random.random_sample() * (hi - lo)
         h, w = results['img'].shape[:2]
         new_h, new_w = max(1, int(round(h * ratio))), max(1, int(round(w * ratio)))
-        results['img'] = mmcv.imresize(
-            results['img'], (new_w, new_h), interpolation=self.interpolation)
+        results['img'] = mmcv.imresize(results['img'], (new_w, new_h), interpolation='bilinear')
         for key in results.get('seg_fields', []):
             if results.get(key) is not None:
                 results[key] = resize_labels_nearest(results[key], (new_h, new_w))
@@ -73,8 +69,7 @@ class SuperpixelRandomResize(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(ratio_range={self.ratio_range}, '
-                f'interpolation={self.interpolation!r})')
+        return f'{type(self).__name__}(ratio_range={self.ratio_range})'
 
 
 @TRANSFORMS.register_module()
