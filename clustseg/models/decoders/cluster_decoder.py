@@ -29,7 +29,7 @@ class ClusterDecoder(BaseModule):
         in_channels (list[int | None]): channels of each pyramid level; ``None`` marks a level
             that no layer reads (it has no projection; e.g. ``[None, None, 32]`` with
             ``layer_levels=(2,)``, a decoder at stride 8 only).
-        embed_dims (int): D. num_heads, num_iters (T), ffn_dims, variant, m_step, shared_iters:
+        embed_dims (int): D. num_heads, num_iters (T), ffn_dims, variant, shared_iters:
             per layer (:class:`ClusterDecoderLayer`; ``variant`` is a registered
             :class:`~clustseg.models.e_steps.EStepVariant` name or config).
         layer_levels (list[int]): pyramid level of each layer.
@@ -38,7 +38,7 @@ class ClusterDecoder(BaseModule):
 
     def __init__(self, in_channels=(256, 256, 256), embed_dims=256, num_heads=8, num_iters=3,
                  ffn_dims=2048, layer_levels=(0, 0, 1, 1, 2, 2), variant='recurrent',
-                 m_step='mean', local_levels=(), shared_iters=True, init_cfg=None):
+                 local_levels=(), shared_iters=True, init_cfg=None):
         super().__init__(init_cfg)
         check_positive('num_layers (len(layer_levels))', len(layer_levels))
         for lv in layer_levels:
@@ -71,7 +71,7 @@ class ClusterDecoder(BaseModule):
         self.level_index = {lv: i for i, lv in enumerate(read)}
         self.level_embed = nn.Embedding(len(read), embed_dims)
         self.layers = nn.ModuleList(
-            ClusterDecoderLayer(embed_dims, num_heads, num_iters, ffn_dims, variant, m_step,
+            ClusterDecoderLayer(embed_dims, num_heads, num_iters, ffn_dims, variant,
                                 shared_iters=shared_iters)
             for _ in layer_levels)
         # random draws of the layers' E-steps (the Gumbel noise of the k-means variant): one

@@ -15,18 +15,18 @@ class ClusterDecoderLayer(BaseModule):
     E-step can be supervised.
 
     Args:
-        embed_dims, num_heads, num_iters, variant, m_step, shared_iters: of the
+        embed_dims, num_heads, num_iters, variant, shared_iters: of the
             :class:`RecurrentCrossAttention` (``variant``: a registered
             :class:`~clustseg.models.e_steps.EStepVariant` name or config).
         ffn_dims (int): hidden channels of the FFN.
     """
 
     def __init__(self, embed_dims=256, num_heads=8, num_iters=3, ffn_dims=2048,
-                 variant='recurrent', m_step='mean', shared_iters=True, init_cfg=None):
+                 variant='recurrent', shared_iters=True, init_cfg=None):
         super().__init__(init_cfg)
         self.cross_attn = RecurrentCrossAttention(
             embed_dims, num_heads=num_heads, num_iters=num_iters, variant=variant,
-            m_step=m_step, shared_iters=shared_iters)
+            shared_iters=shared_iters)
         self.out_proj = nn.Linear(embed_dims, embed_dims)
         self.norm1 = nn.LayerNorm(embed_dims)
         self.self_attn = nn.MultiheadAttention(embed_dims, num_heads, batch_first=True)

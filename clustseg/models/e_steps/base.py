@@ -21,7 +21,7 @@ class EStepVariant(BaseModule):
     * ``needs_prob_loss``: its assignment passes no gradient to the Q / K projections, so a loss
       on the E-step probabilities (the softmax over clusters, which every variant's E-step
       provides for supervision) must be on for them to train;
-    * ``mass_normalised``: under ``m_step='mean'`` the M-step divides by the assignment mass
+    * ``mass_normalised``: the M-step divides by the assignment mass
       (False when the assignment already sums to 1 over the pixels);
     * ``one_hot``: its assignment is one-hot in the forward pass, so a cluster's mass is a
       pixel count and :meth:`m_step_mass` floors it at one pixel.

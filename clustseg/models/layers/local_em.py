@@ -163,8 +163,7 @@ class LocalAssignment(NamedTuple):
 
 def local_em(centers: Tensor, keys: Tensor, values: Tensor, grid: LocalGrid, q_fn, num_iters: int,
              variant, num_heads: int = 1, key_padding_mask: Optional[Tensor] = None,
-             scale: float = 1.0, center_norm_bias: bool = False, m_step: str = 'mean',
-             eps: float = 1e-6, return_all: bool = True, last_m_step: bool = True,
+             scale: float = 1.0, center_norm_bias: bool = False, eps: float = 1e-6, return_all: bool = True, last_m_step: bool = True,
              last_probs: bool = True) -> dict:
     """``num_iters`` local E/M rounds: the local form of :class:`RecurrentCrossAttention`, the
     one implementation behind its ``grid`` argument (decoder levels in ``local_levels`` and the
@@ -173,8 +172,8 @@ def local_em(centers: Tensor, keys: Tensor, values: Tensor, grid: LocalGrid, q_f
     E-step, per head: ``logit_ij = s q_j . k_i (- s |q_j|^2 / 2 with center_norm_bias)`` for the
     9 candidate centers j of pixel i (absent candidates -inf); ``probs`` = softmax over those 9;
     the M-step's assignment is ``variant.assign`` of them (it must declare ``supports_local``).
-    M-step: ``c_j = sum_i M_ij v_i (/ (sum_i M_ij + eps) with m_step='mean')`` over the pixels
-    that have j among their candidates.
+    M-step: ``c_j = sum_i M_ij v_i / (sum_i M_ij + eps)`` (not divided when the variant is not
+    ``mass_normalised``) over the pixels that have j among their candidates.
 
     Args:
         centers: B x K x D. keys, values: B x N x D projected pixel features (may be the same
@@ -234,7 +233,7 @@ def local_em(centers: Tensor, keys: Tensor, values: Tensor, grid: LocalGrid, q_f
                 assign = variant.assign(logits, probs, pad, cluster_dim=3)
                 num = torch.matmul(assign, v).permute(0, 1, 3, 2, 4)  # B x K x 9 x h x d
                 c = grid.to_centers(num.reshape(b, k, 9, dims))  # B x K x D
-                if m_step == 'mean' and variant.mass_normalised:
+                if variant.mass_normalised:
                     mass = grid.to_centers(assign.sum(-1).transpose(2, 3))  # B x K x h
                     mass = variant.m_step_mass(mass[..., None], eps)  # B x K x h x 1
                     c = (c.view(b, k, h, d) / mass).view(b, k, dims)

@@ -7,7 +7,6 @@ from clustseg.registry import MODELS
 from ..e_steps import build_variant
 from .local_em import local_em
 
-M_STEPS = ('mean', 'sum')
 #: the head-averaged maps an E/M round can return (:meth:`RecurrentCrossAttention.forward`)
 MAP_NAMES = ('logits', 'assigns', 'probs')
 
@@ -24,11 +23,6 @@ def map_names(return_maps) -> tuple:
     if bad:
         raise ValueError(f'return_maps: unknown maps {bad}; choose from {list(MAP_NAMES)}')
     return names
-
-
-def check_choice(key, value, allowed):
-    if value not in allowed:
-        raise ValueError(f'{key}={value!r} is not supported; allowed values: {list(allowed)}')
 
 
 def check_positive(key, value):
@@ -73,13 +67,12 @@ class RecurrentCrossAttention(BaseModule):
       built from ``variant`` (a registered name such as ``'recurrent'`` (Eq. 10),
       ``'vanilla'`` (softmax over pixels, Eq. 5), ``'kmeans'`` (hard argmax), ``'gumbel'``
       (straight-through Gumbel, Table 4c), or ``dict(type=...)``).
-    * M-step: ``C = normalise(M) V``. With ``m_step='mean'`` (default) each center becomes the
-      assignment-weighted *mean* of the values, ``C_k = sum_i M_ki V_i / (sum_i M_ki + eps)``,
-      i.e. the EM update of Eq. 4 for soft memberships, whose scale does not grow with H x W
-      (one-hot variants divide by the pixel count floored at 1,
-      :meth:`~clustseg.models.e_steps.EStepVariant.m_step_mass`).
-      ``m_step='sum'`` is the literal ``M V`` of Eq. 10. A variant whose assignment already sums
-      to 1 over the pixels (``mass_normalised=False``, vanilla) is not divided.
+    * M-step: ``C = normalise(M) V``: each center becomes the assignment-weighted *mean* of the
+      values, ``C_k = sum_i M_ki V_i / (sum_i M_ki + eps)``, i.e. the EM update of Eq. 4 for
+      soft memberships, whose scale does not grow with H x W (one-hot variants divide by the
+      pixel count floored at 1, :meth:`~clustseg.models.e_steps.EStepVariant.m_step_mass`),
+      not the literal ``M V`` of Eq. 10. A variant whose assignment already sums to 1 over the
+      pixels (``mass_normalised=False``, vanilla) is not divided.
     * ``center_norm_bias=True`` adds ``-||q_k||^2 / 2`` to the logits, turning the dot product
       into a negative squared distance (the softmax over K ignores the per-pixel ``||k_i||^2``):
       a Gaussian-mixture E-step.
@@ -99,7 +92,6 @@ class RecurrentCrossAttention(BaseModule):
         num_heads (int): heads; D must be divisible by it.
         num_iters (int): T >= 1.
         variant (str | dict): the E-step variant (registered name or config).
-        m_step (str): 'mean' | 'sum'.
         identity_kv (bool): use the pixel features themselves as K and V (no projection).
         center_norm_bias (bool): see above.
         scale (float, optional): logit scale, default 1/sqrt(D/num_heads).
@@ -107,19 +99,18 @@ class RecurrentCrossAttention(BaseModule):
             per round (Table 5).
     """
 
-    def __init__(self, embed_dims, num_heads=8, num_iters=3, variant='recurrent', m_step='mean',
+    def __init__(self, embed_dims, num_heads=8, num_iters=3, variant='recurrent',
                  identity_kv=False, center_norm_bias=False, scale=None, eps=1e-6,
                  shared_iters=True, init_cfg=None):
         super().__init__(init_cfg)
         check_positive('num_iters', num_iters)
         check_positive('num_heads', num_heads)
         check_positive('embed_dims', embed_dims)
-        check_choice('m_step', m_step, M_STEPS)
         if embed_dims % num_heads != 0:
             raise ValueError(f'embed_dims={embed_dims} must be divisible by num_heads={num_heads}')
         self.variant = build_variant(variant)
         self.embed_dims, self.num_heads, self.num_iters = embed_dims, num_heads, num_iters
-        self.m_step, self.eps = m_step, eps
+        self.eps = eps
         self.center_norm_bias = center_norm_bias
         self.head_dims = embed_dims // num_heads
         self.scale = scale if scale is not None else self.head_dims ** -0.5
@@ -196,7 +187,7 @@ class RecurrentCrossAttention(BaseModule):
             # (B h) x d x K: one bmm of the operands matmul would form
             out = torch.bmm(v.float().reshape(b * h, n, d).transpose(1, 2),
                             assign.reshape(b * h, n, -1))
-            if self.m_step == 'mean' and self.variant.mass_normalised:
+            if self.variant.mass_normalised:
                 mass = assign.sum(-2).view(b * h, 1, -1)  # (B h) x 1 x K
                 out = out / self.variant.m_step_mass(mass, self.eps)
         return out.view(b, h, d, -1).transpose(-1, -2)
@@ -218,7 +209,7 @@ class RecurrentCrossAttention(BaseModule):
         out = local_em(centers, keys, values, grid, q_fn, self.num_iters, self.variant,
                        num_heads=self.num_heads, key_padding_mask=key_padding_mask,
                        scale=self.scale, center_norm_bias=self.center_norm_bias,
-                       m_step=self.m_step, eps=self.eps,
+                       eps=self.eps,
                        return_all=return_logits, last_m_step=last_m_step,
                        last_probs=last_probs)
         keep = map_names(return_maps)
