@@ -69,7 +69,7 @@ def test_product_cost_hungarian_is_brute_force_optimum(seed):
 def test_cost_builds_under_mmseg_scope_too():
     assert isinstance(SEG_TASK_UTILS.build(dict(type='PQProductCost')), PQProductCost)
     with pytest.raises(ValueError):
-        PQProductCost(mask_act='relu')
+        PQProductCost(class_act='relu')
 
 
 def _cost_table():

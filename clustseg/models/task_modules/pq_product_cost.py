@@ -24,12 +24,17 @@ from torch import Tensor
 from .registry import TASK_UTILS
 
 
+def check_class_act(class_act: str) -> str:
+    if class_act not in ('softmax', 'sigmoid'):
+        raise ValueError(f"class_act must be 'softmax' or 'sigmoid', got {class_act!r}")
+    return class_act
+
+
 def pq_similarities(cls_logits: Tensor,
                     mask_logits: Tensor,
                     gt_labels: Tensor,
                     gt_masks: Tensor,
                     class_act: str = 'softmax',
-                    mask_act: str = 'softmax',
                     mask_void_masking: bool = True,
                     eps: float = 1e-5) -> Tuple[Tensor, Tensor]:
     """Class and mask similarity matrices of every (query, GT) pair, without gradient.
@@ -41,16 +46,13 @@ def pq_similarities(cls_logits: Tensor,
         gt_labels: ``M`` int64 classes in ``[0, C)``.
         gt_masks: ``M x H x W`` (or ``M x HW``) binary masks.
         class_act: ``'softmax'`` (kMaX) or ``'sigmoid'`` (a BCE class head).
-        mask_act: ``'softmax'`` over the K queries (kMaX) or ``'sigmoid'`` per mask.
         mask_void_masking: zero the predicted masks on pixels no GT covers (kMaX default).
         eps: denominator epsilon of the dice similarity (deeplab2: 1e-5).
 
     Returns:
         ``(class_sim, mask_sim)``, both fp32 ``K x M`` (``S x K x M``).
     """
-    if class_act not in ('softmax', 'sigmoid') or mask_act not in ('softmax', 'sigmoid'):
-        raise ValueError(f"class_act and mask_act must be 'softmax' or 'sigmoid', got "
-                         f'{class_act!r}, {mask_act!r}')
+    check_class_act(class_act)
     lead = tuple(cls_logits.shape[:-1])  # K, or S x K
     if cls_logits.dim() not in (2, 3) or tuple(mask_logits.shape[:len(lead)]) != lead:
         raise ValueError(f'cls_logits must be [S x] K x C and mask_logits [S x] K x ... with the '
@@ -70,7 +72,7 @@ def pq_similarities(cls_logits: Tensor,
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= probs.shape[-1]):
             raise ValueError(f'gt_labels must lie in [0, {probs.shape[-1]})')
         class_sim = probs[..., labels]  # [S x] K x M
-        p = x.softmax(dim=-2) if mask_act == 'softmax' else x.sigmoid()  # over K
+        p = x.softmax(dim=-2)  # over K
         if mask_void_masking:
             p = p * (g.sum(dim=0) > 0).float()
         inter = p @ g.t()  # [S x] K x M
@@ -85,28 +87,23 @@ class PQProductCost(BaseMatchCost):
 
     Reads ``pred_instances.scores`` (class logits, ``K x (C + 1)`` for ``class_act='softmax'``)
     and ``pred_instances.masks`` (mask logits ``K x H x W``), ``gt_instances.labels`` and
-    ``gt_instances.masks`` (same ``H x W``). With ``mask_act='softmax'`` the masks are
-    normalised over all rows of ``pred_instances``, so pass *all* K queries (as
+    ``gt_instances.masks`` (same ``H x W``). The masks are normalised over all rows of
+    ``pred_instances`` (a softmax over the queries), so pass *all* K queries (as
     :class:`FixedStuffHungarianAssigner` does), not a subset. Use it alone in a
     ``HungarianAssigner`` (summing it with other costs is allowed but no longer kMaX's rule).
 
     Args:
         weight: cost weight (1.0; scaling does not change the assignment).
-        class_act, mask_act, mask_void_masking, eps: see :func:`pq_similarities`.
+        class_act, mask_void_masking, eps: see :func:`pq_similarities`.
     """
 
     def __init__(self,
                  weight: float = 1.0,
                  class_act: str = 'softmax',
-                 mask_act: str = 'softmax',
                  mask_void_masking: bool = True,
                  eps: float = 1e-5) -> None:
         super().__init__(weight=weight)
-        if class_act not in ('softmax', 'sigmoid') or mask_act not in ('softmax', 'sigmoid'):
-            raise ValueError(f"class_act and mask_act must be 'softmax' or 'sigmoid', got "
-                             f'{class_act!r}, {mask_act!r}')
-        self.class_act = class_act
-        self.mask_act = mask_act
+        self.class_act = check_class_act(class_act)
         self.mask_void_masking = mask_void_masking
         self.eps = eps
 
@@ -119,13 +116,11 @@ class PQProductCost(BaseMatchCost):
         scores ``S x K x C'``, masks ``S x K x ...``)."""
         class_sim, mask_sim = pq_similarities(
             pred_instances.scores, pred_instances.masks, gt_instances.labels,
-            gt_instances.masks, self.class_act, self.mask_act, self.mask_void_masking,
-            self.eps)
+            gt_instances.masks, self.class_act, self.mask_void_masking, self.eps)
         return -self.weight * class_sim * mask_sim
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(weight={self.weight}, class_act={self.class_act!r}, '
-                f'mask_act={self.mask_act!r})')
+        return f'{self.__class__.__name__}(weight={self.weight}, class_act={self.class_act!r})'
 
 
 __all__ = ['pq_similarities', 'PQProductCost']
