@@ -194,14 +194,17 @@ def label_png(labels: np.ndarray, settings: Optional[dict] = None) -> bytes:
 def overlay_png(bgr: np.ndarray, labels: np.ndarray, color=OVERLAY_COLOR,
                 settings: Optional[dict] = None) -> bytes:
     """The image (BGR uint8) with the label boundaries drawn in ``color`` -> PNG bytes, with
-    ``settings`` (JSON) in a text chunk under :data:`SETTINGS_KEY` (marks it as an output)."""
+    ``settings`` (JSON) in a text chunk under :data:`SETTINGS_KEY` (marks it as an output).
+    The boundaries are those :class:`~clustseg.visualization.SuperpixelVisualizer` draws
+    (:func:`~clustseg.visualization.superpixel_boundaries`)."""
     import io
     import json
 
     from PIL import Image, PngImagePlugin
-    from skimage.segmentation import find_boundaries
+
+    from clustseg.visualization import superpixel_boundaries
     out = bgr.copy()
-    out[find_boundaries(labels, mode='inner')] = color
+    out[superpixel_boundaries(labels)] = color
     info = PngImagePlugin.PngInfo()
     if settings is not None:
         info.add_text(SETTINGS_KEY, json.dumps(settings, sort_keys=True))
