@@ -3,24 +3,10 @@ from typing import Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
-import torch
 from mmengine.visualization import Visualizer
 from mmseg.registry import VISUALIZERS
 
-
-def _to_numpy_labels(labels, name: str) -> np.ndarray:
-    """1 x H x W or H x W labels (tensor / array / PixelData) -> H x W int64 array."""
-    if hasattr(labels, 'data') and not isinstance(labels, (np.ndarray, torch.Tensor)):
-        labels = labels.data  # PixelData
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().numpy()
-    labels = np.asarray(labels)
-    if labels.ndim == 3 and labels.shape[0] == 1:
-        labels = labels[0]
-    if labels.ndim != 2:
-        raise ValueError(f'{name}: expected a 1 x H x W or H x W label map, got shape '
-                         f'{tuple(labels.shape)}')
-    return labels.astype(np.int64, copy=False)
+from clustseg.evaluation.functional.superpixel import as_label_map
 
 
 def resize_labels(labels: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
@@ -88,8 +74,10 @@ class SuperpixelVisualizer(Visualizer):
         self.alpha = alpha
 
     def draw_superpixels(self, image: np.ndarray, labels) -> np.ndarray:
-        """Return a copy of the RGB ``image`` (H x W x 3 uint8) with ``labels`` drawn on it."""
-        labels = resize_labels(_to_numpy_labels(labels, 'labels'), image.shape[:2])
+        """Return a copy of the RGB ``image`` (H x W x 3 uint8) with ``labels`` (1 x H x W or
+        H x W integers, a tensor or an array) drawn on it."""
+        labels = as_label_map(labels, 'labels', squeeze=True).astype(np.int64, copy=False)
+        labels = resize_labels(labels, image.shape[:2])
         canvas = mean_colour_image(image, labels) if self.fill_mean_color else image.copy()
         mask = superpixel_boundaries(labels)
         blended = (1 - self.alpha) * canvas[mask] + self.alpha * self.boundary_color

@@ -19,13 +19,20 @@ ArrayLike = Union[np.ndarray, Sequence]
 # --------------------------------------------------------------------------------------------
 # input handling
 # --------------------------------------------------------------------------------------------
-def _as_label_map(x, name: str) -> np.ndarray:
-    """Check and return an ``H x W`` integer label map."""
+def as_label_map(x, name: str, ndim: Optional[int] = 2, squeeze: bool = False) -> np.ndarray:
+    """Integer labels (a torch tensor, copied to the host, or anything ``np.asarray`` takes)
+    as a checked numpy array: integer (or bool) dtype, non-empty, ``ndim`` dimensions (None:
+    any) after, with ``squeeze``, a leading axis of size 1 is dropped (``1 x H x W`` ->
+    ``H x W``). The one conversion of the measures here, :class:`SuperpixelMetric` and
+    :class:`~clustseg.visualization.SuperpixelVisualizer`; errors name ``name``."""
     if hasattr(x, 'detach'):  # torch tensor
         x = x.detach().cpu().numpy()
     x = np.asarray(x)
-    if x.ndim != 2:
-        raise ValueError(f'{name} must be a 2-D H x W label map, got shape {x.shape}')
+    if squeeze and ndim is not None and x.ndim == ndim + 1 and x.shape[0] == 1:
+        x = x[0]
+    if ndim is not None and x.ndim != ndim:
+        want = ('1 x H x W or H x W' if squeeze else 'H x W') if ndim == 2 else f'{ndim}-D'
+        raise ValueError(f'{name} must be a {want} label map, got shape {x.shape}')
     if x.size == 0:
         raise ValueError(f'{name} must be non-empty, got shape {x.shape}')
     if x.dtype.kind not in 'iub':
@@ -121,8 +128,8 @@ def contingency_table(sp: ArrayLike, gt: ArrayLike, ignore_index: Optional[int] 
         (``n_gt``) are the sorted label values of the rows / columns (superpixels with no valid
         pixel and the ignore value itself do not appear).
     """
-    sp = _as_label_map(sp, 'sp')
-    gt = _as_label_map(gt, 'gt')
+    sp = as_label_map(sp, 'sp')
+    gt = as_label_map(gt, 'gt')
     _check_same_shape(sp, gt)
     valid = _valid_mask(gt, ignore_index)
     s_vals = sp.ravel() if valid is None else sp[valid]
@@ -137,8 +144,8 @@ def contingency_table(sp: ArrayLike, gt: ArrayLike, ignore_index: Optional[int] 
 
 
 def _overlap(sp, gt, ignore_index) -> _Overlap:
-    sp = _as_label_map(sp, 'sp')
-    gt = _as_label_map(gt, 'gt')
+    sp = as_label_map(sp, 'sp')
+    gt = as_label_map(gt, 'gt')
     _check_same_shape(sp, gt)
     valid = _valid_mask(gt, ignore_index)
     if valid is not None and not valid.any():
@@ -180,7 +187,7 @@ def undersegmentation_error(sp: ArrayLike, gt: ArrayLike,
 
 def num_superpixels(sp: ArrayLike) -> int:
     """Number of distinct labels in an ``H x W`` superpixel map."""
-    return _compact_ids(_as_label_map(sp, 'sp'))[1]
+    return _compact_ids(as_label_map(sp, 'sp'))[1]
 
 
 def compactness(sp: ArrayLike) -> float:
@@ -197,7 +204,7 @@ def compactness(sp: ArrayLike) -> float:
     Returns:
         float in (0, π/4].
     """
-    sp = _as_label_map(sp, 'sp')
+    sp = as_label_map(sp, 'sp')
     idx, n = _compact_ids(sp)
     h, w = idx.shape
     area = np.bincount(idx.ravel(), minlength=n)
@@ -232,7 +239,7 @@ def boundary_map(labels: ArrayLike, valid: Optional[np.ndarray] = None) -> np.nd
     Returns:
         np.ndarray: ``H x W`` bool.
     """
-    labels = _as_label_map(labels, 'labels')
+    labels = as_label_map(labels, 'labels')
     diff_r = labels[:, :-1] != labels[:, 1:]
     diff_d = labels[:-1, :] != labels[1:, :]
     if valid is not None:
@@ -309,8 +316,8 @@ def boundary_recall(sp: ArrayLike, gt: ArrayLike, r: Optional[int] = None,
     pixels equal to ``ignore_index`` are invalid). ``r=None`` uses :func:`boundary_tolerance`.
     Returns 1.0 when the GT has no boundary pixel (the benchmark returns 0 there).
     """
-    sp = _as_label_map(sp, 'sp')
-    gt = _as_label_map(gt, 'gt')
+    sp = as_label_map(sp, 'sp')
+    gt = as_label_map(gt, 'gt')
     _check_same_shape(sp, gt)
     r = _check_r(r, *sp.shape)
     valid = _valid_mask(gt, ignore_index)
@@ -326,8 +333,8 @@ def boundary_precision(sp: ArrayLike, gt: ArrayLike, r: Optional[int] = None,
     Same boundary rule, valid mask and ``r`` as :func:`boundary_recall`. Returns 1.0 when the
     superpixel map has no boundary pixel among the valid pixels (the benchmark returns 0).
     """
-    sp = _as_label_map(sp, 'sp')
-    gt = _as_label_map(gt, 'gt')
+    sp = as_label_map(sp, 'sp')
+    gt = as_label_map(gt, 'gt')
     _check_same_shape(sp, gt)
     r = _check_r(r, *sp.shape)
     valid = _valid_mask(gt, ignore_index)
@@ -339,25 +346,21 @@ def boundary_precision(sp: ArrayLike, gt: ArrayLike, r: Optional[int] = None,
 # all measures at once
 # --------------------------------------------------------------------------------------------
 def _as_gt_stack(gts, shape) -> np.ndarray:
-    if hasattr(gts, 'detach'):
-        gts = gts.detach().cpu().numpy()
     if isinstance(gts, (list, tuple)):
         if len(gts) == 0:
             raise ValueError('gts is an empty list; expected at least one annotator map')
-        gts = [_as_label_map(g, f'gts[{k}]') for k, g in enumerate(gts)]
+        gts = [as_label_map(g, f'gts[{k}]') for k, g in enumerate(gts)]
         for k, g in enumerate(gts):
             if g.shape != shape:
                 raise ValueError(f'gts[{k}] has shape {g.shape}, expected the shape of sp '
                                  f'{shape}')
         return np.stack(gts)
-    gts = np.asarray(gts)
+    gts = as_label_map(gts, 'gts', ndim=None)
     if gts.ndim == 2:
         gts = gts[None]
     if gts.ndim != 3 or gts.shape[0] == 0:
         raise ValueError(f'gts must be H x W, A x H x W or a list of H x W maps, got shape '
                          f'{gts.shape}')
-    if gts.dtype.kind not in 'iub':
-        raise ValueError(f'gts must have an integer dtype, got {gts.dtype}')
     if gts.shape[1:] != shape:
         raise ValueError(f'gts has maps of shape {gts.shape[1:]}, expected the shape of sp '
                          f'{shape}')
@@ -384,7 +387,7 @@ def evaluate_superpixels(sp: ArrayLike, gts, r: Optional[int] = None,
     Returns:
         dict: ``ASA``, ``UE``, ``BR``, ``BP``, ``CO`` (floats) and ``num_superpixels`` (int).
     """
-    sp = _as_label_map(sp, 'sp')
+    sp = as_label_map(sp, 'sp')
     gts = _as_gt_stack(gts, sp.shape)
     r = _check_r(r, *sp.shape)
     s_idx, n_s = _compact_ids(sp)

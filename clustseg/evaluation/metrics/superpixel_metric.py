@@ -6,18 +6,9 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 
 from clustseg.registry import METRICS
-from ..functional.superpixel import evaluate_superpixels
+from ..functional.superpixel import as_label_map, evaluate_superpixels
 
 _KEYS = ('ASA', 'UE', 'BR', 'BP', 'CO', 'num_superpixels')
-
-
-def _to_numpy(x, name: str) -> np.ndarray:
-    if hasattr(x, 'detach'):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x)
-    if x.dtype.kind not in 'iub':
-        raise ValueError(f'{name} must hold integer labels, got dtype {x.dtype}')
-    return x
 
 
 @METRICS.register_module()
@@ -72,13 +63,10 @@ class SuperpixelMetric(BaseMetric):
                 if key not in sample or 'data' not in sample[key]:
                     raise ValueError(f"data_samples[{k}] has no '{key}' with a 'data' field "
                                      f'(keys: {sorted(sample)})')
-            pred = _to_numpy(sample['pred_superpixels']['data'], 'pred_superpixels')
-            gts = _to_numpy(sample['gt_seg_maps']['data'], 'gt_seg_maps')
-            if pred.ndim == 3 and pred.shape[0] == 1:
-                pred = pred[0]
-            if pred.ndim != 2:
-                raise ValueError(f"pred_superpixels['data'] must be 1 x H x W, got shape "
-                                 f'{pred.shape} (data_samples[{k}])')
+            pred = as_label_map(sample['pred_superpixels']['data'],
+                                f"pred_superpixels['data'] (data_samples[{k}])", squeeze=True)
+            gts = as_label_map(sample['gt_seg_maps']['data'],
+                               f"gt_seg_maps['data'] (data_samples[{k}])", ndim=None)
             if gts.ndim == 2:
                 gts = gts[None]
             if gts.ndim != 3 or gts.shape[1:] != pred.shape:
