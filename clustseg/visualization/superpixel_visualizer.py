@@ -1,22 +1,13 @@
 """Drawing of superpixel partitions (predicted and ground-truth) over images."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import mmcv
 import numpy as np
 from mmengine.visualization import Visualizer
 from mmseg.registry import VISUALIZERS
 
+from clustseg.datasets.transforms.geometric import resize_labels_nearest
 from clustseg.evaluation.functional.superpixel import as_label_map
-
-
-def resize_labels(labels: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of an integer label map to ``shape`` (H, W)."""
-    h, w = labels.shape
-    if (h, w) == tuple(shape):
-        return labels
-    rows = np.minimum((np.arange(shape[0]) + 0.5) * h / shape[0], h - 1).astype(np.int64)
-    cols = np.minimum((np.arange(shape[1]) + 0.5) * w / shape[1], w - 1).astype(np.int64)
-    return labels[rows[:, None], cols[None, :]]
 
 
 def superpixel_boundaries(labels: np.ndarray) -> np.ndarray:
@@ -77,7 +68,8 @@ class SuperpixelVisualizer(Visualizer):
         """Return a copy of the RGB ``image`` (H x W x 3 uint8) with ``labels`` (1 x H x W or
         H x W integers, a tensor or an array) drawn on it."""
         labels = as_label_map(labels, 'labels', squeeze=True).astype(np.int64, copy=False)
-        labels = resize_labels(labels, image.shape[:2])
+        if labels.shape != image.shape[:2]:  # cv2's nearest rule, as the training transforms
+            labels = resize_labels_nearest(labels, image.shape[:2])
         canvas = mean_colour_image(image, labels) if self.fill_mean_color else image.copy()
         mask = superpixel_boundaries(labels)
         blended = (1 - self.alpha) * canvas[mask] + self.alpha * self.boundary_color

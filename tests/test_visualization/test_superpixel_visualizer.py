@@ -10,8 +10,7 @@ from mmseg.engine.hooks import SegVisualizationHook
 from mmseg.registry import VISUALIZERS
 from mmseg.structures import SegDataSample
 
-from clustseg.visualization import (SuperpixelVisualizer, mean_colour_image, resize_labels,
-                                    superpixel_boundaries)
+from clustseg.visualization import SuperpixelVisualizer, mean_colour_image, superpixel_boundaries
 
 H, W = 24, 32
 YELLOW = (255, 255, 0)
@@ -46,10 +45,15 @@ def test_boundaries_of_two_regions():
     assert not superpixel_boundaries(np.zeros((5, 5), np.int64)).any()
 
 
-def test_resize_labels_nearest():
+def test_labels_resized_nearest_before_drawing():
+    """Labels of another size are resized as the training transforms resize them
+    (``resize_labels_nearest``, cv2's nearest rule) before their boundaries are drawn."""
+    vis = SuperpixelVisualizer(name=_name())
     labels = np.array([[0, 1], [2, 3]])
-    out = resize_labels(labels, (4, 4))
-    np.testing.assert_array_equal(out, np.repeat(np.repeat(labels, 2, 0), 2, 1))
+    image = _image()[:4, :4]
+    np.testing.assert_array_equal(vis.draw_superpixels(image, labels),
+                                  vis.draw_superpixels(image, np.repeat(np.repeat(labels, 2, 0),
+                                                                        2, 1)))
 
 
 def test_mean_colour_image():
