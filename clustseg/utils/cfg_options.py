@@ -1,26 +1,41 @@
 """``--cfg-options`` merged into a config with an error that names the option."""
 from copy import deepcopy
-from typing import Optional
+from typing import Optional, Tuple
 
 
 class ConfigOptionError(ValueError):
     """A ``--cfg-options`` entry that does not fit the config; the message names it."""
 
 
+def walk_config(cfg, key: str) -> Tuple[object, int]:
+    """Follows the dotted ``key`` into ``cfg`` (an mmengine ``Config`` or nested dicts): a
+    dict entry by its name, a list / tuple item by its index. Returns ``(node, n)``: ``n``
+    parts of ``key`` followed; all of them: ``node`` is the value at ``key``; fewer: ``node``
+    is where the walk stopped, which has no ``key.split('.')[n]``."""
+    node, parts = getattr(cfg, '_cfg_dict', cfg), key.split('.')
+    for i, part in enumerate(parts):
+        if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return node, i
+    return node, len(parts)
+
+
+def config_value(cfg, key: str):
+    """The value at the dotted ``key`` of ``cfg`` (:func:`walk_config`), None when absent."""
+    node, n = walk_config(cfg, key)
+    return node if n == len(key.split('.')) else None
+
+
 def _list_hint(cfg, key: str) -> Optional[str]:
     """Where ``key`` (dotted) steps into a list by a name: the indexed key to write instead."""
-    node, parts = cfg, key.split('.')
-    for i, part in enumerate(parts):
-        if isinstance(node, (list, tuple)):
-            if not part.isdigit():
-                head = '.'.join(parts[:i])
-                return (f'{head} is a list of {len(node)}: index it, e.g. '
-                        f'{".".join(parts[:i] + ["0"] + parts[i:])}')
-            node = node[int(part)] if int(part) < len(node) else None
-        elif hasattr(node, 'get'):
-            node = node.get(part)
-        else:
-            return None
+    node, i = walk_config(cfg, key)
+    parts = key.split('.')
+    if i < len(parts) and isinstance(node, (list, tuple)) and not parts[i].isdigit():
+        return (f'{".".join(parts[:i])} is a list of {len(node)}: index it, e.g. '
+                f'{".".join(parts[:i] + ["0"] + parts[i:])}')
     return None
 
 

@@ -223,17 +223,13 @@ def parse_args(argv=None):
 
 def _walk(cfg, key, config):
     """Check that the dotted ``key`` exists in ``cfg`` (list items by index)."""
-    node, done = getattr(cfg, '_cfg_dict', cfg), []  # mmengine Config -> its ConfigDict
-    for part in key.split('.'):
-        if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            where = '.'.join(done) or 'the config'
-            raise BenchmarkError(f'unknown config key {key!r} in {config}: {where} has no '
-                                 f'{part!r}')
-        done.append(part)
+    from clustseg.utils.cfg_options import walk_config
+    parts = key.split('.')
+    n = walk_config(cfg, key)[1]
+    if n < len(parts):
+        where = '.'.join(parts[:n]) or 'the config'
+        raise BenchmarkError(f'unknown config key {key!r} in {config}: {where} has no '
+                             f'{parts[n]!r}')
 
 
 def _drop_pretrained(node):

@@ -16,6 +16,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from clustseg.models.utils import upgrade_legacy_keys
+from clustseg.utils.cfg_options import config_value
 from clustseg.utils.pretrained import describe_key_mismatch, state_dict_mismatch, \
     strip_state_dict
 
@@ -41,17 +42,6 @@ class ModelCheckError(ValueError):
     """A model that does not fit its dataset or checkpoint; the message names the keys."""
 
 
-def _config_value(cfg, dotted: str):
-    node = cfg
-    for part in dotted.split('.'):
-        if not hasattr(node, 'get'):
-            return None
-        node = node.get(part)
-        if node is None:
-            return None
-    return node
-
-
 def dataset_class_counts(metainfo: dict) -> Optional[Dict[str, int]]:
     """``{'things', 'stuff', 'all'}`` class counts of a dataset's metainfo, or None when it
     has no classes (superpixels)."""
@@ -72,7 +62,7 @@ def class_count_problems(cfg, metainfo: dict) -> List[str]:
         return []
     problems = []
     for key, kind in CLASS_COUNT_KEYS:
-        value = _config_value(cfg, key)
+        value = config_value(cfg, key)
         if value is None or value == counts[kind]:
             continue
         source = _METAINFO_KEY[kind] if (kind != 'things' or 'thing_classes' in metainfo) \
@@ -119,16 +109,16 @@ def check_head_cfg_overrides(cfg) -> None:
     model's dict sets to another value wins; a model dict that is None or absent drops the
     head's whole dict), so the head's value would be ignored without a word. The message
     names the keys and where to set them."""
-    if _config_value(cfg, 'model.panoptic_head') is None:  # not a MaskFormer-style model
+    if config_value(cfg, 'model.panoptic_head') is None:  # not a MaskFormer-style model
         return
     problems = []
     for head_name, parts in (('panoptic_head', ('train_cfg', 'test_cfg')),
                              ('panoptic_fusion_head', ('test_cfg', ))):
         for part in parts:
-            head = _config_value(cfg, f'model.{head_name}.{part}')
+            head = config_value(cfg, f'model.{head_name}.{part}')
             if not head or not hasattr(head, 'items'):
                 continue
-            model = _config_value(cfg, f'model.{part}')
+            model = config_value(cfg, f'model.{part}')
             if not hasattr(model, 'items'):
                 problems.append(f'model.{head_name}.{part} is dropped: model.{part} is None or '
                                 'not set')
@@ -146,7 +136,7 @@ def check_slide_test_cfg(cfg) -> None:
     """Raise :class:`ModelCheckError` when ``model.test_cfg.mode`` is ``'slide'`` without
     ``crop_size`` and ``stride``: mmseg's slide inference reads both before any ClustSeg code
     runs, and fails on a missing one with an ``AttributeError`` that names no config key."""
-    test_cfg = _config_value(cfg, 'model.test_cfg')
+    test_cfg = config_value(cfg, 'model.test_cfg')
     if not hasattr(test_cfg, 'get') or test_cfg.get('mode') != 'slide':
         return
     missing = [k for k in ('crop_size', 'stride') if test_cfg.get(k) is None]
