@@ -97,7 +97,7 @@ def test_losses_are_mask2formers_per_e_step(setup, monkeypatch):
     from mmcv.ops import point_sample
 
     import clustseg.models.heads.clustseg_instance_head as ih
-    from clustseg.models.losses import mask_bce_dice_loss
+    from clustseg.models.losses import mask_bce_dice_terms
     model, batch = setup
     monkeypatch.setattr(ih, 'uncertain_point_coords', _grid_points)
     head, out, gts = _head_output(model, batch)
@@ -124,12 +124,13 @@ def test_losses_are_mask2formers_per_e_step(setup, monkeypatch):
                 targets.append(g.masks[gt_inds[i, b][pos] - 1].float())
             preds, targets = torch.cat(preds), torch.cat(targets)
             coords = _grid_points(preds, head.num_points)
-            terms = mask_bce_dice_loss(
+            bce, dice = mask_bce_dice_terms(
                 point_sample(preds.unsqueeze(1), coords).squeeze(1),
-                point_sample(targets.unsqueeze(1), coords).squeeze(1),
-                avg_factor=max(len(preds), 1), dice_eps=head.dice_eps)
+                point_sample(targets.unsqueeze(1), coords).squeeze(1), head.dice_eps)
+            avg = max(len(preds), 1)
             for k, v in (('loss_cls', 2.0 * sigmoid_class_loss(out.cls_scores[i], labels)),
-                         ('loss_mask', 5.0 * terms['bce']), ('loss_dice', 2.0 * terms['dice'])):
+                         ('loss_mask', 5.0 * bce.sum() / avg),
+                         ('loss_dice', 2.0 * dice.sum() / avg)):
                 expected[prefix + k] = expected.get(prefix + k, 0.0) + v
     assert set(losses) == set(expected)
     # matched queries carry their GT class: every GT is matched at the output (K > M)

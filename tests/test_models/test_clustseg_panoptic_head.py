@@ -232,8 +232,8 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
     from mmcv.ops import point_sample
 
     from clustseg.models.losses import (binary_corner_codes, gather_matched,
-                                        gather_query_targets, gt_queries, mask_bce_dice_loss,
-                                        mask_id_cross_entropy, matched_mask_loss, pq_style_loss,
+                                        gather_query_targets, gt_queries, mask_bce_dice_terms,
+                                        mask_id_cross_entropy, matched_mask_terms, pq_style_loss,
                                         uncertain_point_coords)
     head = setup[0].panoptic_head
     masks, cls, e_logits, gt, labels, thing, gt_index = _row_case(head.num_classes)
@@ -264,8 +264,9 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
     if num_points == 0:
         for key, sel, avg, wt in (('th', tgt.matched & thing, 3.0, w['thing']),
                                   ('st', tgt.matched & ~thing, 2.0, w['stuff'])):
-            t = matched_mask_loss(masks, tgt.masks, sel, activation=act, avg_factor=avg)
-            ref[f'loss_{key}_ce'], ref[f'loss_{key}_dice'] = wt * t['ce'], wt * t['dice']
+            _, ce, dice = matched_mask_terms(masks, tgt.masks, sel, activation=act)
+            ref[f'loss_{key}_ce'], ref[f'loss_{key}_dice'] = (wt * ce.sum() / avg,
+                                                              wt * dice.sum() / avg)
     else:
         p = masks.softmax(dim=1)
         logit = torch.log(p) - torch.log1p(-p)
@@ -287,8 +288,9 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
         # each group's terms over its own segments' points and averaging factor
         for key, sel, avg, wt in (('th', th_rows, 3.0, w['thing']),
                                   ('st', ~th_rows, 2.0, w['stuff'])):
-            t = mask_bce_dice_loss(pred[sel], ref_gt[sel], avg_factor=avg)
-            ref[f'loss_{key}_ce'], ref[f'loss_{key}_dice'] = wt * t['bce'], wt * t['dice']
+            bce, dice = mask_bce_dice_terms(pred[sel], ref_gt[sel])
+            ref[f'loss_{key}_ce'], ref[f'loss_{key}_dice'] = (wt * bce.sum() / avg,
+                                                              wt * dice.sum() / avg)
     pq = pq_style_loss(cls, masks, tgt.masks, tgt.labels, tgt.matched)
     ref['loss_pq_cls'] = w['aux'] * w['pq_cls'] * pq['cls']
     ref['loss_pq_mask'] = w['aux'] * w['pq_mask'] * pq['mask']

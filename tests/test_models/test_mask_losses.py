@@ -11,12 +11,12 @@ from mmseg.registry import MODELS as SEG_MODELS
 from clustseg.models.losses import (area_weighted_sample, build_query_targets,
                                     binary_corner_codes, gather_log_softmax, gather_matched,
                                     gt_queries, kept_pair_logsumexp,
-                                    inverse_segment_area, mask_bce_dice_loss,
-                                    mask_id_cross_entropy, matched_mask_loss,
-                                    matched_mask_terms, pad_stack,
+                                    inverse_segment_area, mask_bce_dice_terms,
+                                    mask_id_cross_entropy, matched_mask_terms, pad_stack,
                                     pixelwise_instance_discrimination_loss, pq_style_loss,
-                                    read_binary_points, sample_mask_points, semantic_aux_loss,
-                                    sigmoid_class_loss, void_pixels, void_ratio)
+                                    read_binary_points, read_mask_points, semantic_aux_loss,
+                                    sigmoid_class_loss, uncertain_point_coords, void_pixels,
+                                    void_ratio)
 
 LOG2, LOG3 = math.log(2.0), math.log(3.0)
 
@@ -357,38 +357,46 @@ def test_semantic_aux_per_image_mean_and_errors():
 
 # --- instance protocol
 def test_mask_bce_dice_matches_mmdet_mask2former_losses():
+    """The per-mask terms summed over the masks and divided by their number are mmdet's
+    Mask2Former mask losses (the normalisation of the instance head)."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(3, 50, generator=gen)
     t = (torch.rand(3, 50, generator=gen) > 0.5).float()
-    out = mask_bce_dice_loss(x, t)
+    bce_n, dice_n = mask_bce_dice_terms(x, t)
+    assert bce_n.shape == dice_n.shape == (3, )
     bce = DET_MODELS.build(dict(type='mmdet.CrossEntropyLoss', use_sigmoid=True,
                                 reduction='mean'))
     dice = DET_MODELS.build(dict(type='mmdet.DiceLoss', use_sigmoid=True, activate=True,
                                  reduction='mean', naive_dice=True, eps=1.0))
-    assert out['bce'].item() == pytest.approx(
+    assert (bce_n.sum() / 3).item() == pytest.approx(
         bce(x.reshape(-1), t.reshape(-1), avg_factor=3 * 50).item(), rel=1e-6)
-    assert out['dice'].item() == pytest.approx(dice(x, t, avg_factor=3).item(), rel=1e-6)
+    assert (dice_n.sum() / 3).item() == pytest.approx(dice(x, t, avg_factor=3).item(), rel=1e-6)
     # hand case: logit 0 on a 2-point mask [1, 0]
-    hand = mask_bce_dice_loss(torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]))
-    assert hand['bce'].item() == pytest.approx(LOG2)
-    assert hand['dice'].item() == pytest.approx(1.0 - 2.0 / 3.0)
-    empty = mask_bce_dice_loss(torch.zeros(0, 4, requires_grad=True), torch.zeros(0, 4))
-    assert empty['bce'].item() == 0 and empty['bce'].requires_grad
+    hand = mask_bce_dice_terms(torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]))
+    assert hand[0].item() == pytest.approx(LOG2)
+    assert hand[1].item() == pytest.approx(1.0 - 2.0 / 3.0)
+    empty = mask_bce_dice_terms(torch.zeros(0, 4, requires_grad=True), torch.zeros(0, 4))[0]
+    assert empty.shape == (0, ) and empty.sum().item() == 0 and empty.requires_grad
 
 
-def test_sample_mask_points_shapes_and_targets():
+def test_uncertain_points_read_shapes_and_targets():
+    """The instance head's point terms: points drawn on the detached logits
+    (uncertain_point_coords), the logits read there with gradient (read_mask_points), the
+    binary targets from their corner codes (read_binary_points)."""
     torch.manual_seed(0)
     logits = torch.randn(2, 8, 8, requires_grad=True)
     gt = torch.zeros(2, 32, 32)
     gt[1] = 1.0
-    pred_pts, gt_pts = sample_mask_points(logits, gt, num_points=20)
+    coords = uncertain_point_coords(logits.detach().unsqueeze(1), 20)
+    pred_pts = read_mask_points(logits, coords)
+    gt_pts = read_binary_points(binary_corner_codes(gt), coords)
     assert pred_pts.shape == (2, 20) and gt_pts.shape == (2, 20)
     assert torch.all(gt_pts[0] == 0)
     # mmcv's point_sample is bilinear with zero padding: a full mask reads 1 inside and
     # at least 1/4 on the border pixels
     assert torch.all(gt_pts[1] >= 0.25) and torch.all(gt_pts[1] <= 1.0)
     assert (gt_pts[1] == 1.0).sum() >= 10
-    mask_bce_dice_loss(pred_pts, gt_pts)['bce'].backward()
+    mask_bce_dice_terms(pred_pts, gt_pts)[0].sum().backward()
     assert logits.grad.abs().sum() > 0
 
 
@@ -464,55 +472,51 @@ def test_sigmoid_class_loss_per_query_factors_sum_the_stacked_predictions():
     torch.testing.assert_close(got, own[0] + own[1], rtol=1e-5, atol=1e-6)
 
 
-def test_matched_mask_loss_softmax_hand_and_perfect():
+def test_matched_mask_terms_softmax_hand_and_perfect():
     t = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])  # pixel 2 void
     sel = torch.tensor([[True, False]])
-    out = matched_mask_loss(torch.zeros(1, 2, 3), t, sel)
-    assert out['ce'].item() == pytest.approx(LOG2, rel=1e-5)  # p = .5 on both valid pixels
-    assert out['dice'].item() == pytest.approx(1.0 - 2.0 / 3.0, rel=1e-6)
+    _, ce, dice = matched_mask_terms(torch.zeros(1, 2, 3), t, sel)
+    assert ce.item() == pytest.approx(LOG2, rel=1e-5)  # p = .5 on both valid pixels
+    assert dice.item() == pytest.approx(1.0 - 2.0 / 3.0, rel=1e-6)
     perfect = torch.tensor([[[30.0, -30.0, 5.0], [-30.0, 30.0, -5.0]]])
-    out = matched_mask_loss(perfect, t, torch.tensor([[True, True]]))
-    assert out['ce'].item() < 1e-5 and out['dice'].item() < 1e-5
+    _, ce, dice = matched_mask_terms(perfect, t, torch.tensor([[True, True]]))
+    assert ce.max().item() < 1e-5 and dice.max().item() < 1e-5
     x = torch.zeros(1, 2, 3, requires_grad=True)
-    out = matched_mask_loss(x, t, sel)
-    (out['ce'] + out['dice']).backward()
+    _, ce, dice = matched_mask_terms(x, t, sel)
+    (ce.sum() + dice.sum()).backward()
     assert x.grad[0, :, :2].abs().sum() > 0 and x.grad[0, :, 2].abs().sum() == 0  # void
 
 
-def test_matched_mask_loss_per_query_sum_and_shared_log_probs():
-    """The group loss is the sum over the selected queries of each one's CE / dice (computed
-    alone, with the softmax over all K), and a caller's log-softmax gives the same values."""
+def test_matched_mask_terms_per_query_and_shared_log_probs():
+    """Each selected query's CE / dice is its value computed alone (with the softmax over all
+    K), in (image, query) order, and a caller's log-softmax gives the same values."""
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(2, 4, 5, 5, generator=gen)
     t = (torch.rand(2, 4, 5, 5, generator=gen) > 0.6).float()
     sel = torch.tensor([[True, False, True, False], [False, True, True, True]])
-    out = matched_mask_loss(x, t, sel, avg_factor=3.0)
     idx, ce_q, dice_q = matched_mask_terms(x, t, sel)  # per selected query, (image, query)
-    ce = dice = 0.0
+    assert len(ce_q) == len(dice_q) == 5
     for i, (b, q) in enumerate(sel.nonzero().tolist()):
         one = torch.zeros_like(sel)
         one[b, q] = True
-        o = matched_mask_loss(x, t, one, avg_factor=1.0)
-        ce, dice = ce + o['ce'].item(), dice + o['dice'].item()
+        _, ce, dice = matched_mask_terms(x, t, one)
         assert (idx[0][i].item(), idx[1][i].item()) == (b, q)
-        assert ce_q[i].item() == pytest.approx(o['ce'].item(), rel=1e-6)
-        assert dice_q[i].item() == pytest.approx(o['dice'].item(), rel=1e-6)
-    assert out['ce'].item() == pytest.approx(ce / 3, rel=1e-5)
-    assert out['dice'].item() == pytest.approx(dice / 3, rel=1e-5)
-    # the caller's log-softmax is the one used (another map's gives that map's loss)
-    shared = matched_mask_loss(x, t, sel, avg_factor=3.0, log_probs=(2 * x).log_softmax(dim=1))
-    twice = matched_mask_loss(2 * x, t, sel, avg_factor=3.0)
-    for k in ('ce', 'dice'):
-        assert shared[k].item() == pytest.approx(twice[k].item(), rel=1e-6)
-        assert shared[k].item() != pytest.approx(out[k].item(), rel=1e-3)
+        assert ce_q[i].item() == pytest.approx(ce.item(), rel=1e-6)
+        assert dice_q[i].item() == pytest.approx(dice.item(), rel=1e-6)
+    # the caller's log-softmax is the one used (another map's gives that map's terms)
+    shared = matched_mask_terms(x, t, sel, log_probs=(2 * x).log_softmax(dim=1))[1:]
+    twice = matched_mask_terms(2 * x, t, sel)[1:]
+    for s, w, o in zip(shared, twice, (ce_q, dice_q)):
+        torch.testing.assert_close(s, w, rtol=1e-6, atol=0)
+        assert (s - o).abs().max() > 1e-3
     xg = x.clone().requires_grad_(True)
-    none = matched_mask_loss(xg, t, torch.zeros_like(sel))
-    assert none['ce'].item() == 0.0 and none['dice'].item() == 0.0
-    (none['ce'] + none['dice']).backward()  # still in the graph: DDP sees every parameter
+    _, ce, dice = matched_mask_terms(xg, t, torch.zeros_like(sel))
+    assert ce.shape == dice.shape == (0, )
+    (ce.sum() + dice.sum()).backward()  # still in the graph: DDP sees every parameter
     assert xg.grad is not None and xg.grad.abs().sum() == 0
 
 
-def test_matched_mask_loss_matches_a_per_pixel_reference_with_void_and_padding():
+def test_matched_mask_terms_match_a_per_pixel_reference_with_void_and_padding():
     """B = 2 images with their own void pixels and padding: each selected query's CE / dice
     over its own image's kept pixels, written out pixel by pixel."""
     gen = torch.Generator().manual_seed(2)
@@ -523,29 +527,28 @@ def test_matched_mask_loss_matches_a_per_pixel_reference_with_void_and_padding()
     valid = torch.ones(2, 4, 5, dtype=torch.bool)
     valid[1, 3] = False  # image 1: row 3 is padding
     sel = torch.tensor([[True, True, False], [False, False, True]])
-    out = matched_mask_loss(x, t, sel, valid=valid)
+    _, ce, dice = matched_mask_terms(x, t, sel, valid=valid)
     p = x.softmax(dim=1)
-    ce = dice = 0.0
-    for b, q in sel.nonzero().tolist():
+    for i, (b, q) in enumerate(sel.nonzero().tolist()):
         keep = (t[b].sum(0) > 0.5) & valid[b]
         pk, tk = p[b, q][keep], t[b, q][keep]
-        ce += float(-(tk * pk.log() + (1 - tk) * (1 - pk).log()).mean())
-        dice += 1 - float((2 * (pk * tk).sum() + 1) / (pk.sum() + tk.sum() + 1))
-    assert out['ce'].item() == pytest.approx(ce / 3, rel=1e-5)
-    assert out['dice'].item() == pytest.approx(dice / 3, rel=1e-5)
+        assert ce[i].item() == pytest.approx(
+            float(-(tk * pk.log() + (1 - tk) * (1 - pk).log()).mean()), rel=1e-5)
+        assert dice[i].item() == pytest.approx(
+            1 - float((2 * (pk * tk).sum() + 1) / (pk.sum() + tk.sum() + 1)), rel=1e-5)
 
 
-def test_matched_mask_loss_sigmoid_equals_mask2former_dense():
+def test_matched_mask_terms_sigmoid_equal_mask2former_dense():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 3, 4, 4, generator=gen)
     t = torch.zeros(1, 3, 4, 4)
     t[0, 0, :2] = 1
     t[0, 2, 2:] = 1
     sel = torch.tensor([[True, False, True]])
-    ours = matched_mask_loss(x, t, sel, activation='sigmoid', ignore_void=False)
-    ref = mask_bce_dice_loss(x[0, [0, 2]], t[0, [0, 2]])
-    assert ours['ce'].item() == pytest.approx(ref['bce'].item(), rel=1e-5)
-    assert ours['dice'].item() == pytest.approx(ref['dice'].item(), rel=1e-5)
+    _, ce, dice = matched_mask_terms(x, t, sel, activation='sigmoid', ignore_void=False)
+    bce, ref_dice = mask_bce_dice_terms(x[0, [0, 2]], t[0, [0, 2]])
+    torch.testing.assert_close(ce, bce, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(dice, ref_dice, rtol=1e-5, atol=1e-7)
 
 
 def test_pq_style_loss_names_bad_labels():

@@ -1,6 +1,5 @@
-from .binary_mask_losses import (binary_corner_codes, mask_bce_dice_loss, mask_bce_dice_terms,
-                                 matched_mask_loss, matched_mask_terms, read_binary_points,
-                                 read_mask_points, sample_mask_points, sigmoid_class_loss,
+from .binary_mask_losses import (binary_corner_codes, mask_bce_dice_terms, matched_mask_terms,
+                                 read_binary_points, read_mask_points, sigmoid_class_loss,
                                  uncertain_point_coords)
 from .instance_discrimination_loss import (kept_pair_logsumexp,
                                            pixelwise_instance_discrimination_loss)
@@ -25,8 +24,7 @@ __all__ = [
     'void_pixels',
     'pq_style_loss', 'void_ratio', 'mask_id_cross_entropy',
     'pixelwise_instance_discrimination_loss', 'kept_pair_logsumexp', 'semantic_aux_loss',
-    'inverse_segment_area', 'area_weighted_sample', 'sample_mask_points',
-    'read_mask_points', 'uncertain_point_coords',
-    'mask_bce_dice_loss', 'mask_bce_dice_terms', 'sigmoid_class_loss', 'matched_mask_loss',
-    'matched_mask_terms', 'binary_corner_codes', 'read_binary_points'
+    'inverse_segment_area', 'area_weighted_sample', 'read_mask_points', 'uncertain_point_coords',
+    'mask_bce_dice_terms', 'sigmoid_class_loss', 'matched_mask_terms', 'binary_corner_codes',
+    'read_binary_points'
 ]

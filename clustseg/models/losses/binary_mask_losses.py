@@ -1,22 +1,27 @@
-"""Per-mask binary losses of matched (query, segment) pairs.
+"""Per-mask binary losses of matched (query, segment) pairs, as per-mask terms that the heads
+sum and normalise themselves (per E-step or per group of E-steps).
 
 Two users:
 
-- the instance protocol (Mask2Former, Cheng et al. CVPR 2022; the paper's A.2):
-  :func:`sample_mask_points` + :func:`mask_bce_dice_loss` are exactly what mmdet 3.3's
-  ``Mask2FormerHead._loss_by_feat_single`` does - point-sampled (12544 points, oversample 3,
-  75 % importance sampling, from mmdet's Mask2Former configs) sigmoid BCE through
+- the instance protocol (Mask2Former, Cheng et al. CVPR 2022; the paper's A.2), in
+  ``ClustSegInstanceHead``: points drawn by :func:`uncertain_point_coords` (12544 points,
+  oversample 3, 75 % importance sampling, from mmdet's Mask2Former configs), the logits read
+  there by :func:`read_mask_points` and the binary GT by :func:`read_binary_points` (from its
+  :func:`binary_corner_codes`), then :func:`mask_bce_dice_terms`: what mmdet 3.3's
+  ``Mask2FormerHead._loss_by_feat_single`` computes - sigmoid BCE through
   ``mmdet.models.losses.cross_entropy_loss.binary_cross_entropy`` (= ``CrossEntropyLoss(
   use_sigmoid=True)``) averaged over masks x points, and naive dice with ``eps = 1`` through
   ``mmdet.models.losses.dice_loss.dice_loss`` (= ``DiceLoss(use_sigmoid=True,
   naive_dice=True, eps=1.0)``) averaged over masks;
-- the thing / stuff terms of the panoptic objective (the paper's Eq. 12):
-  :func:`matched_mask_loss`, dense binary CE + dice on a selected group of matched queries,
-  with the mask probability taken either as the E-step's softmax over the ``K`` clusters
-  (``activation='softmax'``) or per mask (``'sigmoid'``), void pixels excluded.
+- the thing / stuff terms of the panoptic objective (the paper's Eq. 12), in
+  ``ClustSegPanopticHead``: :func:`matched_mask_terms`, dense binary CE + dice of the selected
+  matched queries, with the mask probability taken either as the E-step's softmax over the
+  ``K`` clusters (``activation='softmax'``) or per mask (``'sigmoid'``), void pixels
+  excluded; or, point-sampled, the same reads and :func:`mask_bce_dice_terms` as the instance
+  head.
 """
 import functools
-from typing import Dict, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -124,44 +129,13 @@ def read_mask_points(mask_logits: Tensor, coords: Tensor) -> Tensor:
         return point_sample(mask_logits.float().unsqueeze(1), coords).squeeze(1)
 
 
-def sample_mask_points(mask_logits: Tensor,
-                       gt_masks: Tensor,
-                       num_points: int = 12544,
-                       oversample_ratio: float = 3.0,
-                       importance_sample_ratio: float = 0.75) -> Tuple[Tensor, Tensor]:
-    """Mask2Former's uncertainty-guided point sampling (mmdet's procedure, mmcv's
-    ``point_sample``; see :func:`uncertain_point_coords`).
-
-    ``num_points x oversample_ratio`` random points, of which the
-    ``importance_sample_ratio x num_points`` with the logit closest to 0 are kept, plus
-    random points for the rest; predictions and targets are read at the same normalised
-    coordinates by bilinear ``point_sample`` (so their resolutions may differ).
-
-    Args:
-        mask_logits: ``N x h x w`` logits of the matched queries.
-        gt_masks: ``N x H x W`` binary targets (any resolution).
-        num_points, oversample_ratio, importance_sample_ratio: mmdet Mask2Former defaults.
-
-    Returns:
-        ``(pred_points, gt_points)``, both ``N x num_points`` (targets without gradient).
-    """
-    if mask_logits.dim() != 3 or gt_masks.dim() != 3 or mask_logits.shape[0] != gt_masks.shape[0]:
-        raise ValueError(f'mask_logits and gt_masks must be N x h x w and N x H x W, got '
-                         f'{shape_str(mask_logits)} and {shape_str(gt_masks)}')
-    with torch.no_grad(), fp32_island(mask_logits):
-        coords = uncertain_point_coords(mask_logits.detach().float().unsqueeze(1), num_points,
-                                        oversample_ratio, importance_sample_ratio)
-        gt_points = point_sample(gt_masks.unsqueeze(1).float(), coords).squeeze(1)
-    return read_mask_points(mask_logits, coords), gt_points
-
-
 def mask_bce_dice_terms(mask_logits: Tensor, gt_masks: Tensor,
                         dice_eps: float = 1.0) -> Tuple[Tensor, Tensor]:
     """Each mask's sigmoid BCE (mean over its points) and naive dice, through mmdet's
     ``binary_cross_entropy`` / ``dice_loss`` unreduced: ``mask_logits`` / ``gt_masks``
-    ``N x ...`` (same shape, targets in ``[0, 1]``) -> ``(bce N, dice N)`` fp32, what
-    :func:`mask_bce_dice_loss` sums (a caller weighting masks differently, e.g. per group,
-    sums them itself)."""
+    ``N x ...`` (same shape, targets in ``[0, 1]``) -> ``(bce N, dice N)`` fp32; the caller
+    sums them and divides by its number of masks (mmdet's ``Mask2FormerHead``
+    normalisation), or weights masks per group."""
     if mask_logits.shape != gt_masks.shape or mask_logits.dim() < 2:
         raise ValueError(f'mask_logits ({shape_str(mask_logits)}) and gt_masks '
                          f'({shape_str(gt_masks)}) must have the same N x ... shape')
@@ -171,34 +145,6 @@ def mask_bce_dice_terms(mask_logits: Tensor, gt_masks: Tensor,
         bce = binary_cross_entropy(x, t, reduction='none').mean(dim=1)
         dice = dice_loss(x.sigmoid(), t, eps=dice_eps, naive_dice=True, reduction='none')
     return bce, dice
-
-
-def mask_bce_dice_loss(mask_logits: Tensor,
-                       gt_masks: Tensor,
-                       avg_factor: Optional[float] = None,
-                       dice_eps: float = 1.0) -> Dict[str, Tensor]:
-    """Sigmoid BCE + naive dice of matched masks (Mask2Former, through mmdet's functions:
-    :func:`mask_bce_dice_terms` summed).
-
-    ``bce = sum_{n,p} BCE(x_np, t_np) / (avg_factor * P)`` and
-    ``dice = sum_n [1 - (2 sum_p s_np t_np + eps) / (sum_p s_np + sum_p t_np + eps)] /
-    avg_factor`` with ``s = sigmoid(x)``: the normalisation of mmdet's ``Mask2FormerHead``
-    (``avg_factor`` = number of matched masks, all-reduced over ranks by the caller).
-
-    Args:
-        mask_logits: ``N x P`` point logits (from :func:`sample_mask_points`) or dense
-            ``N x H x W`` logits.
-        gt_masks: same shape, targets in ``[0, 1]``.
-        avg_factor: number of masks to average over (default ``N``; at least 1).
-        dice_eps: dice smoothing (mmdet Mask2Former config: ``eps=1.0``).
-
-    Returns:
-        dict of fp32 scalars ``'bce'`` and ``'dice'`` (unweighted; Mask2Former: 5 and 5, the
-        ClustSeg paper: 5 and 2, see docs/losses.md).
-    """
-    bce, dice = mask_bce_dice_terms(mask_logits, gt_masks, dice_eps)
-    avg = max(float(mask_logits.shape[0] if avg_factor is None else avg_factor), 1.0)
-    return dict(bce=bce.sum() / avg, dice=dice.sum() / avg)
 
 
 def sigmoid_class_loss(cls_logits: Tensor,
@@ -266,7 +212,7 @@ def matched_mask_terms(mask_logits: Tensor,
                        log_probs: Optional[Tensor] = None
                        ) -> Tuple[Tuple[Tensor, Tensor], Tensor, Tensor]:
     """Dense binary CE and dice of each selected matched query (the thing / stuff terms of
-    Eq. 12 before their sum and normalisation, :func:`matched_mask_loss`).
+    Eq. 12 before the head sums and normalises them).
 
     With ``p = softmax_K(mask_logits)`` (``'softmax'``, the E-step's assignment) or
     ``sigmoid(mask_logits)`` (``'sigmoid'``) and ``V`` the valid pixels, for each selected
@@ -325,23 +271,5 @@ def matched_mask_terms(mask_logits: Tensor,
     return idx, ce, dice
 
 
-def matched_mask_loss(mask_logits: Tensor, target_masks: Tensor, select: Tensor,
-                      avg_factor: Optional[float] = None, **kwargs) -> Dict[str, Tensor]:
-    """Dense binary CE + dice of a group of matched queries (thing or stuff term of Eq. 12):
-    ``loss = sum_{k selected} (.)_k / avg_factor`` of :func:`matched_mask_terms`' per-query
-    values (``avg_factor`` default: the number selected; at least 1). The other arguments
-    (``activation``, ``valid``, ``ignore_void``, ``dice_eps``, ``log_probs``) are those of
-    :func:`matched_mask_terms`.
-
-    Returns:
-        dict of fp32 scalars ``'ce'`` and ``'dice'``.
-    """
-    idx, ce, dice = matched_mask_terms(mask_logits, target_masks, select, **kwargs)
-    avg = max(float(idx[0].numel()) if avg_factor is None else float(avg_factor), 1.0)
-    return dict(ce=ce.sum() / avg, dice=dice.sum() / avg)
-
-
 __all__ = ['uncertain_point_coords', 'binary_corner_codes', 'read_binary_points',
-           'read_mask_points',
-           'sample_mask_points', 'mask_bce_dice_terms', 'mask_bce_dice_loss',
-           'sigmoid_class_loss', 'matched_mask_loss', 'matched_mask_terms']
+           'read_mask_points', 'mask_bce_dice_terms', 'sigmoid_class_loss', 'matched_mask_terms']
