@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -235,6 +237,25 @@ def test_final_em_mode_bad_value_names_the_key(repo_root):
     with pytest.raises(ValueError, match=r"model\.final_em_mode='sparse' is not supported; "
                                          r"allowed values: \['local', 'dense'\]"):
         _build(repo_root, final_em_mode='sparse')
+
+
+def test_final_iters_below_one_names_the_key(repo_root):
+    with pytest.raises(ValueError, match=r'model\.final_iters must be an integer >= 1, got 0'):
+        _build(repo_root, final_iters=0)
+
+
+def test_k_range_beyond_the_crop_is_capped_with_a_warning(repo_root):
+    """K above one seed per stride-8 cell of the training batch is capped; a warning names
+    the key and the cap instead of training at the cap silently."""
+    m = _build(repo_root, train_cfg=dict(num_superpixels_range=(5000, 6000)))
+    with pytest.warns(UserWarning, match=r'num_superpixels_range=\(5000, 6000\): K is capped '
+                      r'at 576, one seed per stride-8 cell of the 192 x 192 training batch; '
+                      r'every batch trains at K=576'):
+        assert m._sample_k(192, 192) == 576
+    m = _build(repo_root, train_cfg=dict(num_superpixels_range=(20, 150)))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # within the crop: no warning
+        assert 20 <= m._sample_k(192, 192) <= 150
 
 
 @pytest.mark.parametrize('mode', ['local', 'dense'])

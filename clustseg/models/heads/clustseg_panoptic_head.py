@@ -48,7 +48,7 @@ class ClustSegPanopticHead(ClustSegHead):
     "every E-step is a mask prediction"; it is also what trains the k-means variant's
     projections, whose M-step uses a hard argmax). Hungarian matching of the thing queries with
     ``PQProductCost`` and fixed matching of the memory-bank stuff queries
-    (``FixedStuffHungarianAssigner``), then the thing / stuff mask terms (``matched_mask_loss``
+    (``FixedStuffHungarianAssigner``), then the thing / stuff mask terms (``matched_mask_terms``
     on the softmax over the K clusters), the PQ-style loss and the mask-ID cross-entropy, all
     dense at stride 4. Once per step: pixel instance discrimination on the L2-normalised
     stride-4 mask features, the semantic loss of a 1x1-conv semantic head on the stride-4

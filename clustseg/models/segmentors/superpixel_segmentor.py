@@ -1,5 +1,6 @@
 """ClustSeg for superpixels: grid dreamy start + recurrent cross-attention decoder + full-res EM."""
 import math
+import warnings
 
 import torch
 import torch.nn as nn
@@ -117,6 +118,7 @@ class SuperpixelSegmentor(BaseModel):
             self.center_proj = nn.Linear(self.core.decoder.embed_dims, e)
             nn.init.zeros_(self.center_proj.weight)
             nn.init.zeros_(self.center_proj.bias)
+        check_positive_int('model.final_iters', final_iters)
         self.final_em = RecurrentCrossAttention(
             e, num_heads=1, num_iters=final_iters, identity_kv=True, center_norm_bias=True,
             scale=1.0)
@@ -254,10 +256,17 @@ class SuperpixelSegmentor(BaseModel):
     # ------------------------------------------------------------------ API
     def _sample_k(self, h, w):
         """K for this batch: uniform in ``train_cfg.num_superpixels_range``, capped at the pixel
-        count of the feature map the seeds are sampled from."""
+        count of the feature map the seeds are sampled from (a warning names the cap: Python
+        shows each distinct one once)."""
         lo, hi = self.train_cfg['num_superpixels_range']
         stride = 32 // 2 ** PIXEL_LEVELS.index(self.seed_level)
-        hi = min(hi, math.ceil(h / stride) * math.ceil(w / stride))
+        cap = math.ceil(h / stride) * math.ceil(w / stride)
+        if cap < hi:
+            warnings.warn(f'model.train_cfg.num_superpixels_range=({lo}, {hi}): K is capped at '
+                          f'{cap}, one seed per stride-{stride} cell of the {h} x {w} training '
+                          f'batch' + (f'; every batch trains at K={cap}' if cap <= lo else '') +
+                          ' (larger K needs larger crops)', stacklevel=2)
+            hi = cap
         return self.k_random.randint(min(lo, hi), hi)
 
     def loss(self, inputs, data_samples):
