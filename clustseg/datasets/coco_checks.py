@@ -152,7 +152,6 @@ class CocoAnnotationChecksMixin:
     def load_data_list(self) -> List[dict]:
         try:
             data_list = super().load_data_list()
-            self.check_classes()
         except (KeyError, TypeError, AttributeError, IndexError) as err:
             problem = self.json_problem()
             if problem is None:
@@ -209,14 +208,19 @@ class CocoAnnotationChecksMixin:
             raise ValueError(f'{where} has {len(unknown)} name(s) that are no category of the '
                              f'JSON: {unknown[:8]}; its {len(known)} names begin '
                              f'{known[:8]}')
+        for what, listed in (("metainfo['classes']", classes), ('the JSON', names)):
+            twice = sorted({n for n in listed if listed.count(n) > 1})
+            if twice:
+                ids = {n: [i for i in self.cat_ids if cats[i]['name'] == n] for n in twice}
+                raise ValueError(f'{where}: {what} names {twice[:8]} more than once (category '
+                                 f'ids {ids}); mmdet would give them labels beyond the classes: '
+                                 'give each class one name')
         if names != classes:
-            first = next(i for i, (a, b) in enumerate(zip(names, classes + [None] * len(names)))
-                         if a != b)
+            first = next(i for i, (a, b) in enumerate(zip(names, classes)) if a != b)
             raise ValueError(
                 f'{where} is not in the order of the JSON\'s categories (mmdet numbers labels '
                 f'in the JSON\'s order): label {first} would be {names[first]!r}, not '
-                f'{classes[first]!r}. List the classes in the order of the file\'s categories '
-                '(or give each name once)')
+                f'{classes[first]!r}. List the classes in the order of the file\'s categories')
         if self.panoptic_json:
             num_things = len(self.metainfo.get('thing_classes', ()))
             bad = [n for i, n in enumerate(names)

@@ -537,3 +537,21 @@ def test_json_without_images_is_an_error_naming_it(task, tmp_path):
     empty = _subset(task, json_name, [], tmp_path)
     with pytest.raises(FileNotFoundError, match='no samples: .*' + re.escape(empty)):
         (_panoptic if task == 'panoptic' else _instance)(ann_file=empty)
+
+
+def test_a_class_name_twice_is_a_config_error(tmp_path):
+    """A JSON with two categories of one name (Objects365-like), or classes listing a name
+    twice: mmdet would label past the classes; the error names the duplicates."""
+    def edit(js):
+        js['categories'].append(dict(id=9997, name='person', supercategory='x'))
+
+    ann_file = _subset('instance', INS_JSON, ['good'], tmp_path, edit)
+    with pytest.raises(ValueError, match=r"the JSON names \['person'\] more than once "
+                       r"\(category ids \{'person': \[1, 9997\]\}\)"):
+        _instance(ann_file=ann_file)
+    ann_file = _subset('instance', INS_JSON, ['good'], tmp_path)
+    metainfo = dict(_instance(ann_file=ann_file).metainfo)
+    metainfo['classes'] = tuple(metainfo['classes']) + ('person', )
+    with pytest.raises(ValueError, match=r"metainfo\['classes'\] names \['person'\] more than "
+                       'once'):
+        _instance(ann_file=ann_file, metainfo=metainfo)

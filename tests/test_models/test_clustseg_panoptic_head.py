@@ -295,7 +295,7 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
     ref['loss_pq_cls'] = w['aux'] * w['pq_cls'] * pq['cls']
     ref['loss_pq_mask'] = w['aux'] * w['pq_mask'] * pq['mask']
     ref['loss_mask_id'] = w['aux'] * w['mask_id'] * mask_id_cross_entropy(masks, tgt.masks)
-    log_m = probs.clamp(min=torch.finfo(torch.float32).tiny).log().view(2, 5, 6, 5)
+    log_m = probs.clamp(min=1e-30).log().view(2, 5, 6, 5)
     ref['loss_e_step_mask_id'] = w['aux'] * w['e_step'] * mask_id_cross_entropy(
         log_m, gather_matched(e_pooled, gt_index))
     assert set(got) == set(ref)
@@ -726,3 +726,23 @@ def test_e_step_loss_keeps_its_gradient_for_a_pixel_in_the_wrong_cluster(gap):
     # d(-log p_0) / d logit_0 = -(1 - p_0), per pixel averaged over the HW pixels
     torch.testing.assert_close(logits.grad[0, 0], torch.full((h * w, ), -(1 - torch.sigmoid(
         torch.tensor(-gap))).item() / (h * w)), rtol=1e-4, atol=1e-7)
+
+
+
+@pytest.mark.parametrize('gap', [68.0, 80.0])
+def test_e_step_loss_gradient_stays_finite_under_a_large_fp16_loss_scale(gap):
+    """Pixels of a 64 x 64 map in the wrong cluster by a logit gap of 68 (p = 3e-30, just above
+    the floor: the exact gradient) or 80 (p = 2e-35, below it: no gradient), with the loss
+    scaled by 2^32 as a growing fp16 GradScaler may: the backward's g / p must not overflow fp32
+    (with the floor at fp32's tiny, 1.2e-38, the second overflowed to inf / nan)."""
+    h = w = 64
+    logits = torch.zeros(1, 2, h * w)
+    logits[:, 1] = gap
+    logits.requires_grad_(True)
+    loss = ClustSegPanopticHead._e_step_loss(logits.softmax(dim=1), (h, w), torch.tensor([[0]]),
+                                             torch.ones(1, 1, h, w))
+    (loss * 2.0 ** 32).backward()
+    assert torch.isfinite(logits.grad).all()
+    expect = -2.0 ** 32 / (h * w) if gap < 69 else 0.0
+    torch.testing.assert_close(logits.grad[0, 0], torch.full((h * w, ), expect), rtol=1e-3,
+                               atol=0)

@@ -25,8 +25,12 @@ from .clustseg_head import (ClustSegHead, HeadOutput, cat_steps, gt_mask_tensor,
                             top1_class_logprobs)
 
 
-#: The floor of the E-step maps' probabilities before their log (:meth:`_e_step_loss`).
-PROB_FLOOR = torch.finfo(torch.float32).tiny
+#: The floor of the E-step maps' probabilities before their log (:meth:`_e_step_loss`): low
+#: enough to keep the exact loss and gradient of a pixel up to a logit gap of about 69 to its
+#: GT cluster (1e-8 stopped them at 18), high enough that the backward's g / p stays finite in
+#: fp32 under fp16 loss scales up to about 2^40 (with fp32's tiny, 1.2e-38, a scale of 2^24
+#: already overflowed)
+PROB_FLOOR = 1e-30
 LOSS_WEIGHTS = dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0, mask_id=0.3,
                     insdis=1.0, sem=1.0, thing_cls=2.0, e_step=0.3)
 
@@ -524,10 +528,10 @@ class ClustSegPanopticHead(ClustSegHead):
         h, w = hw
         gb, m = rows.shape
         with fp32_island(probs):
-            # floored at fp32's smallest normal number (only the exact zeros of padding and
-            # unmatched rows, and denormals, reach it): a higher floor, e.g. 1e-8, would give a
-            # pixel confidently in the wrong cluster (gap > 18 in the logits, 0.2-14 % of a
-            # trained model's E-step maps) a constant loss and no gradient
+            # floored (PROB_FLOOR) far below 1e-8, which gave a pixel confidently in the wrong
+            # cluster (gap > 18 in the logits, 0.2-14 % of a trained model's E-step maps) a
+            # constant loss and no gradient; the exact zeros of padding and unmatched rows
+            # reach the floor
             log_m = gather_matched(probs.float(), rows).clamp(min=PROB_FLOOR).log()
             log_m = log_m.view(gb, m, h, w)
             return mask_id_cross_entropy(log_m, cls._group_targets(level_targets, rows),
