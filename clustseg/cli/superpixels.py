@@ -54,14 +54,7 @@ def _inside(path: str, folder: str) -> bool:
 def written_here(path: str) -> bool:
     """``path`` is a label PNG or overlay of this command (it carries :data:`SETTINGS_KEY`;
     read from the PNG's header chunks, the pixels are not decoded)."""
-    if not path.lower().endswith('.png'):
-        return False
-    from PIL import Image
-    try:
-        with Image.open(path) as im:
-            return SETTINGS_KEY in im.info
-    except (OSError, ValueError):
-        return False
+    return path.lower().endswith('.png') and _png_text(path) is not None
 
 
 def collect_inputs(inputs: List[str], recursive: bool = False, overlay: bool = False,
@@ -145,17 +138,39 @@ def collect_inputs(inputs: List[str], recursive: bool = False, overlay: bool = F
     return jobs, missing
 
 
-def png_settings(path: str) -> Optional[dict]:
-    """The settings recorded in label PNG ``path`` (None: none recorded, or not readable)."""
-    import json
-
+def _png_text(path: str) -> Optional[str]:
+    """The :data:`SETTINGS_KEY` text chunk of PNG ``path`` (None: none, or not readable)."""
     from PIL import Image
     try:
         with Image.open(path) as im:
-            text = getattr(im, 'text', {}).get(SETTINGS_KEY)
-        return json.loads(text) if text else None
+            return getattr(im, 'text', {}).get(SETTINGS_KEY)
     except (OSError, ValueError):
         return None
+
+
+def png_settings(path: str) -> Optional[dict]:
+    """The settings recorded in label PNG ``path`` (None: none recorded, or not readable)."""
+    import json
+    text = _png_text(path)
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def _png_bytes(array: np.ndarray, settings: Optional[dict]) -> bytes:
+    """``array`` (H x W uint16 or H x W x 3 RGB uint8) -> PNG bytes, with ``settings`` (JSON)
+    in a text chunk under :data:`SETTINGS_KEY` (marks the file as this command's output)."""
+    import io
+    import json
+
+    from PIL import Image, PngImagePlugin
+    info = PngImagePlugin.PngInfo()
+    if settings is not None:
+        info.add_text(SETTINGS_KEY, json.dumps(settings, sort_keys=True))
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buf, format='PNG', pnginfo=info)
+    return buf.getvalue()
 
 
 def settings_conflict(path: str, settings: dict) -> Optional[str]:
@@ -175,20 +190,10 @@ def settings_conflict(path: str, settings: dict) -> Optional[str]:
 def label_png(labels: np.ndarray, settings: Optional[dict] = None) -> bytes:
     """H x W labels -> the bytes of a 16-bit grayscale PNG (labels must be in 0..65535), with
     ``settings`` (JSON) in a text chunk under :data:`SETTINGS_KEY`."""
-    import io
-    import json
-
-    from PIL import Image, PngImagePlugin
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0 or hi > 65535:
         raise ValueError(f'labels in [{lo}, {hi}] do not fit a 16-bit PNG (0..65535)')
-    info = PngImagePlugin.PngInfo()
-    if settings is not None:
-        info.add_text(SETTINGS_KEY, json.dumps(settings, sort_keys=True))
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint16)).save(buf, format='PNG',
-                                                                         pnginfo=info)
-    return buf.getvalue()
+    return _png_bytes(labels.astype(np.uint16, copy=False), settings)
 
 
 def overlay_png(bgr: np.ndarray, labels: np.ndarray, color=OVERLAY_COLOR,
@@ -197,20 +202,10 @@ def overlay_png(bgr: np.ndarray, labels: np.ndarray, color=OVERLAY_COLOR,
     ``settings`` (JSON) in a text chunk under :data:`SETTINGS_KEY` (marks it as an output).
     The boundaries are those :class:`~clustseg.visualization.SuperpixelVisualizer` draws
     (:func:`~clustseg.visualization.superpixel_boundaries`)."""
-    import io
-    import json
-
-    from PIL import Image, PngImagePlugin
-
     from clustseg.visualization import superpixel_boundaries
     out = bgr.copy()
     out[superpixel_boundaries(labels)] = color
-    info = PngImagePlugin.PngInfo()
-    if settings is not None:
-        info.add_text(SETTINGS_KEY, json.dumps(settings, sort_keys=True))
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(out[..., ::-1])).save(buf, format='PNG', pnginfo=info)
-    return buf.getvalue()
+    return _png_bytes(out[..., ::-1], settings)
 
 
 def _progress(total: int, enabled: bool):
@@ -244,8 +239,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='recompute images whose outputs exist')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
-    if args.n_segments < 1:
-        parser.error(f'--n-segments must be >= 1, got {args.n_segments}')
+    if not 1 <= args.n_segments <= PNG_MAX_LABEL + 1:
+        parser.error(f'--n-segments must be in 1..{PNG_MAX_LABEL + 1} (labels of a 16-bit '
+                     f'PNG), got {args.n_segments}')
     if args.start_label < 0:
         parser.error(f'--start-label must be >= 0, got {args.start_label}')
     if args.start_label + args.n_segments - 1 > PNG_MAX_LABEL:

@@ -193,7 +193,8 @@ def check_loaded_keys(source: str, missing: List[str], unexpected: List[str],
             f'pretrained weights {source} do not match the backbone: ' +
             describe_key_mismatch(missing, unexpected) +
             '. Check the checkpoint against the config (converter / convert_weights), or list '
-            'keys that are meant to stay unused in init_cfg.unused_keys.')
+            'module keys that the file is not meant to fill in init_cfg.new_keys and file keys '
+            'that are meant to stay unused in init_cfg.unused_keys.')
 
 
 def describe_key_mismatch(missing: List[str], unexpected: List[str],
@@ -279,7 +280,7 @@ def mmpretrain_convnext_to_timm_features(state_dict: Dict[str, torch.Tensor]
                     break
             out[f'timm_model.stages_{i}.blocks.{j}.{rest}'] = value
             continue
-        if k.startswith('norm3.'):
+        if re.match(r'norm[0-3]\.', k):  # output norms (norm3: the classifier's final one)
             out[k] = value
         elif key.startswith('head.'):
             unused.append(key)  # the classifier's head

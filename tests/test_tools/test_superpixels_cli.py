@@ -126,7 +126,11 @@ def test_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(['x.jpg', '--out-dir', str(tmp_path), '--n-segments', '0'])
     assert e.value.code == 2
-    assert '--n-segments must be >= 1' in capsys.readouterr().err
+    assert '--n-segments must be in 1..65536' in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # the count itself cannot fit: not --start-label's
+        main(['x.jpg', '--out-dir', str(tmp_path), '--n-segments', '70000'])
+    assert '--n-segments must be in 1..65536 (labels of a 16-bit PNG), got 70000' in \
+        capsys.readouterr().err
     # labels start_label .. start_label + K - 1 must fit the 16-bit PNG: refused when parsing
     with pytest.raises(SystemExit) as e:
         main(['x.jpg', '--out-dir', str(tmp_path), '--n-segments', '600', '--start-label',

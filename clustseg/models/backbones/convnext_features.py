@@ -31,4 +31,6 @@ class ConvNeXtFeatures(TIMMBackbone):
 
     def forward(self, x):
         feats = self.timm_model(x)  # B x C_i x H_i x W_i per stage
-        return [getattr(self, f'norm{i}')(f) for i, f in zip(self.out_indices, feats)]
+        # contiguous, as mmpretrain's: timm's LayerNorm2d returns a permuted view
+        return [getattr(self, f'norm{i}')(f).contiguous()
+                for i, f in zip(self.out_indices, feats)]

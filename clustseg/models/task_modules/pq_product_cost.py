@@ -34,6 +34,7 @@ def pq_similarities(cls_logits: Tensor,
                     mask_logits: Tensor,
                     gt_labels: Tensor,
                     gt_masks: Tensor,
+                    *,
                     class_act: str = 'softmax',
                     mask_void_masking: bool = True,
                     eps: float = 1e-5) -> Tuple[Tensor, Tensor]:
@@ -116,7 +117,8 @@ class PQProductCost(BaseMatchCost):
         scores ``S x K x C'``, masks ``S x K x ...``)."""
         class_sim, mask_sim = pq_similarities(
             pred_instances.scores, pred_instances.masks, gt_instances.labels,
-            gt_instances.masks, self.class_act, self.mask_void_masking, self.eps)
+            gt_instances.masks, class_act=self.class_act,
+            mask_void_masking=self.mask_void_masking, eps=self.eps)
         return -self.weight * class_sim * mask_sim
 
     def __repr__(self) -> str:
