@@ -59,7 +59,7 @@ class SuperpixelOnnxWrapper(nn.Module):
 
     def __init__(self, model, n_segments: int):
         super().__init__()
-        if getattr(model, 'final_em_mode', None) != 'local':
+        if not getattr(model, 'local_final_em', False):
             raise ValueError('ONNX export supports SuperpixelSegmentor models with '
                              "final_em_mode='local'")
         self.model = model

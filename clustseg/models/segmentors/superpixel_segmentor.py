@@ -100,6 +100,9 @@ class SuperpixelSegmentor(BaseModel):
             raise ValueError(f'model.final_em_mode={final_em_mode!r} is not supported; allowed '
                              f'values: {list(FINAL_EM_MODES)}')
         self.final_em_mode = final_em_mode
+        #: whether the full-resolution E/M is the local one (each pixel among its 9 nearest
+        #: seed cells): what the ONNX export and soft assignments need
+        self.local_final_em = final_em_mode == 'local'
         self.backbone = MODELS.build(backbone)
         self.backbone_channels_last = bool(backbone_channels_last)
         if self.backbone_channels_last:  # conv weights NHWC: oneDNN's faster CPU path
@@ -237,7 +240,7 @@ class SuperpixelSegmentor(BaseModel):
         kpm = padding.mask_at((h, w))
         kpm = None if kpm is None else kpm.flatten(1)
         emb = emb.flatten(2).transpose(1, 2)  # B x HW x E
-        if self.final_em_mode == 'dense':
+        if not self.local_final_em:
             out = self.final_em(centers, emb, key_padding_mask=kpm, return_logits=return_all)
             res.update(final=out['assigns'], final_logits=out['logits'])
             tick('final_em')
