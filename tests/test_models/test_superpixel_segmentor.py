@@ -217,6 +217,25 @@ def test_shipped_superpixel_checkpoint_passes_the_strict_check(repo_root, name):
         'clustseg_compact-fast_1xb4-3k_bsds500-superpixel'])
 
 
+def test_predict_at_another_original_size_gives_connected_superpixels(model):
+    """A test pipeline that resized the image (ori_shape != img_shape): the labels are brought
+    back by nearest sampling, which can cut thin superpixels; each is one 4-connected region
+    of at least min_size pixels at the original size."""
+    from scipy import ndimage
+    model.eval()
+    img = torch.randint(0, 255, (3, 64, 96), dtype=torch.uint8)
+    data = _batch(model, [img], [np.zeros((64, 96), dtype=np.int64)], False)
+    data['data_samples'][0].set_metainfo(dict(ori_shape=(31, 43)))
+    model.test_cfg['num_superpixels'] = 90
+    sp = model(**data, mode='predict')[0].pred_superpixels.data[0].numpy()
+    assert sp.shape == (31, 43)
+    ids = np.unique(sp)
+    assert ids.tolist() == list(range(len(ids)))
+    for i in ids:
+        assert ndimage.label(sp == i)[1] == 1, f'superpixel {i} is split'
+    assert np.bincount(sp.ravel()).min() >= round(0.25 * 31 * 43 / 90)
+
+
 def _check_connected_labels(sp, hw, k, min_size_ratio=0.25):
     """A label map after the connectivity step: contiguous ids, every region at least
     min_size_ratio * HW / K pixels (which bounds the count by HW / min_size)."""

@@ -339,8 +339,11 @@ class SuperpixelSegmentor(BaseModel):
             ih, iw = ds.metainfo.get('img_shape', lbl.shape)
             t = torch.from_numpy(lbl[:ih, :iw])[None]
             oh, ow = ds.metainfo.get('ori_shape', (ih, iw))
-            if (oh, ow) != (ih, iw):
-                t = F.interpolate(t[None].float(), size=(oh, ow), mode='nearest')[0].long()
+            if (oh, ow) != (ih, iw):  # a resizing test pipeline: back to the original size,
+                # where nearest sampling can cut a thin superpixel: connected again there
+                t = F.interpolate(t[None].float(), size=(oh, ow), mode='nearest')[0, 0]
+                min_size = int(round(self.test_cfg['min_size_ratio'] * oh * ow / k))
+                t = torch.from_numpy(enforce_connectivity(t.long().numpy(), min_size))[None]
             ds.pred_superpixels = PixelData(data=t)
         return data_samples
 
