@@ -163,3 +163,25 @@ def test_resuming_a_dataset_without_seeding_warns(tmp_path, capsys):
     capsys.readouterr()
     _runner(tmp_path, _Plain(), 3, None).train()
     assert '_Plain does not seed its samples\' transforms' in capsys.readouterr().out
+
+
+def test_seed_sample_seeds_python_and_numpy_random():
+    """Transforms draw from Python's ``random`` (mmcv's RandomFlip, ...) and from numpy's: both
+    repeat for the same SampleIndex seed and differ for another; a plain int seeds nothing."""
+    import random
+
+    from clustseg.datasets.samplers.resumable_infinite_sampler import seed_sample
+
+    def draws(index):
+        seed_sample(index)
+        return [random.random() for _ in range(3)], np.random.rand(3).tolist()
+
+    assert draws(SampleIndex(4, 123)) == draws(SampleIndex(9, 123))
+    other = draws(SampleIndex(4, 124))
+    assert other[0] != draws(SampleIndex(4, 123))[0] and other[1] != draws(SampleIndex(4, 123))[1]
+    random.seed(7)
+    np.random.seed(7)
+    expected = [random.random() for _ in range(3)], np.random.rand(3).tolist()
+    random.seed(7)
+    np.random.seed(7)
+    assert draws(4) == expected  # not seeded by a plain index
