@@ -173,3 +173,22 @@ def test_converter_rerun_replaces_an_earlier_layout(repo_root, bsds_root, tmp_pa
     assert len(ds) == 1 and len(ds.get_data_info(0)['seg_map_path']) == mat.shape[0]
     tool.main([bsds_root, str(tmp_path), '--splits', 'val', '--ids', '101087'])
     assert sorted(p.name for p in (val / 'labels').iterdir()) == ['101087.png']
+
+
+def test_annotators_of_different_sizes_are_an_error_naming_the_file(tmp_path):
+    """A BSDS .mat whose annotators' maps differ in size (a corrupt or hand-edited file) is
+    refused naming the file, not stacked into a wrong array."""
+    import scipy.io
+
+    from clustseg.datasets import BadInputError
+    gt = np.empty((1, 2), dtype=object)
+    for k, shape in enumerate([(4, 6), (6, 4)]):
+        entry = np.empty((1, 1), dtype=[('Segmentation', object), ('Boundaries', object)])
+        entry[0, 0] = (np.ones(shape, dtype=np.uint16), np.zeros(shape, dtype=np.uint8))
+        gt[0, k] = entry
+    path = str(tmp_path / 'bad.mat')
+    scipy.io.savemat(path, {'groundTruth': gt})
+    with pytest.raises(BadInputError, match=r'annotator 1 Segmentation is \(6, 4\) but '
+                       r'annotator 0 is \(4, 6\)') as info:
+        load_bsds_segmentations(path)
+    assert path in str(info.value)
