@@ -243,7 +243,7 @@ def _soft(model, inputs, k):
 def _post(model, hard: np.ndarray, k: int) -> np.ndarray:
     """The segmentor's connectivity step (:meth:`SuperpixelSegmentor.superpixels`)."""
     h, w = hard.shape
-    return enforce_connectivity(hard, int(round(model.test_cfg['min_size_ratio'] * h * w / k)))
+    return enforce_connectivity(hard, model.min_size(h, w, k))
 
 
 def superpixels(image, n_segments: int = DEFAULT_N_SEGMENTS, *, start_label: int = 1,

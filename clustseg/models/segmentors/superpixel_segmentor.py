@@ -100,9 +100,6 @@ class SuperpixelSegmentor(BaseModel):
             raise ValueError(f'model.final_em_mode={final_em_mode!r} is not supported; allowed '
                              f'values: {list(FINAL_EM_MODES)}')
         self.final_em_mode = final_em_mode
-        #: whether the full-resolution E/M is the local one (each pixel among its 9 nearest
-        #: seed cells): what the ONNX export and soft assignments need
-        self.local_final_em = final_em_mode == 'local'
         self.backbone = MODELS.build(backbone)
         self.backbone_channels_last = bool(backbone_channels_last)
         if self.backbone_channels_last:  # conv weights NHWC: oneDNN's faster CPU path
@@ -256,6 +253,16 @@ class SuperpixelSegmentor(BaseModel):
                        final_logits=[lgrid.to_dense(x, float('-inf')) for x in out['logits']])
         return res
 
+    @property
+    def local_final_em(self) -> bool:
+        """Whether the full-resolution E/M is the local one (each pixel among its 9 nearest
+        seed cells): what the ONNX export and soft assignments need."""
+        return self.final_em_mode == 'local'
+
+    def min_size(self, h: int, w: int, k: int) -> int:
+        """The connectivity step's smallest superpixel at h x w with K superpixels."""
+        return int(round(self.test_cfg['min_size_ratio'] * h * w / k))
+
     # ------------------------------------------------------------------ API
     def _sample_k(self, h, w):
         """K for this batch: uniform in ``train_cfg.num_superpixels_range``, capped at the pixel
@@ -323,8 +330,7 @@ class SuperpixelSegmentor(BaseModel):
             hard = out['final_logits'][-1].argmax(1)
         hard = hard.view(-1, h, w).cpu().numpy()  # last E-step
         tick('hard_labels')
-        min_size = int(round(self.test_cfg['min_size_ratio'] * h * w / k))
-        labels = [enforce_connectivity(x, min_size) for x in hard]
+        labels = [enforce_connectivity(x, self.min_size(h, w, k)) for x in hard]
         tick('connectivity')
         return labels
 
@@ -342,8 +348,8 @@ class SuperpixelSegmentor(BaseModel):
             if (oh, ow) != (ih, iw):  # a resizing test pipeline: back to the original size,
                 # where nearest sampling can cut a thin superpixel: connected again there
                 t = F.interpolate(t[None].float(), size=(oh, ow), mode='nearest')[0, 0]
-                min_size = int(round(self.test_cfg['min_size_ratio'] * oh * ow / k))
-                t = torch.from_numpy(enforce_connectivity(t.long().numpy(), min_size))[None]
+                t = torch.from_numpy(enforce_connectivity(t.long().numpy(),
+                                                          self.min_size(oh, ow, k)))[None]
             ds.pred_superpixels = PixelData(data=t)
         return data_samples
 
