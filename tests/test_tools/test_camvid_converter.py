@@ -320,3 +320,14 @@ def test_missing_folder_and_files_are_named(conv, src, tmp_path):
         conv.convert(str(bad), str(tmp_path / 'out'), splits=('train',), verbose=False)
     with pytest.raises(MissingInputError, match='CamVid source folder not found'):
         conv.convert(str(tmp_path / 'nowhere'), str(tmp_path / 'out'))
+
+
+def test_label_of_another_size_than_its_image_names_the_file(conv, src, tmp_path):
+    bad = _copy_src(src, tmp_path / 'CamVid')
+    path = bad / 'valannot' / '0016E5_07997.png'
+    label = _read(path)
+    Image.fromarray(np.ascontiguousarray(label[:-1])).save(path)  # one row short
+    h, w = label.shape
+    with pytest.raises(BadInputError, match=re.escape(str(path)) +
+                       rf': label map is {h - 1} x {w} '):
+        conv.convert(str(bad), str(tmp_path / 'out'), verbose=False)
