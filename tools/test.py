@@ -15,8 +15,8 @@ import torch
 
 import clustseg  # noqa: F401  (applies the checkpoint fixes)
 from clustseg.engine import register_model_checks
-from clustseg.utils import (ConfigOptionError, keep_freed_host_memory, merge_cfg_options,
-                            register_all_modules, setup_distributed)
+from clustseg.utils import (ConfigOptionError, close_distributed, keep_freed_host_memory,
+                            merge_cfg_options, register_all_modules, setup_distributed)
 
 
 #: --out: metrics (JSON) or predictions (pickle), by the file's suffix
@@ -144,6 +144,7 @@ def main(argv=None):
     elif args.out and is_main_process():
         dump(metrics, args.out, file_format='json', indent=2)
         runner.logger.info(f'metrics written to {args.out}')
+    close_distributed()
 
 
 if __name__ == '__main__':

@@ -21,9 +21,9 @@ import clustseg
 from clustseg.engine import (FreshDrawsHook, ScheduleError, check_val_interval,
                              fit_schedules_to_max_iters, register_model_checks,
                              resumed_schedule_mismatch, train_keeping_checkpoints)
-from clustseg.utils import (ConfigOptionError, find_resumable_checkpoint, keep_freed_host_memory,
-                            load_resumable, merge_cfg_options, register_all_modules,
-                            setup_distributed)
+from clustseg.utils import (ConfigOptionError, close_distributed, find_resumable_checkpoint,
+                            keep_freed_host_memory, load_resumable, merge_cfg_options,
+                            register_all_modules, setup_distributed)
 
 
 def parse_args(argv=None):
@@ -195,6 +195,7 @@ def main(argv=None):
     runner.register_hook(FreshDrawsHook())  # load_from: this run's seed draws, not the old run's
     print_log(f'clustseg {clustseg.__version__}', logger='current')
     train_keeping_checkpoints(runner)  # a failed validation keeps the checkpoint before it
+    close_distributed()
 
 
 if __name__ == '__main__':
