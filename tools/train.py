@@ -90,9 +90,9 @@ def checkpoint_dirs(cfg) -> list:
     return [d for d in dirs if osp.isdir(d)] or [cfg.work_dir]
 
 
-def check_batch_and_norms(cfg, config_path, auto_scale: bool) -> None:
-    """The learning rate against this run's batch (SyncBN where torch has none:
-    :func:`clustseg.utils.setup_distributed`).
+def check_batch(cfg, config_path, auto_scale: bool) -> None:
+    """The learning rate against this run's batch (SyncBN on a CPU run is
+    :func:`clustseg.utils.setup_distributed`'s).
 
     ``--auto-scale-lr`` enables ``cfg.auto_scale_lr`` (an error naming the config when it has
     none); without it, a total batch (GPUs x per-GPU batch) other than its
@@ -154,7 +154,7 @@ def main(argv=None):
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
-    check_batch_and_norms(cfg, args.config, args.auto_scale_lr)
+    check_batch(cfg, args.config, args.auto_scale_lr)
     if args.amp:
         enable_amp(cfg, args.config, args.amp_dtype)
     elif args.amp_dtype:

@@ -191,8 +191,8 @@ def label_png(labels: np.ndarray, settings: Optional[dict] = None) -> bytes:
     """H x W labels -> the bytes of a 16-bit grayscale PNG (labels must be in 0..65535), with
     ``settings`` (JSON) in a text chunk under :data:`SETTINGS_KEY`."""
     lo, hi = int(labels.min()), int(labels.max())
-    if lo < 0 or hi > 65535:
-        raise ValueError(f'labels in [{lo}, {hi}] do not fit a 16-bit PNG (0..65535)')
+    if lo < 0 or hi > PNG_MAX_LABEL:
+        raise ValueError(f'labels in [{lo}, {hi}] do not fit a 16-bit PNG (0..{PNG_MAX_LABEL})')
     return _png_bytes(labels.astype(np.uint16, copy=False), settings)
 
 

@@ -243,15 +243,15 @@ def test_batch_warning_auto_scale_lr_and_cpu_sync_bn(load_script, monkeypatch, l
     for name in ('configs/semantic/clustseg_r50_8xb2-100e_ade20k-640x640.py',
                  'configs/superpixel/clustseg_r50_8xb16-300k_bsds500-superpixel.py'):
         cfg = Config.fromfile(str(REPO_ROOT / name))
-        train.check_batch_and_norms(cfg, name, False)  # one process here: not the recipe's
+        train.check_batch(cfg, name, False)  # one process here: not the recipe's
         assert any(f'1 process(es) x batch_size {cfg.train_dataloader.batch_size}' in m and
                    '--auto-scale-lr' in m for m in log_messages)
         assert not cfg.auto_scale_lr.enable
-        train.check_batch_and_norms(cfg, name, True)
+        train.check_batch(cfg, name, True)
         assert cfg.auto_scale_lr.enable
     cfg = Config(dict(train_dataloader=dict(batch_size=2), sync_bn='torch'))
     with pytest.raises(SystemExit, match='--auto-scale-lr needs auto_scale_lr=dict'):
-        train.check_batch_and_norms(cfg, 'x.py', True)
+        train.check_batch(cfg, 'x.py', True)
     from clustseg.utils import dist
     monkeypatch.setattr(dist.torch.cuda, 'is_available', lambda: False)
     monkeypatch.setattr(dist.torch_dist, 'is_initialized', lambda: True)  # no group made here
