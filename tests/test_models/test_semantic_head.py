@@ -3,6 +3,8 @@ tests/data: memory bank filled from the ground truth (exactly the classes presen
 eval, kept through a checkpoint; every parameter in the loss even when classes are absent; the
 loss falls; padding, ignore labels, slide inference and config checks."""
 import copy
+import re
+import warnings
 
 import pytest
 import torch
@@ -285,7 +287,8 @@ def test_config_errors():
     model.train()
     bad = pseudo_collate([ds[0]])
     bad['data_samples'][0].gt_sem_seg.data[0, 0, 0] = 200  # not a COCO-Stuff train id
-    with pytest.raises(ValueError, match='200'):
+    seg_file = bad['data_samples'][0].metainfo['seg_map_path']
+    with pytest.raises(ValueError, match=r'\[200\] are outside .*' + re.escape(seg_file)):
         _loss(model, bad)
     with pytest.raises(ValueError, match='one per class'):
         _build(size=64, model=dict(decode_head=dict(initializer=dict(num_classes=150))))
@@ -293,3 +296,21 @@ def test_config_errors():
         _build(size=64, model=dict(decode_head=dict(deep_supervision='some')))
     with pytest.raises(ValueError, match=r'dice_eps must be > 0, got 0'):  # 0 / 0: a NaN loss
         _build(size=64, model=dict(decode_head=dict(dice_eps=0)))
+
+
+def test_a_batch_without_labelled_pixels_warns_naming_its_files():
+    """All labels ignore_index (e.g. a wrong reduce_zero_label): the losses are zero, so the
+    batch would train nothing in silence; a batch with labels does not warn."""
+    cfg, model, ds = _build(size=64)
+    model.train()
+    batch = pseudo_collate([ds[0], ds[1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        _loss(model, batch)
+    for sample in batch['data_samples']:
+        sample.gt_sem_seg.data[...] = 255
+    files = [s.metainfo['seg_map_path'] for s in batch['data_samples']]
+    with pytest.warns(UserWarning, match='no labelled pixel') as record:
+        losses, _ = _loss(model, batch)
+    assert all(f in str(record[0].message) for f in files)
+    assert float(losses['decode.loss_ce']) == 0 and float(losses['decode.loss_dice']) == 0

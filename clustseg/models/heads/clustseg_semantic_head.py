@@ -1,4 +1,5 @@
 """ClustSeg's semantic-segmentation decode head for mmseg's ``EncoderDecoder`` (paper §4.3, A.3)."""
+import warnings
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -15,6 +16,12 @@ from ..utils import merge_cfg, rename_legacy_keys
 TEST_CFG_DEFAULTS = dict(mode='whole', crop_size=None, stride=None)
 #: the segmentor's ``train_cfg``: EncoderDecoder passes it to the head, which reads no key
 TRAIN_CFG_DEFAULTS = dict()
+
+
+def label_file(data_sample) -> str:
+    """The label file of a data sample (its image when the sample has no label path)."""
+    meta = data_sample.metainfo
+    return str(meta.get('seg_map_path') or meta.get('img_path') or '<unnamed sample>')
 
 
 def upsample_to_input(x: Tensor, size: Sequence[int]) -> Tensor:
@@ -145,11 +152,22 @@ class ClustSegSemanticHead(BaseModule):
         out = segs[0].new_full((len(segs), h, w), self.ignore_index)
         for i, s in enumerate(segs):
             out[i, :s.shape[0], :s.shape[1]] = s
-        bad = (out != self.ignore_index) & ((out < 0) | (out >= self.num_classes))
-        if bool(bad.any()):
+        labelled = out != self.ignore_index
+        bad = labelled & ((out < 0) | (out >= self.num_classes))
+        any_bad, any_labelled = torch.stack([bad.any(), labelled.any()]).tolist()  # one sync
+        if any_bad:
+            files = [label_file(ds) for i, ds in enumerate(batch_data_samples)
+                     if bool(bad[i].any())]
             raise ValueError(f'ground-truth labels {sorted(set(out[bad].unique().tolist()))} '
                              f'are outside [0, {self.num_classes}) and not ignore_index='
-                             f'{self.ignore_index}')
+                             f'{self.ignore_index} (in {", ".join(files)})')
+        if not any_labelled:
+            warnings.warn(
+                'a training batch has no labelled pixel (every label is ignore_index='
+                f'{self.ignore_index}: '
+                f'{", ".join(label_file(ds) for ds in batch_data_samples)}), so it trains '
+                'nothing; if every batch is so, check the label files and the dataset\'s '
+                'reduce_zero_label', stacklevel=2)
         return out
 
     def step_losses(self, logits: Tensor, target: Tensor) -> Tuple[Tensor, Tensor]:
