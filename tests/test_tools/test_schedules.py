@@ -5,7 +5,8 @@ import importlib.util
 import pytest
 from mmengine.config import Config
 
-from clustseg.engine import ScheduleError, check_val_interval, fit_schedules_to_max_iters
+from clustseg.engine import (ScheduleError, check_val_interval, fit_schedules_to_max_iters,
+                             resumed_schedule_mismatch)
 
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[2]
 SEMANTIC = ROOT / 'configs' / 'semantic' / 'clustseg_compact_embedded.py'
@@ -63,6 +64,19 @@ def test_schedule_that_no_longer_fits_is_an_error():
             param_scheduler=dict(type='PolyLR', by_epoch=False, end=30))), 20)
 
 
+def test_scheduler_beginning_at_max_iters_is_an_error():
+    """A scheduler that begins at iteration max_iters never runs (the last iteration is
+    max_iters - 1): an error, as one beginning after it; one ending at max_iters fits."""
+    def cfg(begin):
+        return Config(dict(train_cfg=dict(max_iters=20), param_scheduler=[
+            dict(type='LinearLR', by_epoch=False, begin=0, end=begin),
+            dict(type='PolyLR', by_epoch=False, begin=begin, end=20)]))
+    assert fit_schedules_to_max_iters(cfg(19), 20) == []
+    with pytest.raises(ScheduleError, match=r'param_scheduler\[1\] \(PolyLR\) begins at '
+                       r'iteration 20 \(set param_scheduler\.1\.begin=N\)'):
+        fit_schedules_to_max_iters(cfg(20), 20)
+
+
 def test_cosine_after_a_shortened_warm_up_begins_where_it_ends(log_messages):
     """The README's shorter run, ``max_iters=10 param_scheduler.0.end=5``: the cosine began
     where the warm-up ended (20) and now begins at 5; one set on the command line stays."""
@@ -88,7 +102,7 @@ def test_cosine_after_a_shortened_warm_up_begins_where_it_ends(log_messages):
             cfg.param_scheduler[1].T_max) == (8, 50, 42)
 
 
-@pytest.mark.parametrize('value', [0, -5])
+@pytest.mark.parametrize('value', [0, -5, True])
 def test_val_interval_below_one_is_an_error(value):
     """``train_cfg.val_interval=0`` stopped the run after its first iteration with a
     ZeroDivisionError (mmengine's loop validates when the iteration modulo it is 0): an
@@ -99,3 +113,21 @@ def test_val_interval_below_one_is_an_error(value):
         f'error: {SEMANTIC}: train_cfg.val_interval must be an integer >= 1 (iterations '
         f'between two validations), got {value} (to validate only at the end: '
         'train_cfg.val_interval=150, train_cfg.max_iters)')
+
+
+def test_resume_with_another_begin_or_end_is_refused():
+    """A resumed run keeps the checkpoint's scheduler state (begin and end): a config whose
+    iteration-based scheduler begins or ends elsewhere is refused, naming each field; a
+    scheduler without ``begin`` begins at 0; epoch-based schedulers are mmengine's."""
+    cfg = Config(dict(train_cfg=dict(max_iters=40), param_scheduler=[
+        dict(type='LinearLR', by_epoch=False, end=5),
+        dict(type='PolyLR', by_epoch=False, begin=5, end=40)]))
+    saved = [dict(begin=0, end=5), dict(begin=5, end=40)]
+    assert resumed_schedule_mismatch(cfg, dict(param_schedulers=saved), 'a.pth') is None
+    shifted = [dict(begin=2, end=5), dict(begin=10, end=40)]
+    msg = resumed_schedule_mismatch(cfg, dict(param_schedulers=shifted), 'a.pth')
+    assert msg.startswith('cannot resume a.pth with this schedule: param_scheduler[0].begin '
+                          '(LinearLR) is 2 there and 0 here; param_scheduler[1].begin '
+                          '(PolyLR) is 10 there and 5 here (train_cfg.max_iters=40)')
+    epochs = Config(dict(param_scheduler=[dict(type='PolyLR', begin=0, end=3)] * 2))
+    assert resumed_schedule_mismatch(epochs, dict(param_schedulers=shifted), 'a.pth') is None
