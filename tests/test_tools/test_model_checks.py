@@ -140,6 +140,38 @@ def test_instance_class_counts(tmp_path):
     assert class_count_problems(cfg, {}) == []  # no classes (superpixels): nothing to check
 
 
+def test_every_class_count_key_of_a_panoptic_config_is_checked():
+    """Each thing / stuff count of a panoptic config (heads, initializer, the assigner's
+    fixed-stuff split) is compared with the dataset's."""
+    from clustseg.engine.hooks.model_check_hook import class_count_problems
+    cfg = Config.fromfile(str(PANOPTIC))
+    things, stuff = tuple(f't{i}' for i in range(80)), tuple(f's{i}' for i in range(53))
+
+    def keys(n_things, n_stuff):
+        meta = dict(classes=things[:n_things] + stuff[:n_stuff],
+                    thing_classes=things[:n_things], stuff_classes=stuff[:n_stuff])
+        return [p.split(' = ')[0] for p in class_count_problems(cfg, meta)]
+    assert keys(80, 53) == []
+    assert keys(79, 53) == ['model.panoptic_head.num_things_classes',
+                            'model.panoptic_fusion_head.num_things_classes',
+                            'model.panoptic_head.initializer.stuff_class_offset',
+                            'model.train_cfg.assigner.num_things_classes']
+    assert keys(80, 52) == ['model.panoptic_head.num_stuff_classes',
+                            'model.panoptic_fusion_head.num_stuff_classes',
+                            'model.panoptic_head.initializer.stuff_initializer.num_classes']
+
+
+def test_partial_load_reaches_a_model_check_hook_of_the_config():
+    """A config that already registers ModelCheckHook (custom_hooks): ``--partial-load``
+    (register_model_checks(..., allow_partial_load=True)) turns it on there instead of adding
+    a second, strict hook; without the flag, the config's setting stays."""
+    for configured, flag in ((False, True), (True, False), (False, False)):
+        hook = ModelCheckHook(allow_partial_load=configured)
+        runner = SimpleNamespace(hooks=[hook], register_hook=lambda h: pytest.fail('a 2nd hook'))
+        assert register_model_checks(runner, allow_partial_load=flag) is hook
+        assert hook.allow_partial_load == (configured or flag)
+
+
 def test_head_cfg_hidden_by_the_model_cfg(tmp_path):
     """mmdet's MaskFormer merges model.train_cfg / test_cfg over the head's: a head key that
     the model's dict also sets is an error (init_model, and the runner before it runs), not a
