@@ -173,6 +173,8 @@ def test_resume_finds_checkpoints_in_the_hooks_out_dir(tmp_path):
     work, env = tmp_path / 'work', env_for(tmp_path)
     run(train_cmd(cfg, work), env)
     assert (out_dir / 'work' / 'iter_2.pth').is_file() and not _ckpts(work)
+    # the pointer stays in the work dir (as mmengine's), naming the file in out_dir
+    assert (work / 'last_checkpoint').read_text() == str(out_dir / 'work' / 'iter_2.pth')
     out = run(train_cmd(cfg, work, '--resume', '--cfg-options', 'train_cfg.max_iters=3'), env)
     assert f'resuming from {out_dir / "work" / "iter_2.pth"}' in out
     assert load_from_checked_file(str(out_dir / 'work' / 'iter_3.pth'))['meta']['iter'] == 3

@@ -451,6 +451,34 @@ def test_checkpoint_of_a_validating_iteration_is_saved_after_its_validation(tmp_
     assert not (tmp_path / 'best_score_iter_8.pth').exists()
 
 
+
+@pytest.mark.parametrize('max_iters, val_begin, kill_at, kept', [
+    (5, 1, 5, ['iter_2.pth', 'iter_4.pth']), (6, 4, 4, ['iter_2.pth'])],
+    ids=['last_iteration', 'val_begin'])
+def test_every_iteration_mmengine_validates_saves_after_its_validation(tmp_path, max_iters,
+                                                                        val_begin, kill_at, kept):
+    """mmengine's loop also validates after the last iteration (max_iters=5 is no multiple of
+    val_interval=2) and first at ``val_begin``: the checkpoint of that iteration waits for the
+    validation too, so a kill in it leaves only the checkpoints before (and a resume runs the
+    validation again)."""
+    kwargs = _runner_kwargs(tmp_path, [_KillInValidation(kill_at)], max_iters)
+    kwargs['train_cfg'] = dict(by_epoch=False, max_iters=max_iters, val_interval=2,
+                               val_begin=val_begin)
+    with pytest.raises(KeyboardInterrupt):
+        Runner(**kwargs).train()
+    assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == kept
+    assert (tmp_path / 'last_checkpoint').read_text().endswith(kept[-1])
+
+
+def test_a_new_run_keeps_best_checkpoints_it_did_not_write(tmp_path):
+    """Only a resumed run removes best checkpoints of later iterations (their validation runs
+    again): a run that starts at iteration 0 in a folder holding another run's best file
+    leaves it alone."""
+    (tmp_path / 'best_score_iter_8.pth').write_bytes(b'of an earlier run')
+    Runner(**_runner_kwargs(tmp_path, None, 2)).train()
+    assert (tmp_path / 'best_score_iter_8.pth').read_bytes() == b'of an earlier run'
+
+
 def test_a_failed_validation_keeps_the_checkpoint_before_it(tmp_path, monkeypatch):
     """An exception in the validation of iteration 4 (a bad val image, an evaluator error)
     lost iterations 3-4 (iter_4.pth waited for that validation); train_keeping_checkpoints
@@ -516,3 +544,20 @@ class _RecordScores(Hook):
 
     def after_val_epoch(self, runner, metrics=None):
         self.out.append((runner.iter, metrics['score']))
+
+
+def test_a_failed_first_best_save_records_no_best(tmp_path, monkeypatch):
+    """The first best checkpoint's write fails: no best score or best file stays recorded (a
+    resume from the checkpoint saved on the failure would compare against a score whose file
+    does not exist, and skip an equal or lower best)."""
+    from clustseg.engine import train_keeping_checkpoints
+    _Rising.calls = 0
+    kwargs = _runner_kwargs(tmp_path, None, 6)
+    kwargs['val_evaluator'] = Evaluator(_Rising())
+    runner = Runner(**kwargs)
+    _fail_saving(runner, monkeypatch, 'best_score_iter_2.pth', OSError('No space left on device'))
+    with pytest.raises(OSError, match='No space left'):
+        train_keeping_checkpoints(runner)
+    assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
+    hub = load_from_checked_file(str(tmp_path / 'iter_2.pth'))['message_hub']['runtime_info']
+    assert not [k for k in hub if k.startswith('best_')], hub
