@@ -99,6 +99,21 @@ def test_soft_assignment(refs):
     assert int(soft['hard'].unique().numel()) == 200
 
 
+def test_float_values_are_rounded_to_8_bits_on_both_paths(refs, model):
+    """A float image is quantised as ``round(255 x)`` (not truncated), and the soft path (a
+    float tensor, BGR-flipped, straight-through rounded) gives the labels of the label path;
+    the shared model takes no gradient unless asked."""
+    from clustseg.apis.superpixel_api import _to_bgr_uint8
+    assert (_to_bgr_uint8('x', np.full((4, 4, 3), 0.5)) == 128).all()  # 127.5
+    rgb = _rgb(LANDSCAPE[0])
+    ref = refs[(LANDSCAPE[0], 200)]
+    x = ((torch.from_numpy(rgb).permute(2, 0, 1).double() + 0.4) / 255).clamp(max=1)  # ~rgb
+    np.testing.assert_array_equal(superpixels(x.float(), 200, start_label=0), ref)
+    labels, _ = superpixels(x.float(), 200, start_label=0, return_soft=True)
+    np.testing.assert_array_equal(labels, ref)
+    assert not any(p.requires_grad for p in model.parameters())
+
+
 def test_soft_assignment_is_differentiable():
     rng = np.random.default_rng(0)
     img = torch.tensor(rng.random((3, 48, 64)), dtype=torch.float32, requires_grad=True)
