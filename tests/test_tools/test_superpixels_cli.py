@@ -12,7 +12,7 @@ import pytest
 
 from clustseg.apis import inference_superpixel
 from clustseg.apis.superpixel_api import load_superpixel_model
-from clustseg.cli.superpixels import collect_inputs, main
+from clustseg.cli.superpixels import PNG_MAX_LABEL, collect_inputs, label_png, main, parse_args
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VAL = osp.join(ROOT, 'tests', 'data', 'bsds500', 'images', 'val')
@@ -198,3 +198,39 @@ def test_out_dir_equal_to_the_input_folder(inputs, tmp_path, capsys):
     assert ('labels up to 65551 (116 superpixels from --start-label 65436) do not fit a 16-bit '
             'PNG (up to 65535): give a smaller --start-label') in err
     assert not out.exists() or not os.listdir(out)
+
+
+def test_folder_images_of_any_case_and_outdoor_next_to_out(tmp_path):
+    """A folder's images are found whatever the case of their extension (cameras write
+    .JPG); a subfolder whose name begins with the out dir's (``outdoor`` next to ``out``)
+    is no output folder."""
+    src = tmp_path / 'in'
+    (src / 'outdoor').mkdir(parents=True)
+    shutil.copy(osp.join(VAL, '103070.jpg'), src / 'A.JPG')
+    shutil.copy(osp.join(VAL, '101085.jpg'), src / 'outdoor' / 'b.jpg')
+    jobs, missing = collect_inputs([str(src)], recursive=True, out_dir=str(src / 'out'))
+    assert [stem for _, stem in jobs] == ['A', osp.join('outdoor', 'b')] and not missing
+
+
+def test_largest_16_bit_label(tmp_path):
+    """Labels up to 65535 (PNG_MAX_LABEL) fit a label PNG, 65536 does not; --n-segments
+    may be 65536 (labels 0..65535)."""
+    png = tmp_path / 'l.png'
+    png.write_bytes(label_png(np.array([[0, PNG_MAX_LABEL]])))
+    assert cv2.imread(str(png), cv2.IMREAD_UNCHANGED).tolist() == [[0, PNG_MAX_LABEL]]
+    with pytest.raises(ValueError, match=r'labels in \[0, 65536\] do not fit'):
+        label_png(np.array([[0, PNG_MAX_LABEL + 1]]))
+    assert parse_args(['x.jpg', '--out-dir', 'o', '--n-segments', '65536']).n_segments == 65536
+
+
+def test_overwrite_of_an_image_now_unreadable_leaves_no_old_output(inputs, tmp_path, capsys):
+    """--overwrite recomputes: an image that cannot be read any more is skipped, and its
+    outputs of the earlier run are removed rather than left to look current."""
+    out = tmp_path / 'out'
+    argv = [str(inputs / 'a.jpg'), '--out-dir', str(out), '--n-segments', '100', '--overlay',
+            '--no-progress']
+    assert main(argv) == 0 and sorted(os.listdir(out)) == ['a.png', 'a_overlay.png']
+    shutil.copy(inputs / 'broken.jpg', inputs / 'a.jpg')
+    assert main(argv + ['--overwrite']) == 1
+    assert '0 written, 0 already done (kept), 1 skipped' in capsys.readouterr().err
+    assert os.listdir(out) == []
