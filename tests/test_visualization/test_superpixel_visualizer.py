@@ -154,3 +154,25 @@ def test_mmseg_visualization_hook_writes_one_png_per_image(tmp_path):
     written = sorted(p.name for p in show_dir.iterdir())
     assert written == [f'test_img_{i}.jpg_0.png' for i in range(3)]
     assert mmcv.imread(str(show_dir / written[0])).shape == (H, 2 * W, 3)
+
+
+def test_boundaries_between_rows_and_rounded_mean_colours():
+    """A boundary between an upper and a lower region is drawn on the upper row; a region's
+    mean colour is rounded (15.5 -> 16), not truncated."""
+    labels = np.zeros((4, 3), np.int64)
+    labels[2:] = 1
+    expected = np.zeros((4, 3), bool)
+    expected[1] = True
+    np.testing.assert_array_equal(superpixel_boundaries(labels), expected)
+    image = np.zeros((1, 2, 3), np.uint8)
+    image[0, 0], image[0, 1] = 10, 21
+    assert (mean_colour_image(image, np.zeros((1, 2), np.int64)) == 16).all()
+
+
+def test_pred_superpixels_drawn_before_pred_sem_seg():
+    """A sample with both: the superpixels are drawn (pred_sem_seg is the fallback)."""
+    vis = SuperpixelVisualizer(name=_name())
+    sample, pred = _sample(with_gt=False)
+    sample.pred_sem_seg = PixelData(data=torch.zeros(1, H, W, dtype=torch.int64))
+    drawn = vis.add_datasample('x', _image(), sample, out_file=None)
+    np.testing.assert_array_equal(drawn, vis.draw_superpixels(_image(), pred))
