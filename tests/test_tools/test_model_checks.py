@@ -236,3 +236,42 @@ def test_slide_inference_without_window_names_the_keys(tmp_path):
     init_model(str(config), cfg_options={'model.test_cfg.mode': 'slide',
                                          'model.test_cfg.crop_size': (64, 64),
                                          'model.test_cfg.stride': (48, 48)})
+
+
+class _RunnerStub:
+    """Stands in for mmengine's Runner in tools/train.py and tools/test.py: records the
+    hooks those register, runs nothing."""
+    made = []
+
+    def __init__(self, cfg):
+        self.cfg, self.hooks = cfg, []
+        self.test_evaluator = SimpleNamespace(metrics=[])
+
+    @classmethod
+    def from_cfg(cls, cfg):
+        cls.made.append(cls(cfg))
+        return cls.made[-1]
+
+    def register_hook(self, hook, priority=None):
+        self.hooks.append(hook)
+
+    def train(self):
+        pass
+
+    def test(self):
+        return {}
+
+
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_partial_load_flag_of_the_tools(tool, load_script, tmp_path, monkeypatch):
+    """tools/train.py and tools/test.py hand ``--partial-load`` to the ModelCheckHook they
+    register (without it, the hook is strict)."""
+    module = load_script(f'tools/{tool}.py', name=f'{tool}_tool_partial')
+    monkeypatch.setattr(module, 'Runner', _RunnerStub)
+    args = [str(SEMANTIC)] + ([str(SUPERPIXEL_CKPT)] if tool == 'test' else []) + [
+        '--work-dir', str(tmp_path)]
+    for flag in (False, True):
+        _RunnerStub.made.clear()
+        module.main(args + (['--partial-load'] if flag else []))
+        hooks = [h for h in _RunnerStub.made[0].hooks if isinstance(h, ModelCheckHook)]
+        assert len(hooks) == 1 and hooks[0].allow_partial_load is flag

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from clustseg.utils import (MMENGINE_CHECKPOINT_GLOBALS, AtomicLocalBackend,
                             InvalidCheckpointError, allow_mmengine_checkpoint_globals,
+                            atomic_write_bytes,
                             find_resumable_checkpoint, load_from_checked_file)
 
 # GLOBAL names in a Runner checkpoint that torch's default weights-only set lacks.
@@ -561,3 +562,16 @@ def test_a_failed_first_best_save_records_no_best(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
     hub = load_from_checked_file(str(tmp_path / 'iter_2.pth'))['message_hub']['runtime_info']
     assert not [k for k in hub if k.startswith('best_')], hub
+
+
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    """A file written atomically (checkpoints, last_checkpoint) gets the mode open(..., 'wb')
+    gives (0o666 less the umask), not mkstemp's owner-only 0o600: others sharing a work dir
+    can read the checkpoints as before."""
+    import os
+    import stat
+    atomic_write_bytes(b'x', tmp_path / 'atomic.pth')
+    with open(tmp_path / 'plain.pth', 'wb') as f:
+        f.write(b'x')
+    modes = [stat.S_IMODE(os.stat(tmp_path / n).st_mode) for n in ('atomic.pth', 'plain.pth')]
+    assert modes[0] == modes[1]
