@@ -5,6 +5,7 @@ import mmcv
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 from mmseg.engine.hooks import SegVisualizationHook
 from mmseg.registry import VISUALIZERS
@@ -106,9 +107,12 @@ def test_mean_colour_fill_and_alpha():
 
 
 def test_labels_resized_to_image_and_vis_backend(tmp_path):
-    vis = VISUALIZERS.build(
-        dict(type='SuperpixelVisualizer', name=_name(), save_dir=str(tmp_path),
-             vis_backends=[dict(type='LocalVisBackend')]))
+    # in the superpixel configs' scope: an earlier test's init_model may have left mmdet's
+    # as the process's default scope (as mmdet's and mmseg's init functions do)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        vis = VISUALIZERS.build(
+            dict(type='SuperpixelVisualizer', name=_name(), save_dir=str(tmp_path),
+                 vis_backends=[dict(type='LocalVisBackend')]))
     assert isinstance(vis, SuperpixelVisualizer)
     image = np.zeros((2 * H, 2 * W, 3), np.uint8)  # predictions at half resolution
     sample, _ = _sample(with_gt=False)
