@@ -174,12 +174,16 @@ def test_test_py_out_pickle_dumps_the_predictions(files, repo_root, tmp_path):
            str(tmp_path / 'work'), '--out']
     env = dict(os.environ, OMP_NUM_THREADS='1')
     out = tmp_path / 'preds.pkl'
-    done = subprocess.run(cmd + [str(out)], cwd=repo_root, capture_output=True, text=True,
-                          env=env)
+    # a relative --show-dir is the working directory's folder (mmdet's hook would put it
+    # under the work dir's timestamp folder)
+    show_dir = osp.relpath(tmp_path / 'vis', repo_root)
+    done = subprocess.run(cmd + [str(out), '--show-dir', show_dir], cwd=repo_root,
+                          capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     preds = load(str(out))
     images = sorted(p.name for p in (repo_root / 'tests/data/coco_panoptic/val2017').glob('*.jpg'))
     assert sorted(osp.basename(p['img_path']) for p in preds) == images
+    assert sorted(p.name for p in (tmp_path / 'vis').glob('*.jpg')) == images
     for p in preds:
         seg = p['pred_panoptic_seg']['sem_seg']
         assert tuple(seg.shape[-2:]) == tuple(p['ori_shape']) and 'gt_panoptic_seg' not in p
