@@ -73,14 +73,23 @@ def test_read_logs_joins_resumed_starts_and_uses_the_median_time(hb, tmp_path):
     assert hb.read_logs(str(tmp_path), 'mIoU') == (points, 200)
 
 
-def _fake_subprocess(calls, state, fail=None):
-    """A stand-in for subprocess.run of tools/train.py / tools/test.py: writes what they
-    would (a best checkpoint; the metrics file), records the runs going on at once."""
+@pytest.fixture(scope='module')
+def tool_parsers(load_script):
+    """The argument parsers of tools/train.py and tools/test.py, by script name."""
+    return {name: load_script(f'tools/{name}', f'heldout_{name[:-3]}').parse_args
+            for name in ('train.py', 'test.py')}
+
+
+def _fake_subprocess(calls, state, parsers, fail=None):
+    """A stand-in for subprocess.run of tools/train.py / tools/test.py: parses the command
+    with the script's own parser (a flag or an --out name it refuses fails here too), writes
+    what it would (a best checkpoint; the metrics file), records the runs going on at once."""
     import threading
     import time
     lock = threading.Lock()
 
     def fake(cmd, check, cwd):
+        parsers[os.path.basename(cmd[1])](cmd[2:])
         args = cmd[cmd.index('--cfg-options') + 1:]
         wd = cmd[cmd.index('--work-dir') + 1]
         with lock:
@@ -101,9 +110,10 @@ def _fake_subprocess(calls, state, fail=None):
     return fake
 
 
-def test_parallel_jobs_run_every_run_and_list_the_failed(hb, tmp_path, monkeypatch):
+def test_parallel_jobs_run_every_run_and_list_the_failed(hb, tool_parsers, tmp_path,
+                                                        monkeypatch):
     calls, state = [], dict(now=0, max=0)
-    monkeypatch.setattr(hb.subprocess, 'run', _fake_subprocess(calls, state))
+    monkeypatch.setattr(hb.subprocess, 'run', _fake_subprocess(calls, state, tool_parsers))
     root = tmp_path / 'work'
     hb.main(['run', 'camvid', '--work-root', str(root), '--seeds', '0', '1', '--jobs', '3'])
     todo = hb.plan('camvid', None, [0, 1])
@@ -115,7 +125,8 @@ def test_parallel_jobs_run_every_run_and_list_the_failed(hb, tmp_path, monkeypat
     # a failed run does not stop the others; the command lists it and a rerun resumes it
     calls.clear()
     monkeypatch.setattr(hb.subprocess, 'run',
-                        _fake_subprocess(calls, dict(now=0, max=0), fail='clustseg_T1_s0'))
+                        _fake_subprocess(calls, dict(now=0, max=0), tool_parsers,
+                                         fail='clustseg_T1_s0'))
     root2 = tmp_path / 'work2'
     with pytest.raises(SystemExit, match='clustseg_T1 seed 0'):
         hb.main(['run', 'camvid', '--work-root', str(root2), '--seeds', '0', '--jobs', '2'])

@@ -128,10 +128,11 @@ def run_one(args, index, total, name, config, seed):
         open(osp.join(wd, 'train_done'), 'w').close()
     ckpt = selected_checkpoint(wd, metric, select)
     print(f'{tag}: scoring {osp.basename(ckpt)} ({select}) on the held-out split', flush=True)
+    part = osp.join(wd, 'test_metrics.part.json')  # tools/test.py --out wants a .json name
     subprocess.run([sys.executable, osp.join(ROOT, 'tools/test.py'), config, ckpt,
-                    '--work-dir', osp.join(wd, 'test'), '--out', out + '.part',
+                    '--work-dir', osp.join(wd, 'test'), '--out', part,
                     '--cfg-options', *opts], check=True, cwd=ROOT)
-    os.replace(out + '.part', out)
+    os.replace(part, out)
 
 
 def run(args):
