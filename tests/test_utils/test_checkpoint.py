@@ -521,18 +521,24 @@ class _Rising(BaseMetric):
         return dict(score=float(_Rising.calls))
 
 
-def test_a_failed_best_save_keeps_the_previous_best(tmp_path, monkeypatch):
-    """mmengine records a new best score and queues the old best file's deletion before it
-    writes the new file; when that write fails (a full disk), the old best file and the
-    recorded best survive, also in the checkpoint train_keeping_checkpoints then saves."""
+def _train_until_a_best_save_fails(tmp_path, monkeypatch, name):
+    """6 iterations validating every 2 with a rising score; writing ``name`` fails (a full
+    disk), which stops the run with that error."""
     from clustseg.engine import train_keeping_checkpoints
     _Rising.calls = 0
     kwargs = _runner_kwargs(tmp_path, None, 6)
     kwargs['val_evaluator'] = Evaluator(_Rising())
     runner = Runner(**kwargs)
-    _fail_saving(runner, monkeypatch, 'best_score_iter_4.pth', OSError('No space left on device'))
+    _fail_saving(runner, monkeypatch, name, OSError('No space left on device'))
     with pytest.raises(OSError, match='No space left'):
         train_keeping_checkpoints(runner)
+
+
+def test_a_failed_best_save_keeps_the_previous_best(tmp_path, monkeypatch):
+    """mmengine records a new best score and queues the old best file's deletion before it
+    writes the new file; when that write fails (a full disk), the old best file and the
+    recorded best survive, also in the checkpoint train_keeping_checkpoints then saves."""
+    _train_until_a_best_save_fails(tmp_path, monkeypatch, 'best_score_iter_4.pth')
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
         'best_score_iter_2.pth', 'iter_2.pth', 'iter_4.pth']
     hub = load_from_checked_file(str(tmp_path / 'iter_4.pth'))['message_hub']['runtime_info']
@@ -551,14 +557,7 @@ def test_a_failed_first_best_save_records_no_best(tmp_path, monkeypatch):
     """The first best checkpoint's write fails: no best score or best file stays recorded (a
     resume from the checkpoint saved on the failure would compare against a score whose file
     does not exist, and skip an equal or lower best)."""
-    from clustseg.engine import train_keeping_checkpoints
-    _Rising.calls = 0
-    kwargs = _runner_kwargs(tmp_path, None, 6)
-    kwargs['val_evaluator'] = Evaluator(_Rising())
-    runner = Runner(**kwargs)
-    _fail_saving(runner, monkeypatch, 'best_score_iter_2.pth', OSError('No space left on device'))
-    with pytest.raises(OSError, match='No space left'):
-        train_keeping_checkpoints(runner)
+    _train_until_a_best_save_fails(tmp_path, monkeypatch, 'best_score_iter_2.pth')
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
     hub = load_from_checked_file(str(tmp_path / 'iter_2.pth'))['message_hub']['runtime_info']
     assert not [k for k in hub if k.startswith('best_')], hub
