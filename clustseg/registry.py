@@ -41,6 +41,26 @@ class _MultiRegistry:
     def get(self, key):
         return self.registries[0].get(key)
 
+    def build_of(self, base: type, cfg, key: str, kind: str):
+        """``cfg`` -> an instance of ``base``: ``cfg`` itself if it is one, else built from a
+        registered name or a ``dict(type=...)`` (a name or a class). Anything else, and a
+        ``TypeError`` / ``ValueError`` of the constructor, is a ``ValueError`` naming the
+        config ``key`` (with the registered names of ``kind``, the subclasses of ``base``,
+        aliases included)."""
+        if isinstance(cfg, base):
+            return cfg
+        spec = dict(type=cfg) if isinstance(cfg, str) else cfg
+        t = spec.get('type') if isinstance(spec, dict) else None
+        cls = t if isinstance(t, type) else self.get(t) if isinstance(t, str) else None
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            names = sorted(n for n, c in self.registries[0].module_dict.items()
+                           if isinstance(c, type) and issubclass(c, base))
+            raise ValueError(f'{key}={cfg!r} is not a registered {kind}; registered: {names}')
+        try:
+            return self.build(dict(spec, type=cls))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f'{key}={cfg!r}: {e}') from e
+
 
 MODELS = _MultiRegistry(DET_MODELS, SEG_MODELS)
 DATASETS = _MultiRegistry(SEG_DATASETS, DET_DATASETS)

@@ -189,9 +189,10 @@ def test_inner_points_row_differs_from_the_recipe_only_in_the_inner_supervision(
     """clustseg_r50_inner-points: the paper recipe with its 12 inner E-steps supervised at
     12544 points (Mask2Former's count for a 1024^2 crop); nothing else changes."""
     cfg, main = _cfg('clustseg_r50_inner-points_coco-panoptic.py'), _cfg('main')
-    assert cfg.model.train_cfg.inner_step_points == 12544
-    assert main.model.train_cfg.inner_step_points is None
-    cfg.model.train_cfg.inner_step_points = None
+    sup = cfg.model.panoptic_head.deep_supervision
+    assert sup == dict(type='InnerEStepPoints', num_points=12544)
+    assert main.model.panoptic_head.deep_supervision == dict(type='EveryEStep')
+    cfg.model.panoptic_head.deep_supervision = dict(type='EveryEStep')
     assert cfg.to_dict() == main.to_dict()
     _, model = _model('clustseg_r50_inner-points_coco-panoptic.py')
     head = model.panoptic_head.train()
@@ -209,10 +210,13 @@ def test_inner_maps_rows_differ_from_their_base_only_in_the_inner_supervision(na
     supervised through their assignment maps only; nothing else changes, and the head does
     it in training only."""
     cfg, main = _cfg(name), _cfg(base)
-    assert cfg.model.train_cfg.inner_step_maps_only is True
-    assert main.model.train_cfg.inner_step_maps_only is False
-    cfg.model.train_cfg.inner_step_maps_only = False
+    assert cfg.model.panoptic_head.deep_supervision == dict(type='InnerEStepMaps')
+    assert main.model.panoptic_head.deep_supervision == dict(type='EveryEStep')
+    cfg.model.panoptic_head.deep_supervision = dict(type='EveryEStep')
     assert cfg.to_dict() == main.to_dict()
     _, model = _model(name)
-    head = model.panoptic_head
-    assert head.train().maps_only() and not head.eval().maps_only()
+    sup = model.panoptic_head.deep_supervision
+    states = [dict(iter=i) for _ in range(6) for i in range(3)]
+    # each layer's last E-step predicts, the 12 before it are supervised through their maps
+    assert sup.predicting(states, 3) == states[2::3]
+    assert sup.map_steps(states, 3) == tuple(s for s in states if s['iter'] < 2)

@@ -127,10 +127,12 @@ def test_eval_computes_only_the_rounds_it_predicts_from(setup):
     (``needs_inner_rounds``): no inner round gets output centers, the prediction is the one
     with every round computed; with ``test_iter`` the inner rounds are computed again."""
     from clustseg.models.core import needs_inner_rounds
+    from clustseg.models.supervision import EveryEStep, LastEStepPerLayer
     model, batch = setup
     head = model.panoptic_head
-    assert needs_inner_rounds('all', True) and not needs_inner_rounds('layer', True)
-    assert not needs_inner_rounds('all', False) and needs_inner_rounds('all', False, 0)
+    every, per_layer = EveryEStep(), LastEStepPerLayer()
+    assert needs_inner_rounds(every, True) and not needs_inner_rounds(per_layer, True)
+    assert not needs_inner_rounds(every, False) and needs_inner_rounds(every, False, 0)
     with DefaultScope.overwrite_default_scope('mmdet'), torch.no_grad():
         model.eval()
         data = model.data_preprocessor(batch, False)

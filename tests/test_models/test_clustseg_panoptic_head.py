@@ -28,6 +28,14 @@ def _cfg():
     return cfg
 
 
+def _inner_points(cfg, num_points):
+    """``cfg`` with its inner E-steps supervised at ``num_points`` points (None: every E-step
+    in full)."""
+    cfg.model.panoptic_head.deep_supervision = dict(type='EveryEStep') if num_points is None \
+        else dict(type='InnerEStepPoints', num_points=num_points)
+    return cfg
+
+
 def _build(cfg):
     with DefaultScope.overwrite_default_scope('mmdet'):
         torch.manual_seed(0)
@@ -182,9 +190,8 @@ def test_recomputed_losses_give_the_same_values_and_gradients(num_points, inner)
     """train_cfg.recompute_losses (activation checkpointing of each E-step's dense terms)
     changes memory, not the result (with point-sampled mask terms too: the recomputation
     draws the same points; and with point-supervised inner E-steps)."""
-    cfg = _cfg()
+    cfg = _inner_points(_cfg(), inner)
     cfg.model.train_cfg.mask_num_points = num_points
-    cfg.model.train_cfg.inner_step_points = inner
     model, batch = _build(cfg)
     model.train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -383,13 +390,12 @@ def test_stride_targets_are_cell_centred_area_fractions(setup):
     assert float(masks[0][1, :, 1:].abs().sum()) == 0.0
 
 
-def test_inner_step_points_predict_the_dense_logits_at_the_points():
-    """inner_step_points = P: the E-steps before each layer's last predict B x K x P x 1
+def test_inner_e_step_points_predict_the_dense_logits_at_the_points():
+    """InnerEStepPoints(num_points=P): the E-steps before each layer's last predict B x K x P x 1
     logits, equal to their stride-4 logit map read (bilinear) at the step's points; the output
     and the layers' last E-steps stay dense; every term is still there and trains."""
     from mmcv.ops import point_sample
-    cfg = _cfg()
-    cfg.model.train_cfg.inner_step_points = 300
+    cfg = _inner_points(_cfg(), 300)
     model, batch = _build(cfg)
     model.train()
     head = model.panoptic_head
@@ -439,7 +445,7 @@ def test_inner_step_point_terms_estimate_the_dense_terms():
     model.train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
     dense = _loss(model, batch)
-    cfg.model.train_cfg.inner_step_points = 20000
+    _inner_points(cfg, 20000)
     model2, _ = _build(cfg)
     model2.load_state_dict(state)
     model2.train()
@@ -569,21 +575,27 @@ def test_an_assigner_that_cannot_match_several_predictions_is_an_error():
         MODELS.build(cfg.model)
 
 
-def test_bad_inner_step_points_is_an_error():
+@pytest.mark.parametrize('sup, match', [
+    ('all', r"'all' is not a registered deep-supervision variant; registered: \["),
+    (dict(type='SoftmaxOverClusters'), 'is not a registered deep-supervision variant'),
+    (dict(type='InnerEStepPoints', num_points=0), r'num_points must be an integer >= 1, got 0'),
+    (dict(type='OutputOnly', num_points=5), 'OutputOnly\(\) takes no arguments'),
+])
+def test_bad_deep_supervision_is_an_error(sup, match):
     cfg = Config.fromfile(str(CFG))
-    cfg.model.train_cfg.inner_step_points = 0
+    cfg.model.panoptic_head.deep_supervision = sup
     with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(
-            ValueError, match='inner_step_points must be None or an integer > 0'):
+            ValueError, match=r'model\.panoptic_head\.deep_supervision.*' + match):
         MODELS.build(cfg.model)
 
 
-def test_inner_step_maps_only_supervises_the_inner_e_steps_through_their_maps(monkeypatch):
-    """inner_step_maps_only: each layer's last E-step predicts and gets every term; the E-steps
+def test_inner_e_step_maps_supervise_the_inner_e_steps_through_their_maps(monkeypatch):
+    """InnerEStepMaps: each layer's last E-step predicts and gets every term; the E-steps
     before it predict nothing (no output centers are computed for them) and get the E-step
     map term only, per level under ``lv{level}.maps.``, read with the matching of their
     layer's last E-step; that term alone trains the decoder's Q / K projections."""
     cfg = _cfg()
-    cfg.model.train_cfg.inner_step_maps_only = True
+    cfg.model.panoptic_head.deep_supervision = dict(type='InnerEStepMaps')
     model, batch = _build(cfg)
     model.train()
     head = model.panoptic_head
@@ -631,21 +643,16 @@ def test_inner_step_maps_only_supervises_the_inner_e_steps_through_their_maps(mo
     assert test_out.map_states == () and len(test_out.mask_preds) == 1
 
 
-@pytest.mark.parametrize('over, match', [
-    (dict(inner_step_maps_only=1), 'must be True or False'),
-    (dict(inner_step_maps_only=True, inner_step_points=64), 'inner_step_points supervises'),
-    (dict(inner_step_maps_only=True, head=dict(deep_supervision='layer')),
-     "deep_supervision='all'"),
-    (dict(inner_step_maps_only=True, head=dict(loss_weights=dict(e_step=0.0))),
-     r'loss_weights.e_step > 0'),
+@pytest.mark.parametrize('head, match', [
+    (dict(loss_weights=dict(e_step=0.0)), r'loss_weights.e_step > 0'),
+    (dict(decoder=dict(local_levels=(2, ))), r'dense E-step maps'),
 ])
-def test_bad_inner_step_maps_only_is_an_error(over, match):
+def test_inner_e_step_maps_refuse_a_head_without_their_loss(head, match):
     cfg = Config.fromfile(str(CFG))
-    over = dict(over)
-    cfg.model.panoptic_head.update(over.pop('head', {}))
-    cfg.model.train_cfg.update(over)
+    cfg.model.panoptic_head.update(head)
+    cfg.model.panoptic_head.deep_supervision = dict(type='InnerEStepMaps')
     with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(
-            ValueError, match=r'model\.train_cfg\.inner_step_maps_only.*' + match):
+            ValueError, match=r'model\.panoptic_head\.deep_supervision=InnerEStepMaps: .*' + match):
         MODELS.build(cfg.model)
 
 
@@ -673,9 +680,8 @@ def test_stacked_e_steps_equal_one_e_step_at_a_time(inner_points, levels, monkey
     give the same keys, values and gradients as one E-step at a time (the CPU's): dense thing /
     stuff terms, so no random draw depends on the grouping; also when a level's E-steps are
     not consecutive (interleaved layer levels)."""
-    cfg = _cfg()
+    cfg = _inner_points(_cfg(), inner_points)
     cfg.model.train_cfg.mask_num_points = 0
-    cfg.model.train_cfg.inner_step_points = inner_points
     if levels is not None:
         cfg.model.panoptic_head.decoder.layer_levels = levels
     model, batch = _build(cfg)

@@ -168,7 +168,8 @@ def test_loss_falls_on_the_real_samples():
 
 
 def test_losses_every_e_step_and_deep_supervision_modes():
-    for mode, n in (('all', 9), ('layer', 3), ('final', 1)):
+    for mode, n in (('EveryEStep', 9), ('LastEStepPerLayer', 3),
+                    (dict(type='OutputOnly'), 1)):
         _, model, ds = _build(size=64, model=dict(decode_head=dict(deep_supervision=mode)))
         model.train()
         losses, _ = _loss(model, pseudo_collate([ds[0]]))
@@ -294,6 +295,11 @@ def test_config_errors():
         _build(size=64, model=dict(decode_head=dict(initializer=dict(num_classes=150))))
     with pytest.raises(ValueError, match='deep_supervision'):
         _build(size=64, model=dict(decode_head=dict(deep_supervision='some')))
+    # the semantic loss has no map-only or point-supervised E-steps
+    for sup in ('InnerEStepMaps', 'InnerEStepPoints'):
+        with pytest.raises(ValueError, match=r'model\.decode_head\.deep_supervision='
+                           f'{sup}: ClustSegSemanticHead has no loss'):
+            _build(size=64, model=dict(decode_head=dict(deep_supervision=sup)))
     with pytest.raises(ValueError, match=r'dice_eps must be > 0, got 0'):  # 0 / 0: a NaN loss
         _build(size=64, model=dict(decode_head=dict(dice_eps=0)))
 

@@ -66,6 +66,14 @@ def test_load_config_applies_existing_keys_and_drops_pretrained():
 def test_unknown_key_and_missing_config_are_clear_errors(capsys):
     with pytest.raises(SystemExit, match=r"unknown config key 'model.panoptic_head.nope'"):
         bench.main([CLUSTSEG, '--cfg-options', 'model.panoptic_head.nope=1'])
+    # a new argument is known only beside the ``type`` it belongs to
+    sup = 'model.panoptic_head.deep_supervision'
+    with pytest.raises(SystemExit, match=f"unknown config key '{sup}.num_points'"):
+        bench.main([CLUSTSEG, '--cfg-options', f'{sup}.num_points=64'])
+    cfg = bench.load_config(dict(label='p', config=CLUSTSEG, options={
+        f'{sup}.type': 'InnerEStepPoints', f'{sup}.num_points': 64}), {})
+    assert cfg.model.panoptic_head.deep_supervision == dict(type='InnerEStepPoints',
+                                                            num_points=64)
     # a per-variant key that only one of the configs has
     with pytest.raises(SystemExit, match=r"unknown config key .*decoder.num_iters.* has no "
                                          r"'decoder'"):

@@ -76,9 +76,10 @@ def test_cells_default_gpu_plan():
     assert t1['infer_size'] == [800, 1333] and t1['count_ops']
     assert t1['spec']['options'] == {'model.panoptic_head.decoder.num_iters': 1, **pan}
     inner = by_key[('panoptic', 'ClustSeg-R50 T=3 inner points', 'train', 'fp32')]['job']
-    assert inner['spec']['options'] == {'model.train_cfg.inner_step_points': 12544, **pan}
+    sup = 'model.panoptic_head.deep_supervision.type'
+    assert inner['spec']['options'] == {sup: 'InnerEStepPoints', **pan}
     maps = by_key[('panoptic', 'ClustSeg-R50 T=3 inner maps', 'train', 'fp32')]['job']
-    assert maps['spec']['options'] == {'model.train_cfg.inner_step_maps_only': True, **pan}
+    assert maps['spec']['options'] == {sup: 'InnerEStepMaps', **pan}
     # the configs' own test_cfg on request
     plain = {(c['model'], c['phase'], c['precision']): c['job'] for c in
              _cells(['--device', 'cuda', '--panoptic-test-options'])}

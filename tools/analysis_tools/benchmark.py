@@ -221,12 +221,13 @@ def parse_args(argv=None):
 # Configs
 # ---------------------------------------------------------------------------------------------
 
-def _walk(cfg, key, config):
-    """Check that the dotted ``key`` exists in ``cfg`` (list items by index)."""
+def _walk(cfg, key, config, new_leaf=False):
+    """Check that the dotted ``key`` exists in ``cfg`` (list items by index); with
+    ``new_leaf``, its last part may be new (an argument of a class the options switch to)."""
     from clustseg.utils.cfg_options import walk_config
     parts = key.split('.')
     n = walk_config(cfg, key)[1]
-    if n < len(parts):
+    if n < len(parts) - (1 if new_leaf else 0):
         where = '.'.join(parts[:n]) or 'the config'
         raise BenchmarkError(f'unknown config key {key!r} in {config}: {where} has no '
                              f'{parts[n]!r}')
@@ -269,7 +270,8 @@ def load_config(spec, global_options):
         raise BenchmarkError(f'cannot read config {spec["config"]}: {type(e).__name__}: {e}')
     options = {**global_options, **spec['options']}
     for key in options:
-        _walk(cfg, key, spec['config'])
+        # an option that sets a dict's ``type`` may bring that class's own arguments
+        _walk(cfg, key, spec['config'], new_leaf=key.rsplit('.', 1)[0] + '.type' in options)
     cfg.merge_from_dict(options)
     _drop_pretrained(cfg.model)
     return cfg

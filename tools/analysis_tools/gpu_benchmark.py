@@ -10,8 +10,8 @@ leaves the main comparison complete):
   ``--infer-size``, default 800 x 1333) in fp32 and under each ``--amp-dtypes`` autocast (bf16,
   fp16); training step (``--train-size`` S x S, default 1024, batch ``--batch`` 2) in fp32,
   with peak memory; and the T = 3 training step with point-supervised inner E-steps
-  (``--inner-options``, ``train_cfg.inner_step_points``) and with inner E-steps supervised
-  through their assignment maps only (``--maps-options``, ``train_cfg.inner_step_maps_only``);
+  (``--inner-options``, ``InnerEStepPoints``) and with inner E-steps supervised through their
+  assignment maps only (``--maps-options``, ``InnerEStepMaps``);
   T = 3 and Mask2Former inference in
   fp32 with the network part replayed from a CUDA graph (``benchmark.py --cuda-graph``; a
   forward that cannot be captured has its error as the result). Mask2Former under bf16 is tried
@@ -56,9 +56,9 @@ INSTANCE = 'configs/instance/clustseg_r50_8xb2-lsj-50e_coco.py'
 INSTANCE_REFERENCE = 'mmdet::mask2former/mask2former_r50_8xb2-lsj-50e_coco.py'
 T1_OPTION = 'model.panoptic_head.decoder.num_iters=1'
 #: T = 3 with point-supervised inner E-steps (Mask2Former's 12544 points, at 1024^2)
-INNER_OPTION = 'model.train_cfg.inner_step_points=12544'
+INNER_OPTION = 'model.panoptic_head.deep_supervision.type=InnerEStepPoints'
 #: T = 3 with the inner E-steps supervised through their assignment maps only
-MAPS_OPTION = 'model.train_cfg.inner_step_maps_only=True'
+MAPS_OPTION = 'model.panoptic_head.deep_supervision.type=InnerEStepMaps'
 #: the panoptic models infer with mmdet's panoptic post-processing only: with random weights
 #: the instance post-processing's work depends on the draw (mmdet's mask2bbox reads each
 #: non-empty mask's box on the host), not on the method, and differed between the models

@@ -38,7 +38,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 #: the paper's ablations (Table 4b-d) run on the semantic and panoptic benchmarks
 ABLATIONS = ('T1', 'learned-queries', 'vanilla-attn', 'kmeans-attn')
-#: the cheap inner-E-step supervisions (train_cfg.inner_step_points, inner_step_maps_only),
+#: the cheap inner-E-step supervisions (InnerEStepPoints, InnerEStepMaps),
 #: checked on the panoptic benchmark against the full supervision before any config adopts one
 INNER = ('inner-points', 'inner-maps')
 #: semantic diagnostics of the gap to Mask2Former on CamVid's small classes (docs/model_zoo.md)

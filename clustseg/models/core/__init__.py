@@ -1,6 +1,4 @@
-from .clustering_core import (SUPERVISION, ClusteringCore, CoreOutput, check_supervision,
-                              needs_inner_rounds, select_states)
+from .clustering_core import ClusteringCore, CoreOutput, needs_inner_rounds, select_states
 from .mask_predictor import MaskPredictor
 
-__all__ = ['SUPERVISION', 'ClusteringCore', 'CoreOutput', 'check_supervision', 'select_states',
-           'needs_inner_rounds', 'MaskPredictor']
+__all__ = ['ClusteringCore', 'CoreOutput', 'select_states', 'needs_inner_rounds', 'MaskPredictor']

@@ -10,41 +10,30 @@ from ..initializers.base_initializer import (PIXEL_LEVELS, BaseInitializer,
                                              check_initializer_output)
 from ..layers.batch_padding import BatchPadding
 
-#: deep-supervision modes: every E-step of every layer, the last E-step of each layer (the
-#: paper's Table 7a row "only final E-step of each recurrent cross-attention"), the output only
-SUPERVISION = ('all', 'layer', 'final')
-
 #: the pyramid levels given to the decoder (strides 32, 16, 8), in the order its
 #: ``in_channels`` / ``layer_levels`` index them
 DECODER_LEVELS = PIXEL_LEVELS[:3]
 
 
-def check_supervision(key: str, mode: str) -> str:
-    if mode not in SUPERVISION:
-        raise ValueError(f'{key}={mode!r} is not supported; allowed values: {list(SUPERVISION)}')
-    return mode
-
-
-def select_states(states: List[dict], mode: str, num_iters: int, training: bool,
+def select_states(states: List[dict], supervision, num_iters: int, training: bool,
                   test_iter: Optional[int] = None) -> List[dict]:
-    """The E-step states a head predicts from. Training: by ``mode`` (:data:`SUPERVISION`);
-    test: the output's, or with ``test_iter = t`` the state after E/M round t (0-based) of the
-    last layer (Table 7b)."""
+    """The E-step states a head predicts from. Training: the deep-supervision variant's
+    (``supervision``, a :class:`~clustseg.models.supervision.DeepSupervision`,
+    ``predicting``); test: the output's, or with ``test_iter = t`` the state after E/M round t
+    (0-based) of the last layer (Table 7b)."""
     if not training and test_iter is not None:
         return [s for s in states if s['layer'] == states[-1]['layer'] and s['iter'] == test_iter]
-    if not training or mode == 'final':
+    if not training:
         return states[-1:]
-    if mode == 'layer':
-        return [s for s in states if s['iter'] == num_iters - 1]
-    return list(states)
+    return supervision.predicting(states, num_iters)
 
 
-def needs_inner_rounds(mode: str, training: bool, test_iter: Optional[int] = None) -> bool:
+def needs_inner_rounds(supervision, training: bool, test_iter: Optional[int] = None) -> bool:
     """Whether :func:`select_states` can pick a state after an E/M round that is not its
-    layer's last (training with ``mode='all'``, or a ``test_iter`` at test): the decoder
-    computes those rounds' output centers only then (``ClusterDecoder.forward``'s
-    ``inner_rounds``)."""
-    return (training and mode == 'all') or (not training and test_iter is not None)
+    layer's last (training with a ``supervision`` whose ``inner_rounds`` is set, or a
+    ``test_iter`` at test): the decoder computes those rounds' output centers only then
+    (``ClusterDecoder.forward``'s ``inner_rounds``)."""
+    return (training and supervision.inner_rounds) or (not training and test_iter is not None)
 
 
 @dataclass

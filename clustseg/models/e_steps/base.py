@@ -61,24 +61,8 @@ class EStepVariant(BaseModule):
         return out if pad is None else out.masked_fill(pad, 0.0)
 
 
-def registered_variants():
-    """Names (aliases included) of the registered :class:`EStepVariant` classes."""
-    from mmdet.registry import MODELS as REG
-    return sorted(n for n, c in REG.module_dict.items()
-                  if isinstance(c, type) and issubclass(c, EStepVariant))
-
-
 def build_variant(variant) -> EStepVariant:
     """A registered name, a ``dict(type=...)`` or an instance -> the variant module. Anything
     else (an unknown name, a registered class that is no :class:`EStepVariant`) is a
     ``ValueError`` listing the registered variants."""
-    if isinstance(variant, EStepVariant):
-        return variant
-    cfg = dict(type=variant) if isinstance(variant, str) else variant
-    cls = None
-    if isinstance(cfg, dict):
-        cls = cfg['type'] if isinstance(cfg.get('type'), type) else MODELS.get(cfg.get('type'))
-    if not (isinstance(cls, type) and issubclass(cls, EStepVariant)):
-        raise ValueError(f'variant={variant!r} is not a registered E-step variant; registered: '
-                         f'{registered_variants()}')
-    return MODELS.build(dict(cfg, type=cls))
+    return MODELS.build_of(EStepVariant, variant, 'variant', 'E-step variant')

@@ -13,10 +13,10 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..core import (CoreOutput, MaskPredictor, check_supervision, needs_inner_rounds,
-                    select_states)
+from ..core import CoreOutput, MaskPredictor, needs_inner_rounds, select_states
 from ..layers.batch_padding import BatchPadding
 from ..losses import pad_stack
+from ..supervision import build_supervision
 from ..utils import (StepRandom, check_positive_int, host_to_device, merge_cfg,
                      rename_legacy_keys)
 
@@ -102,11 +102,10 @@ class HeadOutput(NamedTuple):
     E-steps' core states; ``mask_feats``: the projected pixel embedding B x E x h x w;
     ``core``: the :class:`CoreOutput`; ``point_coords``: B x P x 2 points in [0, 1]^2 of the
     padded input (x, y) when the inner E-steps are point-supervised
-    (``train_cfg.inner_step_points``; :meth:`ClustSegHead.point_supervised`), whose
-    ``mask_preds`` are then the mask logits at those points, B x K x P x 1; ``map_states``:
-    with ``train_cfg.inner_step_maps_only`` (:meth:`ClustSegHead.maps_only`), the E-steps
-    before the last of each layer, which predict nothing and are supervised through their
-    assignment maps only (``states`` are then each layer's last E-step)."""
+    (``InnerEStepPoints``; :meth:`ClustSegHead.point_supervised`), whose ``mask_preds`` are
+    then the mask logits at those points, B x K x P x 1; ``map_states``: the E-steps that
+    predict nothing and are supervised through their assignment maps only
+    (``DeepSupervision.map_steps``, e.g. ``InnerEStepMaps``)."""
     cls_scores: List[Tensor]
     mask_preds: List[Tensor]
     centers: List[Tensor]
@@ -124,11 +123,12 @@ class ClustSegHead(BaseModule):
     :meth:`loss` and :meth:`predict`, then its ``MaskFormerFusionHead``).
 
     Masks: :class:`MaskPredictor` (``<MLP(LN(C)), P_4>``, fp32); classes: :meth:`_classify` of
-    the normalised centers (the subclass's class head). Every E-step of every layer is
-    supervised with ``deep_supervision='all'`` (``'layer'``: the last E-step of each layer,
-    Table 7a; ``'final'``: the output only). At test time one prediction is computed: the
-    output's, or with ``test_iter=t`` the one after E/M round ``t`` (0-based) of the last layer
-    (Table 7b). Subclasses implement ``_classify``, ``loss_by_feat(out, batch_gt_instances,
+    the normalised centers (the subclass's class head). Which E-steps are supervised, and
+    how, is the ``deep_supervision`` variant's (:class:`DeepSupervision`): every E-step of
+    every layer with :class:`EveryEStep` (the paper's), the last E-step of each layer with
+    :class:`LastEStepPerLayer` (Table 7a), the output only with :class:`OutputOnly`. At test
+    time one prediction is computed: the output's, or with ``test_iter=t`` the one after E/M
+    round ``t`` (0-based) of the last layer (Table 7b). Subclasses implement ``_classify``, ``loss_by_feat(out, batch_gt_instances,
     batch_img_metas)`` and ``predict``; the head keeps no state between ``forward`` and
     ``loss`` / ``predict`` (they receive the :class:`HeadOutput`).
 
@@ -142,7 +142,8 @@ class ClustSegHead(BaseModule):
         num_things_classes, num_stuff_classes (int): as in mmdet.
         pixel_decoder, initializer, decoder (dict): the :class:`ClusteringCore` modules.
         mask_dims (int): E, channels of the mask embedding.
-        deep_supervision (str): 'all' | 'layer' | 'final'.
+        deep_supervision (dict | str): the :class:`DeepSupervision` variant (config or
+            registered name).
         test_iter (int, optional): E/M round of the last layer that predicts at test time
             (default: the last, i.e. the decoder's output).
         train_cfg: the subclass's keys (:meth:`default_train_cfg`; others are errors).
@@ -152,7 +153,7 @@ class ClustSegHead(BaseModule):
     """
 
     def __init__(self, num_things_classes=80, num_stuff_classes=53, pixel_decoder=None,
-                 initializer=None, decoder=None, mask_dims=256, deep_supervision='all',
+                 initializer=None, decoder=None, mask_dims=256, deep_supervision='EveryEStep',
                  test_iter=None, train_cfg=None, test_cfg=None, init_cfg=None):
         super().__init__(init_cfg)
         self.num_things_classes = num_things_classes
@@ -167,8 +168,9 @@ class ClustSegHead(BaseModule):
             raise ValueError(f'model.panoptic_head: the {type(variant).__name__} E-step passes no '
                              f'gradient to its Q/K projections and {type(self).__name__} has no '
                              'loss on the E-step maps (panoptic: loss_weights.e_step > 0)')
-        self.deep_supervision = check_supervision('model.panoptic_head.deep_supervision',
-                                                  deep_supervision)
+        key = 'model.panoptic_head.deep_supervision'
+        self.deep_supervision = build_supervision(deep_supervision, key)
+        self.deep_supervision.check(self, key)
         if test_iter is not None and not 0 <= test_iter < self.core.num_iters:
             raise ValueError(f'model.panoptic_head.test_iter={test_iter!r} must be one of the '
                              f'last layer\'s rounds 0..{self.core.num_iters - 1}')
@@ -218,17 +220,14 @@ class ClustSegHead(BaseModule):
         """x: backbone levels at strides 4..32 -> :class:`HeadOutput`."""
         metas = [ds.metainfo for ds in batch_data_samples]
         padding = BatchPadding.from_metas(metas, x[0].device)
-        # maps only: each layer's last E-step predicts, the inner ones keep their maps
-        maps_only = self.maps_only()
-        mode = 'layer' if maps_only else self.deep_supervision
+        sup, num_iters = self.deep_supervision, self.core.num_iters
         # the losses read the E-step maps' softmax over the clusters only
         core = self.core(x, padding, return_maps=('probs', ) if self.training and
                          self.supervise_e_step_maps else False,
-                         inner_rounds=needs_inner_rounds(mode, self.training, self.test_iter))
-        states = select_states(core.states, mode, self.core.num_iters, self.training,
-                               self.test_iter)
-        last = self.core.num_iters - 1
-        map_states = tuple(s for s in core.states if s['iter'] < last) if maps_only else ()
+                         inner_rounds=needs_inner_rounds(sup, self.training, self.test_iter))
+        states = select_states(core.states, sup, num_iters, self.training, self.test_iter)
+        # E-steps that predict nothing and keep their maps (InnerEStepMaps)
+        map_states = sup.map_steps(core.states, num_iters) if self.training else ()
         mask_feats = self.mask_predictor.project(core.pyramid['stride4'])
         at_points = self.point_supervised(states)
         coords = point_feats = None
@@ -237,7 +236,7 @@ class ClustSegHead(BaseModule):
             # bilinear reads are linear, so <MLP(LN(c)), W P> read at a point equals the
             # stride-4 mask logit map read there; border padding as the upsampling at
             # prediction (no fade to zero within half a cell of the edge)
-            coords = torch.rand(mask_feats.shape[0], self.train_cfg['inner_step_points'], 2,
+            coords = torch.rand(mask_feats.shape[0], sup.num_points, 2,
                                 device=mask_feats.device)  # B x P x 2
             point_feats = point_sample(mask_feats, coords,
                                        padding_mode='border').unsqueeze(-1)  # B x E x P x 1
@@ -253,20 +252,19 @@ class ClustSegHead(BaseModule):
         return HeadOutput(list(cls_all.unbind(0)), mask_list, list(c_all.unbind(0)), states,
                           mask_feats, core, coords, map_states)
 
-    def maps_only(self) -> bool:
-        """Whether this forward supervises the E-steps before the last of each layer through
-        their assignment maps only (``train_cfg.inner_step_maps_only``, in training): they
-        then predict no class or mask, and need no output centers."""
-        return self.training and bool(self.train_cfg.get('inner_step_maps_only'))
+    #: whether the head's loss supervises E-steps through their maps only
+    #: (``DeepSupervision.map_steps``) / predicting at sampled points
+    #: (``DeepSupervision.at_points``); the variants that need it check
+    supports_map_steps = False
+    supports_point_steps = False
 
     def point_supervised(self, states: List[dict]) -> List[bool]:
         """Per selected state, whether its mask prediction is made and supervised at the
-        ``train_cfg.inner_step_points`` sampled points only: in training, the E-steps before
-        the last of each layer (``iter < T - 1``), never the output."""
-        if not (self.training and self.train_cfg.get('inner_step_points')):
+        deep-supervision variant's ``num_points`` sampled points only (in training;
+        ``DeepSupervision.at_points``)."""
+        if not self.training:
             return [False] * len(states)
-        last = self.core.num_iters - 1
-        return [s['iter'] < last and i < len(states) - 1 for i, s in enumerate(states)]
+        return self.deep_supervision.at_points(states, self.core.num_iters)
 
     # ------------------------------------------------------------------ training
     def preprocess_gt(self, batch_data_samples: SampleList) -> List[InstanceData]:

@@ -82,23 +82,6 @@ class ClustSegPanopticHead(ClustSegHead):
         if not (isinstance(n_pts, int) and n_pts >= 0):
             raise ValueError('model.train_cfg.mask_num_points must be an integer >= 0 (0 = dense), '
                              f'got {n_pts!r}')
-        inner = self.train_cfg['inner_step_points']
-        if inner is not None and not (isinstance(inner, int) and inner > 0):
-            raise ValueError('model.train_cfg.inner_step_points must be None or an integer > 0, '
-                             f'got {inner!r}')
-        maps_only = self.train_cfg['inner_step_maps_only']
-        if not isinstance(maps_only, bool):
-            raise ValueError('model.train_cfg.inner_step_maps_only must be True or False, '
-                             f'got {maps_only!r}')
-        if maps_only:
-            why = ('it needs loss_weights.e_step > 0' if not self.supervise_e_step_maps else
-                   "it needs deep_supervision='all'" if self.deep_supervision != 'all' else
-                   'train_cfg.inner_step_points supervises them otherwise'
-                   if inner is not None else
-                   'it needs dense E-step maps (decoder.local_levels is empty)'
-                   if self.core.decoder.local_levels else None)
-            if why:
-                raise ValueError(f'model.train_cfg.inner_step_maps_only=True: {why}')
         if self.train_cfg['mask_activation'] not in ('softmax', 'sigmoid'):
             raise ValueError("model.train_cfg.mask_activation must be 'softmax' or 'sigmoid', "
                              f"got {self.train_cfg['mask_activation']!r}")
@@ -117,6 +100,9 @@ class ClustSegPanopticHead(ClustSegHead):
         self.thing_cls_ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(inplace=True),
                                            nn.Linear(d, self.num_things_classes))
         self.sem_head = nn.Conv2d(self.core.out_channels['stride4'], self.num_classes, 1)
+
+    supports_map_steps = True
+    supports_point_steps = True
 
     @property
     def supervise_e_step_maps(self) -> bool:
@@ -140,23 +126,17 @@ class ClustSegPanopticHead(ClustSegHead):
         ``mask_num_points``: 0 = the thing / stuff CE + dice are dense over the stride-4 map
         (void pixels excluded); N > 0 = on N points per matched mask drawn as Mask2Former does
         (3x oversampling, 75 % most uncertain), the probabilities given as logits and the
-        targets read from the input-resolution GT masks (sub-cell extent and thin segments);
-        ``inner_step_points``: None = every supervised E-step as above; P > 0 = the E-steps
-        before the last of each layer (``iter < T - 1``) predict their masks at P uniform
-        points per image only (:meth:`ClustSegHead.point_supervised`), where the matching and
-        every mask term (thing / stuff CE + dice, PQ-style, mask-ID) run as on a P-pixel map,
-        with the targets read at the input-resolution pixel under each point; their E-step
-        maps stay supervised at their level. The cheap inner supervision for T > 1
-        (docs/benchmark.md); ``inner_step_maps_only``: True = those E-steps predict no class or
-        mask and are supervised through their assignment maps only (the E-step map term,
-        matched as their layer's last E-step, :meth:`_map_step_losses`), the paper's "M(t) as
-        logit maps of K segments" without a stride-4 prediction per E-step."""
+        targets read from the input-resolution GT masks (sub-cell extent and thin segments).
+        Which E-steps are supervised, and how, is ``deep_supervision``'s
+        (:class:`DeepSupervision`): with :class:`InnerEStepPoints` the E-steps at points run
+        the matching and every mask term (thing / stuff CE + dice, PQ-style, mask-ID) as on a
+        P-pixel map; with :class:`InnerEStepMaps` the map-only E-steps get the E-step map term
+        (:meth:`_map_step_losses`)."""
         return dict(assigner=dict(type='FixedStuffHungarianAssigner',
                                   num_things_classes=self.num_things_classes,
                                   match_costs=[dict(type='PQProductCost')]),
                     num_insdis_samples=4096, num_sem_samples=4096, mask_activation='softmax',
-                    recompute_losses=True, mask_num_points=0, inner_step_points=None,
-                    inner_step_maps_only=False)
+                    recompute_losses=True, mask_num_points=0)
 
     # ------------------------------------------------------------------ targets
     def _stride_targets(self, batch_gt_instances, size) -> Tuple[List[Tensor], List[Tensor]]:
@@ -329,7 +309,7 @@ class ClustSegPanopticHead(ClustSegHead):
 
     def _map_step_losses(self, out: HeadOutput, gt: Tensor, rows: Tensor,
                          pooled: dict) -> Dict[str, Tensor]:
-        """``inner_step_maps_only``: the E-step map term of the E-steps that predict nothing
+        """The E-step map term of the E-steps that predict nothing (``InnerEStepMaps``)
         (``out.map_states``), each matched as its layer's last E-step (``rows``: S x B x M,
         the predicting E-steps' matched query of each GT segment), summed per decoder level
         under ``lv{level}.maps.loss_e_step_mask_id`` (the level's E-steps stacked along the

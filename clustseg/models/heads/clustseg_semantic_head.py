@@ -8,9 +8,10 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from clustseg.registry import MODELS
-from ..core import MaskPredictor, check_supervision, needs_inner_rounds, select_states
+from ..core import MaskPredictor, needs_inner_rounds, select_states
 from ..layers.batch_padding import BatchPadding
 from ..layers.positional_encoding import conv_stride, labels_at
+from ..supervision import build_supervision
 from ..utils import merge_cfg, rename_legacy_keys
 #: keys of the segmentor's ``test_cfg`` that mmseg's EncoderDecoder reads (others are errors)
 TEST_CFG_DEFAULTS = dict(mode='whole', crop_size=None, stride=None)
@@ -56,8 +57,9 @@ class ClustSegSemanticHead(BaseModule):
     averaged over labelled pixels) + dice per class (``loss_dice_weight`` = 1; naive dice with
     ``dice_eps`` of the softmax probability vs the one-hot label over an image's labelled pixels,
     averaged over the classes present in the image, then over the images), at stride 4 (labels
-    taken at each cell's centre, :func:`labels_at`), on every E-step of every layer with ``deep_supervision='all'``
-    (``'layer'``: the last E-step of each layer; ``'final'``: the output only). Final-step keys
+    taken at each cell's centre, :func:`labels_at`), on the E-steps the ``deep_supervision``
+    variant selects (:class:`EveryEStep`: every E-step of every layer; :class:`LastEStepPerLayer`:
+    the last E-step of each layer; :class:`OutputOnly`: the output only). Final-step keys
     ``loss_ce`` / ``loss_dice`` / ``acc_seg``, others prefixed ``l{layer}i{iter}.``.
     ``ignore_index`` (255, also mmseg's padding value of labels) is ignored; other labels outside
     ``[0, num_classes)`` are errors.
@@ -85,24 +87,26 @@ class ClustSegSemanticHead(BaseModule):
         pixel_decoder, initializer, decoder (dict): the :class:`ClusteringCore` modules; the
             initializer must have ``num_classes`` queries, query k tied to class k.
         mask_dims (int): E, channels of the mask embedding.
-        deep_supervision (str): 'all' | 'layer' | 'final'.
+        deep_supervision (dict | str): the :class:`DeepSupervision` variant (config or
+            registered name; the semantic loss has no map-only or point-supervised E-steps).
         loss_ce_weight, loss_dice_weight, dice_eps (float): the loss.
         ignore_index (int): label ignored by the loss and the memory bank.
         align_corners (bool): read by mmseg's ``postprocess_result`` (its final resize).
     """
 
     def __init__(self, num_classes, pixel_decoder, initializer, decoder, mask_dims=256,
-                 deep_supervision='all', loss_ce_weight=5.0, loss_dice_weight=1.0,
+                 deep_supervision='EveryEStep', loss_ce_weight=5.0, loss_dice_weight=1.0,
                  dice_eps=1.0, ignore_index=255, align_corners=False, init_cfg=None):
         super().__init__(init_cfg)
-        self.deep_supervision = check_supervision('model.decode_head.deep_supervision',
-                                                  deep_supervision)
+        key = 'model.decode_head.deep_supervision'
+        self.deep_supervision = build_supervision(deep_supervision, key)
         self.num_classes = self.out_channels = num_classes
         self.align_corners = align_corners
         self.ignore_index = ignore_index
         self.core = MODELS.build(dict(type='ClusteringCore', pixel_decoder=pixel_decoder,
                                       initializer=initializer, decoder=decoder))
         rename_legacy_keys(self)
+        self.deep_supervision.check(self, key)
         variant = self.core.decoder.variant
         if variant.needs_prob_loss:
             raise ValueError(f'model.decode_head: the {type(variant).__name__} E-step passes no '

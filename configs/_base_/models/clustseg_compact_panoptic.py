@@ -18,5 +18,4 @@ model = dict(
         decoder=dict(in_channels=[64, 64, 32], embed_dims=embed_dims, num_heads=4,
                      ffn_dims=256, layer_levels=(0, 1, 2)),
         mask_dims=embed_dims),
-    train_cfg=dict(num_insdis_samples=1024, num_sem_samples=1024, mask_num_points=2048,
-                   inner_step_points=None, inner_step_maps_only=False))
+    train_cfg=dict(num_insdis_samples=1024, num_sem_samples=1024, mask_num_points=2048))

@@ -59,7 +59,7 @@ model = dict(
             layer_levels=(0, 0, 1, 1, 2, 2),
             variant=dict(type='SoftmaxOverClusters')),
         mask_dims=embed_dims,
-        deep_supervision='all'),
+        deep_supervision=dict(type='EveryEStep')),
     panoptic_fusion_head=dict(
         type='MaskFormerFusionHead',
         num_things_classes=num_things_classes,

@@ -38,13 +38,7 @@ model = dict(
         # thing / stuff CE + dice on Mask2Former's uncertainty-sampled points (its 12544 for
         # 1024^2 crops), read from the input-resolution GT: sub-cell extents and thin
         # segments are supervised (docs/losses.md, docs/model_zoo.md)
-        mask_num_points=12544,
-        # None: every E-step supervised as above; P: the inner E-steps (before each layer's
-        # last) supervised at P uniform points per image (docs/benchmark.md, T's cost)
-        inner_step_points=None,
-        # True: those inner E-steps predict nothing and are supervised through their
-        # assignment maps only (the E-step map term; docs/losses.md)
-        inner_step_maps_only=False),
+        mask_num_points=12544),
     # a thing query's score is its FFN's sigmoid (a stuff query's, its softmax class
     # probability): keep a segment when its class is more likely present than not
     test_cfg=dict(object_mask_thr=0.5))

@@ -55,7 +55,7 @@ model = dict(
             layer_levels=(0, 0, 1, 1, 2, 2),
             variant=dict(type='SoftmaxOverClusters')),
         mask_dims=embed_dims,
-        deep_supervision='all',
+        deep_supervision=dict(type='EveryEStep'),
         loss_ce_weight=5.0,
         loss_dice_weight=1.0,
         ignore_index=255,

@@ -1,7 +1,7 @@
-# Held-out check of the cheap inner supervision (issue on T's training cost, not a paper row):
+# Held-out check of the cheap inner supervision (T's training cost, not a paper row):
 # the E-steps before the last of each decoder layer are matched and supervised at 512 uniform
-# points per image (train_cfg.inner_step_points; about 19 % of the 60 x 45 stride-4 map, the
+# points per image (InnerEStepPoints; about 19 % of the 60 x 45 stride-4 map, the
 # share of Mask2Former's 12544 points in a 1024^2 crop's 256 x 256 map) instead of on the
 # whole map; everything else as the benchmark config.
 _base_ = ['../clustseg_compact_1xb8-1k_camvid-panoptic-240x180.py']
-model = dict(train_cfg=dict(inner_step_points=512))
+model = dict(panoptic_head=dict(deep_supervision=dict(type='InnerEStepPoints', num_points=512)))

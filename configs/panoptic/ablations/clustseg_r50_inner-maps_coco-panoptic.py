@@ -6,4 +6,4 @@
 # recipe. Held-out check and costs: docs/model_zoo.md (CamVid-panoptic) and
 # docs/benchmark.md ("T's training cost").
 _base_ = ['../clustseg_r50_8xb2-lsj-50e_coco-panoptic.py']
-model = dict(train_cfg=dict(inner_step_maps_only=True))
+model = dict(panoptic_head=dict(deep_supervision=dict(type='InnerEStepMaps')))

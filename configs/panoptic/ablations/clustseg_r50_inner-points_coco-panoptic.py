@@ -5,4 +5,4 @@
 # are supervised as in the paper recipe. Held-out check and costs: docs/model_zoo.md
 # (CamVid-panoptic) and docs/benchmark.md ("T's training cost").
 _base_ = ['../clustseg_r50_8xb2-lsj-50e_coco-panoptic.py']
-model = dict(train_cfg=dict(inner_step_points=12544))
+model = dict(panoptic_head=dict(deep_supervision=dict(type='InnerEStepPoints', num_points=12544)))
