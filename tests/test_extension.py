@@ -1,6 +1,7 @@
-"""Proof of extension (docs/extending.md): a new query initializer and a new E-step variant,
-written in one file outside the package and loaded with ``custom_imports``, train one step of a
-panoptic, a semantic and a superpixel config, every parameter getting a gradient. The file and
+"""Proof of extension (docs/extending.md): a new query initializer, a new E-step variant and a
+new deep-supervision variant, written in one file outside the package and loaded with
+``custom_imports``, train one step of a panoptic, a semantic and a superpixel config (no deep
+supervision there), every parameter getting a gradient. The file and
 the configs are the code blocks of docs/extending.md, so the tutorial is what is tested."""
 import re
 import sys
@@ -63,6 +64,14 @@ def test_new_initializer_and_variant_train_one_step(ext_dir, name):
         wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
         data = model.data_preprocessor(batch, True)
         losses = model(**data, mode='loss')
+        if name != 'superpixel_ext.py':  # only the layers from the second on are supervised
+            head = model.panoptic_head if name == 'panoptic_ext.py' else model.decode_head
+            assert isinstance(head.deep_supervision, ext.EveryEStepFromLayer)
+            # panoptic keys name the level of layers 0, 1, 2 (lv0..lv2), semantic ones the
+            # layer and round (l{layer}i{iter})
+            first = ('lv0.', 'lv1.') if name == 'panoptic_ext.py' else ('decode.l0', 'decode.l1i0')
+            assert not any(k.startswith(first[0]) for k in losses), sorted(losses)
+            assert any(k.startswith(first[1]) for k in losses), sorted(losses)
         loss, _ = model.parse_losses(losses)
         assert torch.isfinite(loss)
         wrapper.optimizer.zero_grad()
