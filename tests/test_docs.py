@@ -334,7 +334,7 @@ def test_symbol_check_can_fail():
     for ok in ('ClusteringCore', 'ClustSegInstanceHead.forward', 'ClusterDecoder.forward',
                'ClusterDecoder(local_levels=(2,))', 'clustseg/models/core/clustering_core.py',
                'local_em(x)', 'clustseg.apis.inference_assignments', 'SoftmaxOverPixels',
-               'EStepVariant.mass_normalised', 'ImageAdaptiveInitializer(token_mode=\'topk\')',
+               'EStepVariant.mass_normalised', 'ImageAdaptiveInitializer(pos_dims=64)',
                'MaskFormerFusionHead', 'core/mask_predictor.py', 'CONTRACTS.md',
                'configs/mask2former/mask2former_r50_8xb2-lsj-50e_coco-panoptic.py',
                'work_dirs/s33/breakdown.py', 'data/coco/', 'heldout_gpu.md', 'L_th',

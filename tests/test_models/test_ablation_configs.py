@@ -157,12 +157,12 @@ def test_dreamy_start_rows_tie_stuff_queries_to_classes():
     _, model = _model('clustseg_r50_learned-things-adaptive-stuff_coco-panoptic.py')
     init = model.panoptic_head.core.initializer
     assert type(init.things).__name__ == 'LearnedInitializer'
-    assert type(init.stuff).__name__ == 'ImageAdaptiveInitializer'
+    assert type(init.stuff).__name__ == 'PooledImageAdaptiveInitializer'
     out = init(torch.randn(2, 256, 8, 8))
     assert out['query_classes'].tolist() == [-1] * 75 + list(range(80, 133))
     for name, things, stuff in (
-            ('main', 'ImageAdaptiveInitializer', 'MemoryBankInitializer'),
-            ('clustseg_r50_learned-stuff_coco-panoptic.py', 'ImageAdaptiveInitializer',
+            ('main', 'PooledImageAdaptiveInitializer', 'MemoryBankInitializer'),
+            ('clustseg_r50_learned-stuff_coco-panoptic.py', 'PooledImageAdaptiveInitializer',
              'LearnedInitializer'),
             ('clustseg_r50_learned-things_coco-panoptic.py', 'LearnedInitializer',
              'MemoryBankInitializer'),

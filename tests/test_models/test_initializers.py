@@ -3,7 +3,8 @@ import torch
 
 from clustseg.models.initializers import (GridInitializer, ImageAdaptiveInitializer,
                                           LearnedInitializer, MemoryBankInitializer,
-                                          PanopticInitializer, grid_points)
+                                          PanopticInitializer, PooledImageAdaptiveInitializer,
+                                          grid_points)
 
 
 @pytest.mark.parametrize('k', [50, 200, 1000])
@@ -57,7 +58,7 @@ def test_image_adaptive_initializer_is_image_dependent():
 
 
 def test_image_adaptive_topk_picks_valid_pixels_only():
-    """token_mode='topk' (the paper configs' thing initializer): padded pixels never become
+    """ImageAdaptiveInitializer (top-K pixels, the instance configs'): padded pixels never become
     centers, however strong their features; the valid image alone gives the same centers."""
     torch.manual_seed(0)
     init = ImageAdaptiveInitializer(in_channels=8, embed_dims=16, num_queries=6, pos_dims=8)
@@ -179,11 +180,11 @@ def test_panoptic_initializer_parts_of_other_widths_name_both_parts():
 
 
 def test_image_adaptive_attention_tokens_pool_the_valid_pixels_only():
-    """token_mode='attention': K pooled tokens from the image, padded pixels carry no weight,
-    the pooling maps get a gradient; bad modes and K changes are errors."""
+    """PooledImageAdaptiveInitializer: K pooled tokens from the image, padded pixels carry no
+    weight, the pooling maps get a gradient; K changes and bad class ties are errors."""
     torch.manual_seed(0)
-    init = ImageAdaptiveInitializer(in_channels=8, embed_dims=16, num_queries=5, pos_dims=8,
-                                    token_mode='attention')
+    init = PooledImageAdaptiveInitializer(in_channels=8, embed_dims=16, num_queries=5,
+                                          pos_dims=8)
     feats = torch.randn(2, 8, 6, 7)
     pad = torch.zeros(2, 6, 7, dtype=torch.bool)
     pad[1, :, 4:] = True  # image 1: columns 4.. are padding
@@ -197,10 +198,15 @@ def test_image_adaptive_attention_tokens_pool_the_valid_pixels_only():
     assert not torch.allclose(init(feats[[1, 0]], pad)['centers'][0], out['centers'][0])
     out['centers'].sum().backward()
     assert init.score.weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="token_mode must be 'topk' or 'attention'"):
-        ImageAdaptiveInitializer(8, 16, 5, 8, token_mode='grid')
     with pytest.raises(ValueError, match='5 learned pooling maps; num_queries=4'):
         init(feats, pad, num_queries=4)
+    with pytest.raises(ValueError, match='query_classes must list 5 class ids, got 2'):
+        PooledImageAdaptiveInitializer(8, 16, 5, 8, query_classes=[1, 2])
+    tied = PooledImageAdaptiveInitializer(8, 16, 5, 8, query_classes=range(80, 85))
+    assert tied(feats, pad)['query_classes'].tolist() == list(range(80, 85))
+    # a top-K pixel has no fixed query identity: no class tie there
+    with pytest.raises(TypeError, match='query_classes'):
+        ImageAdaptiveInitializer(8, 16, 5, 8, query_classes=range(5))
 
 
 def test_initializer_output_is_checked_naming_the_initializer():

@@ -4,7 +4,8 @@ from .image_adaptive_initializer import ImageAdaptiveInitializer
 from .learned_initializer import LearnedInitializer
 from .memory_bank_initializer import MemoryBankInitializer
 from .panoptic_initializer import PanopticInitializer
+from .pooled_image_adaptive_initializer import PooledImageAdaptiveInitializer
 
 __all__ = ['PIXEL_LEVELS', 'BaseInitializer', 'GridInitializer', 'grid_points',
            'ImageAdaptiveInitializer', 'LearnedInitializer', 'MemoryBankInitializer',
-           'PanopticInitializer']
+           'PanopticInitializer', 'PooledImageAdaptiveInitializer']

@@ -1,6 +1,7 @@
 """The dreamy-start interface: what an initializer reads, returns and may learn from."""
 from typing import Dict, Optional, Union
 
+import torch
 from mmengine.model import BaseModule
 from torch import Tensor
 
@@ -16,6 +17,16 @@ def check_level(key: str, level: Optional[str]) -> Optional[str]:
         raise ValueError(f'{key}={level!r} is not a pixel-decoder level; allowed: '
                          f'{list(PIXEL_LEVELS)}')
     return level
+
+
+def query_class_ids(query_classes, num_queries: int) -> Tensor:
+    """An initializer's ``query_classes`` argument (None: no tie) -> K long class ids, -1 for
+    an untied query; a list of another length is a ValueError."""
+    qc = torch.full((num_queries, ), -1, dtype=torch.long) if query_classes is None else \
+        torch.as_tensor(list(query_classes), dtype=torch.long)
+    if qc.shape != (num_queries, ):
+        raise ValueError(f'query_classes must list {num_queries} class ids, got {len(qc)}')
+    return qc
 
 
 class BaseInitializer(BaseModule):

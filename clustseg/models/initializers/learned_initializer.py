@@ -1,10 +1,9 @@
 """Baseline for ablations: K free, image-independent center embeddings."""
-import torch
 import torch.nn as nn
 
 from clustseg.registry import MODELS
 from ..layers.recurrent_cross_attention import check_positive
-from .base_initializer import BaseInitializer
+from .base_initializer import BaseInitializer, query_class_ids
 
 
 @MODELS.register_module()
@@ -28,12 +27,8 @@ class LearnedInitializer(BaseInitializer):
         self.variable_k = bool(variable_k)
         self.embed = nn.Embedding(num_queries, embed_dims)
         self.pos_embed = nn.Embedding(num_queries, embed_dims)
-        qc = torch.full((num_queries,), -1, dtype=torch.long) if query_classes is None else \
-            torch.as_tensor(list(query_classes), dtype=torch.long)
-        if qc.shape != (num_queries,):
-            raise ValueError(f'query_classes must list {num_queries} class ids, got '
-                             f'{len(qc)}')
-        self.register_buffer('query_classes', qc, persistent=False)
+        self.register_buffer('query_classes', query_class_ids(query_classes, num_queries),
+                             persistent=False)
 
     def forward(self, feats, pad_mask=None, num_queries=None):
         """feats: the pyramid (only B is read) -> dict(centers B x K x D, center_pos

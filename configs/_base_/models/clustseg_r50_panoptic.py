@@ -16,9 +16,8 @@ model = dict(
             stuff_class_offset=num_things_classes,
             # K thing tokens pooled from PE(I) by learned per-query maps: on the 3-image
             # overfit PQ^Th 58.0 at 500 iterations vs 42.8 with the top-K pixels (model zoo)
-            thing_initializer=dict(type='ImageAdaptiveInitializer', in_channels=256,
-                                   embed_dims=embed_dims, num_queries=75, pos_dims=64,
-                                   token_mode='attention'),
+            thing_initializer=dict(type='PooledImageAdaptiveInitializer', in_channels=256,
+                                   embed_dims=embed_dims, num_queries=75, pos_dims=64),
             stuff_initializer=dict(type='MemoryBankInitializer', num_classes=num_stuff_classes,
                                    feat_dims=256, embed_dims=embed_dims, queue_size=256,
                                    samples_per_class=16)),
