@@ -281,6 +281,11 @@ def test_prediction_hands_the_top_sigmoid_class_to_the_fusion_head(setup):
     (dict(loss_cls=dict(type='CrossEntropyLoss')), KeyError, 'loss_cls'),
     (dict(num_stuff_classes=53), ValueError, 'num_stuff_classes'),
     (dict(class_loss_weight=0.0), ValueError, 'class_loss_weight'),
+    # the instance loss has no map-only or point-supervised E-steps
+    (dict(deep_supervision=dict(type='InnerEStepMaps')), ValueError,
+     r'deep_supervision=InnerEStepMaps: ClustSegInstanceHead has no loss'),
+    (dict(deep_supervision=dict(type='InnerEStepPoints')), ValueError,
+     r'deep_supervision=InnerEStepPoints: ClustSegInstanceHead has no loss'),
 ])
 def test_bad_head_arguments_are_errors(change, err, match):
     cfg = _cfg()

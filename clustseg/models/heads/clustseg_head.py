@@ -152,6 +152,12 @@ class ClustSegHead(BaseModule):
             ``instance_on``; others are errors).
     """
 
+    #: whether the head's loss supervises E-steps through their maps only
+    #: (``DeepSupervision.map_steps``) / predicting at sampled points
+    #: (``DeepSupervision.at_points``); the variants that need it check
+    supports_map_steps = False
+    supports_point_steps = False
+
     def __init__(self, num_things_classes=80, num_stuff_classes=53, pixel_decoder=None,
                  initializer=None, decoder=None, mask_dims=256, deep_supervision='EveryEStep',
                  test_iter=None, train_cfg=None, test_cfg=None, init_cfg=None):
@@ -251,12 +257,6 @@ class ClustSegHead(BaseModule):
                      for e, pts in zip(embed_all.unbind(0), at_points)]
         return HeadOutput(list(cls_all.unbind(0)), mask_list, list(c_all.unbind(0)), states,
                           mask_feats, core, coords, map_states)
-
-    #: whether the head's loss supervises E-steps through their maps only
-    #: (``DeepSupervision.map_steps``) / predicting at sampled points
-    #: (``DeepSupervision.at_points``); the variants that need it check
-    supports_map_steps = False
-    supports_point_steps = False
 
     def point_supervised(self, states: List[dict]) -> List[bool]:
         """Per selected state, whether its mask prediction is made and supervised at the
