@@ -174,9 +174,8 @@ class ClustSegHead(BaseModule):
             raise ValueError(f'model.panoptic_head: the {type(variant).__name__} E-step passes no '
                              f'gradient to its Q/K projections and {type(self).__name__} has no '
                              'loss on the E-step maps (panoptic: loss_weights.e_step > 0)')
-        key = 'model.panoptic_head.deep_supervision'
-        self.deep_supervision = build_supervision(deep_supervision, key)
-        self.deep_supervision.check(self, key)
+        self.deep_supervision = build_supervision(
+            deep_supervision, 'model.panoptic_head.deep_supervision', self)
         if test_iter is not None and not 0 <= test_iter < self.core.num_iters:
             raise ValueError(f'model.panoptic_head.test_iter={test_iter!r} must be one of the '
                              f'last layer\'s rounds 0..{self.core.num_iters - 1}')

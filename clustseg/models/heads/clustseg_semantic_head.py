@@ -98,15 +98,14 @@ class ClustSegSemanticHead(BaseModule):
                  deep_supervision='EveryEStep', loss_ce_weight=5.0, loss_dice_weight=1.0,
                  dice_eps=1.0, ignore_index=255, align_corners=False, init_cfg=None):
         super().__init__(init_cfg)
-        key = 'model.decode_head.deep_supervision'
-        self.deep_supervision = build_supervision(deep_supervision, key)
         self.num_classes = self.out_channels = num_classes
         self.align_corners = align_corners
         self.ignore_index = ignore_index
         self.core = MODELS.build(dict(type='ClusteringCore', pixel_decoder=pixel_decoder,
                                       initializer=initializer, decoder=decoder))
         rename_legacy_keys(self)
-        self.deep_supervision.check(self, key)
+        self.deep_supervision = build_supervision(
+            deep_supervision, 'model.decode_head.deep_supervision', self)
         variant = self.core.decoder.variant
         if variant.needs_prob_loss:
             raise ValueError(f'model.decode_head: the {type(variant).__name__} E-step passes no '

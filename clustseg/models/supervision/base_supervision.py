@@ -43,7 +43,10 @@ class DeepSupervision:
         """Raise a ``ValueError`` naming ``key`` if ``head`` cannot train this variant."""
 
 
-def build_supervision(cfg, key: str) -> DeepSupervision:
-    """A registered name, a ``dict(type=...)`` or an instance -> the variant. Anything else is
-    a ``ValueError`` naming the config ``key`` and listing the registered variants."""
-    return MODELS.build_of(DeepSupervision, cfg, key, 'deep-supervision variant')
+def build_supervision(cfg, key: str, head) -> DeepSupervision:
+    """A registered name, a ``dict(type=...)`` or an instance -> the variant of ``head``
+    (checked, :meth:`DeepSupervision.check`). Anything else is a ``ValueError`` naming the
+    config ``key`` and listing the registered variants."""
+    sup = MODELS.build_of(DeepSupervision, cfg, key, 'deep-supervision variant')
+    sup.check(head, key)
+    return sup
