@@ -128,9 +128,10 @@ class ClustSegHead(BaseModule):
     every layer with :class:`EveryEStep` (the paper's), the last E-step of each layer with
     :class:`LastEStepPerLayer` (Table 7a), the output only with :class:`OutputOnly`. At test
     time one prediction is computed: the output's, or with ``test_iter=t`` the one after E/M
-    round ``t`` (0-based) of the last layer (Table 7b). Subclasses implement ``_classify``, ``loss_by_feat(out, batch_gt_instances,
-    batch_img_metas)`` and ``predict``; the head keeps no state between ``forward`` and
-    ``loss`` / ``predict`` (they receive the :class:`HeadOutput`).
+    round ``t`` (0-based) of the last layer (Table 7b). Subclasses implement ``_classify``,
+    ``loss_by_feat(out, batch_gt_instances, batch_img_metas)`` and ``predict``; the head keeps
+    no state between ``forward`` and ``loss`` / ``predict`` (they receive the
+    :class:`HeadOutput`).
 
     Training-time random draws (point sampling) run inside a ``torch.random.fork_rng`` seeded
     from a checkpointed :class:`StepRandom`, so a resumed run draws the same points; the
