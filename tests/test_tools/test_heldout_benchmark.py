@@ -36,6 +36,15 @@ def test_plan_runs_the_first_seed_and_the_ablations_before_other_seeds(hb):
         hb.plan('camvid', ['clustseg_T9'], [0])
 
 
+def test_plan_gives_named_runs_every_seed(hb):
+    """An ablation named in --runs trains with every seed given (the full plan keeps the
+    ablations at the first seed): first seeds first, then the others in the same order."""
+    order = [(n, s) for n, _, s in hb.plan('camvid-panoptic', ['clustseg_T1', 'clustseg'],
+                                           [1, 2])]
+    assert order == [('clustseg', 1), ('clustseg_T1', 1), ('clustseg', 2), ('clustseg_T1', 2)]
+    assert [s for _, _, s in hb.plan('camvid-panoptic', ['clustseg_vanilla-attn'], [3])] == [3]
+
+
 def test_selected_checkpoint(hb, tmp_path):
     (tmp_path / 'best_coco_panoptic_PQ_iter_300.pth').write_bytes(b'')
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_1000.pth'))
@@ -205,3 +214,35 @@ def test_tiny_run_trains_selects_scores_and_resumes(hb, repo_root, heldout_data,
     assert 'clustseg seed 0: scoring best_mIoU_iter_' in third.stdout
     assert 'clustseg seed 0: training' not in third.stdout
     assert (tmp_path / 'camvid' / 'clustseg_s0' / 'test_metrics.json').is_file()
+
+
+def test_report_compares_every_run_with_clustseg(hb, tmp_path, capsys):
+    """The second table: mean ± sample sd over the scored seeds, and per metric (PQ, PQ^Th,
+    PQ^St on the panoptic benchmark) the difference of the means with its Welch standard
+    error; a one-seed run gets the difference only, an unscored seed is left out."""
+    root = tmp_path / 'work'
+    runs = (('clustseg', 0, 26.0, 8.0), ('clustseg', 1, 27.0, 9.0), ('clustseg', 2, 28.0, 10.0),
+            ('clustseg_T1', 0, 25.0, 9.0), ('clustseg_T1', 1, 27.0, 9.0),
+            ('clustseg_vanilla-attn', 0, 24.5, 7.0))
+    for name, seed, pq, th in runs:
+        wd = root / 'camvid-panoptic' / f'{name}_s{seed}'
+        _scalars(wd, '20260101_000000', [dict(iter=100, time=1.0),
+                                         {'coco_panoptic/PQ': pq + 10, 'step': 100}])
+        (wd / 'test_metrics.json').write_text(json.dumps(
+            {'coco_panoptic/PQ': pq, 'coco_panoptic/PQ_th': th, 'coco_panoptic/PQ_st': 30.0}))
+        (wd / 'train_done').write_text('')
+    _scalars(root / 'camvid-panoptic' / 'clustseg_T1_s2', '20260101_000000',
+             [dict(iter=25, time=1.0)])
+    hb.main(['report', 'camvid-panoptic', '--work-root', str(root)])
+    out = capsys.readouterr().out
+    assert '| run | scored seeds | held-out PQ mean ± sd | Δ PQ (SE) | Δ PQ^Th (SE) | ' \
+           'Δ PQ^St (SE) |' in out
+    assert '| clustseg | 0, 1, 2 | 27.00 ± 1.00 |  |  |  |' in out
+    # T1: -1.00 with SE sqrt(2 / 2 + 1 / 3) = 1.15; PQ^Th +0.00 (SE sqrt(0 + 1 / 3) = 0.58)
+    assert '| clustseg_T1 | 0, 1 | 26.00 ± 1.41 | -1.00 (1.15) | +0.00 (0.58) | ' \
+           '+0.00 (0.00) |' in out
+    assert '| clustseg_vanilla-attn | 0 | 24.50 | -2.50 | -2.00 | +0.00 |' in out
+    assert hb.welch([1.0], [2.0, 4.0]) == (-2.0, None)
+    assert hb.comparison([r for r in hb.collect(hb.parse_args(
+        ['report', 'camvid-panoptic', '--work-root', str(root)])) if r['run'] != 'clustseg'],
+        'camvid-panoptic') is None

@@ -3,6 +3,7 @@ Mask2Former twin and the paper's ablations on a small real benchmark, one run at
 each run's checkpoint on val and score it once on the held-out split; then tabulate and plot.
 
     python tools/analysis_tools/heldout_benchmark.py run camvid [--runs NAME...] [--seeds 0 1]
+    (without --runs the ablations train with the first seed only; named runs with every seed)
     python tools/analysis_tools/heldout_benchmark.py report camvid [--figure F.png] [--json F]
     python tools/analysis_tools/heldout_benchmark.py ship camvid [--ship-dir checkpoints/heldout]
 
@@ -17,8 +18,9 @@ with it).
 ``report`` reads every run's logs (``*/vis_data/scalars.json`` of each start, in order): the val
 metric at each validation against the iteration and against the training time (iterations x
 the median logged seconds per iteration; validation excluded), the best val point, and the
-held-out metric; prints one markdown table per benchmark (mean and spread over seeds) and
-draws the curves.
+held-out metric; prints one markdown table per benchmark (mean and half-range over seeds), then
+every run against ClustSeg (mean ± sd, and per compared metric the difference of the means
+with its Welch standard error), and draws the curves.
 
 ``ship`` publishes, for ClustSeg and Mask2Former, the scored checkpoint of the seed with the
 best val metric ('best' benchmarks; 'last' benchmarks: the first seed) as
@@ -32,7 +34,8 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from statistics import mean, median
+from math import sqrt
+from statistics import mean, median, stdev, variance
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -70,9 +73,14 @@ BENCHMARKS = {
 #: metrics logged as fractions (mmdet's COCO AP) that the tables and curves show in percent,
 #: as mIoU and PQ are logged
 FRACTION_METRICS = ('coco/segm_mAP', )
-#: runs trained with every seed of --seeds; the ablations use the first seed only (their
-#: difference is read against the spread of the two seeds of 'clustseg')
+#: runs the full plan (no --runs) trains with every seed of --seeds; there the ablations use
+#: the first seed only. Runs named in --runs train with every seed given.
 SEEDED = ('clustseg', 'mask2former')
+#: the run the report compares every other run with (Welch)
+REFERENCE = 'clustseg'
+#: per benchmark, held-out metrics compared besides the main one: (key, label)
+SECONDARY = {'camvid-panoptic': (('coco_panoptic/PQ_th', 'PQ^Th'),
+                                 ('coco_panoptic/PQ_st', 'PQ^St'))}
 
 
 def run_dir(work_root, bench, name, seed):
@@ -80,17 +88,18 @@ def run_dir(work_root, bench, name, seed):
 
 
 def plan(bench, runs, seeds):
-    """[(name, config, seed)] in the order they run: both models with the first seed, the
-    ablations (first seed), then both models with the other seeds."""
+    """[(name, config, seed)] in the order they run: the chosen runs with the first seed (both
+    models, then the ablations), then the other seeds. Without ``runs`` (the full plan) only
+    both models (:data:`SEEDED`) take the other seeds; runs named in ``runs`` take them all."""
     configs = BENCHMARKS[bench][3]
     unknown = sorted(set(runs or ()) - set(configs))
     if unknown:
         raise SystemExit(f'--runs {unknown}: not runs of {bench!r} ({sorted(configs)})')
     chosen = [n for n in configs if not runs or n in runs]
-    seeded = [n for n in chosen if n in SEEDED]
-    out = [(n, configs[n], seeds[0]) for n in seeded]
-    out += [(n, configs[n], seeds[0]) for n in chosen if n not in SEEDED]
-    return out + [(n, configs[n], s) for s in seeds[1:] for n in seeded]
+    chosen = [n for n in chosen if n in SEEDED] + [n for n in chosen if n not in SEEDED]
+    again = chosen if runs else [n for n in chosen if n in SEEDED]
+    return [(n, configs[n], seeds[0]) for n in chosen] + \
+        [(n, configs[n], s) for s in seeds[1:] for n in again]
 
 
 def shipped_name(config):
@@ -193,14 +202,17 @@ def collect(args):
             seed = int(wd.rsplit('_s', 1)[1])
             points, iters = read_logs(wd, metric)
             test = osp.join(wd, 'test_metrics.json')
-            held = as_percent(metric, json.load(open(test)).get(metric)) \
-                if osp.isfile(test) else None
+            scored = json.load(open(test)) if osp.isfile(test) else {}
+            held = as_percent(metric, scored.get(metric))
+            secondary = {key: as_percent(key, scored.get(key))
+                         for key, _ in SECONDARY.get(args.benchmark, ())}
             best = max(points, key=lambda p: p[2]) if points else None
             rows.append(dict(run=name, seed=seed, iters=iters, points=points,
                              finished=osp.isfile(osp.join(wd, 'train_done')),
                              train_s=points[-1][1] if points else None,
                              best_val=best[2] if best else None,
-                             best_iter=best[0] if best else None, test=held))
+                             best_iter=best[0] if best else None, test=held,
+                             secondary=secondary))
     return rows
 
 
@@ -227,6 +239,53 @@ def table(rows, label):
                         else '-' for r in rs)
             + ' | ' + ', '.join(f'{r["test"]:.2f}' if r['test'] is not None else '-' for r in rs)
             + f' | {fmt([r["test"] for r in rs])} |')
+    return '\n'.join(lines)
+
+
+def welch(values, reference):
+    """(difference of the means, its standard error ``sqrt(s1^2 / n1 + s2^2 / n2)`` with the
+    sample variances, or None when a side has one value) of ``values`` against ``reference``."""
+    diff = mean(values) - mean(reference)
+    if min(len(values), len(reference)) < 2:
+        return diff, None
+    return diff, sqrt(variance(values) / len(values) + variance(reference) / len(reference))
+
+
+def comparison(rows, bench):
+    """Every run with a held-out score against :data:`REFERENCE`: its mean ± sample sd over
+    the scored seeds and, per compared metric (the main one and :data:`SECONDARY`), the
+    difference of the means with its Welch standard error (none with one seed on a side).
+    None without scored reference seeds."""
+    metric, label = BENCHMARKS[bench][:2]
+    metrics = [(None, label)] + list(SECONDARY.get(bench, ()))
+
+    def scores(name, key):
+        return [r['test'] if key is None else r['secondary'].get(key)
+                for r in rows if r['run'] == name
+                and (r['test'] if key is None else r['secondary'].get(key)) is not None]
+
+    if not scores(REFERENCE, None):
+        return None
+    head = [f'held-out {label} mean ± sd'] + [f'Δ {m} (SE)' for _, m in metrics]
+    lines = [f'Against {REFERENCE} (Welch):', '',
+             '| run | scored seeds | ' + ' | '.join(head) + ' |',
+             '|---|---|' + '---:|' * len(head)]
+    for name in dict.fromkeys(r['run'] for r in rows):
+        main = scores(name, None)
+        if not main:
+            continue
+        spread = f'{mean(main):.2f} ± {stdev(main):.2f}' if len(main) > 1 else f'{main[0]:.2f}'
+        cells = [spread]
+        for key, _ in metrics:
+            ours, ref = scores(name, key), scores(REFERENCE, key)
+            if name == REFERENCE or not ours or not ref:
+                cells.append('')
+                continue
+            diff, se = welch(ours, ref)
+            cells.append(f'{diff:+.2f}' + (f' ({se:.2f})' if se is not None else ''))
+        seeds = ', '.join(str(r['seed']) for r in rows
+                          if r['run'] == name and r['test'] is not None)
+        lines.append(f'| {name} | {seeds} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
@@ -260,6 +319,9 @@ def report(args):
     if not rows:
         raise SystemExit(f'no runs under {osp.join(args.work_root, args.benchmark)}')
     print(table(rows, label))
+    against = comparison(rows, args.benchmark)
+    if against:
+        print('\n' + against)
     if args.figure:
         plot(rows, label, args.figure)
     if args.json:
