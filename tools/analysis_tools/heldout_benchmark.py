@@ -256,13 +256,13 @@ def comparison(rows, bench):
     the scored seeds and, per compared metric (the main one and :data:`SECONDARY`), the
     difference of the means with its Welch standard error (none with one seed on a side).
     None without scored reference seeds."""
-    metric, label = BENCHMARKS[bench][:2]
+    label = BENCHMARKS[bench][1]
     metrics = [(None, label)] + list(SECONDARY.get(bench, ()))
 
-    def scores(name, key):
-        return [r['test'] if key is None else r['secondary'].get(key)
-                for r in rows if r['run'] == name
-                and (r['test'] if key is None else r['secondary'].get(key)) is not None]
+    def scores(name, key):  # the run's scored seeds' values of one metric (None: the main one)
+        values = (r['test'] if key is None else r['secondary'].get(key)
+                  for r in rows if r['run'] == name)
+        return [v for v in values if v is not None]
 
     if not scores(REFERENCE, None):
         return None
