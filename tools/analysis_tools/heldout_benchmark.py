@@ -264,7 +264,8 @@ def comparison(rows, bench):
                   for r in rows if r['run'] == name)
         return [v for v in values if v is not None]
 
-    if not scores(REFERENCE, None):
+    refs = {key: scores(REFERENCE, key) for key, _ in metrics}
+    if not refs[None]:
         return None
     head = [f'held-out {label} mean ± sd'] + [f'Δ {m} (SE)' for _, m in metrics]
     lines = [f'Against {REFERENCE} (Welch):', '',
@@ -277,11 +278,11 @@ def comparison(rows, bench):
         spread = f'{mean(main):.2f} ± {stdev(main):.2f}' if len(main) > 1 else f'{main[0]:.2f}'
         cells = [spread]
         for key, _ in metrics:
-            ours, ref = scores(name, key), scores(REFERENCE, key)
-            if name == REFERENCE or not ours or not ref:
+            ours = scores(name, key)
+            if name == REFERENCE or not ours or not refs[key]:
                 cells.append('')
                 continue
-            diff, se = welch(ours, ref)
+            diff, se = welch(ours, refs[key])
             cells.append(f'{diff:+.2f}' + (f' ({se:.2f})' if se is not None else ''))
         seeds = ', '.join(str(r['seed']) for r in rows
                           if r['run'] == name and r['test'] is not None)
