@@ -30,7 +30,8 @@ PAPER = [ROOT / 'configs' / p for p in (
     'semantic/clustseg_r50_8xb2-80k_coco-stuff164k-640x640.py',
     'semantic/clustseg_swin-b_8xb2-100e_ade20k-640x640.py',
     'semantic/clustseg_convnext-b_8xb2-100e_ade20k-640x640.py',
-    'superpixel/clustseg_r50_8xb16-300k_bsds500-superpixel.py')]
+    'superpixel/clustseg_r50_8xb16-300k_bsds500-superpixel.py',
+    'superpixel/clustseg_swin-b_8xb16-300k_bsds500-superpixel.py')]
 
 
 def _scope(cfg):

@@ -89,7 +89,8 @@ def test_the_doc_has_tables_for_every_paper_config():
                 'semantic/clustseg_r50_8xb2-100e_ade20k-640x640.py',
                 'semantic/clustseg_swin-b_8xb2-100e_ade20k-640x640.py',
                 'semantic/clustseg_convnext-b_8xb2-100e_ade20k-640x640.py',
-                'superpixel/clustseg_r50_8xb16-300k_bsds500-superpixel.py'):
+                'superpixel/clustseg_r50_8xb16-300k_bsds500-superpixel.py',
+                'superpixel/clustseg_swin-b_8xb16-300k_bsds500-superpixel.py'):
         assert 'configs/' + cfg in CONFIGS, cfg
     assert len(ROWS) > 100
 
@@ -149,3 +150,24 @@ def test_parameter_groups(config):
         assert any(n.endswith('.embed.weight') for n in groups)
     if 'swin' in config:
         assert any('relative_position_bias_table' in n for n in groups)
+
+
+@pytest.mark.parametrize('config', [
+    'configs/superpixel/clustseg_r50_8xb16-300k_bsds500-superpixel.py',
+    'configs/superpixel/clustseg_swin-b_8xb16-300k_bsds500-superpixel.py'])
+def test_superpixel_parameter_groups(config):
+    """The superpixel recipes: §4.4's one rate, 1e-4, for every parameter, the backbone's
+    included; weight decay 1e-4, none on the Swin backbone's norms and position tables."""
+    groups, model = _groups(config)
+    swin = 'swin' in config
+    norms = {f'{m}.{p}' for m, mod in model.backbone.named_modules()
+             if isinstance(mod, torch.nn.LayerNorm) for p, _ in mod.named_parameters(recurse=False)}
+    assert bool(norms) == swin
+    for name, (lr, wd) in groups.items():
+        assert lr == pytest.approx(1e-4), name
+        local = name[len('backbone.'):] if name.startswith('backbone.') else None
+        no_decay = local is not None and (local in norms or
+                                          local.endswith('relative_position_bias_table'))
+        assert wd == (0.0 if no_decay else 1e-4), (name, wd)
+    if swin:
+        assert any(n.endswith('relative_position_bias_table') for n in groups)
