@@ -3,11 +3,12 @@
 # all models), batch 128 (8 GPUs x 16), 300k iterations, 480 x 480 crops, flips + scale
 # jitter [0.5, 2], K drawn from [50, 2500]. docs/recipes.md lists every setting and its source.
 #
-# Memory: 16 images per GPU do not fit in 80 GB. One training step (forward, backward, AdamW)
-# at 480 x 480 with the largest K = 2500 peaked at 8.2 GB (batch 1) and 15.3 GB (batch 2) of
-# CPU RSS (docs/benchmark.md, "Paper superpixel config: memory"): ~7.2 GB per image over a
-# ~1 GB base, so ~116 GB for 16 and ~58 GB for 8 (most of it the dense decoder E-steps at
-# stride 8: 8 heads x 2500 centers x 3600 pixels per map). The batch of 128 is therefore kept
+# Memory: 16 images per GPU do not fit in 80 GB with room to spare. One training step
+# (forward, backward, AdamW) at 480 x 480 with the largest K = 2500 peaked at 6.1 GB (batch 1)
+# and 10.8 GB (batch 2) of CPU RSS (docs/benchmark.md, "Paper superpixel config: memory",
+# 2026-12-06): ~4.7 GB per image over a ~1.4 GB base, so ~76 GB for 16 and ~39 GB for 8
+# (most of it the dense decoder E-steps at stride 8: 8 heads x 2500 centers x 3600 pixels per
+# map; Swin-B: ~6.0 GB per image, ~97 GB for 16). The batch of 128 is therefore kept
 # as 8 GPUs x 8 images x 2 accumulated steps; every count below is in micro-batches (2 per
 # optimizer step), so the optimizer still takes 300k steps at the paper's lr and schedule.
 #
