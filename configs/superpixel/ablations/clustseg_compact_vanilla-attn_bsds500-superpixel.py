@@ -1,4 +1,6 @@
-# Ablation (Table 4c analogue): the decoder uses standard cross-attention (Eq. 5, softmax over
-# pixels) instead of recurrent cross-attention (softmax over clusters).
+# Ablation: the decoder's E-step as standard cross-attention (Eq. 5, softmax over pixels)
+# instead of the softmax over clusters, at the recipe's T = 3 and with every E-step's loss. This
+# swaps the E-step alone; it is not Table 4c's Vanilla row, which the panoptic and CamVid
+# ablations define as the variant at T = 1 without the E-step loss (docs/method.md, "Ablations").
 _base_ = ['../clustseg_compact_1xb4-1.2k_bsds500-superpixel.py']
 model = dict(decoder=dict(variant=dict(type='SoftmaxOverPixels')))
