@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 import torch
 
 import clustseg
-from clustseg.engine import (FreshDrawsHook, ScheduleError, check_val_interval,
+from clustseg.engine import (FiniteLossHook, FreshDrawsHook, ScheduleError, check_val_interval,
                              fit_schedules_to_max_iters, register_model_checks,
                              resumed_schedule_mismatch, train_keeping_checkpoints)
 from clustseg.utils import (ConfigOptionError, close_distributed, find_resumable_checkpoint,
@@ -193,6 +193,7 @@ def main(argv=None):
     # class counts against the dataset, checkpoint keys / shapes against the model
     register_model_checks(runner, allow_partial_load=args.partial_load)
     runner.register_hook(FreshDrawsHook())  # load_from: this run's seed draws, not the old run's
+    runner.register_hook(FiniteLossHook())  # a NaN / inf loss stops the run, naming the terms
     print_log(f'clustseg {clustseg.__version__}', logger='current')
     train_keeping_checkpoints(runner)  # a failed validation keeps the checkpoint before it
     close_distributed()

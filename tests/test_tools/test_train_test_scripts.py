@@ -193,6 +193,23 @@ def test_clear_errors(toy_setup, repo_root, tmp_path):
     assert proc.returncode != 0 and 'config file not found' in proc.stderr
 
 
+def test_a_loss_that_is_not_finite_stops_training_before_its_checkpoint(toy_setup, repo_root):
+    """An lr of 1e30 makes the second iteration's loss overflow: tools/train.py exits with an
+    error naming that iteration, and the checkpoint of the first is the last one written."""
+    tmp_path, cfg, env = toy_setup
+    work = tmp_path / 'work_nan'
+    proc = subprocess.run(
+        [sys.executable, str(repo_root / 'tools' / 'train.py'), str(cfg), '--work-dir',
+         str(work), '--cfg-options', 'optim_wrapper.optimizer.lr=1e30',
+         'optim_wrapper.optimizer.momentum=0.0', 'train_cfg.max_iters=4',
+         'default_hooks.checkpoint.interval=1'],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'NonFiniteLossError: the training loss is inf at iteration 2' in proc.stderr, \
+        proc.stderr[-3000:]
+    assert sorted(p.name for p in work.glob('iter_*.pth')) == ['iter_1.pth']
+
+
 def test_image_demo(toy_setup, repo_root):
     tmp_path, cfg, env = toy_setup
     img = tmp_path / 'demo.png'

@@ -1,6 +1,8 @@
+from .finite_loss_hook import FiniteLossHook, NonFiniteLossError
 from .fresh_draws_hook import FreshDrawsHook
 from .model_check_hook import ModelCheckError, ModelCheckHook, register_model_checks
 from .safe_checkpoint_hook import SafeCheckpointHook, train_keeping_checkpoints
 
-__all__ = ['FreshDrawsHook', 'ModelCheckError', 'ModelCheckHook', 'SafeCheckpointHook',
-           'register_model_checks', 'train_keeping_checkpoints']
+__all__ = ['FiniteLossHook', 'FreshDrawsHook', 'ModelCheckError', 'ModelCheckHook',
+           'NonFiniteLossError', 'SafeCheckpointHook', 'register_model_checks',
+           'train_keeping_checkpoints']
