@@ -32,3 +32,32 @@ def test_build_from_registry(cfg, registry):
     module = registry.build(dict(cfg))
     assert isinstance(module, torch.nn.Module)
     assert type(module).__name__ == cfg['type']
+
+
+@pytest.mark.parametrize('task,change,match', [
+    ('panoptic', dict(panoptic_head=dict(initializer=dict(thing_initializer=dict(
+        type='ImageAdaptiveInitialiser')))),
+     r"model\.panoptic_head\.initializer=.*thing_initializer=.*'ImageAdaptiveInitialiser'.* "
+     r"is not a registered query initializer; registered: \[.*'LearnedInitializer'"),
+    ('panoptic', dict(panoptic_head=dict(decoder=dict(num_iter=2))),
+     r"model\.panoptic_head\.decoder: .*unexpected keyword argument 'num_iter'"),
+    ('semantic', dict(decode_head=dict(initializer=dict(_delete_=True, type='LearnedInitialiser',
+                                                         num_queries=150, embed_dims=64))),
+     r"model\.decode_head\.initializer=.* is not a registered query initializer"),
+    ('superpixel', dict(pixel_decoder=dict(num_block=(1, 2))),
+     r"model\.pixel_decoder: .*unexpected keyword argument 'num_block'"),
+])
+def test_a_core_part_that_cannot_be_built_names_its_config_key(task, change, match, repo_root):
+    """A misspelled initializer type or decoder argument names the config key at fault (and,
+    for an initializer, the registered ones), not only mmengine's class name."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from clustseg.registry import MODELS
+    name = ('clustseg_compact_embedded_ade20k.py' if task == 'semantic' else
+            'clustseg_compact_embedded.py')
+    cfg = Config.fromfile(str(repo_root / 'configs' / task / name))
+    cfg.merge_from_dict(dict(model=change))
+    with DefaultScope.overwrite_default_scope(cfg.default_scope), \
+            pytest.raises(ValueError, match=match):
+        MODELS.build(cfg.model)

@@ -69,6 +69,15 @@ class CoreOutput:
         return self.init.get('query_classes')
 
 
+def build_module(cfg, key: str):
+    """``MODELS.build(cfg)``; an unknown type or a constructor's ``TypeError`` /
+    ``ValueError`` (a misspelled argument) is a ``ValueError`` naming the config ``key``."""
+    try:
+        return MODELS.build(cfg)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f'{key}: {e}') from e
+
+
 @MODELS.register_module()
 class ClusteringCore(BaseModule):
     """pixel decoder -> initializer (dreamy start) -> :class:`ClusterDecoder`, wired once for
@@ -84,18 +93,22 @@ class ClusteringCore(BaseModule):
         pixel_decoder, initializer, decoder (dict): module configs. ``initializer`` and
             ``decoder`` may both be None (the superpixel no-decoder ablation: the core then
             runs the pixel decoder only).
+        key (str): where the three sit in the model config (``'model.panoptic_head'``, the
+            owner passes it): a config that cannot be built is a ``ValueError`` naming
+            ``{key}.initializer`` (with the registered initializers), ``{key}.decoder`` or
+            ``{key}.pixel_decoder``.
     """
 
-    def __init__(self, pixel_decoder, initializer=None, decoder=None, init_cfg=None):
+    def __init__(self, pixel_decoder, initializer=None, decoder=None, key='core',
+                 init_cfg=None):
         super().__init__(init_cfg)
         if (initializer is None) != (decoder is None):
-            raise ValueError('the initializer and the decoder must be both set or both None')
-        self.pixel_decoder = MODELS.build(pixel_decoder)
-        self.initializer = None if initializer is None else MODELS.build(initializer)
-        self.decoder = None if decoder is None else MODELS.build(decoder)
-        if self.initializer is not None and not isinstance(self.initializer, BaseInitializer):
-            raise TypeError(f'{type(self.initializer).__name__} is not a BaseInitializer '
-                            '(clustseg.models.initializers.base_initializer)')
+            raise ValueError(f'{key}: the initializer and the decoder must be both set or both '
+                             'None')
+        self.pixel_decoder = build_module(pixel_decoder, f'{key}.pixel_decoder')
+        self.initializer = None if initializer is None else MODELS.build_of(
+            BaseInitializer, initializer, f'{key}.initializer', 'query initializer')
+        self.decoder = None if decoder is None else build_module(decoder, f'{key}.decoder')
 
     @property
     def num_iters(self) -> int:

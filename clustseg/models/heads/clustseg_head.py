@@ -167,7 +167,8 @@ class ClustSegHead(BaseModule):
         self.num_stuff_classes = num_stuff_classes
         self.num_classes = num_things_classes + num_stuff_classes
         self.core = MODELS.build(dict(type='ClusteringCore', pixel_decoder=pixel_decoder,
-                                      initializer=initializer, decoder=decoder))
+                                      initializer=initializer, decoder=decoder,
+                                      key='model.panoptic_head'))
         rename_legacy_keys(self)
         self.num_queries = self.core.initializer.num_queries
         variant = self.core.decoder.variant

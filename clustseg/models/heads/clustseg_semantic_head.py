@@ -102,7 +102,8 @@ class ClustSegSemanticHead(BaseModule):
         self.align_corners = align_corners
         self.ignore_index = ignore_index
         self.core = MODELS.build(dict(type='ClusteringCore', pixel_decoder=pixel_decoder,
-                                      initializer=initializer, decoder=decoder))
+                                      initializer=initializer, decoder=decoder,
+                                      key='model.decode_head'))
         rename_legacy_keys(self)
         self.deep_supervision = build_supervision(
             deep_supervision, 'model.decode_head.deep_supervision', self)

@@ -18,8 +18,10 @@ class PanopticInitializer(BaseInitializer):
     def __init__(self, thing_initializer, stuff_initializer, stuff_class_offset=80,
                  init_cfg=None):
         super().__init__(init_cfg)
-        self.things = MODELS.build(thing_initializer)
-        self.stuff = MODELS.build(stuff_initializer)
+        self.things = MODELS.build_of(BaseInitializer, thing_initializer, 'thing_initializer',
+                                      'query initializer')
+        self.stuff = MODELS.build_of(BaseInitializer, stuff_initializer, 'stuff_initializer',
+                                     'query initializer')
         for key, part in (('thing_initializer', self.things), ('stuff_initializer', self.stuff)):
             if getattr(part, 'num_queries', None) is None:
                 raise ValueError(f'PanopticInitializer: {key} ({type(part).__name__}) has no '

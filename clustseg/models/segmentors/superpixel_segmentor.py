@@ -105,7 +105,8 @@ class SuperpixelSegmentor(BaseModel):
         if self.backbone_channels_last:  # conv weights NHWC: oneDNN's faster CPU path
             self.backbone.to(memory_format=torch.channels_last)
         self.core = MODELS.build(dict(type='ClusteringCore', pixel_decoder=pixel_decoder,
-                                      initializer=initializer, decoder=decoder))
+                                      initializer=initializer, decoder=decoder,
+                                      key='model'))
         rename_legacy_keys(self)
         # the seeds and the local grid are laid out on the map the initializer reads
         self.seed_level = getattr(self.core.initializer, 'in_level', None) or SEED_LEVEL
