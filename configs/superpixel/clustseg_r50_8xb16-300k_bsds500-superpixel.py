@@ -3,7 +3,7 @@
 # all models), batch 128 (8 GPUs x 16), 300k iterations, 480 x 480 crops, flips + scale
 # jitter [0.5, 2], K drawn from [50, 2500]. docs/recipes.md lists every setting and its source.
 #
-# Memory: 16 images per GPU do not fit in 80 GB with room to spare. One training step
+# Memory: 16 images per GPU would leave almost nothing of 80 GB. One training step
 # (forward, backward, AdamW) at 480 x 480 with the largest K = 2500 peaked at 6.1 GB (batch 1)
 # and 10.8 GB (batch 2) of CPU RSS (docs/benchmark.md, "Paper superpixel config: memory",
 # 2026-12-06): ~4.7 GB per image over a ~1.4 GB base, so ~76 GB for 16 and ~39 GB for 8
