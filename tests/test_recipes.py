@@ -157,17 +157,19 @@ def test_parameter_groups(config):
     'configs/superpixel/clustseg_swin-b_8xb16-300k_bsds500-superpixel.py'])
 def test_superpixel_parameter_groups(config):
     """The superpixel recipes: §4.4's one rate, 1e-4, for every parameter, the backbone's
-    included; weight decay 1e-4, none on the Swin backbone's norms and position tables."""
+    included; weight decay 1e-4, none on any norm layer (backbone and head, as the other paper
+    recipes) nor on the Swin backbone's position tables."""
     groups, model = _groups(config)
     swin = 'swin' in config
-    norms = {f'{m}.{p}' for m, mod in model.backbone.named_modules()
-             if isinstance(mod, torch.nn.LayerNorm) for p, _ in mod.named_parameters(recurse=False)}
-    assert bool(norms) == swin
+    norm_types = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._BatchNorm)
+    norms = {f'{m}.{p}' for m, mod in model.named_modules() if isinstance(mod, norm_types)
+             for p, _ in mod.named_parameters(recurse=False)}
+    assert any(n.startswith('backbone.') for n in norms)
+    assert any(not n.startswith('backbone.') for n in norms)
     for name, (lr, wd) in groups.items():
         assert lr == pytest.approx(1e-4), name
-        local = name[len('backbone.'):] if name.startswith('backbone.') else None
-        no_decay = local is not None and (local in norms or
-                                          local.endswith('relative_position_bias_table'))
+        no_decay = name in norms or name.endswith(('relative_position_bias_table',
+                                                   'absolute_pos_embed'))
         assert wd == (0.0 if no_decay else 1e-4), (name, wd)
     if swin:
         assert any(n.endswith('relative_position_bias_table') for n in groups)

@@ -34,7 +34,11 @@ train_dataloader = dict(
                  pipeline={{_base_.train_pipeline}})
             for split in ('train', 'val')
         ]))
-optim_wrapper = dict(accumulative_counts=accumulate)
+# no weight decay on the norms, as every other paper recipe here (MMDetection's
+# norm_decay_mult=0.0); §4.4 states no weight decay
+optim_wrapper = dict(accumulative_counts=accumulate, paramwise_cfg=dict(norm_decay_mult=0.0))
+# cosine from the first step, no warm-up: App. A's schedule, as the other paper recipes (this
+# list replaces the base schedule's warm-up + poly decay as a whole)
 param_scheduler = [
     dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=False, begin=0,
          end=300000 * accumulate)

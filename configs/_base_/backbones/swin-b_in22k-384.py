@@ -44,6 +44,3 @@ swin_b_custom_keys.update({
     f'backbone.stages.{stage}.downsample.norm': swin_b_norm_multi
     for stage in range(len(swin_b_depths) - 1)
 })
-# The same parameters without weight decay at the backbone's own lr, for a recipe whose
-# backbone trains at the full lr (the superpixel recipe: one lr, 1e-4, for all parameters)
-swin_b_no_decay_keys = {key: dict(decay_mult=0.0) for key in swin_b_custom_keys}

@@ -1,6 +1,7 @@
 # Superpixel schedule: AdamW at the paper's lr 1e-4 (§4.4), 300k iterations, linear warm-up then
-# poly decay (the compact configs' schedule). The paper configs replace the decay with App. A's
-# cosine annealing (configs/superpixel/clustseg_r50_8xb16-300k_bsds500-superpixel.py).
+# poly decay (the compact configs' schedule). The paper configs replace this scheduler list as a
+# whole, warm-up included, with App. A's cosine annealing from the first step
+# (configs/superpixel/clustseg_r50_8xb16-300k_bsds500-superpixel.py).
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-4,
