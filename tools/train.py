@@ -10,7 +10,6 @@ import sys
 from copy import deepcopy
 
 from mmengine.config import Config, DictAction
-from mmengine.dist import get_world_size
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -22,8 +21,8 @@ from clustseg.engine import (FiniteLossHook, FreshDrawsHook, ScheduleError, chec
                              fit_schedules_to_max_iters, register_model_checks,
                              resumed_schedule_mismatch, train_keeping_checkpoints)
 from clustseg.utils import (ConfigOptionError, close_distributed, find_resumable_checkpoint,
-                            keep_freed_host_memory, load_resumable, merge_cfg_options,
-                            register_all_modules, setup_distributed)
+                            keep_freed_host_memory, launch_world_size, load_resumable,
+                            merge_cfg_options, register_all_modules, setup_distributed)
 
 
 def parse_args(argv=None):
@@ -105,7 +104,8 @@ def check_batch(cfg, config_path, auto_scale: bool) -> None:
             sys.exit(f'error: --auto-scale-lr needs auto_scale_lr=dict(base_batch_size=N) in '
                      f'{config_path}')
         scale.enable = True
-    world = get_world_size()
+    # on a GPU launch the process group does not exist yet (mmengine's Runner makes it)
+    world = launch_world_size(cfg.get('launcher', 'none'))
     batch = (cfg.get('train_dataloader') or {}).get('batch_size')
     if scale and not scale.get('enable') and batch and \
             world * batch != scale.get('base_batch_size', world * batch):

@@ -38,6 +38,21 @@ def _env_from_mpi():
     os.environ.setdefault('MASTER_PORT', '29500')
 
 
+def launch_world_size(launcher: str) -> int:
+    """The number of processes of this launch, before any process group exists: the group's
+    size once initialised (the CPU path of :func:`setup_distributed`); else what the
+    launcher's environment says (``WORLD_SIZE`` of torchrun, ``SLURM_NTASKS``,
+    ``OMPI_COMM_WORLD_SIZE``), which mmengine's Runner turns into the group later (the GPU
+    path); 1 without a launcher."""
+    if launcher not in LAUNCHERS:
+        raise ValueError(f'launcher must be one of {LAUNCHERS}, got {launcher!r}')
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        return torch_dist.get_world_size()
+    var = dict(none=None, pytorch='WORLD_SIZE', slurm='SLURM_NTASKS',
+               mpi='OMPI_COMM_WORLD_SIZE')[launcher]
+    return int(os.environ.get(var, 1)) if var else 1
+
+
 def setup_distributed(cfg, launcher: str) -> None:
     """Prepare ``cfg`` (in place) for ``launcher`` on this machine's hardware.
 

@@ -251,10 +251,25 @@ def test_batch_warning_auto_scale_lr_and_cpu_sync_bn(load_script, monkeypatch, l
         assert not cfg.auto_scale_lr.enable
         train.check_batch(cfg, name, True)
         assert cfg.auto_scale_lr.enable
+    # a GPU launch: no process group yet when the check runs (the Runner makes it), so the
+    # size is the launcher's; the recipe's 8 x 2 gives no warning, 4 x 2 names 4 processes
+    from clustseg.utils import dist
+    name = 'configs/semantic/clustseg_r50_8xb2-100e_ade20k-640x640.py'
+    monkeypatch.setattr(dist.torch_dist, 'is_initialized', lambda: False)
+    for launcher, var in (('pytorch', 'WORLD_SIZE'), ('slurm', 'SLURM_NTASKS'),
+                          ('mpi', 'OMPI_COMM_WORLD_SIZE')):
+        for size, warns in (('8', False), ('4', True)):
+            log_messages.clear()
+            monkeypatch.setenv(var, size)
+            cfg = Config.fromfile(str(REPO_ROOT / name))
+            cfg.launcher = launcher
+            train.check_batch(cfg, name, False)
+            assert any(f'{size} process(es) x batch_size 2' in m for m in log_messages) == warns
+        monkeypatch.delenv(var)
+    monkeypatch.undo()
     cfg = Config(dict(train_dataloader=dict(batch_size=2), sync_bn='torch'))
     with pytest.raises(SystemExit, match='--auto-scale-lr needs auto_scale_lr=dict'):
         train.check_batch(cfg, 'x.py', True)
-    from clustseg.utils import dist
     monkeypatch.setattr(dist.torch.cuda, 'is_available', lambda: False)
     monkeypatch.setattr(dist.torch_dist, 'is_initialized', lambda: True)  # no group made here
     dist.setup_distributed(cfg, 'none')  # not distributed: mmengine reverts SyncBN itself
