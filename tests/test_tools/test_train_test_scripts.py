@@ -205,9 +205,37 @@ def test_a_loss_that_is_not_finite_stops_training_before_its_checkpoint(toy_setu
          'default_hooks.checkpoint.interval=1'],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
-    assert 'NonFiniteLossError: the training loss is inf at iteration 2' in proc.stderr, \
+    assert 'NonFiniteLossError: not finite at iteration 2: loss=inf' in proc.stderr, \
         proc.stderr[-3000:]
     assert sorted(p.name for p in work.glob('iter_*.pth')) == ['iter_1.pth']
+
+
+def test_a_gradient_norm_that_is_not_finite_stops_every_rank():
+    """Under DDP the rank whose loss is NaN is not rank 0, which writes the checkpoints: its
+    NaN reaches every rank through the all-reduced gradients, whose norm the optimizer
+    wrapper logs, so the hook stops every rank at that iteration. Not under a loss scaler
+    (fp16 AMP), whose overflowing steps are skipped by design."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+
+    from clustseg.engine.hooks.finite_loss_hook import FiniteLossHook, NonFiniteLossError
+    hub = MessageHub(name='finite_loss_test')
+    hub.update_scalar('train/loss', 0.5)  # this rank's own loss: finite
+    hub.update_scalar('train/loss_mask', 0.25)
+    hub.update_scalar('train/grad_norm', 1.5)
+    runner = SimpleNamespace(message_hub=hub, iter=6, work_dir='wd',
+                             optim_wrapper=SimpleNamespace())
+    hook = FiniteLossHook()
+    hook.after_train_iter(runner, 0)
+    hub.update_scalar('train/grad_norm', float('nan'))
+    with pytest.raises(NonFiniteLossError, match=r'not finite at iteration 7: grad_norm=nan'):
+        hook.after_train_iter(runner, 0)
+    runner.optim_wrapper = SimpleNamespace(loss_scaler=object())
+    hook.after_train_iter(runner, 0)
+    hub.update_scalar('train/loss_mask', float('inf'))
+    with pytest.raises(NonFiniteLossError, match=r'iteration 7: loss_mask=inf'):
+        hook.after_train_iter(runner, 0)
 
 
 def test_image_demo(toy_setup, repo_root):
