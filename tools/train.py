@@ -17,9 +17,10 @@ from mmengine.runner import Runner
 import torch
 
 import clustseg
-from clustseg.engine import (FiniteLossHook, FreshDrawsHook, ScheduleError, check_val_interval,
-                             fit_schedules_to_max_iters, register_model_checks,
-                             resumed_schedule_mismatch, train_keeping_checkpoints)
+from clustseg.engine import (FiniteLossHook, FreshDrawsHook, IterationSeedHook, ScheduleError,
+                             check_val_interval, fit_schedules_to_max_iters,
+                             register_model_checks, resumed_schedule_mismatch,
+                             train_keeping_checkpoints)
 from clustseg.utils import (ConfigOptionError, close_distributed, find_resumable_checkpoint,
                             keep_freed_host_memory, launch_world_size, load_resumable,
                             merge_cfg_options, register_all_modules, setup_distributed)
@@ -194,6 +195,8 @@ def main(argv=None):
     register_model_checks(runner, allow_partial_load=args.partial_load)
     runner.register_hook(FreshDrawsHook())  # load_from: this run's seed draws, not the old run's
     runner.register_hook(FiniteLossHook())  # a NaN / inf loss stops the run, naming the terms
+    # torch's global generator (backbone drop path) per (seed, rank, iteration): exact resume
+    runner.register_hook(IterationSeedHook())
     print_log(f'clustseg {clustseg.__version__}', logger='current')
     train_keeping_checkpoints(runner)  # a failed validation keeps the checkpoint before it
     close_distributed()

@@ -53,13 +53,15 @@ class ToyImages(Dataset):
 
 @MODELS.register_module()
 class ToySuperpixelNet(BaseModel):
-    def __init__(self):
+    def __init__(self, dropout=0.0):
         super().__init__()
         self.conv = nn.Conv2d(3, 4, 1)
+        self.dropout = dropout  # draws from torch's global generator, as a backbone's drop path
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         feats = self.conv(torch.stack(inputs))
         if mode == 'loss':
+            feats = nn.functional.dropout(feats, self.dropout, self.training)
             return dict(loss=feats.pow(2).mean())
         labels = feats.argmax(1)
         for sample, lab in zip(data_samples, labels):
@@ -208,6 +210,43 @@ def test_a_loss_that_is_not_finite_stops_training_before_its_checkpoint(toy_setu
     assert 'NonFiniteLossError: not finite at iteration 2: loss=inf' in proc.stderr, \
         proc.stderr[-3000:]
     assert sorted(p.name for p in work.glob('iter_*.pth')) == ['iter_1.pth']
+
+
+def test_resume_replays_the_global_generator_of_its_iteration(toy_setup, repo_root):
+    """A layer that draws from torch's global generator (dropout here; a backbone's drop path
+    in the Swin / ConvNeXt configs) draws at a resumed iteration what the uninterrupted run
+    drew there: IterationSeedHook reseeds it per (seed, rank, iteration)."""
+    from train_helpers import logged_losses
+    tmp_path, cfg, env = toy_setup
+    train = str(repo_root / 'tools' / 'train.py')
+    opts = ['--cfg-options', 'model.dropout=0.5', 'train_cfg.max_iters=4',
+            'default_hooks.checkpoint.interval=2']
+    straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
+    _run([train, str(cfg), '--work-dir', str(straight), *opts], env, tmp_path)
+    _run([train, str(cfg), '--work-dir', str(resumed), '--resume',
+          str(straight / 'iter_2.pth'), *opts], env, tmp_path)
+    ref, got = logged_losses(straight), logged_losses(resumed)
+    assert sorted(ref) == [1, 2, 3, 4] and sorted(got) == [3, 4]
+    assert len({ref[i] for i in ref}) == 4
+    for it in (3, 4):
+        assert got[it] == pytest.approx(ref[it], rel=1e-6), (it, got, ref)
+
+
+def test_iteration_seed_depends_on_seed_rank_and_iteration(monkeypatch):
+    from types import SimpleNamespace
+
+    from clustseg.engine.hooks import iteration_seed_hook as ish
+
+    def draw(seed, rank, it):
+        monkeypatch.setattr(ish, 'get_rank', lambda: rank)
+        torch.manual_seed(12345)  # whatever state the generator had before
+        ish.IterationSeedHook().before_train_iter(SimpleNamespace(seed=seed, iter=it), 0)
+        return torch.rand(4)
+
+    base = draw(0, 0, 5)
+    torch.testing.assert_close(draw(0, 0, 5), base)
+    for other in (draw(1, 0, 5), draw(0, 1, 5), draw(0, 0, 6)):
+        assert not torch.equal(other, base)
 
 
 def test_a_gradient_norm_that_is_not_finite_stops_every_rank():

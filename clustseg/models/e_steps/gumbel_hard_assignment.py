@@ -17,7 +17,7 @@ class GumbelHardAssignment(EStepVariant):
 
     def __init__(self, init_cfg=None):
         super().__init__(init_cfg)
-        self.rng = StepRandom()
+        self.rng = StepRandom(per_rank=True)
 
     def assign(self, logits, probs, pad, cluster_dim, pixel_dim=None):
         if pixel_dim is None:

@@ -185,7 +185,7 @@ class ClustSegHead(BaseModule):
         self.embed_dims = self.core.decoder.embed_dims
         self.mask_predictor = MaskPredictor(self.embed_dims, self.core.out_channels['stride4'],
                                             mask_dims)
-        self.rng = StepRandom(stream='head.points')
+        self.rng = StepRandom(stream='head.points', per_rank=True)
         # the MaskFormerFusionHead reads these (with the same defaults); a typo is an error
         self.test_cfg = merge_cfg(
             dict(object_mask_thr=0.8, iou_thr=0.8, filter_low_score=False, max_per_image=100,

@@ -51,7 +51,7 @@ class MemoryBankInitializer(BaseInitializer):
         self.register_buffer('count', torch.zeros(num_classes, dtype=torch.long))
         self.fallback = nn.Parameter(torch.zeros(num_classes, feat_dims))
         self.ffn = build_ffn(feat_dims, embed_dims)
-        self.sampler = StepRandom(stream='memory_bank')
+        self.sampler = StepRandom(stream='memory_bank', per_rank=True)
 
     @property
     def num_queries(self):

@@ -3,11 +3,12 @@ import zlib
 
 import torch
 import torch.nn as nn
+from mmengine.dist import get_rank
 
 _MASK64 = (1 << 64) - 1
 
 
-def _mix(seed: int, step: int) -> int:
+def mix_seed(seed: int, step: int) -> int:
     """splitmix64 of ``seed`` and ``step``: decorrelated 63-bit seeds for consecutive steps."""
     z = (seed * 0x9E3779B97F4A7C15 + (step + 1) * 0xBF58476D1CE4E5B9) & _MASK64
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
@@ -16,13 +17,17 @@ def _mix(seed: int, step: int) -> int:
 
 
 class StepRandom(nn.Module):
-    """A source of training-time random draws that resumes exactly and agrees across ranks.
+    """A source of training-time random draws that resumes exactly.
 
     Each call of :meth:`generator` returns a fresh ``torch.Generator`` seeded from
     ``(seed, step)`` and advances ``step``. Both are buffers, so they are saved in checkpoints
-    and restored by ``--resume``; ranks built with the same seed (mmengine's default,
-    ``diff_rank_seed=False``) draw the same values. Unlike Python's or torch's global RNG, no
-    state outside the checkpoint shapes training.
+    and restored by ``--resume``. Unlike Python's or torch's global RNG, no state outside the
+    checkpoint shapes training. Ranks built with the same seed (mmengine's default,
+    ``diff_rank_seed=False``) draw the same values, as a draw that sets the work of a step must
+    (the superpixel K per batch: every rank waits for the slowest); with ``per_rank`` each rank
+    draws its own (the rank mixed into the seed; rank 0's draws are those without it), as
+    draws over each rank's own images should (loss points, Gumbel noise, memory-bank pixels:
+    the same draws on every rank would correlate the batch's samples).
 
     Modules built with the same seed draw independent values only through distinct
     ``stream`` names: the owner names its stream (``'memory_bank'``), or the module that holds
@@ -35,26 +40,31 @@ class StepRandom(nn.Module):
             i.e. the seed mmengine's Runner set before building the model.
         stream (str): name of this source of draws among those of one model ('' = the base
             seed itself).
+        per_rank (bool): draw differently on each DDP rank.
     """
 
     #: state that checkpoints written before it existed lack (kept fresh on load; see
     #: :func:`~clustseg.models.utils.upgrade_legacy_keys`)
     OPTIONAL_STATE_KEYS = ('seed', 'step')
 
-    def __init__(self, seed=None, stream: str = ''):
+    def __init__(self, seed=None, stream: str = '', per_rank: bool = False):
         super().__init__()
         seed = torch.initial_seed() if seed is None else int(seed)
         self.register_buffer('seed', torch.tensor(seed % (1 << 63), dtype=torch.long))
         self.register_buffer('step', torch.zeros((), dtype=torch.long))
         self.stream = stream
+        self.per_rank = per_rank
 
     def generator(self) -> torch.Generator:
         """A CPU generator for this step; advances the step counter."""
         base = int(self.seed)
         if self.stream:
-            base = _mix(base, zlib.crc32(self.stream.encode()))
+            base = mix_seed(base, zlib.crc32(self.stream.encode()))
+        rank = get_rank() if self.per_rank else 0
+        if rank:  # above the 32-bit stream hashes
+            base = mix_seed(base, (1 << 32) + rank)
         g = torch.Generator()
-        g.manual_seed(_mix(base, int(self.step)))
+        g.manual_seed(mix_seed(base, int(self.step)))
         self.step += 1
         return g
 
