@@ -3,6 +3,7 @@ from .core import *  # noqa: F401,F403
 from .data_preprocessors import *  # noqa: F401,F403
 from .decoders import *  # noqa: F401,F403
 from .e_steps import *  # noqa: F401,F403
+from .fusion_heads import *  # noqa: F401,F403
 from .heads import *  # noqa: F401,F403
 from .initializers import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403

@@ -115,7 +115,7 @@ def test_loss_weights_multiply_their_terms():
         torch.testing.assert_close(scaled[k], base[k] * factor, msg=k)
 
 
-def test_prediction_is_the_softmax_over_clusters_and_a_class_distribution(setup):
+def test_prediction_is_the_softmax_over_clusters_and_per_class_scores(setup):
     model, batch = setup
     model.eval()
     head = model.panoptic_head
@@ -138,17 +138,21 @@ def test_prediction_is_the_softmax_over_clusters_and_a_class_distribution(setup)
         up = F.interpolate(masks_raw[-1], size=(h, w), mode='bilinear', align_corners=False)
         p = up.softmax(dim=1).clamp(1e-6, 1 - 1e-6)
     torch.testing.assert_close(mask_logits.sigmoid(), p, atol=1e-5, rtol=1e-4)
-    probs = cls_logp.softmax(dim=-1)  # what MaskFormerFusionHead computes
-    torch.testing.assert_close(probs.sum(-1), torch.ones_like(probs[..., 0]))
+    scores = cls_logp.exp()  # what ClassScoreFusionHead reads: one probability per class
+    assert cls_logp.shape[-1] == head.num_classes
     qc = out.core.query_classes
     nth = head.num_things_classes
-    thing, stuff = probs[:, qc < 0], probs[:, qc >= 0]
-    # a thing query: its FFN's best thing class + void; a stuff query: its own class + void
-    assert ((thing[..., :-1] > 1e-6).sum(-1) == 1).all()
-    assert (thing[..., :-1].argmax(-1) < nth).all()
-    own = stuff.gather(2, qc[qc >= 0][None, :, None].expand(stuff.shape[0], -1, 1))[..., 0]
-    torch.testing.assert_close(own + stuff[..., -1], torch.ones_like(own), atol=1e-5,
-                               rtol=1e-5)
+    thing, stuff = scores[:, qc < 0], scores[:, qc >= 0]
+    # a thing query: every thing class, by the thing FFN's sigmoid; no stuff class
+    th_logits = head.thing_cls_ffn(out.centers[-1][:, qc < 0])
+    torch.testing.assert_close(thing[..., :nth], th_logits.sigmoid(), atol=1e-6, rtol=1e-5)
+    assert (thing[..., nth:] == 0).all()
+    # a stuff query: its own class only, by the class head's softmax
+    own_class = qc[qc >= 0][None, :, None].expand(stuff.shape[0], -1, 1)
+    own = stuff.gather(2, own_class)[..., 0]
+    want = out.cls_scores[-1][:, qc >= 0].softmax(-1).gather(2, own_class)[..., 0]
+    torch.testing.assert_close(own, want, atol=1e-6, rtol=1e-5)
+    assert int((stuff > 0).sum()) == stuff.shape[0] * stuff.shape[1]
     model.train()
 
 
@@ -170,17 +174,12 @@ def test_bad_head_arguments_are_errors(change, match):
         MODELS.build(cfg.model)
 
 
-@pytest.mark.parametrize('key,value,match', [
-    ('object_mask_thr', 0.3, r'object_mask_thr=0\.3 must be in \[0\.5, 1\]'),
-    ('max_per_image', 1000, r'max_per_image=1000 is more than the 128 queries'),
-])
-def test_test_cfg_values_without_effect_or_beyond_the_queries_are_errors(key, value, match):
+def test_a_panoptic_threshold_without_effect_is_an_error():
     """Below 0.5 the panoptic score threshold changed nothing (a query with score s <= 0.5
-    loses to its no-object 1 - s in mmdet's fusion); more detections than queries crashed
-    mmdet's top-k or copied masks under classes scored ~1e-8."""
+    loses to its no-object 1 - s in mmdet's fusion)."""
     cfg = Config.fromfile(str(CFG))
-    cfg.model.test_cfg[key] = value
-    cfg.model.test_cfg.instance_on = True  # max_per_image: the instance output's count
+    cfg.model.test_cfg.object_mask_thr = 0.3
+    match = r'object_mask_thr=0\.3 must be in \[0\.5, 1\]'
     with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(ValueError, match=match):
         MODELS.build(cfg.model)
 

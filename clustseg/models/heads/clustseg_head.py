@@ -80,19 +80,6 @@ def select_steps(x: Tensor, steps: List[int]) -> Tensor:
     return x.index_select(0, host_to_device(torch.tensor(steps), x.device))
 
 
-def top1_class_logprobs(label: Tensor, score: Tensor, num_classes: int) -> Tensor:
-    """One class per query -> the input ``MaskFormerFusionHead`` expects.
-
-    label, score: ``B x K`` (class index, probability in [0, 1]) -> ``B x K x (C + 1)``
-    log-probabilities with ``score`` on ``label``, ``1 - score`` on no-object (last column)
-    and ~0 elsewhere, so the fusion head's softmax gives that distribution back.
-    """
-    dist = score.new_zeros(*label.shape, num_classes + 1)
-    dist.scatter_(2, label[..., None], score[..., None])
-    dist[..., -1] = 1.0 - score
-    return dist.clamp(min=1e-8).log()
-
-
 class HeadOutput(NamedTuple):
     """What :meth:`ClustSegHead.forward` returns, and ``loss_by_feat`` / ``predict`` read.
 
@@ -120,7 +107,7 @@ class ClustSegHead(BaseModule):
     """Base of the panoptic and instance heads: backbone levels -> :class:`ClusteringCore`
     (axial pixel decoder -> dreamy start -> cluster decoder) -> a (class, mask) prediction
     after every supervised E-step, for mmdet's ``MaskFormer`` detector (which calls
-    :meth:`loss` and :meth:`predict`, then its ``MaskFormerFusionHead``).
+    :meth:`loss` and :meth:`predict`, then its ``ClassScoreFusionHead``).
 
     Masks: :class:`MaskPredictor` (``<MLP(LN(C)), P_4>``, fp32); classes: :meth:`_classify` of
     the normalised centers (the subclass's class head). Which E-steps are supervised, and
@@ -148,9 +135,9 @@ class ClustSegHead(BaseModule):
         test_iter (int, optional): E/M round of the last layer that predicts at test time
             (default: the last, i.e. the decoder's output).
         train_cfg: the subclass's keys (:meth:`default_train_cfg`; others are errors).
-        test_cfg: the ``MaskFormerFusionHead`` keys (``object_mask_thr``, ``iou_thr``,
-            ``filter_low_score``, ``max_per_image``, ``panoptic_on``, ``semantic_on``,
-            ``instance_on``; others are errors).
+        test_cfg: the fusion head's keys (those of mmdet's ``MaskFormerFusionHead``:
+            ``object_mask_thr``, ``iou_thr``, ``filter_low_score``, ``max_per_image``,
+            ``panoptic_on``, ``semantic_on``, ``instance_on``; others are errors).
     """
 
     #: whether the head's loss supervises E-steps through their maps only
@@ -186,18 +173,12 @@ class ClustSegHead(BaseModule):
         self.mask_predictor = MaskPredictor(self.embed_dims, self.core.out_channels['stride4'],
                                             mask_dims)
         self.rng = StepRandom(stream='head.points', per_rank=True)
-        # the MaskFormerFusionHead reads these (with the same defaults); a typo is an error
+        # the fusion head reads these (with the same defaults); a typo is an error
         self.test_cfg = merge_cfg(
             dict(object_mask_thr=0.8, iou_thr=0.8, filter_low_score=False, max_per_image=100,
                  panoptic_on=True, semantic_on=False, instance_on=False), test_cfg,
             'model.test_cfg')
         check_positive_int('model.test_cfg.max_per_image', self.test_cfg['max_per_image'])
-        # each query predicts one class (top1_class_logprobs): more detections than queries
-        # would be copies of the masks under classes scored ~1e-8 (mmdet's top-k over K x C)
-        if self.test_cfg['instance_on'] and self.test_cfg['max_per_image'] > self.num_queries:
-            raise ValueError(f"model.test_cfg.max_per_image={self.test_cfg['max_per_image']} is "
-                             f'more than the {self.num_queries} queries, each of which predicts '
-                             'one class: give at most the number of queries')
         thr = self.test_cfg['object_mask_thr']
         if self.test_cfg['panoptic_on'] and not 0.5 <= thr <= 1:
             raise ValueError(
@@ -332,8 +313,8 @@ class ClustSegHead(BaseModule):
         raise NotImplementedError
 
     def predict(self, x, batch_data_samples: SampleList):
-        """-> (class log-probabilities B x K x (C + 1), mask logits B x K x H x W at the padded
-        input size) for ``MaskFormerFusionHead``."""
+        """-> (each class's log-probability B x K x C, mask logits B x K x H x W at the padded
+        input size) for :class:`ClassScoreFusionHead`."""
         raise NotImplementedError
 
     @staticmethod

@@ -18,7 +18,7 @@ from ..losses.loss_utils import fp32_island
 from ..task_modules import fixed_stuff_gt_inds
 from ..utils import check_positive_int, host_to_device
 from .clustseg_head import (ClustSegHead, HeadOutput, cat_steps, match_chunk,
-                            mean_over_ranks, select_steps, stack_e_steps, top1_class_logprobs)
+                            mean_over_ranks, select_steps, stack_e_steps)
 
 #: the mmdet loss-config settings the mask terms implement (Mask2Former's): any other value of
 #: these keys, or another key, is an error naming it
@@ -59,9 +59,9 @@ class ClustSegInstanceHead(ClustSegHead):
     ``loss_weight`` and the dice ``eps`` take effect; the paper: 5 and 2). The E-steps of a
     decoder level are summed under one key (:meth:`loss_by_feat`).
 
-    Prediction: a query's class and score are the argmax / max of its sigmoids, handed to
-    mmdet's ``MaskFormerFusionHead`` as a log-distribution with the score on that class and
-    ``1 - score`` on no-object (:func:`top1_class_logprobs`); masks are per-query sigmoids.
+    Prediction: each class's sigmoid of each query, as log-probabilities for
+    :class:`ClassScoreFusionHead` (mmdet's instance protocol over all (query, class) pairs);
+    masks are per-query sigmoids.
 
     Args:
         class_loss_weight (float): weight of the class BCE (Mask2Former's class weight, 2).
@@ -253,13 +253,12 @@ class ClustSegInstanceHead(ClustSegHead):
         return losses
 
     def predict(self, x, batch_data_samples: SampleList) -> Tuple[Tensor, Tensor]:
-        """-> (class log-probabilities B x K x (C + 1), mask logits B x K x H x W at the padded
-        input size) for ``MaskFormerFusionHead``."""
+        """-> (each class's log-sigmoid B x K x C, mask logits B x K x H x W at the padded
+        input size) for :class:`ClassScoreFusionHead`."""
         out = self(x, batch_data_samples)
         h, w = batch_data_samples[0].metainfo['batch_input_shape']
         masks = F.interpolate(out.mask_preds[-1], size=(h, w), mode='bilinear',
                               align_corners=False)
         with fp32_island(out.cls_scores[-1]):
-            score, label = out.cls_scores[-1].float().sigmoid().max(dim=-1)  # B x K
-            cls_logp = top1_class_logprobs(label, score, self.num_classes)
+            cls_logp = F.logsigmoid(out.cls_scores[-1].float())  # B x K x C
         return cls_logp, masks

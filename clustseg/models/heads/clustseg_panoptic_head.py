@@ -21,8 +21,7 @@ from ..losses.loss_utils import fp32_island
 from ..task_modules import PQProductCost
 from ..utils import check_positive_int, host_to_device, merge_cfg
 from .clustseg_head import (ClustSegHead, HeadOutput, cat_steps, gt_mask_tensor,
-                            match_chunk, mean_over_ranks, select_steps, stack_e_steps,
-                            top1_class_logprobs)
+                            match_chunk, mean_over_ranks, select_steps, stack_e_steps)
 
 
 #: The floor of the E-step maps' probabilities before their log (:meth:`_e_step_loss`): low
@@ -60,11 +59,12 @@ class ClustSegPanopticHead(ClustSegHead):
     final matching).
 
     Prediction: a pixel's mask probability is the softmax over the K clusters of the
-    (upsampled) mask logits. A thing query's class and score are the argmax / max of the thing
-    FFN's sigmoid (the paper's "small FFN for semantic classification"); a stuff query's class
-    is its memory-bank class and its score the softmax class head's probability of that class.
-    Both are handed to mmdet's ``MaskFormerFusionHead`` as log-probabilities (and the mask
-    probabilities as logits), so its panoptic / instance post-processing is unchanged.
+    (upsampled) mask logits. A thing query scores each thing class by the thing FFN's sigmoid
+    (the paper's "small FFN for semantic classification"); a stuff query scores only its
+    memory-bank class, by the softmax class head's probability of that class. Both are handed
+    to :class:`ClassScoreFusionHead` as log-probabilities (and the mask probabilities as
+    logits): mmdet's panoptic fusion of each query's best class, and its instance protocol
+    over (query, class) pairs.
 
     Args:
         loss_weights (dict): keys of ``LOSS_WEIGHTS`` (others are errors).
@@ -557,9 +557,9 @@ class ClustSegPanopticHead(ClustSegHead):
 
     # ------------------------------------------------------------------ inference
     def predict(self, x: Tuple[Tensor], batch_data_samples: SampleList) -> Tuple[Tensor, Tensor]:
-        """-> (class log-probabilities B x K x (C + 1), mask logits B x K x H x W at the padded
-        input size) for ``MaskFormerFusionHead``: its softmax / sigmoid then give back the
-        class distribution described in the class docstring and the softmax-over-K masks."""
+        """-> (each class's log-probability B x K x C, mask logits B x K x H x W at the padded
+        input size) for :class:`ClassScoreFusionHead`: its exp / sigmoid then give back the
+        class scores described in the class docstring and the softmax-over-K masks."""
         out = self(x, batch_data_samples)
         all_cls, all_masks = out.cls_scores, out.mask_preds
         centers = out.centers[-1]  # B x K x D, normalised
@@ -577,11 +577,12 @@ class ClustSegPanopticHead(ClustSegHead):
             cls = all_cls[-1].float()
             b, k, _ = cls.shape
             qc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
+            cls_logp = cls.new_full((b, k, self.num_classes), float('-inf'))  # B x K x C
             # stuff query: its own class, scored by the softmax class head
-            label = qc.clamp(min=0)[None].expand(b, k).clone()  # B x K
-            score = cls.softmax(dim=-1).gather(2, label[..., None]).squeeze(2)
-            # thing query: the thing FFN's best class and its sigmoid
-            s_th = th_logits.float().sigmoid()
-            score[:, thing_q], label[:, thing_q] = s_th.max(dim=-1)
-            cls_logp = top1_class_logprobs(label, score, self.num_classes)
+            stuff = (~thing_q).nonzero(as_tuple=True)[0]
+            own = qc[stuff][None, :, None].expand(b, -1, 1)  # B x Kst x 1
+            cls_logp[:, stuff] = cls_logp[:, stuff].scatter(
+                2, own, cls.log_softmax(dim=-1)[:, stuff].gather(2, own))
+            # thing query: every thing class, scored by the thing FFN's sigmoid
+            cls_logp[:, thing_q, :self.num_things_classes] = F.logsigmoid(th_logits.float())
         return cls_logp, mask_logits

@@ -60,8 +60,11 @@ model = dict(
             variant=dict(type='SoftmaxOverClusters')),
         mask_dims=embed_dims,
         deep_supervision=dict(type='EveryEStep')),
+    # mmdet's MaskFormerFusionHead for heads that score each class of a query on its own: the
+    # panoptic fusion of each query's best class, mmdet's instance protocol over (query, class)
+    # pairs (docs/CONTRACTS.md)
     panoptic_fusion_head=dict(
-        type='MaskFormerFusionHead',
+        type='ClassScoreFusionHead',
         num_things_classes=num_things_classes,
         num_stuff_classes=num_stuff_classes,
         loss_panoptic=None,
