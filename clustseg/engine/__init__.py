@@ -8,8 +8,8 @@ from .optimizers import AutocastOptimWrapper, MergedGroupsOptimWrapperConstructo
 from .schedules import (ScheduleError, check_val_interval, fit_schedules_to_max_iters,
                         resumed_schedule_mismatch)
 
-__all__ = ['FiniteLossHook', 'FreshDrawsHook', 'IterationSeedHook', 'ModelCheckError', 'ModelCheckHook',
-           'NonFiniteLossError', 'SafeCheckpointHook',
+__all__ = ['FiniteLossHook', 'FreshDrawsHook', 'IterationSeedHook', 'ModelCheckError',
+           'ModelCheckHook', 'NonFiniteLossError', 'SafeCheckpointHook',
            'AutocastOptimWrapper', 'MergedGroupsOptimWrapperConstructor',
            'ResumableIterBasedTrainLoop', 'ScheduleError', 'check_val_interval',
            'fit_schedules_to_max_iters', 'resumed_schedule_mismatch', 'register_model_checks',

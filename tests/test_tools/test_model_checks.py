@@ -275,3 +275,24 @@ def test_partial_load_flag_of_the_tools(tool, load_script, tmp_path, monkeypatch
         module.main(args + (['--partial-load'] if flag else []))
         hooks = [h for h in _RunnerStub.made[0].hooks if isinstance(h, ModelCheckHook)]
         assert len(hooks) == 1 and hooks[0].allow_partial_load is flag
+
+
+def test_a_clustseg_head_needs_the_class_score_fusion_head():
+    """The ClustSeg heads give each class's probability without a no-object column: mmdet's
+    MaskFormerFusionHead would read the last class as no-object without an error."""
+    from clustseg.apis import init_model
+    from clustseg.engine.hooks.model_check_hook import check_fusion_head
+    for config in ('panoptic/clustseg_compact_embedded.py',
+                   'instance/clustseg_compact_embedded.py'):
+        cfg = Config.fromfile(str(ROOT / 'configs' / config))
+        check_fusion_head(cfg)
+        cfg.model.panoptic_fusion_head.type = 'MaskFormerFusionHead'
+        with pytest.raises(ModelCheckError, match=r"model\.panoptic_fusion_head\.type="
+                           r"'MaskFormerFusionHead'.*ClassScoreFusionHead"):
+            check_fusion_head(cfg)
+    with pytest.raises(ModelCheckError, match='panoptic_fusion_head'):
+        init_model(str(ROOT / 'configs' / 'panoptic' / 'clustseg_compact_embedded.py'),
+                   cfg_options={'model.panoptic_fusion_head.type': 'MaskFormerFusionHead'})
+    # Mask2Former itself keeps mmdet's fusion head
+    check_fusion_head(Config.fromfile(
+        str(ROOT / 'configs' / 'reference' / 'mask2former_compact_embedded_panoptic.py')))

@@ -148,10 +148,35 @@ def check_slide_test_cfg(cfg) -> None:
             "use mode='whole'")
 
 
+def check_fusion_head(cfg) -> None:
+    """Raise :class:`ModelCheckError` when a ClustSeg head (``model.panoptic_head``) is given
+    a fusion head that does not read its class scores: the heads return each class's
+    probability with no no-object column, which mmdet's ``MaskFormerFusionHead`` would read
+    as a distribution whose last class is no-object (wrong classes and scores, no error)."""
+    from mmdet.registry import MODELS as DET_MODELS
+
+    from clustseg.models.fusion_heads import ClassScoreFusionHead
+    from clustseg.models.heads import ClustSegHead
+    head = config_value(cfg, 'model.panoptic_head.type')
+    fusion = config_value(cfg, 'model.panoptic_fusion_head.type')
+    head_cls = head if isinstance(head, type) else DET_MODELS.get(head) if head else None
+    fusion_cls = fusion if isinstance(fusion, type) else \
+        DET_MODELS.get(fusion) if fusion else None
+    if head_cls is None or not issubclass(head_cls, ClustSegHead):
+        return
+    if fusion_cls is None or not issubclass(fusion_cls, ClassScoreFusionHead):
+        raise ModelCheckError(
+            f'model.panoptic_fusion_head.type={fusion!r}: {head_cls.__name__} returns each '
+            "class's probability (no no-object column), which only ClassScoreFusionHead reads; "
+            "set model.panoptic_fusion_head.type='ClassScoreFusionHead'")
+
+
 def check_model_config(cfg) -> None:
-    """The model-config checks that need no data: :func:`check_head_cfg_overrides` and
-    :func:`check_slide_test_cfg` (``init_model``, and ``ModelCheckHook.before_run``)."""
+    """The model-config checks that need no data: :func:`check_head_cfg_overrides`,
+    :func:`check_fusion_head` and :func:`check_slide_test_cfg` (``init_model``, and
+    ``ModelCheckHook.before_run``)."""
     check_head_cfg_overrides(cfg)
+    check_fusion_head(cfg)
     check_slide_test_cfg(cfg)
 
 
