@@ -19,8 +19,7 @@ import torch
 import clustseg
 from clustseg.engine import (FiniteLossHook, FreshDrawsHook, IterationSeedHook, ScheduleError,
                              check_val_interval, fit_schedules_to_max_iters,
-                             register_model_checks, resumed_schedule_mismatch,
-                             train_keeping_checkpoints)
+                             register_model_checks, resumed_schedule_mismatch)
 from clustseg.utils import (ConfigOptionError, close_distributed, find_resumable_checkpoint,
                             keep_freed_host_memory, launch_world_size, load_resumable,
                             merge_cfg_options, register_all_modules, setup_distributed)
@@ -198,7 +197,7 @@ def main(argv=None):
     # torch's global generator (backbone drop path) per (seed, rank, iteration): exact resume
     runner.register_hook(IterationSeedHook())
     print_log(f'clustseg {clustseg.__version__}', logger='current')
-    train_keeping_checkpoints(runner)  # a failed validation keeps the checkpoint before it
+    runner.train()
     close_distributed()
 
 

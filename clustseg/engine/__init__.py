@@ -1,8 +1,7 @@
 """Training-engine parts: hooks, the training loop and optimizer wrappers (registered into
 mmengine)."""
 from .hooks import (FiniteLossHook, FreshDrawsHook, IterationSeedHook, ModelCheckError,
-                    ModelCheckHook, NonFiniteLossError, SafeCheckpointHook, register_model_checks,
-                    train_keeping_checkpoints)
+                    ModelCheckHook, NonFiniteLossError, SafeCheckpointHook, register_model_checks)
 from .loops import ResumableIterBasedTrainLoop
 from .optimizers import AutocastOptimWrapper, MergedGroupsOptimWrapperConstructor
 from .schedules import (ScheduleError, check_val_interval, fit_schedules_to_max_iters,
@@ -12,5 +11,4 @@ __all__ = ['FiniteLossHook', 'FreshDrawsHook', 'IterationSeedHook', 'ModelCheckE
            'ModelCheckHook', 'NonFiniteLossError', 'SafeCheckpointHook',
            'AutocastOptimWrapper', 'MergedGroupsOptimWrapperConstructor',
            'ResumableIterBasedTrainLoop', 'ScheduleError', 'check_val_interval',
-           'fit_schedules_to_max_iters', 'resumed_schedule_mismatch', 'register_model_checks',
-           'train_keeping_checkpoints']
+           'fit_schedules_to_max_iters', 'resumed_schedule_mismatch', 'register_model_checks']

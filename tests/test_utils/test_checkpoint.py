@@ -422,25 +422,34 @@ def _runner_kwargs(work_dir, custom_hooks, max_iters):
         log_level='WARNING', resume=True)
 
 
-def test_checkpoint_of_a_validating_iteration_is_saved_after_its_validation(tmp_path):
-    """A kill in the validation of iteration 4 used to leave iter_4.pth behind, so the resumed
-    run went on at 5 and never validated 4; now iter_4.pth is written after that validation,
-    the resumed run trains 3-4 again and validates them, and its checkpoint holds the best
-    score of that validation."""
+def test_checkpoint_of_a_validating_iteration_is_saved_before_and_after_its_validation(
+        tmp_path):
+    """A kill in the validation of iteration 4 leaves iter_4.pth, written before it with that
+    validation pending: the resumed run validates 4 first (nothing trained again), writes
+    iter_4.pth again with that validation's best score, then goes on at 5."""
     with pytest.raises(KeyboardInterrupt):
         Runner(**_runner_kwargs(tmp_path, [_KillInValidation(4)], 6)).train()
-    assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == ['iter_2.pth']
-    assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_2.pth')
+    assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == ['iter_2.pth', 'iter_4.pth']
+    assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_4.pth')
+    ckpt = load_from_checked_file(str(tmp_path / 'iter_4.pth'))
+    assert ckpt['meta']['iter'] == 4 and ckpt['meta']['validation_pending']
+    assert not load_from_checked_file(str(tmp_path / 'iter_2.pth'))['meta'].get(
+        'validation_pending')  # written again after its validation
+    (tmp_path / 'best_score_iter_4.pth').write_bytes(b'from the killed run: validated again')
 
     runner = Runner(**_runner_kwargs(tmp_path, None, 6))
-    scores = []
+    scores, losses = [], []
     runner.register_hook(_RecordScores(scores), priority='LOWEST')
+    runner.register_hook(_RecordIters(losses), priority='LOWEST')
     runner.train()
-    assert [it for it, _ in scores] == [4, 6]  # 4 validated again
+    assert [it for it, _ in scores] == [4, 6]  # 4 validated first
+    assert losses == [5, 6]  # 3 and 4 not trained again
     best_iter, best = max(scores, key=lambda s: s[1])
     assert [p.name for p in tmp_path.glob('best_*.pth')] == [f'best_score_iter_{best_iter}.pth']
+    if best_iter == 4:
+        assert (tmp_path / 'best_score_iter_4.pth').read_bytes()[:4] != b'from'
     ckpt = load_from_checked_file(str(tmp_path / 'iter_4.pth'))
-    assert ckpt['meta']['iter'] == 4
+    assert ckpt['meta']['iter'] == 4 and not ckpt['meta'].get('validation_pending')
     hub = ckpt['message_hub']['runtime_info']
     assert hub['best_score'] == pytest.approx(max(s for it, s in scores if it <= 4))
 
@@ -452,16 +461,15 @@ def test_checkpoint_of_a_validating_iteration_is_saved_after_its_validation(tmp_
     assert not (tmp_path / 'best_score_iter_8.pth').exists()
 
 
-
 @pytest.mark.parametrize('max_iters, val_begin, kill_at, kept', [
-    (5, 1, 5, ['iter_2.pth', 'iter_4.pth']), (6, 4, 4, ['iter_2.pth'])],
+    (5, 1, 5, ['iter_2.pth', 'iter_4.pth', 'iter_5.pth']),
+    (6, 4, 4, ['iter_2.pth', 'iter_4.pth'])],
     ids=['last_iteration', 'val_begin'])
-def test_every_iteration_mmengine_validates_saves_after_its_validation(tmp_path, max_iters,
-                                                                        val_begin, kill_at, kept):
+def test_every_iteration_mmengine_validates_is_saved_before_its_validation(
+        tmp_path, max_iters, val_begin, kill_at, kept):
     """mmengine's loop also validates after the last iteration (max_iters=5 is no multiple of
-    val_interval=2) and first at ``val_begin``: the checkpoint of that iteration waits for the
-    validation too, so a kill in it leaves only the checkpoints before (and a resume runs the
-    validation again)."""
+    val_interval=2) and first at ``val_begin``: the checkpoint of that iteration is written
+    before the validation too, with the validation pending."""
     kwargs = _runner_kwargs(tmp_path, [_KillInValidation(kill_at)], max_iters)
     kwargs['train_cfg'] = dict(by_epoch=False, max_iters=max_iters, val_interval=2,
                                val_begin=val_begin)
@@ -469,6 +477,7 @@ def test_every_iteration_mmengine_validates_saves_after_its_validation(tmp_path,
         Runner(**kwargs).train()
     assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == kept
     assert (tmp_path / 'last_checkpoint').read_text().endswith(kept[-1])
+    assert load_from_checked_file(str(tmp_path / kept[-1]))['meta']['validation_pending']
 
 
 def test_a_new_run_keeps_best_checkpoints_it_did_not_write(tmp_path):
@@ -481,14 +490,11 @@ def test_a_new_run_keeps_best_checkpoints_it_did_not_write(tmp_path):
 
 
 def test_a_failed_validation_keeps_the_checkpoint_before_it(tmp_path, monkeypatch):
-    """An exception in the validation of iteration 4 (a bad val image, an evaluator error)
-    lost iterations 3-4 (iter_4.pth waited for that validation); train_keeping_checkpoints
-    (tools/train.py) saves iter_4.pth before the error goes on, and a resume continues at 5.
-    A kill (KeyboardInterrupt) still saves nothing (the test above)."""
-    from clustseg.engine import train_keeping_checkpoints
+    """An exception in the validation of iteration 4 (a bad val image, an evaluator error, or
+    on another DDP rank, which ends the run without an exception on rank 0) loses nothing
+    trained: iter_4.pth was written before it, and a resume runs that validation first."""
     with pytest.raises(ValueError, match='failed while validating iteration 4'):
-        train_keeping_checkpoints(Runner(**_runner_kwargs(
-            tmp_path, [_KillInValidation(4, ValueError)], 6)))
+        Runner(**_runner_kwargs(tmp_path, [_KillInValidation(4, ValueError)], 6)).train()
     assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == ['iter_2.pth', 'iter_4.pth']
     assert (tmp_path / 'last_checkpoint').read_text().endswith('iter_4.pth')
     assert load_from_checked_file(str(tmp_path / 'iter_4.pth'))['meta']['iter'] == 4
@@ -496,17 +502,22 @@ def test_a_failed_validation_keeps_the_checkpoint_before_it(tmp_path, monkeypatc
     runner = Runner(**_runner_kwargs(tmp_path, None, 6))
     scores = []
     runner.register_hook(_RecordScores(scores), priority='LOWEST')
-    train_keeping_checkpoints(runner)
-    assert [it for it, _ in scores] == [6]  # resumed at 5: the failed validation not repeated
-    # when that save fails too, the run's own error is the one raised
+    runner.train()
+    assert [it for it, _ in scores] == [4, 6]  # the failed validation runs again first
+    # a failure of that write too: the checkpoint before it stays the newest
     runner = Runner(**_runner_kwargs(tmp_path / 'full', [_KillInValidation(4, ValueError)], 6))
     _fail_saving(runner, monkeypatch, 'iter_4.pth', OSError('No space left on device'))
-    with pytest.raises(ValueError, match='failed while validating iteration 4'):
-        train_keeping_checkpoints(runner)
-    with pytest.raises(KeyboardInterrupt):  # a kill: no checkpoint of the interrupted one
-        train_keeping_checkpoints(Runner(**_runner_kwargs(tmp_path / 'kill',
-                                                          [_KillInValidation(4)], 6)))
-    assert sorted(p.name for p in (tmp_path / 'kill').glob('iter_*.pth')) == ['iter_2.pth']
+    with pytest.raises(OSError, match='No space left'):
+        runner.train()
+    assert (tmp_path / 'full' / 'last_checkpoint').read_text().endswith('iter_2.pth')
+
+
+class _RecordIters(Hook):
+    def __init__(self, out):
+        self.out = out
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.out.append(runner.iter + 1)
 
 
 class _Rising(BaseMetric):
@@ -524,20 +535,19 @@ class _Rising(BaseMetric):
 def _train_until_a_best_save_fails(tmp_path, monkeypatch, name):
     """6 iterations validating every 2 with a rising score; writing ``name`` fails (a full
     disk), which stops the run with that error."""
-    from clustseg.engine import train_keeping_checkpoints
     _Rising.calls = 0
     kwargs = _runner_kwargs(tmp_path, None, 6)
     kwargs['val_evaluator'] = Evaluator(_Rising())
     runner = Runner(**kwargs)
     _fail_saving(runner, monkeypatch, name, OSError('No space left on device'))
     with pytest.raises(OSError, match='No space left'):
-        train_keeping_checkpoints(runner)
+        runner.train()
 
 
 def test_a_failed_best_save_keeps_the_previous_best(tmp_path, monkeypatch):
     """mmengine records a new best score and queues the old best file's deletion before it
     writes the new file; when that write fails (a full disk), the old best file and the
-    recorded best survive, also in the checkpoint train_keeping_checkpoints then saves."""
+    recorded best survive, also in the checkpoint written before that validation."""
     _train_until_a_best_save_fails(tmp_path, monkeypatch, 'best_score_iter_4.pth')
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == [
         'best_score_iter_2.pth', 'iter_2.pth', 'iter_4.pth']
@@ -555,7 +565,7 @@ class _RecordScores(Hook):
 
 def test_a_failed_first_best_save_records_no_best(tmp_path, monkeypatch):
     """The first best checkpoint's write fails: no best score or best file stays recorded (a
-    resume from the checkpoint saved on the failure would compare against a score whose file
+    resume from the checkpoint written before that validation would compare against a score whose file
     does not exist, and skip an equal or lower best)."""
     _train_until_a_best_save_fails(tmp_path, monkeypatch, 'best_score_iter_2.pth')
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']

@@ -3,8 +3,6 @@ import inspect
 import os
 import os.path as osp
 import re
-from typing import Optional
-
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
@@ -62,20 +60,18 @@ class SafeCheckpointHook(CheckpointHook):
 
     Temporary files left by a killed save are removed at the start of training.
 
-    **A checkpoint of an iteration that validates is saved after its validation**
-    (iteration-based training): mmengine saves it before, so a kill during the validation
-    resumed after it and that validation was lost for good (a held-out run killed in its
-    last one had no best checkpoint), and a kill after it resumed with the best score from
-    before it. Here the resumed run trains those iterations again and validates them; a best
+    **A checkpoint of an iteration that validates is written twice**, before its validation
+    (meta ``validation_pending=True``) and again after it (with the best score that
+    validation recorded). mmengine writes it once, before: a kill during the validation
+    resumed after it and that validation was lost for good (a held-out run killed in its last
+    one had no best checkpoint). Writing it only after the validation instead lost every
+    iteration since the previous checkpoint when the validation did not finish: a kill or
+    pre-emption during it, or an error on a rank other than 0, which ends the run without an
+    exception on rank 0. Here nothing trained is lost, and a run resumed from a checkpoint
+    whose validation is pending runs that validation first (:meth:`before_train`); a best
     checkpoint of an iteration after the resumed one (from the killed run) is removed at the
-    start of training, since that validation runs again.
-
-    A validation that fails with an exception (a bad val image, an evaluator error, memory)
-    would then lose every iteration since the previous checkpoint;
-    :func:`train_keeping_checkpoints` (``tools/train.py``) saves the waiting checkpoint
-    before the exception goes on (:meth:`save_on_failure`). A kill (SIGKILL, Ctrl-C) saves
-    nothing, as above. A best checkpoint whose save fails leaves the previous best file and
-    the recorded best score as they were.
+    start of training, since that validation runs again. A best checkpoint whose save fails
+    leaves the previous best file and the recorded best score as they were.
 
     Arguments are those of ``CheckpointHook``. An argument it does not know (a misspelled
     ``default_hooks.checkpoint`` key) is an error when the hook is built, not at the first
@@ -91,11 +87,15 @@ class SafeCheckpointHook(CheckpointHook):
                             f'got unknown argument(s) {", ".join(map(repr, unknown))}; it '
                             f'takes {", ".join(sorted(known))}')
         super().__init__(*args, **kwargs)
-        self._after_val = None  # the iteration whose checkpoint waits for its validation
+        self._after_val = None  # the iteration whose checkpoint is written again after its val
+        self._pending = None  # a resumed checkpoint's iteration whose validation did not finish
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
         self._after_val = None
+        # resumed from a checkpoint written before its validation, which did not finish
+        pending = self._pending is not None and self._pending == runner.iter > 0 and \
+            runner.val_loop is not None
         if not isinstance(self.file_backend, _DeferredRemovals):
             self.file_backend = _DeferredRemovals(self.file_backend)
         if is_main_process():
@@ -104,11 +104,22 @@ class SafeCheckpointHook(CheckpointHook):
             for folder in folders:
                 for path in remove_stale_tmp_files(folder):
                     runner.logger.warning(f'removed {path}, left by an interrupted save')
-            self._remove_later_best(runner)
+            self._remove_later_best(runner, inclusive=pending)
+        if pending:
+            runner.logger.warning(f'the checkpoint of iteration {runner.iter} was written before '
+                                  'its validation, which did not finish: validating it now')
+            self._after_val = runner.iter  # written again after it
+            runner.val_loop.run()
+        self._pending = None
 
-    def _remove_later_best(self, runner) -> None:
-        """Best checkpoints of iterations after the resumed one: their validation runs again,
-        and the kept best score is the one from before it."""
+    def after_load_checkpoint(self, runner, checkpoint) -> None:
+        meta = checkpoint.get('meta') or {}
+        self._pending = meta.get('iter') if meta.get('validation_pending') else None
+
+    def _remove_later_best(self, runner, inclusive=False) -> None:
+        """Best checkpoints of iterations after the resumed one (``inclusive``: and of that
+        one, whose validation is pending): their validation runs again, and the kept best
+        score is the one from before it."""
         if self.by_epoch or runner.iter == 0 or not osp.isdir(self.out_dir):
             return
         pattern = re.compile('^best_.+_' + re.escape(self.filename_tmpl).replace(
@@ -117,11 +128,13 @@ class SafeCheckpointHook(CheckpointHook):
         for name in sorted(os.listdir(self.out_dir)):
             match = pattern.match(name)
             path = self.file_backend.join_path(self.out_dir, name)
-            if match and int(match.group(1)) > runner.iter and path not in live:
+            later = int(match.group(1)) >= runner.iter + (0 if inclusive else 1) if match \
+                else False
+            if later and path not in live:
                 self.file_backend.remove(path)
                 runner.logger.warning(f'removed {path}: a best checkpoint of iteration '
-                                      f'{match.group(1)}, after the resumed iteration '
-                                      f'{runner.iter}; that validation runs again')
+                                      f'{match.group(1)}, whose validation the run resumed at '
+                                      f'iteration {runner.iter} runs again')
 
     def _validates_after_this_iter(self, runner) -> bool:
         """Whether the train loop validates right after the current iteration (mmengine's
@@ -138,7 +151,11 @@ class SafeCheckpointHook(CheckpointHook):
         if not self.by_epoch and self._validates_after_this_iter(runner) and (
                 self.every_n_train_iters(runner, self.interval, self.save_begin)
                 or (self.save_last and self.is_last_train_iter(runner))):
-            self._after_val = runner.iter + 1  # saved by after_val_epoch
+            step = runner.iter + 1
+            runner.logger.info(f'Saving checkpoint at {step} iterations (before its validation)')
+            self._save_checkpoint_with_step(runner, step, meta=dict(
+                epoch=runner.epoch, iter=step, validation_pending=True))
+            self._after_val = step  # written again by after_val_epoch
             return
         super().after_train_iter(runner, batch_idx, data_batch, outputs)
 
@@ -153,29 +170,11 @@ class SafeCheckpointHook(CheckpointHook):
         self._save_after_val(runner)
         super().after_train(runner)
 
-    def save_on_failure(self, runner) -> Optional[str]:
-        """The checkpoint waiting for its validation, saved now that the run ends with an
-        exception before that checkpoint was written (in the validation, or in a hook after
-        this one): the training before it is kept. A resume from it does not repeat that
-        validation. Returns its path, or None when no checkpoint was waiting. The file is
-        written by the main process (``Runner.save_checkpoint``), so under DDP only an
-        exception that reaches rank 0 (e.g. in the evaluator's ``compute_metrics``) saves it;
-        another rank's ends that rank alone, and the launcher then stops rank 0."""
-        if self._after_val is None:
-            return None
-        if is_main_process():
-            runner.logger.warning(f'the run failed after iteration {self._after_val}, before '
-                                  'its checkpoint (which waits for the validation) was '
-                                  'written: saving it before the error (a resume goes on '
-                                  'from it without that validation)')
-        self._save_after_val(runner)
-        return self.last_ckpt
-
     def _save_after_val(self, runner) -> None:
         step, self._after_val = self._after_val, None
         if step is None:
             return
-        runner.logger.info(f'Saving checkpoint at {step} iterations')
+        runner.logger.info(f'Saving checkpoint at {step} iterations (after its validation)')
         self._save_checkpoint_with_step(runner, step, meta=dict(epoch=runner.epoch, iter=step))
 
     def _save_checkpoint_with_step(self, runner, step, meta):
@@ -230,20 +229,3 @@ class SafeCheckpointHook(CheckpointHook):
             self.file_backend.defer = False
         if is_main_process():
             self.file_backend.flush(keep=self._live_paths())
-
-
-def train_keeping_checkpoints(runner) -> None:
-    """``runner.train()``; when it ends with an exception, each :class:`SafeCheckpointHook`
-    first saves the checkpoint that waited for a validation (:meth:`~SafeCheckpointHook.
-    save_on_failure`; if that save fails too, it is logged and the run's error goes on).
-    ``KeyboardInterrupt`` and other non-``Exception`` ends save nothing."""
-    try:
-        runner.train()
-    except Exception:
-        for hook in runner.hooks:
-            if isinstance(hook, SafeCheckpointHook):
-                try:
-                    hook.save_on_failure(runner)
-                except Exception as err:  # the run's own error is the one to see
-                    runner.logger.error(f'could not save the waiting checkpoint: {err!r}')
-        raise
