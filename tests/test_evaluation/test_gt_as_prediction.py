@@ -95,6 +95,24 @@ def test_panoptic_void_prediction_lowers_miou_pan():
     assert abs(res['aAcc'] - res['mAcc']) > 1
 
 
+def test_miou_pan_reads_the_dense_semantic_map_when_the_fusion_head_gives_one():
+    """ClassScoreFusionHead(semantic_map=True) adds Mask2Former's dense semantic map to the
+    panoptic output: the metric scores that map, not the panoptic ids' classes (here all
+    void)."""
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds, metrics = _dataset_and_metric('panoptic')
+        metric = metrics[2]
+        sample = ds[0]['data_samples']
+        sem = sample.gt_sem_seg.sem_seg[0].long()
+        void = torch.full_like(sem, len(ds.metainfo['classes']))
+        dense = sem.clone()
+        dense[sem == 255] = 0
+        sample.pred_panoptic_seg = PixelData(sem_seg=void[None], semantic=dense[None])
+        metric.process({}, [sample.to_dict()])
+        res = metric.compute_metrics(metric.results)
+    assert res['mIoU'] == pytest.approx(100.0, abs=0.01)
+
+
 def test_instance_ground_truth_scores_ap_100():
     with DefaultScope.overwrite_default_scope('mmdet'):
         ds, metric = _dataset_and_metric('instance')

@@ -59,3 +59,20 @@ def test_instances_are_the_top_query_class_pairs():
     assert torch.equal(res.masks[res.labels == 1][0], binary[0])
     with pytest.raises(ValueError, match='class scores must be K x 4'):
         ours.instance_postprocess(torch.zeros(3, 5), mask_pred)
+
+
+@pytest.mark.parametrize('block', [8192, 5])  # one block, and several with a partial last one
+def test_the_semantic_map_is_mask2formers_dense_semantic_inference(block, monkeypatch):
+    from clustseg.models.fusion_heads import class_score_fusion_head
+    monkeypatch.setattr(class_score_fusion_head, 'SEMANTIC_BLOCK', block)
+    ours, _ = _heads()
+    dense, _ = _heads()
+    dense.semantic_map = True
+    scores = torch.tensor([[0.95, 0.2, 0.0, 0.0], [0.0, 0.0, 0.0, 0.9], [0.0, 0.0, 0.3, 0.0]])
+    mask_pred = _masks()
+    plain = ours.panoptic_postprocess(scores.log(), mask_pred)
+    out = dense.panoptic_postprocess(scores.log(), mask_pred)
+    assert 'semantic' not in plain and torch.equal(out.sem_seg, plain.sem_seg)
+    want = (scores.t()[:, :, None, None] * mask_pred.sigmoid()[None]).sum(1).argmax(0)
+    assert torch.equal(out.semantic[0], want)
+    assert set(want.unique().tolist()) > {0}  # more than one class

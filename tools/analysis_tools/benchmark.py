@@ -274,6 +274,11 @@ def load_config(spec, global_options):
         _walk(cfg, key, spec['config'], new_leaf=key.rsplit('.', 1)[0] + '.type' in options)
     cfg.merge_from_dict(options)
     _drop_pretrained(cfg.model)
+    fusion = cfg.model.get('panoptic_fusion_head') or {}
+    if fusion.get('semantic_map') and 'model.panoptic_fusion_head.semantic_map' not in options:
+        # the dense semantic map only serves the mIoU_pan evaluation; mmdet's Mask2Former
+        # fusion makes none, so inference is compared without it (an option can set it)
+        fusion['semantic_map'] = False
     return cfg
 
 

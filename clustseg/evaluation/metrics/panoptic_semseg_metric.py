@@ -9,11 +9,15 @@ from clustseg.registry import METRICS
 
 @METRICS.register_module()
 class PanopticSemSegMetric(SemSegMetric):
-    """mmdet's ``SemSegMetric`` on the class map of ``pred_panoptic_seg``.
+    """mmdet's ``SemSegMetric`` on the semantic map of a panoptic model's output.
 
-    A panoptic id is ``label + instance * INSTANCE_OFFSET`` with ``label = num_classes`` for
-    pixels no segment claims; such void pixels count as misses of their ground-truth class
-    (they enter the ground-truth area, not the intersection). Ground truth is the dataset's
+    The map is ``pred_panoptic_seg.semantic`` when the fusion head adds it
+    (``ClassScoreFusionHead(semantic_map=True)``, the ClustSeg panoptic configs: Mask2Former's
+    dense semantic inference, as its mIoU_pan in the paper's Table 1). Otherwise it is the
+    class map of the panoptic ids: a panoptic id is ``label + instance * INSTANCE_OFFSET``
+    with ``label = num_classes`` for pixels no segment claims; such void pixels count as
+    misses of their ground-truth class (they enter the ground-truth area, not the
+    intersection). Ground truth is the dataset's
     ``gt_sem_seg`` (class of every panoptic segment, 255 = unlabelled, ignored). Keys are
     prefixed ``panoptic_sem/`` (``mIoU``, ``aAcc``, ...) unless ``prefix`` says otherwise.
 
@@ -33,8 +37,11 @@ class PanopticSemSegMetric(SemSegMetric):
                 raise KeyError(f"PanopticSemSegMetric: no gt_sem_seg for {ds.get('img_path')} "
                                '(the test pipeline must load the panoptic annotations with '
                                'with_seg=True)')
-            pan = ds['pred_panoptic_seg']['sem_seg'].squeeze()
-            pred = pan % INSTANCE_OFFSET  # class id; num_classes = void
+            out = ds['pred_panoptic_seg']
+            if 'semantic' in out:
+                pred = out['semantic'].squeeze()
+            else:
+                pred = out['sem_seg'].squeeze() % INSTANCE_OFFSET  # class id; num_classes = void
             label = ds['gt_sem_seg']['sem_seg'].squeeze().to(pred)
             if pred.shape != label.shape:
                 raise ValueError(f"PanopticSemSegMetric: prediction {tuple(pred.shape)} and "

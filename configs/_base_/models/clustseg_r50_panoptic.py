@@ -38,6 +38,9 @@ model = dict(
         # 1024^2 crops), read from the input-resolution GT: sub-cell extents and thin
         # segments are supervised (docs/losses.md, docs/model_zoo.md)
         mask_num_points=12544),
+    # mIoU_pan (PanopticSemSegMetric) from Mask2Former's dense semantic inference, as the
+    # paper's Table 1 baselines compute it (docs/recipes.md)
+    panoptic_fusion_head=dict(semantic_map=True),
     # a thing query's score is its FFN's sigmoid (a stuff query's, its softmax class
     # probability): keep a segment when its class is more likely present than not
     test_cfg=dict(object_mask_thr=0.5))
