@@ -320,3 +320,26 @@ def test_a_batch_without_labelled_pixels_warns_naming_its_files():
         losses, _ = _loss(model, batch)
     assert all(f in str(record[0].message) for f in files)
     assert float(losses['decode.loss_ce']) == 0 and float(losses['decode.loss_dice']) == 0
+
+
+def test_convnext_test_images_are_padded_so_every_stride_is_exact():
+    """ConvNeXt rounds odd sizes down at its stem and downsampling layers: the ConvNeXt
+    semantic config pads test images to a multiple of 32, so its stride-32 map covers the
+    image, and the prediction is cropped back to the image."""
+    from mmseg.structures import SegDataSample
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'semantic' /
+                              'clustseg_convnext-b_8xb2-100e_ade20k-640x640.py'))
+    cfg.model.backbone.init_cfg = None  # random weights: nothing is downloaded
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(cfg.model).eval()
+        h, w = 50, 77
+        sample = SegDataSample(metainfo=dict(ori_shape=(h, w), img_shape=(h, w)))
+        data = model.data_preprocessor(
+            dict(inputs=[torch.randint(0, 255, (3, h, w), dtype=torch.uint8)],
+                 data_samples=[sample]), False)
+        assert tuple(data['inputs'].shape[-2:]) == (64, 96)
+        with torch.no_grad():
+            feats = model.extract_feat(data['inputs'])
+            out = model.predict(data['inputs'], data['data_samples'])
+    assert [tuple(f.shape[-2:]) for f in feats] == [(64 // s, 96 // s) for s in (4, 8, 16, 32)]
+    assert tuple(out[0].pred_sem_seg.data.shape[-2:]) == (h, w)

@@ -89,9 +89,10 @@ class HeadOutput(NamedTuple):
     E-steps' core states; ``mask_feats``: the projected pixel embedding B x E x h x w;
     ``core``: the :class:`CoreOutput`; ``point_coords``: B x P x 2 points in [0, 1]^2 of the
     padded input (x, y) when the inner E-steps are point-supervised
-    (``InnerEStepPoints``; :meth:`ClustSegHead.point_supervised`), whose ``mask_preds`` are
-    then the mask logits at those points, B x K x P x 1; ``map_states``: the E-steps that
-    predict nothing and are supervised through their assignment maps only
+    (``InnerEStepPoints``), whose ``mask_preds`` are then the mask logits at those points,
+    B x K x P x 1; ``at_points``: per entry of ``states``, whether it is such a
+    point-supervised E-step (:meth:`ClustSegHead.point_supervised`); ``map_states``: the
+    E-steps that predict nothing and are supervised through their assignment maps only
     (``DeepSupervision.map_steps``, e.g. ``InnerEStepMaps``)."""
     cls_scores: List[Tensor]
     mask_preds: List[Tensor]
@@ -101,6 +102,7 @@ class HeadOutput(NamedTuple):
     core: CoreOutput
     point_coords: Optional[Tensor] = None
     map_states: Tuple[dict, ...] = ()
+    at_points: Tuple[bool, ...] = ()
 
 
 class ClustSegHead(BaseModule):
@@ -238,7 +240,7 @@ class ClustSegHead(BaseModule):
         mask_list = [self.mask_predictor.mask_logits(e, point_feats if pts else mask_feats)
                      for e, pts in zip(embed_all.unbind(0), at_points)]
         return HeadOutput(list(cls_all.unbind(0)), mask_list, list(c_all.unbind(0)), states,
-                          mask_feats, core, coords, map_states)
+                          mask_feats, core, coords, map_states, tuple(at_points))
 
     def point_supervised(self, states: List[dict]) -> List[bool]:
         """Per selected state, whether its mask prediction is made and supervised at the

@@ -259,7 +259,7 @@ class ClustSegPanopticHead(ClustSegHead):
         gt_masks, gt_labels = self._stride_targets(batch_gt_instances, size)
         gt = pad_stack(gt_masks)  # B x M x H4 x W4
         labels = pad_stack(gt_labels)  # B x M
-        at_points = self.point_supervised(out.states)
+        at_points = out.at_points  # per E-step: predicted at sampled points only
         # input-resolution GT, converted once for the point-sampled terms and the points of
         # the point-supervised E-steps
         full = self.full_res_targets(batch_gt_instances) \
