@@ -312,7 +312,10 @@ def test_inference_detector_outputs(files, repo_root):
     assert tuple(sample.pred_panoptic_seg.sem_seg.shape) == (1, 90, 120)
     inst = sample.pred_instances
     assert inst.masks.shape[1:] == (90, 120) and len(inst) == len(inst.scores) <= 100
-    assert (inst.labels == PERSON).all()
+    # the (query, class) pairs of mmdet's protocol: the best detection is the image's person,
+    # the rest are other thing classes of the same queries at lower scores
+    assert int(inst.labels[inst.scores.argmax()]) == PERSON
+    assert int(inst.labels.max()) < 80
     meta = detector_dataset_meta(model)
     assert len(meta['classes']) == 133 and meta['classes'][PERSON] == 'person'
 
