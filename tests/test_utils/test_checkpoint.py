@@ -565,8 +565,8 @@ class _RecordScores(Hook):
 
 def test_a_failed_first_best_save_records_no_best(tmp_path, monkeypatch):
     """The first best checkpoint's write fails: no best score or best file stays recorded (a
-    resume from the checkpoint written before that validation would compare against a score whose file
-    does not exist, and skip an equal or lower best)."""
+    resume from the checkpoint written before that validation would compare against a score
+    whose file does not exist, and skip an equal or lower best)."""
     _train_until_a_best_save_fails(tmp_path, monkeypatch, 'best_score_iter_2.pth')
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_2.pth']
     hub = load_from_checked_file(str(tmp_path / 'iter_2.pth'))['message_hub']['runtime_info']

@@ -3,6 +3,7 @@ import inspect
 import os
 import os.path as osp
 import re
+
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
@@ -164,7 +165,8 @@ class SafeCheckpointHook(CheckpointHook):
         self._save_after_val(runner)
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        self._save_after_val(runner)  # the validation did not run: save now
+        # the validation did not run after all (e.g. a dynamic interval): no longer pending
+        self._save_after_val(runner)
 
     def after_train(self, runner) -> None:
         self._save_after_val(runner)
@@ -174,7 +176,8 @@ class SafeCheckpointHook(CheckpointHook):
         step, self._after_val = self._after_val, None
         if step is None:
             return
-        runner.logger.info(f'Saving checkpoint at {step} iterations (after its validation)')
+        runner.logger.info(f'Saving checkpoint at {step} iterations again (its validation no '
+                           'longer pending)')
         self._save_checkpoint_with_step(runner, step, meta=dict(epoch=runner.epoch, iter=step))
 
     def _save_checkpoint_with_step(self, runner, step, meta):

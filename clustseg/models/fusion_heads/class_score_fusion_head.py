@@ -28,10 +28,10 @@ class ClassScoreFusionHead(MaskFormerFusionHead):
       (:meth:`instance_postprocess`), so that a query can give a detection under each of
       several classes, as Mask2Former's evaluation allows.
     * With ``semantic_map=True`` the panoptic output also holds a field ``semantic``: per
-      pixel, the class of highest ``sum_q p_q(class) m_q(pixel)`` over the queries, Mask2Former's
-      semantic inference (class probabilities times mask probabilities, no threshold, no void
-      pixel), from which its mIoU_pan (the paper's Table 1 baselines) is computed;
-      ``PanopticSemSegMetric`` reads it when present.
+      pixel, the class of highest ``sum_q p_q(class) m_q(pixel)`` over the queries,
+      Mask2Former's semantic inference (class probabilities times mask probabilities, no
+      threshold, no void pixel), from which its mIoU_pan (the paper's Table 1 baselines) is
+      computed; ``PanopticSemSegMetric`` reads it when present.
 
     Args:
         semantic_map (bool): add the dense semantic map to the panoptic output.
