@@ -16,13 +16,13 @@ from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from clustseg.models.utils import mix_seed
+from clustseg.models.utils import mix_rank, mix_seed
 
 
 def iteration_seed(seed: int, rank: int, iteration: int) -> int:
     """The global generator's seed at ``iteration`` of rank ``rank`` of a run seeded ``seed``
     (63 bits)."""
-    return mix_seed(mix_seed(int(seed) % (1 << 63), (1 << 32) + int(rank)), int(iteration))
+    return mix_seed(mix_rank(int(seed) % (1 << 63), int(rank)), int(iteration))
 
 
 @HOOKS.register_module()

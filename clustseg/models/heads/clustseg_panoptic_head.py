@@ -578,11 +578,10 @@ class ClustSegPanopticHead(ClustSegHead):
             b, k, _ = cls.shape
             qc = out.core.query_classes  # K: -1 = thing query, else the stuff query's class
             cls_logp = cls.new_full((b, k, self.num_classes), float('-inf'))  # B x K x C
-            # stuff query: its own class, scored by the softmax class head
-            stuff = (~thing_q).nonzero(as_tuple=True)[0]
-            own = qc[stuff][None, :, None].expand(b, -1, 1)  # B x Kst x 1
-            cls_logp[:, stuff] = cls_logp[:, stuff].scatter(
-                2, own, cls.log_softmax(dim=-1)[:, stuff].gather(2, own))
+            # stuff query: its own class, scored by the softmax class head (a thing query's
+            # entry here, class 0, is overwritten below)
+            own = qc.clamp(min=0)[None, :, None].expand(b, k, 1)  # B x K x 1
+            cls_logp.scatter_(2, own, cls.log_softmax(dim=-1).gather(2, own))
             # thing query: every thing class, scored by the thing FFN's sigmoid
             cls_logp[:, thing_q, :self.num_things_classes] = F.logsigmoid(th_logits.float())
         return cls_logp, mask_logits

@@ -16,6 +16,12 @@ def mix_seed(seed: int, step: int) -> int:
     return (z ^ (z >> 31)) & ((1 << 63) - 1)
 
 
+def mix_rank(seed: int, rank: int) -> int:
+    """``seed`` made rank ``rank``'s own (rank 0 keeps it): mixed with ``2**32 + rank``, above
+    the 32-bit stream hashes of :class:`StepRandom`."""
+    return mix_seed(seed, (1 << 32) + rank) if rank else seed
+
+
 class StepRandom(nn.Module):
     """A source of training-time random draws that resumes exactly.
 
@@ -60,9 +66,8 @@ class StepRandom(nn.Module):
         base = int(self.seed)
         if self.stream:
             base = mix_seed(base, zlib.crc32(self.stream.encode()))
-        rank = get_rank() if self.per_rank else 0
-        if rank:  # above the 32-bit stream hashes
-            base = mix_seed(base, (1 << 32) + rank)
+        if self.per_rank:
+            base = mix_rank(base, get_rank())
         g = torch.Generator()
         g.manual_seed(mix_seed(base, int(self.step)))
         self.step += 1
