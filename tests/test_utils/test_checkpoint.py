@@ -478,6 +478,16 @@ def test_every_iteration_mmengine_validates_is_saved_before_its_validation(
     assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == kept
     assert (tmp_path / 'last_checkpoint').read_text().endswith(kept[-1])
     assert load_from_checked_file(str(tmp_path / kept[-1]))['meta']['validation_pending']
+    # resumed, the run validates that iteration first, also when it was the last one
+    kwargs = _runner_kwargs(tmp_path, None, max_iters)
+    kwargs['train_cfg'] = dict(by_epoch=False, max_iters=max_iters, val_interval=2,
+                               val_begin=val_begin)
+    runner, scores = Runner(**kwargs), []
+    runner.register_hook(_RecordScores(scores), priority='LOWEST')
+    runner.train()
+    assert [it for it, _ in scores][0] == kill_at
+    assert not load_from_checked_file(str(tmp_path / kept[-1]))['meta'].get(
+        'validation_pending')
 
 
 def test_a_new_run_keeps_best_checkpoints_it_did_not_write(tmp_path):
