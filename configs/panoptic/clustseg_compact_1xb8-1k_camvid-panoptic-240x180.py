@@ -21,10 +21,7 @@ model = dict(
                          stuff_initializer=dict(num_classes=num_stuff_classes))),
     panoptic_fusion_head=dict(num_things_classes=num_things_classes,
                               num_stuff_classes=num_stuff_classes),
-    train_cfg=dict(assigner=dict(num_things_classes=num_things_classes)),
-    # the instance output (AP^Th_pan) keeps every query at most once: 75 + 8 queries, one
-    # class each (the inherited 100 would add copies of masks under classes scored ~1e-8)
-    test_cfg=dict(max_per_image=83))
+    train_cfg=dict(assigner=dict(num_things_classes=num_things_classes)))
 default_hooks = dict(checkpoint=dict(save_best='coco_panoptic/PQ'),
                      visualization=dict(type='DetVisualizationHook'))
 log_processor = dict(window_size=25)

@@ -48,6 +48,9 @@ INNER = ('inner-points', 'inner-maps')
 DIAGNOSTICS = ('bank-stride8', 'ce1-dice5')
 #: panoptic diagnostic of ClustSeg's gap on stuff: learned stuff queries, adaptive things
 PANOPTIC_DIAGNOSTICS = ('learned-stuff', )
+#: loss balances of the reference implementations, checked on the panoptic benchmark before the
+#: recipes adopt one: kMaX-DeepLab's instance discrimination once per supervised prediction
+LOSS_CHECKS = ('insdis-per-prediction', )
 #: benchmark -> (val / held-out metric key, its label, checkpoint scored on the held-out split
 #: ('best' by the val metric or the 'last'), {run name: config})
 BENCHMARKS = {
@@ -62,7 +65,7 @@ BENCHMARKS = {
         'mask2former': 'configs/reference/mask2former_compact_1xb8-1k_camvid-panoptic-240x180.py',
         **{f'clustseg_{a}': f'configs/panoptic/ablations/clustseg_compact_{a}_1xb8-1k_'
                             'camvid-panoptic-240x180.py'
-           for a in ABLATIONS + INNER + PANOPTIC_DIAGNOSTICS},
+           for a in ABLATIONS + INNER + PANOPTIC_DIAGNOSTICS + LOSS_CHECKS},
     }),
     # no val split: the validations run on the training images, the last checkpoint is scored
     'coco128': ('coco/segm_mAP', 'mask AP', 'last', {
