@@ -578,7 +578,7 @@ def test_an_assigner_that_cannot_match_several_predictions_is_an_error():
     ('all', r"'all' is not a registered deep-supervision variant; registered: \["),
     (dict(type='SoftmaxOverClusters'), 'is not a registered deep-supervision variant'),
     (dict(type='InnerEStepPoints', num_points=0), r'num_points must be an integer >= 1, got 0'),
-    (dict(type='OutputOnly', num_points=5), 'OutputOnly\(\) takes no arguments'),
+    (dict(type='OutputOnly', num_points=5), r'OutputOnly\(\) takes no arguments'),
 ])
 def test_bad_deep_supervision_is_an_error(sup, match):
     cfg = Config.fromfile(str(CFG))
