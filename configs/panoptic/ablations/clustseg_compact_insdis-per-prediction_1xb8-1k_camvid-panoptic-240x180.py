@@ -1,7 +1,7 @@
 # Held-out check of the instance discrimination's weight (not a paper row). The recipe adds
 # loss_insdis once per step; kMaX-DeepLab's criterion, whose auxiliary loss the paper adopts
-# (Sec. 4.1, "we follow (Yu et al., 2022b)"), adds it once per supervised prediction, each
-# time on its own 4096-pixel draw of the same stride-4 features. Here that sum is taken as
+# (App. A.1, "we follow (Yu et al., 2022b)"), adds it once per supervised prediction, each
+# time on its own pixel draw of the same stride-4 features. Here that sum is taken as
 # its expectation: the weight times the 9 supervised predictions of this model (3 decoder
 # layers x T = 3 E-steps, EveryEStep). Decided before the runs: the panoptic recipes take
 # kMaX's balance if, over four seeds each, its held-out PQ, PQ^Th and PQ^St are each no more
