@@ -226,13 +226,15 @@ def _row_case(num_classes):
     return masks, cls, e_logits, gt, labels, thing, gt_index
 
 
-@pytest.mark.parametrize('num_points,act', [(0, 'softmax'), (0, 'sigmoid'), (16, 'softmax')])
-def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, act):
+@pytest.mark.parametrize('num_points,act,void', [(0, 'softmax', False), (0, 'sigmoid', False),
+                                                  (16, 'softmax', False), (16, 'softmax', True)])
+def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, act, void):
     """_step_losses reads one row per GT segment (its matched query's map, gt_queries):
     every term and its gradients equal those of the per-query (B x K) targets of
     gather_query_targets through the public losses, dense and point-sampled (the same points,
     drawn by _step_draws from each segment's matched query's logit, in (image, segment)
-    order). The E-step term reads the log of the map's probabilities in both forms (the row
+    order; with points_ignore_void, only the points some GT segment covers at input
+    resolution). The E-step term reads the log of the map's probabilities in both forms (the row
     form cannot take a log-softmax over K of a row); they differ in the gradient by a
     per-pixel constant over K, which the map's softmax removes: compared at its logits."""
     from mmcv.ops import point_sample
@@ -253,14 +255,16 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
     try:
         torch.manual_seed(1)
         codes = binary_corner_codes(full.flatten(0, 1))
-        lse, ratios, points = head._step_draws([masks], rows, rows, gt.flatten(2), codes, False)
+        labelled = binary_corner_codes(full.any(dim=1)) if void else None
+        lse, ratios, points = head._step_draws([masks], rows, rows, gt.flatten(2), codes,
+                                               labelled, False)
         got = head._step_losses([cls], [masks], [probs], (6, 5), gt_index, rows,
                                 gt.flatten(2), labels, thing, torch.tensor([[3.0, 2.0]]), lse,
                                 ratios, points, e_pooled)
         if num_points:  # a group of two E-steps reads each image's own GT at its points
             rows2 = rows.repeat(2, 1)
             pts2 = head._step_draws([masks, masks.flip(1)], rows2, rows2, gt.flatten(2), codes,
-                                    False)[2]
+                                    labelled, False)[2]
     finally:
         head.train_cfg.clear()
         head.train_cfg.update(old)
@@ -290,11 +294,22 @@ def test_step_losses_in_row_form_equal_the_per_query_terms(setup, num_points, ac
         ref_gt2 = point_sample(full[gb2 % 2, mm2].float().unsqueeze(1), pts2[0]).squeeze(1)
         torch.testing.assert_close(pts2[1], ref_gt2, rtol=0, atol=1e-5)
         pred = point_sample(lg.unsqueeze(1), coords).squeeze(1)
+        keep = None
+        if void:  # the image's labelled pixels (any segment) at the points
+            cover = point_sample(full[bb].amax(dim=1, keepdim=True).float(), coords)
+            keep = cover.squeeze(1) > 0.5
+            assert points[2].tolist() == keep.tolist()
+            assert 0 < keep.sum() < keep.numel()
+            keep2 = point_sample(full[gb2 % 2].amax(dim=1, keepdim=True).float(), pts2[0])
+            assert pts2[2].tolist() == (keep2.squeeze(1) > 0.5).tolist()
+        else:
+            assert points[2] is None
         th_rows = is_th[bb, mm]
         # each group's terms over its own segments' points and averaging factor
         for key, sel, avg, wt in (('th', th_rows, 3.0, w['thing']),
                                   ('st', ~th_rows, 2.0, w['stuff'])):
-            bce, dice = mask_bce_dice_terms(pred[sel], ref_gt[sel])
+            bce, dice = mask_bce_dice_terms(pred[sel], ref_gt[sel],
+                                            keep=None if keep is None else keep[sel])
             ref[f'loss_{key}_ce'], ref[f'loss_{key}_dice'] = (wt * bce.sum() / avg,
                                                               wt * dice.sum() / avg)
     pq = pq_style_loss(cls, masks, tgt.masks, tgt.labels, tgt.matched)
@@ -328,7 +343,8 @@ def test_groups_without_matched_segments_give_zero_terms(setup):
     head.train_cfg['mask_num_points'] = 16
     try:
         state = torch.random.get_rng_state()
-        lse, ratios, points = head._step_draws([masks], rows, rows, gt.flatten(2), None, False)
+        lse, ratios, points = head._step_draws([masks], rows, rows, gt.flatten(2), None, None,
+                                               False)
         assert points is None
         assert torch.equal(state, torch.random.get_rng_state())
         got = head._step_losses([cls], [masks], None, (6, 5), none, rows, gt.flatten(2),

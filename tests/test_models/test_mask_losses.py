@@ -379,6 +379,30 @@ def test_mask_bce_dice_matches_mmdet_mask2former_losses():
     assert empty.shape == (0, ) and empty.sum().item() == 0 and empty.requires_grad
 
 
+def test_mask_bce_dice_keep_reads_only_the_kept_points():
+    """keep=: each mask's terms are those of its kept points alone (the BCE their mean, the
+    dice over them), the gradient zero at the others; a mask with no kept point has BCE 0;
+    a keep of another shape is an error."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 40, generator=gen, requires_grad=True)
+    t = (torch.rand(3, 40, generator=gen) > 0.5).float()
+    keep = torch.rand(3, 40, generator=gen) > 0.3
+    keep[2] = False
+    bce, dice = mask_bce_dice_terms(x, t, keep=keep)
+    for i in range(2):
+        ref = mask_bce_dice_terms(x[i, keep[i]][None], t[i, keep[i]][None])
+        assert bce[i].item() == pytest.approx(ref[0].item(), rel=1e-6)
+        assert dice[i].item() == pytest.approx(ref[1].item(), rel=1e-6)
+    assert bce[2].item() == 0 and dice[2].item() == 0
+    # every point kept: the unmasked terms
+    full = mask_bce_dice_terms(x, t, keep=torch.ones_like(keep))
+    torch.testing.assert_close(full, mask_bce_dice_terms(x, t))
+    (bce.sum() + dice.sum()).backward()
+    assert x.grad[~keep].abs().max().item() == 0 and x.grad[keep].abs().min().item() > 0
+    with pytest.raises(ValueError, match='keep'):
+        mask_bce_dice_terms(x, t, keep=keep[:, :10])
+
+
 def test_uncertain_points_read_shapes_and_targets():
     """The instance head's point terms: points drawn on the detached logits
     (uncertain_point_coords), the logits read there with gradient (read_mask_points), the

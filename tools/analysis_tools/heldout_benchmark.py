@@ -49,8 +49,9 @@ DIAGNOSTICS = ('bank-stride8', 'ce1-dice5')
 #: panoptic diagnostic of ClustSeg's gap on stuff: learned stuff queries, adaptive things
 PANOPTIC_DIAGNOSTICS = ('learned-stuff', )
 #: loss balances of the reference implementations, checked on the panoptic benchmark before the
-#: recipes adopt one: kMaX-DeepLab's instance discrimination once per supervised prediction
-LOSS_CHECKS = ('insdis-per-prediction', )
+#: recipes adopt one: kMaX-DeepLab's instance discrimination once per supervised prediction,
+#: and its void rule on the point-sampled thing / stuff terms
+LOSS_CHECKS = ('insdis-per-prediction', 'points-ignore-void')
 #: benchmark -> (val / held-out metric key, its label, checkpoint scored on the held-out split
 #: ('best' by the val metric or the 'last'), {run name: config})
 BENCHMARKS = {

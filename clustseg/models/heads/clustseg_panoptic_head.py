@@ -82,6 +82,9 @@ class ClustSegPanopticHead(ClustSegHead):
         if not (isinstance(n_pts, int) and n_pts >= 0):
             raise ValueError('model.train_cfg.mask_num_points must be an integer >= 0 (0 = dense), '
                              f'got {n_pts!r}')
+        if not isinstance(self.train_cfg['points_ignore_void'], bool):
+            raise ValueError('model.train_cfg.points_ignore_void must be True or False, got '
+                             f"{self.train_cfg['points_ignore_void']!r}")
         if self.train_cfg['mask_activation'] not in ('softmax', 'sigmoid'):
             raise ValueError("model.train_cfg.mask_activation must be 'softmax' or 'sigmoid', "
                              f"got {self.train_cfg['mask_activation']!r}")
@@ -126,7 +129,11 @@ class ClustSegPanopticHead(ClustSegHead):
         ``mask_num_points``: 0 = the thing / stuff CE + dice are dense over the stride-4 map
         (void pixels excluded); N > 0 = on N points per matched mask drawn as Mask2Former does
         (3x oversampling, 75 % most uncertain), the probabilities given as logits and the
-        targets read from the input-resolution GT masks (sub-cell extent and thin segments).
+        targets read from the input-resolution GT masks (sub-cell extent and thin segments);
+        ``points_ignore_void``: with N > 0, leave the void points (covered by no GT segment at
+        input resolution, padding included) out of those terms, as the dense terms leave out
+        void pixels (default False: every point counts, a void point a negative of every
+        matched mask, as in Mask2Former).
         Which E-steps are supervised, and how, is ``deep_supervision``'s
         (:class:`DeepSupervision`): with :class:`InnerEStepPoints` the E-steps at points run
         the matching and every mask term (thing / stuff CE + dice, PQ-style, mask-ID) as on a
@@ -136,7 +143,7 @@ class ClustSegPanopticHead(ClustSegHead):
                                   num_things_classes=self.num_things_classes,
                                   match_costs=[dict(type='PQProductCost')]),
                     num_insdis_samples=4096, num_sem_samples=4096, mask_activation='softmax',
-                    recompute_losses=True, mask_num_points=0)
+                    recompute_losses=True, mask_num_points=0, points_ignore_void=False)
 
     # ------------------------------------------------------------------ targets
     def _stride_targets(self, batch_gt_instances, size) -> Tuple[List[Tensor], List[Tensor]]:
@@ -219,7 +226,8 @@ class ClustSegPanopticHead(ClustSegHead):
                       pooled) -> Dict[str, Tensor]:
         """The weighted terms of the E-steps ``steps`` evaluated together
         (:meth:`_step_draws`, then :meth:`_step_losses`, recomputed in backward with
-        ``recompute_losses``), each summed over them."""
+        ``recompute_losses``), each summed over them. ``codes``: :meth:`_step_draws`'
+        ``(codes, labelled)``."""
         i = steps[0]
         step_gt = (pt if at_points else gt).flatten(2)  # B x M x N, shared by the E-steps
         hw = out.states[i]['hw']
@@ -231,7 +239,7 @@ class ClustSegPanopticHead(ClustSegHead):
         masks = [out.mask_preds[s] for s in steps]
         # no gradient, once (not again when the loss is recomputed in backward): the
         # unmatched queries' void ratios and the point-sampled terms' points
-        lse, ratios, points = self._step_draws(masks, rows, h_rows, step_gt, codes, at_points)
+        lse, ratios, points = self._step_draws(masks, rows, h_rows, step_gt, *codes, at_points)
         args = ([out.cls_scores[s] for s in steps], masks, probs, hw, index, rows, step_gt,
                 labels, thing_q, select_steps(factors, steps), lse, ratios, points, e_pooled,
                 at_points)
@@ -267,6 +275,9 @@ class ClustSegPanopticHead(ClustSegHead):
         pt = self._point_targets(full, out.point_coords) if any(at_points) else None
         codes = binary_corner_codes(full.flatten(0, 1)) \
             if self.train_cfg['mask_num_points'] > 0 else None
+        # the non-void pixels at input resolution (covered by a GT segment), B x H x W as codes
+        labelled = binary_corner_codes(full.any(dim=1)) \
+            if codes is not None and self.train_cfg['points_ignore_void'] else None
         thing_q = qsc < 0  # K
         n = len(all_cls_scores)
         gt_index = [None] * n  # per E-step, B x K on the CPU
@@ -297,8 +308,8 @@ class ClustSegPanopticHead(ClustSegHead):
             # are B x K x P x 1, matched and supervised as a P-pixel map
             for steps in ([group] if stack else [[i] for i in group]):
                 terms = self._group_losses(steps, out, at_points[steps[0]], pt, gt, labels,
-                                           codes, thing_q, factors, device_index, device_rows,
-                                           host_rows, pooled)
+                                           (codes, labelled), thing_q, factors, device_index,
+                                           device_rows, host_rows, pooled)
                 for k, v in terms.items():
                     losses[prefix + k] = losses[prefix + k] + v if prefix + k in losses else v
         if out.map_states:
@@ -341,22 +352,24 @@ class ClustSegPanopticHead(ClustSegHead):
             return lp, (lp if act == 'softmax' else gather_matched(flat, rows))
 
     def _step_draws(self, masks: List[Tensor], rows: Tensor, host_rows: Tensor, gt: Tensor,
-                    codes: Optional[Tensor], dense: bool):
+                    codes: Optional[Tensor], labelled: Optional[Tensor], dense: bool):
         """What a group of G E-steps' loss needs that is drawn or detached, computed once
         outside the recomputed loss. ``masks``: the G E-steps' mask logits (B x K x ... each),
         stacked here along the batch (G B images, E-step major; ``rows`` / ``host_rows``
         likewise). Returns the logits' logsumexp over K (G B x N, the normaliser of
         :meth:`_row_maps`), the queries' void ratios (G B x K, :func:`void_ratio`) and
-        ``(coords N x P x 2, gt_points N x P)`` of Mask2Former's uncertainty sampling on the
-        detached point logits of the N matched GT segments, things and stuff together, or None
-        (no matched segment, or dense terms: ``dense`` or ``mask_num_points == 0``).
+        ``(coords N x P x 2, gt_points N x P, keep)`` of Mask2Former's uncertainty sampling on
+        the detached point logits of the N matched GT segments, things and stuff together, or
+        None (no matched segment, or dense terms: ``dense`` or ``mask_num_points == 0``);
+        ``keep``: N x P bool, the non-void points (``points_ignore_void``), or None.
 
         ``rows`` / ``host_rows``: the query matched to each GT segment (G B x M, -1 = none) on
         the device and on the host, so that the selection needs no sync; ``gt``: the padded GT
         the E-steps are matched to (B x M x N); ``codes``: the input-resolution GT
         B x M x H x W as (B x M) x (H + 1) x (W + 1) :func:`binary_corner_codes`, read at the
-        points (:func:`read_binary_points`). The N segments are in (image, segment) order over
-        the G B images, as a boolean selection gives."""
+        points (:func:`read_binary_points`); ``labelled``: the images' non-void pixels at input
+        resolution, B x (H + 1) x (W + 1) codes, or None. The N segments are in (image,
+        segment) order over the G B images, as a boolean selection gives."""
         act = self.train_cfg['mask_activation']
         b, m = gt.shape[:2]
         with torch.no_grad(), fp32_island(masks[0]):
@@ -382,8 +395,11 @@ class ClustSegPanopticHead(ClustSegHead):
             logits = self._point_logits(x[ix[0], ix[1]].view(-1, h4, w4), act)
             coords = uncertain_point_coords(logits.unsqueeze(1), n_pts)
             # the GT of image (g B + b) is image b's
-            return lse, ratios, (coords, read_binary_points(codes, coords,
-                                                            (ix[0] % b) * m + ix[1]))
+            image = ix[0] % b
+            keep = None if labelled is None else \
+                read_binary_points(labelled, coords, image) > 0.5
+            return lse, ratios, (coords, read_binary_points(codes, coords, image * m + ix[1]),
+                                 keep)
 
     @staticmethod
     def _group_targets(gt: Tensor, rows: Tensor) -> Tensor:
@@ -494,8 +510,8 @@ class ClustSegPanopticHead(ClustSegHead):
         idx = has_query.nonzero(as_tuple=True)  # (image, segment): one host sync
         with fp32_island(x):
             pred = self._point_logits(x[idx], act).view(-1, *hw)  # N x h x w
-            coords, gt_pts = points
-            ce, dice = mask_bce_dice_terms(read_mask_points(pred, coords), gt_pts)
+            coords, gt_pts, keep = points
+            ce, dice = mask_bce_dice_terms(read_mask_points(pred, coords), gt_pts, keep=keep)
         return self._group_sums(ce, dice, is_thing[idx], idx[0], factors, b)
 
     @classmethod

@@ -129,21 +129,33 @@ def read_mask_points(mask_logits: Tensor, coords: Tensor) -> Tensor:
         return point_sample(mask_logits.float().unsqueeze(1), coords).squeeze(1)
 
 
-def mask_bce_dice_terms(mask_logits: Tensor, gt_masks: Tensor,
-                        dice_eps: float = 1.0) -> Tuple[Tensor, Tensor]:
+def mask_bce_dice_terms(mask_logits: Tensor, gt_masks: Tensor, dice_eps: float = 1.0,
+                        keep: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """Each mask's sigmoid BCE (mean over its points) and naive dice, through mmdet's
     ``binary_cross_entropy`` / ``dice_loss`` unreduced: ``mask_logits`` / ``gt_masks``
     ``N x ...`` (same shape, targets in ``[0, 1]``) -> ``(bce N, dice N)`` fp32; the caller
     sums them and divides by its number of masks (mmdet's ``Mask2FormerHead``
-    normalisation), or weights masks per group."""
+    normalisation), or weights masks per group. ``keep`` (bool, same shape; None: every
+    point): the points the terms read, the others left out of both (kMaX's void rule on
+    points: the BCE is the mean over the kept points, 0 for a mask with none)."""
     if mask_logits.shape != gt_masks.shape or mask_logits.dim() < 2:
         raise ValueError(f'mask_logits ({shape_str(mask_logits)}) and gt_masks '
                          f'({shape_str(gt_masks)}) must have the same N x ... shape')
+    if keep is not None and keep.shape != mask_logits.shape:
+        raise ValueError(f'keep ({shape_str(keep)}) must have the shape of mask_logits '
+                         f'({shape_str(mask_logits)})')
     with fp32_island(mask_logits):
         x = mask_logits.float().flatten(1)  # N x P
         t = gt_masks.float().flatten(1)
-        bce = binary_cross_entropy(x, t, reduction='none').mean(dim=1)
-        dice = dice_loss(x.sigmoid(), t, eps=dice_eps, naive_dice=True, reduction='none')
+        p = x.sigmoid()
+        if keep is None:
+            bce = binary_cross_entropy(x, t, reduction='none').mean(dim=1)
+        else:
+            k = keep.flatten(1).to(x.dtype)  # N x P, 1 = read
+            bce = (binary_cross_entropy(x, t, reduction='none') * k).sum(dim=1) \
+                / k.sum(dim=1).clamp(min=1.0)
+            p, t = p * k, t * k
+        dice = dice_loss(p, t, eps=dice_eps, naive_dice=True, reduction='none')
     return bce, dice
 
 
