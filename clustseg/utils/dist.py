@@ -17,40 +17,43 @@ from mmengine.logging import print_log
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
-def _env_from_slurm():
-    """RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT from the Slurm variables."""
-    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
-    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
-    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+#: per launcher, the variables of its environment holding this process's rank, the world size
+#: and the local rank
+LAUNCHER_ENV = dict(pytorch=('RANK', 'WORLD_SIZE', 'LOCAL_RANK'),
+                    slurm=('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID'),
+                    mpi=('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE',
+                         'OMPI_COMM_WORLD_LOCAL_RANK'))
+
+
+def _env_from_launcher(launcher: str) -> None:
+    """RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT (those not set already) from
+    a Slurm or Open MPI launch's variables (:data:`LAUNCHER_ENV`); the master is Slurm's first
+    node, or this host."""
+    rank, world, local = LAUNCHER_ENV[launcher]
+    os.environ.setdefault('RANK', os.environ[rank])
+    os.environ.setdefault('WORLD_SIZE', os.environ[world])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get(local, '0'))
     if 'MASTER_ADDR' not in os.environ:
-        nodes = os.environ['SLURM_NODELIST']
-        host = subprocess.getoutput(f'scontrol show hostname {nodes} | head -n1').strip()
+        host = ''
+        if launcher == 'slurm':
+            nodes = os.environ['SLURM_NODELIST']
+            host = subprocess.getoutput(f'scontrol show hostname {nodes} | head -n1').strip()
         os.environ['MASTER_ADDR'] = host or '127.0.0.1'
-    os.environ.setdefault('MASTER_PORT', '29500')
-
-
-def _env_from_mpi():
-    """The same variables from Open MPI's."""
-    os.environ.setdefault('RANK', os.environ['OMPI_COMM_WORLD_RANK'])
-    os.environ.setdefault('WORLD_SIZE', os.environ['OMPI_COMM_WORLD_SIZE'])
-    os.environ.setdefault('LOCAL_RANK', os.environ.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'))
-    os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
     os.environ.setdefault('MASTER_PORT', '29500')
 
 
 def launch_world_size(launcher: str) -> int:
     """The number of processes of this launch, before any process group exists: the group's
     size once initialised (the CPU path of :func:`setup_distributed`); else what the
-    launcher's environment says (``WORLD_SIZE`` of torchrun, ``SLURM_NTASKS``,
-    ``OMPI_COMM_WORLD_SIZE``), which mmengine's Runner turns into the group later (the GPU
-    path); 1 without a launcher."""
+    launcher's environment says (its world-size variable of :data:`LAUNCHER_ENV`), which
+    mmengine's Runner turns into the group later (the GPU path); 1 without a launcher."""
     if launcher not in LAUNCHERS:
         raise ValueError(f'launcher must be one of {LAUNCHERS}, got {launcher!r}')
     if torch_dist.is_available() and torch_dist.is_initialized():
         return torch_dist.get_world_size()
-    var = dict(none=None, pytorch='WORLD_SIZE', slurm='SLURM_NTASKS',
-               mpi='OMPI_COMM_WORLD_SIZE')[launcher]
-    return int(os.environ.get(var, 1)) if var else 1
+    if launcher == 'none':
+        return 1
+    return int(os.environ.get(LAUNCHER_ENV[launcher][1], 1))
 
 
 def setup_distributed(cfg, launcher: str) -> None:
@@ -86,10 +89,8 @@ def setup_distributed(cfg, launcher: str) -> None:
                       logger='current')
     if cuda or torch_dist.is_initialized():
         return
-    if launcher == 'slurm':
-        _env_from_slurm()
-    elif launcher == 'mpi':
-        _env_from_mpi()
+    if launcher in ('slurm', 'mpi'):
+        _env_from_launcher(launcher)
     kwargs = {k: v for k, v in dist_cfg.items() if k != 'backend'}
     if 'timeout' in kwargs and not isinstance(kwargs['timeout'], timedelta):
         kwargs['timeout'] = timedelta(seconds=kwargs['timeout'])
