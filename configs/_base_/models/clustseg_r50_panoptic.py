@@ -37,7 +37,11 @@ model = dict(
         # thing / stuff CE + dice on Mask2Former's uncertainty-sampled points (its 12544 for
         # 1024^2 crops), read from the input-resolution GT: sub-cell extents and thin
         # segments are supervised (docs/losses.md, docs/model_zoo.md)
-        mask_num_points=12544),
+        mask_num_points=12544,
+        # kMaX's void rule on those points: the points no GT segment covers (unlabelled,
+        # padding) are left out, as the dense terms leave out void pixels; Mask2Former counts
+        # them as negatives (held-out check: docs/model_zoo.md, docs/recipes.md)
+        points_ignore_void=True),
     # mIoU_pan (PanopticSemSegMetric) from Mask2Former's dense semantic inference, as the
     # paper's Table 1 baselines compute it (docs/recipes.md)
     panoptic_fusion_head=dict(semantic_map=True),
