@@ -1,9 +1,9 @@
 # Held-out check of the void points in the point-sampled thing / stuff terms (not a paper
 # row). The benchmark config (and the paper configs, before this check) reads the matched
-# masks' CE + dice at Mask2Former's uncertain points drawn
-# over the whole padded map, so a point no GT segment covers (CamVid's unlabelled pixels, about
-# 6 % of a training image, and the padding of the crops of images rescaled below the crop
-# size) is a negative of every matched mask; kMaX-DeepLab's rule, which our dense terms follow,
+# masks' CE + dice at Mask2Former's uncertain points drawn over the whole padded map, so a
+# point no GT segment covers (CamVid's unlabelled pixels, about 6 % of a training image, and
+# the padding of the crops of images rescaled below the crop size) is a negative of every
+# matched mask; kMaX-DeepLab's rule, which our dense terms follow,
 # leaves such pixels out. Here the points are drawn as before and the void ones left out
 # (train_cfg.points_ignore_void). Decided before the runs: the panoptic recipes leave void
 # points out if, over four seeds each, this config's held-out PQ, PQ^Th and PQ^St are each no
