@@ -222,12 +222,11 @@ class ClustSegPanopticHead(ClustSegHead):
         return mean_over_ranks(counts, device)
 
     def _group_losses(self, steps: List[int], out: HeadOutput, at_points: bool, pt, gt, labels,
-                      codes, thing_q, factors, device_index, device_rows, host_rows,
+                      codes, labelled, thing_q, factors, device_index, device_rows, host_rows,
                       pooled) -> Dict[str, Tensor]:
         """The weighted terms of the E-steps ``steps`` evaluated together
         (:meth:`_step_draws`, then :meth:`_step_losses`, recomputed in backward with
-        ``recompute_losses``), each summed over them. ``codes``: :meth:`_step_draws`'
-        ``(codes, labelled)``."""
+        ``recompute_losses``), each summed over them."""
         i = steps[0]
         step_gt = (pt if at_points else gt).flatten(2)  # B x M x N, shared by the E-steps
         hw = out.states[i]['hw']
@@ -239,7 +238,8 @@ class ClustSegPanopticHead(ClustSegHead):
         masks = [out.mask_preds[s] for s in steps]
         # no gradient, once (not again when the loss is recomputed in backward): the
         # unmatched queries' void ratios and the point-sampled terms' points
-        lse, ratios, points = self._step_draws(masks, rows, h_rows, step_gt, *codes, at_points)
+        lse, ratios, points = self._step_draws(masks, rows, h_rows, step_gt, codes, labelled,
+                                               at_points)
         args = ([out.cls_scores[s] for s in steps], masks, probs, hw, index, rows, step_gt,
                 labels, thing_q, select_steps(factors, steps), lse, ratios, points, e_pooled,
                 at_points)
@@ -308,7 +308,7 @@ class ClustSegPanopticHead(ClustSegHead):
             # are B x K x P x 1, matched and supervised as a P-pixel map
             for steps in ([group] if stack else [[i] for i in group]):
                 terms = self._group_losses(steps, out, at_points[steps[0]], pt, gt, labels,
-                                           (codes, labelled), thing_q, factors, device_index,
+                                           codes, labelled, thing_q, factors, device_index,
                                            device_rows, host_rows, pooled)
                 for k, v in terms.items():
                     losses[prefix + k] = losses[prefix + k] + v if prefix + k in losses else v
