@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from clustseg.apis import inference_superpixel
-from clustseg.apis.superpixel_api import load_superpixel_model, superpixels
+from clustseg.apis.superpixel_api import clear_cache, load_superpixel_model, superpixels
 from clustseg.datasets import BadInputError, MissingInputError, read_image
 from clustseg.models.segmentors.superpixel_segmentor import TooManySuperpixelsError
 
@@ -183,3 +183,11 @@ def test_bad_files_named(repo_root):
     bad = repo_root / 'tests/data/bad/images/jpg/truncated.jpg'
     with pytest.raises(BadInputError, match='truncated.jpg'):
         superpixels(bad)
+
+
+def test_clear_cache_forgets_the_models():
+    first = load_superpixel_model('cpu')
+    clear_cache()
+    second = load_superpixel_model('cpu')
+    assert second is not first
+    assert load_superpixel_model('cpu') is second

@@ -68,8 +68,9 @@ def test_product_cost_hungarian_is_brute_force_optimum(seed):
 
 def test_cost_builds_under_mmseg_scope_too():
     assert isinstance(SEG_TASK_UTILS.build(dict(type='PQProductCost')), PQProductCost)
-    with pytest.raises(ValueError):
-        PQProductCost(class_act='relu')
+    with pytest.raises(ValueError, match='class_act'):
+        pq_similarities(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(1, dtype=torch.long),
+                        torch.ones(1, 4), class_act='relu')
 
 
 def _cost_table():

@@ -100,8 +100,8 @@ class RecurrentCrossAttention(BaseModule):
     """
 
     def __init__(self, embed_dims, num_heads=8, num_iters=3, variant='recurrent',
-                 identity_kv=False, center_norm_bias=False, scale=None, eps=1e-6,
-                 shared_iters=True, init_cfg=None):
+                 identity_kv=False, center_norm_bias=False, scale=None, shared_iters=True,
+                 init_cfg=None):
         super().__init__(init_cfg)
         check_positive('num_iters', num_iters)
         check_positive('num_heads', num_heads)
@@ -110,7 +110,7 @@ class RecurrentCrossAttention(BaseModule):
             raise ValueError(f'embed_dims={embed_dims} must be divisible by num_heads={num_heads}')
         self.variant = build_variant(variant)
         self.embed_dims, self.num_heads, self.num_iters = embed_dims, num_heads, num_iters
-        self.eps = eps
+        self.eps = 1e-6  # the mean M-step's mass floor for soft assignments (m_step_mass)
         self.center_norm_bias = center_norm_bias
         self.head_dims = embed_dims // num_heads
         self.scale = scale if scale is not None else self.head_dims ** -0.5

@@ -20,11 +20,10 @@ class SuperpixelReconstructionLoss(nn.Module):
         beta: smooth-L1 transition point.
     """
 
-    def __init__(self, loss_weight: float = 10.0, beta: float = 1.0, eps: float = 1e-8):
+    def __init__(self, loss_weight: float = 10.0, beta: float = 1.0):
         super().__init__()
         self.loss_weight = loss_weight
         self.beta = beta
-        self.eps = eps
 
     def forward(self, assign: Tensor, img_lab_target: Tensor,
                 valid: Optional[Tensor] = None) -> Tensor:
@@ -43,7 +42,7 @@ class SuperpixelReconstructionLoss(nn.Module):
                              f'{tuple(img_lab_target.shape)}')
         target = img_lab_target.flatten(2).transpose(1, 2)  # B x N x C
         return self.loss_weight * reconstruction_loss(
-            assign, target, valid=valid, beta=self.beta, eps=self.eps)
+            assign, target, valid=valid, beta=self.beta)
 
     def extra_repr(self) -> str:
         return f'loss_weight={self.loss_weight}, beta={self.beta}'

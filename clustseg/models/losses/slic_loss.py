@@ -22,8 +22,8 @@ class SLICLoss(nn.Module):
         loss_weight: multiplies both terms.
         pos_weight: ``m`` of the position term ``(m / S) * ||p_hat - p||_2``.
         label_weight: extra weight of the label (semantic) term.
-        ignore_index: label value excluded from the loss (padding is -1).
-        eps: added inside the log and to cluster masses.
+
+    Labels of -1 (the superpixel datasets' padding) are left out, as by :func:`slic_loss`.
 
     Forward returns ``{'loss_slic_sem': loss_weight * label_weight * sem,
     'loss_slic_pos': loss_weight * pos}`` (fp32 scalars; mmengine sums ``loss*`` keys).
@@ -32,15 +32,11 @@ class SLICLoss(nn.Module):
     def __init__(self,
                  loss_weight: float = 1.0,
                  pos_weight: float = 0.003,
-                 label_weight: float = 1.0,
-                 ignore_index: int = -1,
-                 eps: float = 1e-8):
+                 label_weight: float = 1.0):
         super().__init__()
         self.loss_weight = loss_weight
         self.pos_weight = pos_weight
         self.label_weight = label_weight
-        self.ignore_index = ignore_index
-        self.eps = eps
 
     def forward(self,
                 assign: Tensor,
@@ -51,7 +47,7 @@ class SLICLoss(nn.Module):
         Args:
             assign: ``B x K x N`` soft assignment, ``N = H * W`` (row-major), or a
                 ``LocalAssignment`` (``probs`` B x K x 9 x P) on an H x W grid.
-            labels: ``B x H x W`` int64 region ids (``ignore_index`` = ignored).
+            labels: ``B x H x W`` int64 region ids (-1 = ignored).
             valid: optional ``B x H x W`` or ``B x N`` boolean mask.
             S: grid interval in pixels (scalar or ``B``); None = ``sqrt(N / K)``, N all pixels.
         """
@@ -60,12 +56,11 @@ class SLICLoss(nn.Module):
         h, w = labels.shape[-2:]
         device = assign.probs.device if isinstance(assign, LocalAssignment) else assign.device
         coords = pixel_coords(h, w, device=device)  # N x 2
-        out = slic_loss(assign, labels, coords, valid=valid, m=self.pos_weight, S=S,
-                        ignore_index=self.ignore_index, eps=self.eps)
+        out = slic_loss(assign, labels, coords, valid=valid, m=self.pos_weight, S=S)
         return dict(
             loss_slic_sem=self.loss_weight * self.label_weight * out['sem'],
             loss_slic_pos=self.loss_weight * out['pos'])
 
     def extra_repr(self) -> str:
         return (f'loss_weight={self.loss_weight}, pos_weight={self.pos_weight}, '
-                f'label_weight={self.label_weight}, ignore_index={self.ignore_index}')
+                f'label_weight={self.label_weight}')

@@ -86,27 +86,22 @@ def pq_similarities(cls_logits: Tensor,
 class PQProductCost(BaseMatchCost):
     """Match cost ``-weight x class_sim x mask_sim`` (kMaX-DeepLab's Hungarian weights).
 
-    Reads ``pred_instances.scores`` (class logits, ``K x (C + 1)`` for ``class_act='softmax'``)
+    Reads ``pred_instances.scores`` (softmax class logits, ``K x (C + 1)``, last column void)
     and ``pred_instances.masks`` (mask logits ``K x H x W``), ``gt_instances.labels`` and
     ``gt_instances.masks`` (same ``H x W``). The masks are normalised over all rows of
     ``pred_instances`` (a softmax over the queries), so pass *all* K queries (as
     :class:`FixedStuffHungarianAssigner` does), not a subset. Use it alone in a
     ``HungarianAssigner`` (summing it with other costs is allowed but no longer kMaX's rule).
 
+    The similarities are :func:`pq_similarities` with its defaults (kMaX's softmax classes,
+    masks zeroed where no GT covers them, dice epsilon 1e-5).
+
     Args:
         weight: cost weight (1.0; scaling does not change the assignment).
-        class_act, mask_void_masking, eps: see :func:`pq_similarities`.
     """
 
-    def __init__(self,
-                 weight: float = 1.0,
-                 class_act: str = 'softmax',
-                 mask_void_masking: bool = True,
-                 eps: float = 1e-5) -> None:
+    def __init__(self, weight: float = 1.0) -> None:
         super().__init__(weight=weight)
-        self.class_act = check_class_act(class_act)
-        self.mask_void_masking = mask_void_masking
-        self.eps = eps
 
     def __call__(self,
                  pred_instances: InstanceData,
@@ -117,12 +112,11 @@ class PQProductCost(BaseMatchCost):
         scores ``S x K x C'``, masks ``S x K x ...``)."""
         class_sim, mask_sim = pq_similarities(
             pred_instances.scores, pred_instances.masks, gt_instances.labels,
-            gt_instances.masks, class_act=self.class_act,
-            mask_void_masking=self.mask_void_masking, eps=self.eps)
+            gt_instances.masks)
         return -self.weight * class_sim * mask_sim
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(weight={self.weight}, class_act={self.class_act!r})'
+        return f'{self.__class__.__name__}(weight={self.weight})'
 
 
 __all__ = ['pq_similarities', 'PQProductCost']
