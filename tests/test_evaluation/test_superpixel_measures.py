@@ -245,3 +245,65 @@ def test_contrib_baselines(method):
     if method == 'seeds':  # on 321 x 481, 4 levels allow (481 >> 4) (321 >> 4) = 600 at most
         big = np.repeat(np.repeat(img, 6, 0), 6, 1)[:321, :481]
         assert fn(big, 2000, num_levels=4).max() + 1 <= 600 < fn(big, 2000).max() + 1
+
+
+class _FakeContribSuperpixels:
+    """Stands in for an OpenCV-contrib superpixel object: records its calls and returns labels
+    with gaps in their ids (7 and 3, as OpenCV may leave after enforcing connectivity)."""
+
+    def __init__(self, calls, name, *args):
+        self.calls, self.shape = calls, None
+        calls.append((name, ) + args)
+
+    def iterate(self, *args):
+        self.calls.append(('iterate', ) + tuple(a if np.isscalar(a) else a.shape for a in args))
+        self.shape = next((a.shape[:2] for a in args if not np.isscalar(a)), self.shape)
+
+    def enforceLabelConnectivity(self, size):
+        self.calls.append(('connectivity', size))
+
+    def getLabels(self):
+        h, w = self.shape
+        return np.where(np.arange(w)[None, :] < w // 2, 7, 3).repeat(h, 0).astype(np.int32)
+
+
+@pytest.mark.parametrize('method', ['lsc', 'seeds'])
+def test_contrib_baselines_wrapper_logic(method, monkeypatch):
+    """What the wrappers do around OpenCV contrib, checked with a stand-in module (the project's
+    environment has no contrib): LSC's region size from the count and its connectivity step,
+    SEEDS' block levels (the largest L <= 4 whose grid holds the count) and HSV input, and the
+    labels renumbered 0..n-1 as int64 in increasing id order."""
+    import types
+
+    import cv2
+
+    from clustseg.evaluation import functional as F
+    calls = []
+
+    def lsc(img, size, ratio):
+        sp = _FakeContribSuperpixels(calls, 'lsc', img.shape, size, ratio)
+        sp.shape = img.shape[:2]
+        return sp
+
+    def seeds(w, h, c, n, levels, prior, bins, double_step):
+        sp = _FakeContribSuperpixels(calls, 'seeds', w, h, c, n, levels, prior, bins,
+                                     double_step)
+        sp.shape = (h, w)
+        return sp
+
+    monkeypatch.setattr(cv2, 'ximgproc', types.SimpleNamespace(
+        createSuperpixelLSC=lsc, createSuperpixelSEEDS=seeds), raising=False)
+    img = np.zeros((60, 90, 3), dtype=np.uint8)
+    fn = getattr(F, f'{method}_superpixels')
+    sp = fn(img, 24)
+    assert sp.dtype == np.int64 and sp.shape == (60, 90)
+    assert (sp[:, :45] == 1).all() and (sp[:, 45:] == 0).all()  # ids 7 -> 1, 3 -> 0
+    if method == 'lsc':
+        # region size round(sqrt(60 * 90 / 24)) = 15; OpenCV's ratio, iterations, connectivity
+        assert calls == [('lsc', (60, 90, 3), 15, 0.075), ('iterate', 10), ('connectivity', 25)]
+    else:
+        # (90 >> 3) (60 >> 3) = 77 blocks hold 24, (90 >> 4) (60 >> 4) = 15 do not: L = 3
+        assert calls == [('seeds', 90, 60, 3, 24, 3, 2, 5, False), ('iterate', (60, 90, 3), 4)]
+        calls.clear()
+        fn(img, 2000)  # no grid holds 2000: L = 1
+        assert calls[0][5] == 1

@@ -150,8 +150,10 @@ def test_two_process_ddp_paper_norms(tmp_path, task):
     assert torch.equal(s0['backbone.bn1.running_var'], torch.ones_like(s0['backbone.bn1.running_var']))
     assert int(s0['backbone.bn1.num_batches_tracked']) == 0
     assert torch.equal(s0['backbone.bn1.weight'], torch.ones_like(s0['backbone.bn1.weight']))
-    gn = [k for k in s0 if k.startswith(f'{head}.core.pixel_decoder') and k.endswith('.weight')]
-    assert gn
+    # the pixel decoder's norms are GroupNorm: affine weights (1-D) and no running statistics
+    pd = {k: v for k, v in s0.items() if k.startswith(f'{head}.core.pixel_decoder')}
+    assert not [k for k in pd if k.endswith(('running_mean', 'running_var'))]
+    assert [k for k, v in pd.items() if k.endswith('.weight') and v.dim() == 1]
 
 
 def test_two_process_resume_is_exact(tmp_path):

@@ -141,6 +141,17 @@ def test_parallel_jobs_run_every_run_and_list_the_failed(hb, tool_parsers, tmp_p
         hb.main(['run', 'camvid', '--work-root', str(root2), '--seeds', '0', '--jobs', '2'])
     done = sorted(p.parent.name for p in (root2 / 'camvid').glob('*/test_metrics.json'))
     assert 'clustseg_T1_s0' not in done and len(done) == len(hb.plan('camvid', None, [0])) - 1
+    # the rerun trains and scores the failed run only; a trained run that lost its score is
+    # scored again without training
+    (root2 / 'camvid' / 'clustseg_s0' / 'test_metrics.json').unlink()
+    calls.clear()
+    monkeypatch.setattr(hb.subprocess, 'run',
+                        _fake_subprocess(calls, dict(now=0, max=0), tool_parsers))
+    hb.main(['run', 'camvid', '--work-root', str(root2), '--seeds', '0', '--jobs', '2'])
+    runs = sorted((tool, os.path.relpath(wd, root2 / 'camvid').split(os.sep)[0])
+                  for tool, wd in calls)
+    assert runs == [('test.py', 'clustseg_T1_s0'), ('test.py', 'clustseg_s0'),
+                    ('train.py', 'clustseg_T1_s0')], runs
     with pytest.raises(SystemExit):
         hb.main(['run', 'camvid', '--jobs', '0'])
 
