@@ -472,7 +472,9 @@ def test_inner_step_point_terms_estimate_the_dense_terms():
         # last E-step of each layer
         a = float(dense['lv0.' + key])
         b = float(pts['lv0.pts.' + key] + pts['lv0.' + key])
-        assert abs(a - b) <= 0.15 * abs(a) + 1e-3, (key, a, b)
+        # measured: 1.7-3.0 % apart (mask-ID 1.8, PQ-style mask 2.7, thing dice 3.0, stuff
+        # CE 1.7), from the point draw and the input-pixel targets
+        assert abs(a - b) <= 0.06 * abs(a) + 1e-3, (key, a, b)
     # the output's terms are dense in both
     torch.testing.assert_close(dense['loss_mask_id'], pts['loss_mask_id'])
 
