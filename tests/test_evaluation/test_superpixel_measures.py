@@ -251,13 +251,12 @@ class _FakeContribSuperpixels:
     """Stands in for an OpenCV-contrib superpixel object: records its calls and returns labels
     with gaps in their ids (7 and 3, as OpenCV may leave after enforcing connectivity)."""
 
-    def __init__(self, calls, name, *args):
-        self.calls, self.shape = calls, None
+    def __init__(self, calls, shape, name, *args):
+        self.calls, self.shape = calls, shape
         calls.append((name, ) + args)
 
     def iterate(self, *args):
         self.calls.append(('iterate', ) + tuple(a if np.isscalar(a) else a.shape for a in args))
-        self.shape = next((a.shape[:2] for a in args if not np.isscalar(a)), self.shape)
 
     def enforceLabelConnectivity(self, size):
         self.calls.append(('connectivity', size))
@@ -281,15 +280,11 @@ def test_contrib_baselines_wrapper_logic(method, monkeypatch):
     calls = []
 
     def lsc(img, size, ratio):
-        sp = _FakeContribSuperpixels(calls, 'lsc', img.shape, size, ratio)
-        sp.shape = img.shape[:2]
-        return sp
+        return _FakeContribSuperpixels(calls, img.shape[:2], 'lsc', img.shape, size, ratio)
 
     def seeds(w, h, c, n, levels, prior, bins, double_step):
-        sp = _FakeContribSuperpixels(calls, 'seeds', w, h, c, n, levels, prior, bins,
-                                     double_step)
-        sp.shape = (h, w)
-        return sp
+        return _FakeContribSuperpixels(calls, (h, w), 'seeds', w, h, c, n, levels, prior, bins,
+                                       double_step)
 
     monkeypatch.setattr(cv2, 'ximgproc', types.SimpleNamespace(
         createSuperpixelLSC=lsc, createSuperpixelSEEDS=seeds), raising=False)
