@@ -24,12 +24,6 @@ from torch import Tensor
 from .registry import TASK_UTILS
 
 
-def check_class_act(class_act: str) -> str:
-    if class_act not in ('softmax', 'sigmoid'):
-        raise ValueError(f"class_act must be 'softmax' or 'sigmoid', got {class_act!r}")
-    return class_act
-
-
 def pq_similarities(cls_logits: Tensor,
                     mask_logits: Tensor,
                     gt_labels: Tensor,
@@ -53,7 +47,8 @@ def pq_similarities(cls_logits: Tensor,
     Returns:
         ``(class_sim, mask_sim)``, both fp32 ``K x M`` (``S x K x M``).
     """
-    check_class_act(class_act)
+    if class_act not in ('softmax', 'sigmoid'):
+        raise ValueError(f"class_act must be 'softmax' or 'sigmoid', got {class_act!r}")
     lead = tuple(cls_logits.shape[:-1])  # K, or S x K
     if cls_logits.dim() not in (2, 3) or tuple(mask_logits.shape[:len(lead)]) != lead:
         raise ValueError(f'cls_logits must be [S x] K x C and mask_logits [S x] K x ... with the '
