@@ -153,6 +153,24 @@ def test_memory_bank_update_from_gt_and_frozen_in_eval():
         bank(feats, num_queries=5)
 
 
+def test_memory_bank_positions_zero_or_one_learned_row_per_class():
+    """Eq. 7's class centers have no position; ``learned_pos`` gives class k row k of a learned
+    table, the same for every image, and the table trains through what reads ``center_pos``."""
+    feats = torch.randn(2, 2, 4, 4)
+    plain = MemoryBankInitializer(num_classes=3, feat_dims=2, embed_dims=4)
+    assert not any('pos' in n for n, _ in plain.named_parameters())
+    assert torch.count_nonzero(plain(feats)['center_pos']) == 0
+    bank = MemoryBankInitializer(num_classes=3, feat_dims=2, embed_dims=4, learned_pos=True)
+    pos = bank(feats)['center_pos']
+    assert pos.shape == (2, 3, 4)
+    torch.testing.assert_close(pos[0], bank.pos_embed.weight)
+    torch.testing.assert_close(pos[1], pos[0])
+    assert torch.linalg.matrix_rank(pos[0]) == 3  # a distinct position for every class
+    pos[:, 1].sum().backward()
+    grad = bank.pos_embed.weight.grad
+    assert grad[1].abs().sum() > 0 and grad[[0, 2]].abs().sum() == 0
+
+
 def test_panoptic_initializer_things_then_stuff():
     init = PanopticInitializer(
         thing_initializer=dict(type='ImageAdaptiveInitializer', in_channels=8, embed_dims=16,

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -161,7 +162,17 @@ def test_test_script_skip_bad(repo_root, bad_root, tmp_path):
     assert proc.returncode == 0, log[-4000:]
     metrics = json.loads(out.read_text())
     assert metrics['superpixel/num_skipped'] == 7
-    assert 0 < metrics['superpixel/ASA'] <= 1
+    # the mean over exactly the four readable images of the toy's 4 x 4 grid, computed here
+    from clustseg.datasets.bsds_io import load_bsds_segmentations
+    from clustseg.evaluation.functional import evaluate_superpixels
+    expected = []
+    for stem in ('good', 'gray', 'labeltrunc', 'tiny'):
+        gts = load_bsds_segmentations(str(bad_root / 'groundTruth' / 'jpg' / f'{stem}.mat'))
+        ys, xs = np.meshgrid(np.arange(gts.shape[1]) // 4, np.arange(gts.shape[2]) // 4,
+                             indexing='ij')
+        expected.append(evaluate_superpixels(ys * 1000 + xs, gts)['ASA'])
+    assert metrics['superpixel/ASA'] == pytest.approx(np.mean(expected), abs=1e-6)
+    assert metrics['superpixel/ASA'] < 0.999  # the grid misses some region of these images
     for rel in BSDS_BAD.values():  # each skipped file named in a warning
         assert f'skipping bad input {bad_root / rel}' in log, rel
     assert '7 bad input(s) skipped, not in the means' in log

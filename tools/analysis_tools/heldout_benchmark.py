@@ -46,8 +46,9 @@ ABLATIONS = ('T1', 'learned-queries', 'vanilla-attn', 'kmeans-attn')
 INNER = ('inner-points', 'inner-maps')
 #: semantic diagnostics of the gap to Mask2Former on CamVid's small classes (docs/model_zoo.md)
 DIAGNOSTICS = ('bank-stride8', 'ce1-dice5')
-#: panoptic diagnostic of ClustSeg's gap on stuff: learned stuff queries, adaptive things
-PANOPTIC_DIAGNOSTICS = ('learned-stuff', )
+#: panoptic diagnostics of ClustSeg's gap on stuff: learned stuff queries with adaptive things,
+#: and memory-bank stuff centers with learned query positions
+PANOPTIC_DIAGNOSTICS = ('learned-stuff', 'bank-pos')
 #: loss balances of the reference implementations, checked on the panoptic benchmark before the
 #: recipes adopt one: kMaX-DeepLab's instance discrimination once per supervised prediction,
 #: and its void rule on the point-sampled thing / stuff terms

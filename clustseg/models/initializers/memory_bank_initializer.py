@@ -25,6 +25,12 @@ class MemoryBankInitializer(BaseInitializer):
     for test). A class whose queue is still empty uses a learned fallback vector instead of
     its mean.
 
+    Class centers carry no position (``center_pos`` zeros, as Eq. 7 defines them), unless
+    ``learned_pos=True``: then every class has a learned D-dim query position, as Mask2Former's
+    queries and :class:`~clustseg.models.initializers.LearnedInitializer`'s have, which the
+    decoder adds to the centers before each Q projection (a diagnostic of the panoptic
+    benchmark: class means that start as near-copies of each other still get distinct queries).
+
     Args:
         num_classes (int): K, one center per class (semantic vocabulary / stuff classes).
         feat_dims (int): channels of the pixel embeddings stored.
@@ -34,10 +40,11 @@ class MemoryBankInitializer(BaseInitializer):
         ignore_index (int): label ignored by :meth:`update` (as are labels outside
             ``[0, num_classes)``).
         in_level (str): the pyramid level whose pixel embeddings the bank stores.
+        learned_pos (bool): a learned K x D query position table instead of zeros.
     """
 
     def __init__(self, num_classes, feat_dims, embed_dims, queue_size=256, samples_per_class=16,
-                 ignore_index=255, in_level='stride16', init_cfg=None):
+                 ignore_index=255, in_level='stride16', learned_pos=False, init_cfg=None):
         super().__init__(init_cfg)
         self.in_level = check_level('initializer.in_level', in_level)
         check_positive('num_classes', num_classes)
@@ -52,6 +59,7 @@ class MemoryBankInitializer(BaseInitializer):
         self.fallback = nn.Parameter(torch.zeros(num_classes, feat_dims))
         self.ffn = build_ffn(feat_dims, embed_dims)
         self.sampler = StepRandom(stream='memory_bank', per_rank=True)
+        self.pos_embed = nn.Embedding(num_classes, embed_dims) if learned_pos else None
 
     @property
     def num_queries(self):
@@ -69,13 +77,16 @@ class MemoryBankInitializer(BaseInitializer):
 
     def forward(self, feats, pad_mask=None, num_queries=None):
         """feats: the pyramid (only B is read) -> dict(centers B x K x D, center_pos B x K x D
-        (zeros: class centers have no position), query_classes K (query k is class k))."""
+        (zeros, or the learned table with ``learned_pos``), query_classes K (query k is
+        class k))."""
         if num_queries not in (None, self.num_classes):
             raise ValueError(f'MemoryBankInitializer has one center per class '
                              f'({self.num_classes}); num_queries={num_queries} was asked')
         b = self.read(feats).shape[0]
         centers = self.ffn(self.class_means())[None].expand(b, -1, -1)
-        return dict(centers=centers, center_pos=torch.zeros_like(centers),
+        pos = torch.zeros_like(centers) if self.pos_embed is None else \
+            self.pos_embed.weight[None].expand(b, -1, -1).to(centers.dtype)
+        return dict(centers=centers, center_pos=pos,
                     query_classes=torch.arange(self.num_classes, device=centers.device))
 
     @torch.no_grad()
