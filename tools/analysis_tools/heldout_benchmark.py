@@ -45,7 +45,7 @@ ABLATIONS = ('T1', 'learned-queries', 'vanilla-attn', 'kmeans-attn')
 #: checked on the panoptic benchmark against the full supervision before any config adopts one
 INNER = ('inner-points', 'inner-maps')
 #: semantic diagnostics of the gap to Mask2Former on CamVid's small classes (docs/model_zoo.md)
-DIAGNOSTICS = ('bank-stride8', 'ce1-dice5')
+DIAGNOSTICS = ('bank-stride8', 'ce1-dice5', 'bank-pos')
 #: panoptic diagnostics of ClustSeg's gap on stuff: learned stuff queries with adaptive things,
 #: and memory-bank stuff centers with learned query positions
 PANOPTIC_DIAGNOSTICS = ('learned-stuff', 'bank-pos')
