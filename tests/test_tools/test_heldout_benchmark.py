@@ -23,6 +23,19 @@ def test_every_benchmark_config_exists(hb, repo_root):
             assert (repo_root / config).is_file(), config
 
 
+def test_panoptic_void_rule_follows_each_run_s_reference(hb, repo_root):
+    """The benchmark config counts void points (as its reference seeds were trained) although
+    the paper configs' base leaves them out; the runs compared with the void-rule run, and that
+    run itself, leave them out. A base config change cannot move a run silently."""
+    from mmengine.config import Config
+    configs = hb.BENCHMARKS['camvid-panoptic'][3]
+    void_runs = {'clustseg_points-ignore-void'} | set(hb.REFERENCES['camvid-panoptic'])
+    for name, config in configs.items():
+        if name.startswith('clustseg'):
+            cfg = Config.fromfile(str(repo_root / config))
+            assert cfg.model.train_cfg.points_ignore_void == (name in void_runs), name
+
+
 def test_plan_runs_the_first_seed_and_the_ablations_before_other_seeds(hb):
     order = [(n, s) for n, _, s in hb.plan('camvid', None, [3, 4])]
     assert order[:2] == [('clustseg', 3), ('mask2former', 3)]
@@ -230,11 +243,17 @@ def test_tiny_run_trains_selects_scores_and_resumes(hb, repo_root, heldout_data,
 def test_report_compares_every_run_with_clustseg(hb, tmp_path, capsys):
     """The second table: mean ± sample sd over the scored seeds, and per metric (PQ, PQ^Th,
     PQ^St on the panoptic benchmark) the difference of the means with its Welch standard
-    error; a one-seed run gets the difference only, an unscored seed is left out."""
+    error; a one-seed run gets the difference only, an unscored seed is left out. A run
+    REFERENCES names another reference for is compared with that one."""
+    for bench, pairs in hb.REFERENCES.items():  # every name a run of its benchmark
+        assert set(pairs) | set(pairs.values()) <= set(hb.BENCHMARKS[bench][3]), bench
     root = tmp_path / 'work'
     runs = (('clustseg', 0, 26.0, 8.0), ('clustseg', 1, 27.0, 9.0), ('clustseg', 2, 28.0, 10.0),
             ('clustseg_T1', 0, 25.0, 9.0), ('clustseg_T1', 1, 27.0, 9.0),
-            ('clustseg_vanilla-attn', 0, 24.5, 7.0))
+            ('clustseg_vanilla-attn', 0, 24.5, 7.0),
+            ('clustseg_points-ignore-void', 0, 27.0, 8.0),
+            ('clustseg_points-ignore-void', 1, 29.0, 8.0), ('clustseg_bank-pos', 0, 30.0, 9.0),
+            ('clustseg_bank-pos', 1, 30.0, 11.0))
     for name, seed, pq, th in runs:
         wd = root / 'camvid-panoptic' / f'{name}_s{seed}'
         _scalars(wd, '20260101_000000', [dict(iter=100, time=1.0),
@@ -246,13 +265,17 @@ def test_report_compares_every_run_with_clustseg(hb, tmp_path, capsys):
              [dict(iter=25, time=1.0)])
     hb.main(['report', 'camvid-panoptic', '--work-root', str(root)])
     out = capsys.readouterr().out
-    assert '| run | scored seeds | held-out PQ mean ± sd | Δ PQ (SE) | Δ PQ^Th (SE) | ' \
-           'Δ PQ^St (SE) |' in out
-    assert '| clustseg | 0, 1, 2 | 27.00 ± 1.00 |  |  |  |' in out
+    assert '| run | scored seeds | held-out PQ mean ± sd | against | Δ PQ (SE) | Δ PQ^Th (SE) ' \
+           '| Δ PQ^St (SE) |' in out
+    assert '| clustseg | 0, 1, 2 | 27.00 ± 1.00 |  |  |  |  |' in out
     # T1: -1.00 with SE sqrt(2 / 2 + 1 / 3) = 1.15; PQ^Th +0.00 (SE sqrt(0 + 1 / 3) = 0.58)
-    assert '| clustseg_T1 | 0, 1 | 26.00 ± 1.41 | -1.00 (1.15) | +0.00 (0.58) | ' \
+    assert '| clustseg_T1 | 0, 1 | 26.00 ± 1.41 | clustseg | -1.00 (1.15) | +0.00 (0.58) | ' \
            '+0.00 (0.00) |' in out
-    assert '| clustseg_vanilla-attn | 0 | 24.50 | -2.50 | -2.00 | +0.00 |' in out
+    assert '| clustseg_vanilla-attn | 0 | 24.50 | clustseg | -2.50 | -2.00 | +0.00 |' in out
+    # a stuff diagnostic against the void-rule run its config builds on (REFERENCES):
+    # PQ 30 - 28 = +2.00, SE sqrt(0 + 2 / 2) = 1.00; PQ^Th 10 - 8, SE sqrt(2 / 2 + 0) = 1.00
+    assert '| clustseg_bank-pos | 0, 1 | 30.00 ± 0.00 | clustseg_points-ignore-void | ' \
+           '+2.00 (1.00) | +2.00 (1.00) | +0.00 (0.00) |' in out
     assert hb.welch([1.0], [2.0, 4.0]) == (-2.0, None)
     assert hb.comparison([r for r in hb.collect(hb.parse_args(
         ['report', 'camvid-panoptic', '--work-root', str(root)])) if r['run'] != 'clustseg'],

@@ -19,8 +19,9 @@ with it).
 metric at each validation against the iteration and against the training time (iterations x
 the median logged seconds per iteration; validation excluded), the best val point, and the
 held-out metric; prints one markdown table per benchmark (mean and half-range over seeds), then
-every run against ClustSeg (mean ± sd, and per compared metric the difference of the means
-with its Welch standard error), and draws the curves.
+every run against ClustSeg, or against the run :data:`REFERENCES` names for it (mean ± sd, and
+per compared metric the difference of the means with its Welch standard error), and draws the
+curves.
 
 ``ship`` publishes, for ClustSeg and Mask2Former, the scored checkpoint of the seed with the
 best val metric ('best' benchmarks; 'last' benchmarks: the first seed) as
@@ -83,6 +84,12 @@ FRACTION_METRICS = ('coco/segm_mAP', )
 SEEDED = ('clustseg', 'mask2former')
 #: the run the report compares every other run with (Welch)
 REFERENCE = 'clustseg'
+#: per benchmark, runs compared with another run than :data:`REFERENCE`: these configs change
+#: the recipe's void rule config (their _base_), not the benchmark config, so the void-rule run
+#: is their reference
+REFERENCES = {'camvid-panoptic': {
+    name: 'clustseg_points-ignore-void'
+    for name in ('clustseg_inner-points', 'clustseg_learned-stuff', 'clustseg_bank-pos')}}
 #: per benchmark, held-out metrics compared besides the main one: (key, label)
 SECONDARY = {'camvid-panoptic': (('coco_panoptic/PQ_th', 'PQ^Th'),
                                  ('coco_panoptic/PQ_st', 'PQ^St'))}
@@ -257,37 +264,39 @@ def welch(values, reference):
 
 
 def comparison(rows, bench):
-    """Every run with a held-out score against :data:`REFERENCE`: its mean ± sample sd over
-    the scored seeds and, per compared metric (the main one and :data:`SECONDARY`), the
-    difference of the means with its Welch standard error (none with one seed on a side).
-    None without scored reference seeds."""
+    """Every run with a held-out score against its reference (:data:`REFERENCE`, or the run
+    :data:`REFERENCES` names for it): its mean ± sample sd over the scored seeds and, per
+    compared metric (the main one and :data:`SECONDARY`), the difference of the means with its
+    Welch standard error (none with one seed on a side). None without scored seeds of
+    :data:`REFERENCE`."""
     label = BENCHMARKS[bench][1]
     metrics = [(None, label)] + list(SECONDARY.get(bench, ()))
+    others = REFERENCES.get(bench, {})
 
     def scores(name, key):  # the run's scored seeds' values of one metric (None: the main one)
         values = (r['test'] if key is None else r['secondary'].get(key)
                   for r in rows if r['run'] == name)
         return [v for v in values if v is not None]
 
-    refs = {key: scores(REFERENCE, key) for key, _ in metrics}
-    if not refs[None]:
+    if not scores(REFERENCE, None):
         return None
-    head = [f'held-out {label} mean ± sd'] + [f'Δ {m} (SE)' for _, m in metrics]
-    lines = [f'Against {REFERENCE} (Welch):', '',
+    head = [f'held-out {label} mean ± sd', 'against'] + [f'Δ {m} (SE)' for _, m in metrics]
+    lines = [f'Against {REFERENCE}, or the run named (Welch):', '',
              '| run | scored seeds | ' + ' | '.join(head) + ' |',
-             '|---|---|' + '---:|' * len(head)]
+             '|---|---|---:|---|' + '---:|' * len(metrics)]
     for name in dict.fromkeys(r['run'] for r in rows):
         main = scores(name, None)
         if not main:
             continue
+        ref = others.get(name, REFERENCE)
         spread = f'{mean(main):.2f} ± {stdev(main):.2f}' if len(main) > 1 else f'{main[0]:.2f}'
-        cells = [spread]
+        cells = [spread, '' if name == REFERENCE else ref]
         for key, _ in metrics:
-            ours = scores(name, key)
-            if name == REFERENCE or not ours or not refs[key]:
+            ours, theirs = scores(name, key), scores(ref, key)
+            if name == REFERENCE or not ours or not theirs:
                 cells.append('')
                 continue
-            diff, se = welch(ours, refs[key])
+            diff, se = welch(ours, theirs)
             cells.append(f'{diff:+.2f}' + (f' ({se:.2f})' if se is not None else ''))
         seeds = ', '.join(str(r['seed']) for r in rows
                           if r['run'] == name and r['test'] is not None)
