@@ -172,6 +172,18 @@ def test_dreamy_start_rows_tie_stuff_queries_to_classes():
         assert (type(init.things).__name__, type(init.stuff).__name__) == (things, stuff), name
 
 
+def test_bank_pos_row_differs_from_the_recipe_only_in_the_stuff_positions():
+    """clustseg_r50_bank-pos: the recipe's memory-bank stuff centers with a learned position
+    each, 53 rows of the decoder's width; nothing else changes."""
+    cfg, main = _cfg('clustseg_r50_bank-pos_coco-panoptic.py'), _cfg('main')
+    stuff = cfg.model.panoptic_head.initializer.stuff_initializer
+    assert stuff.pop('learned_pos') is True
+    assert cfg.to_dict() == main.to_dict()
+    init = _model('clustseg_r50_bank-pos_coco-panoptic.py')[1].panoptic_head.core.initializer
+    assert tuple(init.stuff.pos_embed.weight.shape) == (53, 256)
+    assert init.things.num_queries == 75
+
+
 def test_table_6_and_lr_rows():
     # Table 6's free-parameter rows, read as T = 4, 5, 6 (docs/method.md)
     for t in (4, 5, 6):
