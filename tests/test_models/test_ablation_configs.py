@@ -177,7 +177,9 @@ def test_bank_pos_row_differs_from_the_recipe_only_in_the_stuff_positions():
     each, 53 rows of the decoder's width; nothing else changes."""
     cfg, main = _cfg('clustseg_r50_bank-pos_coco-panoptic.py'), _cfg('main')
     stuff = cfg.model.panoptic_head.initializer.stuff_initializer
-    assert stuff.pop('learned_pos') is True
+    assert stuff.learned_pos is True
+    assert main.model.panoptic_head.initializer.stuff_initializer.learned_pos is False
+    stuff.learned_pos = False
     assert cfg.to_dict() == main.to_dict()
     init = _model('clustseg_r50_bank-pos_coco-panoptic.py')[1].panoptic_head.core.initializer
     assert tuple(init.stuff.pos_embed.weight.shape) == (53, 256)

@@ -18,9 +18,11 @@ model = dict(
             # overfit PQ^Th 58.0 at 500 iterations vs 42.8 with the top-K pixels (model zoo)
             thing_initializer=dict(type='PooledImageAdaptiveInitializer', in_channels=256,
                                    embed_dims=embed_dims, num_queries=75, pos_dims=64),
+            # Eq. 7's class centers, without query positions (learned_pos=True: the opt-in
+            # ablations/clustseg_r50_bank-pos_coco-panoptic.py, docs/recipes.md)
             stuff_initializer=dict(type='MemoryBankInitializer', num_classes=num_stuff_classes,
                                    feat_dims=256, embed_dims=embed_dims, queue_size=256,
-                                   samples_per_class=16)),
+                                   samples_per_class=16, learned_pos=False)),
         # λ_th, λ_st, λ_aux (paper); kMaX-DeepLab's COCO weights inside L_aux; thing FFN BCE;
         # e_step: mask-ID CE of every E-step's own assignment map M (our weight)
         loss_weights=dict(thing=5.0, stuff=3.0, aux=1.0, pq_cls=3.0, pq_mask=3.0,
