@@ -172,9 +172,9 @@ def test_dreamy_start_rows_tie_stuff_queries_to_classes():
         assert (type(init.things).__name__, type(init.stuff).__name__) == (things, stuff), name
 
 
-def test_bank_pos_row_differs_from_the_recipe_only_in_the_stuff_positions():
-    """clustseg_r50_bank-pos: the recipe's memory-bank stuff centers with a learned position
-    each, 53 rows of the decoder's width; nothing else changes."""
+def test_bank_pos_rows_differ_from_the_recipes_only_in_the_center_positions():
+    """clustseg_r50_bank-pos (panoptic and ADE20K): the recipe's memory-bank centers with a
+    learned position each (53 stuff rows of the decoder's width); nothing else changes."""
     cfg, main = _cfg('clustseg_r50_bank-pos_coco-panoptic.py'), _cfg('main')
     stuff = cfg.model.panoptic_head.initializer.stuff_initializer
     assert stuff.learned_pos is True
@@ -184,6 +184,15 @@ def test_bank_pos_row_differs_from_the_recipe_only_in_the_stuff_positions():
     init = _model('clustseg_r50_bank-pos_coco-panoptic.py')[1].panoptic_head.core.initializer
     assert tuple(init.stuff.pos_embed.weight.shape) == (53, 256)
     assert init.things.num_queries == 75
+    # the semantic twin: the ADE20K recipe's 150 class centers with positions, nothing else
+    sem = ROOT / 'configs' / 'semantic'
+    cfg = Config.fromfile(str(sem / 'ablations' /
+                              'clustseg_r50_bank-pos_8xb2-100e_ade20k-640x640.py'))
+    main = Config.fromfile(str(sem / 'clustseg_r50_8xb2-100e_ade20k-640x640.py'))
+    assert cfg.model.decode_head.initializer.learned_pos is True
+    assert main.model.decode_head.initializer.learned_pos is False
+    cfg.model.decode_head.initializer.learned_pos = False
+    assert cfg.to_dict() == main.to_dict()
 
 
 def test_table_6_and_lr_rows():

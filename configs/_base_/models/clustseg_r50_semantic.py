@@ -42,9 +42,11 @@ model = dict(
             num_heads=8,
             num_blocks=(1, 5),
             norm_cfg=norm_cfg),
+        # Eq. 7's class centers, without query positions (learned_pos=True: the opt-in
+        # ablations/clustseg_r50_bank-pos_8xb2-100e_ade20k-640x640.py, docs/recipes.md)
         initializer=dict(type='MemoryBankInitializer', num_classes=num_classes, feat_dims=256,
                          embed_dims=embed_dims, queue_size=256, samples_per_class=16,
-                         ignore_index=255),
+                         ignore_index=255, learned_pos=False),
         decoder=dict(
             type='ClusterDecoder',
             in_channels=[512, 256, 256],
