@@ -28,8 +28,9 @@ class MemoryBankInitializer(BaseInitializer):
     Class centers carry no position (``center_pos`` zeros, as Eq. 7 defines them), unless
     ``learned_pos=True``: then every class has a learned D-dim query position, as Mask2Former's
     queries and :class:`~clustseg.models.initializers.LearnedInitializer`'s have, which the
-    decoder adds to the centers before each Q projection (a diagnostic of the panoptic
-    benchmark: class means that start as near-copies of each other still get distinct queries).
+    decoder adds to the centers before each Q projection, so that class means that start as
+    near-copies of each other still give distinct queries (not in the paper; the opt-in
+    ``*_bank-pos_*`` configs, measured in docs/model_zoo.md).
 
     Args:
         num_classes (int): K, one center per class (semantic vocabulary / stuff classes).
